@@ -1,0 +1,161 @@
+package actors
+
+import (
+	"sync/atomic"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/roomio/roomio/internal/packet"
+)
+
+// Arg is one event argument.
+type Arg = packet.Arg
+
+// Live counts the actors of one engine that are running, by kind. Tests assert it drops to zero.
+type Live struct {
+	Namespaces, Rooms, Sockets atomic.Int64
+}
+
+// Hooks are the room lifecycle callbacks of a namespace. They are called from the namespace actor and
+// must not block: the engine passes functions that hand the event to a serial executor.
+type Hooks struct {
+	Created func(room string)
+	Deleted func(room string)
+	Joined  func(room, sid string)
+	Left    func(room, sid string)
+}
+
+type roomEntry struct {
+	pid     *actor.PID
+	members int
+}
+
+// namespaceActor is the registry of one namespace: its sockets (children), its rooms (children) and their
+// member counts; it routes every broadcast.
+type namespaceActor struct {
+	sockets map[string]*actor.PID
+	rooms   map[string]*roomEntry
+	hooks   Hooks
+	live    *Live
+}
+
+// NamespaceProps returns the props of a namespace actor.
+func NamespaceProps(hooks Hooks, live *Live) *actor.Props {
+	return actor.PropsFromProducer(func() actor.Actor {
+		return &namespaceActor{
+			sockets: make(map[string]*actor.PID),
+			rooms:   make(map[string]*roomEntry),
+			hooks:   hooks,
+			live:    live,
+		}
+	})
+}
+
+func (n *namespaceActor) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *Broadcast:
+		n.route(ctx, m)
+	case *nsJoin:
+		for _, r := range m.Rooms {
+			e := n.rooms[r]
+			if e == nil {
+				name := r
+				pid := ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return newRoomActor(name, n.live) }))
+				e = &roomEntry{pid: pid}
+				n.rooms[r] = e
+				n.hook(func() { n.hooks.Created(name) }, n.hooks.Created != nil)
+			}
+			e.members++
+			if m.Collector != nil {
+				m.Collector.AddLegs(1)
+			}
+			ctx.Send(e.pid, &roomAdd{SID: m.SID, PID: m.PID, Collector: m.Collector})
+			room, sid := r, m.SID
+			n.hook(func() { n.hooks.Joined(room, sid) }, n.hooks.Joined != nil)
+		}
+		if m.Collector != nil {
+			m.Collector.LegDone()
+		}
+	case *nsLeave:
+		for _, r := range m.Rooms {
+			n.leave(ctx, r, m.SID)
+		}
+		if m.Collector != nil {
+			m.Collector.LegDone()
+		}
+	case *nsRemoveSocket:
+		delete(n.sockets, m.SID)
+		for _, r := range m.Rooms {
+			n.leave(ctx, r, m.SID)
+		}
+	case *AddSocket:
+		sa := &socketActor{sid: m.SID, outbox: m.Outbox, handle: m.Handle, maxRooms: m.MaxRooms,
+			rooms: map[string]struct{}{m.SID: {}}, live: n.live}
+		pid := ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return sa }))
+		n.sockets[m.SID] = pid
+		ctx.Respond(pid)
+	case *Stats:
+		ctx.Respond(&StatsReply{Sockets: len(n.sockets), Rooms: len(n.rooms)})
+	case *actor.Started:
+		n.live.Namespaces.Add(1)
+	case *actor.Stopped:
+		n.live.Namespaces.Add(-1)
+	}
+}
+
+func (n *namespaceActor) hook(f func(), set bool) {
+	if set {
+		f()
+	}
+}
+
+// leave removes sid from room r; an emptied room actor is stopped and forgotten (Socket.IO deletes
+// empty rooms). Messages already in its mailbox are still processed before it stops.
+func (n *namespaceActor) leave(ctx actor.Context, r, sid string) {
+	e := n.rooms[r]
+	if e == nil {
+		return
+	}
+	ctx.Send(e.pid, &roomRemove{SID: sid})
+	e.members--
+	room := r
+	n.hook(func() { n.hooks.Left(room, sid) }, n.hooks.Left != nil)
+	if e.members <= 0 {
+		ctx.Poison(e.pid)
+		delete(n.rooms, r)
+		n.hook(func() { n.hooks.Deleted(room) }, n.hooks.Deleted != nil)
+	}
+}
+
+// route sends b to its target rooms, or to every socket when it names none. A socket's own-id room has
+// no actor: deliveries to it go straight to the socket.
+func (n *namespaceActor) route(ctx actor.Context, b *Broadcast) {
+	c := b.Collector
+	if len(b.Rooms) == 0 {
+		d := &Deliver{B: b}
+		if c != nil {
+			c.AddLegs(len(n.sockets))
+		}
+		for _, pid := range n.sockets {
+			ctx.Send(pid, d)
+		}
+	} else {
+		for _, r := range b.Rooms {
+			var pid *actor.PID
+			if e := n.rooms[r]; e != nil {
+				pid = e.pid
+			} else if p := n.sockets[r]; p != nil {
+				pid = p
+			} else {
+				continue
+			}
+			if c != nil {
+				c.AddLegs(1)
+			}
+			ctx.Send(pid, &Deliver{B: b, Via: r})
+		}
+	}
+	if c != nil {
+		c.LegDone()
+	}
+}

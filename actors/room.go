@@ -1,0 +1,84 @@
+package actors
+
+import (
+	"github.com/asynkron/protoactor-go/actor"
+)
+
+// member is one socket in a room.
+type member struct {
+	sid string
+	pid *actor.PID
+}
+
+// roomLogic is the behaviour that runs inside a room actor. The default fans every delivery out to all
+// members; custom room behaviours (DESIGN §6) plug in here.
+type roomLogic interface {
+	joined(r *roomActor, m member)
+	left(r *roomActor, sid string)
+	deliver(ctx actor.Context, r *roomActor, d *Deliver)
+}
+
+// roomActor holds one room's local members.
+type roomActor struct {
+	name    string
+	members []member
+	index   map[string]int // sid → position in members
+	logic   roomLogic
+	live    *Live
+}
+
+func newRoomActor(name string, live *Live) *roomActor {
+	return &roomActor{name: name, index: make(map[string]int), logic: fanout{}, live: live}
+}
+
+func (r *roomActor) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *Deliver:
+		r.logic.deliver(ctx, r, m)
+	case *roomAdd:
+		if _, ok := r.index[m.SID]; !ok {
+			r.index[m.SID] = len(r.members)
+			r.members = append(r.members, member{sid: m.SID, pid: m.PID})
+			r.logic.joined(r, member{sid: m.SID, pid: m.PID})
+		}
+		if m.Collector != nil {
+			m.Collector.LegDone()
+		}
+	case *roomRemove:
+		i, ok := r.index[m.SID]
+		if !ok {
+			return
+		}
+		// Swap-remove keeps removal O(1); member order is not part of any guarantee.
+		last := len(r.members) - 1
+		r.members[i] = r.members[last]
+		r.index[r.members[i].sid] = i
+		r.members[last] = member{}
+		r.members = r.members[:last]
+		delete(r.index, m.SID)
+		r.logic.left(r, m.SID)
+	case *actor.Started:
+		r.live.Rooms.Add(1)
+	case *actor.Stopped:
+		r.live.Rooms.Add(-1)
+	}
+}
+
+// fanout is the default room logic: every delivery goes to every member, as one shared *Deliver.
+type fanout struct{}
+
+func (fanout) joined(*roomActor, member) {}
+func (fanout) left(*roomActor, string)   {}
+
+func (fanout) deliver(ctx actor.Context, r *roomActor, d *Deliver) {
+	c := d.B.Collector
+	if c != nil {
+		c.AddLegs(len(r.members))
+	}
+	for _, m := range r.members {
+		ctx.Send(m.pid, d)
+	}
+	if c != nil {
+		c.LegDone()
+	}
+}

@@ -1,0 +1,154 @@
+package actors
+
+import (
+	"slices"
+
+	"github.com/asynkron/protoactor-go/actor"
+)
+
+// socketActor owns one socket's room set and filters the deliveries that reach it.
+type socketActor struct {
+	sid      string
+	outbox   Outbox
+	handle   Handle
+	maxRooms int
+	rooms    map[string]struct{} // includes the socket's own id
+	live     *Live
+}
+
+func (s *socketActor) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *Deliver:
+		s.deliver(ctx, m)
+	case *JoinRooms:
+		s.join(ctx, m.Rooms, m.Collector)
+	case *LeaveRooms:
+		s.leave(ctx, m.Rooms, m.Collector)
+	case *GetRooms:
+		ctx.Respond(s.roomList())
+	case *actor.Started:
+		s.live.Sockets.Add(1)
+	case *actor.Stopping:
+		rooms := s.roomList()
+		rooms = slices.DeleteFunc(rooms, func(r string) bool { return r == s.sid })
+		ctx.Send(ctx.Parent(), &nsRemoveSocket{SID: s.sid, Rooms: rooms})
+	case *actor.Stopped:
+		s.live.Sockets.Add(-1)
+	}
+}
+
+func (s *socketActor) roomList() []string {
+	out := make([]string, 0, len(s.rooms))
+	for r := range s.rooms {
+		out = append(out, r)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// accepts applies DESIGN §4 step 4: a union reaches the socket once, through the first target room it is
+// a member of, and except-rooms are exact.
+func (s *socketActor) accepts(d *Deliver) bool {
+	b := d.B
+	if len(b.Rooms) > 1 {
+		for _, r := range b.Rooms {
+			if _, ok := s.rooms[r]; ok {
+				if r != d.Via {
+					return false
+				}
+				break
+			}
+		}
+	}
+	for _, r := range b.Except {
+		if _, ok := s.rooms[r]; ok {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *socketActor) deliver(ctx actor.Context, d *Deliver) {
+	b := d.B
+	c := b.Collector
+	if !s.accepts(d) {
+		if c != nil {
+			c.LegDone()
+		}
+		return
+	}
+	switch b.Op {
+	case OpEmit:
+		if c != nil {
+			// Register the ack before the packet can reach the client.
+			c.Expect()
+			sid := s.sid
+			s.handle.ExpectAck(b.Packet.AckID, func(args []Arg, err error) {
+				c.Add(Result{SID: sid, Args: args, Err: err})
+			})
+		}
+		s.outbox.Send(b.Packet) // a full queue closes the connection; the socket then stops
+	case OpFetch:
+		c.Expect()
+		c.Add(Result{SID: s.sid, Info: &SocketInfo{SID: s.sid, Rooms: s.roomList(), Handle: s.handle}})
+	case OpJoin:
+		if c != nil {
+			c.AddLegs(1)
+		}
+		s.join(ctx, b.OpRooms, c)
+	case OpLeave:
+		if c != nil {
+			c.AddLegs(1)
+		}
+		s.leave(ctx, b.OpRooms, c)
+	case OpDisconnect:
+		s.handle.ForceDisconnect(b.Close)
+	}
+	if c != nil {
+		c.LegDone()
+	}
+}
+
+// join adds rooms to the set and asks the namespace to add the socket to their room actors. The
+// collector's leg held by this call is settled by the namespace, or here when nothing is to be done.
+func (s *socketActor) join(ctx actor.Context, rooms []string, c *Collector) {
+	var added []string
+	for _, r := range rooms {
+		if _, ok := s.rooms[r]; ok {
+			continue
+		}
+		if s.maxRooms > 0 && len(s.rooms) >= s.maxRooms+1 { // +1: the own-id room does not count
+			if c != nil {
+				c.Fail(ErrTooManyRooms)
+			}
+			break
+		}
+		s.rooms[r] = struct{}{}
+		added = append(added, r)
+	}
+	if len(added) == 0 {
+		if c != nil {
+			c.LegDone()
+		}
+		return
+	}
+	ctx.Send(ctx.Parent(), &nsJoin{SID: s.sid, PID: ctx.Self(), Rooms: added, Collector: c})
+}
+
+func (s *socketActor) leave(ctx actor.Context, rooms []string, c *Collector) {
+	var removed []string
+	for _, r := range rooms {
+		if _, ok := s.rooms[r]; !ok || r == s.sid {
+			continue // a socket never leaves its own-id room
+		}
+		delete(s.rooms, r)
+		removed = append(removed, r)
+	}
+	if len(removed) == 0 {
+		if c != nil {
+			c.LegDone()
+		}
+		return
+	}
+	ctx.Send(ctx.Parent(), &nsLeave{SID: s.sid, Rooms: removed, Collector: c})
+}

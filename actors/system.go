@@ -1,0 +1,49 @@
+package actors
+
+import (
+	"log/slog"
+
+	"github.com/asynkron/protoactor-go/actor"
+)
+
+// NewSystem returns an actor system whose logs go to logger (protoactor's default writes coloured text
+// to stderr), with a dead-letter subscriber that settles the collector legs of deliveries that reached an
+// actor which had already stopped, so no fan-out waits for a message that will never be processed.
+func NewSystem(logger *slog.Logger) *actor.ActorSystem {
+	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+		return logger.With("component", "protoactor")
+	}))
+	sys.EventStream.Subscribe(func(evt any) {
+		dl, ok := evt.(*actor.DeadLetterEvent)
+		if !ok {
+			return
+		}
+		switch m := dl.Message.(type) {
+		case *Deliver:
+			if m.B.Collector != nil {
+				m.B.Collector.LegDone()
+			}
+		case *roomAdd:
+			if m.Collector != nil {
+				m.Collector.LegDone()
+			}
+		case *nsJoin:
+			if m.Collector != nil {
+				m.Collector.LegDone()
+			}
+		case *nsLeave:
+			if m.Collector != nil {
+				m.Collector.LegDone()
+			}
+		case *JoinRooms:
+			if m.Collector != nil {
+				m.Collector.LegDone()
+			}
+		case *LeaveRooms:
+			if m.Collector != nil {
+				m.Collector.LegDone()
+			}
+		}
+	})
+	return sys
+}

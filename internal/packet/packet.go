@@ -1,0 +1,92 @@
+// Package packet defines the protocol-neutral message that flows between roomio's actors and its
+// transports: one Packet, built once, encoded lazily and at most once per wire format, and shared by
+// every recipient.
+//
+// # Concurrency
+//
+// A Packet must not be modified once it has been handed to another goroutine. Encode may be called
+// concurrently from any number of goroutines; each format is encoded exactly once.
+package packet
+
+import (
+	"encoding/json"
+	"errors"
+	"sync"
+)
+
+// Kind is the type of a Packet.
+type Kind uint8
+
+// The packet kinds. They mirror the native protocol's message kinds (proto/roomio/wire/v1).
+const (
+	KindConnect Kind = iota + 1
+	KindConnected
+	KindConnectError
+	KindEvent
+	KindAck
+	KindDisconnect
+	KindPing
+	KindPong
+	KindError
+)
+
+// Arg is one event or ack argument: JSON text, or raw bytes when Binary is set.
+type Arg struct {
+	Data   []byte
+	Binary bool
+}
+
+// Decode unmarshals a JSON argument into v. A binary argument decodes only into *[]byte.
+func (a Arg) Decode(v any) error {
+	if a.Binary {
+		p, ok := v.(*[]byte)
+		if !ok {
+			return errors.New("packet: binary argument decodes only into *[]byte")
+		}
+		*p = a.Data
+		return nil
+	}
+	return json.Unmarshal(a.Data, v)
+}
+
+// Slots is the number of wire formats a Packet can cache an encoding for.
+const Slots = 4
+
+// Encoder turns a Packet into the bytes of one wire format. Slot is a small constant in [0, Slots) that
+// names the format's cache slot; two encoders with different output must not share a slot.
+type Encoder interface {
+	Slot() int
+	Encode(p *Packet) []byte
+}
+
+// Packet is one protocol message. Which fields are used depends on Kind.
+type Packet struct {
+	Kind      Kind
+	Namespace string
+	Name      string // KindEvent: the event name
+	Args      []Arg  // KindEvent, KindAck
+	AckID     uint64 // KindEvent: non-zero asks for an ack; KindAck: the id answered
+	SID       string // KindConnected
+	Code      uint32 // KindDisconnect, KindError
+	Message   string // KindConnectError, KindError, KindDisconnect (reason)
+	Data      []byte // KindConnect: auth JSON; KindConnectError: data JSON
+	Seq       uint64 // KindPing, KindPong
+
+	// Volatile marks a packet that may be dropped when the recipient's queue is full.
+	Volatile bool
+
+	enc [Slots]encoding
+}
+
+type encoding struct {
+	once sync.Once
+	b    []byte
+}
+
+// Encode returns p in e's format, encoding it on first use. The returned bytes are shared and must not
+// be modified.
+func (p *Packet) Encode(e Encoder) []byte {
+	s := &p.enc[e.Slot()]
+	s.once.Do(func() { s.b = e.Encode(p) })
+	return s.b
+}

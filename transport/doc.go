@@ -1,0 +1,15 @@
+// Package transport holds what roomio's connection front-ends share: the seam between a front-end and the
+// engine ([Conn], [Acceptor], [Session]), the bounded outbound [Queue] with its overflow policy, the
+// documented close codes and disconnect reasons, and the request [Handshake].
+//
+// A front-end (package transport/native for roomio's own protocol) owns one connection: it runs one
+// reader, which decodes frames and calls the [Session] the engine returned from [Acceptor.Open], and one
+// writer, which drains the connection's [Queue]. The engine answers by calling [Conn.Send]; it never
+// touches the socket.
+//
+// # Concurrency
+//
+// Conn methods are safe for concurrent use. Session methods are called from the connection's reader
+// goroutine only, one at a time, in the order the frames arrived; Session implementations must not block
+// for long (they hand work to the engine's actors and executors).
+package transport

@@ -1,0 +1,239 @@
+package native
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"unicode/utf8"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/roomio/roomio/internal/packet"
+	wirev1 "github.com/roomio/roomio/proto/roomio/wire/v1"
+)
+
+// The WebSocket subprotocols that select the native wire format.
+const (
+	SubprotocolProto = "roomio.v1.proto" // binary protobuf Frames in binary messages
+	SubprotocolJSON  = "roomio.v1.json"  // protobuf JSON mapping of Frames in text messages
+)
+
+// Format is one of the native protocol's two encodings.
+type Format uint8
+
+// The native formats.
+const (
+	FormatProto Format = iota
+	FormatJSON
+)
+
+// Subprotocol returns the WebSocket subprotocol that selects f.
+func (f Format) Subprotocol() string {
+	if f == FormatJSON {
+		return SubprotocolJSON
+	}
+	return SubprotocolProto
+}
+
+// Decoding errors. A frame that fails with ErrMalformed or ErrInvalidUTF8 ends the connection; a message
+// that fails with ErrUnknownKind or ErrInvalidArg is answered with an Error packet and skipped.
+var (
+	ErrMalformed   = errors.New("native: malformed frame")
+	ErrInvalidUTF8 = errors.New("native: text frame is not valid UTF-8")
+	ErrUnknownKind = errors.New("native: unknown message kind")
+	ErrInvalidArg  = errors.New("native: argument is not valid JSON")
+)
+
+// Encoder returns the packet.Encoder for f. Packet slots 0 and 1 belong to the native formats.
+func (f Format) Encoder() packet.Encoder { return encoders[f] }
+
+var encoders = [2]packet.Encoder{protoEncoder{}, jsonEncoder{}}
+
+type protoEncoder struct{}
+
+func (protoEncoder) Slot() int { return 0 }
+
+// Encode returns a one-message Frame. Concatenated, such frames form one Frame holding all messages
+// (repeated fields concatenate in the protobuf encoding), which is how the writer batches.
+func (protoEncoder) Encode(p *packet.Packet) []byte {
+	b, err := proto.Marshal(&wirev1.Frame{Messages: []*wirev1.Message{ToMessage(p)}})
+	if err != nil {
+		panic(fmt.Sprintf("native: marshal: %v", err)) // cannot happen: strings come from valid UTF-8 sources
+	}
+	return b
+}
+
+type jsonEncoder struct{}
+
+func (jsonEncoder) Slot() int { return 1 }
+
+// Encode returns one Message in the JSON mapping; the writer wraps a batch in {"messages":[...]}.
+func (jsonEncoder) Encode(p *packet.Packet) []byte {
+	b, err := protojson.Marshal(ToMessage(p))
+	if err != nil {
+		panic(fmt.Sprintf("native: marshal json: %v", err))
+	}
+	return b
+}
+
+// AppendBatch appends one wire frame holding the already encoded messages (from f.Encoder()) to dst.
+func AppendBatch(f Format, dst []byte, msgs [][]byte) []byte {
+	if f == FormatProto {
+		for _, m := range msgs {
+			dst = append(dst, m...)
+		}
+		return dst
+	}
+	dst = append(dst, `{"messages":[`...)
+	for i, m := range msgs {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, m...)
+	}
+	return append(dst, "]}"...)
+}
+
+// EncodeFrame encodes packets as one frame of format f.
+func EncodeFrame(f Format, ps ...*packet.Packet) []byte {
+	msgs := make([][]byte, len(ps))
+	for i, p := range ps {
+		msgs[i] = p.Encode(f.Encoder())
+	}
+	return AppendBatch(f, nil, msgs)
+}
+
+// DecodeFrame decodes one wire frame of format f into its messages. The error is ErrMalformed or
+// ErrInvalidUTF8 (wrapped with detail) when the frame as a whole is unusable.
+func DecodeFrame(f Format, data []byte) ([]*wirev1.Message, error) {
+	var fr wirev1.Frame
+	if f == FormatJSON {
+		if !utf8.Valid(data) {
+			return nil, ErrInvalidUTF8
+		}
+		if err := (protojson.UnmarshalOptions{DiscardUnknown: false}).Unmarshal(data, &fr); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+		}
+	} else if err := proto.Unmarshal(data, &fr); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if len(fr.Messages) == 0 {
+		return nil, fmt.Errorf("%w: no messages", ErrMalformed)
+	}
+	return fr.Messages, nil
+}
+
+// ToMessage converts a packet to its wire message.
+func ToMessage(p *packet.Packet) *wirev1.Message {
+	m := &wirev1.Message{}
+	switch p.Kind {
+	case packet.KindConnect:
+		m.Kind = &wirev1.Message_Connect{Connect: &wirev1.Connect{Namespace: p.Namespace, Auth: string(p.Data)}}
+	case packet.KindConnected:
+		m.Kind = &wirev1.Message_Connected{Connected: &wirev1.Connected{Namespace: p.Namespace, Sid: p.SID}}
+	case packet.KindConnectError:
+		m.Kind = &wirev1.Message_ConnectError{ConnectError: &wirev1.ConnectError{Namespace: p.Namespace, Message: p.Message, Data: string(p.Data)}}
+	case packet.KindEvent:
+		m.Kind = &wirev1.Message_Event{Event: &wirev1.Event{Namespace: p.Namespace, Name: p.Name, Args: toArgs(p.Args), AckId: p.AckID}}
+	case packet.KindAck:
+		m.Kind = &wirev1.Message_Ack{Ack: &wirev1.Ack{Namespace: p.Namespace, AckId: p.AckID, Args: toArgs(p.Args)}}
+	case packet.KindDisconnect:
+		m.Kind = &wirev1.Message_Disconnect{Disconnect: &wirev1.Disconnect{Namespace: p.Namespace, Code: p.Code, Reason: p.Message}}
+	case packet.KindPing:
+		m.Kind = &wirev1.Message_Ping{Ping: &wirev1.Ping{Seq: p.Seq}}
+	case packet.KindPong:
+		m.Kind = &wirev1.Message_Pong{Pong: &wirev1.Pong{Seq: p.Seq}}
+	case packet.KindError:
+		m.Kind = &wirev1.Message_Error{Error: &wirev1.Error{Namespace: p.Namespace, Code: p.Code, Message: p.Message}}
+	}
+	return m
+}
+
+func toArgs(args []packet.Arg) []*wirev1.Arg {
+	if len(args) == 0 {
+		return nil
+	}
+	out := make([]*wirev1.Arg, len(args))
+	for i, a := range args {
+		if a.Binary {
+			out[i] = &wirev1.Arg{Value: &wirev1.Arg_Binary{Binary: a.Data}}
+		} else {
+			out[i] = &wirev1.Arg{Value: &wirev1.Arg_Json{Json: string(a.Data)}}
+		}
+	}
+	return out
+}
+
+var jsonNull = []byte("null")
+
+// FromMessage converts a wire message to a packet. It fails with ErrUnknownKind for a message with no
+// kind this version knows, and ErrInvalidArg when a JSON argument, auth or data is not valid JSON. The
+// namespace of the message is returned even on error, so the caller can address its Error packet.
+func FromMessage(m *wirev1.Message) (*packet.Packet, error) {
+	var p *packet.Packet
+	switch k := m.Kind.(type) {
+	case *wirev1.Message_Connect:
+		p = &packet.Packet{Kind: packet.KindConnect, Namespace: k.Connect.Namespace, Data: optJSON(k.Connect.Auth)}
+		if p.Data != nil && !json.Valid(p.Data) {
+			return p, ErrInvalidArg
+		}
+	case *wirev1.Message_Connected:
+		p = &packet.Packet{Kind: packet.KindConnected, Namespace: k.Connected.Namespace, SID: k.Connected.Sid}
+	case *wirev1.Message_ConnectError:
+		p = &packet.Packet{Kind: packet.KindConnectError, Namespace: k.ConnectError.Namespace, Message: k.ConnectError.Message, Data: optJSON(k.ConnectError.Data)}
+	case *wirev1.Message_Event:
+		p = &packet.Packet{Kind: packet.KindEvent, Namespace: k.Event.Namespace, Name: k.Event.Name, AckID: k.Event.AckId}
+		var err error
+		p.Args, err = fromArgs(k.Event.Args)
+		if err != nil {
+			return p, err
+		}
+	case *wirev1.Message_Ack:
+		p = &packet.Packet{Kind: packet.KindAck, Namespace: k.Ack.Namespace, AckID: k.Ack.AckId}
+		var err error
+		p.Args, err = fromArgs(k.Ack.Args)
+		if err != nil {
+			return p, err
+		}
+	case *wirev1.Message_Disconnect:
+		p = &packet.Packet{Kind: packet.KindDisconnect, Namespace: k.Disconnect.Namespace, Code: k.Disconnect.Code, Message: k.Disconnect.Reason}
+	case *wirev1.Message_Ping:
+		p = &packet.Packet{Kind: packet.KindPing, Seq: k.Ping.Seq}
+	case *wirev1.Message_Pong:
+		p = &packet.Packet{Kind: packet.KindPong, Seq: k.Pong.Seq}
+	case *wirev1.Message_Error:
+		p = &packet.Packet{Kind: packet.KindError, Namespace: k.Error.Namespace, Code: k.Error.Code, Message: k.Error.Message}
+	default:
+		return &packet.Packet{}, ErrUnknownKind
+	}
+	return p, nil
+}
+
+func optJSON(s string) []byte {
+	if s == "" {
+		return nil
+	}
+	return []byte(s)
+}
+
+func fromArgs(in []*wirev1.Arg) ([]packet.Arg, error) {
+	if len(in) == 0 {
+		return nil, nil
+	}
+	out := make([]packet.Arg, len(in))
+	for i, a := range in {
+		switch v := a.Value.(type) {
+		case *wirev1.Arg_Binary:
+			out[i] = packet.Arg{Data: v.Binary, Binary: true}
+		case *wirev1.Arg_Json:
+			if !json.Valid([]byte(v.Json)) {
+				return nil, ErrInvalidArg
+			}
+			out[i] = packet.Arg{Data: []byte(v.Json)}
+		default: // an Arg with no value is JSON null
+			out[i] = packet.Arg{Data: jsonNull}
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,397 @@
+package native
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/roomio/roomio/internal/packet"
+	wirev1 "github.com/roomio/roomio/proto/roomio/wire/v1"
+	"github.com/roomio/roomio/transport"
+)
+
+// Options configures a Server. Zero values are replaced by the defaults named on each field.
+type Options struct {
+	// Acceptor receives every new connection. Required.
+	Acceptor transport.Acceptor
+	// MaxMessageSize is the largest frame accepted from a client; a larger one closes the connection with
+	// transport.CloseTooBig. Zero means 1 MiB.
+	MaxMessageSize int64
+	// QueueBytes bounds each connection's outbound queue (see transport.Queue). Zero means 1 MiB.
+	QueueBytes int
+	// MaxBatchBytes caps how many queued bytes the writer joins into one frame. Zero means 64 KiB.
+	MaxBatchBytes int
+	// PingInterval is the time between server pings. Zero means 25s.
+	PingInterval time.Duration
+	// PingTimeout is how long the server waits for a pong before closing with ClosePingTimeout.
+	// Zero means 20s.
+	PingTimeout time.Duration
+	// WriteTimeout bounds one write to the socket; a client that does not take a frame in time is
+	// disconnected. Zero means 10s.
+	WriteTimeout time.Duration
+	// OriginPatterns lists the cross-origin hosts allowed to open a WebSocket (coder/websocket
+	// AcceptOptions.OriginPatterns). Same-origin requests and requests without an Origin header are always
+	// allowed; any other origin is refused with 403. "*" allows every origin.
+	OriginPatterns []string
+	// Logger receives warnings about misbehaving clients. Nil discards.
+	Logger *slog.Logger
+}
+
+func (o Options) withDefaults() Options {
+	if o.MaxMessageSize <= 0 {
+		o.MaxMessageSize = 1 << 20
+	}
+	if o.QueueBytes <= 0 {
+		o.QueueBytes = 1 << 20
+	}
+	if o.MaxBatchBytes <= 0 {
+		o.MaxBatchBytes = 64 << 10
+	}
+	if o.PingInterval <= 0 {
+		o.PingInterval = 25 * time.Second
+	}
+	if o.PingTimeout <= 0 {
+		o.PingTimeout = 20 * time.Second
+	}
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = 10 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
+
+// Server is the native protocol's WebSocket endpoint: an http.Handler that upgrades each request and
+// runs the connection until it ends. Create it with NewServer; stop it with Shutdown.
+type Server struct {
+	opts Options
+
+	mu      sync.Mutex
+	closing bool
+	conns   map[*Conn]struct{}
+	wg      sync.WaitGroup
+}
+
+// NewServer returns a Server for opts.
+func NewServer(opts Options) *Server {
+	if opts.Acceptor == nil {
+		panic("native: Options.Acceptor is required")
+	}
+	return &Server{opts: opts.withDefaults(), conns: make(map[*Conn]struct{})}
+}
+
+// ServeHTTP upgrades r to a WebSocket and serves it until the connection ends. The subprotocol selects
+// the format: roomio.v1.proto or roomio.v1.json; a client that offers neither gets the JSON mapping.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer s.wg.Done()
+
+	opts := &websocket.AcceptOptions{Subprotocols: []string{SubprotocolProto, SubprotocolJSON}}
+	for _, p := range s.opts.OriginPatterns {
+		if p == "*" {
+			opts.InsecureSkipVerify = true
+		}
+	}
+	if !opts.InsecureSkipVerify {
+		opts.OriginPatterns = s.opts.OriginPatterns
+	}
+	ws, err := websocket.Accept(w, r, opts)
+	if err != nil {
+		// Accept has answered (403 for a refused origin, 400/426 for a bad upgrade).
+		s.opts.Logger.Warn("websocket upgrade refused", "remote_addr", r.RemoteAddr, "err", err)
+		return
+	}
+	ws.SetReadLimit(s.opts.MaxMessageSize)
+	format := FormatJSON
+	if ws.Subprotocol() == SubprotocolProto {
+		format = FormatProto
+	}
+	c := &Conn{
+		id:     newID(),
+		srv:    s,
+		ws:     ws,
+		format: format,
+		queue:  transport.NewQueue(s.opts.QueueBytes),
+		hs: transport.Handshake{
+			URL:        r.URL.String(),
+			Query:      r.URL.Query(),
+			Headers:    r.Header.Clone(),
+			RemoteAddr: r.RemoteAddr,
+			Time:       time.Now(),
+			Secure:     r.TLS != nil,
+		},
+	}
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		ws.Close(websocket.StatusCode(transport.CloseGoingAway), transport.ReasonShuttingDown)
+		return
+	}
+	s.conns[c] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+	}()
+	c.serve()
+}
+
+// Shutdown stops accepting connections, closes every open one with transport.CloseGoingAway after its
+// queued frames are written, and waits for all of them to end or for ctx to end.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	conns := make([]*Conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.Close(transport.CloseGoingAway, transport.ReasonShuttingDown)
+	}
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		s.mu.Lock()
+		for c := range s.conns {
+			c.ws.CloseNow()
+		}
+		s.mu.Unlock()
+		<-done
+		return ctx.Err()
+	}
+}
+
+// Conn is one native-protocol connection. It implements transport.Conn.
+type Conn struct {
+	id      string
+	srv     *Server
+	ws      *websocket.Conn
+	format  Format
+	queue   *transport.Queue
+	hs      transport.Handshake
+	session transport.Session
+
+	closeOnce   sync.Once
+	closing     atomic.Bool // set after closeCode and closeReason, which are then read-only
+	closeCode   int
+	closeReason string
+	abort       atomic.Bool // closing without writing what is queued
+
+	timer    *time.Timer
+	awaiting atomic.Bool // a ping is unanswered
+	pingSeq  uint64      // only touched by the heartbeat timer callback
+}
+
+// ID implements transport.Conn.
+func (c *Conn) ID() string { return c.id }
+
+// Handshake implements transport.Conn.
+func (c *Conn) Handshake() transport.Handshake { return c.hs }
+
+// Format returns the connection's wire format.
+func (c *Conn) Format() Format { return c.format }
+
+// Send implements transport.Conn.
+func (c *Conn) Send(p *packet.Packet) error {
+	ok, overflow := c.queue.Push(p.Encode(c.format.Encoder()), p.Volatile)
+	if overflow {
+		c.srv.opts.Logger.Warn("slow client disconnected", "conn", c.id, "remote_addr", c.hs.RemoteAddr)
+		c.closeWith(transport.CloseSlowClient, transport.ReasonSlowClient, true)
+		return transport.ErrSlowClient
+	}
+	if !ok {
+		return transport.ErrClosed
+	}
+	return nil
+}
+
+// Close implements transport.Conn: queued frames are written first.
+func (c *Conn) Close(code int, reason string) { c.closeWith(code, reason, false) }
+
+func (c *Conn) closeWith(code int, reason string, abort bool) {
+	c.closeOnce.Do(func() {
+		c.closeCode, c.closeReason = code, reason
+		c.abort.Store(abort)
+		c.closing.Store(true)
+		c.queue.Shut()
+	})
+}
+
+func (c *Conn) serve() {
+	ctx, cancel := context.WithCancel(context.Background())
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		c.writeLoop(ctx)
+	}()
+	c.session = c.srv.opts.Acceptor.Open(c)
+	c.timer = time.AfterFunc(c.srv.opts.PingInterval, c.heartbeat)
+
+	reason := c.readLoop(ctx)
+
+	c.timer.Stop()
+	cancel()
+	<-writerDone
+	c.ws.CloseNow()
+	c.session.Closed(reason)
+}
+
+// heartbeat runs on the timer: it alternately sends a ping and checks that the pong came back.
+func (c *Conn) heartbeat() {
+	if c.awaiting.Load() {
+		c.closeWith(transport.ClosePingTimeout, transport.ReasonPingTimeout, true)
+		return
+	}
+	c.pingSeq++
+	c.awaiting.Store(true)
+	if c.Send(&packet.Packet{Kind: packet.KindPing, Seq: c.pingSeq}) != nil {
+		return
+	}
+	c.timer.Reset(c.srv.opts.PingTimeout)
+	// The next firing checks the pong; after a pong, Pong handling re-arms the interval.
+}
+
+func (c *Conn) readLoop(ctx context.Context) (reason string) {
+	wantType := websocket.MessageText
+	if c.format == FormatProto {
+		wantType = websocket.MessageBinary
+	}
+	for {
+		typ, data, err := c.ws.Read(ctx)
+		if err != nil {
+			switch {
+			case c.closing.Load():
+				return c.closeReason
+			case errors.Is(err, websocket.ErrMessageTooBig):
+				return transport.ReasonTooBig
+			case websocket.CloseStatus(err) != -1:
+				return transport.ReasonTransportClose
+			default:
+				return transport.ReasonTransportError
+			}
+		}
+		if c.closing.Load() {
+			continue // closing: drain the peer until the close handshake ends
+		}
+		if typ != wantType {
+			c.Close(transport.CloseUnsupportedData, "wrong frame type for subprotocol "+c.format.Subprotocol())
+			continue
+		}
+		msgs, err := DecodeFrame(c.format, data)
+		if err != nil {
+			code := transport.CloseProtocolError
+			if errors.Is(err, ErrInvalidUTF8) {
+				code = transport.CloseInvalidPayload
+			}
+			c.srv.opts.Logger.Warn("bad frame", "conn", c.id, "err", err)
+			c.Close(code, trimReason(err.Error()))
+			continue
+		}
+		for _, m := range msgs {
+			c.dispatch(m)
+		}
+	}
+}
+
+func (c *Conn) dispatch(m *wirev1.Message) {
+	p, err := FromMessage(m)
+	if err != nil {
+		code := uint32(transport.ErrCodeInvalid)
+		if errors.Is(err, ErrUnknownKind) {
+			code = transport.ErrCodeUnknownKind
+		}
+		c.Send(&packet.Packet{Kind: packet.KindError, Namespace: p.Namespace, Code: code, Message: err.Error()})
+		return
+	}
+	switch p.Kind {
+	case packet.KindPong:
+		if c.awaiting.CompareAndSwap(true, false) {
+			c.timer.Reset(c.srv.opts.PingInterval)
+		}
+	case packet.KindPing:
+		c.Send(&packet.Packet{Kind: packet.KindPong, Seq: p.Seq})
+	case packet.KindConnect, packet.KindEvent, packet.KindAck, packet.KindDisconnect:
+		c.session.Packet(p)
+	default: // server-to-client kinds sent by a client
+		c.Send(&packet.Packet{Kind: packet.KindError, Namespace: p.Namespace, Code: transport.ErrCodeInvalid, Message: "message kind not accepted from clients"})
+	}
+}
+
+func (c *Conn) writeLoop(ctx context.Context) {
+	var frames [][]byte
+	var buf []byte
+	typ := websocket.MessageText
+	if c.format == FormatProto {
+		typ = websocket.MessageBinary
+	}
+	max := c.srv.opts.MaxBatchBytes
+	for {
+		var shut bool
+		var err error
+		frames, shut, err = c.queue.Take(ctx, frames)
+		if err != nil {
+			return
+		}
+		batch := frames
+		if !c.abort.Load() {
+			for len(frames) > 0 {
+				// Join as many frames as fit in one batch (at least one), then write them with one syscall.
+				n, size := 1, len(frames[0])
+				for n < len(frames) && size+len(frames[n]) <= max {
+					size += len(frames[n])
+					n++
+				}
+				buf = AppendBatch(c.format, buf[:0], frames[:n])
+				wctx, cancel := context.WithTimeout(ctx, c.srv.opts.WriteTimeout)
+				err = c.ws.Write(wctx, typ, buf)
+				cancel()
+				if err != nil {
+					c.ws.CloseNow()
+					return
+				}
+				frames = frames[n:]
+			}
+		}
+		clear(batch) // drop references to shared packet bytes
+		frames = batch[:0]
+		if shut {
+			c.ws.Close(websocket.StatusCode(c.closeCode), c.closeReason)
+			return
+		}
+	}
+}
+
+// trimReason keeps a close reason within the 123 bytes RFC 6455 §5.5 allows a control frame's reason.
+func trimReason(s string) string {
+	if len(s) > 120 {
+		return s[:120]
+	}
+	return s
+}
+
+func newID() string {
+	var b [12]byte
+	rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
