@@ -52,6 +52,8 @@ type Handle interface {
 	// ExpectAck registers fn for the client's ack of id; fn is called once, with an error when the socket
 	// disconnects first.
 	ExpectAck(id uint64, fn func(args []packet.Arg, err error))
+	// CancelAck forgets the pending ack id, if still pending, without calling its function.
+	CancelAck(id uint64)
 	// ForceDisconnect disconnects the socket from the server side.
 	ForceDisconnect(close bool)
 }
@@ -78,6 +80,7 @@ type Collector struct {
 	mu       sync.Mutex
 	legs     int
 	expected int
+	from     []Handle // sockets whose ack is expected
 	results  []Result
 	err      error
 	done     chan struct{}
@@ -105,11 +108,22 @@ func (c *Collector) LegDone() {
 	c.mu.Unlock()
 }
 
-// Expect records that one more answer will come (call before the leg's LegDone).
-func (c *Collector) Expect() {
+// Expect records that one more answer will come (call before the leg's LegDone); h, when not nil, is
+// the socket whose ack is awaited, reported by Expecting.
+func (c *Collector) Expect(h Handle) {
 	c.mu.Lock()
 	c.expected++
+	if h != nil {
+		c.from = append(c.from, h)
+	}
 	c.mu.Unlock()
+}
+
+// Expecting returns the sockets an ack was expected from.
+func (c *Collector) Expecting() []Handle {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]Handle(nil), c.from...)
 }
 
 // Add records an answer.

@@ -81,7 +81,7 @@ func (s *socketActor) deliver(ctx actor.Context, d *Deliver) {
 	case OpEmit:
 		if c != nil {
 			// Register the ack before the packet can reach the client.
-			c.Expect()
+			c.Expect(s.handle)
 			sid := s.sid
 			s.handle.ExpectAck(b.Packet.AckID, func(args []Arg, err error) {
 				c.Add(Result{SID: sid, Args: args, Err: err})
@@ -89,7 +89,7 @@ func (s *socketActor) deliver(ctx actor.Context, d *Deliver) {
 		}
 		s.outbox.Send(b.Packet) // a full queue closes the connection; the socket then stops
 	case OpFetch:
-		c.Expect()
+		c.Expect(nil)
 		c.Add(Result{SID: s.sid, Info: &SocketInfo{SID: s.sid, Rooms: s.roomList(), Handle: s.handle}})
 	case OpJoin:
 		if c != nil {

@@ -1,0 +1,254 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"time"
+
+	"github.com/roomio/roomio/actors"
+	"github.com/roomio/roomio/internal/packet"
+)
+
+// BroadcastOperator selects sockets of a namespace and acts on them: Socket.IO's io.to(room),
+// socket.broadcast and friends. It is an immutable value: every method returns a new operator, so one
+// can be kept and reused. Get one from Engine, Namespace or Socket.
+type BroadcastOperator struct {
+	ns       *Namespace
+	rooms    []string
+	except   []string
+	volatile bool
+	timeout  time.Duration
+}
+
+// To adds rooms to the target set; the operator targets the union of all rooms named (each socket is
+// reached once). A socket id is a room holding that one socket. With no rooms at all, every socket of
+// the namespace is targeted.
+func (b BroadcastOperator) To(rooms ...string) BroadcastOperator {
+	b.rooms = append(slices.Clip(b.rooms), rooms...)
+	return b
+}
+
+// In is an alias of To.
+func (b BroadcastOperator) In(rooms ...string) BroadcastOperator { return b.To(rooms...) }
+
+// Except excludes the sockets in rooms (also from a union).
+func (b BroadcastOperator) Except(rooms ...string) BroadcastOperator {
+	b.except = append(slices.Clip(b.except), rooms...)
+	return b
+}
+
+// Volatile marks emits as droppable: a client whose outbound queue is full misses the message instead of
+// being disconnected.
+func (b BroadcastOperator) Volatile() BroadcastOperator {
+	b.volatile = true
+	return b
+}
+
+// Timeout bounds EmitWithAck (besides its ctx).
+func (b BroadcastOperator) Timeout(d time.Duration) BroadcastOperator {
+	b.timeout = d
+	return b
+}
+
+func (b BroadcastOperator) send(n *Namespace, op actors.Op, p *packet.Packet, c *actors.Collector, opRooms []string, close bool) error {
+	if n.e.state.Load() != stateRunning {
+		return ErrNotStarted
+	}
+	n.e.system.Root.Send(n.pid, &actors.Broadcast{
+		Rooms: b.rooms, Except: b.except, Op: op, Packet: p, Collector: c, OpRooms: opRooms, Close: close,
+	})
+	return nil
+}
+
+func eventPacket(ns, event string, args []any, volatile bool) (*packet.Packet, error) {
+	if event == "" || reserved[event] {
+		return nil, fmt.Errorf("%w: %q", ErrReservedEvent, event)
+	}
+	a, err := toArgs(args)
+	if err != nil {
+		return nil, err
+	}
+	return &packet.Packet{Kind: packet.KindEvent, Namespace: ns, Name: event, Args: a, Volatile: volatile}, nil
+}
+
+// Emit sends an event to the selected sockets. It returns once the emit is queued; delivery is
+// at-most-once (docs/guarantees.md). Arguments: []byte is sent as binary, json.RawMessage as it is,
+// anything else as JSON.
+func (b BroadcastOperator) Emit(event string, args ...any) error {
+	for _, n := range b.ns.targets() {
+		p, err := eventPacket(n.name, event, args, b.volatile)
+		if err != nil {
+			return err
+		}
+		if err := b.send(n, actors.OpEmit, p, nil, nil, false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// AckReply is one socket's answer to EmitWithAck. Err is ErrDisconnected when the socket left before
+// answering.
+type AckReply struct {
+	SocketID string
+	Args     []Arg
+	Err      error
+}
+
+// run sends one collected operation to every target namespace and waits for it to complete, for ctx,
+// or for the operator's timeout. On timeout it returns the results so far and an error wrapping
+// ErrTimeout.
+func (b BroadcastOperator) run(ctx context.Context, op actors.Op, mk func(n *Namespace) *packet.Packet, opRooms []string, close bool) ([]actors.Result, *actors.Collector, error) {
+	if b.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, b.timeout)
+		defer cancel()
+	}
+	targets := b.ns.targets()
+	c := actors.NewCollector()
+	if len(targets) == 0 {
+		c.LegDone()
+	}
+	c.AddLegs(len(targets) - 1)
+	for _, n := range targets {
+		var p *packet.Packet
+		if mk != nil {
+			p = mk(n)
+		}
+		if err := b.send(n, op, p, c, opRooms, close); err != nil {
+			return nil, c, err
+		}
+	}
+	var err error
+	select {
+	case <-c.Done():
+	case <-ctx.Done():
+		res, expected, _ := c.Snapshot()
+		err = fmt.Errorf("%w: %d of %d answered (%v)", ErrTimeout, len(res), expected, ctx.Err())
+		if c.Pending() {
+			err = fmt.Errorf("%w: fan-out not complete, %d answered (%v)", ErrTimeout, len(res), ctx.Err())
+		}
+	}
+	res, _, cerr := c.Snapshot()
+	if cerr != nil {
+		err = errors.Join(cerr, err)
+	}
+	return res, c, err
+}
+
+// EmitWithAck sends an event to the selected sockets, asking each for an ack, and waits until every
+// recipient answered, or ctx ends, or the operator's Timeout passes. It returns the replies that arrived;
+// when some did not, the error wraps ErrTimeout and says how many were expected.
+func (b BroadcastOperator) EmitWithAck(ctx context.Context, event string, args ...any) ([]AckReply, error) {
+	pk, err := eventPacket("", event, args, b.volatile)
+	if err != nil {
+		return nil, err
+	}
+	id := b.ns.e.ackIDs.Add(1)
+	res, c, err := b.run(ctx, actors.OpEmit, func(n *Namespace) *packet.Packet {
+		return &packet.Packet{Kind: packet.KindEvent, Namespace: n.name, Name: event, Args: pk.Args, AckID: id, Volatile: pk.Volatile}
+	}, nil, false)
+	for _, h := range c.Expecting() {
+		h.CancelAck(id) // forget the acks that did not come, so a silent client holds no memory
+	}
+	out := make([]AckReply, 0, len(res))
+	for _, r := range res {
+		out = append(out, AckReply{SocketID: r.SID, Args: r.Args, Err: r.Err})
+	}
+	return out, err
+}
+
+// RemoteSocket is a socket found by FetchSockets: a snapshot of its id, rooms, handshake and data, and
+// a handle to act on it.
+type RemoteSocket struct {
+	ID        string
+	Namespace string
+	Rooms     []string
+	Handshake Handshake
+	Data      any
+	s         *Socket
+}
+
+// Emit sends an event to the socket.
+func (r *RemoteSocket) Emit(event string, args ...any) error { return r.s.Emit(event, args...) }
+
+// Join adds the socket to rooms.
+func (r *RemoteSocket) Join(ctx context.Context, rooms ...string) error {
+	return r.s.Join(ctx, rooms...)
+}
+
+// Leave removes the socket from a room.
+func (r *RemoteSocket) Leave(ctx context.Context, room string) error { return r.s.Leave(ctx, room) }
+
+// Disconnect disconnects the socket (and its connection when close is set).
+func (r *RemoteSocket) Disconnect(close bool) { r.s.Disconnect(close) }
+
+// FetchSockets returns the selected sockets.
+func (b BroadcastOperator) FetchSockets(ctx context.Context) ([]*RemoteSocket, error) {
+	res, _, err := b.run(ctx, actors.OpFetch, nil, nil, false)
+	out := make([]*RemoteSocket, 0, len(res))
+	for _, r := range res {
+		if r.Info == nil {
+			continue
+		}
+		s := r.Info.Handle.(*Socket)
+		out = append(out, &RemoteSocket{
+			ID: s.id, Namespace: s.ns.name, Rooms: r.Info.Rooms, Handshake: s.hs, Data: s.Data(), s: s,
+		})
+	}
+	slices.SortFunc(out, func(a, b *RemoteSocket) int {
+		if a.ID < b.ID {
+			return -1
+		}
+		if a.ID > b.ID {
+			return 1
+		}
+		return 0
+	})
+	return out, err
+}
+
+// SocketsJoin makes the selected sockets join rooms; it returns once emits to those rooms reach them.
+func (b BroadcastOperator) SocketsJoin(ctx context.Context, rooms ...string) error {
+	if err := validRooms(rooms); err != nil {
+		return err
+	}
+	_, _, err := b.run(ctx, actors.OpJoin, nil, rooms, false)
+	return err
+}
+
+// SocketsLeave makes the selected sockets leave rooms.
+func (b BroadcastOperator) SocketsLeave(ctx context.Context, rooms ...string) error {
+	_, _, err := b.run(ctx, actors.OpLeave, nil, rooms, false)
+	return err
+}
+
+// DisconnectSockets disconnects the selected sockets; with close, their connections too.
+func (b BroadcastOperator) DisconnectSockets(ctx context.Context, close bool) error {
+	_, _, err := b.run(ctx, actors.OpDisconnect, nil, nil, close)
+	return err
+}
+
+func validRooms(rooms []string) error {
+	for _, r := range rooms {
+		if r == "" {
+			return ErrInvalidRoom
+		}
+	}
+	return nil
+}
+
+// Handshake is what a client presented when it connected a namespace.
+type Handshake struct {
+	Auth       []byte // the connect packet's auth payload, JSON; nil when none was sent
+	Query      url.Values
+	Headers    http.Header
+	RemoteAddr string
+	URL        string
+	Secure     bool
+	Time       time.Time
+}

@@ -1,0 +1,304 @@
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/roomio/roomio/actors"
+	"github.com/roomio/roomio/transport"
+	"github.com/roomio/roomio/transport/native"
+)
+
+// Config configures an Engine. The zero Config works; each field documents its default. New copies it,
+// so later changes by the caller have no effect.
+type Config struct {
+	// Logger receives the engine's logs, protoactor's included. Nil means silent.
+	Logger *slog.Logger
+	// MaxMessageSize is the largest frame a client may send; a larger one closes its connection with
+	// close code 1009. Zero means 1 MiB.
+	MaxMessageSize int64
+	// MaxRoomsPerSocket limits how many rooms one socket can be in, besides its own-id room. Join returns
+	// ErrTooManyRooms beyond it. Zero means 1000.
+	MaxRoomsPerSocket int
+	// ConnectTimeout closes a connection (close code 4003) that has not connected a namespace in time.
+	// Zero means 45s (Socket.IO's default).
+	ConnectTimeout time.Duration
+	// PingInterval is the time between heartbeats. Zero means 25s.
+	PingInterval time.Duration
+	// PingTimeout is how long a client has to answer a ping before it is dropped (close code 4001).
+	// Zero means 20s.
+	PingTimeout time.Duration
+	// WriteQueueBytes bounds each connection's outbound queue. When it is full, volatile messages are
+	// dropped and any other message disconnects the client (close code 4002). Zero means 1 MiB.
+	WriteQueueBytes int
+	// EventQueueSize bounds how many received events may wait for a socket's handlers. When it is full the
+	// connection's reader waits, so a fast sender is slowed by TCP rather than buffered. Zero means 128.
+	EventQueueSize int
+	// AllowedOrigins lists the hosts (path.Match patterns, e.g. "*.example.com") whose pages may open a
+	// WebSocket from another origin. Same-origin requests and requests without Origin (non-browser
+	// clients) are always allowed; others are refused with 403. "*" allows any origin.
+	AllowedOrigins []string
+}
+
+func (c Config) withDefaults() Config {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.MaxMessageSize <= 0 {
+		c.MaxMessageSize = 1 << 20
+	}
+	if c.MaxRoomsPerSocket <= 0 {
+		c.MaxRoomsPerSocket = 1000
+	}
+	if c.ConnectTimeout <= 0 {
+		c.ConnectTimeout = 45 * time.Second
+	}
+	if c.PingInterval <= 0 {
+		c.PingInterval = 25 * time.Second
+	}
+	if c.PingTimeout <= 0 {
+		c.PingTimeout = 20 * time.Second
+	}
+	if c.WriteQueueBytes <= 0 {
+		c.WriteQueueBytes = 1 << 20
+	}
+	if c.EventQueueSize <= 0 {
+		c.EventQueueSize = 128
+	}
+	c.AllowedOrigins = append([]string(nil), c.AllowedOrigins...)
+	return c
+}
+
+const (
+	stateNew int32 = iota
+	stateRunning
+	stateClosed
+)
+
+// Engine is a roomio server: namespaces of sockets and rooms, served over WebSockets. Create it with New,
+// mount Handler, call Start, and stop it with Shutdown. All methods are safe for concurrent use.
+type Engine struct {
+	cfg    Config
+	log    *slog.Logger
+	system *actor.ActorSystem
+	live   actors.Live
+	native *native.Server
+
+	state  atomic.Int32
+	ackIDs atomic.Uint64
+
+	mu       sync.RWMutex
+	nsps     map[string]*Namespace
+	dynamic  []*Namespace // parents of dynamic namespaces, in registration order
+	sessions map[*session]struct{}
+
+	wg sync.WaitGroup // executors and timers' work
+}
+
+// New returns an engine for cfg. It allocates only; Start begins serving.
+func New(cfg Config) (*Engine, error) {
+	cfg = cfg.withDefaults()
+	if cfg.PingTimeout >= cfg.PingInterval*4 {
+		return nil, fmt.Errorf("engine: PingTimeout %v is out of proportion to PingInterval %v", cfg.PingTimeout, cfg.PingInterval)
+	}
+	e := &Engine{
+		cfg:      cfg,
+		log:      cfg.Logger,
+		nsps:     make(map[string]*Namespace),
+		sessions: make(map[*session]struct{}),
+	}
+	e.system = actors.NewSystem(cfg.Logger)
+	e.native = native.NewServer(native.Options{
+		Acceptor:       e,
+		MaxMessageSize: cfg.MaxMessageSize,
+		QueueBytes:     cfg.WriteQueueBytes,
+		PingInterval:   cfg.PingInterval,
+		PingTimeout:    cfg.PingTimeout,
+		OriginPatterns: cfg.AllowedOrigins,
+		Logger:         cfg.Logger.With("component", "native"),
+	})
+	e.Of("/")
+	return e, nil
+}
+
+// Start starts serving. Handler answers 503 before Start and after Shutdown.
+func (e *Engine) Start() error {
+	if !e.state.CompareAndSwap(stateNew, stateRunning) {
+		return ErrClosed
+	}
+	e.log.Info("engine started")
+	return nil
+}
+
+// Handler returns the native protocol's WebSocket endpoint. Mount it where clients connect (the node
+// binary uses /ws).
+func (e *Engine) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if e.state.Load() != stateRunning {
+			http.Error(w, "roomio engine not running", http.StatusServiceUnavailable)
+			return
+		}
+		e.native.ServeHTTP(w, r)
+	})
+}
+
+// Shutdown stops accepting connections, closes every connection with close code 1001 ("going away")
+// after its queued messages are written, runs the disconnect handlers, stops every actor, and waits for
+// all of it or for ctx. It is idempotent; later calls return ErrClosed.
+func (e *Engine) Shutdown(ctx context.Context) error {
+	if e.state.Swap(stateClosed) == stateClosed {
+		return ErrClosed
+	}
+	err := e.native.Shutdown(ctx)
+	done := make(chan struct{})
+	go func() { e.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = errors.Join(err, fmt.Errorf("engine: waiting for handlers: %w", ctx.Err()))
+	}
+	e.mu.RLock()
+	var nss []*Namespace
+	for _, n := range e.nsps {
+		nss = append(nss, n)
+	}
+	e.mu.RUnlock()
+	for _, n := range nss {
+		// Stopping a namespace actor stops its children (rooms, sockets) first.
+		if perr := e.system.Root.PoisonFuture(n.pid).Wait(); perr != nil {
+			err = errors.Join(err, perr)
+		}
+	}
+	e.system.Shutdown()
+	e.log.Info("engine stopped")
+	return err
+}
+
+// Close stops the engine immediately: connections are dropped without draining.
+func (e *Engine) Close() error {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := e.Shutdown(ctx)
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+// Stats counts the engine's live actors.
+type Stats struct {
+	Namespaces, Rooms, Sockets int64
+}
+
+// Stats returns how many namespace, room and socket actors are running.
+func (e *Engine) Stats() Stats {
+	return Stats{
+		Namespaces: e.live.Namespaces.Load(),
+		Rooms:      e.live.Rooms.Load(),
+		Sockets:    e.live.Sockets.Load(),
+	}
+}
+
+// Of returns the namespace called name, creating it on first use. Names start with "/"; "" means "/".
+func (e *Engine) Of(name string) *Namespace {
+	if name == "" {
+		name = "/"
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if n := e.nsps[name]; n != nil {
+		return n
+	}
+	return e.newNamespaceLocked(name, nil)
+}
+
+// OfFunc registers a dynamic namespace: a client connecting to an unknown namespace whose name match
+// accepts gets a new child namespace that runs the parent's middleware and connection handlers. Emits on
+// the parent reach every child. Parents are tried in registration order.
+func (e *Engine) OfFunc(match func(name string) bool) *Namespace {
+	n := &Namespace{e: e, name: "", match: match}
+	n.hooks = &nsHooks{}
+	e.mu.Lock()
+	e.dynamic = append(e.dynamic, n)
+	e.mu.Unlock()
+	return n
+}
+
+// OfPattern is OfFunc with a regular expression matched against the whole name.
+func (e *Engine) OfPattern(re *regexp.Regexp) *Namespace {
+	return e.OfFunc(func(name string) bool {
+		loc := re.FindStringIndex(name)
+		return loc != nil && loc[0] == 0 && loc[1] == len(name)
+	})
+}
+
+// lookup returns the namespace for a client's connect: an existing one, or a new child of a matching
+// dynamic parent; nil when none.
+func (e *Engine) lookup(name string) *Namespace {
+	e.mu.RLock()
+	n := e.nsps[name]
+	e.mu.RUnlock()
+	if n != nil {
+		return n
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if n := e.nsps[name]; n != nil {
+		return n
+	}
+	for _, p := range e.dynamic {
+		if p.match(name) {
+			c := e.newNamespaceLocked(name, p)
+			p.mu.Lock()
+			p.children = append(p.children, c)
+			p.mu.Unlock()
+			return c
+		}
+	}
+	return nil
+}
+
+func (e *Engine) newNamespaceLocked(name string, parent *Namespace) *Namespace {
+	n := &Namespace{e: e, name: name, parent: parent}
+	n.hooks = &nsHooks{}
+	if parent != nil {
+		n.hooks = parent.hooks
+	}
+	n.hookExec = newExecutor(1024, &e.wg)
+	n.pid = e.system.Root.Spawn(actors.NamespaceProps(n.actorHooks(), &e.live))
+	e.nsps[name] = n
+	return n
+}
+
+// Open implements transport.Acceptor: one session per connection.
+func (e *Engine) Open(c transport.Conn) transport.Session {
+	s := &session{e: e, conn: c, sockets: make(map[string]*Socket)}
+	e.mu.Lock()
+	e.sessions[s] = struct{}{}
+	e.mu.Unlock()
+	s.connectTimer = time.AfterFunc(e.cfg.ConnectTimeout, s.connectTimeout)
+	return s
+}
+
+func (e *Engine) forget(s *session) {
+	e.mu.Lock()
+	delete(e.sessions, s)
+	e.mu.Unlock()
+}
+
+func newSID() string {
+	var b [15]byte
+	rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}

@@ -1,0 +1,56 @@
+package engine
+
+import (
+	"errors"
+
+	"github.com/roomio/roomio/actors"
+)
+
+// Sentinel errors.
+var (
+	// ErrClosed is returned by blocking calls after Shutdown or Close.
+	ErrClosed = errors.New("engine: closed")
+	// ErrNotStarted is returned by calls that need a started engine.
+	ErrNotStarted = errors.New("engine: not started")
+	// ErrTimeout is returned (wrapped) when an ack or a cluster-wide call did not complete in time; the
+	// results that did arrive are returned beside it.
+	ErrTimeout = errors.New("engine: timed out")
+	// ErrDisconnected is the error of an ack whose socket disconnected before answering.
+	ErrDisconnected = errors.New("engine: socket disconnected")
+	// ErrTooManyRooms is returned by Join when the socket would exceed Config.MaxRoomsPerSocket.
+	ErrTooManyRooms = actors.ErrTooManyRooms
+	// ErrInvalidRoom is returned for an empty room name.
+	ErrInvalidRoom = errors.New("engine: invalid room name")
+	// ErrInvalidArg is returned by Emit for an argument that cannot be sent (unmarshalable value, invalid
+	// raw JSON).
+	ErrInvalidArg = errors.New("engine: invalid argument")
+	// ErrReservedEvent is returned by Emit for an event name the protocol reserves.
+	ErrReservedEvent = errors.New("engine: reserved event name")
+)
+
+// ConnectError refuses a namespace connection. Return it from a namespace middleware to send the client
+// a connect error with Message and Data (any JSON-marshalable value); any other error is sent with its
+// Error() text as the message and no data.
+type ConnectError struct {
+	Message string
+	Data    any
+}
+
+func (e *ConnectError) Error() string { return "engine: connect refused: " + e.Message }
+
+func connectErrorOf(err error) (msg string, data []byte) {
+	var ce *ConnectError
+	if errors.As(err, &ce) {
+		if ce.Data != nil {
+			data, _ = marshalJSON(ce.Data)
+		}
+		return ce.Message, data
+	}
+	return err.Error(), nil
+}
+
+// reserved lists the event names Socket.IO reserves; clients may not send them and Emit refuses them.
+var reserved = map[string]bool{
+	"connect": true, "connect_error": true, "disconnect": true, "disconnecting": true,
+	"newListener": true, "removeListener": true,
+}

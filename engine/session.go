@@ -1,0 +1,141 @@
+package engine
+
+import (
+	"sync"
+	"time"
+
+	"github.com/roomio/roomio/internal/packet"
+	"github.com/roomio/roomio/transport"
+)
+
+// session is the engine's side of one connection: its sockets, one per connected namespace.
+type session struct {
+	e            *Engine
+	conn         transport.Conn
+	connectTimer *time.Timer
+
+	mu            sync.Mutex
+	sockets       map[string]*Socket
+	closed        bool
+	everConnected bool
+}
+
+func (s *session) errorPacket(ns string, code uint32, msg string) {
+	s.conn.Send(&packet.Packet{Kind: packet.KindError, Namespace: ns, Code: code, Message: msg})
+}
+
+func (s *session) socket(ns string) *Socket {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sockets[ns]
+}
+
+// Packet implements transport.Session.
+func (s *session) Packet(p *packet.Packet) {
+	if p.Namespace == "" {
+		p.Namespace = "/"
+	}
+	switch p.Kind {
+	case packet.KindConnect:
+		s.connect(p)
+	case packet.KindEvent:
+		sock := s.socket(p.Namespace)
+		if sock == nil {
+			s.errorPacket(p.Namespace, transport.ErrCodeNotConnected, "not connected to namespace")
+			return
+		}
+		if p.Name == "" || reserved[p.Name] {
+			s.errorPacket(p.Namespace, transport.ErrCodeInvalid, "invalid or reserved event name")
+			return
+		}
+		sock.exec.submit(func() { sock.handleEvent(p) })
+	case packet.KindAck:
+		sock := s.socket(p.Namespace)
+		if sock == nil {
+			s.errorPacket(p.Namespace, transport.ErrCodeNotConnected, "not connected to namespace")
+			return
+		}
+		fn := sock.takeAck(p.AckID)
+		if fn == nil {
+			s.errorPacket(p.Namespace, transport.ErrCodeUnknownAck, "unknown ack id")
+			return
+		}
+		fn(p.Args, nil)
+	case packet.KindDisconnect:
+		if sock := s.socket(p.Namespace); sock != nil {
+			sock.teardown(transport.ReasonClientDisconnect)
+		}
+	}
+}
+
+func (s *session) connect(p *packet.Packet) {
+	n := s.e.lookup(p.Namespace)
+	if n == nil {
+		s.conn.Send(&packet.Packet{Kind: packet.KindConnectError, Namespace: p.Namespace, Message: "Invalid namespace"})
+		return
+	}
+	hs := s.conn.Handshake()
+	sock := &Socket{
+		id:   newSID(),
+		ns:   n,
+		sess: s,
+		exec: newExecutor(s.e.cfg.EventQueueSize, &s.e.wg),
+		hs: Handshake{
+			Auth: p.Data, Query: hs.Query, Headers: hs.Headers, RemoteAddr: hs.RemoteAddr,
+			URL: hs.URL, Secure: hs.Secure, Time: time.Now(),
+		},
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	if s.sockets[p.Namespace] != nil {
+		s.mu.Unlock()
+		s.errorPacket(p.Namespace, transport.ErrCodeAlreadyConnected, "already connected to namespace")
+		return
+	}
+	s.sockets[p.Namespace] = sock
+	s.mu.Unlock()
+	sock.exec.submit(sock.connect)
+}
+
+func (s *session) remove(sock *Socket) {
+	s.mu.Lock()
+	if s.sockets[sock.ns.name] == sock {
+		delete(s.sockets, sock.ns.name)
+	}
+	s.mu.Unlock()
+}
+
+func (s *session) connected() {
+	s.mu.Lock()
+	s.everConnected = true
+	s.mu.Unlock()
+	s.connectTimer.Stop()
+}
+
+func (s *session) connectTimeout() {
+	s.mu.Lock()
+	expired := !s.everConnected && !s.closed
+	s.mu.Unlock()
+	if expired {
+		s.conn.Close(transport.CloseConnectTimeout, transport.ReasonConnectTimeout)
+	}
+}
+
+// Closed implements transport.Session.
+func (s *session) Closed(reason string) {
+	s.connectTimer.Stop()
+	s.mu.Lock()
+	s.closed = true
+	socks := make([]*Socket, 0, len(s.sockets))
+	for _, sock := range s.sockets {
+		socks = append(socks, sock)
+	}
+	s.mu.Unlock()
+	for _, sock := range socks {
+		sock.teardown(reason)
+	}
+	s.e.forget(s)
+}

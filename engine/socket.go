@@ -1,0 +1,410 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/roomio/roomio/actors"
+	"github.com/roomio/roomio/internal/packet"
+	"github.com/roomio/roomio/transport"
+)
+
+const (
+	sockConnecting int32 = iota
+	sockConnected
+	sockDisconnected
+)
+
+// Socket is one client's connection to one namespace. Its event handlers run one at a time, in the order
+// the events arrived, on a goroutine of the socket (so a handler may block, or wait for an ack, without
+// holding up other sockets). All methods are safe for concurrent use.
+type Socket struct {
+	id   string
+	ns   *Namespace
+	sess *session
+	hs   Handshake
+	exec *executor
+
+	state atomic.Int32
+
+	mu           sync.Mutex
+	pid          *actor.PID
+	handlers     map[string][]func(*Event)
+	anyHandlers  []func(*Event)
+	middlewares  []func(*Event) error
+	onDisconnect []func(reason string)
+	acks         map[uint64]func([]Arg, error)
+	data         any
+}
+
+// Event is one event received from a client.
+type Event struct {
+	Name   string
+	Args   []Arg
+	Socket *Socket
+	ackID  uint64
+	acked  atomic.Bool
+}
+
+// HasAck reports whether the client asked for an ack.
+func (ev *Event) HasAck() bool { return ev.ackID != 0 }
+
+// Ack answers the event's ack with args (converted as in Emit). Only the first call sends; it is an
+// error to ack an event that asked for none.
+func (ev *Event) Ack(args ...any) error {
+	if ev.ackID == 0 {
+		return errors.New("engine: event has no ack")
+	}
+	if !ev.acked.CompareAndSwap(false, true) {
+		return errors.New("engine: event already acked")
+	}
+	a, err := toArgs(args)
+	if err != nil {
+		return err
+	}
+	return ev.Socket.send(&packet.Packet{Kind: packet.KindAck, Namespace: ev.Socket.ns.name, AckID: ev.ackID, Args: a})
+}
+
+// Bind decodes argument i into v (JSON), or reports an error when it is missing or does not fit.
+func (ev *Event) Bind(i int, v any) error {
+	if i >= len(ev.Args) {
+		return fmt.Errorf("engine: event %q has no argument %d", ev.Name, i)
+	}
+	return ev.Args[i].Decode(v)
+}
+
+// ID returns the socket's id, unique in the cluster. The socket is always in the room of that name.
+func (s *Socket) ID() string { return s.id }
+
+// Namespace returns the socket's namespace.
+func (s *Socket) Namespace() *Namespace { return s.ns }
+
+// Handshake returns what the client presented when it connected.
+func (s *Socket) Handshake() Handshake { return s.hs }
+
+// Data returns the value stored with SetData (Socket.IO's socket.data).
+func (s *Socket) Data() any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.data
+}
+
+// SetData stores an application value with the socket; FetchSockets reports it.
+func (s *Socket) SetData(v any) {
+	s.mu.Lock()
+	s.data = v
+	s.mu.Unlock()
+}
+
+// Connected reports whether the socket is connected.
+func (s *Socket) Connected() bool { return s.state.Load() == sockConnected }
+
+// Rooms returns the rooms the socket is in, its own-id room included, sorted. It is empty once the socket
+// has disconnected.
+func (s *Socket) Rooms() []string {
+	s.mu.Lock()
+	pid := s.pid
+	s.mu.Unlock()
+	if pid == nil || !s.Connected() {
+		return nil
+	}
+	res, err := s.ns.e.system.Root.RequestFuture(pid, &actors.GetRooms{}, 5*time.Second).Result()
+	if err != nil {
+		return nil
+	}
+	return res.([]string)
+}
+
+func (s *Socket) actorPID() (*actor.PID, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state.Load() != sockConnected {
+		return nil, ErrDisconnected
+	}
+	return s.pid, nil
+}
+
+// Join adds the socket to rooms. When it returns, any emit to those rooms begun afterwards reaches the
+// socket. It fails with ErrTooManyRooms past Config.MaxRoomsPerSocket (rooms before the limit are
+// joined).
+func (s *Socket) Join(ctx context.Context, rooms ...string) error {
+	if err := validRooms(rooms); err != nil {
+		return err
+	}
+	return s.membership(ctx, rooms, true)
+}
+
+// Leave removes the socket from room. Leaving a room it is not in, or its own-id room, does nothing.
+func (s *Socket) Leave(ctx context.Context, room string) error {
+	return s.membership(ctx, []string{room}, false)
+}
+
+func (s *Socket) membership(ctx context.Context, rooms []string, join bool) error {
+	pid, err := s.actorPID()
+	if err != nil {
+		return err
+	}
+	c := actors.NewCollector()
+	var msg any = &actors.JoinRooms{Rooms: rooms, Collector: c}
+	if !join {
+		msg = &actors.LeaveRooms{Rooms: rooms, Collector: c}
+	}
+	s.ns.e.system.Root.Send(pid, msg)
+	select {
+	case <-c.Done():
+		_, _, err := c.Snapshot()
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// On adds a handler for event. Handlers of one socket run one at a time in arrival order.
+func (s *Socket) On(event string, fn func(*Event)) {
+	s.mu.Lock()
+	if s.handlers == nil {
+		s.handlers = make(map[string][]func(*Event))
+	}
+	s.handlers[event] = append(s.handlers[event], fn)
+	s.mu.Unlock()
+}
+
+// OnAny adds a catch-all handler, run for every event before the event's own handlers.
+func (s *Socket) OnAny(fn func(*Event)) {
+	s.mu.Lock()
+	s.anyHandlers = append(s.anyHandlers, fn)
+	s.mu.Unlock()
+}
+
+// Use adds a per-packet middleware, run before any handler. An error stops the event: its handlers do
+// not run and the client gets an Error packet (code 6) carrying the error's text.
+func (s *Socket) Use(fn func(*Event) error) {
+	s.mu.Lock()
+	s.middlewares = append(s.middlewares, fn)
+	s.mu.Unlock()
+}
+
+// OnDisconnect adds a handler run once when the socket disconnects, after its pending events; reason is
+// one of Socket.IO's: "server namespace disconnect", "client namespace disconnect", "transport close",
+// "transport error", "ping timeout", "server shutting down", "forced server close", or roomio's
+// "slow client", "message too big", "parse error".
+func (s *Socket) OnDisconnect(fn func(reason string)) {
+	s.mu.Lock()
+	s.onDisconnect = append(s.onDisconnect, fn)
+	s.mu.Unlock()
+}
+
+func (s *Socket) send(p *packet.Packet) error {
+	if s.state.Load() == sockDisconnected {
+		return ErrDisconnected
+	}
+	return s.sess.conn.Send(p)
+}
+
+// Emit sends an event to this socket's client. Arguments convert as in BroadcastOperator.Emit.
+func (s *Socket) Emit(event string, args ...any) error {
+	p, err := eventPacket(s.ns.name, event, args, false)
+	if err != nil {
+		return err
+	}
+	return s.send(p)
+}
+
+// EmitWithAck sends an event and waits for the client's ack, or for ctx to end (ErrTimeout wraps it).
+func (s *Socket) EmitWithAck(ctx context.Context, event string, args ...any) ([]Arg, error) {
+	p, err := eventPacket(s.ns.name, event, args, false)
+	if err != nil {
+		return nil, err
+	}
+	p.AckID = s.ns.e.ackIDs.Add(1)
+	type reply struct {
+		args []Arg
+		err  error
+	}
+	ch := make(chan reply, 1)
+	s.ExpectAck(p.AckID, func(a []Arg, err error) { ch <- reply{a, err} })
+	if err := s.send(p); err != nil {
+		s.CancelAck(p.AckID)
+		return nil, err
+	}
+	select {
+	case r := <-ch:
+		return r.args, r.err
+	case <-ctx.Done():
+		s.CancelAck(p.AckID)
+		return nil, fmt.Errorf("%w: %v", ErrTimeout, ctx.Err())
+	}
+}
+
+// ExpectAck implements actors.Handle.
+func (s *Socket) ExpectAck(id uint64, fn func([]Arg, error)) {
+	s.mu.Lock()
+	if s.state.Load() == sockDisconnected {
+		s.mu.Unlock()
+		fn(nil, ErrDisconnected)
+		return
+	}
+	if s.acks == nil {
+		s.acks = make(map[uint64]func([]Arg, error))
+	}
+	s.acks[id] = fn
+	s.mu.Unlock()
+}
+
+// CancelAck implements actors.Handle.
+func (s *Socket) CancelAck(id uint64) {
+	s.mu.Lock()
+	delete(s.acks, id)
+	s.mu.Unlock()
+}
+
+func (s *Socket) takeAck(id uint64) func([]Arg, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fn := s.acks[id]
+	delete(s.acks, id)
+	return fn
+}
+
+// ForceDisconnect implements actors.Handle.
+func (s *Socket) ForceDisconnect(close bool) { s.Disconnect(close) }
+
+// Disconnect removes the socket from its namespace: the client gets a Disconnect packet and the reason
+// is "server namespace disconnect". With close, the whole connection is closed too (its other namespaces
+// see "forced server close").
+func (s *Socket) Disconnect(close bool) {
+	if s.state.Load() == sockConnected {
+		s.sess.conn.Send(&packet.Packet{Kind: packet.KindDisconnect, Namespace: s.ns.name, Message: transport.ReasonServerDisconnect})
+	}
+	s.teardown(transport.ReasonServerDisconnect)
+	if close {
+		s.sess.conn.Close(transport.CloseNormal, transport.ReasonForcedClose)
+	}
+}
+
+// To returns an operator targeting rooms, without this socket (Socket.IO's socket.to).
+func (s *Socket) To(rooms ...string) BroadcastOperator { return s.Broadcast().To(rooms...) }
+
+// In is an alias of To.
+func (s *Socket) In(rooms ...string) BroadcastOperator { return s.To(rooms...) }
+
+// Except returns an operator targeting the namespace without this socket and without rooms.
+func (s *Socket) Except(rooms ...string) BroadcastOperator { return s.Broadcast().Except(rooms...) }
+
+// Broadcast returns an operator targeting every other socket of the namespace.
+func (s *Socket) Broadcast() BroadcastOperator { return s.ns.op().Except(s.id) }
+
+// teardown ends the socket once: its actor stops (leaving its rooms), its pending acks fail with
+// ErrDisconnected, and the disconnect handlers are queued behind its pending events.
+func (s *Socket) teardown(reason string) {
+	s.mu.Lock()
+	prev := s.state.Swap(sockDisconnected)
+	if prev == sockDisconnected {
+		s.mu.Unlock()
+		return
+	}
+	pid, acks := s.pid, s.acks
+	s.acks = nil
+	s.mu.Unlock()
+
+	s.sess.remove(s)
+	if pid != nil {
+		s.ns.e.system.Root.Poison(pid)
+	}
+	for _, fn := range acks {
+		fn(nil, ErrDisconnected)
+	}
+	if prev == sockConnected {
+		s.exec.submit(func() {
+			s.mu.Lock()
+			hs := s.onDisconnect
+			s.mu.Unlock()
+			for _, h := range hs {
+				s.safely("disconnect handler", func() { h(reason) })
+			}
+		})
+	}
+}
+
+// connect runs in the socket's executor: middlewares, then the socket actor, then CONNECTED and the
+// connection handlers.
+func (s *Socket) connect() {
+	mws, hs := s.ns.connectChain()
+	for _, mw := range mws {
+		var err error
+		s.safely("connect middleware", func() { err = mw(s) })
+		if err != nil {
+			msg, data := connectErrorOf(err)
+			s.sess.conn.Send(&packet.Packet{Kind: packet.KindConnectError, Namespace: s.ns.name, Message: msg, Data: data})
+			s.state.Store(sockDisconnected)
+			s.sess.remove(s)
+			return
+		}
+	}
+	e := s.ns.e
+	res, err := e.system.Root.RequestFuture(s.ns.pid, &actors.AddSocket{
+		SID: s.id, Outbox: s.sess.conn, Handle: s, MaxRooms: e.cfg.MaxRoomsPerSocket,
+	}, 10*time.Second).Result()
+	if err != nil {
+		e.log.Error("spawning socket actor", "namespace", s.ns.name, "err", err)
+		s.sess.conn.Send(&packet.Packet{Kind: packet.KindConnectError, Namespace: s.ns.name, Message: "server error"})
+		s.state.Store(sockDisconnected)
+		s.sess.remove(s)
+		return
+	}
+	pid := res.(*actor.PID)
+	s.mu.Lock()
+	if !s.state.CompareAndSwap(sockConnecting, sockConnected) {
+		s.mu.Unlock()
+		e.system.Root.Poison(pid) // the connection went away while connecting
+		return
+	}
+	s.pid = pid
+	s.mu.Unlock()
+	s.sess.connected()
+	s.sess.conn.Send(&packet.Packet{Kind: packet.KindConnected, Namespace: s.ns.name, SID: s.id})
+	for _, h := range hs {
+		s.safely("connection handler", func() { h(s) })
+	}
+}
+
+func (s *Socket) handleEvent(p *packet.Packet) {
+	if s.state.Load() != sockConnected {
+		s.sess.conn.Send(&packet.Packet{Kind: packet.KindError, Namespace: s.ns.name, Code: transport.ErrCodeNotConnected, Message: "not connected"})
+		return
+	}
+	ev := &Event{Name: p.Name, Args: p.Args, Socket: s, ackID: p.AckID}
+	s.mu.Lock()
+	mws, anys, hs := s.middlewares, s.anyHandlers, s.handlers[p.Name]
+	s.mu.Unlock()
+	for _, mw := range mws {
+		var err error
+		s.safely("event middleware", func() { err = mw(ev) })
+		if err != nil {
+			s.sess.conn.Send(&packet.Packet{Kind: packet.KindError, Namespace: s.ns.name, Code: transport.ErrCodeRejected, Message: err.Error()})
+			return
+		}
+	}
+	for _, h := range anys {
+		s.safely("catch-all handler", func() { h(ev) })
+	}
+	for _, h := range hs {
+		s.safely("event handler", func() { h(ev) })
+	}
+}
+
+// safely runs user code; a panic is logged and contained so one bad handler cannot take the node down.
+func (s *Socket) safely(what string, fn func()) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.ns.e.log.Error("panic in "+what, "namespace", s.ns.name, "socket", s.id, "err", fmt.Sprint(r))
+		}
+	}()
+	fn()
+}
