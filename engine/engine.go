@@ -302,3 +302,14 @@ func newSID() string {
 	rand.Read(b[:])
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
+
+// Lookup returns the existing namespace called name ("" means "/"), or nil. Unlike Of it never creates
+// one.
+func (e *Engine) Lookup(name string) *Namespace {
+	if name == "" {
+		name = "/"
+	}
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.nsps[name]
+}

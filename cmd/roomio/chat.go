@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/roomio/roomio/engine"
+)
+
+// installChat registers the built-in chat app on ns: join, leave, say and whisper (README "Chat app").
+func installChat(ns *engine.Namespace) {
+	ns.OnConnection(func(s *engine.Socket) {
+		s.On("join", func(ev *engine.Event) { chatMembership(ev, true) })
+		s.On("leave", func(ev *engine.Event) { chatMembership(ev, false) })
+		s.On("say", func(ev *engine.Event) {
+			var room string
+			if ev.Bind(0, &room) != nil || !validRoom(room) {
+				ackIf(ev, fail("invalid room name"))
+				return
+			}
+			if !slices.Contains(s.Rooms(), room) {
+				ackIf(ev, fail("not in room"))
+				return
+			}
+			ns.To(room).Emit("said", map[string]any{"room": room, "from": s.ID(), "payload": payload(ev, 1)})
+			ackIf(ev, map[string]any{"ok": true})
+		})
+		s.On("whisper", func(ev *engine.Event) {
+			var to string
+			if ev.Bind(0, &to) != nil || to == "" {
+				ackIf(ev, fail("invalid socket id"))
+				return
+			}
+			ns.To(to).Emit("whispered", map[string]any{"from": s.ID(), "payload": payload(ev, 1)})
+			ackIf(ev, map[string]any{"ok": true})
+		})
+	})
+}
+
+func chatMembership(ev *engine.Event, join bool) {
+	s := ev.Socket
+	var room string
+	if ev.Bind(0, &room) != nil || !validRoom(room) || room == s.ID() {
+		ackIf(ev, fail("invalid room name"))
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var err error
+	if join {
+		err = s.Join(ctx, room)
+	} else {
+		err = s.Leave(ctx, room)
+	}
+	if err != nil {
+		ackIf(ev, fail(err.Error()))
+		return
+	}
+	if join {
+		s.To(room).Emit("joined", map[string]any{"room": room, "id": s.ID()})
+	}
+	rooms := slices.DeleteFunc(s.Rooms(), func(r string) bool { return r == s.ID() })
+	if rooms == nil {
+		rooms = []string{}
+	}
+	ackIf(ev, map[string]any{"ok": true, "rooms": rooms})
+}
+
+// payload returns argument i as it came (raw JSON or binary), or JSON null when absent.
+func payload(ev *engine.Event, i int) any {
+	if i >= len(ev.Args) {
+		return nil
+	}
+	a := ev.Args[i]
+	if a.Binary {
+		return a.Data // encoding/json sends bytes as base64 inside the JSON object
+	}
+	return json.RawMessage(a.Data)
+}
+
+func fail(msg string) map[string]any { return map[string]any{"ok": false, "error": msg} }
+
+func ackIf(ev *engine.Event, v any) {
+	if ev.HasAck() {
+		ev.Ack(v)
+	}
+}
+
+// validRoom: 1–128 bytes of printable UTF-8.
+func validRoom(r string) bool {
+	if len(r) == 0 || len(r) > 128 || !utf8.ValidString(r) {
+		return false
+	}
+	for _, c := range r {
+		if !unicode.IsPrint(c) {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,163 @@
+// Command roomio runs a roomio node: the native WebSocket endpoint at /ws, the chat demo at /, a backend
+// emitter API under /api/v1/, and /healthz.
+//
+//	go run ./cmd/roomio                      # 127.0.0.1:8080, chat app, info logs
+//	go run ./cmd/roomio -addr :9000 -api-key secret -log-level debug
+//
+// Every flag can also be set through the environment variable named in its help. SIGINT or SIGTERM
+// shut the node down cleanly: connections are drained and closed with "going away".
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/roomio/roomio/engine"
+	"github.com/roomio/roomio/internal/web"
+)
+
+type options struct {
+	addr     string
+	app      string
+	apiKey   string
+	logLevel string
+	origins  string
+}
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "roomio:", err)
+		os.Exit(1)
+	}
+}
+
+func envOr(key, def string) string {
+	if v, ok := os.LookupEnv(key); ok {
+		return v
+	}
+	return def
+}
+
+func parseFlags(args []string) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("roomio", flag.ContinueOnError)
+	fs.StringVar(&o.addr, "addr", envOr("ROOMIO_ADDR", "127.0.0.1:8080"), "HTTP listen address (env ROOMIO_ADDR)")
+	fs.StringVar(&o.app, "app", envOr("ROOMIO_APP", "chat"), "built-in app on namespace /: chat or none (env ROOMIO_APP)")
+	fs.StringVar(&o.apiKey, "api-key", envOr("ROOMIO_API_KEY", ""), "bearer key for /api/v1; empty: API answers loopback clients only (env ROOMIO_API_KEY)")
+	fs.StringVar(&o.logLevel, "log-level", envOr("ROOMIO_LOG_LEVEL", "info"), "debug, info, warn or error (env ROOMIO_LOG_LEVEL)")
+	fs.StringVar(&o.origins, "allowed-origins", envOr("ROOMIO_ALLOWED_ORIGINS", ""), "comma-separated cross-origin hosts allowed to open WebSockets (env ROOMIO_ALLOWED_ORIGINS)")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if o.app != "chat" && o.app != "none" {
+		return o, fmt.Errorf("-app must be chat or none, not %q", o.app)
+	}
+	return o, nil
+}
+
+func run(args []string) error {
+	o, err := parseFlags(args)
+	if err != nil {
+		return err
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return fmt.Errorf("-log-level: %w", err)
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		return err
+	}
+	n, err := newNode(o, logger)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	srv := &http.Server{Handler: n.handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	logger.Info("listening", "addr", ln.Addr().String())
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	select {
+	case <-ctx.Done():
+		logger.Info("shutting down")
+	case err := <-serveErr:
+		return err
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	// WebSockets are hijacked connections that http.Server.Shutdown does not wait for: the engine drains
+	// and closes them; then the HTTP server stops.
+	err = n.eng.Shutdown(sctx)
+	if herr := srv.Shutdown(sctx); herr != nil && !errors.Is(herr, http.ErrServerClosed) {
+		err = errors.Join(err, herr)
+	}
+	logger.Info("stopped")
+	return err
+}
+
+// node is one roomio node: the engine and its HTTP surface.
+type node struct {
+	eng    *engine.Engine
+	apiKey string
+	log    *slog.Logger
+	web    http.Handler
+}
+
+func newNode(o options, logger *slog.Logger) (*node, error) {
+	cfg := engine.Config{Logger: logger}
+	if o.origins != "" {
+		cfg.AllowedOrigins = splitComma(o.origins)
+	}
+	eng, err := engine.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if o.app == "chat" {
+		installChat(eng.Of("/"))
+	}
+	if err := eng.Start(); err != nil {
+		return nil, err
+	}
+	return &node{eng: eng, apiKey: o.apiKey, log: logger, web: web.Handler()}, nil
+}
+
+func (n *node) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/ws", n.eng.Handler())
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Write([]byte("ok"))
+	})
+	mux.Handle("POST /api/v1/emit", n.requireAPI(http.HandlerFunc(n.apiEmit)))
+	mux.Handle("GET /api/v1/sockets", n.requireAPI(http.HandlerFunc(n.apiSockets)))
+	mux.Handle("/", n.web)
+	return mux
+}
+
+func splitComma(s string) []string {
+	var out []string
+	start := 0
+	for i := 0; i <= len(s); i++ {
+		if i == len(s) || s[i] == ',' {
+			if i > start {
+				out = append(out, s[start:i])
+			}
+			start = i + 1
+		}
+	}
+	return out
+}
