@@ -62,9 +62,12 @@ func (s *session) Packet(p *packet.Packet) {
 		}
 		fn(p.Args, nil)
 	case packet.KindDisconnect:
-		if sock := s.socket(p.Namespace); sock != nil {
-			sock.teardown(transport.ReasonClientDisconnect)
+		sock := s.socket(p.Namespace)
+		if sock == nil {
+			s.errorPacket(p.Namespace, transport.ErrCodeNotConnected, "not connected to namespace")
+			return
 		}
+		sock.teardown(transport.ReasonClientDisconnect)
 	}
 }
 

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Runs every roomio test on a fresh machine: installs what the browser test needs (Debian chromium,
+# playwright-core from e2e/package-lock.json), then the whole Go suite under the race detector (including
+# the real-browser test, ROOMIO_E2E=1), then each fuzz target for a short time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/e2e-setup.sh
+
+export ROOMIO_E2E=1
+go test -race -count=1 -timeout 20m ./...
+
+# Fuzz every decoder of untrusted bytes briefly (go test -fuzz takes one target per run).
+fuzztime="${FUZZTIME:-10s}"
+for pkg in $(go list ./...); do
+	dir=$(go list -f '{{.Dir}}' "$pkg")
+	for target in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/^func //' | sort -u); do
+		echo "fuzz $pkg $target ($fuzztime)"
+		go test -run='^$' -fuzz="^${target}\$" -fuzztime="$fuzztime" "$pkg"
+	done
+done
