@@ -11,8 +11,9 @@
 //
 // The API is a small subset of socket.io-client's:
 //   sock.on(event, fn) / sock.off(event, fn) / sock.once(event, fn)
-//       Reserved events: "connect", "connect_error" (Error with .data), "disconnect" (reason, details) and
-//       "error" (Error with .code: a non-fatal Error message from the server about something we sent).
+//       Local events: "connect", "connect_error" (Error with .data), "disconnect" (reason, details) and
+//       "server_error" (Error with .code: the server's non-fatal Error message about something we sent; the
+//       codes are in docs/protocol.md).
 //       For server events, fn gets the arguments; when the server asked for an ack the last argument is a
 //       function that answers it (call it at most once).
 //   sock.emit(event, ...args)           a function as last argument is the ack callback
@@ -24,7 +25,7 @@
 // and binary arguments arrive as Uint8Array. Emits made while disconnected are buffered and sent once the
 // namespace is connected. After an unexpected close the socket reconnects with a randomised backoff of 1–5 s;
 // it does not when the server sent Disconnect, refused the connect (connect_error from the server), or
-// close() was called.
+// close() was called, or the server closed the WebSocket with 1000 (a deliberate disconnect).
 //
 // Wire notes (protobuf JSON mapping): uint64 fields (ackId, seq) are strings on output and may be numbers or
 // strings on input; zero values are omitted (a missing namespace is "/", a missing ackId is none).
@@ -37,10 +38,12 @@ const REASON_CLIENT = "io client disconnect";
 const REASON_TRANSPORT = "transport close";
 const REASON_PING = "ping timeout";
 
-// WebSocket close code the server uses when no pong arrived in time (transport.ClosePingTimeout).
+// WebSocket close codes with a meaning for the client (docs/protocol.md, "Close codes").
+const CLOSE_NORMAL = 1000; // the server disconnected us on purpose: do not reconnect
 const CLOSE_PING_TIMEOUT = 4001;
 
-const RESERVED = new Set(["connect", "connect_error", "disconnect", "error"]);
+// Event names the server refuses from clients (error code 4), as in Socket.IO.
+const RESERVED = new Set(["connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"]);
 
 const DEFAULTS = {
   namespace: "/",
@@ -228,8 +231,12 @@ export class Socket {
   _onClose(ws, e) {
     if (ws !== this._ws) return;
     this._ws = null;
+    if (e.code === CLOSE_NORMAL) this._serverDisconnected = true;
     if (this.connected) {
-      this._lost(e.code === CLOSE_PING_TIMEOUT ? REASON_PING : REASON_TRANSPORT, { code: e.code, reason: e.reason });
+      let reason = REASON_TRANSPORT;
+      if (e.code === CLOSE_NORMAL) reason = REASON_SERVER;
+      else if (e.code === CLOSE_PING_TIMEOUT) reason = REASON_PING;
+      this._lost(reason, { code: e.code, reason: e.reason });
     } else if (!this._serverDisconnected && this.active) {
       const err = new Error(`roomio: connection closed before connect (code ${e.code}${e.reason ? ": " + e.reason : ""})`);
       err.data = { code: e.code, reason: e.reason };
@@ -377,7 +384,7 @@ export class Socket {
       case "error": {
         const err = new Error(body.message || "roomio: server error");
         err.code = body.code || 0;
-        this._fire("error", err);
+        this._fire("server_error", err);
         break;
       }
       default:
