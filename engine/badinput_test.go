@@ -76,7 +76,7 @@ func TestBadInputAnsweredWithErrorPacket(t *testing.T) {
 	h.join(by, "r")
 
 	unknownKind := protowire.AppendTag(nil, 1, protowire.BytesType) // Frame.messages
-	msg := protowire.AppendTag(nil, 99, protowire.VarintType)        // a kind from the future
+	msg := protowire.AppendTag(nil, 99, protowire.VarintType)       // a kind from the future
 	msg = protowire.AppendVarint(msg, 1)
 	unknownKind = protowire.AppendBytes(unknownKind, msg)
 

@@ -72,7 +72,7 @@ func TestBroadcastWithAck(t *testing.T) {
 	for _, u := range us[:3] {
 		h.join(u, "answering")
 	}
-	replies, err := h.e.To("answering").Timeout(5 * time.Second).EmitWithAck(ctxT(t), "poll")
+	replies, err := h.e.To("answering").Timeout(5*time.Second).EmitWithAck(ctxT(t), "poll")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +87,7 @@ func TestBroadcastWithAck(t *testing.T) {
 	}
 	// The fourth never answers: partial replies and a timeout error.
 	start := time.Now()
-	replies, err = h.e.To("r").Timeout(200 * time.Millisecond).EmitWithAck(ctxT(t), "poll")
+	replies, err = h.e.To("r").Timeout(200*time.Millisecond).EmitWithAck(ctxT(t), "poll")
 	if !errors.Is(err, engine.ErrTimeout) {
 		t.Fatalf("err = %v, want ErrTimeout", err)
 	}
