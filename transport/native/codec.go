@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protojson"
@@ -59,7 +60,7 @@ func (protoEncoder) Slot() int { return 0 }
 func (protoEncoder) Encode(p *packet.Packet) []byte {
 	b, err := proto.Marshal(&wirev1.Frame{Messages: []*wirev1.Message{ToMessage(p)}})
 	if err != nil {
-		panic(fmt.Sprintf("native: marshal: %v", err)) // cannot happen: strings come from valid UTF-8 sources
+		panic(fmt.Sprintf("native: marshal: %v", err)) // cannot happen: ToMessage makes every string valid UTF-8
 	}
 	return b
 }
@@ -112,7 +113,10 @@ func DecodeFrame(f Format, data []byte) ([]*wirev1.Message, error) {
 		if !utf8.Valid(data) {
 			return nil, ErrInvalidUTF8
 		}
-		if err := (protojson.UnmarshalOptions{DiscardUnknown: false}).Unmarshal(data, &fr); err != nil {
+		// Unknown fields are skipped, as the binary format skips them: a message of a kind added in a later
+		// v1 then decodes with no kind and is answered with an Error (docs/protocol.md, Versioning) rather
+		// than ending the connection.
+		if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(data, &fr); err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 		}
 	} else if err := proto.Unmarshal(data, &fr); err != nil {
@@ -124,31 +128,37 @@ func DecodeFrame(f Format, data []byte) ([]*wirev1.Message, error) {
 	return fr.Messages, nil
 }
 
-// ToMessage converts a packet to its wire message.
+// ToMessage converts a packet to its wire message. Protobuf strings must be UTF-8, but a packet's strings
+// come from server code (event names, error texts) and may not be: invalid bytes become U+FFFD, so that
+// encoding never fails.
 func ToMessage(p *packet.Packet) *wirev1.Message {
 	m := &wirev1.Message{}
+	ns := str(p.Namespace)
 	switch p.Kind {
 	case packet.KindConnect:
-		m.Kind = &wirev1.Message_Connect{Connect: &wirev1.Connect{Namespace: p.Namespace, Auth: string(p.Data)}}
+		m.Kind = &wirev1.Message_Connect{Connect: &wirev1.Connect{Namespace: ns, Auth: str(string(p.Data))}}
 	case packet.KindConnected:
-		m.Kind = &wirev1.Message_Connected{Connected: &wirev1.Connected{Namespace: p.Namespace, Sid: p.SID}}
+		m.Kind = &wirev1.Message_Connected{Connected: &wirev1.Connected{Namespace: ns, Sid: str(p.SID)}}
 	case packet.KindConnectError:
-		m.Kind = &wirev1.Message_ConnectError{ConnectError: &wirev1.ConnectError{Namespace: p.Namespace, Message: p.Message, Data: string(p.Data)}}
+		m.Kind = &wirev1.Message_ConnectError{ConnectError: &wirev1.ConnectError{Namespace: ns, Message: str(p.Message), Data: str(string(p.Data))}}
 	case packet.KindEvent:
-		m.Kind = &wirev1.Message_Event{Event: &wirev1.Event{Namespace: p.Namespace, Name: p.Name, Args: toArgs(p.Args), AckId: p.AckID}}
+		m.Kind = &wirev1.Message_Event{Event: &wirev1.Event{Namespace: ns, Name: str(p.Name), Args: toArgs(p.Args), AckId: p.AckID}}
 	case packet.KindAck:
-		m.Kind = &wirev1.Message_Ack{Ack: &wirev1.Ack{Namespace: p.Namespace, AckId: p.AckID, Args: toArgs(p.Args)}}
+		m.Kind = &wirev1.Message_Ack{Ack: &wirev1.Ack{Namespace: ns, AckId: p.AckID, Args: toArgs(p.Args)}}
 	case packet.KindDisconnect:
-		m.Kind = &wirev1.Message_Disconnect{Disconnect: &wirev1.Disconnect{Namespace: p.Namespace, Code: p.Code, Reason: p.Message}}
+		m.Kind = &wirev1.Message_Disconnect{Disconnect: &wirev1.Disconnect{Namespace: ns, Code: p.Code, Reason: str(p.Message)}}
 	case packet.KindPing:
 		m.Kind = &wirev1.Message_Ping{Ping: &wirev1.Ping{Seq: p.Seq}}
 	case packet.KindPong:
 		m.Kind = &wirev1.Message_Pong{Pong: &wirev1.Pong{Seq: p.Seq}}
 	case packet.KindError:
-		m.Kind = &wirev1.Message_Error{Error: &wirev1.Error{Namespace: p.Namespace, Code: p.Code, Message: p.Message}}
+		m.Kind = &wirev1.Message_Error{Error: &wirev1.Error{Namespace: ns, Code: p.Code, Message: str(p.Message)}}
 	}
 	return m
 }
+
+// str returns s with invalid UTF-8 replaced; a valid string, the usual case, is returned without a copy.
+func str(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }
 
 func toArgs(args []packet.Arg) []*wirev1.Arg {
 	if len(args) == 0 {
@@ -159,7 +169,7 @@ func toArgs(args []packet.Arg) []*wirev1.Arg {
 		if a.Binary {
 			out[i] = &wirev1.Arg{Value: &wirev1.Arg_Binary{Binary: a.Data}}
 		} else {
-			out[i] = &wirev1.Arg{Value: &wirev1.Arg_Json{Json: string(a.Data)}}
+			out[i] = &wirev1.Arg{Value: &wirev1.Arg_Json{Json: str(string(a.Data))}}
 		}
 	}
 	return out

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/coder/websocket"
 
@@ -122,8 +123,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if ws.Subprotocol() == SubprotocolProto {
 		format = FormatProto
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	c := &Conn{
 		id:     newID(),
+		cancel: cancel,
 		srv:    s,
 		ws:     ws,
 		format: format,
@@ -150,7 +154,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		delete(s.conns, c)
 		s.mu.Unlock()
 	}()
-	c.serve()
+	c.serve(ctx)
 }
 
 // Shutdown stops accepting connections, closes every open one with transport.CloseGoingAway after its
@@ -172,9 +176,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-done:
 		return nil
 	case <-ctx.Done():
+		// Cancelling a connection's context makes its pending Read close the socket, which also ends a
+		// close handshake in progress; CloseNow would instead wait for that handshake (up to 5s).
 		s.mu.Lock()
 		for c := range s.conns {
-			c.ws.CloseNow()
+			c.cancel()
 		}
 		s.mu.Unlock()
 		<-done
@@ -191,16 +197,21 @@ type Conn struct {
 	queue   *transport.Queue
 	hs      transport.Handshake
 	session transport.Session
+	cancel  context.CancelFunc // ends serve's context: drops the connection
 
 	closeOnce   sync.Once
-	closing     atomic.Bool // set after closeCode and closeReason, which are then read-only
+	closing     atomic.Bool // set after closeCode, closeReason and closeCause, which are then read-only
 	closeCode   int
-	closeReason string
+	closeReason string      // sent in the close frame
+	closeCause  string      // passed to Session.Closed: one of the transport.Reason constants
 	abort       atomic.Bool // closing without writing what is queued
 
-	timer    *time.Timer
+	// hbMu serialises the heartbeat timer's callback with pong handling, so a pong that arrives while the
+	// callback is still arming the ping timeout re-arms the interval after it, not before.
+	hbMu     sync.Mutex
+	timer    *time.Timer // set under hbMu before the callback can run
 	awaiting atomic.Bool // a ping is unanswered
-	pingSeq  uint64      // only touched by the heartbeat timer callback
+	pingSeq  uint64      // guarded by hbMu
 }
 
 // ID implements transport.Conn.
@@ -217,7 +228,7 @@ func (c *Conn) Send(p *packet.Packet) error {
 	ok, overflow := c.queue.Push(p.Encode(c.format.Encoder()), p.Volatile)
 	if overflow {
 		c.srv.opts.Logger.Warn("slow client disconnected", "conn", c.id, "remote_addr", c.hs.RemoteAddr)
-		c.closeWith(transport.CloseSlowClient, transport.ReasonSlowClient, true)
+		c.closeWith(transport.CloseSlowClient, transport.ReasonSlowClient, transport.ReasonSlowClient, true)
 		return transport.ErrSlowClient
 	}
 	if !ok {
@@ -226,32 +237,35 @@ func (c *Conn) Send(p *packet.Packet) error {
 	return nil
 }
 
-// Close implements transport.Conn: queued frames are written first.
-func (c *Conn) Close(code int, reason string) { c.closeWith(code, reason, false) }
+// Close implements transport.Conn: queued frames are written first. reason is also what the Session's
+// Closed receives.
+func (c *Conn) Close(code int, reason string) { c.closeWith(code, reason, reason, false) }
 
-func (c *Conn) closeWith(code int, reason string, abort bool) {
+// closeWith starts closing with code and the close frame's reason; cause is the reason for Session.Closed.
+func (c *Conn) closeWith(code int, reason, cause string, abort bool) {
 	c.closeOnce.Do(func() {
-		c.closeCode, c.closeReason = code, reason
+		c.closeCode, c.closeReason, c.closeCause = code, reason, cause
 		c.abort.Store(abort)
 		c.closing.Store(true)
 		c.queue.Shut()
 	})
 }
 
-func (c *Conn) serve() {
-	ctx, cancel := context.WithCancel(context.Background())
+func (c *Conn) serve(ctx context.Context) {
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)
 		c.writeLoop(ctx)
 	}()
 	c.session = c.srv.opts.Acceptor.Open(c)
+	c.hbMu.Lock()
 	c.timer = time.AfterFunc(c.srv.opts.PingInterval, c.heartbeat)
+	c.hbMu.Unlock()
 
 	reason := c.readLoop(ctx)
 
 	c.timer.Stop()
-	cancel()
+	c.cancel()
 	<-writerDone
 	c.ws.CloseNow()
 	c.session.Closed(reason)
@@ -259,8 +273,10 @@ func (c *Conn) serve() {
 
 // heartbeat runs on the timer: it alternately sends a ping and checks that the pong came back.
 func (c *Conn) heartbeat() {
+	c.hbMu.Lock()
+	defer c.hbMu.Unlock()
 	if c.awaiting.Load() {
-		c.closeWith(transport.ClosePingTimeout, transport.ReasonPingTimeout, true)
+		c.closeWith(transport.ClosePingTimeout, transport.ReasonPingTimeout, transport.ReasonPingTimeout, true)
 		return
 	}
 	c.pingSeq++
@@ -282,7 +298,7 @@ func (c *Conn) readLoop(ctx context.Context) (reason string) {
 		if err != nil {
 			switch {
 			case c.closing.Load():
-				return c.closeReason
+				return c.closeCause
 			case errors.Is(err, websocket.ErrMessageTooBig):
 				return transport.ReasonTooBig
 			case websocket.CloseStatus(err) != -1:
@@ -295,7 +311,7 @@ func (c *Conn) readLoop(ctx context.Context) (reason string) {
 			continue // closing: drain the peer until the close handshake ends
 		}
 		if typ != wantType {
-			c.Close(transport.CloseUnsupportedData, "wrong frame type for subprotocol "+c.format.Subprotocol())
+			c.closeWith(transport.CloseUnsupportedData, "wrong frame type for subprotocol "+c.format.Subprotocol(), transport.ReasonParseError, false)
 			continue
 		}
 		msgs, err := DecodeFrame(c.format, data)
@@ -305,7 +321,7 @@ func (c *Conn) readLoop(ctx context.Context) (reason string) {
 				code = transport.CloseInvalidPayload
 			}
 			c.srv.opts.Logger.Warn("bad frame", "conn", c.id, "err", err)
-			c.Close(code, trimReason(err.Error()))
+			c.closeWith(code, trimReason(err.Error()), transport.ReasonParseError, false)
 			continue
 		}
 		for _, m := range msgs {
@@ -326,9 +342,11 @@ func (c *Conn) dispatch(m *wirev1.Message) {
 	}
 	switch p.Kind {
 	case packet.KindPong:
+		c.hbMu.Lock()
 		if c.awaiting.CompareAndSwap(true, false) {
 			c.timer.Reset(c.srv.opts.PingInterval)
 		}
+		c.hbMu.Unlock()
 	case packet.KindPing:
 		c.Send(&packet.Packet{Kind: packet.KindPong, Seq: p.Seq})
 	case packet.KindConnect, packet.KindEvent, packet.KindAck, packet.KindDisconnect:
@@ -376,18 +394,31 @@ func (c *Conn) writeLoop(ctx context.Context) {
 		clear(batch) // drop references to shared packet bytes
 		frames = batch[:0]
 		if shut {
+			// Only closeWith shuts the queue, except an overflow, which shuts it before Send gets to call
+			// closeWith: make sure the close fields are set (and visible) before reading them.
+			c.closeWith(transport.CloseSlowClient, transport.ReasonSlowClient, transport.ReasonSlowClient, true)
+			// coder/websocket allows 5s to write the close frame and 5s more for the answer. A client that
+			// does not take frames (a slow client) would hold the connection that long; bound it by
+			// WriteTimeout like any other write. Cancelling ctx makes the reader's pending Read drop the socket.
+			t := time.AfterFunc(c.srv.opts.WriteTimeout, c.cancel)
 			c.ws.Close(websocket.StatusCode(c.closeCode), c.closeReason)
+			t.Stop()
 			return
 		}
 	}
 }
 
-// trimReason keeps a close reason within the 123 bytes RFC 6455 §5.5 allows a control frame's reason.
+// trimReason keeps a close reason within the 123 bytes RFC 6455 §5.5 allows a control frame's reason,
+// cutting at a character boundary: the reason must be UTF-8 (§5.5.1).
 func trimReason(s string) string {
-	if len(s) > 120 {
-		return s[:120]
+	if len(s) <= 120 {
+		return s
 	}
-	return s
+	n := 120
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 func newID() string {
