@@ -2,6 +2,7 @@ package actors
 
 import (
 	"log/slog"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 )
@@ -10,9 +11,15 @@ import (
 // to stderr), with a dead-letter subscriber that settles the collector legs of deliveries that reached an
 // actor which had already stopped, so no fan-out waits for a message that will never be processed.
 func NewSystem(logger *slog.Logger) *actor.ActorSystem {
-	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
-		return logger.With("component", "protoactor")
-	}))
+	sys := actor.NewActorSystem(
+		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+			return logger.With("component", "protoactor")
+		}),
+		// The dead-letter log throttle runs a goroutine for one interval after each burst; keep it short
+		// so a stopped engine leaves nothing running for long (dead letters are expected at shutdown).
+		actor.WithDeadLetterThrottleInterval(10*time.Millisecond),
+		actor.WithDeadLetterRequestLogging(false),
+	)
 	sys.EventStream.Subscribe(func(evt any) {
 		dl, ok := evt.(*actor.DeadLetterEvent)
 		if !ok {
