@@ -1,0 +1,466 @@
+package native_test
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/roomio/roomio/internal/packet"
+	wirev1 "github.com/roomio/roomio/proto/roomio/wire/v1"
+	"github.com/roomio/roomio/transport/native"
+)
+
+var formats = []native.Format{native.FormatProto, native.FormatJSON}
+
+func formatName(f native.Format) string {
+	if f == native.FormatJSON {
+		return "json"
+	}
+	return "proto"
+}
+
+// forEachFormat runs fn as a parallel subtest for each native format.
+func forEachFormat(t *testing.T, fn func(t *testing.T, f native.Format)) {
+	t.Helper()
+	for _, f := range formats {
+		t.Run(formatName(f), func(t *testing.T) {
+			t.Parallel()
+			fn(t, f)
+		})
+	}
+}
+
+// samplePackets returns one packet of every kind, with every field the kind uses set, and a few variants
+// (no args, binary args, empty strings, extreme numbers). Each call returns fresh packets, so their
+// encoding caches are empty.
+func samplePackets() map[string]*packet.Packet {
+	return map[string]*packet.Packet{
+		"connect":            {Kind: packet.KindConnect, Namespace: "/chat", Data: []byte(`{"token":"abc"}`)},
+		"connect/no-auth":    {Kind: packet.KindConnect, Namespace: "/"},
+		"connected":          {Kind: packet.KindConnected, Namespace: "/chat", SID: "s0cket-1d"},
+		"connect-error":      {Kind: packet.KindConnectError, Namespace: "/admin", Message: "Invalid namespace", Data: []byte(`{"retry":false}`)},
+		"connect-error/bare": {Kind: packet.KindConnectError, Namespace: "/admin", Message: "no"},
+		"event": {Kind: packet.KindEvent, Namespace: "/chat", Name: "message", AckID: 42, Args: []packet.Arg{
+			{Data: []byte(`"hello, 世界"`)},
+			{Data: []byte(`{"a":[1,2.5,null,true]}`)},
+			{Data: []byte{0, 1, 2, 0xff}, Binary: true},
+			{Data: []byte(`null`)},
+		}},
+		"event/no-args":     {Kind: packet.KindEvent, Namespace: "/", Name: "tick"},
+		"event/empty-bin":   {Kind: packet.KindEvent, Name: "blob", Args: []packet.Arg{{Data: []byte{}, Binary: true}}},
+		"event/max-ack":     {Kind: packet.KindEvent, Name: "e", AckID: math.MaxUint64, Args: []packet.Arg{{Data: []byte(`1e308`)}}},
+		"ack":               {Kind: packet.KindAck, Namespace: "/chat", AckID: 7, Args: []packet.Arg{{Data: []byte(`{"ok":true}`)}, {Data: []byte("bin"), Binary: true}}},
+		"ack/no-args":       {Kind: packet.KindAck, Namespace: "/", AckID: 1},
+		"disconnect":        {Kind: packet.KindDisconnect, Namespace: "/chat", Code: 1000, Message: "server namespace disconnect"},
+		"disconnect/client": {Kind: packet.KindDisconnect, Namespace: "/chat"},
+		"ping":              {Kind: packet.KindPing, Seq: 1},
+		"ping/max":          {Kind: packet.KindPing, Seq: math.MaxUint64},
+		"pong":              {Kind: packet.KindPong, Seq: 99},
+		"error":             {Kind: packet.KindError, Namespace: "/chat", Code: 4, Message: "native: argument is not valid JSON"},
+	}
+}
+
+// packetDiff describes how got differs from want, field by field, or returns "" when they are equal.
+// Nil and empty byte slices are equal: the wire does not tell them apart.
+func packetDiff(got, want *packet.Packet) string {
+	var d []string
+	check := func(field string, eq bool, g, w any) {
+		if !eq {
+			d = append(d, fmt.Sprintf("%s: got %#v, want %#v", field, g, w))
+		}
+	}
+	check("Kind", got.Kind == want.Kind, got.Kind, want.Kind)
+	check("Namespace", got.Namespace == want.Namespace, got.Namespace, want.Namespace)
+	check("Name", got.Name == want.Name, got.Name, want.Name)
+	check("AckID", got.AckID == want.AckID, got.AckID, want.AckID)
+	check("SID", got.SID == want.SID, got.SID, want.SID)
+	check("Code", got.Code == want.Code, got.Code, want.Code)
+	check("Message", got.Message == want.Message, got.Message, want.Message)
+	check("Data", bytes.Equal(got.Data, want.Data), string(got.Data), string(want.Data))
+	check("Seq", got.Seq == want.Seq, got.Seq, want.Seq)
+	if len(got.Args) != len(want.Args) {
+		d = append(d, fmt.Sprintf("Args: got %d, want %d", len(got.Args), len(want.Args)))
+	} else {
+		for i := range got.Args {
+			g, w := got.Args[i], want.Args[i]
+			check(fmt.Sprintf("Args[%d]", i), g.Binary == w.Binary && bytes.Equal(g.Data, w.Data), g, w)
+		}
+	}
+	return strings.Join(d, "; ")
+}
+
+// decodePackets decodes one frame and converts every message, failing the test on any error.
+func decodePackets(t *testing.T, f native.Format, frame []byte) []*packet.Packet {
+	t.Helper()
+	msgs, err := native.DecodeFrame(f, frame)
+	if err != nil {
+		t.Fatalf("DecodeFrame(%s, %q): %v", formatName(f), frame, err)
+	}
+	ps := make([]*packet.Packet, len(msgs))
+	for i, m := range msgs {
+		if ps[i], err = native.FromMessage(m); err != nil {
+			t.Fatalf("FromMessage(%v): %v", m, err)
+		}
+	}
+	return ps
+}
+
+func TestFormat(t *testing.T) {
+	t.Parallel()
+	if got := native.FormatProto.Subprotocol(); got != native.SubprotocolProto {
+		t.Errorf("FormatProto.Subprotocol() = %q", got)
+	}
+	if got := native.FormatJSON.Subprotocol(); got != native.SubprotocolJSON {
+		t.Errorf("FormatJSON.Subprotocol() = %q", got)
+	}
+	// Packets cache one encoding per slot, so the two formats must not share one.
+	ps, js := native.FormatProto.Encoder().Slot(), native.FormatJSON.Encoder().Slot()
+	if ps == js || ps < 0 || js < 0 || ps >= packet.Slots || js >= packet.Slots {
+		t.Errorf("slots: proto %d, json %d; want distinct, in [0, %d)", ps, js, packet.Slots)
+	}
+	// A packet encoded in both formats keeps both encodings apart.
+	p := &packet.Packet{Kind: packet.KindPing, Seq: 3}
+	pb, jb := p.Encode(native.FormatProto.Encoder()), p.Encode(native.FormatJSON.Encoder())
+	if bytes.Equal(pb, jb) || !utf8.Valid(jb) {
+		t.Errorf("encodings: proto %q, json %q", pb, jb)
+	}
+}
+
+func TestCodecRoundTrip(t *testing.T) {
+	t.Parallel()
+	forEachFormat(t, func(t *testing.T, f native.Format) {
+		for name, p := range samplePackets() {
+			t.Run(name, func(t *testing.T) {
+				frame := native.EncodeFrame(f, p)
+				if f == native.FormatJSON && !utf8.Valid(frame) {
+					t.Fatalf("JSON frame is not valid UTF-8: %q", frame)
+				}
+				msgs, err := native.DecodeFrame(f, frame)
+				if err != nil {
+					t.Fatalf("DecodeFrame(%q): %v", frame, err)
+				}
+				if len(msgs) != 1 {
+					t.Fatalf("decoded %d messages, want 1", len(msgs))
+				}
+				if want := native.ToMessage(p); !proto.Equal(msgs[0], want) {
+					t.Errorf("wire message = %v, want %v", msgs[0], want)
+				}
+				got, err := native.FromMessage(msgs[0])
+				if err != nil {
+					t.Fatalf("FromMessage(%v): %v", msgs[0], err)
+				}
+				if d := packetDiff(got, p); d != "" {
+					t.Errorf("round trip through %q: %s", frame, d)
+				}
+			})
+		}
+	})
+}
+
+func TestCodecBatch(t *testing.T) {
+	t.Parallel()
+	forEachFormat(t, func(t *testing.T, f native.Format) {
+		samples := samplePackets()
+		var want []*packet.Packet
+		var encoded [][]byte
+		for _, p := range samples {
+			want = append(want, p)
+			encoded = append(encoded, p.Encode(f.Encoder()))
+		}
+		check := func(t *testing.T, frame []byte) {
+			t.Helper()
+			got := decodePackets(t, f, frame)
+			if len(got) != len(want) {
+				t.Fatalf("decoded %d packets, want %d", len(got), len(want))
+			}
+			for i := range want {
+				if d := packetDiff(got[i], want[i]); d != "" {
+					t.Errorf("packet %d: %s", i, d)
+				}
+			}
+		}
+
+		t.Run("AppendBatch", func(t *testing.T) {
+			// Appending keeps what dst already holds.
+			prefix := []byte("prefix")
+			frame := native.AppendBatch(f, append([]byte(nil), prefix...), encoded)
+			if !bytes.HasPrefix(frame, prefix) {
+				t.Fatalf("AppendBatch dropped dst's contents: %q", frame)
+			}
+			check(t, frame[len(prefix):])
+		})
+		t.Run("EncodeFrame", func(t *testing.T) {
+			check(t, native.EncodeFrame(f, want...))
+		})
+		t.Run("one", func(t *testing.T) {
+			// A batch of one is the same as the frame EncodeFrame makes for one packet.
+			p := want[0]
+			if a, b := native.AppendBatch(f, nil, encoded[:1]), native.EncodeFrame(f, p); !bytes.Equal(a, b) {
+				t.Fatalf("AppendBatch of one = %q, EncodeFrame = %q", a, b)
+			}
+		})
+		if f == native.FormatProto {
+			t.Run("concatenated-frames", func(t *testing.T) {
+				// Binary frames written back to back are one frame holding all their messages.
+				var frame []byte
+				for _, p := range want {
+					frame = append(frame, native.EncodeFrame(f, p)...)
+				}
+				check(t, frame)
+			})
+		}
+	})
+}
+
+func TestDecodeDocumentedJSON(t *testing.T) {
+	t.Parallel()
+	// The examples from docs/protocol.md, and the number form of a uint64 that the mapping also accepts.
+	for _, tc := range []struct {
+		frame string
+		want  *packet.Packet
+	}{
+		{`{"messages":[{"event":{"namespace":"/","name":"join","args":[{"json":"\"lobby\""}],"ackId":"1"}}]}`,
+			&packet.Packet{Kind: packet.KindEvent, Namespace: "/", Name: "join", AckID: 1, Args: []packet.Arg{{Data: []byte(`"lobby"`)}}}},
+		{`{"messages":[{"ack":{"namespace":"/","ackId":"1","args":[{"json":"{\"ok\":true,\"rooms\":[\"lobby\"]}"}]}}]}`,
+			&packet.Packet{Kind: packet.KindAck, Namespace: "/", AckID: 1, Args: []packet.Arg{{Data: []byte(`{"ok":true,"rooms":["lobby"]}`)}}}},
+		{`{"messages":[{"pong":{"seq":12}}]}`, &packet.Packet{Kind: packet.KindPong, Seq: 12}},
+		{`{"messages":[{"connectError":{"namespace":"/x","message":"m"}}]}`, &packet.Packet{Kind: packet.KindConnectError, Namespace: "/x", Message: "m"}},
+		{`{"messages":[{"event":{"name":"b","args":[{"binary":"AAH/"}]}}]}`,
+			&packet.Packet{Kind: packet.KindEvent, Name: "b", Args: []packet.Arg{{Data: []byte{0, 1, 0xff}, Binary: true}}}},
+	} {
+		got := decodePackets(t, native.FormatJSON, []byte(tc.frame))
+		if len(got) != 1 {
+			t.Fatalf("%s: decoded %d packets, want 1", tc.frame, len(got))
+		}
+		if d := packetDiff(got[0], tc.want); d != "" {
+			t.Errorf("%s: %s", tc.frame, d)
+		}
+	}
+}
+
+func TestDecodeFrameErrors(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		f     native.Format
+		frame []byte
+		want  error
+	}{
+		{"proto/empty", native.FormatProto, nil, native.ErrMalformed},
+		{"proto/garbage", native.FormatProto, []byte{0xff, 0xff, 0xff, 0xff}, native.ErrMalformed},
+		{"proto/text", native.FormatProto, []byte("hello, world"), native.ErrMalformed},
+		{"proto/truncated", native.FormatProto, native.EncodeFrame(native.FormatProto, samplePackets()["event"])[:10], native.ErrMalformed},
+		{"proto/wrong-wire-type", native.FormatProto, protowire.AppendVarint(protowire.AppendTag(nil, 1, protowire.VarintType), 1), native.ErrMalformed},
+		{"proto/invalid-utf8-string", native.FormatProto, protoFrame(protoMessage(4, protowire.AppendBytes(protowire.AppendTag(nil, 2, protowire.BytesType), []byte{0xff}))), native.ErrMalformed},
+		{"proto/unknown-field-only", native.FormatProto, protowire.AppendVarint(protowire.AppendTag(nil, 9, protowire.VarintType), 1), native.ErrMalformed},
+		{"json/empty", native.FormatJSON, nil, native.ErrMalformed},
+		{"json/garbage", native.FormatJSON, []byte("not json"), native.ErrMalformed},
+		{"json/array", native.FormatJSON, []byte(`[{"ping":{}}]`), native.ErrMalformed},
+		{"json/no-messages", native.FormatJSON, []byte(`{}`), native.ErrMalformed},
+		{"json/empty-messages", native.FormatJSON, []byte(`{"messages":[]}`), native.ErrMalformed},
+		{"json/truncated", native.FormatJSON, []byte(`{"messages":[{"ping":{}}`), native.ErrMalformed},
+		{"json/wrong-type", native.FormatJSON, []byte(`{"messages":[{"ping":{"seq":"x"}}]}`), native.ErrMalformed},
+		{"json/two-kinds", native.FormatJSON, []byte(`{"messages":[{"ping":{},"pong":{}}]}`), native.ErrMalformed},
+		{"json/bad-base64", native.FormatJSON, []byte(`{"messages":[{"event":{"args":[{"binary":"%%"}]}}]}`), native.ErrMalformed},
+		{"json/invalid-utf8", native.FormatJSON, []byte("{\"messages\":[{\"event\":{\"name\":\"\xff\"}}]}"), native.ErrInvalidUTF8},
+		{"json/invalid-utf8-garbage", native.FormatJSON, []byte{0xc3, 0x28}, native.ErrInvalidUTF8},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			msgs, err := native.DecodeFrame(tc.f, tc.frame)
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("DecodeFrame(%q) = (%v, %v), want %v", tc.frame, msgs, err, tc.want)
+			}
+			if msgs != nil {
+				t.Fatalf("DecodeFrame returned messages with an error: %v", msgs)
+			}
+		})
+	}
+}
+
+// protoMessage returns the binary encoding of a Message whose field num holds the (already encoded)
+// message body.
+func protoMessage(num protowire.Number, body []byte) []byte {
+	return protowire.AppendBytes(protowire.AppendTag(nil, num, protowire.BytesType), body)
+}
+
+// protoFrame returns the binary encoding of a Frame holding the given encoded Messages.
+func protoFrame(msgs ...[]byte) []byte {
+	var b []byte
+	for _, m := range msgs {
+		b = protowire.AppendBytes(protowire.AppendTag(b, 1, protowire.BytesType), m)
+	}
+	return b
+}
+
+// unknownKind is a Message whose only field is one this version does not know: field 100, a kind a
+// newer client might send.
+func unknownKind() []byte {
+	return protowire.AppendVarint(protowire.AppendTag(nil, 100, protowire.VarintType), 1)
+}
+
+func TestUnknownKind(t *testing.T) {
+	t.Parallel()
+	ping := native.EncodeFrame(native.FormatProto, &packet.Packet{Kind: packet.KindPing, Seq: 5})
+	for _, tc := range []struct {
+		name  string
+		f     native.Format
+		frame []byte
+	}{
+		{"proto/unknown-field", native.FormatProto, append(protoFrame(unknownKind()), ping...)},
+		{"proto/empty-message", native.FormatProto, append(protoFrame(nil), ping...)},
+		{"json/unknown-field", native.FormatJSON, []byte(`{"messages":[{"future":{"x":1}},{"ping":{"seq":"5"}}]}`)},
+		{"json/empty-message", native.FormatJSON, []byte(`{"messages":[{},{"ping":{"seq":"5"}}]}`)},
+		{"json/null-kind", native.FormatJSON, []byte(`{"messages":[{"event":null},{"ping":{"seq":"5"}}]}`)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			// The frame decodes: a message of unknown kind is answered and skipped, not fatal...
+			msgs, err := native.DecodeFrame(tc.f, tc.frame)
+			if err != nil {
+				t.Fatalf("DecodeFrame(%q): %v", tc.frame, err)
+			}
+			if len(msgs) != 2 {
+				t.Fatalf("decoded %d messages, want 2", len(msgs))
+			}
+			p, err := native.FromMessage(msgs[0])
+			if !errors.Is(err, native.ErrUnknownKind) {
+				t.Fatalf("FromMessage(%v) = (%+v, %v), want ErrUnknownKind", msgs[0], p, err)
+			}
+			if p == nil {
+				t.Fatal("FromMessage returned a nil packet with its error")
+			}
+			// ...and the messages after it are unaffected.
+			p, err = native.FromMessage(msgs[1])
+			if err != nil || p.Kind != packet.KindPing || p.Seq != 5 {
+				t.Fatalf("second message: (%+v, %v), want ping 5", p, err)
+			}
+		})
+	}
+}
+
+func TestInvalidArg(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		m    *wirev1.Message
+	}{
+		{"event", &wirev1.Message{Kind: &wirev1.Message_Event{Event: &wirev1.Event{Namespace: "/ns", Name: "e",
+			Args: []*wirev1.Arg{{Value: &wirev1.Arg_Json{Json: "1"}}, {Value: &wirev1.Arg_Json{Json: "{"}}}}}}},
+		{"event/empty-json", &wirev1.Message{Kind: &wirev1.Message_Event{Event: &wirev1.Event{Namespace: "/ns", Name: "e",
+			Args: []*wirev1.Arg{{Value: &wirev1.Arg_Json{Json: ""}}}}}}},
+		{"event/two-values", &wirev1.Message{Kind: &wirev1.Message_Event{Event: &wirev1.Event{Namespace: "/ns", Name: "e",
+			Args: []*wirev1.Arg{{Value: &wirev1.Arg_Json{Json: "1 2"}}}}}}},
+		{"ack", &wirev1.Message{Kind: &wirev1.Message_Ack{Ack: &wirev1.Ack{Namespace: "/ns", AckId: 3,
+			Args: []*wirev1.Arg{{Value: &wirev1.Arg_Json{Json: "nope"}}}}}}},
+		{"connect-auth", &wirev1.Message{Kind: &wirev1.Message_Connect{Connect: &wirev1.Connect{Namespace: "/ns", Auth: "{'a':1}"}}}},
+	} {
+		for _, f := range formats {
+			t.Run(tc.name+"/"+formatName(f), func(t *testing.T) {
+				t.Parallel()
+				frame := marshalFrame(t, f, tc.m)
+				msgs, err := native.DecodeFrame(f, frame)
+				if err != nil {
+					t.Fatalf("DecodeFrame(%q): %v", frame, err)
+				}
+				p, err := native.FromMessage(msgs[0])
+				if !errors.Is(err, native.ErrInvalidArg) {
+					t.Fatalf("FromMessage = (%+v, %v), want ErrInvalidArg", p, err)
+				}
+				// The namespace comes back with the error, to address the Error packet.
+				if p == nil || p.Namespace != "/ns" {
+					t.Fatalf("FromMessage returned packet %+v, want namespace /ns", p)
+				}
+			})
+		}
+	}
+}
+
+// marshalFrame encodes a Frame holding msgs in format f, as a client would.
+func marshalFrame(t *testing.T, f native.Format, msgs ...*wirev1.Message) []byte {
+	t.Helper()
+	fr := &wirev1.Frame{Messages: msgs}
+	var b []byte
+	var err error
+	if f == native.FormatJSON {
+		b, err = protojson.Marshal(fr)
+	} else {
+		b, err = proto.Marshal(fr)
+	}
+	if err != nil {
+		t.Fatalf("marshal %v: %v", fr, err)
+	}
+	return b
+}
+
+func TestArgWithoutValueIsNull(t *testing.T) {
+	t.Parallel()
+	m := &wirev1.Message{Kind: &wirev1.Message_Event{Event: &wirev1.Event{Name: "e", Args: []*wirev1.Arg{
+		{}, {Value: &wirev1.Arg_Json{Json: `"x"`}}, {},
+	}}}}
+	for _, f := range formats {
+		t.Run(formatName(f), func(t *testing.T) {
+			t.Parallel()
+			frame := marshalFrame(t, f, m)
+			if f == native.FormatJSON && !bytes.Contains(frame, []byte(`{}`)) {
+				t.Fatalf("JSON frame %s does not hold an empty Arg", frame)
+			}
+			got := decodePackets(t, f, frame)
+			want := &packet.Packet{Kind: packet.KindEvent, Name: "e", Args: []packet.Arg{
+				{Data: []byte("null")}, {Data: []byte(`"x"`)}, {Data: []byte("null")},
+			}}
+			if d := packetDiff(got[0], want); d != "" {
+				t.Fatal(d)
+			}
+			var v any = "not nil"
+			if err := got[0].Args[0].Decode(&v); err != nil || v != nil {
+				t.Fatalf("decoding the arg = (%v, %v), want nil", v, err)
+			}
+		})
+	}
+	// The JSON mapping's null for an arg's value is the same as no value.
+	got := decodePackets(t, native.FormatJSON, []byte(`{"messages":[{"event":{"name":"e","args":[{"json":null}]}}]}`))
+	if len(got[0].Args) != 1 || string(got[0].Args[0].Data) != "null" || got[0].Args[0].Binary {
+		t.Fatalf("args = %+v, want one JSON null", got[0].Args)
+	}
+}
+
+func TestEncodeInvalidUTF8(t *testing.T) {
+	t.Parallel()
+	// Protobuf strings must be UTF-8, but a packet's strings come from server code (event names, error
+	// texts) and may not be. Encoding must not fail (or panic); bad bytes become U+FFFD.
+	bad := "bad\xffname"
+	forEachFormat(t, func(t *testing.T, f native.Format) {
+		p := &packet.Packet{Kind: packet.KindEvent, Namespace: "/\xc3", Name: bad, Args: []packet.Arg{{Data: []byte("\"\xfe\"")}}}
+		got := decodePackets(t, f, native.EncodeFrame(f, p))
+		want := &packet.Packet{Kind: packet.KindEvent, Namespace: "/\uFFFD", Name: "bad\uFFFDname", Args: []packet.Arg{{Data: []byte("\"\uFFFD\"")}}}
+		if d := packetDiff(got[0], want); d != "" {
+			t.Fatal(d)
+		}
+		e := &packet.Packet{Kind: packet.KindError, Code: 4, Message: bad}
+		if got := decodePackets(t, f, native.EncodeFrame(f, e)); got[0].Message != "bad\uFFFDname" {
+			t.Fatalf("error message = %q", got[0].Message)
+		}
+	})
+}
+
+func TestServerKindsDecode(t *testing.T) {
+	t.Parallel()
+	// FromMessage converts server-to-client kinds too (the Go client uses it); refusing them from a
+	// client is the server's job, not the codec's.
+	for _, name := range []string{"connected", "connect-error", "ping", "error"} {
+		p := samplePackets()[name]
+		got := decodePackets(t, native.FormatProto, native.EncodeFrame(native.FormatProto, p))
+		if d := packetDiff(got[0], p); d != "" {
+			t.Errorf("%s: %s", name, d)
+		}
+	}
+}

@@ -1,0 +1,453 @@
+package transport_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/roomio/roomio/transport"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// testTimeout bounds every wait in these tests; nothing should come close to it.
+const testTimeout = 10 * time.Second
+
+func frame(s string) []byte { return []byte(s) }
+
+// push calls q.Push and fails the test unless it reports the wanted result.
+func push(t *testing.T, q *transport.Queue, b []byte, volatile, wantOK, wantOverflow bool) {
+	t.Helper()
+	ok, overflow := q.Push(b, volatile)
+	if ok != wantOK || overflow != wantOverflow {
+		t.Fatalf("Push(%q, volatile=%v) = (ok=%v, overflow=%v), want (%v, %v)", b, volatile, ok, overflow, wantOK, wantOverflow)
+	}
+}
+
+// take calls q.Take with a deadline and fails the test on error.
+func take(t *testing.T, q *transport.Queue) (frames [][]byte, shut bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	frames, shut, err := q.Take(ctx, nil)
+	if err != nil {
+		t.Fatalf("Take: %v", err)
+	}
+	return frames, shut
+}
+
+func wantFrames(t *testing.T, got [][]byte, want ...string) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("got %d frames %q, want %d %q", len(got), got, len(want), want)
+	}
+	for i := range want {
+		if string(got[i]) != want[i] {
+			t.Fatalf("frame %d = %q, want %q (all: %q)", i, got[i], want[i], got)
+		}
+	}
+}
+
+func TestQueueOrderAndBatching(t *testing.T) {
+	t.Parallel()
+	q := transport.NewQueue(1 << 10)
+	want := make([]string, 50)
+	for i := range want {
+		want[i] = fmt.Sprintf("frame-%02d", i)
+		push(t, q, frame(want[i]), i%2 == 0, true, false)
+	}
+	// One Take hands out everything queued, in push order.
+	got, shut := take(t, q)
+	if shut {
+		t.Fatal("Take reported shut on an open queue")
+	}
+	wantFrames(t, got, want...)
+
+	// The queue is empty again: Take waits (and gives up with the context).
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if got, _, err := q.Take(ctx, nil); !errors.Is(err, context.Canceled) || len(got) != 0 {
+		t.Fatalf("Take on an emptied queue = (%q, %v), want no frames and context.Canceled", got, err)
+	}
+
+	// The bytes taken no longer count against the bound.
+	push(t, q, bytes.Repeat([]byte("x"), 1<<10), false, true, false)
+}
+
+func TestQueueTakeReusesDst(t *testing.T) {
+	t.Parallel()
+	q := transport.NewQueue(100)
+	push(t, q, frame("a"), false, true, false)
+	push(t, q, frame("b"), false, true, false)
+	dst := make([][]byte, 3, 8)
+	dst[0] = frame("stale")
+	got, _, err := q.Take(context.Background(), dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantFrames(t, got, "a", "b")
+	if &got[0] != &dst[0] {
+		t.Error("Take did not append to dst[:0]")
+	}
+}
+
+func TestQueueVolatileDroppedWhenFull(t *testing.T) {
+	t.Parallel()
+	q := transport.NewQueue(10)
+	push(t, q, frame("12345678"), false, true, false)
+	// Does not fit: a volatile frame is dropped, counted, and reported as delivered.
+	push(t, q, frame("abc"), true, true, false)
+	push(t, q, frame("def"), true, true, false)
+	if n := q.Dropped(); n != 2 {
+		t.Fatalf("Dropped() = %d, want 2", n)
+	}
+	// A volatile frame that fits is queued.
+	push(t, q, frame("gh"), true, true, false)
+	got, shut := take(t, q)
+	if shut {
+		t.Fatal("dropping volatile frames shut the queue")
+	}
+	wantFrames(t, got, "12345678", "gh")
+	if n := q.Dropped(); n != 2 {
+		t.Fatalf("Dropped() = %d after Take, want 2", n)
+	}
+}
+
+func TestQueueOverflow(t *testing.T) {
+	t.Parallel()
+	q := transport.NewQueue(10)
+	push(t, q, frame("12345678"), false, true, false)
+	// The first non-volatile frame that does not fit overflows the queue...
+	push(t, q, frame("abc"), false, false, true)
+	// ...which then refuses everything, without reporting overflow again.
+	push(t, q, frame("d"), false, false, false)
+	push(t, q, frame("e"), true, false, false)
+	push(t, q, frame("this one is far too big"), false, false, false)
+	if n := q.Dropped(); n != 0 {
+		t.Fatalf("Dropped() = %d, want 0: refused frames are not drops", n)
+	}
+	// What was queued is discarded: the connection is being closed for a slow client.
+	got, shut := take(t, q)
+	if !shut || len(got) != 0 {
+		t.Fatalf("Take after overflow = (%q, shut=%v), want no frames and shut", got, shut)
+	}
+	// Take keeps reporting shut without blocking.
+	got, shut = take(t, q)
+	if !shut || len(got) != 0 {
+		t.Fatalf("second Take after overflow = (%q, shut=%v), want no frames and shut", got, shut)
+	}
+}
+
+func TestQueueOversizedFrameIntoEmptyQueue(t *testing.T) {
+	t.Parallel()
+	for _, volatile := range []bool{false, true} {
+		t.Run(fmt.Sprintf("volatile=%v", volatile), func(t *testing.T) {
+			t.Parallel()
+			q := transport.NewQueue(4)
+			big := frame("larger than the bound")
+			push(t, q, big, volatile, true, false)
+			got, _ := take(t, q)
+			wantFrames(t, got, string(big))
+			// Once taken, the queue is empty and takes another one.
+			push(t, q, big, volatile, true, false)
+			// But not into a non-empty queue.
+			if volatile {
+				push(t, q, frame("x"), true, true, false)
+				if q.Dropped() != 1 {
+					t.Fatalf("Dropped() = %d, want 1", q.Dropped())
+				}
+			} else {
+				push(t, q, frame("x"), false, false, true)
+			}
+		})
+	}
+}
+
+func TestQueueZeroBound(t *testing.T) {
+	t.Parallel()
+	// A degenerate bound still delivers one frame at a time.
+	q := transport.NewQueue(0)
+	push(t, q, frame("a"), false, true, false)
+	push(t, q, frame("b"), true, true, false)
+	if q.Dropped() != 1 {
+		t.Fatalf("Dropped() = %d, want 1", q.Dropped())
+	}
+	got, _ := take(t, q)
+	wantFrames(t, got, "a")
+	// Empty frames never exceed the bound.
+	push(t, q, nil, false, true, false)
+	push(t, q, nil, false, true, false)
+}
+
+func TestQueueShut(t *testing.T) {
+	t.Parallel()
+	q := transport.NewQueue(100)
+	push(t, q, frame("a"), false, true, false)
+	push(t, q, frame("b"), true, true, false)
+	q.Shut()
+	q.Shut() // idempotent
+	push(t, q, frame("c"), false, false, false)
+	push(t, q, frame("d"), true, false, false)
+	// Queued frames are still handed out, with shut set.
+	got, shut := take(t, q)
+	if !shut {
+		t.Fatal("Take after Shut did not report shut")
+	}
+	wantFrames(t, got, "a", "b")
+	// Then an empty batch: nothing follows.
+	got, shut = take(t, q)
+	if !shut || len(got) != 0 {
+		t.Fatalf("Take after draining a shut queue = (%q, shut=%v), want no frames and shut", got, shut)
+	}
+}
+
+func TestQueueShutWakesTake(t *testing.T) {
+	t.Parallel()
+	q := transport.NewQueue(100)
+	type result struct {
+		frames [][]byte
+		shut   bool
+		err    error
+	}
+	res := make(chan result, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+		defer cancel()
+		f, s, err := q.Take(ctx, nil)
+		res <- result{f, s, err}
+	}()
+	q.Shut()
+	select {
+	case r := <-res:
+		if r.err != nil || !r.shut || len(r.frames) != 0 {
+			t.Fatalf("Take = (%q, shut=%v, %v), want no frames, shut, no error", r.frames, r.shut, r.err)
+		}
+	case <-time.After(testTimeout):
+		t.Fatal("Shut did not wake a waiting Take")
+	}
+}
+
+func TestQueueTakeHonoursContext(t *testing.T) {
+	t.Parallel()
+	q := transport.NewQueue(100)
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+	defer cancel()
+	if got, shut, err := q.Take(ctx, make([][]byte, 2)); !errors.Is(err, context.DeadlineExceeded) || shut || len(got) != 0 {
+		t.Fatalf("Take = (%q, shut=%v, %v), want no frames and context.DeadlineExceeded", got, shut, err)
+	}
+
+	// A Take already waiting is released by cancelling its context.
+	ctx, cancel = context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		_, _, err := q.Take(ctx, nil)
+		errc <- err
+	}()
+	cancel()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("Take = %v, want context.Canceled", err)
+		}
+	case <-time.After(testTimeout):
+		t.Fatal("cancelling the context did not release Take")
+	}
+
+	// A queued frame is still there for the next Take.
+	push(t, q, frame("a"), false, true, false)
+	got, _ := take(t, q)
+	wantFrames(t, got, "a")
+}
+
+func TestQueuePushWakesTake(t *testing.T) {
+	t.Parallel()
+	q := transport.NewQueue(100)
+	got := make(chan [][]byte, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+		defer cancel()
+		f, _, _ := q.Take(ctx, nil)
+		got <- f
+	}()
+	push(t, q, frame("a"), false, true, false)
+	select {
+	case f := <-got:
+		wantFrames(t, f, "a")
+	case <-time.After(testTimeout):
+		t.Fatal("Push did not wake a waiting Take")
+	}
+}
+
+// seqFrame encodes a producer id and a sequence number, padded to size bytes.
+func seqFrame(producer, seq uint32, size int) []byte {
+	b := make([]byte, max(size, 8))
+	binary.BigEndian.PutUint32(b, producer)
+	binary.BigEndian.PutUint32(b[4:], seq)
+	return b
+}
+
+// consume runs Take until the queue reports shut with an empty batch and returns every frame taken; it
+// returns Take's error if ctx ends first.
+func consume(ctx context.Context, q *transport.Queue) ([][]byte, error) {
+	var all, buf [][]byte
+	for {
+		var shut bool
+		var err error
+		buf, shut, err = q.Take(ctx, buf)
+		if err != nil {
+			return all, err
+		}
+		all = append(all, buf...)
+		if shut && len(buf) == 0 {
+			return all, nil
+		}
+	}
+}
+
+func TestQueueConcurrentProducersInOrder(t *testing.T) {
+	t.Parallel()
+	const producers, perProducer = 4, 2000
+	q := transport.NewQueue(1 << 30) // never full: every frame must arrive
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+
+	var got [][]byte
+	var consErr error
+	consumed := make(chan struct{})
+	go func() {
+		defer close(consumed)
+		got, consErr = consume(ctx, q)
+	}()
+
+	var wg sync.WaitGroup
+	for p := range producers {
+		wg.Go(func() {
+			for i := range perProducer {
+				if ok, overflow := q.Push(seqFrame(uint32(p), uint32(i), 8+rand.IntN(32)), i%3 == 0); !ok || overflow {
+					t.Errorf("producer %d: Push %d = (%v, %v)", p, i, ok, overflow)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	q.Shut()
+	<-consumed
+	if consErr != nil {
+		t.Fatalf("consumer: %v", consErr)
+	}
+	if len(got) != producers*perProducer {
+		t.Fatalf("consumer got %d frames, want %d", len(got), producers*perProducer)
+	}
+	next := make([]uint32, producers)
+	for _, b := range got {
+		p, seq := binary.BigEndian.Uint32(b), binary.BigEndian.Uint32(b[4:])
+		if seq != next[p] {
+			t.Fatalf("producer %d: got frame %d, want %d", p, seq, next[p])
+		}
+		next[p]++
+	}
+	if q.Dropped() != 0 {
+		t.Fatalf("Dropped() = %d, want 0", q.Dropped())
+	}
+}
+
+func TestQueueConcurrentVolatileDrops(t *testing.T) {
+	t.Parallel()
+	const n = 20000
+	q := transport.NewQueue(64) // eight 8-byte frames
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+
+	var got [][]byte
+	var consErr error
+	consumed := make(chan struct{})
+	go func() {
+		defer close(consumed)
+		got, consErr = consume(ctx, q)
+	}()
+	go func() {
+		for i := range n {
+			if ok, overflow := q.Push(seqFrame(0, uint32(i), 8), true); !ok || overflow {
+				t.Errorf("volatile Push %d = (%v, %v)", i, ok, overflow)
+				break
+			}
+		}
+		q.Shut()
+	}()
+	<-consumed
+	if consErr != nil {
+		t.Fatalf("consumer: %v", consErr)
+	}
+	// Every frame was either delivered, in order, or counted as dropped.
+	if uint64(len(got))+q.Dropped() != n {
+		t.Fatalf("delivered %d + dropped %d != pushed %d", len(got), q.Dropped(), n)
+	}
+	last := -1
+	for _, b := range got {
+		seq := int(binary.BigEndian.Uint32(b[4:]))
+		if seq <= last {
+			t.Fatalf("frame %d after frame %d", seq, last)
+		}
+		last = seq
+	}
+	t.Logf("delivered %d, dropped %d", len(got), q.Dropped())
+}
+
+func TestQueueConcurrentOverflow(t *testing.T) {
+	t.Parallel()
+	q := transport.NewQueue(64)
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+
+	// The consumer takes only when told to, so the producer overflows the queue.
+	step := make(chan struct{})
+	var got [][]byte
+	var consErr error
+	consumed := make(chan struct{})
+	go func() {
+		defer close(consumed)
+		<-step
+		got, consErr = consume(ctx, q)
+	}()
+
+	var overflows, refused int
+	accepted := 0
+	for i := range 100 {
+		ok, overflow := q.Push(seqFrame(0, uint32(i), 8), false)
+		switch {
+		case overflow:
+			overflows++
+		case ok:
+			if overflows > 0 || refused > 0 {
+				t.Fatalf("Push %d accepted after the queue overflowed", i)
+			}
+			accepted++
+		default:
+			refused++
+		}
+	}
+	close(step)
+	<-consumed
+	if consErr != nil {
+		t.Fatalf("consumer: %v", consErr)
+	}
+	if overflows != 1 || accepted != 8 || refused != 91 {
+		t.Fatalf("accepted %d, overflowed %d, refused %d; want 8, 1, 91", accepted, overflows, refused)
+	}
+	// The frames queued before the overflow are discarded, never delivered.
+	if len(got) != 0 {
+		t.Fatalf("consumer got %d frames after overflow, want none", len(got))
+	}
+}
