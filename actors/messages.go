@@ -19,6 +19,7 @@ const (
 	OpJoin                 // join OpRooms
 	OpLeave                // leave OpRooms
 	OpDisconnect           // disconnect the socket (Close: also its connection)
+	OpFlush                // nothing: a barrier that passes every room and every socket of the namespace
 )
 
 // Broadcast selects sockets of one namespace and applies Op to each exactly once. It is immutable once

@@ -131,7 +131,18 @@ func (n *namespaceActor) leave(ctx actor.Context, r, sid string) {
 // no actor: deliveries to it go straight to the socket.
 func (n *namespaceActor) route(ctx actor.Context, b *Broadcast) {
 	c := b.Collector
-	if len(b.Rooms) == 0 {
+	if b.Op == OpFlush {
+		// Through every room and to every socket: once all legs are settled, everything the namespace
+		// routed before has been processed by the socket actors (FIFO per sender-receiver pair).
+		d := &Deliver{B: b}
+		c.AddLegs(len(n.rooms) + len(n.sockets))
+		for _, e := range n.rooms {
+			ctx.Send(e.pid, d)
+		}
+		for _, pid := range n.sockets {
+			ctx.Send(pid, d)
+		}
+	} else if len(b.Rooms) == 0 {
 		d := &Deliver{B: b}
 		if c != nil {
 			c.AddLegs(len(n.sockets))

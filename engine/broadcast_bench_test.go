@@ -25,13 +25,18 @@ type sink struct {
 	id        string
 	q         *transport.Queue
 	delivered *atomic.Int64
+	closed    atomic.Int32 // the close code, once closed
 }
 
 func (s *sink) ID() string                     { return s.id }
-func (s *sink) Close(int, string)              {}
+func (s *sink) Close(code int, _ string)       { s.closed.CompareAndSwap(0, int32(code)) }
 func (s *sink) Handshake() transport.Handshake { return transport.Handshake{} }
 func (s *sink) Send(p *packet.Packet) error {
-	if ok, _ := s.q.Push(p.Encode(native.FormatProto.Encoder()), p.Volatile); !ok {
+	ok, overflow := s.q.Push(p.Encode(native.FormatProto.Encoder()), p.Volatile)
+	if overflow {
+		s.Close(transport.CloseSlowClient, transport.ReasonSlowClient)
+	}
+	if !ok {
 		return transport.ErrSlowClient
 	}
 	if p.Kind == packet.KindEvent {

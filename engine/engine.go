@@ -160,6 +160,22 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	if e.state.Swap(stateClosed) == stateClosed {
 		return ErrClosed
 	}
+	// Let what was emitted before Shutdown reach the connections' queues, which are written out before
+	// the connections close.
+	e.mu.RLock()
+	var flush []*Namespace
+	for _, n := range e.nsps {
+		flush = append(flush, n)
+	}
+	e.mu.RUnlock()
+	for _, n := range flush {
+		c := actors.NewCollector()
+		e.system.Root.Send(n.pid, &actors.Broadcast{Op: actors.OpFlush, Collector: c})
+		select {
+		case <-c.Done():
+		case <-ctx.Done():
+		}
+	}
 	err := e.native.Shutdown(ctx)
 	done := make(chan struct{})
 	go func() { e.wg.Wait(); close(done) }()

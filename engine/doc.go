@@ -1,0 +1,40 @@
+// Package engine is roomio's public API: Socket.IO's model — namespaces, rooms, broadcasts, acks —
+// served over WebSockets, with every room and every socket an actor.
+//
+// # Entry points
+//
+//	e, _ := engine.New(engine.Config{})        // the zero Config works
+//	e.OnConnection(func(s *engine.Socket) {     // namespace "/"; e.Of("/admin") for others
+//		s.Join(ctx, "lobby")
+//		s.On("say", func(ev *engine.Event) {
+//			s.To("lobby").Emit("said", ev.Args[0]) // everyone in lobby but the sender
+//			ev.Ack("ok")
+//		})
+//	})
+//	e.Start()
+//	http.Handle("/ws", e.Handler())             // the native protocol endpoint
+//	...
+//	e.Shutdown(ctx)                             // drain, close with 1001, stop every actor
+//
+// Broadcasts are built with [BroadcastOperator]: e.To("a").To("b").Except("c").Emit(...) reaches the
+// union of a and b once per socket, minus c. Socket.To and Socket.Broadcast exclude the sender.
+// Timeout(d).EmitWithAck collects every recipient's ack; FetchSockets, SocketsJoin, SocketsLeave and
+// DisconnectSockets act on the selected sockets.
+//
+// # Concurrency
+//
+// Every method is safe for concurrent use. A socket's event handlers run one at a time, in arrival order,
+// on a goroutine of that socket: a handler may block (a database call, EmitWithAck) without holding up
+// other sockets, but while it blocks the socket's later events wait, and past Config.EventQueueSize
+// waiting events the connection's reader stops reading. Connect middlewares and connection handlers run
+// on the same goroutine, before the first event. Room hooks (OnCreateRoom and friends) run in order on a
+// goroutine of the namespace; they must not block for long: start a goroutine for slow work.
+//
+// # Guarantees
+//
+// Delivery is at-most-once. Messages from one emitter to the same target arrive at each socket in the
+// order they were emitted; a union reaches a socket once; except-rooms are exact; once Join returns, an
+// emit begun afterwards reaches the socket. Each connection has a bounded outbound queue: when it is full
+// a volatile message is dropped, any other disconnects the slow client (close code 4002). See
+// docs/guarantees.md.
+package engine
