@@ -24,7 +24,7 @@ import (
 // transport.Queue, without a socket.
 type sink struct {
 	id        string
-	q         *transport.Queue
+	q         *transport.Queue[[]byte]
 	delivered *atomic.Int64
 	closed    atomic.Int32 // the close code, once closed
 }

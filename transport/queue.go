@@ -11,9 +11,13 @@ import (
 // Policy when full: a volatile frame is dropped and counted; any other frame overflows the queue, which
 // then refuses everything and reports overflow so the connection is closed with CloseSlowClient. A slow
 // client therefore never blocks a producer, and its memory stays under the bound.
-type Queue struct {
+//
+// T is what the connection writes: encoded frames ([]byte) for the native protocol, or a front-end's own
+// frame type; size tells how many bytes one occupies.
+type Queue[T any] struct {
 	mu      sync.Mutex
-	frames  [][]byte
+	frames  []T
+	sizeOf  func(T) int
 	size    int
 	max     int
 	done    bool // no more pushes accepted
@@ -23,19 +27,34 @@ type Queue struct {
 
 // NewQueue returns a queue holding at most maxBytes of frames. A single frame larger than maxBytes is
 // accepted when the queue is empty, so the limit never makes a message undeliverable.
-func NewQueue(maxBytes int) *Queue {
-	return &Queue{max: maxBytes, ready: make(chan struct{}, 1)}
+func NewQueue(maxBytes int) *Queue[[]byte] {
+	return NewQueueOf(maxBytes, func(b []byte) int { return len(b) })
+}
+
+// NewQueueOf returns a queue of T holding at most maxBytes, as measured by size.
+func NewQueueOf[T any](maxBytes int, size func(T) int) *Queue[T] {
+	return &Queue[T]{max: maxBytes, sizeOf: size, ready: make(chan struct{}, 1)}
 }
 
 // Push queues b. It reports false when the queue has been closed or just overflowed; overflow is true
 // only for the push that overflowed it.
-func (q *Queue) Push(b []byte, volatile bool) (ok, overflow bool) {
+func (q *Queue[T]) Push(b T, volatile bool) (ok, overflow bool) {
+	return q.PushGroup([]T{b}, volatile)
+}
+
+// PushGroup queues frames that must stay together (a message and its binary attachments): all of them
+// or none, under the same policy as Push.
+func (q *Queue[T]) PushGroup(frames []T, volatile bool) (ok, overflow bool) {
+	n := 0
+	for _, f := range frames {
+		n += q.sizeOf(f)
+	}
 	q.mu.Lock()
 	if q.done {
 		q.mu.Unlock()
 		return false, false
 	}
-	if q.size+len(b) > q.max && q.size > 0 {
+	if q.size+n > q.max && q.size > 0 {
 		if volatile {
 			q.dropped++
 			q.mu.Unlock()
@@ -47,22 +66,22 @@ func (q *Queue) Push(b []byte, volatile bool) (ok, overflow bool) {
 		q.signal()
 		return false, true
 	}
-	q.frames = append(q.frames, b)
-	q.size += len(b)
+	q.frames = append(q.frames, frames...)
+	q.size += n
 	q.mu.Unlock()
 	q.signal()
 	return true, false
 }
 
 // Shut refuses further pushes; frames already queued are still handed to Take.
-func (q *Queue) Shut() {
+func (q *Queue[T]) Shut() {
 	q.mu.Lock()
 	q.done = true
 	q.mu.Unlock()
 	q.signal()
 }
 
-func (q *Queue) signal() {
+func (q *Queue[T]) signal() {
 	select {
 	case q.ready <- struct{}{}:
 	default:
@@ -72,7 +91,7 @@ func (q *Queue) signal() {
 // Take waits until frames are queued or the queue is shut, then returns all queued frames, appended to
 // dst[:0], and whether the queue is shut (no frame will follow once it returns an empty batch with shut
 // set). It returns ctx.Err() when ctx ends first.
-func (q *Queue) Take(ctx context.Context, dst [][]byte) (frames [][]byte, shut bool, err error) {
+func (q *Queue[T]) Take(ctx context.Context, dst []T) (frames []T, shut bool, err error) {
 	for {
 		q.mu.Lock()
 		if len(q.frames) > 0 || q.done {
@@ -93,7 +112,7 @@ func (q *Queue) Take(ctx context.Context, dst [][]byte) (frames [][]byte, shut b
 }
 
 // Dropped returns how many volatile frames were dropped because the queue was full.
-func (q *Queue) Dropped() uint64 {
+func (q *Queue[T]) Dropped() uint64 {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return q.dropped

@@ -26,7 +26,7 @@ const testTimeout = 10 * time.Second
 func frame(s string) []byte { return []byte(s) }
 
 // push calls q.Push and fails the test unless it reports the wanted result.
-func push(t *testing.T, q *transport.Queue, b []byte, volatile, wantOK, wantOverflow bool) {
+func push(t *testing.T, q *transport.Queue[[]byte], b []byte, volatile, wantOK, wantOverflow bool) {
 	t.Helper()
 	ok, overflow := q.Push(b, volatile)
 	if ok != wantOK || overflow != wantOverflow {
@@ -35,7 +35,7 @@ func push(t *testing.T, q *transport.Queue, b []byte, volatile, wantOK, wantOver
 }
 
 // take calls q.Take with a deadline and fails the test on error.
-func take(t *testing.T, q *transport.Queue) (frames [][]byte, shut bool) {
+func take(t *testing.T, q *transport.Queue[[]byte]) (frames [][]byte, shut bool) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
@@ -299,7 +299,7 @@ func seqFrame(producer, seq uint32, size int) []byte {
 
 // consume runs Take until the queue reports shut with an empty batch and returns every frame taken; it
 // returns Take's error if ctx ends first.
-func consume(ctx context.Context, q *transport.Queue) ([][]byte, error) {
+func consume(ctx context.Context, q *transport.Queue[[]byte]) ([][]byte, error) {
 	var all, buf [][]byte
 	for {
 		var shut bool
@@ -449,5 +449,23 @@ func TestQueueConcurrentOverflow(t *testing.T) {
 	// The frames queued before the overflow are discarded, never delivered.
 	if len(got) != 0 {
 		t.Fatalf("consumer got %d frames after overflow, want none", len(got))
+	}
+}
+
+func TestPushGroupIsAllOrNothing(t *testing.T) {
+	q := transport.NewQueue(10)
+	if ok, _ := q.PushGroup([][]byte{[]byte("abcd"), []byte("ef")}, false); !ok {
+		t.Fatal("group refused by an empty queue")
+	}
+	// 6 queued; a volatile group of 3+3 does not fit as a whole and is dropped whole.
+	if ok, overflow := q.PushGroup([][]byte{[]byte("123"), []byte("456")}, true); !ok || overflow {
+		t.Fatalf("volatile group: ok=%v overflow=%v", ok, overflow)
+	}
+	frames, _ := take(t, q)
+	if len(frames) != 2 || string(frames[0]) != "abcd" || string(frames[1]) != "ef" {
+		t.Fatalf("frames %q", frames)
+	}
+	if q.Dropped() != 1 {
+		t.Fatalf("dropped %d groups, want 1", q.Dropped())
 	}
 }

@@ -194,7 +194,7 @@ type Conn struct {
 	srv     *Server
 	ws      *websocket.Conn
 	format  Format
-	queue   *transport.Queue
+	queue   *transport.Queue[[]byte]
 	hs      transport.Handshake
 	session transport.Session
 	cancel  context.CancelFunc // ends serve's context: drops the connection
