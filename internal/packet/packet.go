@@ -72,6 +72,11 @@ type Packet struct {
 	Data      []byte // KindConnect: auth JSON; KindConnectError: data JSON
 	Seq       uint64 // KindPing, KindPong
 
+	// Attachments holds binary attachments referenced from inside JSON arguments by Socket.IO
+	// placeholders ({"_placeholder":true,"num":N}) nested in objects or arrays. Top-level binary arguments
+	// are Args with Binary set instead; Attachments is nil unless a Socket.IO client nested binary data.
+	Attachments [][]byte
+
 	// Volatile marks a packet that may be dropped when the recipient's queue is full.
 	Volatile bool
 
