@@ -511,11 +511,6 @@ func TestHandlerOrder(t *testing.T) {
 
 // TestPingPong keeps a connection up through several heartbeats. The server sends ping n+1 only after
 // pong n came back within PingTimeout, so seeing ping 5 proves 4 answered heartbeats, beyond the timeout.
-//
-// The intervals are not shorter because of a data race in transport/native: Conn.serve assigns c.timer
-// after time.AfterFunc has armed it, and the first heartbeat reads c.timer with no happens-before edge
-// unless the connection's reader has sent a packet in between (here, the answer to the client's
-// Connect). With a 10ms interval the race detector caught it about once in a hundred runs.
 func TestPingPong(t *testing.T) {
 	t.Parallel()
 	run(t, func(t *testing.T, f native.Format) {
@@ -550,7 +545,7 @@ func TestPingTimeout(t *testing.T) {
 	t.Parallel()
 	run(t, func(t *testing.T, f native.Format) {
 		a, url := newServer(t, func(o *native.Options) {
-			o.PingInterval, o.PingTimeout = 50*time.Millisecond, 50*time.Millisecond // see TestPingPong
+			o.PingInterval, o.PingTimeout = 50*time.Millisecond, 50*time.Millisecond
 		})
 		c := dial(t, url, f, func(o *client.Options) { o.DisablePong = true })
 		s := connect(t, c, "/", nil)
