@@ -1,0 +1,167 @@
+// Socket.IO compatibility scenarios, run with the official socket.io-client against a roomio server
+// started by a Go test (engine/socketio_test.go):  node sio.mjs <scenario> <baseURL>
+// Each scenario prints "ok" and exits 0, or prints what went wrong and exits 1. Lines starting with
+// "step " tell the Go test where the scenario is, for scenarios that need the server to act.
+import { io, Manager } from "socket.io-client";
+import { createInterface } from "node:readline";
+
+const [scenario, base] = process.argv.slice(2);
+const fail = (msg) => {
+  console.log("FAIL " + msg);
+  process.exit(1);
+};
+const timer = setTimeout(() => fail(`scenario ${scenario} timed out`), 20000);
+const eq = (a, b, what) => {
+  const ja = JSON.stringify(a), jb = JSON.stringify(b);
+  if (ja !== jb) fail(`${what}: got ${ja}, want ${jb}`);
+};
+const once = (emitter, ev) => new Promise((resolve) => emitter.once(ev, (...args) => resolve(args)));
+const connected = (s) =>
+  new Promise((resolve, reject) => {
+    if (s.connected) return resolve();
+    s.once("connect", resolve);
+    s.once("connect_error", reject);
+  });
+// Lines the Go test writes to our stdin, one per server-side step it completed.
+const stdin = createInterface({ input: process.stdin });
+const lines = [];
+let waiting = null;
+stdin.on("line", (l) => (waiting ? (waiting(l), (waiting = null)) : lines.push(l)));
+const nextLine = () => new Promise((r) => (lines.length ? r(lines.shift()) : (waiting = r)));
+
+const scenarios = {
+  // Default transports: polling first, then the upgrade to websocket; an ack round trip on each.
+  async "default-transports"() {
+    const s = io(base, { reconnection: false });
+    await connected(s);
+    eq(s.io.engine.transport.name, "polling", "first transport");
+    eq(await s.emitWithAck("add", 2, 3), 5, "ack over polling");
+    await once(s.io.engine, "upgrade");
+    eq(s.io.engine.transport.name, "websocket", "upgraded transport");
+    eq(await s.emitWithAck("add", 20, 22), 42, "ack over websocket");
+    s.close();
+  },
+  async "websocket-only"() {
+    const s = io(base, { transports: ["websocket"], reconnection: false });
+    await connected(s);
+    eq(s.io.engine.transport.name, "websocket", "transport");
+    eq(await s.emitWithAck("add", 1, 1), 2, "ack");
+    s.close();
+  },
+  // Two namespaces multiplexed on one Manager, isolated; an unknown namespace is refused.
+  async namespaces() {
+    const m = new Manager(base, { reconnection: false });
+    const root = m.socket("/");
+    const admin = m.socket("/admin");
+    await Promise.all([connected(root), connected(admin)]);
+    eq(await admin.emitWithAck("whoami"), "/admin", "admin namespace");
+    eq(await root.emitWithAck("whoami"), "/", "root namespace");
+    const nope = m.socket("/nope");
+    const [err] = await once(nope, "connect_error");
+    eq(err.message, "Invalid namespace", "unknown namespace error");
+    m._close?.();
+    root.close();
+    admin.close();
+  },
+  async "auth-middleware"() {
+    const bad = io(base, { auth: { token: "wrong" }, reconnection: false, forceNew: true });
+    const [err] = await once(bad, "connect_error");
+    eq(err.message, "not authorized", "connect_error message");
+    eq(err.data, { hint: "send a token" }, "connect_error data");
+    bad.close();
+    const good = io(base, { auth: { token: "secret" }, reconnection: false, forceNew: true });
+    await connected(good);
+    eq(await good.emitWithAck("my-auth"), { token: "secret" }, "handshake auth seen by the server");
+    good.close();
+  },
+  // Acks both ways, emitWithAck with timeout().
+  async acks() {
+    const s = io(base, { reconnection: false });
+    s.on("question", (q, cb) => cb(q + "!"));
+    await connected(s);
+    eq(await s.emitWithAck("ask-me", "why"), "why!", "server→client ack relayed back");
+    eq(await s.emitWithAck("add", 2, 2), 4, "client→server ack");
+    try {
+      await s.timeout(200).emitWithAck("never-acked");
+      fail("emitWithAck resolved without an ack");
+    } catch (e) {
+      if (!/timed? ?out/i.test(String(e.message))) fail("unexpected error " + e.message);
+    }
+    s.close();
+  },
+  // A server broadcast to a room reaches this Socket.IO client; the Go test checks its native client.
+  async "broadcast-mixed"() {
+    const s = io(base, { reconnection: false });
+    await connected(s);
+    eq(await s.emitWithAck("join", "mixed"), true, "join ack");
+    const news = once(s, "news");
+    console.log("step joined");
+    await nextLine(); // the Go test has broadcast
+    const [msg] = await news;
+    eq(msg, { from: "server", n: 1 }, "broadcast payload");
+  },
+  async binary() {
+    const s = io(base, { reconnection: false });
+    await connected(s);
+    const sent = Buffer.from([0, 1, 2, 253, 254, 255]);
+    const [back, n] = await s.emitWithAck("bin-echo", sent, 7);
+    if (!Buffer.from(back).equals(sent)) fail("binary echo differs: " + Buffer.from(back).toString("hex"));
+    eq(n, 7, "json arg beside the binary");
+    const [gift] = await new Promise((r) => {
+      s.once("gift", (...a) => r(a));
+      s.emit("send-gift");
+    });
+    if (!Buffer.from(gift).equals(Buffer.from("roomio"))) fail("server binary differs");
+    s.close();
+  },
+  async "server-disconnect"() {
+    const s = io(base, { reconnectionDelay: 100 });
+    await connected(s);
+    const [reason] = await new Promise((r) => {
+      s.once("disconnect", (...a) => r(a));
+      s.emit("kick-me");
+    });
+    eq(reason, "io server disconnect", "disconnect reason");
+    eq(s.active, false, "socket still trying to reconnect");
+    s.close();
+  },
+  async "client-disconnect"() {
+    const s = io(base, { reconnection: false });
+    await connected(s);
+    console.log("step connected " + s.id);
+    s.disconnect();
+  },
+  // The server goes away and comes back on the same address: the client reconnects by itself.
+  async "reconnect-after-restart"() {
+    const s = io(base, { reconnectionDelay: 100, reconnectionDelayMax: 500 });
+    await connected(s);
+    const first = s.id;
+    console.log("step connected");
+    await once(s, "disconnect");
+    console.log("step disconnected");
+    await once(s, "connect");
+    if (s.id === first) fail("same socket id after a restart");
+    eq(await s.emitWithAck("add", 1, 2), 3, "ack after reconnect");
+    s.close();
+  },
+  // A client that stops answering pings is dropped by the server after pingTimeout.
+  async "ping-timeout"() {
+    const s = io(base, { transports: ["websocket"], reconnection: false });
+    await connected(s);
+    const engine = s.io.engine;
+    const send = engine.sendPacket.bind(engine);
+    engine.sendPacket = (type, ...rest) => (type === "pong" ? undefined : send(type, ...rest));
+    const [reason] = await once(s, "disconnect");
+    console.log("step disconnected " + reason);
+  },
+};
+
+const run = scenarios[scenario];
+if (!run) fail("unknown scenario " + scenario);
+run()
+  .then(() => {
+    clearTimeout(timer);
+    console.log("ok");
+    process.exit(0);
+  })
+  .catch((e) => fail(e && e.stack ? e.stack : String(e)));
