@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -13,12 +14,21 @@ import (
 
 // installChat registers the built-in chat app on ns: join, leave, say and whisper (README "Chat app").
 func installChat(ns *engine.Namespace) {
+	// Every socket is alone in the room named by its id, which is where whispers go. The chat keeps
+	// those rooms private: it refuses them as chat rooms, or a member joining "<B's id>" would create a
+	// room that captures every whisper to B (the namespace routes a name to a room before a socket).
+	// The set holds this node's connected sockets; an id is added before its socket's first event is
+	// handled, so before anyone can learn it from "joined" or "said".
+	var ids sync.Map
+	isSocket := func(id string) bool { _, ok := ids.Load(id); return ok }
 	ns.OnConnection(func(s *engine.Socket) {
-		s.On("join", func(ev *engine.Event) { chatMembership(ev, true) })
-		s.On("leave", func(ev *engine.Event) { chatMembership(ev, false) })
+		ids.Store(s.ID(), struct{}{})
+		s.OnDisconnect(func(string) { ids.Delete(s.ID()) })
+		s.On("join", func(ev *engine.Event) { chatMembership(ev, true, isSocket) })
+		s.On("leave", func(ev *engine.Event) { chatMembership(ev, false, isSocket) })
 		s.On("say", func(ev *engine.Event) {
 			var room string
-			if ev.Bind(0, &room) != nil || !validRoom(room) {
+			if ev.Bind(0, &room) != nil || !validRoom(room) || isSocket(room) {
 				ackIf(ev, fail("invalid room name"))
 				return
 			}
@@ -31,8 +41,8 @@ func installChat(ns *engine.Namespace) {
 		})
 		s.On("whisper", func(ev *engine.Event) {
 			var to string
-			if ev.Bind(0, &to) != nil || to == "" {
-				ackIf(ev, fail("invalid socket id"))
+			if ev.Bind(0, &to) != nil || !isSocket(to) {
+				ackIf(ev, fail("no such socket"))
 				return
 			}
 			ns.To(to).Emit("whispered", map[string]any{"from": s.ID(), "payload": payload(ev, 1)})
@@ -41,10 +51,10 @@ func installChat(ns *engine.Namespace) {
 	})
 }
 
-func chatMembership(ev *engine.Event, join bool) {
+func chatMembership(ev *engine.Event, join bool, isSocket func(string) bool) {
 	s := ev.Socket
 	var room string
-	if ev.Bind(0, &room) != nil || !validRoom(room) || room == s.ID() {
+	if ev.Bind(0, &room) != nil || !validRoom(room) || isSocket(room) {
 		ackIf(ev, fail("invalid room name"))
 		return
 	}
