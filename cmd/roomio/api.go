@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -61,7 +62,9 @@ func (n *node) apiEmit(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, apiError{Error: "invalid JSON body: " + err.Error()})
 		return
 	}
-	if dec.More() {
+	// Only white space may follow the object. (Decoder.More is not this test: it reports false before a
+	// stray "}" or "]".)
+	if _, err := dec.Token(); err != io.EOF {
 		writeJSON(w, http.StatusBadRequest, apiError{Error: "invalid JSON body: trailing data"})
 		return
 	}
