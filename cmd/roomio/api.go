@@ -18,8 +18,12 @@ import (
 func (n *node) requireAPI(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if n.apiKey != "" {
-			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-			if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(n.apiKey)) != 1 {
+			// RFC 6750 §2.1: "Bearer" 1*SP token, the scheme case-insensitive (RFC 9110 §11.1).
+			scheme, got, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+			got = strings.TrimLeft(got, " ")
+			if !ok || !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare([]byte(got), []byte(n.apiKey)) != 1 {
+				// RFC 9110 §15.5.2: a 401 carries a challenge.
+				w.Header().Set("WWW-Authenticate", `Bearer realm="roomio"`)
 				writeJSON(w, http.StatusUnauthorized, apiError{Error: "missing or wrong API key"})
 				return
 			}
