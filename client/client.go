@@ -266,7 +266,7 @@ func (c *Client) Connect(ctx context.Context, namespace string, auth any, opts .
 	}
 	var authData []byte
 	if auth != nil {
-		if authData, err = marshalJSON(auth); err != nil {
+		if authData, err = packet.MarshalJSON(auth); err != nil {
 			return nil, err
 		}
 	}

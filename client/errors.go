@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"github.com/coder/websocket"
+
+	"github.com/roomio/roomio/internal/packet"
 )
 
 // Sentinel errors.
@@ -23,7 +25,7 @@ var (
 	// ErrAckSent is returned by an ack function called a second time.
 	ErrAckSent = errors.New("client: ack already sent")
 	// ErrInvalidArg is returned for an argument, auth value or name the protocol cannot carry.
-	ErrInvalidArg = errors.New("client: invalid argument")
+	ErrInvalidArg = packet.ErrInvalidArg
 )
 
 // Disconnect reasons passed to Socket.OnDisconnect. They are socket.io-client's.

@@ -245,7 +245,7 @@ func (s *Socket) eventPacket(event string, args []any) (*packet.Packet, error) {
 	if !utf8.ValidString(event) {
 		return nil, fmt.Errorf("%w: event name is not valid UTF-8", ErrInvalidArg)
 	}
-	pargs, err := toArgs(args)
+	pargs, err := packet.ArgsOf(args)
 	if err != nil {
 		return nil, err
 	}
@@ -447,7 +447,7 @@ func (s *Socket) deliver(ev Event) {
 func (s *Socket) ackFunc(ws *websocket.Conn, id uint64) AckFunc {
 	var sent atomic.Bool
 	return func(args ...any) error {
-		pargs, err := toArgs(args)
+		pargs, err := packet.ArgsOf(args)
 		if err != nil {
 			return fmt.Errorf("client: ack: %w", err)
 		}

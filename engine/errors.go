@@ -3,6 +3,8 @@ package engine
 import (
 	"errors"
 
+	"github.com/roomio/roomio/internal/packet"
+
 	"github.com/roomio/roomio/actors"
 )
 
@@ -23,7 +25,7 @@ var (
 	ErrInvalidRoom = errors.New("engine: invalid room name")
 	// ErrInvalidArg is returned by Emit for an argument that cannot be sent (unmarshalable value, invalid
 	// raw JSON).
-	ErrInvalidArg = errors.New("engine: invalid argument")
+	ErrInvalidArg = packet.ErrInvalidArg
 	// ErrReservedEvent is returned by Emit for an event name the protocol reserves.
 	ErrReservedEvent = errors.New("engine: reserved event name")
 )
@@ -42,7 +44,7 @@ func connectErrorOf(err error) (msg string, data []byte) {
 	var ce *ConnectError
 	if errors.As(err, &ce) {
 		if ce.Data != nil {
-			data, _ = marshalJSON(ce.Data)
+			data, _ = packet.MarshalJSON(ce.Data)
 		}
 		return ce.Message, data
 	}
