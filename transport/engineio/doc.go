@@ -1,0 +1,34 @@
+// Package engineio is an Engine.IO v4 server: the transport layer of Socket.IO, with HTTP long-polling,
+// WebSocket, and upgrades from the first to the second, as specified in the engine.io-protocol
+// repository (its README is the spec cited in comments as "Transports", "Heartbeat", "Upgrade", …).
+//
+// # Entry points
+//
+// [NewServer] returns a [Server], an http.Handler to mount at any path (/engine.io/ by default in
+// Engine.IO clients, /socket.io/ for Socket.IO). Options.OnSession is called for every new [Session] and
+// sets its [Handler], which receives the session's messages and, once, its end. The session sends with
+// [Session.SendFrames] (whole Engine.IO packets, possibly binary) or [Session.SendMessage], and ends with
+// [Session.Close]. [Server.Shutdown] ends every session and waits for all of the server's goroutines.
+// [AppendPayload] and [DecodePayload] are the long-polling payload codec, for clients.
+//
+// # Transports
+//
+// A long-polling session is served by its requests: a GET waits until frames are queued and answers
+// with all of them; a POST carries packets, which are handled before the POST is answered, so the
+// replies they cause are queued when the client polls again. A WebSocket session has a reader (the
+// request's goroutine) and a writer goroutine. Both kinds share one bounded outbound queue per session
+// ([transport.Queue]): a client that does not read fast enough is disconnected ("slow client") rather
+// than allowed to grow the server's memory. Inbound, POST bodies and WebSocket messages are limited to
+// Options.MaxPayload.
+//
+// # Heartbeat
+//
+// Every session has one goroutine of its own, which sends a ping every PingInterval and closes the
+// session with "ping timeout" when the pong does not come within PingTimeout. Each HTTP request also
+// checks the deadline on arrival, so a late timer never lets a late request through.
+//
+// # Concurrency
+//
+// Server and Session methods are safe for concurrent use. A session's Handler methods are called
+// serially, in the order the client's packets arrived, OnClose last; they must not block for long.
+package engineio

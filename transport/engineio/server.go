@@ -1,0 +1,423 @@
+package engineio
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/roomio/roomio/transport"
+)
+
+// Transport names, as in the "transport" query parameter.
+const (
+	TransportPolling   = "polling"
+	TransportWebSocket = "websocket"
+)
+
+// CORS configures the Cross-Origin Resource Sharing headers of the long-polling requests.
+type CORS struct {
+	// AllowOrigins lists the origins (scheme://host[:port]) allowed to call the server from a browser.
+	// "*" allows any. A request whose Origin matches gets it echoed in Access-Control-Allow-Origin ("*"
+	// when any origin is allowed and credentials are not).
+	AllowOrigins []string
+	// AllowCredentials sends Access-Control-Allow-Credentials: true (cookies, HTTP authentication).
+	AllowCredentials bool
+}
+
+// Options configures a Server. Zero values are replaced by the defaults named on each field.
+type Options struct {
+	// PingInterval is the time between server pings. Zero means 25s.
+	PingInterval time.Duration
+	// PingTimeout is how long the server waits for the pong before closing the session with
+	// "ping timeout". Zero means 20s.
+	PingTimeout time.Duration
+	// MaxPayload is the largest POST body (larger ones are answered 413) and the largest WebSocket
+	// message (larger ones close the session) a client may send; it is announced as maxPayload in the
+	// open packet. Zero means 1 000 000 bytes (the reference server's maxHttpBufferSize).
+	MaxPayload int64
+	// Transports lists the transports clients may use. Nil means {"polling", "websocket"};
+	// {"websocket"} makes a WebSocket-only server (polling requests are answered 400, code 0).
+	Transports []string
+	// DisableUpgrades refuses upgrades from long-polling to WebSocket; the open packet then announces none.
+	DisableUpgrades bool
+	// QueueBytes bounds each session's outbound queue (see transport.Queue): a volatile frame that does
+	// not fit is dropped; any other closes the session with "slow client". Zero means 1 MiB.
+	QueueBytes int
+	// CORS adds CORS headers to every HTTP response and answers OPTIONS preflight requests. Nil adds none.
+	CORS *CORS
+	// OriginPatterns lists the cross-origin hosts allowed to open a WebSocket, as coder/websocket's
+	// AcceptOptions.OriginPatterns: same-origin requests and requests without an Origin header are always
+	// allowed, other origins are refused with 403. "*" allows every origin. Long-polling requests are
+	// checked the same way, except that origins allowed by CORS are accepted too; a refused one gets 403
+	// {"code":4,"message":"Forbidden"}.
+	OriginPatterns []string
+	// WriteTimeout bounds one write to a client (a WebSocket message or a poll response); a client that
+	// does not take it in time is disconnected. Zero means 10s.
+	WriteTimeout time.Duration
+	// UpgradeTimeout bounds an upgrade, from the WebSocket handshake to the client's upgrade packet; an
+	// upgrade that takes longer is abandoned (the session stays on long-polling). Zero means 10s.
+	UpgradeTimeout time.Duration
+	// Logger receives warnings about misbehaving clients. Nil discards.
+	Logger *slog.Logger
+	// OnSession is called once per new session, synchronously, before the open packet is sent to the
+	// client. It must call s.SetHandler before returning and must not block. Required.
+	OnSession func(s *Session)
+}
+
+func (o Options) withDefaults() Options {
+	if o.PingInterval <= 0 {
+		o.PingInterval = 25 * time.Second
+	}
+	if o.PingTimeout <= 0 {
+		o.PingTimeout = 20 * time.Second
+	}
+	if o.MaxPayload <= 0 {
+		o.MaxPayload = 1_000_000
+	}
+	if o.Transports == nil {
+		o.Transports = []string{TransportPolling, TransportWebSocket}
+	}
+	o.Transports = slices.Clone(o.Transports)
+	o.OriginPatterns = slices.Clone(o.OriginPatterns)
+	if o.CORS != nil {
+		c := *o.CORS
+		c.AllowOrigins = slices.Clone(c.AllowOrigins)
+		o.CORS = &c
+	}
+	if o.QueueBytes <= 0 {
+		o.QueueBytes = 1 << 20
+	}
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = 10 * time.Second
+	}
+	if o.UpgradeTimeout <= 0 {
+		o.UpgradeTimeout = 10 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
+
+// Server is an Engine.IO v4 endpoint: an http.Handler serving HTTP long-polling and WebSocket sessions,
+// including upgrades from the first to the second. Create it with NewServer, mount it at any path (the
+// protocol's default is /engine.io/; Socket.IO uses /socket.io/), stop it with Shutdown. Its methods are
+// safe for concurrent use.
+type Server struct {
+	opts Options
+
+	// hard is the parent of every session's context: cancelling it drops every session at once.
+	hard       context.Context
+	cancelHard context.CancelFunc
+
+	mu       sync.Mutex
+	closing  bool
+	sessions map[string]*Session // every session whose loop runs, addressable or not
+	wg       sync.WaitGroup      // session loops, request handlers, WebSocket writers
+}
+
+// NewServer returns a Server for opts. It panics when opts.OnSession is nil.
+func NewServer(opts Options) *Server {
+	if opts.OnSession == nil {
+		panic("engineio: Options.OnSession is required")
+	}
+	srv := &Server{opts: opts.withDefaults(), sessions: make(map[string]*Session)}
+	srv.hard, srv.cancelHard = context.WithCancel(context.Background())
+	return srv
+}
+
+// NumSessions returns the number of sessions not yet ended.
+func (srv *Server) NumSessions() int {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	return len(srv.sessions)
+}
+
+// Shutdown stops accepting sessions (new handshakes get HTTP 503), closes every session with "server
+// shutting down" after its queued frames are delivered (a long-polling session at its next poll, a
+// WebSocket with close code 1001), and waits until every session has ended and every goroutine the
+// server started has returned. When ctx ends first, it drops the remaining sessions without delivering
+// their frames, waits for their goroutines and returns ctx.Err(). It is idempotent.
+func (srv *Server) Shutdown(ctx context.Context) error {
+	srv.mu.Lock()
+	srv.closing = true
+	ss := make([]*Session, 0, len(srv.sessions))
+	for _, s := range srv.sessions {
+		ss = append(ss, s)
+	}
+	srv.mu.Unlock()
+	for _, s := range ss {
+		s.closeWith(transport.ReasonShuttingDown, closeGraceful, transport.CloseGoingAway)
+	}
+	done := make(chan struct{})
+	go func() { srv.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		srv.cancelHard()
+		<-done
+		return ctx.Err()
+	}
+}
+
+// Error codes of the JSON body of a 400 or 403 answer, as the reference server sends them.
+const (
+	codeUnknownTransport   = 0
+	codeUnknownSID         = 1
+	codeBadHandshakeMethod = 2
+	codeBadRequest         = 3
+	codeForbidden          = 4
+	codeUnsupportedVersion = 5
+)
+
+var errorMessages = [...]string{
+	codeUnknownTransport:   "Transport unknown",
+	codeUnknownSID:         "Session ID unknown",
+	codeBadHandshakeMethod: "Bad handshake method",
+	codeBadRequest:         "Bad request",
+	codeForbidden:          "Forbidden",
+	codeUnsupportedVersion: "Unsupported protocol version",
+}
+
+// ServeHTTP serves one Engine.IO request: a handshake, a poll (GET), a POST of packets, or a WebSocket
+// (new, or an upgrade of a long-polling session).
+func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if srv.opts.CORS != nil {
+		srv.setCORS(w, r)
+		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+			h := w.Header()
+			h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+			if rh := r.Header.Get("Access-Control-Request-Headers"); rh != "" {
+				h.Set("Access-Control-Allow-Headers", rh)
+				h.Add("Vary", "Access-Control-Request-Headers")
+			}
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+	}
+	q := r.URL.Query()
+	tr := q.Get("transport")
+	isWS := tr == TransportWebSocket && isUpgrade(r)
+	fail := srv.failHTTP
+	if isUpgrade(r) {
+		fail = srv.failUpgrade
+	}
+	// The checks follow the reference server's verify(): transport, protocol version, then session.
+	if !slices.Contains(srv.opts.Transports, tr) {
+		fail(w, http.StatusBadRequest, codeUnknownTransport)
+		return
+	}
+	if q.Get("EIO") != "4" {
+		fail(w, http.StatusBadRequest, codeUnsupportedVersion)
+		return
+	}
+	if tr == TransportWebSocket && !isWS {
+		fail(w, http.StatusBadRequest, codeBadRequest)
+		return
+	}
+	if !isWS && !srv.originAllowed(r) {
+		fail(w, http.StatusForbidden, codeForbidden)
+		return
+	}
+	sid := q.Get("sid")
+	if sid == "" {
+		if r.Method != http.MethodGet {
+			fail(w, http.StatusBadRequest, codeBadHandshakeMethod)
+			return
+		}
+		srv.mu.Lock()
+		if srv.closing {
+			srv.mu.Unlock()
+			http.Error(w, "server shutting down", http.StatusServiceUnavailable)
+			return
+		}
+		srv.wg.Add(1)
+		srv.mu.Unlock()
+		defer srv.wg.Done()
+		if isWS {
+			srv.serveWebSocket(w, r, nil)
+		} else {
+			srv.handshakePolling(w, r)
+		}
+		return
+	}
+
+	srv.mu.Lock()
+	s := srv.sessions[sid]
+	if s != nil && s.addressable() {
+		// The session's loop holds the WaitGroup above zero, so this Add cannot race with Shutdown's Wait.
+		srv.wg.Add(1)
+	} else {
+		s = nil
+	}
+	srv.mu.Unlock()
+	if s == nil || s.pingExpired() {
+		fail(w, http.StatusBadRequest, codeUnknownSID)
+		return
+	}
+	defer srv.wg.Done()
+	switch {
+	case isWS:
+		srv.serveWebSocket(w, r, s)
+	case r.Method == http.MethodGet:
+		s.poll(w, r)
+	case r.Method == http.MethodPost:
+		s.post(w, r)
+	default:
+		fail(w, http.StatusBadRequest, codeBadRequest)
+	}
+}
+
+// failHTTP answers a long-polling request with the reference server's JSON error body.
+func (srv *Server) failHTTP(w http.ResponseWriter, status, code int) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write([]byte(`{"code":` + strconv.Itoa(code) + `,"message":"` + errorMessages[code] + `"}`))
+}
+
+// failUpgrade answers a WebSocket handshake that is refused before the upgrade: a plain 400 (or 403) with
+// the message as text, as the reference server's abortUpgrade does.
+func (srv *Server) failUpgrade(w http.ResponseWriter, status, code int) {
+	w.Header().Set("Connection", "close")
+	w.Header().Set("Content-Type", "text/html")
+	w.WriteHeader(status)
+	w.Write([]byte(errorMessages[code]))
+}
+
+func isUpgrade(r *http.Request) bool {
+	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
+}
+
+// setCORS adds the CORS response headers for r's Origin.
+func (srv *Server) setCORS(w http.ResponseWriter, r *http.Request) {
+	c := srv.opts.CORS
+	h := w.Header()
+	origin := r.Header.Get("Origin")
+	switch {
+	case slices.Contains(c.AllowOrigins, "*") && (origin == "" || !c.AllowCredentials):
+		h.Set("Access-Control-Allow-Origin", "*")
+	case origin != "" && (slices.Contains(c.AllowOrigins, "*") || slices.Contains(c.AllowOrigins, origin)):
+		h.Set("Access-Control-Allow-Origin", origin)
+		h.Add("Vary", "Origin")
+	default:
+		return
+	}
+	if c.AllowCredentials {
+		h.Set("Access-Control-Allow-Credentials", "true")
+	}
+}
+
+// originAllowed applies OriginPatterns (and CORS.AllowOrigins) to a long-polling request, with the rules
+// coder/websocket applies to a WebSocket handshake.
+func (srv *Server) originAllowed(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	if c := srv.opts.CORS; c != nil && (slices.Contains(c.AllowOrigins, "*") || slices.Contains(c.AllowOrigins, origin)) {
+		return true
+	}
+	u, err := url.Parse(origin)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(r.Host, u.Host) {
+		return true
+	}
+	for _, p := range srv.opts.OriginPatterns {
+		target := u.Host
+		if strings.Contains(p, "://") {
+			target = u.Scheme + "://" + u.Host
+		}
+		if ok, _ := path.Match(strings.ToLower(p), strings.ToLower(target)); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// newSession creates a session for r on transport tr; it is not registered yet.
+func (srv *Server) newSession(r *http.Request, tr string) *Session {
+	s := &Session{
+		id:      newID(),
+		srv:     srv,
+		tr:      tr,
+		closed:  make(chan struct{}),
+		drained: make(chan struct{}),
+		pong:    make(chan struct{}, 1),
+		queue:   transport.NewQueueOf(srv.opts.QueueBytes, Frame.size),
+		hs: transport.Handshake{
+			URL:        r.URL.String(),
+			Query:      r.URL.Query(),
+			Headers:    r.Header.Clone(),
+			RemoteAddr: r.RemoteAddr,
+			Time:       time.Now(),
+			Secure:     r.TLS != nil,
+		},
+	}
+	s.ctx, s.cancel = context.WithCancel(srv.hard)
+	s.closeCtx, s.cancelClose = context.WithCancel(s.ctx)
+	s.log = srv.opts.Logger.With("component", "engineio", "sid", s.id)
+	return s
+}
+
+// open calls OnSession, registers s and starts its loop. A session opened while the server shuts down
+// is closed at once (Shutdown may not have seen it), so its handler still gets OnClose. The caller holds a
+// WaitGroup count, so the Add cannot race with Shutdown's Wait.
+func (srv *Server) open(s *Session) {
+	srv.opts.OnSession(s)
+	if s.handler == nil {
+		panic("engineio: OnSession did not call SetHandler")
+	}
+	srv.mu.Lock()
+	closing := srv.closing
+	srv.sessions[s.id] = s
+	srv.wg.Go(s.loop)
+	srv.mu.Unlock()
+	if closing {
+		s.closeWith(transport.ReasonShuttingDown, closeGraceful, transport.CloseGoingAway)
+	}
+}
+
+// openPacket returns the open packet announcing s's parameters. Its JSON has the reference server's key
+// order.
+func (srv *Server) openPacket(s *Session, upgrades bool) []byte {
+	b := make([]byte, 0, 128)
+	b = append(b, PacketOpen)
+	b = append(b, `{"sid":"`...)
+	b = append(b, s.id...)
+	b = append(b, `","upgrades":[`...)
+	if upgrades {
+		b = append(b, `"websocket"`...)
+	}
+	b = append(b, `],"pingInterval":`...)
+	b = strconv.AppendInt(b, srv.opts.PingInterval.Milliseconds(), 10)
+	b = append(b, `,"pingTimeout":`...)
+	b = strconv.AppendInt(b, srv.opts.PingTimeout.Milliseconds(), 10)
+	b = append(b, `,"maxPayload":`...)
+	b = strconv.AppendInt(b, srv.opts.MaxPayload, 10)
+	b = append(b, '}')
+	return b
+}
+
+// upgradesAllowed reports whether long-polling sessions may upgrade to WebSocket.
+func (srv *Server) upgradesAllowed() bool {
+	return !srv.opts.DisableUpgrades && slices.Contains(srv.opts.Transports, TransportWebSocket)
+}
+
+// newID returns a session ID: 15 random bytes, base64url (20 characters, as the reference server's).
+func newID() string {
+	var b [15]byte
+	rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}

@@ -1,0 +1,307 @@
+package engineio
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/roomio/roomio/transport"
+)
+
+// Handler receives one session's messages. Its methods are called serially, never concurrently, and
+// must not block for long (hand work to another goroutine): a session's next packet waits for them.
+type Handler interface {
+	// OnMessage handles the payload of one message packet: for text, the packet without its type digit
+	// "4"; for binary, the bytes. Calls come in the order the client sent the messages. The handler may
+	// keep data: the session does not reuse it.
+	OnMessage(data []byte, binary bool)
+	// OnClose is called once, after every OnMessage call has returned, when the session has ended. reason
+	// is one of "transport close" (the client closed), "transport error", "ping timeout", "server shutting
+	// down", "parse error", "slow client", or the reason given to Session.Close.
+	OnClose(reason string)
+}
+
+// closeKind says how a session ends.
+type closeKind int
+
+const (
+	// closeGraceful delivers what is queued, then the close packet.
+	closeGraceful closeKind = iota + 1
+	// closeAbort drops what is queued; a pending poll gets the close packet, a WebSocket a close frame.
+	closeAbort
+	// closeByClient follows the client's close packet: a pending poll ends with a noop.
+	closeByClient
+)
+
+// Session is one Engine.IO session: its queue of frames to send, its heartbeat and its current transport
+// (long-polling or WebSocket). Its methods are safe for concurrent use.
+//
+// A session has one goroutine of its own (loop: heartbeat, then teardown); a WebSocket adds its reader (the
+// request's goroutine) and a writer. Lock order: dispatchMu (held during Handler calls, which may call any
+// Session method), then mu, then Server.mu; hbMu is taken alone.
+type Session struct {
+	id    string
+	srv   *Server
+	hs    transport.Handshake
+	log   *slog.Logger
+	queue *transport.Queue[Frame]
+
+	handler    Handler
+	dispatchMu sync.Mutex // serialises Handler calls
+	ended      bool       // OnClose was called; guarded by dispatchMu
+
+	// ctx ends when the session is dropped (Shutdown's deadline); closeCtx ends when it starts closing.
+	ctx         context.Context
+	cancel      context.CancelFunc
+	closeCtx    context.Context
+	cancelClose context.CancelFunc
+
+	closeOnce sync.Once
+	closed    chan struct{} // closed by closeWith
+	closing   atomic.Bool
+	gone      atomic.Bool // requests for this sid are answered "Session ID unknown"
+
+	mu          sync.Mutex
+	tr          string // current transport
+	closeReason string
+	closeKind   closeKind
+	closeCode   websocket.StatusCode
+	// Long-polling state.
+	getActive   bool
+	getCancel   context.CancelCauseFunc // ends the pending GET's wait, with a pollEnd cause
+	getDone     chan struct{}           // closed when the pending GET has answered
+	postActive  bool
+	drained     chan struct{} // closed (once: see drainedDone) when a poll delivered the close packet
+	drainedDone bool
+	// WebSocket state.
+	probing   bool          // a WebSocket is connected for an upgrade and not yet confirmed
+	upgrading bool          // that WebSocket sent the probe: polls end at once, with a noop
+	wsDone    chan struct{} // closed when the active WebSocket's reader and writer have returned
+
+	// Heartbeat, guarded by hbMu. Deadlines follow the planned schedule, not the timer's actual firing,
+	// so a request that arrives after the deadline is refused however late the timer runs.
+	hbMu     sync.Mutex
+	nextPing time.Time // when the current cycle's ping is (or was) due
+	awaiting bool      // the ping went out and no pong came back yet
+	pong     chan struct{}
+}
+
+// ID returns the session ID (the sid query parameter).
+func (s *Session) ID() string { return s.id }
+
+// Handshake returns the opening request's details.
+func (s *Session) Handshake() transport.Handshake { return s.hs }
+
+// Transport returns the current transport: "polling" or "websocket".
+func (s *Session) Transport() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tr
+}
+
+// SetHandler sets the Handler that receives the session's messages. Call it from Options.OnSession.
+func (s *Session) SetHandler(h Handler) { s.handler = h }
+
+// SendFrames queues frames for the client, all of them or none (a message and its binary attachments).
+// A volatile group that does not fit in the queue is dropped silently; any other group that does not fit
+// closes the session with "slow client" and returns transport.ErrSlowClient. After the session started
+// closing it returns transport.ErrClosed. It never blocks.
+func (s *Session) SendFrames(volatile bool, frames ...Frame) error {
+	if len(frames) == 0 {
+		return nil
+	}
+	ok, overflow := s.queue.PushGroup(frames, volatile)
+	if overflow {
+		s.overflowed()
+		return transport.ErrSlowClient
+	}
+	if !ok {
+		return transport.ErrClosed
+	}
+	return nil
+}
+
+// SendMessage queues one message packet: text data becomes "4"+data. It is SendFrames(false, …).
+func (s *Session) SendMessage(data []byte, binary bool) error {
+	if !binary {
+		b := make([]byte, 0, len(data)+1)
+		data = append(append(b, PacketMessage), data...)
+	}
+	return s.SendFrames(false, Frame{Data: data, Binary: binary})
+}
+
+// Close ends the session: frames already queued are delivered, then the close packet; Handler.OnClose(reason)
+// follows. It does not block.
+func (s *Session) Close(reason string) {
+	s.closeWith(reason, closeGraceful, transport.CloseNormal)
+}
+
+// overflowed closes the session after its queue overflowed (the queue has already refused everything).
+func (s *Session) overflowed() {
+	if !s.closing.Load() {
+		s.log.Warn("slow client disconnected", "remote_addr", s.hs.RemoteAddr)
+	}
+	s.closeWith(transport.ReasonSlowClient, closeAbort, transport.CloseSlowClient)
+}
+
+// closeWith starts closing the session; the first call wins. code is the WebSocket close code.
+func (s *Session) closeWith(reason string, kind closeKind, code int) {
+	s.closeOnce.Do(func() {
+		if kind == closeGraceful {
+			if ok, _ := s.queue.Push(Frame{Data: []byte{PacketClose}}, false); !ok {
+				kind = closeAbort // the queue overflowed (or had): nothing more will be delivered
+			}
+		}
+		s.mu.Lock()
+		s.closeReason, s.closeKind, s.closeCode = reason, kind, websocket.StatusCode(code)
+		s.closing.Store(true)
+		if kind != closeGraceful {
+			s.gone.Store(true)
+			if s.getCancel != nil {
+				// A pending poll ends with "1", or with a noop after the client's own close packet,
+				// as the reference server's polling transport does.
+				end := pollEndClose
+				if kind == closeByClient {
+					end = pollEndNoop
+				}
+				s.getCancel(end)
+			}
+		}
+		s.mu.Unlock()
+		s.queue.Shut()
+		s.cancelClose()
+		close(s.closed)
+	})
+}
+
+// addressable reports whether requests may still reach the session.
+func (s *Session) addressable() bool { return !s.gone.Load() }
+
+// isClosing reports whether the session started closing.
+func (s *Session) isClosing() bool { return s.closing.Load() }
+
+// dispatch hands one message to the handler unless the session is closing.
+func (s *Session) dispatch(data []byte, binary bool) {
+	s.dispatchMu.Lock()
+	defer s.dispatchMu.Unlock()
+	if s.ended || s.closing.Load() {
+		return
+	}
+	s.handler.OnMessage(data, binary)
+}
+
+// onPong handles the client's pong: the next ping is due an interval from now.
+func (s *Session) onPong() {
+	s.hbMu.Lock()
+	if s.awaiting {
+		s.awaiting = false
+		s.nextPing = time.Now().Add(s.srv.opts.PingInterval)
+	}
+	s.hbMu.Unlock()
+	select {
+	case s.pong <- struct{}{}:
+	default:
+	}
+}
+
+// pingExpired closes the session with "ping timeout" and reports true when the pong deadline passed. The
+// HTTP handlers call it on each request, so the deadline holds even when the timer fires late.
+func (s *Session) pingExpired() bool {
+	s.hbMu.Lock()
+	expired := !time.Now().Before(s.nextPing.Add(s.srv.opts.PingTimeout))
+	s.hbMu.Unlock()
+	if expired && !s.isClosing() {
+		s.closeWith(transport.ReasonPingTimeout, closeAbort, transport.ClosePingTimeout)
+		return true
+	}
+	return s.gone.Load()
+}
+
+// loop runs the heartbeat until the session closes, then tears it down and calls OnClose.
+func (s *Session) loop() {
+	s.hbMu.Lock()
+	s.nextPing = time.Now().Add(s.srv.opts.PingInterval)
+	s.hbMu.Unlock()
+	timer := time.NewTimer(s.srv.opts.PingInterval)
+	defer timer.Stop()
+heartbeat:
+	for {
+		select {
+		case <-timer.C:
+		case <-s.pong:
+		case <-s.closed:
+			break heartbeat
+		}
+		now := time.Now()
+		s.hbMu.Lock()
+		deadline := s.nextPing.Add(s.srv.opts.PingTimeout)
+		sendPing := false
+		var wait time.Duration
+		switch {
+		case s.awaiting && !now.Before(deadline):
+			s.hbMu.Unlock()
+			s.log.Debug("ping timeout")
+			s.closeWith(transport.ReasonPingTimeout, closeAbort, transport.ClosePingTimeout)
+			continue // s.closed is ready now
+		case s.awaiting:
+			wait = deadline.Sub(now)
+		case !now.Before(s.nextPing):
+			s.awaiting, sendPing = true, true
+			wait = deadline.Sub(now)
+		default:
+			wait = s.nextPing.Sub(now)
+		}
+		s.hbMu.Unlock()
+		if sendPing {
+			// An overflow closes the session; the error needs no other handling here.
+			_ = s.SendFrames(false, Frame{Data: []byte{PacketPing}})
+		}
+		timer.Reset(wait)
+	}
+	s.teardown()
+}
+
+// teardown runs once the session is closing: it waits until the transports have delivered what they
+// should (bounded), removes the session and calls OnClose.
+func (s *Session) teardown() {
+	s.mu.Lock()
+	kind, tr, reason := s.closeKind, s.tr, s.closeReason
+	s.mu.Unlock()
+	if tr == TransportPolling && kind == closeGraceful {
+		// The next poll collects the queued frames and the close packet. A live client polls again at
+		// once; wait for a dead one no longer than for a pong.
+		t := time.NewTimer(s.srv.opts.PingTimeout)
+		select {
+		case <-s.drained:
+		case <-t.C:
+		case <-s.ctx.Done():
+		}
+		t.Stop()
+	}
+	s.gone.Store(true)
+	s.mu.Lock()
+	wsDone, getDone := s.wsDone, s.getDone
+	s.mu.Unlock()
+	for _, done := range []chan struct{}{wsDone, getDone} {
+		if done != nil {
+			select {
+			case <-done:
+			case <-s.ctx.Done():
+			}
+		}
+	}
+	s.srv.mu.Lock()
+	delete(s.srv.sessions, s.id)
+	s.srv.mu.Unlock()
+	s.cancel()
+	s.log.Debug("session closed", "reason", reason)
+
+	s.dispatchMu.Lock()
+	defer s.dispatchMu.Unlock()
+	s.ended = true
+	s.handler.OnClose(reason)
+}
