@@ -193,8 +193,11 @@ type (
 		Rooms     []string
 		Collector *Collector
 	}
-	// GetRooms (engine → socket) replies with the socket's rooms as []string.
+	// GetRooms (engine → socket) replies with the socket's rooms as []string (nil once closed).
 	GetRooms struct{}
+	// CloseSocket (engine → socket) ends the socket: it leaves every room and stops once no actor can
+	// send it anything more (see socketActor.close).
+	CloseSocket struct{}
 	// Stats (engine → namespace) replies with StatsReply.
 	Stats      struct{}
 	StatsReply struct {
@@ -214,14 +217,22 @@ type (
 	}
 	nsRemoveSocket struct {
 		SID   string
+		PID   *actor.PID
 		Rooms []string
 	}
+	// nsReleased (namespace → socket): the namespace forgot the socket and asked Rooms room actors to
+	// drop it; each answers roomReleased.
+	nsReleased struct {
+		Rooms int
+	}
+	roomReleased struct{}
 	roomAdd struct {
 		SID       string
 		PID       *actor.PID
 		Collector *Collector
 	}
 	roomRemove struct {
-		SID string
+		SID    string
+		Notify *actor.PID // answered with roomReleased once removed; nil for none
 	}
 )

@@ -78,16 +78,20 @@ func (n *namespaceActor) Receive(ctx actor.Context) {
 		}
 	case *nsLeave:
 		for _, r := range m.Rooms {
-			n.leave(ctx, r, m.SID)
+			n.leave(ctx, r, m.SID, nil)
 		}
 		if m.Collector != nil {
 			m.Collector.LegDone()
 		}
 	case *nsRemoveSocket:
 		delete(n.sockets, m.SID)
+		notified := 0
 		for _, r := range m.Rooms {
-			n.leave(ctx, r, m.SID)
+			if n.leave(ctx, r, m.SID, m.PID) {
+				notified++
+			}
 		}
+		ctx.Send(m.PID, &nsReleased{Rooms: notified})
 	case *AddSocket:
 		sa := &socketActor{sid: m.SID, outbox: m.Outbox, handle: m.Handle, maxRooms: m.MaxRooms,
 			rooms: map[string]struct{}{m.SID: {}}, live: n.live}
@@ -110,13 +114,14 @@ func (n *namespaceActor) hook(f func(), set bool) {
 }
 
 // leave removes sid from room r; an emptied room actor is stopped and forgotten (Socket.IO deletes
-// empty rooms). Messages already in its mailbox are still processed before it stops.
-func (n *namespaceActor) leave(ctx actor.Context, r, sid string) {
+// empty rooms). Messages already in its mailbox, the removal included, are processed before it stops.
+// notify, when set, gets roomReleased from the room; leave reports whether a room was there to ask.
+func (n *namespaceActor) leave(ctx actor.Context, r, sid string, notify *actor.PID) bool {
 	e := n.rooms[r]
 	if e == nil {
-		return
+		return false
 	}
-	ctx.Send(e.pid, &roomRemove{SID: sid})
+	ctx.Send(e.pid, &roomRemove{SID: sid, Notify: notify})
 	e.members--
 	room := r
 	n.hook(func() { n.hooks.Left(room, sid) }, n.hooks.Left != nil)
@@ -125,6 +130,7 @@ func (n *namespaceActor) leave(ctx actor.Context, r, sid string) {
 		delete(n.rooms, r)
 		n.hook(func() { n.hooks.Deleted(room) }, n.hooks.Deleted != nil)
 	}
+	return true
 }
 
 // route sends b to its target rooms, or to every socket when it names none. A socket's own-id room has

@@ -45,6 +45,9 @@ func (r *roomActor) Receive(ctx actor.Context) {
 			m.Collector.LegDone()
 		}
 	case *roomRemove:
+		if m.Notify != nil {
+			defer ctx.Send(m.Notify, &roomReleased{})
+		}
 		i, ok := r.index[m.SID]
 		if !ok {
 			return

@@ -14,26 +14,81 @@ type socketActor struct {
 	maxRooms int
 	rooms    map[string]struct{} // includes the socket's own id
 	live     *Live
+
+	// Closing (see close): no delivery is acted on any more; the actor stops itself once the namespace
+	// and every room it was in have confirmed they dropped it.
+	closed   bool
+	released bool // nsReleased arrived
+	pending  int  // roomReleased still expected
 }
 
 func (s *socketActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *Deliver:
+		if s.closed {
+			if m.B.Collector != nil {
+				m.B.Collector.LegDone()
+			}
+			return
+		}
 		s.deliver(ctx, m)
 	case *JoinRooms:
+		if s.closed {
+			settle(m.Collector)
+			return
+		}
 		s.join(ctx, m.Rooms, m.Collector)
 	case *LeaveRooms:
+		if s.closed {
+			settle(m.Collector)
+			return
+		}
 		s.leave(ctx, m.Rooms, m.Collector)
 	case *GetRooms:
+		if s.closed {
+			ctx.Respond([]string(nil))
+			return
+		}
 		ctx.Respond(s.roomList())
+	case *CloseSocket:
+		s.close(ctx)
+	case *nsReleased:
+		s.released = true
+		s.pending += m.Rooms
+		s.maybeStop(ctx)
+	case *roomReleased:
+		s.pending--
+		s.maybeStop(ctx)
 	case *actor.Started:
 		s.live.Sockets.Add(1)
-	case *actor.Stopping:
-		rooms := s.roomList()
-		rooms = slices.DeleteFunc(rooms, func(r string) bool { return r == s.sid })
-		ctx.Send(ctx.Parent(), &nsRemoveSocket{SID: s.sid, Rooms: rooms})
 	case *actor.Stopped:
 		s.live.Sockets.Add(-1)
+	}
+}
+
+func settle(c *Collector) {
+	if c != nil {
+		c.LegDone()
+	}
+}
+
+// close starts the socket's end. Protoactor silently drops the messages left in a stopped actor's
+// mailbox, and a dropped delivery would leave its collector (an ack, a fetch) waiting for its timeout.
+// So the socket does not stop at once: it asks the namespace to forget it and its rooms to drop it, keeps
+// settling deliveries without acting on them, and stops itself only when the namespace and every room
+// have confirmed. Per-pair FIFO means nothing from them can follow their confirmation.
+func (s *socketActor) close(ctx actor.Context) {
+	if s.closed {
+		return
+	}
+	s.closed = true
+	rooms := slices.DeleteFunc(s.roomList(), func(r string) bool { return r == s.sid })
+	ctx.Send(ctx.Parent(), &nsRemoveSocket{SID: s.sid, PID: ctx.Self(), Rooms: rooms})
+}
+
+func (s *socketActor) maybeStop(ctx actor.Context) {
+	if s.released && s.pending == 0 {
+		ctx.Stop(ctx.Self())
 	}
 }
 

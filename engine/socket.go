@@ -109,25 +109,29 @@ func (s *Socket) Connected() bool { return s.state.Load() == sockConnected }
 // has disconnected.
 func (s *Socket) Rooms() []string {
 	s.mu.Lock()
-	pid := s.pid
-	s.mu.Unlock()
-	if pid == nil || !s.Connected() {
+	if s.state.Load() != sockConnected {
+		s.mu.Unlock()
 		return nil
 	}
-	res, err := s.ns.e.system.Root.RequestFuture(pid, &actors.GetRooms{}, 5*time.Second).Result()
+	f := s.ns.e.system.Root.RequestFuture(s.pid, &actors.GetRooms{}, 5*time.Second)
+	s.mu.Unlock()
+	res, err := f.Result()
 	if err != nil {
 		return nil
 	}
 	return res.([]string)
 }
 
-func (s *Socket) actorPID() (*actor.PID, error) {
+// tell sends msg to the socket's actor while the socket is connected. Sending under s.mu orders every
+// such message before the CloseSocket that teardown sends, so none is dropped by a stopped actor.
+func (s *Socket) tell(msg any) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.state.Load() != sockConnected {
-		return nil, ErrDisconnected
+		return ErrDisconnected
 	}
-	return s.pid, nil
+	s.ns.e.system.Root.Send(s.pid, msg)
+	return nil
 }
 
 // Join adds the socket to rooms. When it returns, any emit to those rooms begun afterwards reaches the
@@ -146,16 +150,14 @@ func (s *Socket) Leave(ctx context.Context, room string) error {
 }
 
 func (s *Socket) membership(ctx context.Context, rooms []string, join bool) error {
-	pid, err := s.actorPID()
-	if err != nil {
-		return err
-	}
 	c := actors.NewCollector()
 	var msg any = &actors.JoinRooms{Rooms: rooms, Collector: c}
 	if !join {
 		msg = &actors.LeaveRooms{Rooms: rooms, Collector: c}
 	}
-	s.ns.e.system.Root.Send(pid, msg)
+	if err := s.tell(msg); err != nil {
+		return err
+	}
 	select {
 	case <-c.Done():
 		_, _, err := c.Snapshot()
@@ -309,14 +311,14 @@ func (s *Socket) teardown(reason string) {
 		s.mu.Unlock()
 		return
 	}
-	pid, acks := s.pid, s.acks
+	acks := s.acks
 	s.acks = nil
+	if s.pid != nil {
+		s.ns.e.system.Root.Send(s.pid, &actors.CloseSocket{})
+	}
 	s.mu.Unlock()
 
 	s.sess.remove(s)
-	if pid != nil {
-		s.ns.e.system.Root.Poison(pid)
-	}
 	for _, fn := range acks {
 		fn(nil, ErrDisconnected)
 	}
@@ -362,7 +364,7 @@ func (s *Socket) connect() {
 	s.mu.Lock()
 	if !s.state.CompareAndSwap(sockConnecting, sockConnected) {
 		s.mu.Unlock()
-		e.system.Root.Poison(pid) // the connection went away while connecting
+		e.system.Root.Send(pid, &actors.CloseSocket{}) // the connection went away while connecting
 		return
 	}
 	s.pid = pid
