@@ -226,7 +226,7 @@ type (
 		Rooms int
 	}
 	roomReleased struct{}
-	roomAdd struct {
+	roomAdd      struct {
 		SID       string
 		PID       *actor.PID
 		Collector *Collector
