@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/roomio/roomio/engine"
 )
 
 // requireAPI guards the backend API: with an API key, a matching "Authorization: Bearer KEY" header is
@@ -111,7 +113,9 @@ func (n *node) apiSockets(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()
 	socks, err := op.FetchSockets(ctx)
-	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+	// On timeout FetchSockets returns the sockets that answered and an error wrapping engine.ErrTimeout
+	// (the context's error is only in its text): list those.
+	if err != nil && !errors.Is(err, engine.ErrTimeout) {
 		writeJSON(w, http.StatusInternalServerError, apiError{Error: err.Error()})
 		return
 	}
