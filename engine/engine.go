@@ -18,6 +18,7 @@ import (
 	"github.com/roomio/roomio/actors"
 	"github.com/roomio/roomio/transport"
 	"github.com/roomio/roomio/transport/native"
+	"github.com/roomio/roomio/transport/socketio"
 )
 
 // Config configures an Engine. The zero Config works; each field documents its default. New copies it,
@@ -49,6 +50,8 @@ type Config struct {
 	// WebSocket from another origin. Same-origin requests and requests without Origin (non-browser
 	// clients) are always allowed; others are refused with 403. "*" allows any origin.
 	AllowedOrigins []string
+	// SocketIO configures the Socket.IO endpoint (SocketIOHandler).
+	SocketIO SocketIOConfig
 }
 
 func (c Config) withDefaults() Config {
@@ -94,6 +97,7 @@ type Engine struct {
 	system *actor.ActorSystem
 	live   actors.Live
 	native *native.Server
+	sio    *socketio.Server
 
 	state  atomic.Int32
 	ackIDs atomic.Uint64
@@ -128,6 +132,7 @@ func New(cfg Config) (*Engine, error) {
 		OriginPatterns: cfg.AllowedOrigins,
 		Logger:         cfg.Logger.With("component", "native"),
 	})
+	e.sio = e.newSocketIO()
 	e.Of("/")
 	return e, nil
 }
@@ -176,7 +181,10 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 		case <-ctx.Done():
 		}
 	}
-	err := e.native.Shutdown(ctx)
+	// Both front-ends drain and close their connections at once.
+	sioErr := make(chan error, 1)
+	go func() { sioErr <- e.sio.Shutdown(ctx) }()
+	err := errors.Join(e.native.Shutdown(ctx), <-sioErr)
 	done := make(chan struct{})
 	go func() { e.wg.Wait(); close(done) }()
 	select {

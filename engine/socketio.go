@@ -1,0 +1,56 @@
+package engine
+
+import (
+	"net/http"
+
+	"github.com/roomio/roomio/transport/engineio"
+	"github.com/roomio/roomio/transport/socketio"
+)
+
+// SocketIOConfig configures the Socket.IO v5 / Engine.IO v4 endpoint (Engine.SocketIOHandler). The
+// heartbeat, the maximum payload and the outbound queue come from Config (PingInterval, PingTimeout,
+// MaxMessageSize, WriteQueueBytes).
+type SocketIOConfig struct {
+	// Transports lists the Engine.IO transports offered. Nil means polling and websocket (polling first,
+	// then the upgrade); {"websocket"} is websocket-only.
+	Transports []string
+	// DisableUpgrades keeps polling sessions on polling.
+	DisableUpgrades bool
+	// CORSOrigins enables CORS headers on the polling endpoint for these origins ("*" for any).
+	CORSOrigins []string
+	// CORSCredentials sets Access-Control-Allow-Credentials.
+	CORSCredentials bool
+	// MaxAttachments bounds the binary attachments of one packet. Zero means 10.
+	MaxAttachments int
+}
+
+func (e *Engine) newSocketIO() *socketio.Server {
+	c := e.cfg
+	eo := engineio.Options{
+		PingInterval:    c.PingInterval,
+		PingTimeout:     c.PingTimeout,
+		MaxPayload:      c.MaxMessageSize,
+		Transports:      c.SocketIO.Transports,
+		DisableUpgrades: c.SocketIO.DisableUpgrades,
+		QueueBytes:      c.WriteQueueBytes,
+		OriginPatterns:  c.AllowedOrigins,
+		Logger:          c.Logger.With("component", "engineio"),
+	}
+	if len(c.SocketIO.CORSOrigins) > 0 {
+		eo.CORS = &engineio.CORS{AllowOrigins: c.SocketIO.CORSOrigins, AllowCredentials: c.SocketIO.CORSCredentials}
+	}
+	return socketio.NewServer(socketio.Options{Acceptor: e, EngineIO: eo, MaxAttachments: c.SocketIO.MaxAttachments})
+}
+
+// SocketIOHandler returns the Socket.IO v5 endpoint, for the official socket.io-client and compatible
+// clients. Mount it at "/socket.io/" (the clients' default path). Socket.IO and native sockets share
+// namespaces, rooms and every API of the engine.
+func (e *Engine) SocketIOHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if e.state.Load() != stateRunning {
+			http.Error(w, "roomio engine not running", http.StatusServiceUnavailable)
+			return
+		}
+		e.sio.ServeHTTP(w, r)
+	})
+}
