@@ -58,6 +58,11 @@ func parseFlags(args []string) (options, error) {
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
+	if fs.NArg() > 0 {
+		// Parsing stops at the first non-flag, so a typo such as "- app none" would silently drop the
+		// flags after it.
+		return o, fmt.Errorf("unexpected argument %q (flags only)", fs.Arg(0))
+	}
 	if o.app != "chat" && o.app != "none" {
 		return o, fmt.Errorf("-app must be chat or none, not %q", o.app)
 	}
