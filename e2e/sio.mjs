@@ -33,9 +33,11 @@ const scenarios = {
   // Default transports: polling first, then the upgrade to websocket; an ack round trip on each.
   async "default-transports"() {
     const s = io(base, { reconnection: false });
+    let first = "";
+    s.io.on("open", () => (first = s.io.engine.transport.name)); // before any upgrade can happen
+    const upgraded = new Promise((r) => s.io.on("open", () => s.io.engine.once("upgrade", r)));
     await connected(s);
-    eq(s.io.engine.transport.name, "polling", "first transport");
-    const upgraded = once(s.io.engine, "upgrade");
+    eq(first, "polling", "first transport");
     eq(await s.emitWithAck("add", 2, 3), 5, "ack over polling");
     await upgraded;
     eq(s.io.engine.transport.name, "websocket", "upgraded transport");
