@@ -45,11 +45,7 @@ func main() {
 
 	build, ok := suites[*name]
 	if !ok {
-		if *name == "socketio" {
-			fmt.Fprintln(os.Stderr, "conformance: -suite socketio: not yet implemented")
-		} else {
-			fmt.Fprintf(os.Stderr, "conformance: unknown -suite %q (want %s)\n", *name, strings.Join(suiteNames(), " or "))
-		}
+		fmt.Fprintf(os.Stderr, "conformance: unknown -suite %q (want %s)\n", *name, strings.Join(suiteNames(), " or "))
 		os.Exit(2)
 	}
 	if err := run(*addr, build, log); err != nil {
@@ -59,11 +55,9 @@ func main() {
 }
 
 func suiteNames() []string {
-	names := []string{"socketio"}
+	var names []string
 	for n := range suites {
-		if !slices.Contains(names, n) {
-			names = append(names, n)
-		}
+		names = append(names, n)
 	}
 	slices.Sort(names)
 	return names
