@@ -143,6 +143,7 @@ func newNode(o options, logger *slog.Logger) (*node, error) {
 func (n *node) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/ws", n.eng.Handler())
+	mux.Handle("/socket.io/", n.eng.SocketIOHandler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte("ok"))
