@@ -142,9 +142,9 @@ func ToMessage(p *packet.Packet) *wirev1.Message {
 	case packet.KindConnectError:
 		m.Kind = &wirev1.Message_ConnectError{ConnectError: &wirev1.ConnectError{Namespace: ns, Message: str(p.Message), Data: str(string(p.Data))}}
 	case packet.KindEvent:
-		m.Kind = &wirev1.Message_Event{Event: &wirev1.Event{Namespace: ns, Name: str(p.Name), Args: toArgs(p.Args), AckId: p.AckID}}
+		m.Kind = &wirev1.Message_Event{Event: &wirev1.Event{Namespace: ns, Name: str(p.Name), Args: toArgs(p), AckId: p.AckID}}
 	case packet.KindAck:
-		m.Kind = &wirev1.Message_Ack{Ack: &wirev1.Ack{Namespace: ns, AckId: p.AckID, Args: toArgs(p.Args)}}
+		m.Kind = &wirev1.Message_Ack{Ack: &wirev1.Ack{Namespace: ns, AckId: p.AckID, Args: toArgs(p)}}
 	case packet.KindDisconnect:
 		m.Kind = &wirev1.Message_Disconnect{Disconnect: &wirev1.Disconnect{Namespace: ns, Code: p.Code, Reason: str(p.Message)}}
 	case packet.KindPing:
@@ -160,7 +160,18 @@ func ToMessage(p *packet.Packet) *wirev1.Message {
 // str returns s with invalid UTF-8 replaced; a valid string, the usual case, is returned without a copy.
 func str(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }
 
-func toArgs(args []packet.Arg) []*wirev1.Arg {
+// toArgs converts p's arguments. Binary data a Socket.IO client nested inside a JSON argument
+// (p.Attachments) has no place in the native protocol's arguments: it follows them as binary arguments,
+// in placeholder order, and the JSON keeps its {"_placeholder":true,"num":N} objects (docs/socketio.md).
+func toArgs(p *packet.Packet) []*wirev1.Arg {
+	args := p.Args
+	if len(p.Attachments) > 0 {
+		args = make([]packet.Arg, 0, len(p.Args)+len(p.Attachments))
+		args = append(args, p.Args...)
+		for _, a := range p.Attachments {
+			args = append(args, packet.Arg{Data: a, Binary: true})
+		}
+	}
 	if len(args) == 0 {
 		return nil
 	}

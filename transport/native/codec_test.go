@@ -464,3 +464,24 @@ func TestServerKindsDecode(t *testing.T) {
 		}
 	}
 }
+
+// Binary nested in a Socket.IO client's JSON argument reaches native clients as trailing binary args.
+func TestNestedAttachmentsFollowTheArguments(t *testing.T) {
+	p := &packet.Packet{Kind: packet.KindEvent, Namespace: "/", Name: "upload",
+		Args:        []packet.Arg{{Data: []byte(`{"file":{"_placeholder":true,"num":0}}`)}},
+		Attachments: [][]byte{{1, 2, 3}}}
+	for _, f := range []native.Format{native.FormatProto, native.FormatJSON} {
+		msgs, err := native.DecodeFrame(f, native.EncodeFrame(f, p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := native.FromMessage(msgs[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got.Args) != 2 || string(got.Args[0].Data) != `{"file":{"_placeholder":true,"num":0}}` ||
+			!got.Args[1].Binary || !bytes.Equal(got.Args[1].Data, []byte{1, 2, 3}) {
+			t.Fatalf("format %d: args %+v", f, got.Args)
+		}
+	}
+}
