@@ -758,7 +758,7 @@ func (x *Ping) GetSeq() uint64 {
 	return 0
 }
 
-// Pong answers a Ping. Clients may also send unsolicited Pongs; they count as liveness.
+// Pong answers a Ping (the server counts only the answer to its outstanding Ping).
 type Pong struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Seq           uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
