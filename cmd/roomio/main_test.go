@@ -1,0 +1,326 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/roomio/roomio/client"
+	"github.com/roomio/roomio/engine"
+	"github.com/roomio/roomio/transport/native"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// waitFor bounds every wait for an event, an ack or an HTTP answer.
+const waitFor = 10 * time.Second
+
+// testNode is a node (newNode) whose handler is served over loopback by httptest.
+type testNode struct {
+	t   *testing.T
+	n   *node
+	srv *httptest.Server
+	ws  string // the WebSocket endpoint, ws://127.0.0.1:port/ws
+
+	mu      sync.Mutex
+	clients []*client.Client
+}
+
+// serveNode starts a node with the chat app and no API key; tweak overrides options. Cleanup shuts the
+// engine down while the test's clients are still connected (as a SIGTERM does), then closes them and the
+// server, and asserts that no actor is left.
+func serveNode(t *testing.T, tweak func(*options)) *testNode {
+	t.Helper()
+	o := options{addr: "127.0.0.1:0", app: "chat", logLevel: "info"}
+	if tweak != nil {
+		tweak(&o)
+	}
+	n, err := newNode(o, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(n.handler())
+	tn := &testNode{t: t, n: n, srv: srv, ws: "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+		defer cancel()
+		if err := n.eng.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+		tn.mu.Lock()
+		clients := tn.clients
+		tn.mu.Unlock()
+		for _, c := range clients {
+			c.Close()
+		}
+		srv.Close()
+		if st := n.eng.Stats(); st != (engine.Stats{}) {
+			t.Errorf("actors left after Shutdown: %+v", st)
+		}
+	})
+	return tn
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// chatUser is a client connected to namespace "/" that records every event it receives, in order.
+type chatUser struct {
+	*client.Socket
+	rec chan client.Event
+}
+
+// user dials the node and connects "/" in format f (proto when omitted).
+func (tn *testNode) user(f ...native.Format) *chatUser {
+	tn.t.Helper()
+	opts := client.Options{}
+	if len(f) > 0 {
+		opts.Format = f[0]
+	}
+	c, err := client.Dial(ctxT(tn.t), tn.ws, opts)
+	if err != nil {
+		tn.t.Fatal(err)
+	}
+	tn.mu.Lock()
+	tn.clients = append(tn.clients, c) // closed after Shutdown, by serveNode's cleanup
+	tn.mu.Unlock()
+	u := &chatUser{rec: make(chan client.Event, 1000)}
+	s, err := c.Connect(ctxT(tn.t), "/", nil, client.WithSetup(func(s *client.Socket) {
+		s.OnAny(func(ev string, args []client.Arg, ack client.AckFunc) {
+			u.rec <- client.Event{Name: ev, Args: args, Ack: ack}
+		})
+	}))
+	if err != nil {
+		tn.t.Fatal(err)
+	}
+	u.Socket = s
+	return u
+}
+
+// next returns the next event u received.
+func (u *chatUser) next(t *testing.T) client.Event {
+	t.Helper()
+	select {
+	case ev := <-u.rec:
+		return ev
+	case <-time.After(waitFor):
+		t.Fatalf("user %s: no event arrived", u.ID())
+		return client.Event{}
+	}
+}
+
+// expect asserts that u's next event is name with exactly one argument, want (compared as decoded JSON).
+func (u *chatUser) expect(t *testing.T, name string, want map[string]any) {
+	t.Helper()
+	ev := u.next(t)
+	if ev.Name != name || len(ev.Args) != 1 {
+		t.Fatalf("user %s: got event %q %s, want %q %v", u.ID(), ev.Name, argsString(ev.Args), name, want)
+	}
+	if got := decodeObject(t, ev.Args[0]); !reflect.DeepEqual(got, want) {
+		t.Fatalf("user %s: %q carried %v, want %v", u.ID(), name, got, want)
+	}
+}
+
+// call emits event with args, asking for an ack, and returns the ack's single argument, decoded.
+func (u *chatUser) call(t *testing.T, event string, args ...any) map[string]any {
+	t.Helper()
+	res, err := u.EmitWithAck(ctxT(t), event, args...)
+	if err != nil {
+		t.Fatalf("user %s: %s: %v", u.ID(), event, err)
+	}
+	if len(res) != 1 {
+		t.Fatalf("user %s: %s acked with %d arguments %s, want 1", u.ID(), event, len(res), argsString(res))
+	}
+	return decodeObject(t, res[0])
+}
+
+// mustCall is call asserting that the ack equals want.
+func (u *chatUser) mustCall(t *testing.T, want map[string]any, event string, args ...any) {
+	t.Helper()
+	if got := u.call(t, event, args...); !reflect.DeepEqual(got, want) {
+		t.Fatalf("user %s: %s%s acked %v, want %v", u.ID(), event, jsonString(args), got, want)
+	}
+}
+
+func decodeObject(t *testing.T, a client.Arg) map[string]any {
+	t.Helper()
+	if a.Binary {
+		t.Fatalf("binary argument %x, want a JSON object", a.Data)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(a.Data, &m); err != nil || m == nil {
+		t.Fatalf("argument %s is not a JSON object: %v", a.Data, err)
+	}
+	return m
+}
+
+func argsString(args []client.Arg) string {
+	var b strings.Builder
+	for i, a := range args {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		if a.Binary {
+			b.WriteString("<binary>")
+		} else {
+			b.Write(a.Data)
+		}
+	}
+	return "[" + b.String() + "]"
+}
+
+func jsonString(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// formats are the native protocol's wire formats; chat behaviour is checked over each (STYLE §7).
+var formats = []struct {
+	name string
+	f    native.Format
+}{{"proto", native.FormatProto}, {"json", native.FormatJSON}}
+
+func eachFormat(t *testing.T, fn func(t *testing.T, f native.Format)) {
+	for _, tc := range formats {
+		t.Run(tc.name, func(t *testing.T) { fn(t, tc.f) })
+	}
+}
+
+func TestHealthz(t *testing.T) {
+	tn := serveNode(t, nil)
+	res, err := tn.srv.Client().Get(tn.srv.URL + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.StatusCode != http.StatusOK || string(body) != "ok" {
+		t.Fatalf("GET /healthz = %d %q, want 200 \"ok\"", res.StatusCode, body)
+	}
+	if ct := res.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
+		t.Fatalf("GET /healthz Content-Type = %q, want text/plain", ct)
+	}
+}
+
+func TestDemoPage(t *testing.T) {
+	tn := serveNode(t, nil)
+	res, err := tn.srv.Client().Get(tn.srv.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("GET / = %d, want 200", res.StatusCode)
+	}
+	if ct := res.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/html") {
+		t.Fatalf("GET / Content-Type = %q, want text/html", ct)
+	}
+	if !strings.Contains(strings.ToLower(string(body)), "<html") || !strings.Contains(string(body), "roomio.js") {
+		t.Fatalf("GET / is not the demo page:\n%.300s", body)
+	}
+}
+
+// clearEnv unsets the ROOMIO_* variables for the test (t.Setenv restores them afterwards).
+func clearEnv(t *testing.T) {
+	for _, k := range []string{"ROOMIO_ADDR", "ROOMIO_APP", "ROOMIO_API_KEY", "ROOMIO_LOG_LEVEL", "ROOMIO_ALLOWED_ORIGINS"} {
+		t.Setenv(k, "")
+		os.Unsetenv(k)
+	}
+}
+
+func TestParseFlags(t *testing.T) {
+	defaults := options{addr: "127.0.0.1:8080", app: "chat", logLevel: "info"}
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want options
+	}{
+		{name: "defaults", want: defaults},
+		{name: "flags", args: []string{"-addr", ":9000", "-app", "none", "-api-key", "k", "-log-level", "debug", "-allowed-origins", "a.example,b.example"},
+			want: options{addr: ":9000", app: "none", apiKey: "k", logLevel: "debug", origins: "a.example,b.example"}},
+		{name: "env ROOMIO_ADDR", env: map[string]string{"ROOMIO_ADDR": "0.0.0.0:7000"},
+			want: options{addr: "0.0.0.0:7000", app: "chat", logLevel: "info"}},
+		{name: "flag beats env", env: map[string]string{"ROOMIO_ADDR": "0.0.0.0:7000"}, args: []string{"-addr", "127.0.0.1:7001"},
+			want: options{addr: "127.0.0.1:7001", app: "chat", logLevel: "info"}},
+		{name: "env for every flag", env: map[string]string{"ROOMIO_APP": "none", "ROOMIO_API_KEY": "s", "ROOMIO_LOG_LEVEL": "warn", "ROOMIO_ALLOWED_ORIGINS": "*"},
+			want: options{addr: "127.0.0.1:8080", app: "none", apiKey: "s", logLevel: "warn", origins: "*"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			clearEnv(t)
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			got, err := parseFlags(tc.args)
+			if err != nil {
+				t.Fatalf("parseFlags(%q): %v", tc.args, err)
+			}
+			if got != tc.want {
+				t.Fatalf("parseFlags(%q) = %+v, want %+v", tc.args, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseFlagsErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+	}{
+		{name: "invalid -app", args: []string{"-app", "game"}},
+		{name: "empty -app", args: []string{"-app", ""}},
+		{name: "invalid ROOMIO_APP", env: map[string]string{"ROOMIO_APP": "Chat"}},
+		{name: "unknown flag", args: []string{"-port", "80"}},
+		{name: "positional argument", args: []string{"extra"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			clearEnv(t)
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			if o, err := parseFlags(tc.args); err == nil {
+				t.Fatalf("parseFlags(%q) = %+v, want an error", tc.args, o)
+			}
+		})
+	}
+}
+
+// TestRunRejectsBadConfig checks that run fails before it listens when the configuration is invalid.
+func TestRunRejectsBadConfig(t *testing.T) {
+	clearEnv(t)
+	for _, args := range [][]string{
+		{"-app", "game"},
+		{"-log-level", "loud"},
+		{"-addr", "127.0.0.1:notaport"},
+	} {
+		if err := run(args); err == nil {
+			t.Errorf("run(%q) = nil, want an error", args)
+		}
+	}
+}
