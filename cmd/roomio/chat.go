@@ -60,6 +60,8 @@ func chatMembership(ev *engine.Event, join bool, isSocket func(string) bool) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	// Handlers of one socket run one at a time, so nothing else changes its rooms meanwhile.
+	already := join && slices.Contains(s.Rooms(), room)
 	var err error
 	if join {
 		err = s.Join(ctx, room)
@@ -70,7 +72,7 @@ func chatMembership(ev *engine.Event, join bool, isSocket func(string) bool) {
 		ackIf(ev, fail(err.Error()))
 		return
 	}
-	if join {
+	if join && !already {
 		s.To(room).Emit("joined", map[string]any{"room": room, "id": s.ID()})
 	}
 	rooms := slices.DeleteFunc(s.Rooms(), func(r string) bool { return r == s.ID() })
