@@ -105,8 +105,15 @@ func (c *Conn) OnMessage(data []byte, binary bool) {
 		c.es.Close(transport.ReasonParseError)
 		return
 	}
-	if p != nil {
+	if p == nil {
+		return // a binary packet waiting for its attachments
+	}
+	switch p.Kind {
+	case packet.KindConnect, packet.KindEvent, packet.KindAck, packet.KindDisconnect:
 		c.session.Packet(p)
+	default:
+		// A CONNECT_ERROR is a server's packet: the reference server ignores it from a client, and
+		// transport.Session.Packet does not take it.
 	}
 }
 
