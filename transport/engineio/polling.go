@@ -39,7 +39,7 @@ func (s *Session) poll(w http.ResponseWriter, r *http.Request) {
 		s.mu.Unlock()
 		s.srv.failHTTP(w, http.StatusBadRequest, codeBadRequest)
 		return
-	case s.drainedDone || (s.closeKind != 0 && s.closeKind != closeGraceful):
+	case s.drainedDone || s.closeKind == closeAbort:
 		s.mu.Unlock()
 		s.srv.failHTTP(w, http.StatusBadRequest, codeUnknownSID)
 		return
@@ -76,21 +76,20 @@ func (s *Session) poll(w http.ResponseWriter, r *http.Request) {
 
 	var end *pollEndError
 	switch {
-	case kind == closeAbort || kind == closeByClient:
+	case kind == closeAbort:
 		// Whatever is queued is dropped; the client learns that the session is over.
-		payload := []byte{PacketClose}
-		if errors.As(context.Cause(ctx), &end) {
-			payload[0] = end.packet
-		}
-		s.writePayload(w, payload)
+		s.writePayload(w, []byte{PacketClose})
+	case kind == closeByClient:
+		// This poll was pending when the client's close packet came, or crossed it on the wire.
+		s.mu.Lock()
+		s.markDrained()
+		s.mu.Unlock()
+		s.writePayload(w, []byte{PacketNoop})
 	case len(frames) > 0:
 		s.writePayload(w, AppendPayload(nil, frames))
 		if kind == closeGraceful && isCloseDelivered(frames) {
 			s.mu.Lock()
-			if !s.drainedDone {
-				s.drainedDone = true
-				close(s.drained)
-			}
+			s.markDrained()
 			s.mu.Unlock()
 		}
 	case kind == closeGraceful:

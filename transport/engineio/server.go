@@ -207,6 +207,9 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	tr := q.Get("transport")
+	if srv.opts.Logger.Enabled(r.Context(), slog.LevelDebug) {
+		srv.opts.Logger.Debug("request", "component", "engineio", "method", r.Method, "transport", tr, "sid", q.Get("sid"), "remote_addr", r.RemoteAddr)
+	}
 	isWS := tr == TransportWebSocket && isUpgrade(r)
 	fail := srv.failHTTP
 	if isUpgrade(r) {
@@ -261,11 +264,15 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s = nil
 	}
 	srv.mu.Unlock()
-	if s == nil || s.pingExpired() {
+	if s == nil {
 		fail(w, http.StatusBadRequest, codeUnknownSID)
 		return
 	}
 	defer srv.wg.Done()
+	if s.pingExpired() || (isWS && s.isClosing()) {
+		fail(w, http.StatusBadRequest, codeUnknownSID)
+		return
+	}
 	switch {
 	case isWS:
 		srv.serveWebSocket(w, r, s)
@@ -368,6 +375,7 @@ func (srv *Server) newSession(r *http.Request, tr string) *Session {
 	s.ctx, s.cancel = context.WithCancel(srv.hard)
 	s.closeCtx, s.cancelClose = context.WithCancel(s.ctx)
 	s.log = srv.opts.Logger.With("component", "engineio", "sid", s.id)
+	s.arm(time.Now())
 	return s
 }
 

@@ -63,6 +63,7 @@ type Session struct {
 	closeOnce sync.Once
 	closed    chan struct{} // closed by closeWith
 	closing   atomic.Bool
+	aborted   atomic.Bool // closing without delivering what is queued
 	gone      atomic.Bool // requests for this sid are answered "Session ID unknown"
 
 	mu          sync.Mutex
@@ -86,6 +87,7 @@ type Session struct {
 	// so a request that arrives after the deadline is refused however late the timer runs.
 	hbMu     sync.Mutex
 	nextPing time.Time // when the current cycle's ping is (or was) due
+	deadline time.Time // the pong is due by then: nextPing+PingTimeout, later if the ping went out late
 	awaiting bool      // the ping went out and no pong came back yet
 	pong     chan struct{}
 }
@@ -158,18 +160,21 @@ func (s *Session) closeWith(reason string, kind closeKind, code int) {
 		}
 		s.mu.Lock()
 		s.closeReason, s.closeKind, s.closeCode = reason, kind, websocket.StatusCode(code)
+		s.aborted.Store(kind != closeGraceful)
 		s.closing.Store(true)
-		if kind != closeGraceful {
+		switch {
+		case kind == closeAbort:
+			// A pending poll ends with the close packet; later requests are refused.
 			s.gone.Store(true)
 			if s.getCancel != nil {
-				// A pending poll ends with "1", or with a noop after the client's own close packet,
-				// as the reference server's polling transport does.
-				end := pollEndClose
-				if kind == closeByClient {
-					end = pollEndNoop
-				}
-				s.getCancel(end)
+				s.getCancel(pollEndClose)
 			}
+		case kind == closeByClient && s.getCancel != nil:
+			// A pending poll ends with a noop, as in the reference server's polling transport; it is the
+			// last one. Without a pending poll, the next one gets the noop (see teardown).
+			s.gone.Store(true)
+			s.getCancel(pollEndNoop)
+			s.markDrained()
 		}
 		s.mu.Unlock()
 		s.queue.Shut()
@@ -199,7 +204,7 @@ func (s *Session) onPong() {
 	s.hbMu.Lock()
 	if s.awaiting {
 		s.awaiting = false
-		s.nextPing = time.Now().Add(s.srv.opts.PingInterval)
+		s.arm(time.Now())
 	}
 	s.hbMu.Unlock()
 	select {
@@ -208,13 +213,20 @@ func (s *Session) onPong() {
 	}
 }
 
+// arm starts a heartbeat cycle at now: the next ping is due an interval later. The caller holds hbMu.
+func (s *Session) arm(now time.Time) {
+	s.nextPing = now.Add(s.srv.opts.PingInterval)
+	s.deadline = s.nextPing.Add(s.srv.opts.PingTimeout)
+}
+
 // pingExpired closes the session with "ping timeout" and reports true when the pong deadline passed. The
 // HTTP handlers call it on each request, so the deadline holds even when the timer fires late.
 func (s *Session) pingExpired() bool {
 	s.hbMu.Lock()
-	expired := !time.Now().Before(s.nextPing.Add(s.srv.opts.PingTimeout))
+	expired := !time.Now().Before(s.deadline)
 	s.hbMu.Unlock()
 	if expired && !s.isClosing() {
+		s.log.Debug("ping timeout (request after the deadline)")
 		s.closeWith(transport.ReasonPingTimeout, closeAbort, transport.ClosePingTimeout)
 		return true
 	}
@@ -223,9 +235,6 @@ func (s *Session) pingExpired() bool {
 
 // loop runs the heartbeat until the session closes, then tears it down and calls OnClose.
 func (s *Session) loop() {
-	s.hbMu.Lock()
-	s.nextPing = time.Now().Add(s.srv.opts.PingInterval)
-	s.hbMu.Unlock()
 	timer := time.NewTimer(s.srv.opts.PingInterval)
 	defer timer.Stop()
 heartbeat:
@@ -235,10 +244,14 @@ heartbeat:
 		case <-s.pong:
 		case <-s.closed:
 			break heartbeat
+		case <-s.ctx.Done():
+			// Dropped by Shutdown's deadline; Shutdown has normally closed the session already.
+			s.closeWith(transport.ReasonShuttingDown, closeAbort, transport.CloseGoingAway)
+			break heartbeat
 		}
 		now := time.Now()
 		s.hbMu.Lock()
-		deadline := s.nextPing.Add(s.srv.opts.PingTimeout)
+		deadline := s.deadline
 		sendPing := false
 		var wait time.Duration
 		switch {
@@ -251,7 +264,11 @@ heartbeat:
 			wait = deadline.Sub(now)
 		case !now.Before(s.nextPing):
 			s.awaiting, sendPing = true, true
-			wait = deadline.Sub(now)
+			// A late timer must not shorten the client's time to answer.
+			if d := now.Add(s.srv.opts.PingTimeout); d.After(s.deadline) {
+				s.deadline = d
+			}
+			wait = s.deadline.Sub(now)
 		default:
 			wait = s.nextPing.Sub(now)
 		}
@@ -273,35 +290,86 @@ func (s *Session) teardown() {
 	s.mu.Unlock()
 	if tr == TransportPolling && kind == closeGraceful {
 		// The next poll collects the queued frames and the close packet. A live client polls again at
-		// once; wait for a dead one no longer than for a pong.
-		t := time.NewTimer(s.srv.opts.PingTimeout)
-		select {
-		case <-s.drained:
-		case <-t.C:
-		case <-s.ctx.Done():
+		// once; wait for a dead one no longer than for a pong. Shutdown waits less: the reference server
+		// does not wait at all (a pending poll gets the close packet, the rest is dropped).
+		wait := s.srv.opts.PingTimeout
+		if reason == transport.ReasonShuttingDown {
+			wait = min(wait, crossedPollGrace)
 		}
-		t.Stop()
+		s.waitDrained(wait)
 	}
-	s.gone.Store(true)
+	// After the client's close packet, a poll that crossed it on the wire still gets its noop (see
+	// closeWith): the session stays addressable a little longer, for that poll only.
+	linger := tr == TransportPolling && kind == closeByClient
+	if !linger {
+		s.gone.Store(true)
+	}
 	s.mu.Lock()
 	wsDone, getDone := s.wsDone, s.getDone
 	s.mu.Unlock()
-	for _, done := range []chan struct{}{wsDone, getDone} {
-		if done != nil {
+	waitFor := []chan struct{}{getDone}
+	if kind == closeGraceful {
+		// OnClose follows the delivery. Otherwise nothing more is delivered, and OnClose need not wait
+		// for the WebSocket's close handshake, which takes seconds with a client that does not answer.
+		waitFor = append(waitFor, wsDone)
+	}
+	s.wait(waitFor...)
+	if !linger {
+		s.remove()
+	}
+	s.log.Debug("session closed", "reason", reason)
+	s.dispatchMu.Lock()
+	s.ended = true
+	s.handler.OnClose(reason)
+	s.dispatchMu.Unlock()
+	if linger {
+		s.waitDrained(crossedPollGrace)
+		s.gone.Store(true)
+		s.remove()
+	}
+	// The WebSocket's goroutines use s.ctx until they end; cancelling it would cut the close handshake.
+	s.wait(wsDone)
+	s.cancel()
+}
+
+// wait waits until every non-nil channel in chans is closed, or until the session is dropped.
+func (s *Session) wait(chans ...chan struct{}) {
+	for _, c := range chans {
+		if c != nil {
 			select {
-			case <-done:
+			case <-c:
 			case <-s.ctx.Done():
 			}
 		}
 	}
+}
+
+// crossedPollGrace is how long a session closed by the client waits for a poll that the client sent
+// before its close packet but that reached the server after it (two HTTP connections do not keep order).
+const crossedPollGrace = 500 * time.Millisecond
+
+// waitDrained waits until a poll has delivered the session's last packet, for at most d.
+func (s *Session) waitDrained(d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-s.drained:
+	case <-t.C:
+	case <-s.ctx.Done():
+	}
+}
+
+// markDrained records that a poll delivered the session's last packet. The caller holds s.mu.
+func (s *Session) markDrained() {
+	if !s.drainedDone {
+		s.drainedDone = true
+		close(s.drained)
+	}
+}
+
+// remove unregisters the session from its server.
+func (s *Session) remove() {
 	s.srv.mu.Lock()
 	delete(s.srv.sessions, s.id)
 	s.srv.mu.Unlock()
-	s.cancel()
-	s.log.Debug("session closed", "reason", reason)
-
-	s.dispatchMu.Lock()
-	defer s.dispatchMu.Unlock()
-	s.ended = true
-	s.handler.OnClose(reason)
 }

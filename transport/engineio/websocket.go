@@ -195,23 +195,21 @@ func (s *Session) writeLoop(ws *websocket.Conn, cancelRead context.CancelFunc) {
 		if err != nil {
 			return // dropped: the reader's Read fails on the same context
 		}
-		s.mu.Lock()
-		kind := s.closeKind
-		s.mu.Unlock()
-		if kind != closeAbort && kind != closeByClient {
-			for _, f := range frames {
-				typ := websocket.MessageText
-				if f.Binary {
-					typ = websocket.MessageBinary
-				}
-				wctx, cancel := context.WithTimeout(s.ctx, s.srv.opts.WriteTimeout)
-				err = ws.Write(wctx, typ, f.Data)
-				cancel()
-				if err != nil {
-					s.closeWith(transport.ReasonTransportError, closeAbort, transport.CloseProtocolError)
-					ws.CloseNow()
-					return
-				}
+		for _, f := range frames {
+			if s.aborted.Load() {
+				break // what is queued is dropped
+			}
+			typ := websocket.MessageText
+			if f.Binary {
+				typ = websocket.MessageBinary
+			}
+			wctx, cancel := context.WithTimeout(s.ctx, s.srv.opts.WriteTimeout)
+			err = ws.Write(wctx, typ, f.Data)
+			cancel()
+			if err != nil {
+				s.closeWith(transport.ReasonTransportError, closeAbort, transport.CloseProtocolError)
+				ws.CloseNow()
+				return
 			}
 		}
 		clear(frames) // drop references to the senders' bytes

@@ -1,0 +1,39 @@
+package engineio
+
+import "time"
+
+// PollPending reports whether session sid has a poll waiting.
+func PollPending(srv *Server, sid string) bool {
+	s := srv.session(sid)
+	if s == nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.getActive
+}
+
+// PostPending reports whether session sid is handling a POST.
+func PostPending(srv *Server, sid string) bool {
+	s := srv.session(sid)
+	if s == nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.postActive
+}
+
+// ExpirePong moves the session's pong deadline to the past without telling its timer, as if the timer ran
+// late.
+func ExpirePong(s *Session) {
+	s.hbMu.Lock()
+	s.deadline = time.Now().Add(-time.Millisecond)
+	s.hbMu.Unlock()
+}
+
+func (srv *Server) session(sid string) *Session {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	return srv.sessions[sid]
+}
