@@ -451,9 +451,13 @@ func (n *Node) teardown(ctx context.Context, graceful bool) error {
 	}
 	n.mu.Unlock()
 	if graceful {
-		for _, p := range peers {
+		drained := make([]<-chan struct{}, len(peers))
+		for i, p := range peers {
+			drained[i] = p.drain()
+		}
+		for _, d := range drained {
 			select {
-			case <-p.drain():
+			case <-d:
 			case <-ctx.Done():
 			}
 		}

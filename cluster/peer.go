@@ -116,13 +116,13 @@ func (p *peer) stop() {
 	p.mu.Unlock()
 }
 
-// drain asks run to signal once the queue is empty; a peer without an open stream counts as drained at
-// once (its queue is dropped by stop).
+// drain asks run to write the queue, close the stream and signal once the peer has read all of it (see
+// pump); a peer without an open stream counts as drained at once (its queue is dropped by stop).
 func (p *peer) drain() <-chan struct{} {
 	p.mu.Lock()
 	p.draining = true
 	var cancelConnect context.CancelFunc
-	if !p.connected || len(p.q)+p.inflight == 0 {
+	if !p.connected {
 		p.closeDrainedLocked()
 		cancelConnect = p.connCancel
 	}
@@ -159,7 +159,7 @@ func (p *peer) dialOptions() []grpc.DialOption {
 
 // run connects, drains the queue into the stream, and reconnects with backoff after a failure, until
 // the peer is stopped. Envelopes in a batch whose write failed are lost (counted as dropped): delivery
-// is at most once, and order per peer is kept (what arrives is a prefix-ordered subsequence).
+// is at most once, and order per peer is kept (what arrives is a subsequence of what was sent).
 func (p *peer) run() {
 	log := p.n.log.With("peer", p.m.ID, "remote_addr", p.m.RemoteAddr)
 	cc, err := grpc.Dial(p.m.RemoteAddr, p.dialOptions()...)
@@ -173,7 +173,7 @@ func (p *peer) run() {
 	client := remote.NewRemotingClient(cc)
 	retry := minRetry
 	for p.ctx.Err() == nil {
-		stream, cancel, err := p.connect(client)
+		c, err := p.connect(client)
 		if err != nil {
 			if p.ctx.Err() == nil {
 				log.Debug("cannot open stream to peer", "err", err, "retry_in", retry)
@@ -193,32 +193,44 @@ func (p *peer) run() {
 			continue
 		}
 		retry = minRetry
-		err = p.pump(stream)
-		cancel()
+		err = p.pump(c)
+		c.cancel()
 		p.mu.Lock()
 		p.connected = false
+		drained := p.draining
 		p.mu.Unlock()
+		if drained {
+			// The queue went out and the stream is closed; the node is shutting down.
+			<-p.ctx.Done()
+			return
+		}
 		if p.ctx.Err() == nil {
 			log.Debug("stream to peer ended", "err", err)
 		}
 	}
 }
 
-// connect opens a stream and performs protoactor's handshake. The returned cancel ends the stream and
-// its reader goroutine.
-func (p *peer) connect(client remote.RemotingClient) (remote.Remoting_ReceiveClient, context.CancelFunc, error) {
+// conn is an open stream to the peer.
+type conn struct {
+	stream remote.Remoting_ReceiveClient
+	cancel context.CancelFunc // ends the stream
+	ended  chan struct{}      // closed when the server has ended the stream (or it broke)
+}
+
+// connect opens a stream and performs protoactor's handshake.
+func (p *peer) connect(client remote.RemotingClient) (*conn, error) {
 	ctx, cancel := context.WithCancel(p.ctx)
 	p.mu.Lock()
 	if p.draining {
 		p.mu.Unlock()
 		cancel()
-		return nil, nil, errors.New("draining")
+		return nil, errors.New("draining")
 	}
 	p.connCancel = cancel
 	p.mu.Unlock()
-	fail := func(err error) (remote.Remoting_ReceiveClient, context.CancelFunc, error) {
+	fail := func(err error) (*conn, error) {
 		cancel()
-		return nil, nil, err
+		return nil, err
 	}
 
 	timer := time.AfterFunc(handshakeTimeout, cancel)
@@ -256,23 +268,38 @@ func (p *peer) connect(client remote.RemotingClient) (remote.Remoting_ReceiveCli
 	p.connected = true
 	p.connCancel = nil
 	p.mu.Unlock()
-	// The server sends nothing more except a DisconnectRequest when it shuts down; reading also notices a
-	// broken stream while the queue is idle. Either way the stream is cancelled and run reconnects.
+	c := &conn{stream: stream, cancel: cancel, ended: make(chan struct{})}
+	// The server sends nothing more: a DisconnectRequest when it shuts down, or the end of the stream
+	// once it has read everything after our CloseSend. Reading also notices a broken stream while the
+	// queue is idle. Either way the stream is cancelled and run reconnects (unless draining).
 	p.n.wg.Go(func() {
 		_, _ = stream.Recv()
+		close(c.ended)
 		cancel()
 	})
-	return stream, cancel, nil
+	return c, nil
 }
 
-// pump writes the queue into stream until a write fails or the stream's context ends.
-func (p *peer) pump(stream remote.Remoting_ReceiveClient) error {
+// pump writes the queue into the stream until a write fails or the stream ends. When the node is
+// draining and the queue is empty, it closes the stream and waits until the server has read all of it:
+// the server pushes every envelope into its router mailbox before it ends the stream, so they are all
+// ahead of this node's departure there, which Shutdown announces next.
+func (p *peer) pump(c *conn) error {
+	stream := c.stream
 	ctx := stream.Context()
 	for {
 		p.mu.Lock()
 		for len(p.q) == 0 {
 			if p.draining {
+				p.mu.Unlock()
+				err := stream.CloseSend()
+				if err == nil {
+					<-c.ended // or the stream's ctx ends: the reader sees that too
+				}
+				p.mu.Lock()
 				p.closeDrainedLocked()
+				p.mu.Unlock()
+				return err
 			}
 			p.mu.Unlock()
 			select {
