@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -21,6 +22,7 @@ type BroadcastOperator struct {
 	rooms    []string
 	except   []string
 	volatile bool
+	local    bool
 	timeout  time.Duration
 }
 
@@ -48,19 +50,31 @@ func (b BroadcastOperator) Volatile() BroadcastOperator {
 	return b
 }
 
+// Local restricts the operation to this node's sockets (in a cluster; a single node is always local).
+func (b BroadcastOperator) Local() BroadcastOperator {
+	b.local = true
+	return b
+}
+
 // Timeout bounds EmitWithAck (besides its ctx).
 func (b BroadcastOperator) Timeout(d time.Duration) BroadcastOperator {
 	b.timeout = d
 	return b
 }
 
-func (b BroadcastOperator) send(n *Namespace, op actors.Op, p *packet.Packet, c *actors.Collector, opRooms []string, close bool) error {
-	if n.e.state.Load() != stateRunning {
+// send hands one broadcast to the namespace actor and, in a cluster, to the other nodes. With a
+// collector, every node is a leg of it; deadline bounds how long a node waits for its local answers.
+func (b BroadcastOperator) send(n *Namespace, op actors.Op, p *packet.Packet, c *actors.Collector, opRooms []string, close bool, deadline time.Time) error {
+	e := n.e
+	if e.state.Load() != stateRunning {
 		return ErrNotStarted
 	}
-	n.e.system.Root.Send(n.pid, &actors.Broadcast{
-		Rooms: b.rooms, Except: b.except, Op: op, Packet: p, Collector: c, OpRooms: opRooms, Close: close,
-	})
+	msg := &actors.Broadcast{Rooms: b.rooms, Except: b.except, Op: op, Packet: p, Collector: c, OpRooms: opRooms, Close: close}
+	if e.link != nil && !b.local {
+		// Before the local send: the peers' legs must be on the collector before the local leg can end.
+		e.link.forward(e.link.targetNodes(b.rooms), n.name, msg, deadline)
+	}
+	e.system.Root.Send(n.pid, msg)
 	return nil
 }
 
@@ -84,7 +98,7 @@ func (b BroadcastOperator) Emit(event string, args ...any) error {
 		if err != nil {
 			return err
 		}
-		if err := b.send(n, actors.OpEmit, p, nil, nil, false); err != nil {
+		if err := b.send(n, actors.OpEmit, p, nil, nil, false, time.Time{}); err != nil {
 			return err
 		}
 	}
@@ -108,6 +122,10 @@ func (b BroadcastOperator) run(ctx context.Context, op actors.Op, mk func(n *Nam
 		ctx, cancel = context.WithTimeout(ctx, b.timeout)
 		defer cancel()
 	}
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(defaultRemoteTimeout)
+	}
 	targets := b.ns.targets()
 	c := actors.NewCollector()
 	if len(targets) == 0 {
@@ -119,7 +137,7 @@ func (b BroadcastOperator) run(ctx context.Context, op actors.Op, mk func(n *Nam
 		if mk != nil {
 			p = mk(n)
 		}
-		if err := b.send(n, op, p, c, opRooms, close); err != nil {
+		if err := b.send(n, op, p, c, opRooms, close, deadline); err != nil {
 			return nil, c, err
 		}
 	}
@@ -162,30 +180,60 @@ func (b BroadcastOperator) EmitWithAck(ctx context.Context, event string, args .
 	return out, err
 }
 
-// RemoteSocket is a socket found by FetchSockets: a snapshot of its id, rooms, handshake and data, and
-// a handle to act on it.
+// RemoteSocket is a socket found by FetchSockets, on this node or another: a snapshot of its id, rooms,
+// handshake and data, and a handle to act on it.
 type RemoteSocket struct {
 	ID        string
 	Namespace string
 	Rooms     []string
 	Handshake Handshake
-	Data      any
-	s         *Socket
+	Data      any // on another node: the data as decoded JSON (nil when it does not marshal)
+	// Node is the id of the node that holds the socket ("" on a single node).
+	Node string
+	s    *Socket    // local
+	r    *remoteRef // on another node
 }
 
 // Emit sends an event to the socket.
-func (r *RemoteSocket) Emit(event string, args ...any) error { return r.s.Emit(event, args...) }
+func (r *RemoteSocket) Emit(event string, args ...any) error {
+	if r.s != nil {
+		return r.s.Emit(event, args...)
+	}
+	p, err := eventPacket(r.Namespace, event, args, false)
+	if err != nil {
+		return err
+	}
+	r.r.l.forward([]string{r.r.node}, r.Namespace, &actors.Broadcast{Rooms: []string{r.ID}, Op: actors.OpEmit, Packet: p}, time.Time{})
+	return nil
+}
 
 // Join adds the socket to rooms.
 func (r *RemoteSocket) Join(ctx context.Context, rooms ...string) error {
-	return r.s.Join(ctx, rooms...)
+	if r.s != nil {
+		return r.s.Join(ctx, rooms...)
+	}
+	if err := validRooms(rooms); err != nil {
+		return err
+	}
+	return r.r.call(ctx, actors.OpJoin, nil, rooms, false)
 }
 
 // Leave removes the socket from a room.
-func (r *RemoteSocket) Leave(ctx context.Context, room string) error { return r.s.Leave(ctx, room) }
+func (r *RemoteSocket) Leave(ctx context.Context, room string) error {
+	if r.s != nil {
+		return r.s.Leave(ctx, room)
+	}
+	return r.r.call(ctx, actors.OpLeave, nil, []string{room}, false)
+}
 
 // Disconnect disconnects the socket (and its connection when close is set).
-func (r *RemoteSocket) Disconnect(close bool) { r.s.Disconnect(close) }
+func (r *RemoteSocket) Disconnect(close bool) {
+	if r.s != nil {
+		r.s.Disconnect(close)
+		return
+	}
+	r.r.l.forward([]string{r.r.node}, r.Namespace, &actors.Broadcast{Rooms: []string{r.ID}, Op: actors.OpDisconnect, Close: close}, time.Time{})
+}
 
 // FetchSockets returns the selected sockets.
 func (b BroadcastOperator) FetchSockets(ctx context.Context) ([]*RemoteSocket, error) {
@@ -195,10 +243,22 @@ func (b BroadcastOperator) FetchSockets(ctx context.Context) ([]*RemoteSocket, e
 		if r.Info == nil {
 			continue
 		}
-		s := r.Info.Handle.(*Socket)
-		out = append(out, &RemoteSocket{
-			ID: s.id, Namespace: s.ns.name, Rooms: r.Info.Rooms, Handshake: s.hs, Data: s.Data(), s: s,
-		})
+		switch h := r.Info.Handle.(type) {
+		case *Socket:
+			out = append(out, &RemoteSocket{
+				ID: h.id, Namespace: h.ns.name, Rooms: r.Info.Rooms, Handshake: h.hs, Data: h.Data(),
+				Node: b.ns.e.NodeID(), s: h,
+			})
+		case *remoteRef:
+			var data any
+			if len(h.info.DataJson) > 0 {
+				json.Unmarshal(h.info.DataJson, &data)
+			}
+			out = append(out, &RemoteSocket{
+				ID: h.info.Sid, Namespace: h.info.Namespace, Rooms: h.info.Rooms,
+				Handshake: handshakeFromWire(h.info.Handshake), Data: data, Node: h.node, r: h,
+			})
+		}
 	}
 	slices.SortFunc(out, func(a, b *RemoteSocket) int {
 		if a.ID < b.ID {

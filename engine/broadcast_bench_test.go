@@ -53,7 +53,7 @@ func newBenchEngine(b *testing.B) *engine.Engine {
 		b.Fatal(err)
 	}
 	e.OnConnection(func(s *engine.Socket) { s.Join(context.Background(), "bench") })
-	if err := e.Start(); err != nil {
+	if err := e.Start(context.Background()); err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { e.Close() })

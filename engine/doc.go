@@ -11,7 +11,7 @@
 //			ev.Ack("ok")
 //		})
 //	})
-//	e.Start()
+//	e.Start(ctx)
 //	http.Handle("/ws", e.Handler())             // the native protocol endpoint
 //	...
 //	e.Shutdown(ctx)                             // drain, close with 1001, stop every actor

@@ -52,6 +52,8 @@ type Config struct {
 	AllowedOrigins []string
 	// SocketIO configures the Socket.IO endpoint (SocketIOHandler).
 	SocketIO SocketIOConfig
+	// Cluster makes the engine a node of a cluster. The zero value is a single node.
+	Cluster ClusterConfig
 }
 
 func (c Config) withDefaults() Config {
@@ -98,6 +100,7 @@ type Engine struct {
 	live   actors.Live
 	native *native.Server
 	sio    *socketio.Server
+	link   *link // nil on a single node
 
 	state  atomic.Int32
 	ackIDs atomic.Uint64
@@ -137,13 +140,28 @@ func New(cfg Config) (*Engine, error) {
 	return e, nil
 }
 
-// Start starts serving. Handler answers 503 before Start and after Shutdown.
-func (e *Engine) Start() error {
+// Start starts serving. Handler answers 503 before Start and after Shutdown. With Config.Cluster set it
+// first joins the cluster (blocking until it has joined a seed, or ctx ends).
+func (e *Engine) Start(ctx context.Context) error {
+	if e.state.Load() != stateNew {
+		return ErrClosed
+	}
+	if err := e.startCluster(ctx); err != nil {
+		return fmt.Errorf("engine: joining the cluster: %w", err)
+	}
 	if !e.state.CompareAndSwap(stateNew, stateRunning) {
 		return ErrClosed
 	}
-	e.log.Info("engine started")
+	e.log.Info("engine started", "node", e.NodeID())
 	return nil
+}
+
+// NodeID returns this node's id in the cluster ("" on a single node).
+func (e *Engine) NodeID() string {
+	if e.link == nil {
+		return ""
+	}
+	return e.link.node.ID()
 }
 
 // Handler returns the native protocol's WebSocket endpoint. Mount it where clients connect (the node
@@ -164,6 +182,12 @@ func (e *Engine) Handler() http.Handler {
 func (e *Engine) Shutdown(ctx context.Context) error {
 	if e.state.Swap(stateClosed) == stateClosed {
 		return ErrClosed
+	}
+	// Leave the cluster first: peers stop routing to this node at once instead of after failure detection.
+	if e.link != nil {
+		if lerr := e.link.node.Leave(ctx); lerr != nil {
+			e.log.Warn("leaving the cluster", "err", lerr)
+		}
 	}
 	// Let what was emitted before Shutdown reach the connections' queues, which are written out before
 	// the connections close.
@@ -202,6 +226,11 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 		// Stopping a namespace actor stops its children (rooms, sockets) first.
 		if perr := e.system.Root.PoisonFuture(n.pid).Wait(); perr != nil {
 			err = errors.Join(err, perr)
+		}
+	}
+	if e.link != nil {
+		if cerr := e.link.node.Shutdown(ctx); cerr != nil {
+			err = errors.Join(err, cerr)
 		}
 	}
 	e.system.Shutdown()

@@ -27,7 +27,7 @@ func Example() {
 			s.To(room).Emit("said", text)
 		})
 	})
-	e.Start()
+	e.Start(context.Background())
 	srv := httptest.NewServer(e.Handler())
 	defer srv.Close()
 	defer e.Shutdown(context.Background())
@@ -55,7 +55,7 @@ func Example() {
 // Broadcast with acks: every selected socket answers; the replies are collected.
 func ExampleBroadcastOperator_EmitWithAck() {
 	e, _ := engine.New(engine.Config{})
-	e.Start()
+	e.Start(context.Background())
 	srv := httptest.NewServer(e.Handler())
 	defer srv.Close()
 	defer e.Shutdown(context.Background())

@@ -39,7 +39,7 @@ func start(t *testing.T, cfg engine.Config, setup func(e *engine.Engine)) *harne
 	if setup != nil {
 		setup(e)
 	}
-	if err := e.Start(); err != nil {
+	if err := e.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(e.Handler())

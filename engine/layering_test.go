@@ -16,9 +16,10 @@ func TestLayering(t *testing.T) {
 		"internal/packet": {},
 		"actors":          {"proto/", "internal/packet"},
 		"transport":       {"proto/", "internal/packet", "transport"},
+		"cluster":         {"proto/", "cluster"},
 		"client":          {"proto/", "internal/packet", "transport"},
-		"engine":          {"proto/", "internal/packet", "actors", "transport"},
-		"cmd/":            {"proto/", "internal/", "actors", "transport", "engine", "client"},
+		"engine":          {"proto/", "internal/packet", "actors", "transport", "cluster"},
+		"cmd/":            {"proto/", "internal/", "actors", "transport", "cluster", "engine", "client"},
 	}
 	out, err := exec.Command("go", "list", "-deps", "-f", `{{.ImportPath}}:{{join .Deps " "}}`, "github.com/roomio/roomio/...").Output()
 	if err != nil {

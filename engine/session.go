@@ -79,7 +79,7 @@ func (s *session) connect(p *packet.Packet) {
 	}
 	hs := s.conn.Handshake()
 	sock := &Socket{
-		id:   newSID(),
+		id:   s.e.newSocketID(),
 		ns:   n,
 		sess: s,
 		exec: newExecutor(s.e.cfg.EventQueueSize, &s.e.wg),

@@ -26,7 +26,7 @@ func TestShutdownDrainsAndStopsEverything(t *testing.T) {
 		s.Join(context.Background(), "r")
 		s.OnDisconnect(func(r string) { reasons <- r })
 	})
-	e.Start()
+	e.Start(context.Background())
 	srv := httptest.NewServer(e.Handler())
 	defer srv.Close()
 	url := "ws" + strings.TrimPrefix(srv.URL, "http")
@@ -113,7 +113,7 @@ func TestVolatileDroppedWhenQueueFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.OnConnection(func(s *engine.Socket) { s.Join(context.Background(), "r") })
-	e.Start()
+	e.Start(context.Background())
 	defer e.Close()
 	var delivered atomic.Int64
 	sk := &sink{id: "s", q: transport.NewQueue(4 << 10), delivered: &delivered}

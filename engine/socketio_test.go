@@ -55,7 +55,7 @@ func serveSIO(t *testing.T, addr string, cfg engine.Config, setup func(e *engine
 	if setup != nil {
 		setup(e)
 	}
-	e.Start()
+	e.Start(context.Background())
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)

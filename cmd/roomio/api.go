@@ -138,3 +138,13 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.WriteHeader(code)
 	json.NewEncoder(w).Encode(v)
 }
+
+// apiCluster lists the live nodes: {"node": self id, "members": [{id, gossip_addr, remote_addr, self}]}.
+// A single node answers its own entry with empty addresses.
+func (n *node) apiCluster(w http.ResponseWriter, r *http.Request) {
+	members := n.eng.ClusterMembers()
+	if members == nil {
+		members = []engine.ClusterMember{{Self: true}}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"node": n.eng.NodeID(), "members": members})
+}

@@ -10,6 +10,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -31,6 +33,11 @@ type options struct {
 	apiKey   string
 	logLevel string
 	origins  string
+
+	clusterAddr string // gossip bind/advertise address; empty: a single node
+	remoteAddr  string // node-to-node stream address
+	join        string // comma-separated seeds
+	clusterKey  string // base64 of a 16-, 24- or 32-byte key
 }
 
 func main() {
@@ -55,6 +62,10 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.apiKey, "api-key", envOr("ROOMIO_API_KEY", ""), "bearer key for /api/v1; empty: API answers loopback clients only (env ROOMIO_API_KEY)")
 	fs.StringVar(&o.logLevel, "log-level", envOr("ROOMIO_LOG_LEVEL", "info"), "debug, info, warn or error (env ROOMIO_LOG_LEVEL)")
 	fs.StringVar(&o.origins, "allowed-origins", envOr("ROOMIO_ALLOWED_ORIGINS", ""), "comma-separated cross-origin hosts allowed to open WebSockets (env ROOMIO_ALLOWED_ORIGINS)")
+	fs.StringVar(&o.clusterAddr, "cluster-addr", envOr("ROOMIO_CLUSTER_ADDR", ""), "gossip host:port to bind and advertise; empty: single node (env ROOMIO_CLUSTER_ADDR)")
+	fs.StringVar(&o.remoteAddr, "remote-addr", envOr("ROOMIO_REMOTE_ADDR", ""), "node-to-node host:port (default: the cluster-addr host, port+1) (env ROOMIO_REMOTE_ADDR)")
+	fs.StringVar(&o.join, "join", envOr("ROOMIO_JOIN", ""), "comma-separated gossip addresses of nodes to join (env ROOMIO_JOIN)")
+	fs.StringVar(&o.clusterKey, "cluster-key", envOr("ROOMIO_CLUSTER_KEY", ""), "base64 of a 16-, 24- or 32-byte key that encrypts gossip and authenticates nodes (env ROOMIO_CLUSTER_KEY)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -66,7 +77,44 @@ func parseFlags(args []string) (options, error) {
 	if o.app != "chat" && o.app != "none" {
 		return o, fmt.Errorf("-app must be chat or none, not %q", o.app)
 	}
+	if o.clusterAddr == "" && (o.remoteAddr != "" || o.join != "" || o.clusterKey != "") {
+		return o, errors.New("-remote-addr, -join and -cluster-key need -cluster-addr")
+	}
 	return o, nil
+}
+
+// clusterConfig turns the cluster flags into the engine's configuration.
+func (o options) clusterConfig() (engine.ClusterConfig, error) {
+	var cc engine.ClusterConfig
+	if o.clusterAddr == "" {
+		return cc, nil
+	}
+	cc.GossipAddr, cc.AdvertiseGossip = o.clusterAddr, o.clusterAddr
+	cc.RemoteAddr = o.remoteAddr
+	if cc.RemoteAddr == "" {
+		host, port, err := net.SplitHostPort(o.clusterAddr)
+		if err != nil {
+			return cc, fmt.Errorf("-cluster-addr: %w", err)
+		}
+		p, err := strconv.Atoi(port)
+		if err != nil || p == 0 {
+			return cc, fmt.Errorf("-cluster-addr needs a fixed port when -remote-addr is not given")
+		}
+		cc.RemoteAddr = net.JoinHostPort(host, strconv.Itoa(p+1))
+	}
+	cc.AdvertiseRemote = cc.RemoteAddr
+	cc.Seeds = splitComma(o.join)
+	if o.clusterKey != "" {
+		key, err := base64.StdEncoding.DecodeString(o.clusterKey)
+		if err != nil {
+			return cc, fmt.Errorf("-cluster-key: %w", err)
+		}
+		if n := len(key); n != 16 && n != 24 && n != 32 {
+			return cc, fmt.Errorf("-cluster-key: %d bytes, want 16, 24 or 32", n)
+		}
+		cc.Key = key
+	}
+	return cc, nil
 }
 
 func run(args []string) error {
@@ -80,11 +128,13 @@ func run(args []string) error {
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
 		return err
 	}
-	n, err := newNode(o, logger)
+	n, err := newNode(ctx, o, logger)
 	if err != nil {
 		ln.Close()
 		return err
@@ -92,10 +142,8 @@ func run(args []string) error {
 	srv := &http.Server{Handler: n.handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
-	logger.Info("listening", "addr", ln.Addr().String())
+	logger.Info("listening", "addr", ln.Addr().String(), "node", n.eng.NodeID())
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
 	select {
 	case <-ctx.Done():
 		logger.Info("shutting down")
@@ -122,8 +170,12 @@ type node struct {
 	web    http.Handler
 }
 
-func newNode(o options, logger *slog.Logger) (*node, error) {
-	cfg := engine.Config{Logger: logger}
+func newNode(ctx context.Context, o options, logger *slog.Logger) (*node, error) {
+	cc, err := o.clusterConfig()
+	if err != nil {
+		return nil, err
+	}
+	cfg := engine.Config{Logger: logger, Cluster: cc}
 	if o.origins != "" {
 		cfg.AllowedOrigins = splitComma(o.origins)
 	}
@@ -134,7 +186,8 @@ func newNode(o options, logger *slog.Logger) (*node, error) {
 	if o.app == "chat" {
 		installChat(eng.Of("/"))
 	}
-	if err := eng.Start(); err != nil {
+	if err := eng.Start(ctx); err != nil {
+		eng.Close()
 		return nil, err
 	}
 	return &node{eng: eng, apiKey: o.apiKey, log: logger, web: web.Handler()}, nil
@@ -150,6 +203,7 @@ func (n *node) handler() http.Handler {
 	})
 	mux.Handle("POST /api/v1/emit", n.requireAPI(http.HandlerFunc(n.apiEmit)))
 	mux.Handle("GET /api/v1/sockets", n.requireAPI(http.HandlerFunc(n.apiSockets)))
+	mux.Handle("GET /api/v1/cluster", n.requireAPI(http.HandlerFunc(n.apiCluster)))
 	mux.Handle("/", n.web)
 	return mux
 }

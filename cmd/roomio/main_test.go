@@ -48,7 +48,7 @@ func serveNode(t *testing.T, tweak func(*options)) *testNode {
 	if tweak != nil {
 		tweak(&o)
 	}
-	n, err := newNode(o, slog.New(slog.DiscardHandler))
+	n, err := newNode(context.Background(), o, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -43,7 +43,7 @@ func socketIOSuite(log *slog.Logger) (http.Handler, func(context.Context) error)
 		s.On("message-with-ack", func(ev *engine.Event) { ev.Ack(asAny(ev.Args)...) })
 	})
 	e.Of("/custom").OnConnection(sendAuth)
-	e.Start()
+	e.Start(context.Background())
 	mux := http.NewServeMux()
 	mux.Handle("/socket.io/", e.SocketIOHandler())
 	return mux, e.Shutdown

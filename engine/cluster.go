@@ -1,0 +1,432 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/roomio/roomio/actors"
+	"github.com/roomio/roomio/cluster"
+	"github.com/roomio/roomio/internal/packet"
+	clusterv1 "github.com/roomio/roomio/proto/roomio/cluster/v1"
+	wirev1 "github.com/roomio/roomio/proto/roomio/wire/v1"
+	"github.com/roomio/roomio/transport/native"
+)
+
+// ClusterConfig makes the engine one node of a cluster (DESIGN §5): membership by gossip (memberlist),
+// delivery over protoactor remote. An empty GossipAddr means a single node: no listener, no gossip.
+type ClusterConfig struct {
+	// GossipAddr is the host:port memberlist binds to (and advertises, unless AdvertiseGossip is set).
+	GossipAddr      string
+	AdvertiseGossip string
+	// RemoteAddr is the host:port protoactor remote binds to (and advertises, unless AdvertiseRemote).
+	RemoteAddr      string
+	AdvertiseRemote string
+	// Seeds are gossip addresses of nodes to join.
+	Seeds []string
+	// Key (16, 24 or 32 bytes) encrypts gossip and authenticates remote connections; nodes need the same.
+	Key []byte
+}
+
+// defaultRemoteTimeout bounds a cluster-wide call whose ctx has no deadline.
+const defaultRemoteTimeout = 30 * time.Second
+
+// link is the engine's side of the cluster: the node, and the calls waiting for other nodes' replies.
+type link struct {
+	e    *Engine
+	node *cluster.Node
+
+	reqIDs  atomic.Uint64
+	mu      sync.Mutex
+	pending map[uint64]*pendingCall // request id → call
+}
+
+type pendingCall struct {
+	node string
+	c    *actors.Collector
+}
+
+func (e *Engine) startCluster(ctx context.Context) error {
+	cc := e.cfg.Cluster
+	if cc.GossipAddr == "" {
+		return nil
+	}
+	l := &link{e: e, pending: make(map[uint64]*pendingCall)}
+	node, err := cluster.New(cluster.Config{
+		GossipAddr: cc.GossipAddr, AdvertiseGossip: cc.AdvertiseGossip,
+		RemoteAddr: cc.RemoteAddr, AdvertiseRemote: cc.AdvertiseRemote,
+		Seeds: cc.Seeds, Key: cc.Key, Logger: e.log.With("component", "cluster"), System: e.system,
+	}, l)
+	if err != nil {
+		return err
+	}
+	l.node = node
+	e.link = l
+	return node.Start(ctx)
+}
+
+// targetNodes returns the peers an operation must reach: the owners of the targeted socket ids when the
+// operation targets only socket ids of other nodes, otherwise every live peer.
+func (l *link) targetNodes(rooms []string) []string {
+	members := l.node.Members()
+	if len(rooms) > 0 {
+		owners := make(map[string]bool)
+		onlySockets := true
+		for _, r := range rooms {
+			id, ok := nodeOfSID(r)
+			if !ok {
+				onlySockets = false
+				break
+			}
+			owners[id] = true
+		}
+		if onlySockets {
+			var out []string
+			for _, m := range members {
+				if owners[m.ID] {
+					out = append(out, m.ID)
+				}
+			}
+			return out
+		}
+	}
+	out := make([]string, len(members))
+	for i, m := range members {
+		out[i] = m.ID
+	}
+	return out
+}
+
+// forward sends a broadcast to peers. With a collector, each peer is one more leg of it, settled by the
+// peer's reply or by the peer leaving; the legs are added before the caller's local send, so the
+// collector cannot complete early.
+func (l *link) forward(nodes []string, ns string, b *actors.Broadcast, deadline time.Time) {
+	for _, id := range nodes {
+		msg := toWireBroadcast(ns, b)
+		if b.Collector != nil {
+			msg.RequestId = l.register(id, b.Collector)
+			msg.TimeoutMs = time.Until(deadline).Milliseconds()
+		}
+		if err := l.node.Send(id, &clusterv1.Envelope{Body: &clusterv1.Envelope_Broadcast{Broadcast: msg}}); err != nil && b.Collector != nil {
+			l.settle(msg.RequestId)
+		}
+	}
+}
+
+func (l *link) register(node string, c *actors.Collector) uint64 {
+	id := l.reqIDs.Add(1)
+	c.AddLegs(1)
+	l.mu.Lock()
+	l.pending[id] = &pendingCall{node: node, c: c}
+	l.mu.Unlock()
+	return id
+}
+
+// settle ends a pending call without an answer (the peer is gone or unreachable).
+func (l *link) settle(id uint64) {
+	l.mu.Lock()
+	p := l.pending[id]
+	delete(l.pending, id)
+	l.mu.Unlock()
+	if p != nil {
+		p.c.LegDone()
+	}
+}
+
+// Receive implements cluster.Handler. It runs on the node router and must not block.
+func (l *link) Receive(from cluster.Member, env *clusterv1.Envelope) {
+	switch b := env.Body.(type) {
+	case *clusterv1.Envelope_Broadcast:
+		l.remoteBroadcast(from.ID, b.Broadcast)
+	case *clusterv1.Envelope_BroadcastReply:
+		l.reply(b.BroadcastReply)
+	}
+}
+
+// MemberUp implements cluster.Handler.
+func (l *link) MemberUp(m cluster.Member) {
+	l.e.log.Info("node joined", "node", m.ID, "remote_addr", m.RemoteAddr)
+}
+
+// MemberDown implements cluster.Handler: calls waiting for that node end without its answer.
+func (l *link) MemberDown(m cluster.Member) {
+	l.e.log.Info("node left", "node", m.ID)
+	l.mu.Lock()
+	var gone []uint64
+	for id, p := range l.pending {
+		if p.node == m.ID {
+			gone = append(gone, id)
+		}
+	}
+	l.mu.Unlock()
+	for _, id := range gone {
+		l.settle(id)
+	}
+}
+
+func (l *link) reply(r *clusterv1.BroadcastReply) {
+	l.mu.Lock()
+	p := l.pending[r.RequestId]
+	delete(l.pending, r.RequestId)
+	l.mu.Unlock()
+	if p == nil {
+		return // answered after the caller's timeout, or twice
+	}
+	for range r.Expected {
+		p.c.Expect(nil)
+	}
+	for _, a := range r.Acks {
+		args, _ := argsFromWire(a.Args)
+		var err error
+		if a.Error != "" {
+			err = remoteError(a.Error)
+		}
+		p.c.Add(actors.Result{SID: a.Sid, Args: args, Err: err})
+	}
+	for _, s := range r.Sockets {
+		p.c.Expect(nil)
+		p.c.Add(actors.Result{SID: s.Sid, Info: &actors.SocketInfo{SID: s.Sid, Rooms: s.Rooms, Handle: &remoteRef{l: l, node: p.node, info: s}}})
+	}
+	if r.Error != "" {
+		p.c.Fail(remoteError(r.Error))
+	}
+	p.c.LegDone()
+}
+
+func remoteError(msg string) error {
+	switch msg {
+	case ErrDisconnected.Error():
+		return ErrDisconnected
+	case ErrTooManyRooms.Error():
+		return ErrTooManyRooms
+	}
+	return errors.New(msg)
+}
+
+// remoteBroadcast applies a peer's broadcast to the local sockets of its namespace, and answers it when
+// asked, once the local fan-out completed or at the peer's deadline.
+func (l *link) remoteBroadcast(from string, m *clusterv1.Broadcast) {
+	e := l.e
+	n := e.Lookup(m.Namespace)
+	if n == nil || n.pid == nil || e.state.Load() != stateRunning {
+		if m.RequestId != 0 {
+			l.node.Send(from, &clusterv1.Envelope{Body: &clusterv1.Envelope_BroadcastReply{BroadcastReply: &clusterv1.BroadcastReply{RequestId: m.RequestId}}})
+		}
+		return
+	}
+	b, err := fromWireBroadcast(m)
+	if err != nil {
+		e.log.Warn("bad broadcast from peer", "node", from, "err", err)
+		return
+	}
+	if m.RequestId == 0 {
+		e.system.Root.Send(n.pid, b)
+		return
+	}
+	if b.Op == actors.OpEmit {
+		b.Packet.AckID = e.ackIDs.Add(1) // acks are matched per socket: use this node's id space
+	}
+	c := actors.NewCollector()
+	b.Collector = c
+	e.system.Root.Send(n.pid, b)
+	timeout := time.Duration(m.TimeoutMs) * time.Millisecond
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		t := time.NewTimer(timeout)
+		defer t.Stop()
+		timedOut := false
+		select {
+		case <-c.Done():
+		case <-t.C:
+			timedOut = true
+		}
+		if b.Op == actors.OpEmit {
+			for _, h := range c.Expecting() {
+				h.CancelAck(b.Packet.AckID)
+			}
+		}
+		res, expected, cerr := c.Snapshot()
+		r := &clusterv1.BroadcastReply{RequestId: m.RequestId, TimedOut: timedOut}
+		if cerr != nil {
+			r.Error = cerr.Error()
+		}
+		for _, x := range res {
+			if x.Info != nil {
+				r.Sockets = append(r.Sockets, socketInfoToWire(m.Namespace, x.Info))
+				continue
+			}
+			a := &clusterv1.AckReply{Sid: x.SID, Args: argsToWire(x.Args)}
+			if x.Err != nil {
+				a.Error = x.Err.Error()
+			}
+			r.Acks = append(r.Acks, a)
+		}
+		if b.Op == actors.OpEmit {
+			r.Expected = uint32(expected)
+		}
+		l.node.Send(from, &clusterv1.Envelope{Body: &clusterv1.Envelope_BroadcastReply{BroadcastReply: r}})
+	}()
+}
+
+// remoteRef is a socket on another node, as FetchSockets found it.
+type remoteRef struct {
+	l    *link
+	node string
+	info *clusterv1.SocketInfo
+}
+
+func (r *remoteRef) ExpectAck(uint64, func([]packet.Arg, error)) {}
+func (r *remoteRef) CancelAck(uint64)                            {}
+func (r *remoteRef) ForceDisconnect(bool)                        {}
+
+// call sends one operation to the remote socket and waits for its node's answer.
+func (r *remoteRef) call(ctx context.Context, op actors.Op, p *packet.Packet, rooms []string, close bool) error {
+	c := actors.NewCollector()
+	b := &actors.Broadcast{Rooms: []string{r.info.Sid}, Op: op, Packet: p, OpRooms: rooms, Close: close, Collector: c}
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(defaultRemoteTimeout)
+	}
+	r.l.forward([]string{r.node}, r.info.Namespace, b, deadline)
+	c.LegDone() // the initiator's leg: nothing is sent locally
+	select {
+	case <-c.Done():
+		_, _, err := c.Snapshot()
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("%w: %v", ErrTimeout, ctx.Err())
+	}
+}
+
+// Node-qualified socket ids: in a cluster a socket id starts with its node's id and a '.', so
+// To(socketID) goes straight to the owning node.
+
+func (e *Engine) newSocketID() string {
+	if e.link != nil {
+		return e.link.node.ID() + "." + newSID()
+	}
+	return newSID()
+}
+
+func nodeOfSID(sid string) (string, bool) {
+	node, _, ok := strings.Cut(sid, ".")
+	return node, ok && node != ""
+}
+
+// Conversions between the engine's messages and the cluster protocol.
+
+func toWireBroadcast(ns string, b *actors.Broadcast) *clusterv1.Broadcast {
+	m := &clusterv1.Broadcast{
+		Namespace: ns, Rooms: b.Rooms, Except: b.Except, OpRooms: b.OpRooms, Close: b.Close,
+		Op: clusterv1.Op(b.Op + 1),
+	}
+	if p := b.Packet; p != nil {
+		m.Event = &wirev1.Event{Namespace: ns, Name: p.Name, Args: argsToWire(p.Args), AckId: p.AckID}
+		m.Attachments = p.Attachments
+		m.Volatile = p.Volatile
+	}
+	return m
+}
+
+func fromWireBroadcast(m *clusterv1.Broadcast) (*actors.Broadcast, error) {
+	if m.Op == clusterv1.Op_OP_UNSPECIFIED || m.Op > clusterv1.Op_OP_DISCONNECT {
+		return nil, fmt.Errorf("unknown op %v", m.Op)
+	}
+	b := &actors.Broadcast{Rooms: m.Rooms, Except: m.Except, Op: actors.Op(m.Op - 1), OpRooms: m.OpRooms, Close: m.Close}
+	if m.Event != nil {
+		args, err := argsFromWire(m.Event.Args)
+		if err != nil {
+			return nil, err
+		}
+		b.Packet = &packet.Packet{Kind: packet.KindEvent, Namespace: m.Namespace, Name: m.Event.Name, Args: args,
+			Attachments: m.Attachments, Volatile: m.Volatile}
+	} else if b.Op == actors.OpEmit {
+		return nil, errors.New("emit without an event")
+	}
+	return b, nil
+}
+
+func argsToWire(args []packet.Arg) []*wirev1.Arg {
+	return native.ToMessage(&packet.Packet{Kind: packet.KindAck, Args: args}).GetAck().GetArgs()
+}
+
+func argsFromWire(args []*wirev1.Arg) ([]packet.Arg, error) {
+	p, err := native.FromMessage(&wirev1.Message{Kind: &wirev1.Message_Ack{Ack: &wirev1.Ack{Args: args}}})
+	if err != nil {
+		return nil, err
+	}
+	return p.Args, nil
+}
+
+func socketInfoToWire(ns string, info *actors.SocketInfo) *clusterv1.SocketInfo {
+	s := info.Handle.(*Socket)
+	hs := s.hs
+	w := &clusterv1.SocketInfo{Sid: info.SID, Namespace: ns, Rooms: info.Rooms, Handshake: &clusterv1.Handshake{
+		Auth: hs.Auth, RemoteAddr: hs.RemoteAddr, Url: hs.URL, Secure: hs.Secure, TimeUnixMs: hs.Time.UnixMilli(),
+		Query: flatten(hs.Query), Headers: flatten(hs.Headers),
+	}}
+	if d := s.Data(); d != nil {
+		w.DataJson, _ = json.Marshal(d)
+	}
+	return w
+}
+
+func flatten[M ~map[string][]string](m M) map[string]string {
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = strings.Join(v, ", ")
+	}
+	return out
+}
+
+func handshakeFromWire(h *clusterv1.Handshake) Handshake {
+	q := url.Values{}
+	for k, v := range h.GetQuery() {
+		q.Set(k, v)
+	}
+	hd := http.Header{}
+	for k, v := range h.GetHeaders() {
+		hd.Set(k, v)
+	}
+	return Handshake{Auth: h.GetAuth(), Query: q, Headers: hd, RemoteAddr: h.GetRemoteAddr(), URL: h.GetUrl(),
+		Secure: h.GetSecure(), Time: time.UnixMilli(h.GetTimeUnixMs())}
+}
+
+// ClusterMember describes one node of the cluster.
+type ClusterMember struct {
+	ID         string `json:"id"`
+	GossipAddr string `json:"gossip_addr"`
+	RemoteAddr string `json:"remote_addr"`
+	Self       bool   `json:"self"`
+}
+
+// ClusterMembers returns the live nodes of the cluster, this one first; nil on a single node.
+func (e *Engine) ClusterMembers() []ClusterMember {
+	if e.link == nil {
+		return nil
+	}
+	self := e.link.node.Self()
+	out := []ClusterMember{{ID: self.ID, GossipAddr: self.GossipAddr, RemoteAddr: self.RemoteAddr, Self: true}}
+	for _, m := range e.link.node.Members() {
+		out = append(out, ClusterMember{ID: m.ID, GossipAddr: m.GossipAddr, RemoteAddr: m.RemoteAddr})
+	}
+	return out
+}
+
+// ClusterStats returns the cluster traffic counters of this node (zero on a single node): envelopes
+// sent, received, dropped at full peer queues, and rejected.
+func (e *Engine) ClusterStats() (sent, received, dropped, rejected uint64) {
+	if e.link == nil {
+		return 0, 0, 0, 0
+	}
+	s := e.link.node.Stats()
+	return s.Sent, s.Received, s.Dropped, s.Rejected
+}
