@@ -27,6 +27,7 @@ const (
 	defaultGossipAddr = "0.0.0.0:7946"
 	defaultRemoteAddr = "0.0.0.0:7947"
 	defaultPeerQueue  = 65536
+	defaultInbound    = 65536
 	maxNodeIDLen      = 64
 )
 
@@ -78,6 +79,10 @@ type Config struct {
 	// PeerQueue bounds each peer's outbound queue, in envelopes (queued plus being written). When it is
 	// full, Send drops the envelope, counts it and returns ErrQueueFull. Zero means 65536.
 	PeerQueue int
+	// InboundQueue bounds the envelopes received from peers and not yet handled by the router (the
+	// router's mailbox). When it is full, reading from peers' streams pauses: HTTP/2 flow control stops
+	// their senders, whose PeerQueue then fills and drops. Zero means 65536.
+	InboundQueue int
 	// ProbeInterval is memberlist's failure-probe interval; the probe timeout is half of it and the gossip
 	// interval a fifth. A crashed node is declared dead after roughly 5–6 intervals. Zero: memberlist's
 	// LAN defaults (1 s probes, 500 ms timeout, 200 ms gossip).
@@ -96,8 +101,9 @@ type Member struct {
 
 // Handler receives what the node router sees. All three methods are called on the router actor, one at a
 // time, in the order of its mailbox, so membership changes and envelopes are totally ordered. They must
-// not block: the router also carries every later envelope and membership change. A panic in a method is
-// recovered and logged; the router keeps running.
+// not block: the router also carries every later envelope and membership change (a slow Handler makes
+// peers' streams pause, see Config.InboundQueue). They may call Node.Send but not Node.Leave or
+// Node.Shutdown. A panic in a method is recovered and logged; the router keeps running.
 type Handler interface {
 	// Receive is called for every accepted Envelope, in arrival order per sender. from is the sender as
 	// last reported by MemberUp; an envelope can arrive before the sender's MemberUp (gossip may lag
@@ -140,6 +146,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.PeerQueue == 0 {
 		c.PeerQueue = defaultPeerQueue
+	}
+	if c.InboundQueue < 0 {
+		return c, fmt.Errorf("cluster: Config.InboundQueue %d is negative", c.InboundQueue)
+	}
+	if c.InboundQueue == 0 {
+		c.InboundQueue = defaultInbound
 	}
 	if c.ProbeInterval < 0 {
 		return c, fmt.Errorf("cluster: Config.ProbeInterval %v is negative", c.ProbeInterval)

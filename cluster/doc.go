@@ -55,6 +55,14 @@
 // while the peer is a member; the batch being written when it broke is lost. Delivery is therefore at
 // most once and in order per sender: what arrives is a subsequence of what was sent, in send order.
 //
+// On the receiving side, a stream handler reads a batch, rejects what is not acceptable and hands each
+// envelope to the router. At most [Config].InboundQueue envelopes wait in the router's mailbox; beyond
+// that the handlers stop reading, HTTP/2 flow control stops the senders and their queues drop. A
+// Handler slower than the wire therefore costs bounded memory on both sides.
+//
+// Measured here (2 cores, both nodes in one process, BenchmarkSend): about 600 000 envelopes of ~120
+// bytes per second one way, 7 allocations per envelope across both sides.
+//
 // # Authentication
 //
 // With Config.Key set, gossip is encrypted and authenticated with it (memberlist's keyring), and every
@@ -74,5 +82,7 @@
 // # Concurrency
 //
 // All Node methods are safe for concurrent use. Handler methods run on the router actor, one at a
-// time, and must not block. Shutdown stops everything the node started and waits for its goroutines.
+// time, and must not block; they may call Send, SendMany, Members and Stats, but not Leave or Shutdown
+// (Shutdown waits for the router to stop). Shutdown stops everything the node started and waits for its
+// goroutines.
 package cluster

@@ -2,8 +2,12 @@ package cluster
 
 import (
 	"context"
+	"io"
 	"log/slog"
 )
+
+// MemberlistWriter is the writer memberlist's log lines go through.
+func MemberlistWriter(l *slog.Logger) io.Writer { return mlWriter{log: l} }
 
 // InstallGRPCLogger installs the package's grpclog forwarder; TestMain calls it before any gRPC use,
 // because grpclog's logger is process-global and read without synchronisation.

@@ -321,3 +321,76 @@ func TestReplacementNode(t *testing.T) {
 		t.Fatalf("a.Members() = %v", got)
 	}
 }
+
+// gated is a Handler whose Receive waits for a gate: a Handler slower than the wire.
+type gated struct {
+	clustertest.Recorder
+	gate chan struct{}
+}
+
+func (g *gated) Receive(from cluster.Member, env *clusterv1.Envelope) {
+	<-g.gate
+	g.Recorder.Receive(from, env)
+}
+
+// A receiver whose Handler falls behind pushes back to the sender through its bounded inbound queue
+// and HTTP/2 flow control: the sender's queue fills and drops, nothing grows without bound, and what
+// was accepted arrives in order once the Handler catches up.
+func TestSlowHandlerPushesBack(t *testing.T) {
+	const peerQueue, inbound, total = 100, 50, 200000
+	a := startNode(t, func(c *cluster.Config) { c.PeerQueue = peerQueue })
+	h := &gated{gate: make(chan struct{})}
+	cfg := baseConfig(t)
+	cfg.InboundQueue = inbound
+	cfg.Seeds = []string{a.Self().GossipAddr}
+	b, err := cluster.New(cfg, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if err := b.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	opened := false
+	open := func() {
+		if !opened {
+			opened = true
+			close(h.gate)
+		}
+	}
+	t.Cleanup(func() {
+		open()
+		_ = b.Shutdown(context.Background())
+	})
+	a.rec.WaitUp(t, wait, b.ID())
+
+	payload := string(make([]byte, 256))
+	full := 0
+	for i := range uint64(total) {
+		switch err := a.Send(b.ID(), event(i, payload)); {
+		case errors.Is(err, cluster.ErrQueueFull):
+			full++
+		case err != nil:
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, wait, "the sender's queue to fill", func() bool { return a.QueueLen(b.ID()) == peerQueue })
+	st := a.Stats()
+	t.Logf("handler blocked: %d sent (inbound queue %d + flow-control windows), %d dropped, %d queued", st.Sent, inbound, st.Dropped, a.QueueLen(b.ID()))
+	if full == 0 || st.Sent >= total/2 {
+		t.Fatalf("no backpressure: Stats() = %+v", st)
+	}
+	open()
+	waitFor(t, wait, "the queue to empty", func() bool { return a.QueueLen(b.ID()) == 0 })
+	sent := a.Stats().Sent
+	got := h.WaitReceived(t, wait, a.ID(), int(sent))
+	if uint64(len(got)) != sent {
+		t.Fatalf("received %d of %d sent", len(got), sent)
+	}
+	for i := 1; i < len(got); i++ {
+		if seqOf(got[i]) <= seqOf(got[i-1]) {
+			t.Fatalf("out of order at %d: %d after %d", i, seqOf(got[i]), seqOf(got[i-1]))
+		}
+	}
+}

@@ -125,6 +125,10 @@ func (w mlWriter) Write(p []byte) (int, error) {
 		}
 	}
 	line = strings.TrimPrefix(line, "memberlist: ")
+	if level > slog.LevelDebug && strings.Contains(line, "use of closed network connection") {
+		// memberlist's gossip ticker can fire once more after Shutdown closed its transport.
+		level = slog.LevelDebug
+	}
 	w.log.Log(context.Background(), level, line)
 	return len(p), nil
 }

@@ -70,7 +70,8 @@ type Node struct {
 	peers   map[string]*peer
 	closing bool
 
-	rs routerState // owned by the router actor
+	rs    routerState // owned by the router actor
+	inbox *inbox      // bounds envelopes between the stream server and the router
 
 	sent, received, dropped, rejected atomic.Uint64
 }
@@ -99,6 +100,7 @@ func New(cfg Config, h Handler) (*Node, error) {
 		done:   make(chan struct{}),
 		peers:  make(map[string]*peer),
 		rs:     routerState{members: make(map[string]Member), gone: make(map[string]time.Time)},
+		inbox:  newInbox(c.InboundQueue),
 	}
 	if c.Key != nil {
 		n.token = authToken(c.Key)
@@ -262,7 +264,7 @@ func (n *Node) memberlistConfig(meta []byte) *memberlist.Config {
 	mc.Delegate = &delegate{meta: meta}
 	mc.Events = &events{n: n}
 	mc.Conflict = &events{n: n}
-	mc.Logger = log.New(mlWriter{log: n.log.With("component", "memberlist")}, "", 0)
+	mc.Logger = log.New(mlWriter{log: n.cfg.Logger.With("component", "memberlist", "node", n.id)}, "", 0)
 	return mc
 }
 

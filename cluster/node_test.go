@@ -3,6 +3,8 @@ package cluster_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"net"
 	"regexp"
 	"strings"
@@ -191,5 +193,37 @@ func TestSendRefusesBadEnvelopes(t *testing.T) {
 	}
 	if got := n.Members(); len(got) != 1 || got[0].ID != "ghost" {
 		t.Fatalf("Members() = %v", got)
+	}
+}
+
+func TestMemberlistLogLevels(t *testing.T) {
+	var buf strings.Builder
+	w := cluster.MemberlistWriter(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	for _, line := range []string{
+		"[DEBUG] memberlist: Stream connection from=1.2.3.4:5",
+		"[INFO] memberlist: Marking x as failed",
+		"[WARN] memberlist: Was able to connect to x over TCP but UDP probes failed",
+		"[ERR] memberlist: failed to receive: no installed keys could decrypt the message",
+		"[ERR] memberlist: Failed to send gossip to 1.2.3.4:5: write udp: use of closed network connection",
+		"plain line",
+	} {
+		fmt.Fprintln(w, line)
+	}
+	want := []string{
+		`level=DEBUG msg="Stream connection from=1.2.3.4:5"`,
+		`level=INFO msg="Marking x as failed"`,
+		`level=WARN msg="Was able to connect`,
+		`level=ERROR msg="failed to receive`,
+		`level=DEBUG msg="Failed to send gossip`,
+		`level=INFO msg="plain line"`,
+	}
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != len(want) {
+		t.Fatalf("got %d lines:\n%s", len(lines), buf.String())
+	}
+	for i, w := range want {
+		if !strings.Contains(lines[i], w) {
+			t.Errorf("line %d = %s, want %s", i, lines[i], w)
+		}
 	}
 }

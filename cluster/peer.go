@@ -162,7 +162,8 @@ func (p *peer) dialOptions() []grpc.DialOption {
 // is at most once, and order per peer is kept (what arrives is a subsequence of what was sent).
 func (p *peer) run() {
 	log := p.n.log.With("peer", p.m.ID, "remote_addr", p.m.RemoteAddr)
-	cc, err := grpc.Dial(p.m.RemoteAddr, p.dialOptions()...)
+	// passthrough: the address is host:port, no name resolution scheme.
+	cc, err := grpc.Dial("passthrough:///"+p.m.RemoteAddr, p.dialOptions()...)
 	if err != nil {
 		// Only a malformed target or option fails here; nothing can be sent to this peer.
 		log.Error("cannot dial peer", "err", err)

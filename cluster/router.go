@@ -43,6 +43,7 @@ func (r *router) Receive(c actor.Context) {
 }
 
 func (n *Node) onEnvelope(env *clusterv1.Envelope) {
+	defer n.inbox.release()
 	rs := &n.rs
 	if _, ok := rs.gone[env.From]; ok {
 		n.rejected.Add(1)

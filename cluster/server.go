@@ -188,7 +188,9 @@ func (s *server) Receive(stream remote.Remoting_ReceiveServer) error {
 		}
 		switch m := msg.MessageType.(type) {
 		case *remote.RemoteMessage_MessageBatch:
-			s.deliver(from, m.MessageBatch)
+			if err := s.deliver(stream.Context(), from, m.MessageBatch); err != nil {
+				return err
+			}
 		case *remote.RemoteMessage_DisconnectRequest:
 			return nil
 		default:
@@ -197,10 +199,10 @@ func (s *server) Receive(stream remote.Remoting_ReceiveServer) error {
 	}
 }
 
-// deliver decodes a batch and sends each acceptable envelope to the router, in order. Anything else is
-// counted and dropped: unlike protoactor's own reader, an unknown type name is never looked up, so it
-// cannot crash the process.
-func (s *server) deliver(from string, b *remote.MessageBatch) {
+// deliver decodes a batch and sends each acceptable envelope to the router, in order, waiting while the
+// router's inbox is full. Anything else is counted and dropped: unlike protoactor's own reader, an
+// unknown type name is never looked up, so it cannot crash the process.
+func (s *server) deliver(ctx context.Context, from string, b *remote.MessageBatch) error {
 	for _, e := range b.Envelopes {
 		env, reason := s.decode(from, b, e)
 		if env == nil {
@@ -208,8 +210,12 @@ func (s *server) deliver(from string, b *remote.MessageBatch) {
 			s.n.log.Debug("rejected an envelope", "from", from, "reason", reason)
 			continue
 		}
+		if err := s.n.inbox.acquire(ctx); err != nil {
+			return err
+		}
 		s.n.system.Root.Send(s.n.routerPID, env)
 	}
+	return nil
 }
 
 func (s *server) decode(from string, b *remote.MessageBatch, e *remote.MessageEnvelope) (*clusterv1.Envelope, string) {
