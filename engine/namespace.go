@@ -212,3 +212,6 @@ func (n *Namespace) SocketsLeave(ctx context.Context, rooms ...string) error {
 func (n *Namespace) DisconnectSockets(ctx context.Context, close bool) error {
 	return n.op().DisconnectSockets(ctx, close)
 }
+
+// Local returns an operator restricted to this node's sockets.
+func (n *Namespace) Local() BroadcastOperator { return n.op().Local() }

@@ -57,3 +57,6 @@ func (e *Engine) SocketsLeave(ctx context.Context, rooms ...string) error {
 func (e *Engine) DisconnectSockets(ctx context.Context, close bool) error {
 	return e.main().DisconnectSockets(ctx, close)
 }
+
+// Local targets namespace "/" on this node only.
+func (e *Engine) Local() BroadcastOperator { return e.main().Local() }

@@ -10,6 +10,12 @@ bash scripts/e2e-setup.sh
 export ROOMIO_E2E=1
 go test -race -count=1 -timeout 20m ./...
 
+# In-process multi-node tests run without -race: several nodes in one process share grpc's
+# process-global logger, which races under the detector (../shared/NOTES.md). The multi-process cluster
+# tests (cmd/roomio, one node per process, binaries built with -race) carry the race coverage.
+go test -tags integration -count=1 -timeout 10m ./cluster/
+go test -tags integration -count=1 -timeout 10m -run '^TestCluster' ./engine/
+
 # Fuzz every decoder of untrusted bytes briefly (go test -fuzz takes one target per run).
 fuzztime="${FUZZTIME:-10s}"
 for pkg in $(go list ./...); do

@@ -1,0 +1,168 @@
+//go:build integration
+
+// In-process multi-node tests. They run without the race detector (scripts/test.sh runs them as
+// `go test -tags integration`), because several nodes in one process share grpc's process-global
+// logger, which races under -race (../shared/NOTES.md); the multi-process tests in cmd/roomio carry the
+// race detector's coverage of the cluster.
+
+package engine_test
+
+import (
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/roomio/roomio/client"
+	"github.com/roomio/roomio/engine"
+)
+
+// startNodes starts n engines that form one cluster, one after another, and waits until every node
+// sees all the others.
+func startNodes(t *testing.T, n int, setup func(e *engine.Engine)) []*harness {
+	t.Helper()
+	var hs []*harness
+	var seed string
+	for i := range n {
+		cfg := engine.Config{Cluster: engine.ClusterConfig{GossipAddr: "127.0.0.1:0", RemoteAddr: "127.0.0.1:0"}}
+		if seed != "" {
+			cfg.Cluster.Seeds = []string{seed}
+		}
+		h := start(t, cfg, setup)
+		if i == 0 {
+			seed = h.e.ClusterMembers()[0].GossipAddr
+		}
+		hs = append(hs, h)
+	}
+	for _, h := range hs {
+		waitUntil(t, "the cluster to converge", func() bool { return len(h.e.ClusterMembers()) == n })
+	}
+	return hs
+}
+
+func TestClusterRoomEmitAcrossNodes(t *testing.T) {
+	hs := startNodes(t, 3, nil)
+	a, b, c := hs[0].connect("/", nil), hs[1].connect("/", nil), hs[2].connect("/", nil)
+	hs[0].join(a, "r")
+	hs[1].join(b, "r", "s")
+	hs[2].join(c, "s")
+	// From node 2, which has no member of r: a and b get it once; c does not.
+	hs[2].e.To("r").Emit("x", 1)
+	hs[2].e.To("r", "s").Except("nobody").Emit("u", 2) // a union across nodes
+	hs[2].e.To("r").Emit("mr")
+	hs[2].e.To("s").Emit("ms")
+	if got := a.until(t, "mr"); !slices.Equal(sorted(got), []string{"u", "x"}) {
+		t.Fatalf("a got %v", got)
+	}
+	if got := b.until(t, "mr", "ms"); !slices.Equal(sorted(got), []string{"u", "x"}) {
+		t.Fatalf("b got %v", got)
+	}
+	if got := c.until(t, "ms"); !slices.Equal(got, []string{"u"}) {
+		t.Fatalf("c got %v", got)
+	}
+	// A socket's broadcast excludes it on every node.
+	hs[1].server(b.ID()).To("s").Emit("from-b")
+	hs[1].e.To("s").Emit("ms2")
+	if got := c.until(t, "ms2"); !slices.Equal(got, []string{"from-b"}) {
+		t.Fatalf("c got %v", got)
+	}
+	if got := b.until(t, "ms2"); len(got) != 0 {
+		t.Fatalf("sender got %v", got)
+	}
+	// To a socket id of another node.
+	hs[0].e.To(c.ID()).Emit("direct")
+	if ev := c.next(t); ev.Name != "direct" {
+		t.Fatalf("c got %q", ev.Name)
+	}
+	// Local stays on the node.
+	hs[0].e.Local().Emit("local-only")
+	hs[0].e.Emit("everyone")
+	if got := b.until(t, "everyone"); len(got) != 0 {
+		t.Fatalf("b got %v from another node's Local emit", got)
+	}
+	if got := a.until(t, "everyone"); !slices.Equal(got, []string{"local-only"}) {
+		t.Fatalf("a got %v", got)
+	}
+}
+
+func TestClusterBroadcastWithAck(t *testing.T) {
+	hs := startNodes(t, 3, nil)
+	var us []*user
+	for i, h := range hs {
+		u := h.connect("/", nil)
+		h.join(u, "r")
+		if i < 2 {
+			u.On("poll", func(args []client.Arg, ack client.AckFunc) { ack(u.ID()) })
+		}
+		us = append(us, u)
+	}
+	replies, err := hs[0].e.To("r").Except(us[2].ID()).Timeout(5 * time.Second).EmitWithAck(ctxT(t), "poll")
+	if err != nil || len(replies) != 2 {
+		t.Fatalf("%d replies, %v", len(replies), err)
+	}
+	start := time.Now()
+	replies, err = hs[1].e.To("r").Timeout(300 * time.Millisecond).EmitWithAck(ctxT(t), "poll")
+	if !errors.Is(err, engine.ErrTimeout) || len(replies) != 2 {
+		t.Fatalf("%d replies, %v; want 2 and a timeout", len(replies), err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("took %v", d)
+	}
+}
+
+func TestClusterFetchSocketsAndRemoteHandles(t *testing.T) {
+	hs := startNodes(t, 3, nil)
+	var us []*user
+	for _, h := range hs {
+		u := h.connect("/", map[string]string{"who": "x"})
+		h.join(u, "r")
+		us = append(us, u)
+	}
+	hs[2].server(us[2].ID()).SetData(map[string]any{"n": 3})
+	socks, err := hs[0].e.To("r").FetchSockets(ctxT(t))
+	if err != nil || len(socks) != 3 {
+		t.Fatalf("%d sockets, %v", len(socks), err)
+	}
+	var remote *engine.RemoteSocket
+	for _, s := range socks {
+		if s.ID == us[2].ID() {
+			remote = s
+		}
+	}
+	if remote == nil || remote.Node == hs[0].e.NodeID() || string(remote.Handshake.Auth) != `{"who":"x"}` {
+		t.Fatalf("remote socket %+v", remote)
+	}
+	if m, ok := remote.Data.(map[string]any); !ok || m["n"] != float64(3) {
+		t.Fatalf("remote data %#v", remote.Data)
+	}
+	if err := remote.Join(ctxT(t), "joined-remotely"); err != nil {
+		t.Fatal(err)
+	}
+	hs[0].e.To("joined-remotely").Emit("welcome")
+	if ev := us[2].next(t); ev.Name != "welcome" {
+		t.Fatalf("got %q", ev.Name)
+	}
+	remote.Emit("via-handle")
+	if ev := us[2].next(t); ev.Name != "via-handle" {
+		t.Fatalf("got %q", ev.Name)
+	}
+	if err := hs[1].e.To("r").SocketsJoin(ctxT(t), "all"); err != nil {
+		t.Fatal(err)
+	}
+	if socks, _ := hs[2].e.To("all").FetchSockets(ctxT(t)); len(socks) != 3 {
+		t.Fatalf("SocketsJoin across nodes: %d in all", len(socks))
+	}
+	reason := make(chan string, 1)
+	us[1].OnDisconnect(func(r string) { reason <- r })
+	if err := hs[0].e.To(us[1].ID()).DisconnectSockets(ctxT(t), false); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case r := <-reason:
+		if r != client.ReasonServerDisconnect {
+			t.Fatalf("reason %q", r)
+		}
+	case <-time.After(waitFor):
+		t.Fatal("remote socket not disconnected")
+	}
+}
