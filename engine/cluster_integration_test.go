@@ -96,12 +96,12 @@ func TestClusterBroadcastWithAck(t *testing.T) {
 		}
 		us = append(us, u)
 	}
-	replies, err := hs[0].e.To("r").Except(us[2].ID()).Timeout(5 * time.Second).EmitWithAck(ctxT(t), "poll")
+	replies, err := hs[0].e.To("r").Except(us[2].ID()).Timeout(5*time.Second).EmitWithAck(ctxT(t), "poll")
 	if err != nil || len(replies) != 2 {
 		t.Fatalf("%d replies, %v", len(replies), err)
 	}
 	start := time.Now()
-	replies, err = hs[1].e.To("r").Timeout(300 * time.Millisecond).EmitWithAck(ctxT(t), "poll")
+	replies, err = hs[1].e.To("r").Timeout(300*time.Millisecond).EmitWithAck(ctxT(t), "poll")
 	if !errors.Is(err, engine.ErrTimeout) || len(replies) != 2 {
 		t.Fatalf("%d replies, %v; want 2 and a timeout", len(replies), err)
 	}
