@@ -126,8 +126,9 @@ func (n *Node) Self() Member {
 	return n.self
 }
 
-// Members returns the live compatible peers, excluding this node, sorted by id: exactly the peers the
-// Handler has seen MemberUp and not yet MemberDown for.
+// Members returns the live compatible peers, excluding this node, sorted by id: the peers reported by
+// MemberUp and not yet by MemberDown (the set changes just before the Handler is called, so inside
+// MemberUp(m) it already holds m).
 func (n *Node) Members() []Member {
 	n.mu.RLock()
 	out := make([]Member, 0, len(n.peers))
