@@ -23,6 +23,11 @@ type Hooks struct {
 	Deleted func(room string)
 	Joined  func(room, sid string)
 	Left    func(room, sid string)
+	// Interest, when set, is called synchronously, in the actor, when the namespace gains its first
+	// local member of a room (added, with the collector of the join that created it) or loses its last
+	// one. The cluster uses it to tell peers before the join completes; it must not block, and it may add
+	// legs to c that it settles later.
+	Interest func(room string, added bool, c *Collector)
 }
 
 type roomEntry struct {
@@ -63,6 +68,9 @@ func (n *namespaceActor) Receive(ctx actor.Context) {
 				pid := ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return newRoomActor(name, n.live) }))
 				e = &roomEntry{pid: pid}
 				n.rooms[r] = e
+				if n.hooks.Interest != nil {
+					n.hooks.Interest(name, true, m.Collector)
+				}
 				n.hook(func() { n.hooks.Created(name) }, n.hooks.Created != nil)
 			}
 			e.members++
@@ -128,6 +136,9 @@ func (n *namespaceActor) leave(ctx actor.Context, r, sid string, notify *actor.P
 	if e.members <= 0 {
 		ctx.Poison(e.pid)
 		delete(n.rooms, r)
+		if n.hooks.Interest != nil {
+			n.hooks.Interest(room, false, nil)
+		}
 		n.hook(func() { n.hooks.Deleted(room) }, n.hooks.Deleted != nil)
 	}
 	return true

@@ -72,7 +72,7 @@ func (b BroadcastOperator) send(n *Namespace, op actors.Op, p *packet.Packet, c 
 	msg := &actors.Broadcast{Rooms: b.rooms, Except: b.except, Op: op, Packet: p, Collector: c, OpRooms: opRooms, Close: close}
 	if e.link != nil && !b.local {
 		// Before the local send: the peers' legs must be on the collector before the local leg can end.
-		e.link.forward(e.link.targetNodes(b.rooms), n.name, msg, deadline)
+		e.link.forward(e.link.targetNodes(n.name, b.rooms), n.name, msg, deadline)
 	}
 	e.system.Root.Send(n.pid, msg)
 	return nil

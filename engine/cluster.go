@@ -46,19 +46,25 @@ type link struct {
 	reqIDs  atomic.Uint64
 	mu      sync.Mutex
 	pending map[uint64]*pendingCall // request id → call
+	// Interest routing (see interest.go), under mu; changed only from the node router's callbacks and
+	// the namespace actors' room creation and deletion.
+	local map[roomKey]struct{}     // rooms with local members
+	peers map[string]*peerInterest // live peers by node id
 }
 
 type pendingCall struct {
-	node string
-	c    *actors.Collector
+	node  string
+	c     *actors.Collector
+	timer *time.Timer // for calls that end at a timeout of their own (interest acks)
 }
 
-func (e *Engine) startCluster(ctx context.Context) error {
+// newLink allocates the cluster node when Config.Cluster asks for one; Start starts it.
+func (e *Engine) newLink() error {
 	cc := e.cfg.Cluster
 	if cc.GossipAddr == "" {
 		return nil
 	}
-	l := &link{e: e, pending: make(map[uint64]*pendingCall)}
+	l := &link{e: e, pending: make(map[uint64]*pendingCall), local: make(map[roomKey]struct{}), peers: make(map[string]*peerInterest)}
 	node, err := cluster.New(cluster.Config{
 		GossipAddr: cc.GossipAddr, AdvertiseGossip: cc.AdvertiseGossip,
 		RemoteAddr: cc.RemoteAddr, AdvertiseRemote: cc.AdvertiseRemote,
@@ -69,39 +75,14 @@ func (e *Engine) startCluster(ctx context.Context) error {
 	}
 	l.node = node
 	e.link = l
-	return node.Start(ctx)
+	return nil
 }
 
-// targetNodes returns the peers an operation must reach: the owners of the targeted socket ids when the
-// operation targets only socket ids of other nodes, otherwise every live peer.
-func (l *link) targetNodes(rooms []string) []string {
-	members := l.node.Members()
-	if len(rooms) > 0 {
-		owners := make(map[string]bool)
-		onlySockets := true
-		for _, r := range rooms {
-			id, ok := nodeOfSID(r)
-			if !ok {
-				onlySockets = false
-				break
-			}
-			owners[id] = true
-		}
-		if onlySockets {
-			var out []string
-			for _, m := range members {
-				if owners[m.ID] {
-					out = append(out, m.ID)
-				}
-			}
-			return out
-		}
+func (e *Engine) startCluster(ctx context.Context) error {
+	if e.link == nil {
+		return nil
 	}
-	out := make([]string, len(members))
-	for i, m := range members {
-		out[i] = m.ID
-	}
-	return out
+	return e.link.node.Start(ctx)
 }
 
 // forward sends a broadcast to peers. With a collector, each peer is one more leg of it, settled by the
@@ -121,23 +102,35 @@ func (l *link) forward(nodes []string, ns string, b *actors.Broadcast, deadline 
 }
 
 func (l *link) register(node string, c *actors.Collector) uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.registerLocked(node, c)
+}
+
+func (l *link) registerLocked(node string, c *actors.Collector) uint64 {
 	id := l.reqIDs.Add(1)
 	c.AddLegs(1)
-	l.mu.Lock()
 	l.pending[id] = &pendingCall{node: node, c: c}
-	l.mu.Unlock()
 	return id
 }
 
 // settle ends a pending call without an answer (the peer is gone or unreachable).
 func (l *link) settle(id uint64) {
-	l.mu.Lock()
-	p := l.pending[id]
-	delete(l.pending, id)
-	l.mu.Unlock()
-	if p != nil {
+	if p := l.take(id); p != nil {
 		p.c.LegDone()
 	}
+}
+
+// take removes and returns a pending call.
+func (l *link) take(id uint64) *pendingCall {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	p := l.pending[id]
+	delete(l.pending, id)
+	if p != nil && p.timer != nil {
+		p.timer.Stop()
+	}
+	return p
 }
 
 // Receive implements cluster.Handler. It runs on the node router and must not block.
@@ -147,18 +140,26 @@ func (l *link) Receive(from cluster.Member, env *clusterv1.Envelope) {
 		l.remoteBroadcast(from.ID, b.Broadcast)
 	case *clusterv1.Envelope_BroadcastReply:
 		l.reply(b.BroadcastReply)
+	case *clusterv1.Envelope_Interest:
+		l.remoteInterest(from.ID, b.Interest)
+	case *clusterv1.Envelope_InterestAck:
+		l.settle(b.InterestAck.RequestId)
+	case *clusterv1.Envelope_InterestSnapshot:
+		l.remoteSnapshot(from.ID, b.InterestSnapshot)
 	}
 }
 
 // MemberUp implements cluster.Handler.
 func (l *link) MemberUp(m cluster.Member) {
 	l.e.log.Info("node joined", "node", m.ID, "remote_addr", m.RemoteAddr)
+	l.peerUp(m.ID)
 }
 
 // MemberDown implements cluster.Handler: calls waiting for that node end without its answer.
 func (l *link) MemberDown(m cluster.Member) {
 	l.e.log.Info("node left", "node", m.ID)
 	l.mu.Lock()
+	delete(l.peers, m.ID)
 	var gone []uint64
 	for id, p := range l.pending {
 		if p.node == m.ID {
@@ -172,10 +173,7 @@ func (l *link) MemberDown(m cluster.Member) {
 }
 
 func (l *link) reply(r *clusterv1.BroadcastReply) {
-	l.mu.Lock()
-	p := l.pending[r.RequestId]
-	delete(l.pending, r.RequestId)
-	l.mu.Unlock()
+	p := l.take(r.RequestId)
 	if p == nil {
 		return // answered after the caller's timeout, or twice
 	}

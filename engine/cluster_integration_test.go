@@ -9,6 +9,7 @@ package engine_test
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -164,5 +165,62 @@ func TestClusterFetchSocketsAndRemoteHandles(t *testing.T) {
 		}
 	case <-time.After(waitFor):
 		t.Fatal("remote socket not disconnected")
+	}
+}
+
+// TestClusterInterestRouting: an emit to a room whose members are all on one node costs at most one
+// cross-node message, whatever the cluster size (counted, not timed).
+func TestClusterInterestRouting(t *testing.T) {
+	const n = 10
+	hs := startNodes(t, n, nil)
+	u := hs[0].connect("/", nil)
+	hs[0].join(u, "r")
+	const emits = 100
+	for _, from := range []int{0, 4, 9} {
+		sent0, _, _, _ := hs[from].e.ClusterStats()
+		for i := range emits {
+			hs[from].e.To("r").Emit("x", i)
+		}
+		for i := range emits {
+			ev := u.next(t)
+			var got int
+			if err := ev.Decode(&got); err != nil || got != i {
+				t.Fatalf("from node %d: message %d is %d (%v)", from, i, got, err)
+			}
+		}
+		sent1, _, _, _ := hs[from].e.ClusterStats()
+		want := uint64(emits)
+		if from == 0 {
+			want = 0 // the room's only members are local
+		}
+		if d := sent1 - sent0; d != want {
+			t.Errorf("from node %d: %d cross-node messages for %d emits, want %d", from, d, emits, want)
+		}
+	}
+	// A namespace-wide emit goes to every peer.
+	sent0, _, _, _ := hs[5].e.ClusterStats()
+	hs[5].e.Emit("all")
+	if ev := u.next(t); ev.Name != "all" {
+		t.Fatalf("got %q", ev.Name)
+	}
+	if sent1, _, _, _ := hs[5].e.ClusterStats(); sent1-sent0 != n-1 {
+		t.Errorf("namespace-wide emit: %d messages, want %d", sent1-sent0, n-1)
+	}
+}
+
+// TestClusterJoinThenEmitVisibility: once Join returns on one node, an emit begun afterwards on another
+// node reaches the socket, for rooms that are new to the cluster each time.
+func TestClusterJoinThenEmitVisibility(t *testing.T) {
+	hs := startNodes(t, 3, nil)
+	u := hs[0].connect("/", nil)
+	for i := range 50 {
+		room := fmt.Sprintf("fresh-%d", i)
+		hs[0].join(u, room)
+		hs[1+i%2].e.To(room).Emit("hello", room)
+		ev := u.next(t)
+		var got string
+		if ev.Decode(&got); got != room {
+			t.Fatalf("emit to %s right after the join: got %q %v", room, ev.Name, ev.Args)
+		}
 	}
 }

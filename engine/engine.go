@@ -136,6 +136,9 @@ func New(cfg Config) (*Engine, error) {
 		Logger:         cfg.Logger.With("component", "native"),
 	})
 	e.sio = e.newSocketIO()
+	if err := e.newLink(); err != nil {
+		return nil, err
+	}
 	e.Of("/")
 	return e, nil
 }

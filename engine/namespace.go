@@ -89,7 +89,13 @@ func (n *Namespace) OnLeaveRoom(fn func(room, id string)) {
 func (n *Namespace) actorHooks() actors.Hooks {
 	h := n.hooks
 	run := func(f func()) { n.hookExec.submit(f) }
+	var interest func(string, bool, *actors.Collector)
+	if l := n.e.link; l != nil {
+		name := n.name
+		interest = func(room string, added bool, c *actors.Collector) { l.localInterest(name, room, added, c) }
+	}
 	return actors.Hooks{
+		Interest: interest,
 		Created: func(room string) {
 			h.mu.RLock()
 			fns := h.created

@@ -100,6 +100,9 @@ type Envelope struct {
 	//	*Envelope_BroadcastReply
 	//	*Envelope_ServerEvent
 	//	*Envelope_ServerEventAck
+	//	*Envelope_Interest
+	//	*Envelope_InterestAck
+	//	*Envelope_InterestSnapshot
 	Body          isEnvelope_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -192,6 +195,33 @@ func (x *Envelope) GetServerEventAck() *ServerEventAck {
 	return nil
 }
 
+func (x *Envelope) GetInterest() *Interest {
+	if x != nil {
+		if x, ok := x.Body.(*Envelope_Interest); ok {
+			return x.Interest
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetInterestAck() *InterestAck {
+	if x != nil {
+		if x, ok := x.Body.(*Envelope_InterestAck); ok {
+			return x.InterestAck
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetInterestSnapshot() *InterestSnapshot {
+	if x != nil {
+		if x, ok := x.Body.(*Envelope_InterestSnapshot); ok {
+			return x.InterestSnapshot
+		}
+	}
+	return nil
+}
+
 type isEnvelope_Body interface {
 	isEnvelope_Body()
 }
@@ -212,6 +242,18 @@ type Envelope_ServerEventAck struct {
 	ServerEventAck *ServerEventAck `protobuf:"bytes,13,opt,name=server_event_ack,json=serverEventAck,proto3,oneof"`
 }
 
+type Envelope_Interest struct {
+	Interest *Interest `protobuf:"bytes,14,opt,name=interest,proto3,oneof"`
+}
+
+type Envelope_InterestAck struct {
+	InterestAck *InterestAck `protobuf:"bytes,15,opt,name=interest_ack,json=interestAck,proto3,oneof"`
+}
+
+type Envelope_InterestSnapshot struct {
+	InterestSnapshot *InterestSnapshot `protobuf:"bytes,16,opt,name=interest_snapshot,json=interestSnapshot,proto3,oneof"`
+}
+
 func (*Envelope_Broadcast) isEnvelope_Body() {}
 
 func (*Envelope_BroadcastReply) isEnvelope_Body() {}
@@ -219,6 +261,220 @@ func (*Envelope_BroadcastReply) isEnvelope_Body() {}
 func (*Envelope_ServerEvent) isEnvelope_Body() {}
 
 func (*Envelope_ServerEventAck) isEnvelope_Body() {}
+
+func (*Envelope_Interest) isEnvelope_Body() {}
+
+func (*Envelope_InterestAck) isEnvelope_Body() {}
+
+func (*Envelope_InterestSnapshot) isEnvelope_Body() {}
+
+// Room names one room of one namespace.
+type Room struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Namespace     string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Room          string                 `protobuf:"bytes,2,opt,name=room,proto3" json:"room,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Room) Reset() {
+	*x = Room{}
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Room) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Room) ProtoMessage() {}
+
+func (x *Room) ProtoReflect() protoreflect.Message {
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Room.ProtoReflect.Descriptor instead.
+func (*Room) Descriptor() ([]byte, []int) {
+	return file_roomio_cluster_v1_cluster_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Room) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *Room) GetRoom() string {
+	if x != nil {
+		return x.Room
+	}
+	return ""
+}
+
+// Interest tells a peer that the sender has gained (add) or lost local members of a room, so emits to
+// that room must (or need no longer) reach it. An add carries a request_id and is answered with an
+// InterestAck once the receiver routes accordingly: the first local join of a room completes only when
+// every peer has acknowledged it.
+type Interest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RequestId     uint64                 `protobuf:"varint,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Room          *Room                  `protobuf:"bytes,2,opt,name=room,proto3" json:"room,omitempty"`
+	Add           bool                   `protobuf:"varint,3,opt,name=add,proto3" json:"add,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Interest) Reset() {
+	*x = Interest{}
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Interest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Interest) ProtoMessage() {}
+
+func (x *Interest) ProtoReflect() protoreflect.Message {
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Interest.ProtoReflect.Descriptor instead.
+func (*Interest) Descriptor() ([]byte, []int) {
+	return file_roomio_cluster_v1_cluster_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Interest) GetRequestId() uint64 {
+	if x != nil {
+		return x.RequestId
+	}
+	return 0
+}
+
+func (x *Interest) GetRoom() *Room {
+	if x != nil {
+		return x.Room
+	}
+	return nil
+}
+
+func (x *Interest) GetAdd() bool {
+	if x != nil {
+		return x.Add
+	}
+	return false
+}
+
+// InterestAck answers an Interest add.
+type InterestAck struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RequestId     uint64                 `protobuf:"varint,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InterestAck) Reset() {
+	*x = InterestAck{}
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InterestAck) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InterestAck) ProtoMessage() {}
+
+func (x *InterestAck) ProtoReflect() protoreflect.Message {
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InterestAck.ProtoReflect.Descriptor instead.
+func (*InterestAck) Descriptor() ([]byte, []int) {
+	return file_roomio_cluster_v1_cluster_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *InterestAck) GetRequestId() uint64 {
+	if x != nil {
+		return x.RequestId
+	}
+	return 0
+}
+
+// InterestSnapshot is every room the sender has local members of, sent to each peer when the sender
+// first sees it. Until a peer's snapshot has arrived, the receiver sends it every room emit.
+type InterestSnapshot struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Rooms         []*Room                `protobuf:"bytes,1,rep,name=rooms,proto3" json:"rooms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InterestSnapshot) Reset() {
+	*x = InterestSnapshot{}
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InterestSnapshot) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InterestSnapshot) ProtoMessage() {}
+
+func (x *InterestSnapshot) ProtoReflect() protoreflect.Message {
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InterestSnapshot.ProtoReflect.Descriptor instead.
+func (*InterestSnapshot) Descriptor() ([]byte, []int) {
+	return file_roomio_cluster_v1_cluster_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *InterestSnapshot) GetRooms() []*Room {
+	if x != nil {
+		return x.Rooms
+	}
+	return nil
+}
 
 // Broadcast selects sockets of one namespace on the receiving node and applies op to each of them,
 // exactly as a local broadcast does. A non-zero request_id asks for one BroadcastReply.
@@ -246,7 +502,7 @@ type Broadcast struct {
 
 func (x *Broadcast) Reset() {
 	*x = Broadcast{}
-	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[1]
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -258,7 +514,7 @@ func (x *Broadcast) String() string {
 func (*Broadcast) ProtoMessage() {}
 
 func (x *Broadcast) ProtoReflect() protoreflect.Message {
-	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[1]
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -271,7 +527,7 @@ func (x *Broadcast) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Broadcast.ProtoReflect.Descriptor instead.
 func (*Broadcast) Descriptor() ([]byte, []int) {
-	return file_roomio_cluster_v1_cluster_proto_rawDescGZIP(), []int{1}
+	return file_roomio_cluster_v1_cluster_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Broadcast) GetRequestId() uint64 {
@@ -369,7 +625,7 @@ type BroadcastReply struct {
 
 func (x *BroadcastReply) Reset() {
 	*x = BroadcastReply{}
-	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[2]
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -381,7 +637,7 @@ func (x *BroadcastReply) String() string {
 func (*BroadcastReply) ProtoMessage() {}
 
 func (x *BroadcastReply) ProtoReflect() protoreflect.Message {
-	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[2]
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -394,7 +650,7 @@ func (x *BroadcastReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BroadcastReply.ProtoReflect.Descriptor instead.
 func (*BroadcastReply) Descriptor() ([]byte, []int) {
-	return file_roomio_cluster_v1_cluster_proto_rawDescGZIP(), []int{2}
+	return file_roomio_cluster_v1_cluster_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *BroadcastReply) GetRequestId() uint64 {
@@ -451,7 +707,7 @@ type AckReply struct {
 
 func (x *AckReply) Reset() {
 	*x = AckReply{}
-	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[3]
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -463,7 +719,7 @@ func (x *AckReply) String() string {
 func (*AckReply) ProtoMessage() {}
 
 func (x *AckReply) ProtoReflect() protoreflect.Message {
-	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[3]
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -476,7 +732,7 @@ func (x *AckReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AckReply.ProtoReflect.Descriptor instead.
 func (*AckReply) Descriptor() ([]byte, []int) {
-	return file_roomio_cluster_v1_cluster_proto_rawDescGZIP(), []int{3}
+	return file_roomio_cluster_v1_cluster_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *AckReply) GetSid() string {
@@ -515,7 +771,7 @@ type SocketInfo struct {
 
 func (x *SocketInfo) Reset() {
 	*x = SocketInfo{}
-	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[4]
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -527,7 +783,7 @@ func (x *SocketInfo) String() string {
 func (*SocketInfo) ProtoMessage() {}
 
 func (x *SocketInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[4]
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -540,7 +796,7 @@ func (x *SocketInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SocketInfo.ProtoReflect.Descriptor instead.
 func (*SocketInfo) Descriptor() ([]byte, []int) {
-	return file_roomio_cluster_v1_cluster_proto_rawDescGZIP(), []int{4}
+	return file_roomio_cluster_v1_cluster_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *SocketInfo) GetSid() string {
@@ -594,7 +850,7 @@ type Handshake struct {
 
 func (x *Handshake) Reset() {
 	*x = Handshake{}
-	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[5]
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -606,7 +862,7 @@ func (x *Handshake) String() string {
 func (*Handshake) ProtoMessage() {}
 
 func (x *Handshake) ProtoReflect() protoreflect.Message {
-	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[5]
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -619,7 +875,7 @@ func (x *Handshake) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Handshake.ProtoReflect.Descriptor instead.
 func (*Handshake) Descriptor() ([]byte, []int) {
-	return file_roomio_cluster_v1_cluster_proto_rawDescGZIP(), []int{5}
+	return file_roomio_cluster_v1_cluster_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Handshake) GetAuth() []byte {
@@ -685,7 +941,7 @@ type ServerEvent struct {
 
 func (x *ServerEvent) Reset() {
 	*x = ServerEvent{}
-	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[6]
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -697,7 +953,7 @@ func (x *ServerEvent) String() string {
 func (*ServerEvent) ProtoMessage() {}
 
 func (x *ServerEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[6]
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -710,7 +966,7 @@ func (x *ServerEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServerEvent.ProtoReflect.Descriptor instead.
 func (*ServerEvent) Descriptor() ([]byte, []int) {
-	return file_roomio_cluster_v1_cluster_proto_rawDescGZIP(), []int{6}
+	return file_roomio_cluster_v1_cluster_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ServerEvent) GetRequestId() uint64 {
@@ -753,7 +1009,7 @@ type ServerEventAck struct {
 
 func (x *ServerEventAck) Reset() {
 	*x = ServerEventAck{}
-	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[7]
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -765,7 +1021,7 @@ func (x *ServerEventAck) String() string {
 func (*ServerEventAck) ProtoMessage() {}
 
 func (x *ServerEventAck) ProtoReflect() protoreflect.Message {
-	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[7]
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -778,7 +1034,7 @@ func (x *ServerEventAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServerEventAck.ProtoReflect.Descriptor instead.
 func (*ServerEventAck) Descriptor() ([]byte, []int) {
-	return file_roomio_cluster_v1_cluster_proto_rawDescGZIP(), []int{7}
+	return file_roomio_cluster_v1_cluster_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ServerEventAck) GetRequestId() uint64 {
@@ -806,7 +1062,7 @@ var File_roomio_cluster_v1_cluster_proto protoreflect.FileDescriptor
 
 const file_roomio_cluster_v1_cluster_proto_rawDesc = "" +
 	"\n" +
-	"\x1froomio/cluster/v1/cluster.proto\x12\x11roomio.cluster.v1\x1a\x19roomio/wire/v1/wire.proto\"\xe0\x02\n" +
+	"\x1froomio/cluster/v1/cluster.proto\x12\x11roomio.cluster.v1\x1a\x19roomio/wire/v1/wire.proto\"\xb4\x04\n" +
 	"\bEnvelope\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\tR\x04from\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\rR\aversion\x12<\n" +
@@ -814,8 +1070,24 @@ const file_roomio_cluster_v1_cluster_proto_rawDesc = "" +
 	" \x01(\v2\x1c.roomio.cluster.v1.BroadcastH\x00R\tbroadcast\x12L\n" +
 	"\x0fbroadcast_reply\x18\v \x01(\v2!.roomio.cluster.v1.BroadcastReplyH\x00R\x0ebroadcastReply\x12C\n" +
 	"\fserver_event\x18\f \x01(\v2\x1e.roomio.cluster.v1.ServerEventH\x00R\vserverEvent\x12M\n" +
-	"\x10server_event_ack\x18\r \x01(\v2!.roomio.cluster.v1.ServerEventAckH\x00R\x0eserverEventAckB\x06\n" +
-	"\x04body\"\xd8\x02\n" +
+	"\x10server_event_ack\x18\r \x01(\v2!.roomio.cluster.v1.ServerEventAckH\x00R\x0eserverEventAck\x129\n" +
+	"\binterest\x18\x0e \x01(\v2\x1b.roomio.cluster.v1.InterestH\x00R\binterest\x12C\n" +
+	"\finterest_ack\x18\x0f \x01(\v2\x1e.roomio.cluster.v1.InterestAckH\x00R\vinterestAck\x12R\n" +
+	"\x11interest_snapshot\x18\x10 \x01(\v2#.roomio.cluster.v1.InterestSnapshotH\x00R\x10interestSnapshotB\x06\n" +
+	"\x04body\"8\n" +
+	"\x04Room\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
+	"\x04room\x18\x02 \x01(\tR\x04room\"h\n" +
+	"\bInterest\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\x04R\trequestId\x12+\n" +
+	"\x04room\x18\x02 \x01(\v2\x17.roomio.cluster.v1.RoomR\x04room\x12\x10\n" +
+	"\x03add\x18\x03 \x01(\bR\x03add\",\n" +
+	"\vInterestAck\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\x04R\trequestId\"A\n" +
+	"\x10InterestSnapshot\x12-\n" +
+	"\x05rooms\x18\x01 \x03(\v2\x17.roomio.cluster.v1.RoomR\x05rooms\"\xd8\x02\n" +
 	"\tBroadcast\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\x04R\trequestId\x12\x1c\n" +
@@ -900,42 +1172,51 @@ func file_roomio_cluster_v1_cluster_proto_rawDescGZIP() []byte {
 }
 
 var file_roomio_cluster_v1_cluster_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_roomio_cluster_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_roomio_cluster_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_roomio_cluster_v1_cluster_proto_goTypes = []any{
-	(Op)(0),                // 0: roomio.cluster.v1.Op
-	(*Envelope)(nil),       // 1: roomio.cluster.v1.Envelope
-	(*Broadcast)(nil),      // 2: roomio.cluster.v1.Broadcast
-	(*BroadcastReply)(nil), // 3: roomio.cluster.v1.BroadcastReply
-	(*AckReply)(nil),       // 4: roomio.cluster.v1.AckReply
-	(*SocketInfo)(nil),     // 5: roomio.cluster.v1.SocketInfo
-	(*Handshake)(nil),      // 6: roomio.cluster.v1.Handshake
-	(*ServerEvent)(nil),    // 7: roomio.cluster.v1.ServerEvent
-	(*ServerEventAck)(nil), // 8: roomio.cluster.v1.ServerEventAck
-	nil,                    // 9: roomio.cluster.v1.Handshake.QueryEntry
-	nil,                    // 10: roomio.cluster.v1.Handshake.HeadersEntry
-	(*v1.Event)(nil),       // 11: roomio.wire.v1.Event
-	(*v1.Arg)(nil),         // 12: roomio.wire.v1.Arg
+	(Op)(0),                  // 0: roomio.cluster.v1.Op
+	(*Envelope)(nil),         // 1: roomio.cluster.v1.Envelope
+	(*Room)(nil),             // 2: roomio.cluster.v1.Room
+	(*Interest)(nil),         // 3: roomio.cluster.v1.Interest
+	(*InterestAck)(nil),      // 4: roomio.cluster.v1.InterestAck
+	(*InterestSnapshot)(nil), // 5: roomio.cluster.v1.InterestSnapshot
+	(*Broadcast)(nil),        // 6: roomio.cluster.v1.Broadcast
+	(*BroadcastReply)(nil),   // 7: roomio.cluster.v1.BroadcastReply
+	(*AckReply)(nil),         // 8: roomio.cluster.v1.AckReply
+	(*SocketInfo)(nil),       // 9: roomio.cluster.v1.SocketInfo
+	(*Handshake)(nil),        // 10: roomio.cluster.v1.Handshake
+	(*ServerEvent)(nil),      // 11: roomio.cluster.v1.ServerEvent
+	(*ServerEventAck)(nil),   // 12: roomio.cluster.v1.ServerEventAck
+	nil,                      // 13: roomio.cluster.v1.Handshake.QueryEntry
+	nil,                      // 14: roomio.cluster.v1.Handshake.HeadersEntry
+	(*v1.Event)(nil),         // 15: roomio.wire.v1.Event
+	(*v1.Arg)(nil),           // 16: roomio.wire.v1.Arg
 }
 var file_roomio_cluster_v1_cluster_proto_depIdxs = []int32{
-	2,  // 0: roomio.cluster.v1.Envelope.broadcast:type_name -> roomio.cluster.v1.Broadcast
-	3,  // 1: roomio.cluster.v1.Envelope.broadcast_reply:type_name -> roomio.cluster.v1.BroadcastReply
-	7,  // 2: roomio.cluster.v1.Envelope.server_event:type_name -> roomio.cluster.v1.ServerEvent
-	8,  // 3: roomio.cluster.v1.Envelope.server_event_ack:type_name -> roomio.cluster.v1.ServerEventAck
-	0,  // 4: roomio.cluster.v1.Broadcast.op:type_name -> roomio.cluster.v1.Op
-	11, // 5: roomio.cluster.v1.Broadcast.event:type_name -> roomio.wire.v1.Event
-	4,  // 6: roomio.cluster.v1.BroadcastReply.acks:type_name -> roomio.cluster.v1.AckReply
-	5,  // 7: roomio.cluster.v1.BroadcastReply.sockets:type_name -> roomio.cluster.v1.SocketInfo
-	12, // 8: roomio.cluster.v1.AckReply.args:type_name -> roomio.wire.v1.Arg
-	6,  // 9: roomio.cluster.v1.SocketInfo.handshake:type_name -> roomio.cluster.v1.Handshake
-	9,  // 10: roomio.cluster.v1.Handshake.query:type_name -> roomio.cluster.v1.Handshake.QueryEntry
-	10, // 11: roomio.cluster.v1.Handshake.headers:type_name -> roomio.cluster.v1.Handshake.HeadersEntry
-	12, // 12: roomio.cluster.v1.ServerEvent.args:type_name -> roomio.wire.v1.Arg
-	12, // 13: roomio.cluster.v1.ServerEventAck.args:type_name -> roomio.wire.v1.Arg
-	14, // [14:14] is the sub-list for method output_type
-	14, // [14:14] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	6,  // 0: roomio.cluster.v1.Envelope.broadcast:type_name -> roomio.cluster.v1.Broadcast
+	7,  // 1: roomio.cluster.v1.Envelope.broadcast_reply:type_name -> roomio.cluster.v1.BroadcastReply
+	11, // 2: roomio.cluster.v1.Envelope.server_event:type_name -> roomio.cluster.v1.ServerEvent
+	12, // 3: roomio.cluster.v1.Envelope.server_event_ack:type_name -> roomio.cluster.v1.ServerEventAck
+	3,  // 4: roomio.cluster.v1.Envelope.interest:type_name -> roomio.cluster.v1.Interest
+	4,  // 5: roomio.cluster.v1.Envelope.interest_ack:type_name -> roomio.cluster.v1.InterestAck
+	5,  // 6: roomio.cluster.v1.Envelope.interest_snapshot:type_name -> roomio.cluster.v1.InterestSnapshot
+	2,  // 7: roomio.cluster.v1.Interest.room:type_name -> roomio.cluster.v1.Room
+	2,  // 8: roomio.cluster.v1.InterestSnapshot.rooms:type_name -> roomio.cluster.v1.Room
+	0,  // 9: roomio.cluster.v1.Broadcast.op:type_name -> roomio.cluster.v1.Op
+	15, // 10: roomio.cluster.v1.Broadcast.event:type_name -> roomio.wire.v1.Event
+	8,  // 11: roomio.cluster.v1.BroadcastReply.acks:type_name -> roomio.cluster.v1.AckReply
+	9,  // 12: roomio.cluster.v1.BroadcastReply.sockets:type_name -> roomio.cluster.v1.SocketInfo
+	16, // 13: roomio.cluster.v1.AckReply.args:type_name -> roomio.wire.v1.Arg
+	10, // 14: roomio.cluster.v1.SocketInfo.handshake:type_name -> roomio.cluster.v1.Handshake
+	13, // 15: roomio.cluster.v1.Handshake.query:type_name -> roomio.cluster.v1.Handshake.QueryEntry
+	14, // 16: roomio.cluster.v1.Handshake.headers:type_name -> roomio.cluster.v1.Handshake.HeadersEntry
+	16, // 17: roomio.cluster.v1.ServerEvent.args:type_name -> roomio.wire.v1.Arg
+	16, // 18: roomio.cluster.v1.ServerEventAck.args:type_name -> roomio.wire.v1.Arg
+	19, // [19:19] is the sub-list for method output_type
+	19, // [19:19] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_roomio_cluster_v1_cluster_proto_init() }
@@ -948,6 +1229,9 @@ func file_roomio_cluster_v1_cluster_proto_init() {
 		(*Envelope_BroadcastReply)(nil),
 		(*Envelope_ServerEvent)(nil),
 		(*Envelope_ServerEventAck)(nil),
+		(*Envelope_Interest)(nil),
+		(*Envelope_InterestAck)(nil),
+		(*Envelope_InterestSnapshot)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -955,7 +1239,7 @@ func file_roomio_cluster_v1_cluster_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_roomio_cluster_v1_cluster_proto_rawDesc), len(file_roomio_cluster_v1_cluster_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   10,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
