@@ -21,7 +21,8 @@ import (
 )
 
 // ClusterConfig makes the engine one node of a cluster (DESIGN §5): membership by gossip (memberlist),
-// delivery over protoactor remote. An empty GossipAddr means a single node: no listener, no gossip.
+// delivery over node-to-node gRPC streams that speak protoactor remote's wire protocol (package cluster
+// explains why it does not run protoactor's remote runtime). An empty GossipAddr means a single node: no listener, no gossip.
 type ClusterConfig struct {
 	// GossipAddr is the host:port memberlist binds to (and advertises, unless AdvertiseGossip is set).
 	GossipAddr      string
@@ -146,6 +147,10 @@ func (l *link) Receive(from cluster.Member, env *clusterv1.Envelope) {
 		l.settle(b.InterestAck.RequestId)
 	case *clusterv1.Envelope_InterestSnapshot:
 		l.remoteSnapshot(from.ID, b.InterestSnapshot)
+	case *clusterv1.Envelope_ServerEvent:
+		l.remoteServerEvent(from.ID, b.ServerEvent)
+	case *clusterv1.Envelope_ServerEventAck:
+		l.serverEventAck(from.ID, b.ServerEventAck)
 	}
 }
 

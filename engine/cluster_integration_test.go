@@ -224,3 +224,43 @@ func TestClusterJoinThenEmitVisibility(t *testing.T) {
 		}
 	}
 }
+
+func TestClusterServerSideEmit(t *testing.T) {
+	got := make(chan string, 10)
+	hs := startNodes(t, 3, func(e *engine.Engine) {
+		e.OnServerSideEmit(func(ev *engine.ServerEvent) {
+			var s string
+			ev.Args[0].Decode(&s)
+			got <- ev.Name + ":" + s
+			if ev.HasAck() {
+				ev.Ack("pong from " + ev.Node)
+			}
+		})
+	})
+	if err := hs[0].e.ServerSideEmit("hello", "world"); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		select {
+		case s := <-got:
+			if s != "hello:world" {
+				t.Fatalf("got %q", s)
+			}
+		case <-time.After(waitFor):
+			t.Fatal("server event did not arrive")
+		}
+	}
+	replies, err := hs[1].e.ServerSideEmitWithAck(ctxT(t), "ping", "x")
+	if err != nil || len(replies) != 2 {
+		t.Fatalf("%d replies, %v", len(replies), err)
+	}
+	for _, r := range replies {
+		var s string
+		if r.Err != nil || r.Args[0].Decode(&s) != nil || s != "pong from "+hs[1].e.NodeID() {
+			t.Fatalf("reply %+v %q", r, s)
+		}
+	}
+	for range 2 {
+		<-got
+	}
+}

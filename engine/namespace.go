@@ -24,6 +24,8 @@ type Namespace struct {
 	middlewares  []func(*Socket) error
 	onConnection []func(*Socket)
 	children     []*Namespace
+	// serverHandlers receive other nodes' ServerSideEmit events.
+	serverHandlers []func(*ServerEvent)
 
 	hooks    *nsHooks // shared by a dynamic parent and its children
 	hookExec *executor
