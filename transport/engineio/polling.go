@@ -87,7 +87,8 @@ func (s *Session) poll(w http.ResponseWriter, r *http.Request) {
 		s.writePayload(w, []byte{PacketNoop})
 	case len(frames) > 0:
 		s.writePayload(w, AppendPayload(nil, frames))
-		if kind == closeGraceful && isCloseDelivered(frames) {
+		// Not only when kind is closeGraceful: closeWith queues the close packet before it sets kind.
+		if isCloseDelivered(frames) {
 			s.mu.Lock()
 			s.markDrained()
 			s.mu.Unlock()
@@ -97,8 +98,10 @@ func (s *Session) poll(w http.ResponseWriter, r *http.Request) {
 		s.srv.failHTTP(w, http.StatusBadRequest, codeUnknownSID)
 	case errors.As(context.Cause(ctx), &end):
 		s.writePayload(w, []byte{end.packet})
-	case r.Context().Err() != nil:
-		// The client gave up its poll: the reference server treats that as a transport error.
+	}
+	if kind == 0 && r.Context().Err() != nil {
+		// The client gave up its poll (and what it took is lost): the reference server treats that as a
+		// transport error.
 		s.closeWith(transport.ReasonTransportError, closeAbort, transport.CloseProtocolError)
 	}
 }

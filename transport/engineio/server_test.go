@@ -799,3 +799,64 @@ func TestConcurrentSenders(t *testing.T) {
 		}
 	})
 }
+
+func TestBadPosts(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, body, contentType string
+	}{
+		{"binary body", "4x", "application/octet-stream"},
+		{"ping from client", "2", ""},
+		{"probe over polling", "2probe", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, nil)
+			sid, _ := e.handshake()
+			s := e.nextSession()
+			h := http.Header{}
+			if tc.contentType != "" {
+				h.Set("Content-Type", tc.contentType)
+			}
+			e.do(http.MethodPost, "EIO=4&transport=polling&sid="+sid, tc.body, h)
+			if r := s.waitClosed(t); r != transport.ReasonTransportError {
+				t.Fatalf("closed with %q", r)
+			}
+			if status, _ := e.get(sid); status != 400 {
+				t.Fatalf("poll after close: %d", status)
+			}
+		})
+	}
+}
+
+// TestCloseUndelivered checks that Close on a long-polling session whose client does not poll again ends
+// the session after PingTimeout.
+func TestCloseUndelivered(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(o *engineio.Options) { o.PingTimeout = 30 * time.Millisecond })
+	sid, _ := e.handshake()
+	s := e.nextSession()
+	s.Close("bye")
+	if r := s.waitClosed(t); r != "bye" {
+		t.Fatalf("closed with %q", r)
+	}
+	if status, _ := e.get(sid); status != 400 {
+		t.Fatalf("poll after close: %d", status)
+	}
+}
+
+func TestCloseLongReason(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	c, s := e.open("websocket")
+	s.Close(strings.Repeat("é", 100))
+	c.expect("1")
+	_, err := readWSErr(c.ws)
+	var ce websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != websocket.StatusNormalClosure || len(ce.Reason) > 123 || !strings.HasPrefix(strings.Repeat("é", 100), ce.Reason) {
+		t.Fatalf("close: %v", err)
+	}
+	if r := s.waitClosed(t); r != strings.Repeat("é", 100) {
+		t.Fatalf("closed with %q", r)
+	}
+}
