@@ -69,7 +69,7 @@ func (e *Engine) newLink() error {
 	node, err := cluster.New(cluster.Config{
 		GossipAddr: cc.GossipAddr, AdvertiseGossip: cc.AdvertiseGossip,
 		RemoteAddr: cc.RemoteAddr, AdvertiseRemote: cc.AdvertiseRemote,
-		Seeds: cc.Seeds, Key: cc.Key, Logger: e.log.With("component", "cluster"), System: e.system,
+		Seeds: cc.Seeds, Key: cc.Key, Logger: e.log, System: e.system,
 	}, l)
 	if err != nil {
 		return err

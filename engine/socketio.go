@@ -34,7 +34,7 @@ func (e *Engine) newSocketIO() *socketio.Server {
 		DisableUpgrades: c.SocketIO.DisableUpgrades,
 		QueueBytes:      c.WriteQueueBytes,
 		OriginPatterns:  c.AllowedOrigins,
-		Logger:          c.Logger.With("component", "engineio"),
+		Logger:          c.Logger,
 	}
 	if len(c.SocketIO.CORSOrigins) > 0 {
 		eo.CORS = &engineio.CORS{AllowOrigins: c.SocketIO.CORSOrigins, AllowCredentials: c.SocketIO.CORSCredentials}
