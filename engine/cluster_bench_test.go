@@ -86,7 +86,7 @@ func BenchmarkClusterFanout(b *testing.B) {
 				sinks = append(sinks, addSinks(b, e, perNode, &delivered)...)
 			}
 			total := int64(3 * perNode)
-			waitBenchMembers(b, es[0], int(total))
+			waitMembers(b, es[0], int(total))
 			b.ReportAllocs()
 			b.ResetTimer()
 			began := time.Now()
@@ -111,7 +111,7 @@ func BenchmarkClusterEmitCost(b *testing.B) {
 			es := benchCluster(b, n)
 			var delivered atomic.Int64
 			sinks := addSinks(b, es[0], 1, &delivered)
-			waitBenchMembers(b, es[1], 1)
+			waitMembers(b, es[1], 1)
 			sent0, _, _, _ := es[1].ClusterStats()
 			b.ReportAllocs()
 			b.ResetTimer()
@@ -125,20 +125,5 @@ func BenchmarkClusterEmitCost(b *testing.B) {
 			sent1, _, _, _ := es[1].ClusterStats()
 			b.ReportMetric(float64(sent1-sent0)/float64(b.N), "msgs/emit")
 		})
-	}
-}
-
-func waitBenchMembers(b *testing.B, e *engine.Engine, n int) {
-	b.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		socks, _ := e.To("bench").FetchSockets(context.Background())
-		if len(socks) == n {
-			return
-		}
-		if time.Now().After(deadline) {
-			b.Fatalf("%d of %d members", len(socks), n)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
