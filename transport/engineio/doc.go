@@ -27,6 +27,13 @@
 // session with "ping timeout" when the pong does not come within PingTimeout. Each HTTP request also
 // checks the deadline on arrival, so a late timer never lets a late request through.
 //
+// # Several servers without sticky sessions
+//
+// Every request after the handshake names its session with the sid query parameter. Options.NewSID
+// chooses the ids, so several servers can embed their own name in them; Options.Forward receives any
+// request whose sid names no session of this server, before any other check, and can relay it to the
+// server that owns the session (package engine does so over its cluster).
+//
 // # Concurrency
 //
 // Server and Session methods are safe for concurrent use. A session's Handler methods are called

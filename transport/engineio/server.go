@@ -71,6 +71,16 @@ type Options struct {
 	// OnSession is called once per new session, synchronously, before the open packet is sent to the
 	// client. It must call s.SetHandler before returning and must not block. Required.
 	OnSession func(s *Session)
+	// NewSID returns the ID of a new session. It must return a fresh, unguessable, URL-safe string on
+	// every call and be safe for concurrent use. Nil means 20 random base64url characters. A server
+	// behind a load balancer without sticky sessions puts the owner's name in it (see Forward).
+	NewSID func() string
+	// Forward is called for a request (other than OPTIONS) whose sid names no session of this server,
+	// before any check of the request, typically to relay it to the server that owns the session. It
+	// returns true when it has answered the request (w and r are then done with); otherwise the request
+	// is served as usual, which answers 400 {"code":1,"message":"Session ID unknown"}. It must be safe
+	// for concurrent use. Nil forwards nothing.
+	Forward func(w http.ResponseWriter, r *http.Request, sid string) bool
 }
 
 func (o Options) withDefaults() Options {
@@ -104,6 +114,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.NewSID == nil {
+		o.NewSID = newID
 	}
 	return o
 }
@@ -192,6 +205,10 @@ var errorMessages = [...]string{
 // ServeHTTP serves one Engine.IO request: a handshake, a poll (GET), a POST of packets, or a WebSocket
 // (new, or an upgrade of a long-polling session).
 func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if srv.forward(w, r, q.Get("sid")) {
+		return
+	}
 	if srv.opts.CORS != nil {
 		srv.setCORS(w, r)
 		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
@@ -205,7 +222,6 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	q := r.URL.Query()
 	tr := q.Get("transport")
 	if srv.opts.Logger.Enabled(r.Context(), slog.LevelDebug) {
 		srv.opts.Logger.Debug("request", "component", "engineio", "method", r.Method, "transport", tr, "sid", q.Get("sid"), "remote_addr", r.RemoteAddr)
@@ -285,6 +301,20 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// forward hands a request for a session this server does not know to Options.Forward, and reports
+// whether Forward answered it. It runs before every other check (CORS headers included), so that the
+// server that owns the session answers exactly as to a request sent to it directly. Preflight requests
+// need no session and are answered here.
+func (srv *Server) forward(w http.ResponseWriter, r *http.Request, sid string) bool {
+	if srv.opts.Forward == nil || sid == "" || r.Method == http.MethodOptions {
+		return false
+	}
+	srv.mu.Lock()
+	_, known := srv.sessions[sid]
+	srv.mu.Unlock()
+	return !known && srv.opts.Forward(w, r, sid)
+}
+
 // failHTTP answers a long-polling request with the reference server's JSON error body.
 func (srv *Server) failHTTP(w http.ResponseWriter, status, code int) {
 	w.Header().Set("Content-Type", "application/json")
@@ -356,7 +386,7 @@ func (srv *Server) originAllowed(r *http.Request) bool {
 // newSession creates a session for r on transport tr; it is not registered yet.
 func (srv *Server) newSession(r *http.Request, tr string) *Session {
 	s := &Session{
-		id:      newID(),
+		id:      srv.opts.NewSID(),
 		srv:     srv,
 		tr:      tr,
 		closed:  make(chan struct{}),
