@@ -103,6 +103,9 @@ type Envelope struct {
 	//	*Envelope_Interest
 	//	*Envelope_InterestAck
 	//	*Envelope_InterestSnapshot
+	//	*Envelope_TunnelOpen
+	//	*Envelope_TunnelData
+	//	*Envelope_TunnelClose
 	Body          isEnvelope_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -222,6 +225,33 @@ func (x *Envelope) GetInterestSnapshot() *InterestSnapshot {
 	return nil
 }
 
+func (x *Envelope) GetTunnelOpen() *TunnelOpen {
+	if x != nil {
+		if x, ok := x.Body.(*Envelope_TunnelOpen); ok {
+			return x.TunnelOpen
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetTunnelData() *TunnelData {
+	if x != nil {
+		if x, ok := x.Body.(*Envelope_TunnelData); ok {
+			return x.TunnelData
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetTunnelClose() *TunnelClose {
+	if x != nil {
+		if x, ok := x.Body.(*Envelope_TunnelClose); ok {
+			return x.TunnelClose
+		}
+	}
+	return nil
+}
+
 type isEnvelope_Body interface {
 	isEnvelope_Body()
 }
@@ -254,6 +284,18 @@ type Envelope_InterestSnapshot struct {
 	InterestSnapshot *InterestSnapshot `protobuf:"bytes,16,opt,name=interest_snapshot,json=interestSnapshot,proto3,oneof"`
 }
 
+type Envelope_TunnelOpen struct {
+	TunnelOpen *TunnelOpen `protobuf:"bytes,20,opt,name=tunnel_open,json=tunnelOpen,proto3,oneof"`
+}
+
+type Envelope_TunnelData struct {
+	TunnelData *TunnelData `protobuf:"bytes,21,opt,name=tunnel_data,json=tunnelData,proto3,oneof"`
+}
+
+type Envelope_TunnelClose struct {
+	TunnelClose *TunnelClose `protobuf:"bytes,22,opt,name=tunnel_close,json=tunnelClose,proto3,oneof"`
+}
+
 func (*Envelope_Broadcast) isEnvelope_Body() {}
 
 func (*Envelope_BroadcastReply) isEnvelope_Body() {}
@@ -267,6 +309,12 @@ func (*Envelope_Interest) isEnvelope_Body() {}
 func (*Envelope_InterestAck) isEnvelope_Body() {}
 
 func (*Envelope_InterestSnapshot) isEnvelope_Body() {}
+
+func (*Envelope_TunnelOpen) isEnvelope_Body() {}
+
+func (*Envelope_TunnelData) isEnvelope_Body() {}
+
+func (*Envelope_TunnelClose) isEnvelope_Body() {}
 
 // Room names one room of one namespace.
 type Room struct {
@@ -1058,11 +1106,212 @@ func (x *ServerEventAck) GetError() string {
 	return ""
 }
 
+// TunnelOpen opens a tunnel; the opener sends its first bytes right after, without waiting.
+type TunnelOpen struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// remote_addr is the address of the client whose connection the tunnel carries, as the opener saw it.
+	RemoteAddr    string `protobuf:"bytes,2,opt,name=remote_addr,json=remoteAddr,proto3" json:"remote_addr,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TunnelOpen) Reset() {
+	*x = TunnelOpen{}
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TunnelOpen) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TunnelOpen) ProtoMessage() {}
+
+func (x *TunnelOpen) ProtoReflect() protoreflect.Message {
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TunnelOpen.ProtoReflect.Descriptor instead.
+func (*TunnelOpen) Descriptor() ([]byte, []int) {
+	return file_roomio_cluster_v1_cluster_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *TunnelOpen) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *TunnelOpen) GetRemoteAddr() string {
+	if x != nil {
+		return x.RemoteAddr
+	}
+	return ""
+}
+
+// TunnelData carries bytes of one direction of a tunnel, in order, at most 32 KiB per message, and
+// credit for the other direction.
+type TunnelData struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Data  []byte                 `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	// to_opener is set on messages from the acceptor to the opener.
+	ToOpener bool `protobuf:"varint,3,opt,name=to_opener,json=toOpener,proto3" json:"to_opener,omitempty"`
+	// offset is the position of data in its direction's byte stream: a receiver that has received fewer or
+	// more bytes than offset lost some (delivery between nodes is at most once) and resets the tunnel.
+	Offset uint64 `protobuf:"varint,4,opt,name=offset,proto3" json:"offset,omitempty"`
+	// read, when not zero, is how many bytes of the other direction the sender's reader has consumed: the
+	// other side may send until it is 1 MiB ahead of read.
+	Read          uint64 `protobuf:"varint,5,opt,name=read,proto3" json:"read,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TunnelData) Reset() {
+	*x = TunnelData{}
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TunnelData) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TunnelData) ProtoMessage() {}
+
+func (x *TunnelData) ProtoReflect() protoreflect.Message {
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TunnelData.ProtoReflect.Descriptor instead.
+func (*TunnelData) Descriptor() ([]byte, []int) {
+	return file_roomio_cluster_v1_cluster_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *TunnelData) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *TunnelData) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *TunnelData) GetToOpener() bool {
+	if x != nil {
+		return x.ToOpener
+	}
+	return false
+}
+
+func (x *TunnelData) GetOffset() uint64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+func (x *TunnelData) GetRead() uint64 {
+	if x != nil {
+		return x.Read
+	}
+	return 0
+}
+
+// TunnelClose ends a tunnel. Without error it is an orderly end: the sender neither reads nor writes any
+// more; the receiver reads what it already got, then end of stream. With an error it is a reset: both
+// directions end at once and unread bytes are dropped.
+type TunnelClose struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Error string                 `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	// to_opener is set on messages from the acceptor to the opener.
+	ToOpener      bool `protobuf:"varint,3,opt,name=to_opener,json=toOpener,proto3" json:"to_opener,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TunnelClose) Reset() {
+	*x = TunnelClose{}
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TunnelClose) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TunnelClose) ProtoMessage() {}
+
+func (x *TunnelClose) ProtoReflect() protoreflect.Message {
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TunnelClose.ProtoReflect.Descriptor instead.
+func (*TunnelClose) Descriptor() ([]byte, []int) {
+	return file_roomio_cluster_v1_cluster_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *TunnelClose) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *TunnelClose) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *TunnelClose) GetToOpener() bool {
+	if x != nil {
+		return x.ToOpener
+	}
+	return false
+}
+
 var File_roomio_cluster_v1_cluster_proto protoreflect.FileDescriptor
 
 const file_roomio_cluster_v1_cluster_proto_rawDesc = "" +
 	"\n" +
-	"\x1froomio/cluster/v1/cluster.proto\x12\x11roomio.cluster.v1\x1a\x19roomio/wire/v1/wire.proto\"\xb4\x04\n" +
+	"\x1froomio/cluster/v1/cluster.proto\x12\x11roomio.cluster.v1\x1a\x19roomio/wire/v1/wire.proto\"\xfd\x05\n" +
 	"\bEnvelope\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\tR\x04from\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\rR\aversion\x12<\n" +
@@ -1073,7 +1322,12 @@ const file_roomio_cluster_v1_cluster_proto_rawDesc = "" +
 	"\x10server_event_ack\x18\r \x01(\v2!.roomio.cluster.v1.ServerEventAckH\x00R\x0eserverEventAck\x129\n" +
 	"\binterest\x18\x0e \x01(\v2\x1b.roomio.cluster.v1.InterestH\x00R\binterest\x12C\n" +
 	"\finterest_ack\x18\x0f \x01(\v2\x1e.roomio.cluster.v1.InterestAckH\x00R\vinterestAck\x12R\n" +
-	"\x11interest_snapshot\x18\x10 \x01(\v2#.roomio.cluster.v1.InterestSnapshotH\x00R\x10interestSnapshotB\x06\n" +
+	"\x11interest_snapshot\x18\x10 \x01(\v2#.roomio.cluster.v1.InterestSnapshotH\x00R\x10interestSnapshot\x12@\n" +
+	"\vtunnel_open\x18\x14 \x01(\v2\x1d.roomio.cluster.v1.TunnelOpenH\x00R\n" +
+	"tunnelOpen\x12@\n" +
+	"\vtunnel_data\x18\x15 \x01(\v2\x1d.roomio.cluster.v1.TunnelDataH\x00R\n" +
+	"tunnelData\x12C\n" +
+	"\ftunnel_close\x18\x16 \x01(\v2\x1e.roomio.cluster.v1.TunnelCloseH\x00R\vtunnelCloseB\x06\n" +
 	"\x04body\"8\n" +
 	"\x04Room\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
@@ -1149,7 +1403,23 @@ const file_roomio_cluster_v1_cluster_proto_rawDesc = "" +
 	"\n" +
 	"request_id\x18\x01 \x01(\x04R\trequestId\x12'\n" +
 	"\x04args\x18\x02 \x03(\v2\x13.roomio.wire.v1.ArgR\x04args\x12\x14\n" +
-	"\x05error\x18\x03 \x01(\tR\x05error*a\n" +
+	"\x05error\x18\x03 \x01(\tR\x05error\"=\n" +
+	"\n" +
+	"TunnelOpen\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x1f\n" +
+	"\vremote_addr\x18\x02 \x01(\tR\n" +
+	"remoteAddr\"y\n" +
+	"\n" +
+	"TunnelData\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\x12\x1b\n" +
+	"\tto_opener\x18\x03 \x01(\bR\btoOpener\x12\x16\n" +
+	"\x06offset\x18\x04 \x01(\x04R\x06offset\x12\x12\n" +
+	"\x04read\x18\x05 \x01(\x04R\x04read\"P\n" +
+	"\vTunnelClose\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x14\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error\x12\x1b\n" +
+	"\tto_opener\x18\x03 \x01(\bR\btoOpener*a\n" +
 	"\x02Op\x12\x12\n" +
 	"\x0eOP_UNSPECIFIED\x10\x00\x12\v\n" +
 	"\aOP_EMIT\x10\x01\x12\f\n" +
@@ -1172,7 +1442,7 @@ func file_roomio_cluster_v1_cluster_proto_rawDescGZIP() []byte {
 }
 
 var file_roomio_cluster_v1_cluster_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_roomio_cluster_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_roomio_cluster_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_roomio_cluster_v1_cluster_proto_goTypes = []any{
 	(Op)(0),                  // 0: roomio.cluster.v1.Op
 	(*Envelope)(nil),         // 1: roomio.cluster.v1.Envelope
@@ -1187,10 +1457,13 @@ var file_roomio_cluster_v1_cluster_proto_goTypes = []any{
 	(*Handshake)(nil),        // 10: roomio.cluster.v1.Handshake
 	(*ServerEvent)(nil),      // 11: roomio.cluster.v1.ServerEvent
 	(*ServerEventAck)(nil),   // 12: roomio.cluster.v1.ServerEventAck
-	nil,                      // 13: roomio.cluster.v1.Handshake.QueryEntry
-	nil,                      // 14: roomio.cluster.v1.Handshake.HeadersEntry
-	(*v1.Event)(nil),         // 15: roomio.wire.v1.Event
-	(*v1.Arg)(nil),           // 16: roomio.wire.v1.Arg
+	(*TunnelOpen)(nil),       // 13: roomio.cluster.v1.TunnelOpen
+	(*TunnelData)(nil),       // 14: roomio.cluster.v1.TunnelData
+	(*TunnelClose)(nil),      // 15: roomio.cluster.v1.TunnelClose
+	nil,                      // 16: roomio.cluster.v1.Handshake.QueryEntry
+	nil,                      // 17: roomio.cluster.v1.Handshake.HeadersEntry
+	(*v1.Event)(nil),         // 18: roomio.wire.v1.Event
+	(*v1.Arg)(nil),           // 19: roomio.wire.v1.Arg
 }
 var file_roomio_cluster_v1_cluster_proto_depIdxs = []int32{
 	6,  // 0: roomio.cluster.v1.Envelope.broadcast:type_name -> roomio.cluster.v1.Broadcast
@@ -1200,23 +1473,26 @@ var file_roomio_cluster_v1_cluster_proto_depIdxs = []int32{
 	3,  // 4: roomio.cluster.v1.Envelope.interest:type_name -> roomio.cluster.v1.Interest
 	4,  // 5: roomio.cluster.v1.Envelope.interest_ack:type_name -> roomio.cluster.v1.InterestAck
 	5,  // 6: roomio.cluster.v1.Envelope.interest_snapshot:type_name -> roomio.cluster.v1.InterestSnapshot
-	2,  // 7: roomio.cluster.v1.Interest.room:type_name -> roomio.cluster.v1.Room
-	2,  // 8: roomio.cluster.v1.InterestSnapshot.rooms:type_name -> roomio.cluster.v1.Room
-	0,  // 9: roomio.cluster.v1.Broadcast.op:type_name -> roomio.cluster.v1.Op
-	15, // 10: roomio.cluster.v1.Broadcast.event:type_name -> roomio.wire.v1.Event
-	8,  // 11: roomio.cluster.v1.BroadcastReply.acks:type_name -> roomio.cluster.v1.AckReply
-	9,  // 12: roomio.cluster.v1.BroadcastReply.sockets:type_name -> roomio.cluster.v1.SocketInfo
-	16, // 13: roomio.cluster.v1.AckReply.args:type_name -> roomio.wire.v1.Arg
-	10, // 14: roomio.cluster.v1.SocketInfo.handshake:type_name -> roomio.cluster.v1.Handshake
-	13, // 15: roomio.cluster.v1.Handshake.query:type_name -> roomio.cluster.v1.Handshake.QueryEntry
-	14, // 16: roomio.cluster.v1.Handshake.headers:type_name -> roomio.cluster.v1.Handshake.HeadersEntry
-	16, // 17: roomio.cluster.v1.ServerEvent.args:type_name -> roomio.wire.v1.Arg
-	16, // 18: roomio.cluster.v1.ServerEventAck.args:type_name -> roomio.wire.v1.Arg
-	19, // [19:19] is the sub-list for method output_type
-	19, // [19:19] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	13, // 7: roomio.cluster.v1.Envelope.tunnel_open:type_name -> roomio.cluster.v1.TunnelOpen
+	14, // 8: roomio.cluster.v1.Envelope.tunnel_data:type_name -> roomio.cluster.v1.TunnelData
+	15, // 9: roomio.cluster.v1.Envelope.tunnel_close:type_name -> roomio.cluster.v1.TunnelClose
+	2,  // 10: roomio.cluster.v1.Interest.room:type_name -> roomio.cluster.v1.Room
+	2,  // 11: roomio.cluster.v1.InterestSnapshot.rooms:type_name -> roomio.cluster.v1.Room
+	0,  // 12: roomio.cluster.v1.Broadcast.op:type_name -> roomio.cluster.v1.Op
+	18, // 13: roomio.cluster.v1.Broadcast.event:type_name -> roomio.wire.v1.Event
+	8,  // 14: roomio.cluster.v1.BroadcastReply.acks:type_name -> roomio.cluster.v1.AckReply
+	9,  // 15: roomio.cluster.v1.BroadcastReply.sockets:type_name -> roomio.cluster.v1.SocketInfo
+	19, // 16: roomio.cluster.v1.AckReply.args:type_name -> roomio.wire.v1.Arg
+	10, // 17: roomio.cluster.v1.SocketInfo.handshake:type_name -> roomio.cluster.v1.Handshake
+	16, // 18: roomio.cluster.v1.Handshake.query:type_name -> roomio.cluster.v1.Handshake.QueryEntry
+	17, // 19: roomio.cluster.v1.Handshake.headers:type_name -> roomio.cluster.v1.Handshake.HeadersEntry
+	19, // 20: roomio.cluster.v1.ServerEvent.args:type_name -> roomio.wire.v1.Arg
+	19, // 21: roomio.cluster.v1.ServerEventAck.args:type_name -> roomio.wire.v1.Arg
+	22, // [22:22] is the sub-list for method output_type
+	22, // [22:22] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_roomio_cluster_v1_cluster_proto_init() }
@@ -1232,6 +1508,9 @@ func file_roomio_cluster_v1_cluster_proto_init() {
 		(*Envelope_Interest)(nil),
 		(*Envelope_InterestAck)(nil),
 		(*Envelope_InterestSnapshot)(nil),
+		(*Envelope_TunnelOpen)(nil),
+		(*Envelope_TunnelData)(nil),
+		(*Envelope_TunnelClose)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1239,7 +1518,7 @@ func file_roomio_cluster_v1_cluster_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_roomio_cluster_v1_cluster_proto_rawDesc), len(file_roomio_cluster_v1_cluster_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   14,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
