@@ -37,3 +37,14 @@ func (srv *Server) session(sid string) *Session {
 	defer srv.mu.Unlock()
 	return srv.sessions[sid]
 }
+
+// Probing reports whether session sid has a WebSocket connected for an upgrade.
+func Probing(srv *Server, sid string) bool {
+	s := srv.session(sid)
+	if s == nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.probing
+}

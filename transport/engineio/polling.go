@@ -11,6 +11,9 @@ import (
 	"github.com/roomio/roomio/transport"
 )
 
+// upgradeSettle is how long a poll that arrives during an upgrade waits for the upgrade to end.
+const upgradeSettle = 50 * time.Millisecond
+
 // pollEndError is the cause with which a pending poll is ended early: it answers with its packet alone
 // when nothing is queued.
 type pollEndError struct{ packet byte }
@@ -33,6 +36,22 @@ func (srv *Server) handshakePolling(w http.ResponseWriter, r *http.Request) {
 // poll serves a GET: it waits until frames are queued, then answers with all of them.
 func (s *Session) poll(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
+	if s.probing && !s.getActive {
+		// A poll that arrives during an upgrade may have crossed packets the client already sent on the
+		// WebSocket (the upgrade packet, typically): let the upgrade settle before deciding how to
+		// answer, so that the poll sees the session as the client left it. A client that keeps polling
+		// while it upgrades only delays its upgrade by that much.
+		probeDone := s.probeDone
+		s.mu.Unlock()
+		t := time.NewTimer(upgradeSettle)
+		select {
+		case <-probeDone:
+		case <-t.C:
+		case <-r.Context().Done():
+		}
+		t.Stop()
+		s.mu.Lock()
+	}
 	switch {
 	case s.tr != TransportPolling:
 		// After an upgrade: refused, and the session goes on over its WebSocket (reference verify()).

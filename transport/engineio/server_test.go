@@ -160,7 +160,7 @@ func TestUpgrade(t *testing.T) {
 	if p := <-poll; p != "6" {
 		t.Fatalf("pending poll returned %q, want noop", p)
 	}
-	// Until the upgrade packet, a poll still works, and answers at once.
+	// Until the upgrade packet, a poll still works: it answers with a noop.
 	if status, body := e.get(c.sid); status != http.StatusOK || body != "6" {
 		t.Fatalf("poll while upgrading: %d %q", status, body)
 	}
@@ -209,6 +209,30 @@ func TestUpgrade(t *testing.T) {
 // pollPending reports whether a poll of sid is waiting in the server.
 func pollPending(e *env, sid string) bool {
 	return engineio.PollPending(e.srv, sid)
+}
+
+// TestUpgradeCrossedPoll checks that a poll sent after the probe and the upgrade packet, but on another
+// connection, is answered as after the upgrade (refused) even when it reaches the server first.
+func TestUpgradeCrossedPoll(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	c, s := e.open("polling")
+	ws := e.dial("EIO=4&transport=websocket&sid=" + c.sid)
+	eventually(t, "the upgrade to start", func() bool { return engineio.Probing(e.srv, c.sid) })
+	writeWS(t, ws, "2probe", "5")
+	if status, body := e.get(c.sid); status != http.StatusBadRequest {
+		t.Fatalf("poll after the upgrade packet: %d %q", status, body)
+	}
+	if p := readWS(t, ws); p != "3probe" {
+		t.Fatalf("probe answered %q", p)
+	}
+	writeWS(t, ws, "4hello")
+	if p := readWS(t, ws); p != "4hello" {
+		t.Fatalf("echo %q", p)
+	}
+	if s.Transport() != "websocket" {
+		t.Fatalf("transport %q", s.Transport())
+	}
 }
 
 // TestUpgradeAborted checks that an upgrade that goes wrong leaves the session on long-polling.

@@ -80,6 +80,7 @@ type Session struct {
 	drainedDone bool
 	// WebSocket state.
 	probing   bool          // a WebSocket is connected for an upgrade and not yet confirmed
+	probeDone chan struct{} // closed when probing ends, either way
 	upgrading bool          // that WebSocket sent the probe: polls end at once, with a noop
 	wsDone    chan struct{} // closed when the active WebSocket's reader and writer have returned
 
@@ -87,7 +88,7 @@ type Session struct {
 	// so a request that arrives after the deadline is refused however late the timer runs.
 	hbMu     sync.Mutex
 	nextPing time.Time // when the current cycle's ping is (or was) due
-	deadline time.Time // the pong is due by then: nextPing+PingTimeout, later if the ping went out late
+	deadline time.Time // the pong is due by then: nextPing+PingTimeout
 	awaiting bool      // the ping went out and no pong came back yet
 	pong     chan struct{}
 }
@@ -264,10 +265,8 @@ heartbeat:
 			wait = deadline.Sub(now)
 		case !now.Before(s.nextPing):
 			s.awaiting, sendPing = true, true
-			// A late timer must not shorten the client's time to answer.
-			if d := now.Add(s.srv.opts.PingTimeout); d.After(s.deadline) {
-				s.deadline = d
-			}
+			// The deadline follows the planned schedule, not this (possibly late) firing: a client that
+			// waits interval+timeout before it polls must find the session closed.
 			wait = s.deadline.Sub(now)
 		default:
 			wait = s.nextPing.Sub(now)

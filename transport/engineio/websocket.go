@@ -62,9 +62,12 @@ func (s *Session) upgrade(ws *websocket.Conn) {
 		return
 	}
 	s.probing = true
+	probeDone := make(chan struct{})
+	s.probeDone = probeDone
 	s.mu.Unlock()
 
 	waitPoll, ok := s.probe(ws)
+	close(probeDone)
 	if !ok {
 		s.mu.Lock()
 		s.probing, s.upgrading = false, false
