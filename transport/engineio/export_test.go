@@ -29,6 +29,7 @@ func PostPending(srv *Server, sid string) bool {
 func ExpirePong(s *Session) {
 	s.hbMu.Lock()
 	s.deadline = time.Now().Add(-time.Millisecond)
+	s.pingSent = time.Time{}
 	s.hbMu.Unlock()
 }
 
@@ -47,4 +48,12 @@ func Probing(srv *Server, sid string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.probing
+}
+
+// LatePing puts the session in the state of a ping that went out just now, after its planned deadline.
+func LatePing(s *Session) {
+	s.hbMu.Lock()
+	now := time.Now()
+	s.awaiting, s.pingSent, s.deadline = true, now, now.Add(-time.Millisecond)
+	s.hbMu.Unlock()
 }

@@ -12,7 +12,7 @@ import (
 )
 
 // upgradeSettle is how long a poll that arrives during an upgrade waits for the upgrade to end.
-const upgradeSettle = 50 * time.Millisecond
+const upgradeSettle = 100 * time.Millisecond
 
 // pollEndError is the cause with which a pending poll is ended early: it answers with its packet alone
 // when nothing is queued.

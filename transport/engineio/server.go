@@ -285,7 +285,7 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer srv.wg.Done()
-	if s.pingExpired() || (isWS && s.isClosing()) {
+	if s.pingExpired(r.Method == http.MethodPost) || (isWS && s.isClosing()) {
 		fail(w, http.StatusBadRequest, codeUnknownSID)
 		return
 	}

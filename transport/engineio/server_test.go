@@ -340,6 +340,36 @@ func TestPingDeadlineOnRequest(t *testing.T) {
 	}
 }
 
+// TestLatePing checks that when the ping went out after its planned deadline (a late timer), a POST may
+// still bring the pong within PingTimeout of the ping, while a poll is refused.
+func TestLatePing(t *testing.T) {
+	t.Parallel()
+	for _, pong := range []bool{true, false} {
+		e := newEnv(t, nil)
+		sid, _ := e.handshake()
+		s := e.nextSession()
+		engineio.LatePing(s.Session)
+		if !pong {
+			if status, _ := e.get(sid); status != http.StatusBadRequest {
+				t.Fatalf("poll after the planned deadline: %d", status)
+			}
+			if r := s.waitClosed(t); r != transport.ReasonPingTimeout {
+				t.Fatalf("closed with %q", r)
+			}
+			continue
+		}
+		if status, body := e.post(sid, "3"); status != http.StatusOK {
+			t.Fatalf("pong after a late ping: %d %q", status, body)
+		}
+		if status, body := e.post(sid, "4alive"); status != http.StatusOK {
+			t.Fatalf("POST after the pong: %d %q", status, body)
+		}
+		if status, body := e.get(sid); status != http.StatusOK || body != "4alive" {
+			t.Fatalf("poll after the pong: %d %q", status, body)
+		}
+	}
+}
+
 func TestHTTPErrors(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, func(o *engineio.Options) { o.MaxPayload = 100 })

@@ -84,11 +84,13 @@ type Session struct {
 	upgrading bool          // that WebSocket sent the probe: polls end at once, with a noop
 	wsDone    chan struct{} // closed when the active WebSocket's reader and writer have returned
 
-	// Heartbeat, guarded by hbMu. Deadlines follow the planned schedule, not the timer's actual firing,
-	// so a request that arrives after the deadline is refused however late the timer runs.
+	// Heartbeat, guarded by hbMu. The deadline follows the planned schedule, not the timer's actual
+	// firing, so a request that arrives after it is refused however late the timer runs; only a POST,
+	// which may carry the pong, gets the full PingTimeout from the moment a late ping went out.
 	hbMu     sync.Mutex
 	nextPing time.Time // when the current cycle's ping is (or was) due
 	deadline time.Time // the pong is due by then: nextPing+PingTimeout
+	pingSent time.Time // when the current cycle's ping went out
 	awaiting bool      // the ping went out and no pong came back yet
 	pong     chan struct{}
 }
@@ -214,6 +216,15 @@ func (s *Session) onPong() {
 	}
 }
 
+// lateDeadline is when the loop gives up waiting for the pong: the planned deadline, or PingTimeout after
+// the ping went out if it went out late. The caller holds hbMu.
+func (s *Session) lateDeadline() time.Time {
+	if d := s.pingSent.Add(s.srv.opts.PingTimeout); d.After(s.deadline) {
+		return d
+	}
+	return s.deadline
+}
+
 // arm starts a heartbeat cycle at now: the next ping is due an interval later. The caller holds hbMu.
 func (s *Session) arm(now time.Time) {
 	s.nextPing = now.Add(s.srv.opts.PingInterval)
@@ -221,10 +232,12 @@ func (s *Session) arm(now time.Time) {
 }
 
 // pingExpired closes the session with "ping timeout" and reports true when the pong deadline passed. The
-// HTTP handlers call it on each request, so the deadline holds even when the timer fires late.
-func (s *Session) pingExpired() bool {
+// HTTP handlers call it on each request, so the deadline holds even when the timer fires late; mayPong
+// tells that the request may carry the pong (a POST).
+func (s *Session) pingExpired(mayPong bool) bool {
 	s.hbMu.Lock()
-	expired := !time.Now().Before(s.deadline)
+	now := time.Now()
+	expired := !now.Before(s.deadline) && !(mayPong && s.awaiting && now.Before(s.lateDeadline()))
 	s.hbMu.Unlock()
 	if expired && !s.isClosing() {
 		s.log.Debug("ping timeout (request after the deadline)")
@@ -252,7 +265,7 @@ heartbeat:
 		}
 		now := time.Now()
 		s.hbMu.Lock()
-		deadline := s.deadline
+		deadline := s.lateDeadline()
 		sendPing := false
 		var wait time.Duration
 		switch {
@@ -265,9 +278,8 @@ heartbeat:
 			wait = deadline.Sub(now)
 		case !now.Before(s.nextPing):
 			s.awaiting, sendPing = true, true
-			// The deadline follows the planned schedule, not this (possibly late) firing: a client that
-			// waits interval+timeout before it polls must find the session closed.
-			wait = s.deadline.Sub(now)
+			s.pingSent = now
+			wait = s.lateDeadline().Sub(now)
 		default:
 			wait = s.nextPing.Sub(now)
 		}

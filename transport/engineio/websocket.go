@@ -29,14 +29,28 @@ func (srv *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, s *Ses
 	if !opts.InsecureSkipVerify {
 		opts.OriginPatterns = srv.opts.OriginPatterns
 	}
+	// An upgrade starts before the handshake is answered, so that a poll the client sends once its
+	// WebSocket is open finds the upgrade under way.
+	probing := s != nil && s.beginUpgrade()
 	ws, err := websocket.Accept(w, r, opts)
 	if err != nil {
 		// Accept has answered (403 for a refused origin, 400/426 for a bad handshake).
 		srv.opts.Logger.Warn("websocket upgrade refused", "component", "engineio", "remote_addr", r.RemoteAddr, "err", err)
+		if probing {
+			s.endUpgrade(false)
+		}
 		return
 	}
 	ws.SetReadLimit(srv.opts.MaxPayload)
 	if s != nil {
+		if !probing {
+			// "A client MUST NOT open more than one WebSocket connection per session. Should it happen,
+			// the server MUST close the WebSocket connection." Like the reference server, accept it, then
+			// close it.
+			s.log.Warn("second websocket for a session refused")
+			ws.Close(websocket.StatusPolicyViolation, "session already upgraded or upgrading")
+			return
+		}
 		s.upgrade(ws)
 		return
 	}
@@ -48,30 +62,36 @@ func (srv *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, s *Ses
 	s.runWebSocket(ws, nil)
 }
 
-// upgrade runs the upgrade of s to ws ("Upgrade"): the client probes with "2probe", the server answers
-// "3probe" and ends the pending poll with a noop, the client confirms with "5". Until then the session
-// stays on long-polling; an upgrade that fails leaves it there.
-func (s *Session) upgrade(ws *websocket.Conn) {
+// beginUpgrade marks s as upgrading; it reports false when s cannot upgrade: it is not on long-polling
+// (it upgraded already), another WebSocket is upgrading it, or it is closing.
+func (s *Session) beginUpgrade() bool {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.tr != TransportPolling || s.probing || s.closeKind != 0 {
-		s.mu.Unlock()
-		// "A client MUST NOT open more than one WebSocket connection per session. Should it happen, the
-		// server MUST close the WebSocket connection." Like the reference server, accept it, then close it.
-		s.log.Warn("second websocket for a session refused")
-		ws.Close(websocket.StatusPolicyViolation, "session already upgraded or upgrading")
-		return
+		return false
 	}
 	s.probing = true
-	probeDone := make(chan struct{})
-	s.probeDone = probeDone
-	s.mu.Unlock()
+	s.probeDone = make(chan struct{})
+	return true
+}
 
-	waitPoll, ok := s.probe(ws)
-	close(probeDone)
+// endUpgrade ends what beginUpgrade started; when the upgrade failed, the session stays on long-polling.
+func (s *Session) endUpgrade(ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if !ok {
-		s.mu.Lock()
 		s.probing, s.upgrading = false, false
-		s.mu.Unlock()
+	}
+	close(s.probeDone)
+}
+
+// upgrade runs the upgrade of s to ws ("Upgrade"): the client probes with "2probe", the server answers
+// "3probe" and ends the pending poll with a noop, the client confirms with "5". Until then the session
+// stays on long-polling; an upgrade that fails leaves it there. beginUpgrade was called.
+func (s *Session) upgrade(ws *websocket.Conn) {
+	waitPoll, ok := s.probe(ws)
+	s.endUpgrade(ok)
+	if !ok {
 		ws.Close(websocket.StatusPolicyViolation, "upgrade failed")
 		return
 	}
