@@ -51,6 +51,8 @@ type link struct {
 	// the namespace actors' room creation and deletion.
 	local map[roomKey]struct{}     // rooms with local members
 	peers map[string]*peerInterest // live peers by node id
+
+	tunnels *tunnels // requests relayed to the node of their session (tunnel.go)
 }
 
 type pendingCall struct {
@@ -75,6 +77,7 @@ func (e *Engine) newLink() error {
 		return err
 	}
 	l.node = node
+	l.tunnels = e.newTunnels(node)
 	e.link = l
 	return nil
 }
@@ -83,7 +86,11 @@ func (e *Engine) startCluster(ctx context.Context) error {
 	if e.link == nil {
 		return nil
 	}
-	return e.link.node.Start(ctx)
+	if err := e.link.node.Start(ctx); err != nil {
+		return err
+	}
+	e.link.tunnels.start()
+	return nil
 }
 
 // forward sends a broadcast to peers. With a collector, each peer is one more leg of it, settled by the
@@ -151,6 +158,8 @@ func (l *link) Receive(from cluster.Member, env *clusterv1.Envelope) {
 		l.remoteServerEvent(from.ID, b.ServerEvent)
 	case *clusterv1.Envelope_ServerEventAck:
 		l.serverEventAck(from.ID, b.ServerEventAck)
+	case *clusterv1.Envelope_TunnelOpen, *clusterv1.Envelope_TunnelData, *clusterv1.Envelope_TunnelClose:
+		l.tunnels.receive(from.ID, env)
 	}
 }
 
@@ -163,6 +172,7 @@ func (l *link) MemberUp(m cluster.Member) {
 // MemberDown implements cluster.Handler: calls waiting for that node end without its answer.
 func (l *link) MemberDown(m cluster.Member) {
 	l.e.log.Info("node left", "node", m.ID)
+	l.tunnels.memberDown(m.ID)
 	l.mu.Lock()
 	delete(l.peers, m.ID)
 	var gone []uint64

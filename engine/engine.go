@@ -187,10 +187,14 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 		return ErrClosed
 	}
 	// Leave the cluster first: peers stop routing to this node at once instead of after failure detection.
+	var tunnelErr error
 	if e.link != nil {
 		if lerr := e.link.node.Leave(ctx); lerr != nil {
 			e.log.Warn("leaving the cluster", "err", lerr)
 		}
+		// Peers drop this node's tunnels once it has left: end them now, and with them the sessions
+		// and the relayed requests they carry.
+		tunnelErr = e.link.tunnels.shutdown(ctx)
 	}
 	// Let what was emitted before Shutdown reach the connections' queues, which are written out before
 	// the connections close.
@@ -211,7 +215,7 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	// Both front-ends drain and close their connections at once.
 	sioErr := make(chan error, 1)
 	go func() { sioErr <- e.sio.Shutdown(ctx) }()
-	err := errors.Join(e.native.Shutdown(ctx), <-sioErr)
+	err := errors.Join(e.native.Shutdown(ctx), <-sioErr, tunnelErr)
 	done := make(chan struct{})
 	go func() { e.wg.Wait(); close(done) }()
 	select {

@@ -35,6 +35,10 @@ func (e *Engine) newSocketIO() *socketio.Server {
 		QueueBytes:      c.WriteQueueBytes,
 		OriginPatterns:  c.AllowedOrigins,
 		Logger:          c.Logger,
+		// In a cluster, sids name their node, and a request for a session of another node is relayed to
+		// it (tunnel.go): no sticky sessions needed.
+		NewSID:  e.newSocketID,
+		Forward: e.forwardSocketIO,
 	}
 	if len(c.SocketIO.CORSOrigins) > 0 {
 		eo.CORS = &engineio.CORS{AllowOrigins: c.SocketIO.CORSOrigins, AllowCredentials: c.SocketIO.CORSCredentials}
@@ -44,7 +48,9 @@ func (e *Engine) newSocketIO() *socketio.Server {
 
 // SocketIOHandler returns the Socket.IO v5 endpoint, for the official socket.io-client and compatible
 // clients. Mount it at "/socket.io/" (the clients' default path). Socket.IO and native sockets share
-// namespaces, rooms and every API of the engine.
+// namespaces, rooms and every API of the engine. In a cluster, a request for a session of another node
+// is relayed to that node, so a load balancer in front of the nodes needs no sticky sessions
+// (docs/socketio.md, "Behind a load balancer").
 func (e *Engine) SocketIOHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if e.state.Load() != stateRunning {
