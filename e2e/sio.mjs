@@ -44,6 +44,23 @@ const scenarios = {
     eq(await s.emitWithAck("add", 20, 22), 42, "ack over websocket");
     s.close();
   },
+  // Long-polling only, never upgraded: an ack round trip, a server emit the client acks, a binary server
+  // emit. Run by the Go tests directly and behind a round-robin proxy over cluster nodes.
+  async "polling-only"() {
+    const s = io(base, { transports: ["polling"], reconnection: false });
+    s.on("question", (q, cb) => cb(q + "!"));
+    await connected(s);
+    eq(s.io.engine.transport.name, "polling", "transport");
+    eq(await s.emitWithAck("add", 2, 3), 5, "ack over polling");
+    eq(await s.emitWithAck("ask-me", "why"), "why!", "server→client ack relayed back");
+    const [gift] = await new Promise((r) => {
+      s.once("gift", (...a) => r(a));
+      s.emit("send-gift");
+    });
+    if (!Buffer.from(gift).equals(Buffer.from("roomio"))) fail("server binary differs");
+    eq(s.io.engine.transport.name, "polling", "transport at the end");
+    s.close();
+  },
   async "websocket-only"() {
     const s = io(base, { transports: ["websocket"], reconnection: false });
     await connected(s);

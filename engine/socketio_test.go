@@ -207,7 +207,7 @@ func sioApp(reasons chan<- string) func(e *engine.Engine) {
 }
 
 func TestSocketIOClientScenarios(t *testing.T) {
-	for _, sc := range []string{"default-transports", "websocket-only", "namespaces", "auth-middleware", "acks", "binary", "server-disconnect"} {
+	for _, sc := range []string{"default-transports", "polling-only", "websocket-only", "namespaces", "auth-middleware", "acks", "binary", "server-disconnect"} {
 		t.Run(sc, func(t *testing.T) {
 			s := serveSIO(t, "127.0.0.1:0", engine.Config{}, sioApp(nil))
 			runScenario(t, sc, "http://"+s.addr).wait(t)
