@@ -120,6 +120,19 @@ const scenarios = {
     const [msg] = await news;
     eq(msg, { from: "server", n: 1 }, "broadcast payload");
   },
+  // The chat app of a node of a cluster (cmd/roomio/cluster_test.go): join "r", then a native client on
+  // another node says to r; the Go test sends that client's socket id on stdin once its say was acked.
+  async "cluster-chat"() {
+    const s = io(base, { reconnection: false });
+    await connected(s);
+    eq(await s.emitWithAck("join", "r"), { ok: true, rooms: ["r"] }, "join ack");
+    const said = once(s, "said");
+    console.log("step joined");
+    const from = await nextLine();
+    const [msg] = await said;
+    eq(msg, { from, payload: { n: 1, text: "from node 1" }, room: "r" }, "said");
+    s.close();
+  },
   async binary() {
     const s = io(base, { reconnection: false });
     await connected(s);

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -93,22 +94,31 @@ func trackInputs(t *testing.T, root string) {
 // test itself runs under -race, so races the browser traffic provokes in the node fail the test too.
 func buildNode(t *testing.T) string {
 	t.Helper()
-	goCmd, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatalf("go not on PATH: %v", err)
-	}
-	bin := filepath.Join(t.TempDir(), "roomio")
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
+	bin, err := buildNodeIn(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
+// buildNodeIn is buildNode into dir.
+func buildNodeIn(ctx context.Context, dir string) (string, error) {
+	goCmd, err := exec.LookPath("go")
+	if err != nil {
+		return "", fmt.Errorf("go not on PATH: %w", err)
+	}
+	bin := filepath.Join(dir, "roomio")
 	args := []string{"build", "-o", bin}
 	if raceEnabled() {
 		args = append(args, "-race")
 	}
 	cmd := exec.CommandContext(ctx, goCmd, append(args, ".")...)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+		return "", fmt.Errorf("go build: %w\n%s", err, out)
 	}
-	return bin
+	return bin, nil
 }
 
 func raceEnabled() bool {
@@ -192,6 +202,7 @@ type nodeLog struct {
 	scanned   int // bytes of buf already split into lines
 	listening chan string
 	found     bool
+	changed   chan struct{} // when not nil, signalled (without blocking) after each write
 }
 
 func (l *nodeLog) Write(p []byte) (int, error) {
@@ -221,6 +232,12 @@ func (l *nodeLog) Write(p []byte) (int, error) {
 		}
 		l.found = true
 		l.listening <- addr
+	}
+	if l.changed != nil {
+		select {
+		case l.changed <- struct{}{}:
+		default:
+		}
 	}
 	return len(p), nil
 }

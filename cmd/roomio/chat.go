@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 	"unicode"
@@ -18,17 +19,19 @@ func installChat(ns *engine.Namespace) {
 	// those rooms private: it refuses them as chat rooms, or a member joining "<B's id>" would create a
 	// room that captures every whisper to B (the namespace routes a name to a room before a socket).
 	// The set holds this node's connected sockets; an id is added before its socket's first event is
-	// handled, so before anyone can learn it from "joined" or "said".
+	// handled, so before anyone can learn it from "joined" or "said". Sockets of other nodes of a cluster
+	// are not in it: names shaped like a cluster socket id are refused whoever owns them (clusterSID).
 	var ids sync.Map
 	isSocket := func(id string) bool { _, ok := ids.Load(id); return ok }
+	reserved := func(name string) bool { return isSocket(name) || clusterSID(name) }
 	ns.OnConnection(func(s *engine.Socket) {
 		ids.Store(s.ID(), struct{}{})
 		s.OnDisconnect(func(string) { ids.Delete(s.ID()) })
-		s.On("join", func(ev *engine.Event) { chatMembership(ev, true, isSocket) })
-		s.On("leave", func(ev *engine.Event) { chatMembership(ev, false, isSocket) })
+		s.On("join", func(ev *engine.Event) { chatMembership(ev, true, reserved) })
+		s.On("leave", func(ev *engine.Event) { chatMembership(ev, false, reserved) })
 		s.On("say", func(ev *engine.Event) {
 			var room string
-			if ev.Bind(0, &room) != nil || !validRoom(room) || isSocket(room) {
+			if ev.Bind(0, &room) != nil || !validRoom(room) || reserved(room) {
 				ackIf(ev, fail("invalid room name"))
 				return
 			}
@@ -41,7 +44,7 @@ func installChat(ns *engine.Namespace) {
 		})
 		s.On("whisper", func(ev *engine.Event) {
 			var to string
-			if ev.Bind(0, &to) != nil || !isSocket(to) {
+			if ev.Bind(0, &to) != nil || !isSocket(to) && !remoteSocket(ns, to) {
 				ackIf(ev, fail("no such socket"))
 				return
 			}
@@ -51,10 +54,41 @@ func installChat(ns *engine.Namespace) {
 	})
 }
 
-func chatMembership(ev *engine.Event, join bool, isSocket func(string) bool) {
+// clusterSID reports whether name has the form of a socket id in a cluster: "<node id>.<20 base64url
+// characters>", the node id being 1–64 characters of [A-Za-z0-9_-] (engine.newSocketID,
+// cluster.Config.NodeID).
+func clusterSID(name string) bool {
+	node, sid, ok := strings.Cut(name, ".")
+	return ok && len(node) >= 1 && len(node) <= 64 && len(sid) == 20 && base64URL(node) && base64URL(sid)
+}
+
+func base64URL(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// remoteSocket reports whether id is a connected socket of ns on another node of the cluster: the
+// engine routes the query to the node named in the id, one round trip, bounded to 5 s (an unknown node
+// answers at once, an unreachable one counts as absent).
+func remoteSocket(ns *engine.Namespace, id string) bool {
+	if !clusterSID(id) {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	socks, err := ns.To(id).FetchSockets(ctx)
+	return err == nil && len(socks) == 1 && socks[0].ID == id
+}
+
+func chatMembership(ev *engine.Event, join bool, reserved func(string) bool) {
 	s := ev.Socket
 	var room string
-	if ev.Bind(0, &room) != nil || !validRoom(room) || isSocket(room) {
+	if ev.Bind(0, &room) != nil || !validRoom(room) || reserved(room) {
 		ackIf(ev, fail("invalid room name"))
 		return
 	}

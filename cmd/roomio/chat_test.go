@@ -189,6 +189,7 @@ func TestChatWhisperInvalid(t *testing.T) {
 		// A whisper goes to one socket, never to a room of the chat.
 		{"room name", []any{"lobby", "to the room"}},
 		{"unknown id", []any{"AAAAAAAAAAAAAAAAAAAA", "x"}},
+		{"unknown id of a cluster node", []any{"abcdefgh.AAAAAAAAAAAAAAAAAAAA", "x"}},
 	} {
 		got := b.call(t, "whisper", tc.args...)
 		if got["ok"] != false || len(got) != 2 || !isNonEmptyString(got["error"]) {
@@ -226,6 +227,9 @@ func TestChatInvalidRoom(t *testing.T) {
 		{"own socket id", u.ID()},
 		// Another socket's id room is private to it: joining it would capture its whispers.
 		{"another socket's id", other.ID()},
+		// In a cluster socket ids are "<node id>.<id>": the chat refuses that shape for every node's.
+		{"shaped like a cluster socket id", "abcdefgh.AAAAAAAAAAAAAAAAAAAA"},
+		{"shaped like a cluster socket id, long node id", strings.Repeat("n", 64) + ".A-_AAAAAAAAAAAAAAAAA"},
 	}
 	for _, tc := range bad {
 		for _, ev := range []string{"join", "leave", "say"} {
@@ -244,8 +248,10 @@ func TestChatInvalidRoom(t *testing.T) {
 	// The invalid joins left u in no room.
 	u.mustCall(t, okRooms(), "leave", "nowhere")
 
-	// Valid edge cases: 128 bytes, 1 byte, printable non-ASCII, spaces and punctuation.
-	good := []string{strings.Repeat("r", 128), strings.Repeat("€", 42) + "xy", "x", "café ☕ #1", "a b", `"quoted"/\`}
+	// Valid edge cases: 128 bytes, 1 byte, printable non-ASCII, spaces and punctuation, dotted names that
+	// are not shaped like a cluster socket id.
+	good := []string{strings.Repeat("r", 128), strings.Repeat("€", 42) + "xy", "x", "café ☕ #1", "a b", `"quoted"/\`,
+		"general.chat", "abcdefgh.AAAAAAAAAAAAAAAAAAA", "abcdefgh.AAAAAAAAAAAAAAAAAAAA.x", strings.Repeat("n", 65) + ".AAAAAAAAAAAAAAAAAAAA"}
 	for _, room := range good {
 		got := u.call(t, "join", room)
 		if got["ok"] != true || !slices.Contains(anyStrings(got["rooms"]), room) {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -22,7 +23,18 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	// The multi-process tests (cluster_test.go, package main_test) build the node binary once, into this
+	// directory, which they find through the environment; it is removed when the tests end.
+	dir, err := os.MkdirTemp("", "roomio-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Setenv("ROOMIO_TEST_BINDIR", dir)
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
+		os.RemoveAll(dir)
+		os.Exit(code)
+	}))
 }
 
 // waitFor bounds every wait for an event, an ack or an HTTP answer.
