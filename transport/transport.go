@@ -2,6 +2,7 @@ package transport
 
 import (
 	"errors"
+	"unicode/utf8"
 	"net/http"
 	"net/url"
 	"time"
@@ -90,4 +91,17 @@ type Session interface {
 	Packet(p *packet.Packet)
 	// Closed is called once, last, when the connection is gone; reason is one of the Reason constants.
 	Closed(reason string)
+}
+
+// CloseReason keeps a close reason within the 123 bytes RFC 6455 §5.5 allows a control frame's reason,
+// cutting at a character boundary: the reason must be UTF-8 (§5.5.1).
+func CloseReason(s string) string {
+	if len(s) <= 120 {
+		return s
+	}
+	n := 120
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }

@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"time"
-	"unicode/utf8"
 
 	"github.com/coder/websocket"
 
@@ -199,7 +198,7 @@ func (s *Session) readLoop(ctx context.Context, ws *websocket.Conn) {
 			continue
 		}
 		if !validText(data) {
-			s.log.Warn("bad packet", "packet", trimReason(string(data)))
+			s.log.Warn("bad packet", "packet", transport.CloseReason(string(data)))
 			s.closeWith(transport.ReasonParseError, closeAbort, transport.CloseProtocolError)
 			continue
 		}
@@ -243,22 +242,10 @@ func (s *Session) writeLoop(ws *websocket.Conn, cancelRead context.CancelFunc) {
 			code, reason := s.closeCode, s.closeReason
 			s.mu.Unlock()
 			timer := time.AfterFunc(s.srv.opts.WriteTimeout, cancelRead)
-			ws.Close(code, trimReason(reason))
+			ws.Close(code, transport.CloseReason(reason))
 			timer.Stop()
 			return
 		}
 	}
 }
 
-// trimReason keeps a close reason within the 123 bytes RFC 6455 §5.5 allows a control frame's reason,
-// cutting at a character boundary: the reason must be UTF-8 (§5.5.1).
-func trimReason(s string) string {
-	if len(s) <= 120 {
-		return s
-	}
-	n := 120
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
-}

@@ -10,7 +10,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/coder/websocket"
 
@@ -321,7 +320,7 @@ func (c *Conn) readLoop(ctx context.Context) (reason string) {
 				code = transport.CloseInvalidPayload
 			}
 			c.srv.opts.Logger.Warn("bad frame", "conn", c.id, "err", err)
-			c.closeWith(code, trimReason(err.Error()), transport.ReasonParseError, false)
+			c.closeWith(code, transport.CloseReason(err.Error()), transport.ReasonParseError, false)
 			continue
 		}
 		for _, m := range msgs {
@@ -408,18 +407,6 @@ func (c *Conn) writeLoop(ctx context.Context) {
 	}
 }
 
-// trimReason keeps a close reason within the 123 bytes RFC 6455 §5.5 allows a control frame's reason,
-// cutting at a character boundary: the reason must be UTF-8 (§5.5.1).
-func trimReason(s string) string {
-	if len(s) <= 120 {
-		return s
-	}
-	n := 120
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
-}
 
 func newID() string {
 	var b [12]byte
