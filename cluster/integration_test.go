@@ -258,7 +258,7 @@ func TestQueueBoundedPeerCrashed(t *testing.T) {
 		case errors.Is(err, cluster.ErrQueueFull):
 			full++
 		case errors.Is(err, cluster.ErrUnknownNode):
-			t.Skip("b was declared down before the sends") // not expected with 200 ms probes
+			t.Fatal("b was declared down before the sends (not expected with 200 ms probes)")
 		case err != nil:
 			t.Fatal(err)
 		}

@@ -85,6 +85,9 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// leaveBudget bounds the graceful leave of the cluster in Shutdown.
+const leaveBudget = 2 * time.Second
+
 const (
 	stateNew int32 = iota
 	stateRunning
@@ -189,9 +192,13 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	// Leave the cluster first: peers stop routing to this node at once instead of after failure detection.
 	var tunnelErr error
 	if e.link != nil {
-		if lerr := e.link.node.Leave(ctx); lerr != nil {
+		// memberlist's Leave waits until the leave has been gossiped, which never happens when every
+		// other node is leaving at the same time (a whole-cluster stop): give it a budget of its own.
+		lctx, cancel := context.WithTimeout(ctx, leaveBudget)
+		if lerr := e.link.node.Leave(lctx); lerr != nil {
 			e.log.Warn("leaving the cluster", "err", lerr)
 		}
+		cancel()
 		// Peers drop this node's tunnels once it has left: end them now, and with them the sessions
 		// and the relayed requests they carry.
 		tunnelErr = e.link.tunnels.shutdown(ctx)

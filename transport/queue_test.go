@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"go.uber.org/goleak"
 
@@ -467,5 +469,17 @@ func TestPushGroupIsAllOrNothing(t *testing.T) {
 	}
 	if q.Dropped() != 1 {
 		t.Fatalf("dropped %d groups, want 1", q.Dropped())
+	}
+}
+
+func TestCloseReasonCutsAtACharacter(t *testing.T) {
+	short := "fine"
+	if got := transport.CloseReason(short); got != short {
+		t.Fatalf("%q", got)
+	}
+	long := strings.Repeat("a", 119) + strings.Repeat("é", 10) // byte 120 falls inside an é
+	got := transport.CloseReason(long)
+	if len(got) > 123 || !utf8.ValidString(got) || !strings.HasPrefix(long, got) {
+		t.Fatalf("%d bytes, valid %v", len(got), utf8.ValidString(got))
 	}
 }

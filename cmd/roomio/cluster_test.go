@@ -817,18 +817,10 @@ func TestClusterProcessesRestartRejoins(t *testing.T) {
 }
 
 // TestClusterProcessesConcurrentSIGTERM stops every node at once, as `docker compose down` or a
-// scale-down does: each must leave the cluster and exit cleanly within a few seconds.
-//
-// Known bug, found by this test: a node whose other live members leave while its own leave broadcast
-// is still queued waits for that broadcast until its whole shutdown budget (15 s) is spent — memberlist's
-// Leave returns once the broadcast went out a number of times, which never happens once nobody is left
-// to gossip to, and Engine.Shutdown hands Leave its whole ctx — then the drain and the handlers fail
-// with "context deadline exceeded" and the node exits with status 1. It only runs with
-// ROOMIO_KNOWN_BUGS=1 until that is fixed (then drop the gate).
+// scale-down does: each must leave the cluster and exit cleanly within a few seconds. (It found a bug:
+// memberlist's Leave waits until its leave has been gossiped, which never happens once nobody is left,
+// and Engine.Shutdown used to hand it the whole shutdown budget; Leave now has a budget of its own.)
 func TestClusterProcessesConcurrentSIGTERM(t *testing.T) {
-	if os.Getenv("ROOMIO_KNOWN_BUGS") != "1" {
-		t.Skip("known bug (a concurrent shutdown spends the whole shutdown budget in Leave): ROOMIO_KNOWN_BUGS=1 runs it")
-	}
 	c := newTestCluster(t)
 	nodes := c.startNodes(3)
 	start := time.Now()
