@@ -2,10 +2,10 @@ package transport
 
 import (
 	"errors"
-	"unicode/utf8"
 	"net/http"
 	"net/url"
 	"time"
+	"unicode/utf8"
 
 	"github.com/roomio/roomio/internal/packet"
 )

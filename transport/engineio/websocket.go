@@ -248,4 +248,3 @@ func (s *Session) writeLoop(ws *websocket.Conn, cancelRead context.CancelFunc) {
 		}
 	}
 }
-

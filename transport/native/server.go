@@ -407,7 +407,6 @@ func (c *Conn) writeLoop(ctx context.Context) {
 	}
 }
 
-
 func newID() string {
 	var b [12]byte
 	rand.Read(b[:])
