@@ -288,7 +288,8 @@ func (n *Node) join(ctx context.Context) error {
 			n.log.Info("joined the cluster", "seeds", seeds, "members", n.ml.NumMembers())
 			return nil
 		}
-		n.log.Debug("join failed", "seeds", seeds, "err", err, "retry_in", retry)
+		// Warn: a node that cannot join (seeds down, a wrong key) would otherwise wait silently.
+		n.log.Warn("join failed, retrying", "seeds", seeds, "err", err, "retry_in", retry)
 		t := time.NewTimer(retry)
 		select {
 		case <-t.C:
