@@ -146,10 +146,11 @@ func (b BroadcastOperator) run(ctx context.Context, op actors.Op, mk func(n *Nam
 	case <-c.Done():
 	case <-ctx.Done():
 		res, expected, _ := c.Snapshot()
-		err = fmt.Errorf("%w: %d of %d answered (%v)", ErrTimeout, len(res), expected, ctx.Err())
-		if c.Pending() {
-			err = fmt.Errorf("%w: fan-out not complete, %d answered (%v)", ErrTimeout, len(res), ctx.Err())
+		te := &TimeoutError{Answered: len(res), Expected: expected, Complete: !c.Pending(), Cause: ctx.Err()}
+		if l := b.ns.e.link; l != nil {
+			te.Nodes = l.abandon(c)
 		}
+		err = te
 	}
 	res, _, cerr := c.Snapshot()
 	if cerr != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -127,6 +128,25 @@ func (l *link) settle(id uint64) {
 	if p := l.take(id); p != nil {
 		p.c.LegDone()
 	}
+}
+
+// abandon forgets the calls of collector c still waiting for a node (the caller timed out) and returns
+// those nodes.
+func (l *link) abandon(c *actors.Collector) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var nodes []string
+	for id, p := range l.pending {
+		if p.c == c {
+			nodes = append(nodes, p.node)
+			delete(l.pending, id)
+			if p.timer != nil {
+				p.timer.Stop()
+			}
+		}
+	}
+	slices.Sort(nodes)
+	return slices.Compact(nodes)
 }
 
 // take removes and returns a pending call.

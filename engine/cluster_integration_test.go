@@ -264,3 +264,21 @@ func TestClusterServerSideEmit(t *testing.T) {
 		<-got
 	}
 }
+
+// TestClusterTimeoutNamesSilentNodes: at the caller's timeout the answers so far come back, and the
+// error names the nodes that had not answered.
+func TestClusterTimeoutNamesSilentNodes(t *testing.T) {
+	hs := startNodes(t, 2, nil)
+	answering, silent := hs[0].connect("/", nil), hs[1].connect("/", nil)
+	answering.On("poll", func(args []client.Arg, ack client.AckFunc) { ack("yes") })
+	hs[0].join(answering, "r")
+	hs[1].join(silent, "r")
+	replies, err := hs[0].e.To("r").Timeout(300 * time.Millisecond).EmitWithAck(ctxT(t), "poll")
+	var te *engine.TimeoutError
+	if !errors.As(err, &te) || !errors.Is(err, engine.ErrTimeout) {
+		t.Fatalf("err = %v, want a *TimeoutError", err)
+	}
+	if len(replies) != 1 || !slices.Equal(te.Nodes, []string{hs[1].e.NodeID()}) {
+		t.Fatalf("%d replies, silent nodes %v; want 1 and [%s]", len(replies), te.Nodes, hs[1].e.NodeID())
+	}
+}

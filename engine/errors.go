@@ -2,6 +2,7 @@ package engine
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/roomio/roomio/internal/packet"
 
@@ -56,3 +57,29 @@ var reserved = map[string]bool{
 	"connect": true, "connect_error": true, "disconnect": true, "disconnecting": true,
 	"newListener": true, "removeListener": true,
 }
+
+// TimeoutError is the error of a call that timed out (it wraps ErrTimeout); the answers that did arrive
+// are returned beside it. In a cluster, Nodes names the nodes that had not answered.
+type TimeoutError struct {
+	Answered, Expected int  // answers received and expected so far
+	Complete           bool // every recipient had been reached (Expected is final)
+	Nodes              []string
+	Cause              error // the context's error
+}
+
+func (e *TimeoutError) Error() string {
+	s := fmt.Sprintf("engine: timed out: %d of %d answered", e.Answered, e.Expected)
+	if !e.Complete {
+		s += " (fan-out not complete)"
+	}
+	if len(e.Nodes) > 0 {
+		s += fmt.Sprintf("; no answer from nodes %v", e.Nodes)
+	}
+	if e.Cause != nil {
+		s += ": " + e.Cause.Error()
+	}
+	return s
+}
+
+// Unwrap makes errors.Is(err, ErrTimeout) hold.
+func (e *TimeoutError) Unwrap() error { return ErrTimeout }

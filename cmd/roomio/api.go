@@ -123,7 +123,12 @@ func (n *node) apiSockets(w http.ResponseWriter, r *http.Request) {
 	for _, s := range socks {
 		out = append(out, socketJSON{ID: s.ID, Rooms: s.Rooms})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"sockets": out})
+	body := map[string]any{"sockets": out}
+	// In a cluster, name the nodes that did not answer in time (their sockets are missing).
+	if te := (*engine.TimeoutError)(nil); errors.As(err, &te) && len(te.Nodes) > 0 {
+		body["missing_nodes"] = te.Nodes
+	}
+	writeJSON(w, http.StatusOK, body)
 }
 
 func defaultNS(s string) string {
