@@ -64,7 +64,7 @@ func TestBrowserChat(t *testing.T) {
 // result while the test binary and the files and environment variables the test read are unchanged; the
 // node binary, the web files and the e2e script are this test's real inputs but not part of its binary,
 // so without this a stale PASS would be replayed after they change.
-func trackInputs(t *testing.T, root string) {
+func trackInputs(t testing.TB, root string) {
 	t.Helper()
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -92,7 +92,7 @@ func trackInputs(t *testing.T, root string) {
 
 // buildNode compiles this package's binary into a temporary directory, with the race detector when the
 // test itself runs under -race, so races the browser traffic provokes in the node fail the test too.
-func buildNode(t *testing.T) string {
+func buildNode(t testing.TB) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
@@ -137,7 +137,7 @@ func raceEnabled() bool {
 // startNode runs bin on a free loopback port and returns the address from its "listening" log line. A
 // cleanup stops it with SIGTERM and fails the test unless it exits cleanly; its log is printed then when
 // the test failed.
-func startNode(t *testing.T, bin string) string {
+func startNode(t testing.TB, bin string) string {
 	t.Helper()
 	logw := &nodeLog{listening: make(chan string, 1)}
 	cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-log-level", "info")

@@ -41,7 +41,7 @@ import (
 const clusterWait = 15 * time.Second
 
 // nodeBinary returns the node binary, built once per test process (TestMain names the directory).
-func nodeBinary(t *testing.T) string {
+func nodeBinary(t testing.TB) string {
 	t.Helper()
 	dir := os.Getenv("ROOMIO_TEST_BINDIR")
 	if dir == "" {
@@ -66,7 +66,7 @@ var sharedBin struct {
 
 // testCluster is a set of node processes and the HTTP client that talks to their APIs.
 type testCluster struct {
-	t     *testing.T
+	t     testing.TB
 	bin   string
 	http  *http.Client
 	nodes []*procNode // started by startNodes
@@ -75,7 +75,7 @@ type testCluster struct {
 
 // newTestCluster returns an empty cluster. Its cleanup, which runs after those of the clients the test
 // connected, stops every node process (stopAll).
-func newTestCluster(t *testing.T) *testCluster {
+func newTestCluster(t testing.TB) *testCluster {
 	t.Helper()
 	tr := &http.Transport{}
 	c := &testCluster{t: t, bin: nodeBinary(t), http: &http.Client{Transport: tr, Timeout: clusterWait}}
@@ -136,7 +136,7 @@ type ports struct{ addr, gossip, remote string }
 
 // freePorts picks three free loopback ports; the gossip port is free for both TCP and UDP (memberlist
 // binds both). Another process can take one before the node binds it: startNodes retries once.
-func freePorts(t *testing.T) ports {
+func freePorts(t testing.TB) ports {
 	t.Helper()
 	var got []string
 	var hold []io.Closer
@@ -240,7 +240,7 @@ func (n *procNode) waitListening() error {
 }
 
 // kill ends the node with SIGKILL and waits until it is gone.
-func (n *procNode) kill(t *testing.T) {
+func (n *procNode) kill(t testing.TB) {
 	t.Helper()
 	n.killed = true
 	if err := n.cmd.Process.Kill(); err != nil {
@@ -250,7 +250,7 @@ func (n *procNode) kill(t *testing.T) {
 }
 
 // terminate sends SIGTERM and returns a channel closed when the node has exited.
-func (n *procNode) terminate(t *testing.T) <-chan struct{} {
+func (n *procNode) terminate(t testing.TB) <-chan struct{} {
 	t.Helper()
 	if err := n.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatalf("SIGTERM %s: %v", n.name, err)
@@ -319,7 +319,7 @@ func (c *testCluster) converge(nodes ...*procNode) time.Duration {
 
 // eventually polls cond every 20 ms until it holds, failing the test after timeout; it returns how long
 // that took.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) time.Duration {
+func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) time.Duration {
 	t.Helper()
 	start := time.Now()
 	tick := time.NewTicker(20 * time.Millisecond)
@@ -398,7 +398,7 @@ func (n *procNode) sockets(room string) (socketList, int, time.Duration) {
 }
 
 // emit POSTs /api/v1/emit to rooms.
-func (n *procNode) emit(t *testing.T, event string, arg any, rooms ...string) {
+func (n *procNode) emit(t testing.TB, event string, arg any, rooms ...string) {
 	t.Helper()
 	a, _ := json.Marshal(arg)
 	body, _ := json.Marshal(map[string]any{"rooms": rooms, "event": event, "args": []json.RawMessage{a}})
@@ -426,7 +426,7 @@ type user struct {
 }
 
 // user connects a native client to the node; the test's cleanup closes it.
-func (n *procNode) user(t *testing.T, name string) *user {
+func (n *procNode) user(t testing.TB, name string) *user {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), clusterWait)
 	defer cancel()
@@ -455,7 +455,7 @@ func (n *procNode) user(t *testing.T, name string) *user {
 }
 
 // next returns the next event named name, skipping events of other names.
-func (u *user) next(t *testing.T, name string) client.Event {
+func (u *user) next(t testing.TB, name string) client.Event {
 	t.Helper()
 	var ev client.Event
 	u.wait(t, fmt.Sprintf("a %q event", name), func([]client.Event) bool {
@@ -472,7 +472,7 @@ func (u *user) next(t *testing.T, name string) client.Event {
 }
 
 // all waits until n events named name have arrived in all, and returns them; it does not consume them.
-func (u *user) all(t *testing.T, name string, n int) []client.Event {
+func (u *user) all(t testing.TB, name string, n int) []client.Event {
 	t.Helper()
 	var out []client.Event
 	u.wait(t, fmt.Sprintf("%d %q events", n, name), func(evs []client.Event) bool {
@@ -489,7 +489,7 @@ func (u *user) all(t *testing.T, name string, n int) []client.Event {
 
 // wait calls cond with every event received so far, under u.mu, after each new one, until it returns
 // true; it fails the test after clusterWait.
-func (u *user) wait(t *testing.T, what string, cond func(evs []client.Event) bool) {
+func (u *user) wait(t testing.TB, what string, cond func(evs []client.Event) bool) {
 	t.Helper()
 	deadline := time.After(clusterWait)
 	for {
@@ -509,7 +509,7 @@ func (u *user) wait(t *testing.T, what string, cond func(evs []client.Event) boo
 
 // expect asserts that u's next event named name carries the single argument want (compared as decoded
 // JSON).
-func (u *user) expect(t *testing.T, name string, want any) {
+func (u *user) expect(t testing.TB, name string, want any) {
 	t.Helper()
 	ev := u.next(t, name)
 	var got any
@@ -519,7 +519,7 @@ func (u *user) expect(t *testing.T, name string, want any) {
 }
 
 // call emits event asking for an ack and asserts the ack is want.
-func (u *user) call(t *testing.T, want any, event string, args ...any) {
+func (u *user) call(t testing.TB, want any, event string, args ...any) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), clusterWait)
 	defer cancel()
