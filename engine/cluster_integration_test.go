@@ -273,7 +273,7 @@ func TestClusterTimeoutNamesSilentNodes(t *testing.T) {
 	answering.On("poll", func(args []client.Arg, ack client.AckFunc) { ack("yes") })
 	hs[0].join(answering, "r")
 	hs[1].join(silent, "r")
-	replies, err := hs[0].e.To("r").Timeout(300 * time.Millisecond).EmitWithAck(ctxT(t), "poll")
+	replies, err := hs[0].e.To("r").Timeout(300*time.Millisecond).EmitWithAck(ctxT(t), "poll")
 	var te *engine.TimeoutError
 	if !errors.As(err, &te) || !errors.Is(err, engine.ErrTimeout) {
 		t.Fatalf("err = %v, want a *TimeoutError", err)
