@@ -37,6 +37,14 @@ type ClusterConfig struct {
 	Key []byte
 }
 
+// remoteTimeout is how long a peer waits for its local answers: it replies a margin (a tenth of the
+// time left, at most 100 ms) before the caller's deadline, so its partial answers reach the caller in
+// time and only a peer that really cannot answer is reported as silent.
+func remoteTimeout(deadline time.Time) time.Duration {
+	left := time.Until(deadline)
+	return max(left-min(left/10, 100*time.Millisecond), time.Millisecond)
+}
+
 // defaultRemoteTimeout bounds a cluster-wide call whose ctx has no deadline.
 const defaultRemoteTimeout = 30 * time.Second
 
@@ -102,7 +110,7 @@ func (l *link) forward(nodes []string, ns string, b *actors.Broadcast, deadline 
 		msg := toWireBroadcast(ns, b)
 		if b.Collector != nil {
 			msg.RequestId = l.register(id, b.Collector)
-			msg.TimeoutMs = time.Until(deadline).Milliseconds()
+			msg.TimeoutMs = remoteTimeout(deadline).Milliseconds()
 		}
 		if err := l.node.Send(id, &clusterv1.Envelope{Body: &clusterv1.Envelope_Broadcast{Broadcast: msg}}); err != nil && b.Collector != nil {
 			l.settle(msg.RequestId)

@@ -62,9 +62,9 @@ func (n *Namespace) ServerSideEmit(event string, args ...any) error {
 }
 
 // ServerSideEmitWithAck sends an event to every other node's server code and waits for each node's
-// answer, or for ctx: on timeout the answers so far come back with an error wrapping ErrTimeout. A node
-// that leaves the cluster meanwhile is not waited for; a node whose namespace has no handler answers
-// with an error.
+// answer, or for ctx: on timeout the answers so far come back with a *TimeoutError naming the nodes that
+// did not answer. A node that leaves the cluster meanwhile is not waited for; a node whose namespace has
+// no handler answers with an error.
 func (n *Namespace) ServerSideEmitWithAck(ctx context.Context, event string, args ...any) ([]ServerReply, error) {
 	return n.serverSideEmit(ctx, true, event, args)
 }
@@ -98,7 +98,8 @@ func (n *Namespace) serverSideEmit(ctx context.Context, ack bool, event string, 
 	select {
 	case <-c.Done():
 	case <-ctx.Done():
-		err = fmt.Errorf("%w: %v", ErrTimeout, ctx.Err())
+		res, expected, _ := c.Snapshot()
+		err = &TimeoutError{Answered: len(res), Expected: expected, Nodes: l.abandon(c), Cause: ctx.Err()}
 	}
 	res, _, _ := c.Snapshot()
 	out := make([]ServerReply, len(res))
