@@ -35,6 +35,9 @@ type ClusterConfig struct {
 	Seeds []string
 	// Key (16, 24 or 32 bytes) encrypts gossip and authenticates remote connections; nodes need the same.
 	Key []byte
+	// ProbeInterval is memberlist's failure-probe interval: a crashed node is declared dead after roughly
+	// 5–6 intervals. Zero means memberlist's LAN default (1 s: about 6 s to detect a crash).
+	ProbeInterval time.Duration
 }
 
 // remoteTimeout is how long a peer waits for its local answers: it replies a margin (a tenth of the
@@ -80,7 +83,7 @@ func (e *Engine) newLink() error {
 	node, err := cluster.New(cluster.Config{
 		GossipAddr: cc.GossipAddr, AdvertiseGossip: cc.AdvertiseGossip,
 		RemoteAddr: cc.RemoteAddr, AdvertiseRemote: cc.AdvertiseRemote,
-		Seeds: cc.Seeds, Key: cc.Key, Logger: e.log, System: e.system,
+		Seeds: cc.Seeds, Key: cc.Key, ProbeInterval: cc.ProbeInterval, Logger: e.log, System: e.system,
 	}, l)
 	if err != nil {
 		return err

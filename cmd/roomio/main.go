@@ -38,6 +38,7 @@ type options struct {
 	remoteAddr  string // node-to-node stream address
 	join        string // comma-separated seeds
 	clusterKey  string // base64 of a 16-, 24- or 32-byte key
+	probe       time.Duration
 }
 
 func main() {
@@ -66,6 +67,11 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.remoteAddr, "remote-addr", envOr("ROOMIO_REMOTE_ADDR", ""), "node-to-node host:port (default: the cluster-addr host, port+1) (env ROOMIO_REMOTE_ADDR)")
 	fs.StringVar(&o.join, "join", envOr("ROOMIO_JOIN", ""), "comma-separated gossip addresses of nodes to join (env ROOMIO_JOIN)")
 	fs.StringVar(&o.clusterKey, "cluster-key", envOr("ROOMIO_CLUSTER_KEY", ""), "base64 of a 16-, 24- or 32-byte key that encrypts gossip and authenticates nodes (env ROOMIO_CLUSTER_KEY)")
+	probeDefault, err := time.ParseDuration(envOr("ROOMIO_PROBE_INTERVAL", "0s"))
+	if err != nil {
+		return o, fmt.Errorf("ROOMIO_PROBE_INTERVAL: %w", err)
+	}
+	fs.DurationVar(&o.probe, "probe-interval", probeDefault, "failure-probe interval; a crashed node is declared dead after about 6 intervals; 0: 1s (env ROOMIO_PROBE_INTERVAL)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -77,8 +83,11 @@ func parseFlags(args []string) (options, error) {
 	if o.app != "chat" && o.app != "none" {
 		return o, fmt.Errorf("-app must be chat or none, not %q", o.app)
 	}
-	if o.clusterAddr == "" && (o.remoteAddr != "" || o.join != "" || o.clusterKey != "") {
-		return o, errors.New("-remote-addr, -join and -cluster-key need -cluster-addr")
+	if o.clusterAddr == "" && (o.remoteAddr != "" || o.join != "" || o.clusterKey != "" || o.probe != 0) {
+		return o, errors.New("-remote-addr, -join, -cluster-key and -probe-interval need -cluster-addr")
+	}
+	if o.probe < 0 {
+		return o, errors.New("-probe-interval must not be negative")
 	}
 	return o, nil
 }
@@ -104,6 +113,7 @@ func (o options) clusterConfig() (engine.ClusterConfig, error) {
 	}
 	cc.AdvertiseRemote = cc.RemoteAddr
 	cc.Seeds = splitComma(o.join)
+	cc.ProbeInterval = o.probe
 	if o.clusterKey != "" {
 		key, err := base64.StdEncoding.DecodeString(o.clusterKey)
 		if err != nil {
