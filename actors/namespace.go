@@ -144,6 +144,14 @@ func (n *namespaceActor) leave(ctx actor.Context, r, sid string, notify *actor.P
 	return true
 }
 
+// send hands d to pid as one more leg of d's collector.
+func (n *namespaceActor) send(ctx actor.Context, pid *actor.PID, d *Deliver) {
+	if c := d.B.Collector; c != nil {
+		c.AddLegs(1)
+	}
+	ctx.Send(pid, d)
+}
+
 // route sends b to its target rooms, or to every socket when it names none. A socket's own-id room has
 // no actor: deliveries to it go straight to the socket.
 func (n *namespaceActor) route(ctx actor.Context, b *Broadcast) {
@@ -169,18 +177,15 @@ func (n *namespaceActor) route(ctx actor.Context, b *Broadcast) {
 		}
 	} else {
 		for _, r := range b.Rooms {
-			var pid *actor.PID
+			// A socket's own-id room has no actor: the socket gets it directly. Other sockets may also
+			// have joined a room of that name (Socket.IO allows it); they get it through its actor.
+			d := &Deliver{B: b, Via: r}
 			if e := n.rooms[r]; e != nil {
-				pid = e.pid
-			} else if p := n.sockets[r]; p != nil {
-				pid = p
-			} else {
-				continue
+				n.send(ctx, e.pid, d)
 			}
-			if c != nil {
-				c.AddLegs(1)
+			if p := n.sockets[r]; p != nil {
+				n.send(ctx, p, d)
 			}
-			ctx.Send(pid, &Deliver{B: b, Via: r})
 		}
 	}
 	if c != nil {

@@ -351,3 +351,22 @@ func sorted(s []string) []string {
 	slices.Sort(s)
 	return s
 }
+
+// A room named after a socket id does not hide the socket: To(id) reaches it and whoever joined the
+// room of that name (as in Socket.IO).
+func TestToSocketIDWhenARoomHasItsName(t *testing.T) {
+	h := start(t, engine.Config{}, nil)
+	a, b := h.connect("/", nil), h.connect("/", nil)
+	h.join(b, a.ID())
+	h.e.To(a.ID()).Emit("for-a")
+	for name, u := range map[string]*user{"a": a, "b (joined a's id)": b} {
+		if ev := u.next(t); ev.Name != "for-a" {
+			t.Fatalf("%s got %q", name, ev.Name)
+		}
+	}
+	h.e.To(a.ID(), "other").Emit("once")
+	h.e.To(a.ID()).Emit("m")
+	if got := a.until(t, "m"); !slices.Equal(got, []string{"once"}) {
+		t.Fatalf("a got %v", got)
+	}
+}

@@ -16,8 +16,8 @@ import (
 // installChat registers the built-in chat app on ns: join, leave, say and whisper (README "Chat app").
 func installChat(ns *engine.Namespace) {
 	// Every socket is alone in the room named by its id, which is where whispers go. The chat keeps
-	// those rooms private: it refuses them as chat rooms, or a member joining "<B's id>" would create a
-	// room that captures every whisper to B (the namespace routes a name to a room before a socket).
+	// those rooms private: it refuses them as chat rooms, or a member joining "<B's id>" would receive
+	// every whisper to B (the engine, like Socket.IO, lets any socket join a room of that name).
 	// The set holds this node's connected sockets; an id is added before its socket's first event is
 	// handled, so before anyone can learn it from "joined" or "said". Sockets of other nodes of a cluster
 	// are not in it: names shaped like a cluster socket id are refused whoever owns them (clusterSID).
