@@ -33,7 +33,7 @@ type Namespace struct {
 
 type nsHooks struct {
 	mu               sync.RWMutex
-	created, deleted []func(room string)
+	created, deleted []func(room, _ string) // one shape for all four lists; the id is unused here
 	joined, left     []func(room, id string)
 }
 
@@ -61,14 +61,14 @@ func (n *Namespace) OnConnection(fn func(*Socket)) {
 // OnCreateRoom adds a hook run when a room gets its first member.
 func (n *Namespace) OnCreateRoom(fn func(room string)) {
 	n.hooks.mu.Lock()
-	n.hooks.created = append(n.hooks.created, fn)
+	n.hooks.created = append(n.hooks.created, func(room, _ string) { fn(room) })
 	n.hooks.mu.Unlock()
 }
 
 // OnDeleteRoom adds a hook run when a room loses its last member and is removed.
 func (n *Namespace) OnDeleteRoom(fn func(room string)) {
 	n.hooks.mu.Lock()
-	n.hooks.deleted = append(n.hooks.deleted, fn)
+	n.hooks.deleted = append(n.hooks.deleted, func(room, _ string) { fn(room) })
 	n.hooks.mu.Unlock()
 }
 
@@ -90,7 +90,24 @@ func (n *Namespace) OnLeaveRoom(fn func(room, id string)) {
 // namespace's serial hook executor, so hooks run in order, off the actor, and may call the engine.
 func (n *Namespace) actorHooks() actors.Hooks {
 	h := n.hooks
-	run := func(f func()) { n.hookExec.submit(f) }
+	// hook returns the actor's callback for the hooks list picks: it snapshots the registered hooks and,
+	// if there are any, queues one call of each on the hook executor.
+	hook := func(pick func() []func(room, id string)) func(room, id string) {
+		return func(room, id string) {
+			h.mu.RLock()
+			fns := pick()
+			h.mu.RUnlock()
+			if len(fns) > 0 {
+				n.hookExec.submit(func() {
+					for _, fn := range fns {
+						fn(room, id)
+					}
+				})
+			}
+		}
+	}
+	created := hook(func() []func(string, string) { return h.created })
+	deleted := hook(func() []func(string, string) { return h.deleted })
 	var interest func(string, bool, *actors.Collector)
 	if l := n.e.link; l != nil {
 		name := n.name
@@ -98,54 +115,10 @@ func (n *Namespace) actorHooks() actors.Hooks {
 	}
 	return actors.Hooks{
 		Interest: interest,
-		Created: func(room string) {
-			h.mu.RLock()
-			fns := h.created
-			h.mu.RUnlock()
-			if len(fns) > 0 {
-				run(func() {
-					for _, fn := range fns {
-						fn(room)
-					}
-				})
-			}
-		},
-		Deleted: func(room string) {
-			h.mu.RLock()
-			fns := h.deleted
-			h.mu.RUnlock()
-			if len(fns) > 0 {
-				run(func() {
-					for _, fn := range fns {
-						fn(room)
-					}
-				})
-			}
-		},
-		Joined: func(room, id string) {
-			h.mu.RLock()
-			fns := h.joined
-			h.mu.RUnlock()
-			if len(fns) > 0 {
-				run(func() {
-					for _, fn := range fns {
-						fn(room, id)
-					}
-				})
-			}
-		},
-		Left: func(room, id string) {
-			h.mu.RLock()
-			fns := h.left
-			h.mu.RUnlock()
-			if len(fns) > 0 {
-				run(func() {
-					for _, fn := range fns {
-						fn(room, id)
-					}
-				})
-			}
-		},
+		Created:  func(room string) { created(room, "") },
+		Deleted:  func(room string) { deleted(room, "") },
+		Joined:   hook(func() []func(string, string) { return h.joined }),
+		Left:     hook(func() []func(string, string) { return h.left }),
 	}
 }
 
