@@ -27,8 +27,8 @@ type BroadcastOperator struct {
 }
 
 // To adds rooms to the target set; the operator targets the union of all rooms named (each socket is
-// reached once). A socket id is a room holding that one socket. With no rooms at all, every socket of
-// the namespace is targeted.
+// reached once). A socket id is a room holding that socket (and any socket that joined a room of that
+// name, as in Socket.IO). With no rooms at all, every socket of the namespace is targeted.
 func (b BroadcastOperator) To(rooms ...string) BroadcastOperator {
 	b.rooms = append(slices.Clip(b.rooms), rooms...)
 	return b
