@@ -193,8 +193,11 @@ type (
 		Rooms     []string
 		Collector *Collector
 	}
-	// GetRooms (engine → socket) replies with the socket's rooms as []string (nil once closed).
-	GetRooms struct{}
+	// GetRooms (engine → socket) sends the socket's rooms, sorted, on Reply (buffered, capacity ≥ 1);
+	// nil once the socket is closed.
+	GetRooms struct {
+		Reply chan<- []string
+	}
 	// CloseSocket (engine → socket) ends the socket: it leaves every room and stops once no actor can
 	// send it anything more (see socketActor.close).
 	CloseSocket struct{}

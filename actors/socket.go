@@ -46,10 +46,10 @@ func (s *socketActor) Receive(ctx actor.Context) {
 		s.leave(ctx, m.Rooms, m.Collector)
 	case *GetRooms:
 		if s.closed {
-			ctx.Respond([]string(nil))
+			m.Reply <- nil
 			return
 		}
-		ctx.Respond(s.roomList())
+		m.Reply <- s.roomList()
 	case *CloseSocket:
 		s.close(ctx)
 	case *nsReleased:

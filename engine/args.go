@@ -1,11 +1,85 @@
 package engine
 
-import "github.com/roomio/roomio/internal/packet"
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"unsafe"
 
-// Arg is one event or ack argument as it came off the wire: JSON text, or raw bytes when Binary is set.
-// Decode unmarshals it.
-type Arg = packet.Arg
+	"github.com/roomio/roomio/internal/packet"
+)
 
-// toArgs converts Emit arguments (see packet.ArgsOf): []byte is sent as binary, json.RawMessage and Arg
-// as they are, anything else as compact JSON without HTML escaping.
-func toArgs(in []any) ([]packet.Arg, error) { return packet.ArgsOf(in) }
+// Arg is one event or ack argument as it came off the wire: JSON text in Data, or raw bytes when Binary
+// is set. Emit accepts an Arg and sends it as it is, so a handler can relay what it received unchanged.
+type Arg struct {
+	Data   []byte
+	Binary bool
+}
+
+// ErrBinaryArg is returned by Arg.Decode when a binary argument is decoded into anything but *[]byte or
+// *Arg.
+var ErrBinaryArg = errors.New("engine: binary argument decodes only into *[]byte or *engine.Arg")
+
+// Decode unmarshals a JSON argument into v (encoding/json). A binary argument decodes only into *[]byte
+// (the bytes, not copied) or *Arg; anything else gets ErrBinaryArg.
+func (a Arg) Decode(v any) error {
+	if p, ok := v.(*Arg); ok {
+		*p = a
+		return nil
+	}
+	if a.Binary {
+		p, ok := v.(*[]byte)
+		if !ok {
+			return ErrBinaryArg
+		}
+		*p = a.Data
+		return nil
+	}
+	return json.Unmarshal(a.Data, v)
+}
+
+// String returns the JSON text, or a short description of a binary argument.
+func (a Arg) String() string {
+	if a.Binary {
+		return fmt.Sprintf("<%d bytes>", len(a.Data))
+	}
+	return string(a.Data)
+}
+
+// Arg and packet.Arg have the same fields (the conversion below does not compile otherwise), so a slice
+// of one is a slice of the other: received arguments reach handlers without a copy.
+var _ = packet.Arg(Arg{})
+
+// argsOut returns wire arguments as handlers see them, sharing their memory.
+func argsOut(in []packet.Arg) []Arg {
+	if len(in) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*Arg)(unsafe.Pointer(&in[0])), len(in))
+}
+
+// argsIn is argsOut's inverse.
+func argsIn(in []Arg) []packet.Arg {
+	if len(in) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*packet.Arg)(unsafe.Pointer(&in[0])), len(in))
+}
+
+// toArgs converts Emit arguments: []byte is sent as binary, json.RawMessage and Arg as they are, anything
+// else as compact JSON without HTML escaping.
+func toArgs(in []any) ([]packet.Arg, error) {
+	var conv []any // a copy of in, made only when it holds an Arg: the caller's slice is not written
+	for i, v := range in {
+		if a, ok := v.(Arg); ok {
+			if conv == nil {
+				conv = append([]any(nil), in...)
+			}
+			conv[i] = packet.Arg(a)
+		}
+	}
+	if conv != nil {
+		in = conv
+	}
+	return packet.ArgsOf(in)
+}

@@ -5,13 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
-	"net/url"
 	"slices"
 	"time"
 
 	"github.com/roomio/roomio/actors"
 	"github.com/roomio/roomio/internal/packet"
+	"github.com/roomio/roomio/transport"
 )
 
 // BroadcastOperator selects sockets of a namespace and acts on them: Socket.IO's io.to(room),
@@ -176,7 +175,7 @@ func (b BroadcastOperator) EmitWithAck(ctx context.Context, event string, args .
 	}
 	out := make([]AckReply, 0, len(res))
 	for _, r := range res {
-		out = append(out, AckReply{SocketID: r.SID, Args: r.Args, Err: r.Err})
+		out = append(out, AckReply{SocketID: r.SID, Args: argsOut(r.Args), Err: r.Err})
 	}
 	return out, err
 }
@@ -219,12 +218,12 @@ func (r *RemoteSocket) Join(ctx context.Context, rooms ...string) error {
 	return r.r.call(ctx, actors.OpJoin, nil, rooms, false)
 }
 
-// Leave removes the socket from a room.
-func (r *RemoteSocket) Leave(ctx context.Context, room string) error {
+// Leave removes the socket from rooms.
+func (r *RemoteSocket) Leave(ctx context.Context, rooms ...string) error {
 	if r.s != nil {
-		return r.s.Leave(ctx, room)
+		return r.s.Leave(ctx, rooms...)
 	}
-	return r.r.call(ctx, actors.OpLeave, nil, []string{room}, false)
+	return r.r.call(ctx, actors.OpLeave, nil, rooms, false)
 }
 
 // Disconnect disconnects the socket (and its connection when close is set).
@@ -245,10 +244,11 @@ func (b BroadcastOperator) FetchSockets(ctx context.Context) ([]*RemoteSocket, e
 			continue
 		}
 		switch h := r.Info.Handle.(type) {
-		case *Socket:
+		case *actorHandle:
+			s := h.socket()
 			out = append(out, &RemoteSocket{
-				ID: h.id, Namespace: h.ns.name, Rooms: r.Info.Rooms, Handshake: h.hs, Data: h.Data(),
-				Node: b.ns.e.NodeID(), s: h,
+				ID: s.id, Namespace: s.ns.name, Rooms: r.Info.Rooms, Handshake: s.hs, Data: s.Data(),
+				Node: b.ns.e.NodeID(), s: s,
 			})
 		case *remoteRef:
 			var data any
@@ -303,13 +303,10 @@ func validRooms(rooms []string) error {
 	return nil
 }
 
-// Handshake is what a client presented when it connected a namespace.
+// Handshake is what a client presented when it connected a namespace: the opening request of its
+// connection (URL, query, headers, remote address, time, TLS) and the namespace's connect payload.
 type Handshake struct {
-	Auth       []byte // the connect packet's auth payload, JSON; nil when none was sent
-	Query      url.Values
-	Headers    http.Header
-	RemoteAddr string
-	URL        string
-	Secure     bool
-	Time       time.Time
+	transport.Handshake
+	// Auth is the connect packet's auth payload, JSON; nil when none was sent.
+	Auth []byte
 }

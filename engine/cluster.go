@@ -18,6 +18,7 @@ import (
 	"github.com/roomio/roomio/internal/packet"
 	clusterv1 "github.com/roomio/roomio/proto/roomio/cluster/v1"
 	wirev1 "github.com/roomio/roomio/proto/roomio/wire/v1"
+	"github.com/roomio/roomio/transport"
 	"github.com/roomio/roomio/transport/native"
 )
 
@@ -411,7 +412,7 @@ func argsFromWire(args []*wirev1.Arg) ([]packet.Arg, error) {
 }
 
 func socketInfoToWire(ns string, info *actors.SocketInfo) *clusterv1.SocketInfo {
-	s := info.Handle.(*Socket)
+	s := info.Handle.(*actorHandle).socket()
 	hs := s.hs
 	w := &clusterv1.SocketInfo{Sid: info.SID, Namespace: ns, Rooms: info.Rooms, Handshake: &clusterv1.Handshake{
 		Auth: hs.Auth, RemoteAddr: hs.RemoteAddr, Url: hs.URL, Secure: hs.Secure, TimeUnixMs: hs.Time.UnixMilli(),
@@ -440,8 +441,8 @@ func handshakeFromWire(h *clusterv1.Handshake) Handshake {
 	for k, v := range h.GetHeaders() {
 		hd.Set(k, v)
 	}
-	return Handshake{Auth: h.GetAuth(), Query: q, Headers: hd, RemoteAddr: h.GetRemoteAddr(), URL: h.GetUrl(),
-		Secure: h.GetSecure(), Time: time.UnixMilli(h.GetTimeUnixMs())}
+	return Handshake{Auth: h.GetAuth(), Handshake: transport.Handshake{Query: q, Headers: hd, RemoteAddr: h.GetRemoteAddr(),
+		URL: h.GetUrl(), Secure: h.GetSecure(), Time: time.UnixMilli(h.GetTimeUnixMs())}}
 }
 
 // ClusterMember describes one node of the cluster.

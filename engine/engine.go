@@ -130,7 +130,7 @@ func New(cfg Config) (*Engine, error) {
 	}
 	e.system = actors.NewSystem(cfg.Logger)
 	e.native = native.NewServer(native.Options{
-		Acceptor:       e,
+		Acceptor:       (*acceptor)(e),
 		MaxMessageSize: cfg.MaxMessageSize,
 		QueueBytes:     cfg.WriteQueueBytes,
 		PingInterval:   cfg.PingInterval,
@@ -265,7 +265,9 @@ func (e *Engine) Close() error {
 
 // Stats counts the engine's live actors.
 type Stats struct {
-	Namespaces, Rooms, Sockets int64
+	Namespaces int64 `json:"namespaces"`
+	Rooms      int64 `json:"rooms"`
+	Sockets    int64 `json:"sockets"`
 }
 
 // Stats returns how many namespace, room and socket actors are running.
@@ -348,8 +350,13 @@ func (e *Engine) newNamespaceLocked(name string, parent *Namespace) *Namespace {
 	return n
 }
 
-// Open implements transport.Acceptor: one session per connection.
-func (e *Engine) Open(c transport.Conn) transport.Session {
+// acceptor is the engine as the transport front-ends see it (transport.Acceptor); a distinct type keeps
+// Open out of Engine's API.
+type acceptor Engine
+
+// Open starts one session per connection.
+func (a *acceptor) Open(c transport.Conn) transport.Session {
+	e := (*Engine)(a)
 	s := &session{e: e, conn: c, sockets: make(map[string]*Socket)}
 	e.mu.Lock()
 	e.sessions[s] = struct{}{}

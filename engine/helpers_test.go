@@ -181,6 +181,16 @@ func (h *harness) join(u *user, rooms ...string) {
 	}
 }
 
+// roomsOf returns s.Rooms, failing the test on an error.
+func roomsOf(t *testing.T, s *engine.Socket) []string {
+	t.Helper()
+	rooms, err := s.Rooms(ctxT(t))
+	if err != nil {
+		t.Fatalf("Rooms: %v", err)
+	}
+	return rooms
+}
+
 // waitUntil polls cond until it holds (for state that has no event to wait on).
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()

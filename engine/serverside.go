@@ -33,7 +33,7 @@ func (ev *ServerEvent) Ack(args ...any) error {
 		return err
 	}
 	if ev.acked.CompareAndSwap(false, true) {
-		ev.reply(a, nil)
+		ev.reply(argsOut(a), nil)
 	}
 	return nil
 }
@@ -104,7 +104,7 @@ func (n *Namespace) serverSideEmit(ctx context.Context, ack bool, event string, 
 	res, _, _ := c.Snapshot()
 	out := make([]ServerReply, len(res))
 	for i, r := range res {
-		out[i] = ServerReply{Node: r.SID, Args: r.Args, Err: r.Err}
+		out[i] = ServerReply{Node: r.SID, Args: argsOut(r.Args), Err: r.Err}
 	}
 	return out, err
 }
@@ -125,7 +125,7 @@ func (e *Engine) OnServerSideEmit(fn func(*ServerEvent)) { e.main().OnServerSide
 // remoteServerEvent runs a peer's server event on this node's handlers, off the router.
 func (l *link) remoteServerEvent(from string, m *clusterv1.ServerEvent) {
 	answer := func(args []Arg, err error) {
-		r := &clusterv1.ServerEventAck{RequestId: m.RequestId, Args: argsToWire(args)}
+		r := &clusterv1.ServerEventAck{RequestId: m.RequestId, Args: argsToWire(argsIn(args))}
 		if err != nil {
 			r.Error = err.Error()
 		}
@@ -149,7 +149,7 @@ func (l *link) remoteServerEvent(from string, m *clusterv1.ServerEvent) {
 		l.e.log.Warn("bad server event from peer", "node", from, "err", err)
 		return
 	}
-	ev := &ServerEvent{Node: from, Name: m.Name, Args: args}
+	ev := &ServerEvent{Node: from, Name: m.Name, Args: argsOut(args)}
 	if m.RequestId != 0 {
 		ev.reply = answer
 	}

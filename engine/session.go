@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"sync"
 	"time"
 
@@ -60,7 +61,7 @@ func (s *session) Packet(p *packet.Packet) {
 			s.errorPacket(p.Namespace, transport.ErrCodeUnknownAck, "unknown ack id")
 			return
 		}
-		fn(p.Args, nil)
+		fn(argsOut(p.Args), nil)
 	case packet.KindDisconnect:
 		sock := s.socket(p.Namespace)
 		if sock == nil {
@@ -77,17 +78,14 @@ func (s *session) connect(p *packet.Packet) {
 		s.conn.Send(&packet.Packet{Kind: packet.KindConnectError, Namespace: p.Namespace, Message: "Invalid namespace"})
 		return
 	}
-	hs := s.conn.Handshake()
 	sock := &Socket{
 		id:   s.e.newSocketID(),
 		ns:   n,
 		sess: s,
 		exec: newExecutor(s.e.cfg.EventQueueSize, &s.e.wg),
-		hs: Handshake{
-			Auth: p.Data, Query: hs.Query, Headers: hs.Headers, RemoteAddr: hs.RemoteAddr,
-			URL: hs.URL, Secure: hs.Secure, Time: time.Now(),
-		},
+		hs:   Handshake{Handshake: s.conn.Handshake(), Auth: p.Data},
 	}
+	sock.ctx, sock.cancel = context.WithCancel(context.Background())
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()

@@ -21,6 +21,10 @@ const (
 	sockDisconnected
 )
 
+// connectWait bounds the wait for the namespace actor to spawn a connecting socket's actor. It answers
+// in microseconds; the bound only matters if the actor system is stopping under the connect.
+const connectWait = 10 * time.Second
+
 // Socket is one client's connection to one namespace. Its event handlers run one at a time, in the order
 // the events arrived, on a goroutine of the socket (so a handler may block, or wait for an ack, without
 // holding up other sockets). All methods are safe for concurrent use.
@@ -32,15 +36,20 @@ type Socket struct {
 	exec *executor
 
 	state atomic.Int32
+	// ctx is the socket's context, cancelled when the socket disconnects.
+	ctx    context.Context
+	cancel context.CancelFunc
 
-	mu           sync.Mutex
-	pid          *actor.PID
-	handlers     map[string][]func(*Event)
-	anyHandlers  []func(*Event)
-	middlewares  []func(*Event) error
-	onDisconnect []func(reason string)
-	acks         map[uint64]func([]Arg, error)
-	data         any
+	mu              sync.Mutex
+	pid             *actor.PID
+	closeSent       bool // CloseSocket was sent to pid: its rooms are gone
+	handlers        map[string][]func(*Event)
+	anyHandlers     []func(*Event)
+	middlewares     []func(*Event) error
+	onDisconnecting []func(reason string)
+	onDisconnect    []func(reason string)
+	acks            map[uint64]func([]Arg, error)
+	data            any
 }
 
 // Event is one event received from a client.
@@ -55,14 +64,22 @@ type Event struct {
 // HasAck reports whether the client asked for an ack.
 func (ev *Event) HasAck() bool { return ev.ackID != 0 }
 
-// Ack answers the event's ack with args (converted as in Emit). Only the first call sends; it is an
-// error to ack an event that asked for none.
+// Context returns the socket's context: it is cancelled when the socket disconnects, so work a handler
+// starts for the client (a query, a wait for an ack, a Join) ends with it.
+func (ev *Event) Context() context.Context { return ev.Socket.ctx }
+
+// ErrAlreadyAcked is returned by a second Event.Ack.
+var ErrAlreadyAcked = errors.New("engine: event already acked")
+
+// Ack answers the event's ack with args (converted as in Emit). Only the first call sends; later calls
+// return ErrAlreadyAcked. When the client asked for no ack (HasAck is false) Ack does nothing and returns
+// nil, so a handler can ack unconditionally.
 func (ev *Event) Ack(args ...any) error {
 	if ev.ackID == 0 {
-		return errors.New("engine: event has no ack")
+		return nil
 	}
 	if !ev.acked.CompareAndSwap(false, true) {
-		return errors.New("engine: event already acked")
+		return ErrAlreadyAcked
 	}
 	a, err := toArgs(args)
 	if err != nil {
@@ -105,21 +122,30 @@ func (s *Socket) SetData(v any) {
 // Connected reports whether the socket is connected.
 func (s *Socket) Connected() bool { return s.state.Load() == sockConnected }
 
-// Rooms returns the rooms the socket is in, its own-id room included, sorted. It is empty once the socket
-// has disconnected.
-func (s *Socket) Rooms() []string {
+// Context returns a context that is cancelled when the socket disconnects.
+func (s *Socket) Context() context.Context { return s.ctx }
+
+// Rooms returns the rooms the socket is in, its own-id room included, sorted. It asks the socket's actor,
+// which owns the set, and waits for the answer or for ctx. Once the socket has disconnected it returns
+// ErrDisconnected; in OnDisconnecting handlers it still returns the rooms.
+func (s *Socket) Rooms(ctx context.Context) ([]string, error) {
 	s.mu.Lock()
-	if s.state.Load() != sockConnected {
+	if s.pid == nil || s.closeSent {
 		s.mu.Unlock()
-		return nil
+		return nil, ErrDisconnected
 	}
-	f := s.ns.e.system.Root.RequestFuture(s.pid, &actors.GetRooms{}, 5*time.Second)
+	reply := make(chan []string, 1)
+	s.ns.e.system.Root.Send(s.pid, &actors.GetRooms{Reply: reply})
 	s.mu.Unlock()
-	res, err := f.Result()
-	if err != nil {
-		return nil
+	select {
+	case rooms := <-reply:
+		if rooms == nil { // the socket closed before the question reached it
+			return nil, ErrDisconnected
+		}
+		return rooms, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
-	return res.([]string)
 }
 
 // tell sends msg to the socket's actor while the socket is connected. Sending under s.mu orders every
@@ -144,9 +170,9 @@ func (s *Socket) Join(ctx context.Context, rooms ...string) error {
 	return s.membership(ctx, rooms, true)
 }
 
-// Leave removes the socket from room. Leaving a room it is not in, or its own-id room, does nothing.
-func (s *Socket) Leave(ctx context.Context, room string) error {
-	return s.membership(ctx, []string{room}, false)
+// Leave removes the socket from rooms. Leaving a room it is not in, or its own-id room, does nothing.
+func (s *Socket) Leave(ctx context.Context, rooms ...string) error {
+	return s.membership(ctx, rooms, false)
 }
 
 func (s *Socket) membership(ctx context.Context, rooms []string, join bool) error {
@@ -192,10 +218,20 @@ func (s *Socket) Use(fn func(*Event) error) {
 	s.mu.Unlock()
 }
 
-// OnDisconnect adds a handler run once when the socket disconnects, after its pending events; reason is
-// one of Socket.IO's: "server namespace disconnect", "client namespace disconnect", "transport close",
-// "transport error", "ping timeout", "server shutting down", "forced server close", or roomio's
-// "slow client", "message too big", "parse error".
+// OnDisconnecting adds a handler run once when the socket is disconnecting, after its pending events and
+// before it leaves its rooms (Socket.IO's "disconnecting"): Rooms still answers, nothing more reaches the
+// client. The socket leaves its rooms when the disconnecting handlers return, then OnDisconnect handlers
+// run. reason is as for OnDisconnect.
+func (s *Socket) OnDisconnecting(fn func(reason string)) {
+	s.mu.Lock()
+	s.onDisconnecting = append(s.onDisconnecting, fn)
+	s.mu.Unlock()
+}
+
+// OnDisconnect adds a handler run once when the socket disconnects, after its pending events and after
+// it left its rooms; reason is one of Socket.IO's: "server namespace disconnect", "client namespace
+// disconnect", "transport close", "transport error", "ping timeout", "server shutting down", "forced
+// server close", or roomio's "slow client", "message too big", "parse error".
 func (s *Socket) OnDisconnect(fn func(reason string)) {
 	s.mu.Lock()
 	s.onDisconnect = append(s.onDisconnect, fn)
@@ -230,22 +266,37 @@ func (s *Socket) EmitWithAck(ctx context.Context, event string, args ...any) ([]
 		err  error
 	}
 	ch := make(chan reply, 1)
-	s.ExpectAck(p.AckID, func(a []Arg, err error) { ch <- reply{a, err} })
+	s.expectAck(p.AckID, func(a []Arg, err error) { ch <- reply{a, err} })
 	if err := s.send(p); err != nil {
-		s.CancelAck(p.AckID)
+		s.cancelAck(p.AckID)
 		return nil, err
 	}
 	select {
 	case r := <-ch:
 		return r.args, r.err
 	case <-ctx.Done():
-		s.CancelAck(p.AckID)
+		s.cancelAck(p.AckID)
 		return nil, fmt.Errorf("%w: %v", ErrTimeout, ctx.Err())
 	}
 }
 
-// ExpectAck implements actors.Handle.
-func (s *Socket) ExpectAck(id uint64, fn func([]Arg, error)) {
+// actorHandle is the socket as its actor sees it (actors.Handle). A distinct type keeps these methods out
+// of Socket's API; converting a *Socket to it costs nothing.
+type actorHandle Socket
+
+func (h *actorHandle) socket() *Socket { return (*Socket)(h) }
+
+func (h *actorHandle) ExpectAck(id uint64, fn func([]packet.Arg, error)) {
+	h.socket().expectAck(id, func(a []Arg, err error) { fn(argsIn(a), err) })
+}
+
+func (h *actorHandle) CancelAck(id uint64) { h.socket().cancelAck(id) }
+
+func (h *actorHandle) ForceDisconnect(close bool) { h.socket().Disconnect(close) }
+
+// expectAck registers fn for the client's ack of id; fn runs once, with ErrDisconnected when the socket
+// disconnects first.
+func (s *Socket) expectAck(id uint64, fn func([]Arg, error)) {
 	s.mu.Lock()
 	if s.state.Load() == sockDisconnected {
 		s.mu.Unlock()
@@ -259,8 +310,8 @@ func (s *Socket) ExpectAck(id uint64, fn func([]Arg, error)) {
 	s.mu.Unlock()
 }
 
-// CancelAck implements actors.Handle.
-func (s *Socket) CancelAck(id uint64) {
+// cancelAck forgets the pending ack id without calling its function.
+func (s *Socket) cancelAck(id uint64) {
 	s.mu.Lock()
 	delete(s.acks, id)
 	s.mu.Unlock()
@@ -273,9 +324,6 @@ func (s *Socket) takeAck(id uint64) func([]Arg, error) {
 	delete(s.acks, id)
 	return fn
 }
-
-// ForceDisconnect implements actors.Handle.
-func (s *Socket) ForceDisconnect(close bool) { s.Disconnect(close) }
 
 // Disconnect removes the socket from its namespace: the client gets a Disconnect packet and the reason
 // is "server namespace disconnect". With close, the whole connection is closed too (its other namespaces
@@ -302,8 +350,9 @@ func (s *Socket) Except(rooms ...string) BroadcastOperator { return s.Broadcast(
 // Broadcast returns an operator targeting every other socket of the namespace.
 func (s *Socket) Broadcast() BroadcastOperator { return s.ns.op().Except(s.id) }
 
-// teardown ends the socket once: its actor stops (leaving its rooms), its pending acks fail with
-// ErrDisconnected, and the disconnect handlers are queued behind its pending events.
+// teardown ends the socket once: its context is cancelled, its pending acks fail with ErrDisconnected,
+// and behind its pending events the disconnecting handlers run, the actor stops (leaving its rooms) and
+// the disconnect handlers run. Without disconnecting handlers the actor is stopped at once.
 func (s *Socket) teardown(reason string) {
 	s.mu.Lock()
 	prev := s.state.Swap(sockDisconnected)
@@ -313,24 +362,44 @@ func (s *Socket) teardown(reason string) {
 	}
 	acks := s.acks
 	s.acks = nil
-	if s.pid != nil {
-		s.ns.e.system.Root.Send(s.pid, &actors.CloseSocket{})
+	deferClose := prev == sockConnected && len(s.onDisconnecting) > 0
+	if !deferClose {
+		s.closeActorLocked()
 	}
 	s.mu.Unlock()
+	s.cancel()
 
 	s.sess.remove(s)
 	for _, fn := range acks {
 		fn(nil, ErrDisconnected)
 	}
-	if prev == sockConnected {
-		s.exec.submit(func() {
+	if prev != sockConnected {
+		return
+	}
+	s.exec.submit(func() {
+		s.mu.Lock()
+		ing, ed := s.onDisconnecting, s.onDisconnect
+		s.mu.Unlock()
+		for _, h := range ing {
+			s.safely("disconnecting handler", func() { h(reason) })
+		}
+		if deferClose {
 			s.mu.Lock()
-			hs := s.onDisconnect
+			s.closeActorLocked()
 			s.mu.Unlock()
-			for _, h := range hs {
-				s.safely("disconnect handler", func() { h(reason) })
-			}
-		})
+		}
+		for _, h := range ed {
+			s.safely("disconnect handler", func() { h(reason) })
+		}
+	})
+}
+
+// closeActorLocked tells the socket's actor to leave its rooms and stop, once. s.mu is held, which orders
+// the CloseSocket after every message tell sent.
+func (s *Socket) closeActorLocked() {
+	if s.pid != nil && !s.closeSent {
+		s.closeSent = true
+		s.ns.e.system.Root.Send(s.pid, &actors.CloseSocket{})
 	}
 }
 
@@ -345,18 +414,20 @@ func (s *Socket) connect() {
 			msg, data := connectErrorOf(err)
 			s.sess.conn.Send(&packet.Packet{Kind: packet.KindConnectError, Namespace: s.ns.name, Message: msg, Data: data})
 			s.state.Store(sockDisconnected)
+			s.cancel()
 			s.sess.remove(s)
 			return
 		}
 	}
 	e := s.ns.e
 	res, err := e.system.Root.RequestFuture(s.ns.pid, &actors.AddSocket{
-		SID: s.id, Outbox: s.sess.conn, Handle: s, MaxRooms: e.cfg.MaxRoomsPerSocket,
-	}, 10*time.Second).Result()
+		SID: s.id, Outbox: s.sess.conn, Handle: (*actorHandle)(s), MaxRooms: e.cfg.MaxRoomsPerSocket,
+	}, connectWait).Result()
 	if err != nil {
 		e.log.Error("spawning socket actor", "namespace", s.ns.name, "err", err)
 		s.sess.conn.Send(&packet.Packet{Kind: packet.KindConnectError, Namespace: s.ns.name, Message: "server error"})
 		s.state.Store(sockDisconnected)
+		s.cancel()
 		s.sess.remove(s)
 		return
 	}
@@ -381,7 +452,7 @@ func (s *Socket) handleEvent(p *packet.Packet) {
 		s.sess.conn.Send(&packet.Packet{Kind: packet.KindError, Namespace: s.ns.name, Code: transport.ErrCodeNotConnected, Message: "not connected"})
 		return
 	}
-	ev := &Event{Name: p.Name, Args: p.Args, Socket: s, ackID: p.AckID}
+	ev := &Event{Name: p.Name, Args: argsOut(p.Args), Socket: s, ackID: p.AckID}
 	s.mu.Lock()
 	mws, anys, hs := s.middlewares, s.anyHandlers, s.handlers[p.Name]
 	s.mu.Unlock()

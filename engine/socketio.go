@@ -43,7 +43,7 @@ func (e *Engine) newSocketIO() *socketio.Server {
 	if len(c.SocketIO.CORSOrigins) > 0 {
 		eo.CORS = &engineio.CORS{AllowOrigins: c.SocketIO.CORSOrigins, AllowCredentials: c.SocketIO.CORSCredentials}
 	}
-	return socketio.NewServer(socketio.Options{Acceptor: e, EngineIO: eo, MaxAttachments: c.SocketIO.MaxAttachments})
+	return socketio.NewServer(socketio.Options{Acceptor: (*acceptor)(e), EngineIO: eo, MaxAttachments: c.SocketIO.MaxAttachments})
 }
 
 // SocketIOHandler returns the Socket.IO v5 endpoint, for the official socket.io-client and compatible

@@ -35,7 +35,7 @@ func installChat(ns *engine.Namespace) {
 				ackIf(ev, fail("invalid room name"))
 				return
 			}
-			if !slices.Contains(s.Rooms(), room) {
+			if rooms, _ := s.Rooms(ev.Context()); !slices.Contains(rooms, room) {
 				ackIf(ev, fail("not in room"))
 				return
 			}
@@ -92,11 +92,15 @@ func chatMembership(ev *engine.Event, join bool, reserved func(string) bool) {
 		ackIf(ev, fail("invalid room name"))
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(ev.Context(), 5*time.Second)
 	defer cancel()
 	// Handlers of one socket run one at a time, so nothing else changes its rooms meanwhile.
-	already := join && slices.Contains(s.Rooms(), room)
-	var err error
+	before, err := s.Rooms(ctx)
+	if err != nil {
+		ackIf(ev, fail(err.Error()))
+		return
+	}
+	already := join && slices.Contains(before, room)
 	if join {
 		err = s.Join(ctx, room)
 	} else {
@@ -109,7 +113,12 @@ func chatMembership(ev *engine.Event, join bool, reserved func(string) bool) {
 	if join && !already {
 		s.To(room).Emit("joined", map[string]any{"room": room, "id": s.ID()})
 	}
-	rooms := slices.DeleteFunc(s.Rooms(), func(r string) bool { return r == s.ID() })
+	rooms, err := s.Rooms(ctx)
+	if err != nil {
+		ackIf(ev, fail(err.Error()))
+		return
+	}
+	rooms = slices.DeleteFunc(rooms, func(r string) bool { return r == s.ID() })
 	if rooms == nil {
 		rooms = []string{}
 	}
