@@ -1,5 +1,6 @@
-// Command roomio runs a roomio node: the native WebSocket endpoint at /ws, the chat demo at /, a backend
-// emitter API under /api/v1/, and /healthz.
+// Command roomio runs a roomio node: the native WebSocket endpoint at /ws, the Socket.IO endpoint at
+// /socket.io/, the chat demo at / (the app of examples/chat/chatapp, with the browser client of
+// client/browser at /roomio.js), a backend emitter API under /api/v1/, and /healthz.
 //
 //	go run ./cmd/roomio                      # 127.0.0.1:8080, chat app, info logs
 //	go run ./cmd/roomio -addr :9000 -api-key secret -log-level debug
