@@ -15,6 +15,7 @@ go test -race -count=1 -timeout 20m ./...
 # tests (cmd/roomio, one node per process, binaries built with -race) carry the race coverage.
 go test -tags integration -count=1 -timeout 10m ./cluster/
 go test -tags integration -count=1 -timeout 10m -run '^TestCluster' ./engine/
+go test -tags integration -count=1 -timeout 10m ./examples/cluster/
 
 # Fuzz every decoder of untrusted bytes briefly (go test -fuzz takes one target per run).
 fuzztime="${FUZZTIME:-10s}"

@@ -1,5 +1,6 @@
-// Command roomio runs a roomio node: the native WebSocket endpoint at /ws, the chat demo at /, a backend
-// emitter API under /api/v1/, and /healthz.
+// Command roomio runs a roomio node: the native WebSocket endpoint at /ws, the Socket.IO endpoint at
+// /socket.io/, the chat demo at / (the app of examples/chat/chatapp, with the browser client of
+// client/browser at /roomio.js), a backend emitter API under /api/v1/, and /healthz.
 //
 //	go run ./cmd/roomio                      # 127.0.0.1:8080, chat app, info logs
 //	go run ./cmd/roomio -addr :9000 -api-key secret -log-level debug
@@ -23,8 +24,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/roomio/roomio/client/browser"
 	"github.com/roomio/roomio/engine"
-	"github.com/roomio/roomio/internal/web"
+	"github.com/roomio/roomio/examples/chat/chatapp"
 )
 
 type options struct {
@@ -177,7 +179,6 @@ type node struct {
 	eng    *engine.Engine
 	apiKey string
 	log    *slog.Logger
-	web    http.Handler
 }
 
 func newNode(ctx context.Context, o options, logger *slog.Logger) (*node, error) {
@@ -194,13 +195,13 @@ func newNode(ctx context.Context, o options, logger *slog.Logger) (*node, error)
 		return nil, err
 	}
 	if o.app == "chat" {
-		installChat(eng.Of("/"))
+		chatapp.Register(eng.Of("/"))
 	}
 	if err := eng.Start(ctx); err != nil {
 		eng.Close()
 		return nil, err
 	}
-	return &node{eng: eng, apiKey: o.apiKey, log: logger, web: web.Handler()}, nil
+	return &node{eng: eng, apiKey: o.apiKey, log: logger}, nil
 }
 
 func (n *node) handler() http.Handler {
@@ -214,7 +215,10 @@ func (n *node) handler() http.Handler {
 	mux.Handle("POST /api/v1/emit", n.requireAPI(http.HandlerFunc(n.apiEmit)))
 	mux.Handle("GET /api/v1/sockets", n.requireAPI(http.HandlerFunc(n.apiSockets)))
 	mux.Handle("GET /api/v1/cluster", n.requireAPI(http.HandlerFunc(n.apiCluster)))
-	mux.Handle("/", n.web)
+	// The chat page and the browser client it imports; served with -app none too. Every other path is
+	// 404, and a method other than GET or HEAD on these two is 405.
+	mux.Handle("GET /{$}", chatapp.Page())
+	mux.Handle("GET /roomio.js", browser.Handler())
 	return mux
 }
 

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -202,16 +203,18 @@ func jsonString(v any) string {
 	return string(b)
 }
 
-// formats are the native protocol's wire formats; chat behaviour is checked over each (STYLE §7).
-var formats = []struct {
-	name string
-	f    native.Format
-}{{"proto", native.FormatProto}, {"json", native.FormatJSON}}
-
-func eachFormat(t *testing.T, fn func(t *testing.T, f native.Format)) {
-	for _, tc := range formats {
-		t.Run(tc.name, func(t *testing.T) { fn(t, tc.f) })
+// okRooms is the chat app's ack to a join or leave that left the socket in rooms.
+func okRooms(rooms ...string) map[string]any {
+	rs := make([]any, len(rooms))
+	for i, r := range rooms {
+		rs[i] = r
 	}
+	return map[string]any{"ok": true, "rooms": rs}
+}
+
+func isNonEmptyString(v any) bool {
+	s, ok := v.(string)
+	return ok && s != ""
 }
 
 func TestHealthz(t *testing.T) {
@@ -252,6 +255,60 @@ func TestDemoPage(t *testing.T) {
 	}
 	if !strings.Contains(strings.ToLower(string(body)), "<html") || !strings.Contains(string(body), "roomio.js") {
 		t.Fatalf("GET / is not the demo page:\n%.300s", body)
+	}
+}
+
+// TestWebRoutes checks the node's browser surface: the chat page at / and the client at /roomio.js, GET
+// and HEAD only, nothing else (no directory listing, no other file).
+func TestWebRoutes(t *testing.T) {
+	tn := serveNode(t, func(o *options) { o.app = "none" }) // the page is served whatever the app
+	tests := []struct {
+		name, method, path string
+		status             int
+		contentType, body  string // body: a substring the response must contain
+	}{
+		{"page", http.MethodGet, "/", 200, "text/html; charset=utf-8", `id="log"`},
+		{"client", http.MethodGet, "/roomio.js", 200, "text/javascript; charset=utf-8", "export function connect"},
+		{"head", http.MethodHead, "/roomio.js", 200, "text/javascript; charset=utf-8", ""},
+		{"no listing", http.MethodGet, "/static/", 404, "", ""},
+		{"no raw path", http.MethodGet, "/static/roomio.js", 404, "", ""},
+		{"unknown", http.MethodGet, "/nope.js", 404, "", ""},
+		{"post page", http.MethodPost, "/", 405, "", ""},
+		{"post client", http.MethodPost, "/roomio.js", 405, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, err := http.NewRequestWithContext(ctxT(t), tt.method, tn.srv.URL+tt.path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := tn.srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer res.Body.Close()
+			body, err := io.ReadAll(res.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.StatusCode != tt.status {
+				t.Fatalf("status = %d, want %d", res.StatusCode, tt.status)
+			}
+			if tt.status == http.StatusMethodNotAllowed && res.Header.Get("Allow") != "GET, HEAD" {
+				t.Errorf("Allow = %q, want \"GET, HEAD\"", res.Header.Get("Allow"))
+			}
+			if tt.contentType != "" {
+				if got := res.Header.Get("Content-Type"); got != tt.contentType {
+					t.Errorf("Content-Type = %q, want %q", got, tt.contentType)
+				}
+				if res.Header.Get("X-Content-Type-Options") != "nosniff" {
+					t.Error("X-Content-Type-Options: nosniff missing")
+				}
+			}
+			if !strings.Contains(string(body), tt.body) {
+				t.Errorf("body does not contain %q", tt.body)
+			}
+		})
 	}
 }
 
@@ -334,5 +391,26 @@ func TestRunRejectsBadConfig(t *testing.T) {
 		if err := run(args); err == nil {
 			t.Errorf("run(%q) = nil, want an error", args)
 		}
+	}
+}
+
+// TestAppNone checks that -app none installs no chat handlers: a join changes nothing.
+func TestAppNone(t *testing.T) {
+	tn := serveNode(t, func(o *options) { o.app = "none" })
+	// A socket's events are handled in order, so once the test's own "probe" has been answered, a chat
+	// handler (installed before it) would have handled the join.
+	tn.n.eng.Of("/").OnConnection(func(s *engine.Socket) {
+		s.On("probe", func(ev *engine.Event) { ev.Ack("pong") })
+	})
+	u := tn.user()
+	if err := u.Emit(ctxT(t), "join", "lobby"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := u.EmitWithAck(ctxT(t), "probe"); err != nil {
+		t.Fatal(err)
+	}
+	socks := tn.sockets(t, "/api/v1/sockets")
+	if len(socks) != 1 || socks[0].ID != u.ID() || !slices.Equal(socks[0].Rooms, []string{u.ID()}) {
+		t.Fatalf("with -app none, sockets = %+v, want only %s in its own room", socks, u.ID())
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package chatapp
 
 import (
 	"context"
@@ -13,8 +13,10 @@ import (
 	"github.com/roomio/roomio/engine"
 )
 
-// installChat registers the built-in chat app on ns: join, leave, say and whisper (README "Chat app").
-func installChat(ns *engine.Namespace) {
+// Register installs the chat app's event handlers on ns: join, leave, say and whisper (the package doc
+// lists their arguments, acks and events). Call it once per namespace, before the engine starts, so
+// that every socket of ns gets the handlers.
+func Register(ns *engine.Namespace) {
 	// Every socket is alone in the room named by its id, which is where whispers go. The chat keeps
 	// those rooms private: it refuses them as chat rooms, or a member joining "<B's id>" would receive
 	// every whisper to B (the engine, like Socket.IO, lets any socket join a room of that name).

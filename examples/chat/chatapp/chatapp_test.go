@@ -1,4 +1,4 @@
-package main
+package chatapp_test
 
 import (
 	"encoding/json"
@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/roomio/roomio/engine"
 	"github.com/roomio/roomio/transport/native"
 )
 
@@ -30,7 +29,7 @@ func said(room, from string, payload any) map[string]any {
 
 func TestChatJoin(t *testing.T) {
 	eachFormat(t, func(t *testing.T, f native.Format) {
-		tn := serveNode(t, nil)
+		tn := serveChat(t)
 		a, b, c := tn.user(f), tn.user(f), tn.user(f)
 
 		a.mustCall(t, okRooms("lobby"), "join", "lobby")
@@ -57,7 +56,7 @@ func TestChatJoin(t *testing.T) {
 
 func TestChatLeave(t *testing.T) {
 	eachFormat(t, func(t *testing.T, f native.Format) {
-		tn := serveNode(t, nil)
+		tn := serveChat(t)
 		a, b := tn.user(f), tn.user(f)
 		a.mustCall(t, okRooms("lobby"), "join", "lobby")
 		b.mustCall(t, okRooms("den"), "join", "den")
@@ -85,7 +84,7 @@ func TestChatLeave(t *testing.T) {
 
 func TestChatSay(t *testing.T) {
 	eachFormat(t, func(t *testing.T, f native.Format) {
-		tn := serveNode(t, nil)
+		tn := serveChat(t)
 		a, b, out := tn.user(f), tn.user(f), tn.user(f)
 		a.mustCall(t, okRooms("lobby"), "join", "lobby")
 		b.mustCall(t, okRooms("lobby"), "join", "lobby")
@@ -128,7 +127,7 @@ func TestChatSay(t *testing.T) {
 
 func TestChatSayNotInRoom(t *testing.T) {
 	eachFormat(t, func(t *testing.T, f native.Format) {
-		tn := serveNode(t, nil)
+		tn := serveChat(t)
 		a, b, out := tn.user(f), tn.user(f), tn.user(f)
 		a.mustCall(t, okRooms("lobby"), "join", "lobby")
 		b.mustCall(t, okRooms("lobby"), "join", "lobby")
@@ -148,7 +147,7 @@ func TestChatSayNotInRoom(t *testing.T) {
 
 func TestChatWhisper(t *testing.T) {
 	eachFormat(t, func(t *testing.T, f native.Format) {
-		tn := serveNode(t, nil)
+		tn := serveChat(t)
 		a, b, c := tn.user(f), tn.user(f), tn.user(f)
 		for _, u := range []*chatUser{a, b, c} {
 			u.mustCall(t, okRooms("lobby"), "join", "lobby")
@@ -173,7 +172,7 @@ func TestChatWhisper(t *testing.T) {
 }
 
 func TestChatWhisperInvalid(t *testing.T) {
-	tn := serveNode(t, nil)
+	tn := serveChat(t)
 	a, b := tn.user(), tn.user()
 	a.mustCall(t, okRooms("lobby"), "join", "lobby")
 	b.mustCall(t, okRooms("lobby"), "join", "lobby")
@@ -207,7 +206,7 @@ func isNonEmptyString(v any) bool {
 }
 
 func TestChatInvalidRoom(t *testing.T) {
-	tn := serveNode(t, nil)
+	tn := serveChat(t)
 	u, other := tn.user(), tn.user()
 	bad := []struct {
 		name string
@@ -275,25 +274,4 @@ func anyStrings(v any) []string {
 		out = append(out, s)
 	}
 	return out
-}
-
-// TestAppNone checks that -app none installs no chat handlers: a join changes nothing.
-func TestAppNone(t *testing.T) {
-	tn := serveNode(t, func(o *options) { o.app = "none" })
-	// A socket's events are handled in order, so once the test's own "probe" has been answered, a chat
-	// handler (installed before it) would have handled the join.
-	tn.n.eng.Of("/").OnConnection(func(s *engine.Socket) {
-		s.On("probe", func(ev *engine.Event) { ev.Ack("pong") })
-	})
-	u := tn.user()
-	if err := u.Emit(ctxT(t), "join", "lobby"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := u.EmitWithAck(ctxT(t), "probe"); err != nil {
-		t.Fatal(err)
-	}
-	socks := tn.sockets(t, "/api/v1/sockets")
-	if len(socks) != 1 || socks[0].ID != u.ID() || !slices.Equal(socks[0].Rooms, []string{u.ID()}) {
-		t.Fatalf("with -app none, sockets = %+v, want only %s in its own room", socks, u.ID())
-	}
 }

@@ -1,0 +1,37 @@
+// Package chatapp is a multi-room chat written against the engine's public API: the event handlers of
+// the chat ([Register]) and its browser page ([Page]). The program in examples/chat serves it on its own;
+// the roomio node (cmd/roomio) runs it on namespace "/" unless started with -app none.
+//
+// # Events
+//
+// Every event may ask for an ack; a failure is acked {"ok":false,"error":"..."}.
+//
+//   - join(room): joins room; ack {"ok":true,"rooms":[...]} lists the socket's chat rooms, sorted.
+//     The other members get joined {"room","id"} unless the socket was already a member.
+//   - leave(room): leaves room (leaving a room one is not in is not an error); the same ack.
+//   - say(room, payload): said {"room","from","payload"} to every member, sender included; a
+//     non-member is acked "not in room". The payload is relayed as it came: JSON as is, binary as a
+//     base64 string.
+//   - whisper(socketId, payload): whispered {"from","payload"} to that socket alone, on this node or,
+//     in a cluster, on another.
+//
+// Room names are 1–128 bytes of printable UTF-8 and may not be, or look like, a socket id
+// ("<node id>.<20 characters>" in a cluster): every socket is alone in the room named by its id, which is
+// where whispers go, so a member of that room would read another user's whispers.
+//
+// # Page
+//
+// [Page] serves index.html, a one-page chat client. It imports ./roomio.js (serve it with
+// [github.com/roomio/roomio/client/browser.Handler] next to the page) and connects to the native endpoint
+// at /ws, or to the path or URL given as ?ws=.
+//
+// # Concurrency
+//
+// The event handlers run on the engine's socket goroutines, one at a time per socket; the set of this
+// node's connected socket ids, a sync.Map per Register call, is the only state they share. The page
+// handler is safe for concurrent use.
+//
+// # Imports
+//
+// engine only: an app needs nothing below the public API.
+package chatapp
