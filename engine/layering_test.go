@@ -19,7 +19,7 @@ func TestLayering(t *testing.T) {
 		"cluster":         {"proto/", "cluster"},
 		"client":          {"proto/", "internal/packet", "transport"},
 		"engine":          {"proto/", "internal/packet", "actors", "transport", "cluster"},
-		"cmd/":            {"proto/", "internal/", "actors", "transport", "cluster", "engine", "client"},
+		"cmd/":            {"proto/", "internal/", "actors", "transport", "cluster", "engine", "client", "examples/"},
 	}
 	out, err := exec.Command("go", "list", "-deps", "-f", `{{.ImportPath}}:{{join .Deps " "}}`, "github.com/roomio/roomio/...").Output()
 	if err != nil {
