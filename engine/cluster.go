@@ -15,6 +15,7 @@ import (
 
 	"github.com/roomio/roomio/actors"
 	"github.com/roomio/roomio/cluster"
+	"github.com/roomio/roomio/cluster/tunnel"
 	"github.com/roomio/roomio/internal/packet"
 	clusterv1 "github.com/roomio/roomio/proto/roomio/cluster/v1"
 	wirev1 "github.com/roomio/roomio/proto/roomio/wire/v1"
@@ -64,7 +65,7 @@ type link struct {
 	local map[roomKey]struct{}     // rooms with local members
 	peers map[string]*peerInterest // live peers by node id
 
-	tunnels *tunnels // requests relayed to the node of their session (tunnel.go)
+	tunnels *tunnel.Tunnels // requests relayed to the node of their session (relay.go)
 }
 
 type pendingCall struct {
@@ -101,7 +102,7 @@ func (e *Engine) startCluster(ctx context.Context) error {
 	if err := e.link.node.Start(ctx); err != nil {
 		return err
 	}
-	e.link.tunnels.start()
+	e.link.tunnels.Start()
 	return nil
 }
 
@@ -190,7 +191,7 @@ func (l *link) Receive(from cluster.Member, env *clusterv1.Envelope) {
 	case *clusterv1.Envelope_ServerEventAck:
 		l.serverEventAck(from.ID, b.ServerEventAck)
 	case *clusterv1.Envelope_TunnelOpen, *clusterv1.Envelope_TunnelData, *clusterv1.Envelope_TunnelClose:
-		l.tunnels.receive(from.ID, env)
+		l.tunnels.Receive(from.ID, env)
 	}
 }
 
@@ -203,7 +204,7 @@ func (l *link) MemberUp(m cluster.Member) {
 // MemberDown implements cluster.Handler: calls waiting for that node end without its answer.
 func (l *link) MemberDown(m cluster.Member) {
 	l.e.log.Info("node left", "node", m.ID)
-	l.tunnels.memberDown(m.ID)
+	l.tunnels.MemberDown(m.ID)
 	l.mu.Lock()
 	delete(l.peers, m.ID)
 	var gone []uint64
