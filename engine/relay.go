@@ -5,6 +5,7 @@ import (
 
 	"github.com/roomio/roomio/cluster"
 	"github.com/roomio/roomio/cluster/tunnel"
+	"github.com/roomio/roomio/internal/clusterlink"
 )
 
 // No sticky sessions: in a cluster every session id starts with its node's id (see newSocketID), and
@@ -17,7 +18,7 @@ func (e *Engine) forwardSocketIO(w http.ResponseWriter, r *http.Request, sid str
 	if e.link == nil {
 		return false
 	}
-	node, ok := nodeOfSID(sid)
+	node, ok := clusterlink.NodeOfSID(sid)
 	if !ok {
 		return false
 	}
