@@ -79,10 +79,25 @@
 // logger (gRPC's info and warnings at Debug, its errors at Warn). A program that uses gRPC for other
 // things should start its node before any other gRPC activity.
 //
+// # Lifecycle
+//
+// A Node moves through New → Starting → Running → (Left) → Closing → Closed, under one lock, and never
+// back: Start moves it from New to Running (or, on error, to Closed), Leave from Running to Left,
+// Shutdown from any state to Closing and, once everything it started has stopped, to Closed. Send
+// works while the node is Running or Left.
+//
 // # Concurrency
 //
 // All Node methods are safe for concurrent use. Handler methods run on the router actor, one at a
 // time, and must not block; they may call Send, SendMany, Members and Stats, but not Leave or Shutdown
 // (Shutdown waits for the router to stop). Shutdown stops everything the node started and waits for its
 // goroutines.
+//
+// # Imports
+//
+// Package cluster carries envelopes and knows nothing of rooms or sockets: it imports the generated
+// protocol packages only, never actors, transport or engine. Package engine connects it to the actors
+// (through internal/clusterlink). Subpackages: [github.com/roomio/roomio/cluster/tunnel] relays HTTP
+// requests over the cluster, and [github.com/roomio/roomio/cluster/clustertest] helps test code built
+// on this package.
 package cluster

@@ -29,10 +29,19 @@ const (
 	maxJoinRetry        = 5 * time.Second
 )
 
+// nodeState is where a Node is in its life. It only moves forward, in this order (Left is skipped
+// unless Leave is called; Starting and Running are skipped when Shutdown comes first):
+//
+//	New → Starting → Running → Left → Closing → Closed
+type nodeState int
+
 const (
-	stateNew = iota
-	stateStarted
-	stateClosed
+	stateNew      nodeState = iota // allocated; nothing started
+	stateStarting                  // Start is starting the listener, the router and memberlist
+	stateRunning                   // started: peers come and go, Send works
+	stateLeft                      // Leave announced (or is announcing) the departure; Send still works
+	stateClosing                   // Shutdown began: Send fails with ErrClosed, no new peer is created
+	stateClosed                    // everything the node started has stopped
 )
 
 // Node is this process's member of the cluster. Create it with New, then Start it; Shutdown ends it.
@@ -50,25 +59,22 @@ type Node struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // every goroutine the node starts (stream server, peers, their readers)
-	quit   chan struct{}  // closed when Shutdown begins; interrupts Start's join loop
-	done   chan struct{}  // closed when Shutdown has finished
-
-	life  sync.Mutex // guards state
-	state int
-
-	leaveMu sync.Mutex // serialises Leave and memberlist's shutdown (Leave after Shutdown panics)
-	left    bool
-	mlDown  bool
 
 	// Set while starting, before any peer, event or stream exists; read-only afterwards.
 	ml        *memberlist.Memberlist
 	srv       *server
 	routerPID *actor.PID
 
-	mu      sync.RWMutex // guards self, peers, closing
-	self    Member
-	peers   map[string]*peer
-	closing bool
+	// mu is the node's one lock. It is never held while calling memberlist, gRPC or the Handler.
+	mu    sync.RWMutex
+	state nodeState
+	self  Member
+	peers map[string]*peer
+	// leaving is closed when the memberlist Leave that Leave started has returned: memberlist must not
+	// be shut down during a Leave. Nil until Leave; set with state Left.
+	leaving chan struct{}
+	quit    chan struct{} // closed on entering Closing; interrupts Start's join loop
+	done    chan struct{} // closed on entering Closed
 
 	rs    routerState // owned by the router actor
 	inbox *inbox      // bounds envelopes between the stream server and the router
@@ -151,24 +157,34 @@ func (n *Node) Stats() Stats {
 // ends first (one join attempt can outlast ctx by memberlist's TCP timeout, 10 s) or Shutdown is
 // called. After an error the node is closed.
 func (n *Node) Start(ctx context.Context) error {
-	n.life.Lock()
+	n.mu.Lock()
 	switch n.state {
-	case stateStarted:
-		n.life.Unlock()
-		return errors.New("cluster: Start called twice")
-	case stateClosed:
-		n.life.Unlock()
+	case stateNew:
+		n.state = stateStarting
+	case stateClosing, stateClosed:
+		n.mu.Unlock()
 		return ErrClosed
+	default:
+		n.mu.Unlock()
+		return errors.New("cluster: Start called twice")
 	}
-	if err := n.setup(); err != nil {
-		n.state = stateClosed
-		n.life.Unlock()
-		n.teardown(context.Background(), false)
-		close(n.done)
+	n.mu.Unlock()
+	err := n.setup()
+	n.mu.Lock()
+	if err == nil && n.state == stateClosing {
+		err = ErrClosed // Shutdown came during setup and left the teardown to Start
+	}
+	if err != nil {
+		if n.state == stateStarting {
+			n.enterClosingLocked()
+		}
+		n.mu.Unlock()
+		n.teardown(context.Background(), false, false)
+		n.enterClosed()
 		return err
 	}
-	n.state = stateStarted
-	n.life.Unlock()
+	n.state = stateRunning
+	n.mu.Unlock()
 	n.log.Info("cluster node started", "gossip_addr", n.self.GossipAddr, "remote_addr", n.self.RemoteAddr)
 
 	if err := n.join(ctx); err != nil {
@@ -344,7 +360,7 @@ func (n *Node) SendMany(to []string, env *clusterv1.Envelope) error {
 
 func (n *Node) peer(id string) (*peer, error) {
 	n.mu.RLock()
-	p, closing := n.peers[id], n.closing
+	p, closing := n.peers[id], n.state >= stateClosing
 	n.mu.RUnlock()
 	if closing {
 		return nil, ErrClosed
@@ -372,26 +388,41 @@ func (n *Node) encode(env *clusterv1.Envelope) ([]byte, error) {
 
 // Leave announces this node's departure to the cluster (peers report MemberDown at once) and returns once
 // the announcement went out, or when ctx ends (5 s when ctx has no deadline). The node keeps running
-// until Shutdown; peers reject what it sends after they processed the departure. Leave twice is a no-op.
+// until Shutdown; peers reject what it sends after they processed the departure. Leave twice is a no-op
+// (the second call waits for the first).
 func (n *Node) Leave(ctx context.Context) error {
-	n.life.Lock()
-	state := n.state
-	n.life.Unlock()
-	switch state {
-	case stateNew:
+	n.mu.Lock()
+	switch n.state {
+	case stateNew, stateStarting:
+		n.mu.Unlock()
 		return errors.New("cluster: Leave before Start")
-	case stateClosed:
+	case stateClosing, stateClosed:
+		n.mu.Unlock()
 		return ErrClosed
-	}
-	return n.leave(ctx)
-}
-
-func (n *Node) leave(ctx context.Context) error {
-	n.leaveMu.Lock()
-	defer n.leaveMu.Unlock()
-	if n.left || n.mlDown || n.ml == nil {
+	case stateLeft:
+		leaving := n.leaving
+		n.mu.Unlock()
+		select {
+		case <-leaving:
+		case <-ctx.Done():
+		}
 		return nil
 	}
+	if err := ctx.Err(); err != nil {
+		n.mu.Unlock()
+		return fmt.Errorf("cluster: leave: %w", err)
+	}
+	n.state = stateLeft
+	leaving := make(chan struct{})
+	n.leaving = leaving
+	n.mu.Unlock()
+	defer close(leaving)
+	return n.leaveGossip(ctx)
+}
+
+// leaveGossip runs memberlist's Leave, bounded by ctx's deadline or defaultLeaveTimeout. The caller
+// makes sure it runs at most once and never after memberlist's Shutdown.
+func (n *Node) leaveGossip(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("cluster: leave: %w", err)
 	}
@@ -399,7 +430,6 @@ func (n *Node) leave(ctx context.Context) error {
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)
 	}
-	n.left = true
 	if err := n.ml.Leave(timeout); err != nil {
 		return fmt.Errorf("cluster: leave: %w", err)
 	}
@@ -418,15 +448,20 @@ func (n *Node) Shutdown(ctx context.Context) error {
 }
 
 func (n *Node) shutdown(ctx context.Context, graceful bool) error {
-	n.life.Lock()
-	switch n.state {
+	n.mu.Lock()
+	prev := n.state
+	switch prev {
 	case stateNew:
-		n.state = stateClosed
-		close(n.done)
-		n.life.Unlock()
+		n.enterClosingLocked()
+		n.mu.Unlock()
+		n.enterClosed()
 		return nil
-	case stateClosed:
-		n.life.Unlock()
+	case stateStarting:
+		// Start tears down what it started once its setup returns.
+		n.enterClosingLocked()
+		fallthrough
+	case stateClosing, stateClosed:
+		n.mu.Unlock()
 		select {
 		case <-n.done:
 			return nil
@@ -434,26 +469,41 @@ func (n *Node) shutdown(ctx context.Context, graceful bool) error {
 			return ctx.Err()
 		}
 	}
-	n.state = stateClosed
-	n.life.Unlock()
-	close(n.quit)
-	err := n.teardown(ctx, graceful)
-	close(n.done)
+	n.enterClosingLocked()
+	n.mu.Unlock()
+	// Leave the gossip only from Running: after Leave the departure is announced already.
+	err := n.teardown(ctx, graceful, graceful && prev == stateRunning)
+	n.enterClosed()
 	n.log.Info("cluster node stopped")
 	return err
 }
 
-// teardown stops whatever setup started, in order: stop accepting sends, drain, leave, stop gossip, stop
-// the stream server, stop the router, stop the peers, wait for every goroutine.
-func (n *Node) teardown(ctx context.Context, graceful bool) error {
-	var errs []error
+// enterClosingLocked moves the node to Closing: Send fails from now on, and Start's join loop stops.
+func (n *Node) enterClosingLocked() {
+	n.state = stateClosing
+	close(n.quit)
+}
+
+// enterClosed moves the node from Closing to Closed once everything has stopped.
+func (n *Node) enterClosed() {
 	n.mu.Lock()
-	n.closing = true
+	n.state = stateClosed
+	n.mu.Unlock()
+	close(n.done)
+}
+
+// teardown stops whatever setup started, in order (the node is Closing, so Send fails already): drain
+// the peer queues (graceful), leave the gossip (leave), stop gossip, stop the stream server, stop the
+// router, stop the peers, wait for every goroutine.
+func (n *Node) teardown(ctx context.Context, graceful, leave bool) error {
+	var errs []error
+	n.mu.RLock()
 	peers := make([]*peer, 0, len(n.peers))
 	for _, p := range n.peers {
 		peers = append(peers, p)
 	}
-	n.mu.Unlock()
+	leaving := n.leaving
+	n.mu.RUnlock()
 	if graceful {
 		drained := make([]<-chan struct{}, len(peers))
 		for i, p := range peers {
@@ -467,13 +517,15 @@ func (n *Node) teardown(ctx context.Context, graceful bool) error {
 		}
 		if err := ctx.Err(); err != nil {
 			errs = append(errs, fmt.Errorf("cluster: drain peer queues: %w", err))
-		} else if err := n.leave(ctx); err != nil {
-			errs = append(errs, err)
+		} else if leave {
+			if err := n.leaveGossip(ctx); err != nil {
+				errs = append(errs, err)
+			}
 		}
 	}
-	n.leaveMu.Lock()
-	n.mlDown = true
-	n.leaveMu.Unlock()
+	if leaving != nil {
+		<-leaving // memberlist's Leave after (or during) its Shutdown panics
+	}
 	if n.ml != nil {
 		if err := n.ml.Shutdown(); err != nil {
 			errs = append(errs, fmt.Errorf("cluster: stop gossip: %w", err))

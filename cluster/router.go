@@ -71,7 +71,7 @@ func (n *Node) onMemberUp(m Member) {
 	delete(rs.gone, m.ID)
 	rs.members[m.ID] = m
 	n.mu.Lock()
-	if !n.closing {
+	if n.state < stateClosing {
 		p := newPeer(n, m)
 		n.peers[m.ID] = p
 		n.wg.Go(p.run)

@@ -15,14 +15,14 @@ import (
 
 	"github.com/roomio/roomio/actors"
 	"github.com/roomio/roomio/cluster"
+	"github.com/roomio/roomio/cluster/tunnel"
+	"github.com/roomio/roomio/internal/clusterlink"
 	"github.com/roomio/roomio/internal/packet"
 	clusterv1 "github.com/roomio/roomio/proto/roomio/cluster/v1"
-	wirev1 "github.com/roomio/roomio/proto/roomio/wire/v1"
 	"github.com/roomio/roomio/transport"
-	"github.com/roomio/roomio/transport/native"
 )
 
-// ClusterConfig makes the engine one node of a cluster (DESIGN §5): membership by gossip (memberlist),
+// ClusterConfig makes the engine one node of a cluster: membership by gossip (memberlist),
 // delivery over node-to-node gRPC streams that speak protoactor remote's wire protocol (package cluster
 // explains why it does not run protoactor's remote runtime). An empty GossipAddr means a single node: no listener, no gossip.
 type ClusterConfig struct {
@@ -58,14 +58,13 @@ type link struct {
 	node *cluster.Node
 
 	reqIDs  atomic.Uint64
-	mu      sync.Mutex
+	mu      sync.Mutex              // after interest's lock
 	pending map[uint64]*pendingCall // request id → call
-	// Interest routing (see interest.go), under mu; changed only from the node router's callbacks and
-	// the namespace actors' room creation and deletion.
-	local map[roomKey]struct{}     // rooms with local members
-	peers map[string]*peerInterest // live peers by node id
+	// interest says which peers a room operation must reach (interest.go); changed only from the node
+	// router's callbacks and the namespace actors' room creation and deletion.
+	interest *clusterlink.Interest
 
-	tunnels *tunnels // requests relayed to the node of their session (tunnel.go)
+	tunnels *tunnel.Tunnels // requests relayed to the node of their session (relay.go)
 }
 
 type pendingCall struct {
@@ -80,7 +79,7 @@ func (e *Engine) newLink() error {
 	if cc.GossipAddr == "" {
 		return nil
 	}
-	l := &link{e: e, pending: make(map[uint64]*pendingCall), local: make(map[roomKey]struct{}), peers: make(map[string]*peerInterest)}
+	l := &link{e: e, pending: make(map[uint64]*pendingCall), interest: clusterlink.NewInterest()}
 	node, err := cluster.New(cluster.Config{
 		GossipAddr: cc.GossipAddr, AdvertiseGossip: cc.AdvertiseGossip,
 		RemoteAddr: cc.RemoteAddr, AdvertiseRemote: cc.AdvertiseRemote,
@@ -102,7 +101,7 @@ func (e *Engine) startCluster(ctx context.Context) error {
 	if err := e.link.node.Start(ctx); err != nil {
 		return err
 	}
-	e.link.tunnels.start()
+	e.link.tunnels.Start()
 	return nil
 }
 
@@ -111,7 +110,7 @@ func (e *Engine) startCluster(ctx context.Context) error {
 // collector cannot complete early.
 func (l *link) forward(nodes []string, ns string, b *actors.Broadcast, deadline time.Time) {
 	for _, id := range nodes {
-		msg := toWireBroadcast(ns, b)
+		msg := clusterlink.BroadcastToWire(ns, b)
 		if b.Collector != nil {
 			msg.RequestId = l.register(id, b.Collector)
 			msg.TimeoutMs = remoteTimeout(deadline).Milliseconds()
@@ -185,13 +184,13 @@ func (l *link) Receive(from cluster.Member, env *clusterv1.Envelope) {
 	case *clusterv1.Envelope_InterestAck:
 		l.settle(b.InterestAck.RequestId)
 	case *clusterv1.Envelope_InterestSnapshot:
-		l.remoteSnapshot(from.ID, b.InterestSnapshot)
+		l.interest.Snapshot(from.ID, b.InterestSnapshot)
 	case *clusterv1.Envelope_ServerEvent:
 		l.remoteServerEvent(from.ID, b.ServerEvent)
 	case *clusterv1.Envelope_ServerEventAck:
 		l.serverEventAck(from.ID, b.ServerEventAck)
 	case *clusterv1.Envelope_TunnelOpen, *clusterv1.Envelope_TunnelData, *clusterv1.Envelope_TunnelClose:
-		l.tunnels.receive(from.ID, env)
+		l.tunnels.Receive(from.ID, env)
 	}
 }
 
@@ -204,9 +203,9 @@ func (l *link) MemberUp(m cluster.Member) {
 // MemberDown implements cluster.Handler: calls waiting for that node end without its answer.
 func (l *link) MemberDown(m cluster.Member) {
 	l.e.log.Info("node left", "node", m.ID)
-	l.tunnels.memberDown(m.ID)
+	l.tunnels.MemberDown(m.ID)
+	l.interest.PeerDown(m.ID)
 	l.mu.Lock()
-	delete(l.peers, m.ID)
 	var gone []uint64
 	for id, p := range l.pending {
 		if p.node == m.ID {
@@ -228,7 +227,7 @@ func (l *link) reply(r *clusterv1.BroadcastReply) {
 		p.c.Expect(nil)
 	}
 	for _, a := range r.Acks {
-		args, _ := argsFromWire(a.Args)
+		args, _ := clusterlink.ArgsFromWire(a.Args)
 		var err error
 		if a.Error != "" {
 			err = remoteError(a.Error)
@@ -266,7 +265,7 @@ func (l *link) remoteBroadcast(from string, m *clusterv1.Broadcast) {
 		}
 		return
 	}
-	b, err := fromWireBroadcast(m)
+	b, err := clusterlink.BroadcastFromWire(m)
 	if err != nil {
 		e.log.Warn("bad broadcast from peer", "node", from, "err", err)
 		return
@@ -308,7 +307,7 @@ func (l *link) remoteBroadcast(from string, m *clusterv1.Broadcast) {
 				r.Sockets = append(r.Sockets, socketInfoToWire(m.Namespace, x.Info))
 				continue
 			}
-			a := &clusterv1.AckReply{Sid: x.SID, Args: argsToWire(x.Args)}
+			a := &clusterv1.AckReply{Sid: x.SID, Args: clusterlink.ArgsToWire(x.Args)}
 			if x.Err != nil {
 				a.Error = x.Err.Error()
 			}
@@ -321,16 +320,30 @@ func (l *link) remoteBroadcast(from string, m *clusterv1.Broadcast) {
 	}()
 }
 
-// remoteRef is a socket on another node, as FetchSockets found it.
+// remoteRef is a socket on another node, as FetchSockets found it: the node that holds it and the
+// snapshot that node sent. Operations on it are broadcasts to that one socket id, sent to that node.
+//
+// It reaches FetchSockets inside an actors.SocketInfo (link.reply adds it to the fetch's collector),
+// whose Handle field has the type actors.Handle because a local socket reports its own handle there.
+// That is why remoteRef has the three Handle methods. None of them is ever called: actors calls a
+// Handle only on its own socket actor's handle, and the collector calls CancelAck only on the handles
+// of expected acks, which for a peer's leg are nil (reply calls Expect(nil)).
 type remoteRef struct {
 	l    *link
 	node string
 	info *clusterv1.SocketInfo
 }
 
+var _ actors.Handle = (*remoteRef)(nil)
+
+// ExpectAck is never called (see remoteRef): an emit to a remote socket is acked on its node.
 func (r *remoteRef) ExpectAck(uint64, func([]packet.Arg, error)) {}
-func (r *remoteRef) CancelAck(uint64)                            {}
-func (r *remoteRef) ForceDisconnect(bool)                        {}
+
+// CancelAck is never called (see remoteRef).
+func (r *remoteRef) CancelAck(uint64) {}
+
+// ForceDisconnect is never called (see remoteRef): RemoteSocket.Disconnect sends an OpDisconnect.
+func (r *remoteRef) ForceDisconnect(bool) {}
 
 // call sends one operation to the remote socket and waits for its node's answer.
 func (r *remoteRef) call(ctx context.Context, op actors.Op, p *packet.Packet, rooms []string, close bool) error {
@@ -351,65 +364,18 @@ func (r *remoteRef) call(ctx context.Context, op actors.Op, p *packet.Packet, ro
 	}
 }
 
-// Node-qualified socket ids: in a cluster a socket id starts with its node's id and a '.', so
-// To(socketID) goes straight to the owning node.
-
+// newSocketID returns a fresh socket id; in a cluster it names this node (clusterlink.QualifySID).
 func (e *Engine) newSocketID() string {
 	if e.link != nil {
-		return e.link.node.ID() + "." + newSID()
+		return clusterlink.QualifySID(e.link.node.ID(), newSID())
 	}
 	return newSID()
 }
 
-func nodeOfSID(sid string) (string, bool) {
-	node, _, ok := strings.Cut(sid, ".")
-	return node, ok && node != ""
-}
+// targetNodes returns the peers an operation on rooms of namespace ns must reach (Interest.Targets).
+func (l *link) targetNodes(ns string, rooms []string) []string { return l.interest.Targets(ns, rooms) }
 
-// Conversions between the engine's messages and the cluster protocol.
-
-func toWireBroadcast(ns string, b *actors.Broadcast) *clusterv1.Broadcast {
-	m := &clusterv1.Broadcast{
-		Namespace: ns, Rooms: b.Rooms, Except: b.Except, OpRooms: b.OpRooms, Close: b.Close,
-		Op: clusterv1.Op(b.Op + 1),
-	}
-	if p := b.Packet; p != nil {
-		m.Event = &wirev1.Event{Namespace: ns, Name: p.Name, Args: argsToWire(p.Args), AckId: p.AckID}
-		m.Attachments = p.Attachments
-		m.Volatile = p.Volatile
-	}
-	return m
-}
-
-func fromWireBroadcast(m *clusterv1.Broadcast) (*actors.Broadcast, error) {
-	if m.Op == clusterv1.Op_OP_UNSPECIFIED || m.Op > clusterv1.Op_OP_DISCONNECT {
-		return nil, fmt.Errorf("unknown op %v", m.Op)
-	}
-	b := &actors.Broadcast{Rooms: m.Rooms, Except: m.Except, Op: actors.Op(m.Op - 1), OpRooms: m.OpRooms, Close: m.Close}
-	if m.Event != nil {
-		args, err := argsFromWire(m.Event.Args)
-		if err != nil {
-			return nil, err
-		}
-		b.Packet = &packet.Packet{Kind: packet.KindEvent, Namespace: m.Namespace, Name: m.Event.Name, Args: args,
-			Attachments: m.Attachments, Volatile: m.Volatile}
-	} else if b.Op == actors.OpEmit {
-		return nil, errors.New("emit without an event")
-	}
-	return b, nil
-}
-
-func argsToWire(args []packet.Arg) []*wirev1.Arg {
-	return native.ToMessage(&packet.Packet{Kind: packet.KindAck, Args: args}).GetAck().GetArgs()
-}
-
-func argsFromWire(args []*wirev1.Arg) ([]packet.Arg, error) {
-	p, err := native.FromMessage(&wirev1.Message{Kind: &wirev1.Message_Ack{Ack: &wirev1.Ack{Args: args}}})
-	if err != nil {
-		return nil, err
-	}
-	return p.Args, nil
-}
+// Conversions between the engine's own types and the cluster protocol; the rest is in clusterlink.
 
 func socketInfoToWire(ns string, info *actors.SocketInfo) *clusterv1.SocketInfo {
 	s := info.Handle.(*actorHandle).socket()

@@ -2,7 +2,7 @@
 
 // In-process multi-node tests. They run without the race detector (scripts/test.sh runs them as
 // `go test -tags integration`), because several nodes in one process share grpc's process-global
-// logger, which races under -race (../shared/NOTES.md); the multi-process tests in cmd/roomio carry the
+// logger, which grpc reads without synchronisation; the multi-process tests in cmd/roomio carry the
 // race detector's coverage of the cluster.
 
 package engine_test

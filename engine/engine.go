@@ -201,7 +201,7 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 		cancel()
 		// Peers drop this node's tunnels once it has left: end them now, and with them the sessions
 		// and the relayed requests they carry.
-		tunnelErr = e.link.tunnels.shutdown(ctx)
+		tunnelErr = e.link.tunnels.Shutdown(ctx)
 	}
 	// Let what was emitted before Shutdown reach the connections' queues, which are written out before
 	// the connections close.

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 
 	"github.com/roomio/roomio/actors"
+	"github.com/roomio/roomio/internal/clusterlink"
 	clusterv1 "github.com/roomio/roomio/proto/roomio/cluster/v1"
 )
 
@@ -83,7 +84,7 @@ func (n *Namespace) serverSideEmit(ctx context.Context, ack bool, event string, 
 	}
 	c := actors.NewCollector()
 	for _, id := range l.targetNodes(n.name, nil) {
-		msg := &clusterv1.ServerEvent{Namespace: n.name, Name: event, Args: argsToWire(a)}
+		msg := &clusterv1.ServerEvent{Namespace: n.name, Name: event, Args: clusterlink.ArgsToWire(a)}
 		if ack {
 			msg.RequestId = l.register(id, c)
 		}
@@ -125,7 +126,7 @@ func (e *Engine) OnServerSideEmit(fn func(*ServerEvent)) { e.main().OnServerSide
 // remoteServerEvent runs a peer's server event on this node's handlers, off the router.
 func (l *link) remoteServerEvent(from string, m *clusterv1.ServerEvent) {
 	answer := func(args []Arg, err error) {
-		r := &clusterv1.ServerEventAck{RequestId: m.RequestId, Args: argsToWire(argsIn(args))}
+		r := &clusterv1.ServerEventAck{RequestId: m.RequestId, Args: clusterlink.ArgsToWire(argsIn(args))}
 		if err != nil {
 			r.Error = err.Error()
 		}
@@ -144,7 +145,7 @@ func (l *link) remoteServerEvent(from string, m *clusterv1.ServerEvent) {
 		}
 		return
 	}
-	args, err := argsFromWire(m.Args)
+	args, err := clusterlink.ArgsFromWire(m.Args)
 	if err != nil {
 		l.e.log.Warn("bad server event from peer", "node", from, "err", err)
 		return
@@ -172,7 +173,7 @@ func (l *link) serverEventAck(from string, m *clusterv1.ServerEventAck) {
 	if p == nil {
 		return
 	}
-	args, _ := argsFromWire(m.Args)
+	args, _ := clusterlink.ArgsFromWire(m.Args)
 	var err error
 	if m.Error != "" {
 		err = errors.New(m.Error)

@@ -36,7 +36,7 @@ func (e *Engine) newSocketIO() *socketio.Server {
 		OriginPatterns:  c.AllowedOrigins,
 		Logger:          c.Logger,
 		// In a cluster, sids name their node, and a request for a session of another node is relayed to
-		// it (tunnel.go): no sticky sessions needed.
+		// it (relay.go, package cluster/tunnel): no sticky sessions needed.
 		NewSID:  e.newSocketID,
 		Forward: e.forwardSocketIO,
 	}

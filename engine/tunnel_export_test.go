@@ -5,8 +5,5 @@ func OpenTunnels(e *Engine) int {
 	if e.link == nil {
 		return 0
 	}
-	t := e.link.tunnels
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return len(t.conns)
+	return e.link.tunnels.Len()
 }

@@ -1,10 +1,9 @@
-// Package clustertest helps test code built on package cluster: free loopback addresses for nodes and a
-// Recorder, a cluster.Handler that records what it is told and lets a test wait for it.
+// Package clustertest helps test code built on package cluster: a Recorder, a cluster.Handler that
+// records what it is told and lets a test wait for it.
 package clustertest
 
 import (
 	"fmt"
-	"net"
 	"sync"
 	"testing"
 	"time"
@@ -12,29 +11,6 @@ import (
 	"github.com/roomio/roomio/cluster"
 	clusterv1 "github.com/roomio/roomio/proto/roomio/cluster/v1"
 )
-
-// FreeAddr returns a 127.0.0.1:port whose port was free for both TCP and UDP a moment ago (memberlist
-// binds both on one port; node-to-node streams need only TCP). Another process may take it before the
-// caller binds it: prefer port 0 in Config when the test does not need the address in advance.
-func FreeAddr(tb testing.TB) string {
-	tb.Helper()
-	for range 100 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			tb.Fatalf("clustertest: listen: %v", err)
-		}
-		addr := l.Addr().String()
-		u, err := net.ListenPacket("udp", addr)
-		l.Close()
-		if err != nil {
-			continue
-		}
-		u.Close()
-		return addr
-	}
-	tb.Fatalf("clustertest: no port free for both TCP and UDP")
-	return ""
-}
 
 // EventKind says what a recorded Event is.
 type EventKind int

@@ -1,4 +1,4 @@
-package engine
+package tunnel
 
 import (
 	"bytes"
@@ -16,90 +16,65 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/roomio/roomio/cluster"
 	clusterv1 "github.com/roomio/roomio/proto/roomio/cluster/v1"
 )
 
-// No sticky sessions: every request after an Engine.IO handshake names its session (sid), and a cluster
-// node's sids start with its node id, so a request that a load balancer sent to another node is relayed
-// to the session's node. The relay is a tunnel, a byte stream over the cluster between the node where
-// the request arrived (the opener) and the session's node (the acceptor):
-//
-//   - On the opener, Options.Forward of the Engine.IO server hands the request to an
-//     httputil.ReverseProxy whose Transport dials tunnels instead of TCP (one tunnel per request, closed
-//     after the response), so the request goes out as HTTP/1.1 with its headers, body and Host, and a
-//     WebSocket upgrade is relayed by ReverseProxy's upgrade support.
-//   - On the acceptor, each tunnel is a net.Conn that a tunnelListener gives to an http.Server serving
-//     the engine's Socket.IO handler, which therefore serves it exactly as a direct connection (coder/
-//     websocket hijacks it for an upgrade).
-//
-// The cluster delivers envelopes in order per pair of nodes, at most once, and drops them when a peer's
-// queue is full. A tunnel therefore numbers its bytes (a gap resets it), treats a failed Send as a reset,
-// and sends only what the other side has room for (credit-based flow control, tunnelWindow bytes ahead
-// of the reader): a slow reader slows the writer, as TCP would, instead of filling the cluster's queues.
-
 const (
-	// tunnelWindow is how many bytes a side may send ahead of the other side's reader; it is also the
+	// window is how many bytes a side may send ahead of the other side's reader; it is also the
 	// most a tunnel buffers per direction.
-	tunnelWindow = 1 << 20
-	// tunnelChunk is the largest TunnelData payload.
-	tunnelChunk = 32 << 10
-	// tunnelBacklog bounds the tunnels opened to this node and not yet accepted by its HTTP server.
-	tunnelBacklog = 128
-	// tunnelHeaderTimeout bounds the time an opener takes to send a request's header.
-	tunnelHeaderTimeout = 10 * time.Second
+	window = 1 << 20
+	// chunkSize is the largest TunnelData payload.
+	chunkSize = 32 << 10
+	// backlog bounds the tunnels opened to this node and not yet accepted by its HTTP server.
+	backlog = 128
+	// headerTimeout bounds the time an opener takes to send a request's header.
+	headerTimeout = 10 * time.Second
 )
 
 var (
-	// errTunnelEnded is what a Write returns after the other side ended the tunnel in order.
-	errTunnelEnded = errors.New("engine: tunnel closed by the other node")
-	errTunnelGap   = errors.New("engine: tunnel lost data")
-	errTunnelFull  = errors.New("engine: tunnel overflow")
-	errTunnelDown  = errors.New("engine: tunnel's node left the cluster")
-	errTunnelShut  = errors.New("engine: tunnels shut down")
+	// errEnded is what a Write returns after the other side ended the tunnel in order.
+	errEnded    = errors.New("tunnel: tunnel closed by the other node")
+	errGap      = errors.New("tunnel: tunnel lost data")
+	errFull     = errors.New("tunnel: tunnel overflow")
+	errPeerDown = errors.New("tunnel: tunnel's node left the cluster")
+	errShutdown = errors.New("tunnel: tunnels shut down")
 )
 
 // unknownTunnel is the error a node answers to data for a tunnel it does not have.
 const unknownTunnel = "unknown tunnel"
 
-// forwardSocketIO implements engineio.Options.Forward: a request for a session of another live node is
-// relayed to it.
-func (e *Engine) forwardSocketIO(w http.ResponseWriter, r *http.Request, sid string) bool {
-	if e.link == nil {
-		return false
-	}
-	return e.link.tunnels.forward(w, r, sid)
-}
-
-// newTunnels allocates the tunnels of a cluster node; link.tunnels.start starts serving them.
-func (e *Engine) newTunnels(node *cluster.Node) *tunnels {
-	isPeer := func(id string) bool {
-		for _, m := range node.Members() {
-			if m.ID == id {
-				return true
-			}
-		}
-		return false
-	}
-	return newTunnels(node.ID(), node.Send, isPeer, e.SocketIOHandler(), e.log.With("component", "tunnel"))
-}
-
-type tunnelKey struct {
+type connKey struct {
 	peer   string // the node at the other end
 	id     uint64 // chosen by the opener
 	opened bool   // this node opened it
 }
 
 const (
-	tunnelsNew = iota
-	tunnelsRunning
-	tunnelsClosed
+	stateNew = iota
+	stateRunning
+	stateClosed
 )
 
-// tunnels is one node's end of all its tunnels: the conns by key, the HTTP server that serves tunnels
+// Config is what Tunnels needs from the node it runs on.
+type Config struct {
+	// Self is this node's id.
+	Self string
+	// Send queues an envelope for node to without waiting for the network (cluster.Node.Send): it
+	// must keep envelopes to one node in order and may drop them (a gap resets the tunnel).
+	Send func(to string, env *clusterv1.Envelope) error
+	// IsPeer reports whether id is a live peer: only requests for those are relayed.
+	IsPeer func(id string) bool
+	// Handler serves the requests relayed to this node. Nil: tunnels opened to this node wait in an
+	// internal listener (tests accept them directly).
+	Handler http.Handler
+	// Logger receives the tunnels' logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// Tunnels is one node's end of all its tunnels: the conns by key, the HTTP server that serves tunnels
 // peers opened to this node, and the proxy that opens tunnels to peers. Its methods are safe for
-// concurrent use; receive and memberDown run on the node router and do not block.
-type tunnels struct {
+// concurrent use; Receive and MemberDown do not block (they run on the cluster node's router).
+type Tunnels struct {
 	self    string
 	send    func(to string, env *clusterv1.Envelope) error
 	isPeer  func(id string) bool
@@ -107,24 +82,29 @@ type tunnels struct {
 	log     *slog.Logger
 
 	ids atomic.Uint64
-	ln  *tunnelListener
+	ln  *listener
 	srv *http.Server
 	tr  *http.Transport
 
-	mu    sync.Mutex // after tunnelConn.mu
+	mu    sync.Mutex // after conn.mu
 	state int
-	conns map[tunnelKey]*tunnelConn
+	conns map[connKey]*conn
 	wg    sync.WaitGroup // the HTTP server's Serve, and requests being relayed
 }
 
-func newTunnels(self string, send func(string, *clusterv1.Envelope) error, isPeer func(string) bool, handler http.Handler, log *slog.Logger) *tunnels {
-	t := &tunnels{
-		self: self, send: send, isPeer: isPeer, handler: handler, log: log,
-		ln:    &tunnelListener{addr: tunnelAddr(self), conns: make(chan *tunnelConn, tunnelBacklog), done: make(chan struct{})},
-		conns: make(map[tunnelKey]*tunnelConn),
+// New allocates the tunnels of a node; Start starts serving them.
+func New(cfg Config) *Tunnels {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	t := &Tunnels{
+		self: cfg.Self, send: cfg.Send, isPeer: cfg.IsPeer, handler: cfg.Handler, log: log,
+		ln:    &listener{addr: nodeAddr(cfg.Self), conns: make(chan *conn, backlog), done: make(chan struct{})},
+		conns: make(map[connKey]*conn),
 	}
 	stdLog := slog.NewLogLogger(log.Handler(), slog.LevelDebug)
-	t.srv = &http.Server{Handler: handler, ReadHeaderTimeout: tunnelHeaderTimeout, ErrorLog: stdLog}
+	t.srv = &http.Server{Handler: cfg.Handler, ReadHeaderTimeout: headerTimeout, ErrorLog: stdLog}
 	t.tr = &http.Transport{
 		DialContext:       t.dial,
 		DisableKeepAlives: true, // one request per tunnel: its end is the tunnel's end
@@ -134,29 +114,36 @@ func newTunnels(self string, send func(string, *clusterv1.Envelope) error, isPee
 	return t
 }
 
-// start starts serving tunnels opened to this node.
-func (t *tunnels) start() {
+// Len returns how many tunnels are open, either end.
+func (t *Tunnels) Len() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.state != tunnelsNew {
+	return len(t.conns)
+}
+
+// Start starts serving tunnels opened to this node.
+func (t *Tunnels) Start() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.state != stateNew {
 		return
 	}
-	t.state = tunnelsRunning
+	t.state = stateRunning
 	if t.handler != nil {
 		t.wg.Go(func() { _ = t.srv.Serve(t.ln) })
 	}
 }
 
-// shutdown ends every tunnel, in order (what was written is still delivered), refuses new ones, and
+// Shutdown ends every tunnel, in order (what was written is still delivered), refuses new ones, and
 // waits until the HTTP server and the requests being relayed have returned, or ctx ends.
-func (t *tunnels) shutdown(ctx context.Context) error {
+func (t *Tunnels) Shutdown(ctx context.Context) error {
 	t.mu.Lock()
-	t.state = tunnelsClosed
+	t.state = stateClosed
 	t.mu.Unlock()
 	t.ln.Close()
 	t.srv.Close() // closes the connections it has not handed over (hijacked ones are in conns)
 	t.mu.Lock()
-	conns := make([]*tunnelConn, 0, len(t.conns))
+	conns := make([]*conn, 0, len(t.conns))
 	for _, c := range t.conns {
 		conns = append(conns, c)
 	}
@@ -171,19 +158,19 @@ func (t *tunnels) shutdown(ctx context.Context) error {
 	case <-done:
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("engine: waiting for relayed requests: %w", ctx.Err())
+		return fmt.Errorf("tunnel: waiting for relayed requests: %w", ctx.Err())
 	}
 }
 
-// forward relays a request for session sid to the node named in sid, when it is a live peer, and
-// reports whether it did (Options.Forward).
-func (t *tunnels) forward(w http.ResponseWriter, r *http.Request, sid string) bool {
-	node, ok := nodeOfSID(sid)
-	if !ok || node == t.self || !t.isPeer(node) {
+// Forward relays a request to node, when it is a live peer other than this node, and reports whether it
+// did. The response, a WebSocket upgrade included, comes back through the tunnel; a request that could
+// not be relayed is answered 502 Bad Gateway.
+func (t *Tunnels) Forward(w http.ResponseWriter, r *http.Request, node string) bool {
+	if node == "" || node == t.self || !t.isPeer(node) {
 		return false
 	}
 	t.mu.Lock()
-	if t.state != tunnelsRunning {
+	if t.state != stateRunning {
 		t.mu.Unlock()
 		return false
 	}
@@ -213,60 +200,60 @@ func (t *tunnels) forward(w http.ResponseWriter, r *http.Request, sid string) bo
 type clientAddrKey struct{}
 
 // proxyError answers a request that could not be relayed (no response came through the tunnel).
-func (t *tunnels) proxyError(w http.ResponseWriter, r *http.Request, err error) {
+func (t *Tunnels) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 	t.log.Debug("relaying a request to the session's node failed", "remote_addr", r.RemoteAddr, "err", err)
 	w.WriteHeader(http.StatusBadGateway)
 }
 
 // dial opens a tunnel to the node named by addr's host (http.Transport's DialContext).
-func (t *tunnels) dial(ctx context.Context, _, addr string) (net.Conn, error) {
+func (t *Tunnels) dial(ctx context.Context, _, addr string) (net.Conn, error) {
 	node, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, err
 	}
 	client, _ := ctx.Value(clientAddrKey{}).(string)
 	t.mu.Lock()
-	if t.state != tunnelsRunning {
+	if t.state != stateRunning {
 		t.mu.Unlock()
-		return nil, errTunnelShut
+		return nil, errShutdown
 	}
-	c := t.newConnLocked(tunnelKey{peer: node, id: t.ids.Add(1), opened: true}, tunnelAddr(node))
+	c := t.newConnLocked(connKey{peer: node, id: t.ids.Add(1), opened: true}, nodeAddr(node))
 	t.mu.Unlock()
 	err = t.send(node, &clusterv1.Envelope{Body: &clusterv1.Envelope_TunnelOpen{TunnelOpen: &clusterv1.TunnelOpen{Id: c.key.id, RemoteAddr: client}}})
 	if err != nil {
 		c.fail(err, false)
-		return nil, fmt.Errorf("engine: opening a tunnel to node %s: %w", node, err)
+		return nil, fmt.Errorf("tunnel: opening a tunnel to node %s: %w", node, err)
 	}
 	return c, nil
 }
 
-func (t *tunnels) newConnLocked(key tunnelKey, remote net.Addr) *tunnelConn {
-	c := &tunnelConn{t: t, key: key, local: t.ln.addr, remote: remote, changed: make(chan struct{})}
+func (t *Tunnels) newConnLocked(key connKey, remote net.Addr) *conn {
+	c := &conn{t: t, key: key, local: t.ln.addr, remote: remote, changed: make(chan struct{})}
 	t.conns[key] = c
 	return c
 }
 
-func (t *tunnels) lookup(key tunnelKey) *tunnelConn {
+func (t *Tunnels) lookup(key connKey) *conn {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.conns[key]
 }
 
-func (t *tunnels) remove(key tunnelKey) {
+func (t *Tunnels) remove(key connKey) {
 	t.mu.Lock()
 	delete(t.conns, key)
 	t.mu.Unlock()
 }
 
-// receive handles a tunnel envelope from node from. It runs on the node router: it only buffers and
-// signals.
-func (t *tunnels) receive(from string, env *clusterv1.Envelope) {
+// Receive handles a tunnel envelope (TunnelOpen, TunnelData or TunnelClose) from node from. It only
+// buffers and signals: it does not block.
+func (t *Tunnels) Receive(from string, env *clusterv1.Envelope) {
 	switch b := env.Body.(type) {
 	case *clusterv1.Envelope_TunnelOpen:
 		t.accept(from, b.TunnelOpen)
 	case *clusterv1.Envelope_TunnelData:
 		m := b.TunnelData
-		if c := t.lookup(tunnelKey{peer: from, id: m.Id, opened: m.ToOpener}); c != nil {
+		if c := t.lookup(connKey{peer: from, id: m.Id, opened: m.ToOpener}); c != nil {
 			c.receive(m)
 		} else if len(m.Data) > 0 {
 			// Bytes that no one will read: the sender must not wait for the answer that will not come.
@@ -274,23 +261,23 @@ func (t *tunnels) receive(from string, env *clusterv1.Envelope) {
 		}
 	case *clusterv1.Envelope_TunnelClose:
 		m := b.TunnelClose
-		if c := t.lookup(tunnelKey{peer: from, id: m.Id, opened: m.ToOpener}); c != nil {
+		if c := t.lookup(connKey{peer: from, id: m.Id, opened: m.ToOpener}); c != nil {
 			c.remoteClose(m.Error)
 		}
 	}
 }
 
 // accept registers a tunnel a peer opened and hands it to the HTTP server.
-func (t *tunnels) accept(from string, m *clusterv1.TunnelOpen) {
-	key := tunnelKey{peer: from, id: m.Id}
-	remote := tunnelAddr(from + "/" + strconv.FormatUint(m.Id, 10))
+func (t *Tunnels) accept(from string, m *clusterv1.TunnelOpen) {
+	key := connKey{peer: from, id: m.Id}
+	remote := nodeAddr(from + "/" + strconv.FormatUint(m.Id, 10))
 	if m.RemoteAddr != "" {
-		remote = tunnelAddr(m.RemoteAddr)
+		remote = nodeAddr(m.RemoteAddr)
 	}
 	t.mu.Lock()
-	if t.state != tunnelsRunning || t.conns[key] != nil {
+	if t.state != stateRunning || t.conns[key] != nil {
 		t.mu.Unlock()
-		t.sendClose(from, m.Id, true, errTunnelShut.Error())
+		t.sendClose(from, m.Id, true, errShutdown.Error())
 		return
 	}
 	c := t.newConnLocked(key, remote)
@@ -299,14 +286,14 @@ func (t *tunnels) accept(from string, m *clusterv1.TunnelOpen) {
 	case t.ln.conns <- c:
 	default:
 		t.log.Warn("tunnel backlog full: refusing a tunnel", "node", from)
-		c.fail(errors.New("engine: tunnel backlog full"), true)
+		c.fail(errors.New("tunnel: tunnel backlog full"), true)
 	}
 }
 
-// memberDown resets the tunnels to a node that left.
-func (t *tunnels) memberDown(node string) {
+// MemberDown resets the tunnels to a node that left the cluster.
+func (t *Tunnels) MemberDown(node string) {
 	t.mu.Lock()
-	var down []*tunnelConn
+	var down []*conn
 	for k, c := range t.conns {
 		if k.peer == node {
 			down = append(down, c)
@@ -314,24 +301,24 @@ func (t *tunnels) memberDown(node string) {
 	}
 	t.mu.Unlock()
 	for _, c := range down {
-		c.fail(errTunnelDown, false)
+		c.fail(errPeerDown, false)
 	}
 }
 
-func (t *tunnels) sendClose(to string, id uint64, toOpener bool, msg string) error {
+func (t *Tunnels) sendClose(to string, id uint64, toOpener bool, msg string) error {
 	return t.send(to, &clusterv1.Envelope{Body: &clusterv1.Envelope_TunnelClose{TunnelClose: &clusterv1.TunnelClose{Id: id, ToOpener: toOpener, Error: msg}}})
 }
 
-// tunnelConn is one end of a tunnel, a net.Conn. Reads take what the other node sent, in order; writes
+// conn is one end of a tunnel, a net.Conn. Reads take what the other node sent, in order; writes
 // wait for credit, then send. All methods may be called concurrently; Write calls are serialised.
-type tunnelConn struct {
-	t             *tunnels
-	key           tunnelKey
+type conn struct {
+	t             *Tunnels
+	key           connKey
 	local, remote net.Addr
 
 	wmu sync.Mutex // serialises Write: offsets follow the order of Sends
 
-	mu       sync.Mutex    // before tunnels.mu
+	mu       sync.Mutex    // before Tunnels.mu
 	changed  chan struct{} // closed and replaced when a blocked Read or Write may proceed
 	in       bytes.Buffer  // received and not yet read
 	received uint64        // bytes received: the offset the next TunnelData must have
@@ -345,16 +332,16 @@ type tunnelConn struct {
 	rd, wd   deadline
 }
 
-func (c *tunnelConn) toOpener() bool { return !c.key.opened }
+func (c *conn) toOpener() bool { return !c.key.opened }
 
 // signalLocked wakes the blocked Read and Write calls.
-func (c *tunnelConn) signalLocked() {
+func (c *conn) signalLocked() {
 	close(c.changed)
 	c.changed = make(chan struct{})
 }
 
 // Read implements net.Conn. After the other side closed in order it returns what is left, then io.EOF.
-func (c *tunnelConn) Read(p []byte) (int, error) {
+func (c *conn) Read(p []byte) (int, error) {
 	for {
 		c.mu.Lock()
 		dl := c.rd.wait()
@@ -375,7 +362,7 @@ func (c *tunnelConn) Read(p []byte) (int, error) {
 			// Credit is sent when a quarter of the window was read since the last credit, so that a
 			// writer blocked on a full window always gets some.
 			var credit uint64
-			if !c.ended && c.read-c.credited >= tunnelWindow/4 {
+			if !c.ended && c.read-c.credited >= window/4 {
 				c.credited, credit = c.read, c.read
 			}
 			c.mu.Unlock()
@@ -402,7 +389,7 @@ func (c *tunnelConn) Read(p []byte) (int, error) {
 }
 
 // Write implements net.Conn: it returns once all of p is sent, or with the error that stopped it.
-func (c *tunnelConn) Write(p []byte) (int, error) {
+func (c *conn) Write(p []byte) (int, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	n := 0
@@ -422,7 +409,7 @@ func (c *tunnelConn) Write(p []byte) (int, error) {
 			return n, err
 		case c.ended:
 			c.mu.Unlock()
-			return n, errTunnelEnded
+			return n, errEnded
 		case isClosedChan(dl):
 			c.mu.Unlock()
 			return n, os.ErrDeadlineExceeded
@@ -430,8 +417,8 @@ func (c *tunnelConn) Write(p []byte) (int, error) {
 			c.mu.Unlock()
 			return n, nil
 		}
-		if room := tunnelWindow - int(c.sent-c.acked); room > 0 {
-			k := min(len(p), room, tunnelChunk)
+		if room := window - int(c.sent-c.acked); room > 0 {
+			k := min(len(p), room, chunkSize)
 			off := c.sent
 			c.sent += uint64(k)
 			var credit uint64
@@ -457,14 +444,14 @@ func (c *tunnelConn) Write(p []byte) (int, error) {
 	}
 }
 
-func (c *tunnelConn) sendData(data []byte, off, credit uint64) error {
+func (c *conn) sendData(data []byte, off, credit uint64) error {
 	return c.t.send(c.key.peer, &clusterv1.Envelope{Body: &clusterv1.Envelope_TunnelData{TunnelData: &clusterv1.TunnelData{
 		Id: c.key.id, ToOpener: c.toOpener(), Data: data, Offset: off, Read: credit}}})
 }
 
 // Close implements net.Conn: it ends the tunnel in order; the other side reads what was sent, then
 // io.EOF. It never fails.
-func (c *tunnelConn) Close() error {
+func (c *conn) Close() error {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -487,7 +474,7 @@ func (c *tunnelConn) Close() error {
 
 // fail resets the tunnel with err: every call on it fails with err from now on. tell says whether to
 // tell the other side.
-func (c *tunnelConn) fail(err error, tell bool) {
+func (c *conn) fail(err error, tell bool) {
 	c.mu.Lock()
 	if c.closed || c.err != nil {
 		c.mu.Unlock()
@@ -506,7 +493,7 @@ func (c *tunnelConn) fail(err error, tell bool) {
 }
 
 // receive takes a TunnelData from the other side (on the node router).
-func (c *tunnelConn) receive(m *clusterv1.TunnelData) {
+func (c *conn) receive(m *clusterv1.TunnelData) {
 	var err error
 	c.mu.Lock()
 	if c.closed || c.err != nil || c.ended {
@@ -516,16 +503,16 @@ func (c *tunnelConn) receive(m *clusterv1.TunnelData) {
 	changed := false
 	if m.Read > c.acked {
 		if m.Read > c.sent {
-			err = fmt.Errorf("%w: credit for %d bytes, %d sent", errTunnelGap, m.Read, c.sent)
+			err = fmt.Errorf("%w: credit for %d bytes, %d sent", errGap, m.Read, c.sent)
 		}
 		c.acked, changed = m.Read, true
 	}
 	if len(m.Data) > 0 && err == nil {
 		switch {
 		case m.Offset != c.received:
-			err = fmt.Errorf("%w: data at offset %d, %d received", errTunnelGap, m.Offset, c.received)
-		case c.in.Len()+len(m.Data) > tunnelWindow:
-			err = errTunnelFull
+			err = fmt.Errorf("%w: data at offset %d, %d received", errGap, m.Offset, c.received)
+		case c.in.Len()+len(m.Data) > window:
+			err = errFull
 		default:
 			c.in.Write(m.Data)
 			c.received += uint64(len(m.Data))
@@ -542,9 +529,9 @@ func (c *tunnelConn) receive(m *clusterv1.TunnelData) {
 }
 
 // remoteClose takes the other side's TunnelClose: an orderly end without msg, a reset with one.
-func (c *tunnelConn) remoteClose(msg string) {
+func (c *conn) remoteClose(msg string) {
 	if msg != "" {
-		c.fail(fmt.Errorf("engine: tunnel reset by node %s: %s", c.key.peer, msg), false)
+		c.fail(fmt.Errorf("tunnel: tunnel reset by node %s: %s", c.key.peer, msg), false)
 		return
 	}
 	c.mu.Lock()
@@ -558,21 +545,21 @@ func (c *tunnelConn) remoteClose(msg string) {
 	c.mu.Unlock()
 }
 
-func (c *tunnelConn) LocalAddr() net.Addr  { return c.local }
-func (c *tunnelConn) RemoteAddr() net.Addr { return c.remote }
+func (c *conn) LocalAddr() net.Addr  { return c.local }
+func (c *conn) RemoteAddr() net.Addr { return c.remote }
 
-func (c *tunnelConn) SetDeadline(t time.Time) error {
+func (c *conn) SetDeadline(t time.Time) error {
 	c.rd.set(t)
 	c.wd.set(t)
 	return nil
 }
 
-func (c *tunnelConn) SetReadDeadline(t time.Time) error {
+func (c *conn) SetReadDeadline(t time.Time) error {
 	c.rd.set(t)
 	return nil
 }
 
-func (c *tunnelConn) SetWriteDeadline(t time.Time) error {
+func (c *conn) SetWriteDeadline(t time.Time) error {
 	c.wd.set(t)
 	return nil
 }
@@ -636,21 +623,21 @@ func isClosedChan(c <-chan struct{}) bool {
 	}
 }
 
-// tunnelAddr is the address of a tunnel end: the node id, or the client address the opener saw.
-type tunnelAddr string
+// nodeAddr is the address of a tunnel end: the node id, or the client address the opener saw.
+type nodeAddr string
 
-func (a tunnelAddr) Network() string { return "roomio-tunnel" }
-func (a tunnelAddr) String() string  { return string(a) }
+func (a nodeAddr) Network() string { return "roomio-tunnel" }
+func (a nodeAddr) String() string  { return string(a) }
 
-// tunnelListener is the net.Listener of the HTTP server that serves tunnels opened to this node.
-type tunnelListener struct {
+// listener is the net.Listener of the HTTP server that serves tunnels opened to this node.
+type listener struct {
 	addr  net.Addr
-	conns chan *tunnelConn
+	conns chan *conn
 	done  chan struct{}
 	once  sync.Once
 }
 
-func (l *tunnelListener) Accept() (net.Conn, error) {
+func (l *listener) Accept() (net.Conn, error) {
 	select {
 	case c := <-l.conns:
 		return c, nil
@@ -659,9 +646,9 @@ func (l *tunnelListener) Accept() (net.Conn, error) {
 	}
 }
 
-func (l *tunnelListener) Close() error {
+func (l *listener) Close() error {
 	l.once.Do(func() { close(l.done) })
 	return nil
 }
 
-func (l *tunnelListener) Addr() net.Addr { return l.addr }
+func (l *listener) Addr() net.Addr { return l.addr }

@@ -1,4 +1,4 @@
-package engine
+package tunnel
 
 import (
 	"bytes"
@@ -32,7 +32,7 @@ const tunnelTestTimeout = 10 * time.Second
 // stands for the node router.
 type tunnelBus struct {
 	t     *testing.T
-	nodes map[string]*tunnels
+	nodes map[string]*Tunnels
 	in    map[string]chan busMsg
 
 	mu     sync.Mutex
@@ -52,12 +52,12 @@ var errDrop = errors.New("dropped")
 // newTunnelBus starts a node per name; handlers[name], when set, serves the tunnels opened to it.
 func newTunnelBus(t *testing.T, handlers map[string]http.Handler, names ...string) *tunnelBus {
 	t.Helper()
-	bus := &tunnelBus{t: t, nodes: make(map[string]*tunnels), in: make(map[string]chan busMsg), down: make(map[string]bool)}
+	bus := &tunnelBus{t: t, nodes: make(map[string]*Tunnels), in: make(map[string]chan busMsg), down: make(map[string]bool)}
 	for _, name := range names {
 		name := name
 		send := func(to string, env *clusterv1.Envelope) error { return bus.send(name, to, env) }
 		isPeer := func(id string) bool { _, ok := bus.nodes[id]; return ok && id != name }
-		tn := newTunnels(name, send, isPeer, handlers[name], slog.New(slog.DiscardHandler))
+		tn := New(Config{Self: name, Send: send, IsPeer: isPeer, Handler: handlers[name], Logger: slog.New(slog.DiscardHandler)})
 		bus.nodes[name] = tn
 		ch := make(chan busMsg, 1<<16)
 		bus.in[name] = ch
@@ -68,16 +68,16 @@ func newTunnelBus(t *testing.T, handlers map[string]http.Handler, names ...strin
 					t.Errorf("decode: %v", err)
 					continue
 				}
-				tn.receive(m.from, env)
+				tn.Receive(m.from, env)
 			}
 		})
-		tn.start()
+		tn.Start()
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), tunnelTestTimeout)
 		defer cancel()
 		for _, tn := range bus.nodes {
-			if err := tn.shutdown(ctx); err != nil {
+			if err := tn.Shutdown(ctx); err != nil {
 				t.Errorf("shutdown: %v", err)
 			}
 		}
@@ -184,7 +184,7 @@ func TestTunnelFlowControl(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c2.Close()
-	want := make([]byte, 5*tunnelWindow+12345)
+	want := make([]byte, 5*window+12345)
 	rand.Read(want)
 	wrote := make(chan error, 1)
 	go func() {
@@ -195,16 +195,16 @@ func TestTunnelFlowControl(t *testing.T) {
 		wrote <- err
 	}()
 	// The reader does not read: the writer stops at the window.
-	tc1 := c1.(*tunnelConn)
+	tc1 := c1.(*conn)
 	deadline := time.Now().Add(tunnelTestTimeout)
 	for {
 		tc1.mu.Lock()
 		sent := tc1.sent
 		tc1.mu.Unlock()
-		if sent == tunnelWindow {
+		if sent == window {
 			break
 		}
-		if sent > tunnelWindow || time.Now().After(deadline) {
+		if sent > window || time.Now().After(deadline) {
 			t.Fatalf("%d bytes sent to a reader that reads nothing", sent)
 		}
 		time.Sleep(time.Millisecond)
@@ -241,7 +241,7 @@ func TestTunnelResets(t *testing.T) {
 			c1.Write([]byte("lost"))
 			c1.Write([]byte("next"))
 		}, func(t *testing.T, err1, err2 error) {
-			if !errors.Is(err2, errTunnelGap) || !strings.Contains(err1.Error(), "lost data") {
+			if !errors.Is(err2, errGap) || !strings.Contains(err1.Error(), "lost data") {
 				t.Fatalf("errors %v / %v", err1, err2)
 			}
 		}},
@@ -262,18 +262,18 @@ func TestTunnelResets(t *testing.T) {
 		}},
 		{"overflow", func(t *testing.T, bus *tunnelBus, c1, c2 net.Conn) {
 			// A sender that ignores the window: the receiver resets instead of buffering.
-			tc1 := c1.(*tunnelConn)
-			chunk := make([]byte, tunnelChunk)
-			for off := 0; off <= tunnelWindow; off += len(chunk) {
+			tc1 := c1.(*conn)
+			chunk := make([]byte, chunkSize)
+			for off := 0; off <= window; off += len(chunk) {
 				tc1.sendData(chunk, uint64(off), 0)
 			}
 		}, func(t *testing.T, err1, err2 error) {
-			if !errors.Is(err2, errTunnelFull) || !strings.Contains(err1.Error(), "overflow") {
+			if !errors.Is(err2, errFull) || !strings.Contains(err1.Error(), "overflow") {
 				t.Fatalf("errors %v / %v", err1, err2)
 			}
 		}},
 		{"unknown tunnel", func(t *testing.T, bus *tunnelBus, c1, c2 net.Conn) {
-			tc2 := c2.(*tunnelConn)
+			tc2 := c2.(*conn)
 			bus.nodes["b"].remove(tc2.key) // b forgets the tunnel
 			c1.Write([]byte("anyone?"))
 			tc2.fail(errors.New("forgotten"), false)
@@ -286,10 +286,10 @@ func TestTunnelResets(t *testing.T) {
 			bus.mu.Lock()
 			bus.down["b"] = true
 			bus.mu.Unlock()
-			bus.nodes["a"].memberDown("b")
-			bus.nodes["b"].memberDown("a")
+			bus.nodes["a"].MemberDown("b")
+			bus.nodes["b"].MemberDown("a")
 		}, func(t *testing.T, err1, err2 error) {
-			if !errors.Is(err1, errTunnelDown) || !errors.Is(err2, errTunnelDown) {
+			if !errors.Is(err1, errPeerDown) || !errors.Is(err2, errPeerDown) {
 				t.Fatalf("errors %v / %v", err1, err2)
 			}
 		}},
@@ -313,11 +313,7 @@ func TestTunnelResets(t *testing.T) {
 			}
 			tc.check(t, err1, err2)
 			for _, name := range []string{"a", "b"} {
-				tn := bus.nodes[name]
-				tn.mu.Lock()
-				n := len(tn.conns)
-				tn.mu.Unlock()
-				if n != 0 {
+				if n := bus.nodes[name].Len(); n != 0 {
 					t.Errorf("node %s still has %d tunnels", name, n)
 				}
 			}
@@ -339,7 +335,7 @@ func TestTunnelOrderlyEnd(t *testing.T) {
 	if got, err := io.ReadAll(c2); err != nil || string(got) != "last words" {
 		t.Fatalf("read %q, %v", got, err)
 	}
-	if _, err := c2.Write([]byte("x")); !errors.Is(err, errTunnelEnded) {
+	if _, err := c2.Write([]byte("x")); !errors.Is(err, errEnded) {
 		t.Fatalf("Write after the other side closed: %v", err)
 	}
 	// Shutdown ends the tunnels in order too, and refuses new ones.
@@ -349,7 +345,7 @@ func TestTunnelOrderlyEnd(t *testing.T) {
 	}
 	defer d1.Close()
 	d2.Write([]byte("bye"))
-	if err := bus.nodes["b"].shutdown(context.Background()); err != nil {
+	if err := bus.nodes["b"].Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := io.ReadAll(d1); err != nil || string(got) != "bye" {
@@ -361,15 +357,15 @@ func TestTunnelOrderlyEnd(t *testing.T) {
 	}
 	defer e1.Close()
 	e1.SetReadDeadline(time.Now().Add(tunnelTestTimeout))
-	if _, err := e1.Read(make([]byte, 1)); err == nil || !strings.Contains(err.Error(), errTunnelShut.Error()) {
+	if _, err := e1.Read(make([]byte, 1)); err == nil || !strings.Contains(err.Error(), errShutdown.Error()) {
 		t.Fatalf("tunnel to a node that shut down: %v", err)
 	}
 }
 
 // TestTunnelHTTP relays HTTP requests, a large response and a WebSocket through tunnels, as
-// SocketIOHandler's Forward does.
+// the engine's Socket.IO handler does.
 func TestTunnelHTTP(t *testing.T) {
-	big := make([]byte, 3*tunnelWindow+7)
+	big := make([]byte, 3*window+7)
 	rand.Read(big)
 	owner := http.NewServeMux()
 	owner.HandleFunc("/echo", func(w http.ResponseWriter, r *http.Request) {
@@ -398,7 +394,9 @@ func TestTunnelHTTP(t *testing.T) {
 	})
 	bus := newTunnelBus(t, map[string]http.Handler{"b": owner}, "a", "b")
 	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !bus.nodes["a"].forward(w, r, r.URL.Query().Get("sid")) {
+		// The engine relays a session to the node its id names: the part before the first '.'.
+		node, _, _ := strings.Cut(r.URL.Query().Get("sid"), ".")
+		if !bus.nodes["a"].Forward(w, r, node) {
 			http.Error(w, "not forwarded", http.StatusBadRequest)
 		}
 	}))
@@ -465,7 +463,7 @@ func TestTunnelHTTP(t *testing.T) {
 		}
 	}
 	// The owner going away ends the relayed WebSocket.
-	bus.nodes["a"].memberDown("b")
+	bus.nodes["a"].MemberDown("b")
 	if _, _, err := ws.Read(ctx); err == nil {
 		t.Fatal("websocket still open after the owner left")
 	}

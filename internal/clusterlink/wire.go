@@ -1,0 +1,140 @@
+package clusterlink
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/roomio/roomio/actors"
+	"github.com/roomio/roomio/internal/packet"
+	clusterv1 "github.com/roomio/roomio/proto/roomio/cluster/v1"
+	wirev1 "github.com/roomio/roomio/proto/roomio/wire/v1"
+)
+
+// ErrInvalidArg is what ArgsFromWire returns for a JSON argument that is not valid JSON.
+var ErrInvalidArg = errors.New("clusterlink: argument is not valid JSON")
+
+// ops pairs every operation that crosses the cluster with its protocol value. actors.OpFlush is a
+// local barrier and has no protocol value.
+var ops = []struct {
+	op   actors.Op
+	wire clusterv1.Op
+}{
+	{actors.OpEmit, clusterv1.Op_OP_EMIT},
+	{actors.OpFetch, clusterv1.Op_OP_FETCH},
+	{actors.OpJoin, clusterv1.Op_OP_JOIN},
+	{actors.OpLeave, clusterv1.Op_OP_LEAVE},
+	{actors.OpDisconnect, clusterv1.Op_OP_DISCONNECT},
+}
+
+// OpToWire returns the protocol value of op, and false for an op that does not cross the cluster.
+func OpToWire(op actors.Op) (clusterv1.Op, bool) {
+	for _, x := range ops {
+		if x.op == op {
+			return x.wire, true
+		}
+	}
+	return clusterv1.Op_OP_UNSPECIFIED, false
+}
+
+// OpFromWire returns the operation of a protocol value, and false for one this version does not know.
+func OpFromWire(op clusterv1.Op) (actors.Op, bool) {
+	for _, x := range ops {
+		if x.wire == op {
+			return x.op, true
+		}
+	}
+	return 0, false
+}
+
+// BroadcastToWire converts a broadcast of namespace ns for a peer. The collector stays behind: the
+// caller sets RequestId and TimeoutMs when it wants a reply.
+func BroadcastToWire(ns string, b *actors.Broadcast) *clusterv1.Broadcast {
+	op, _ := OpToWire(b.Op) // an op that does not cross the cluster goes out unspecified: peers refuse it
+	m := &clusterv1.Broadcast{
+		Namespace: ns, Rooms: b.Rooms, Except: b.Except, OpRooms: b.OpRooms, Close: b.Close, Op: op,
+	}
+	if p := b.Packet; p != nil {
+		m.Event = &wirev1.Event{Namespace: ns, Name: p.Name, Args: ArgsToWire(p.Args), AckId: p.AckID}
+		m.Attachments = p.Attachments
+		m.Volatile = p.Volatile
+	}
+	return m
+}
+
+// BroadcastFromWire converts a peer's broadcast; it has no collector. It fails for an unknown op, an
+// emit without an event, and an argument that is not valid JSON.
+func BroadcastFromWire(m *clusterv1.Broadcast) (*actors.Broadcast, error) {
+	op, ok := OpFromWire(m.Op)
+	if !ok {
+		return nil, fmt.Errorf("unknown op %v", m.Op)
+	}
+	b := &actors.Broadcast{Rooms: m.Rooms, Except: m.Except, Op: op, OpRooms: m.OpRooms, Close: m.Close}
+	if m.Event != nil {
+		args, err := ArgsFromWire(m.Event.Args)
+		if err != nil {
+			return nil, err
+		}
+		b.Packet = &packet.Packet{Kind: packet.KindEvent, Namespace: m.Namespace, Name: m.Event.Name, Args: args,
+			Attachments: m.Attachments, Volatile: m.Volatile}
+	} else if b.Op == actors.OpEmit {
+		return nil, errors.New("emit without an event")
+	}
+	return b, nil
+}
+
+// ArgsToWire converts event or ack arguments. Invalid UTF-8 in a JSON argument is replaced (protobuf
+// strings must be UTF-8); nil for none.
+func ArgsToWire(args []packet.Arg) []*wirev1.Arg {
+	if len(args) == 0 {
+		return nil
+	}
+	out := make([]*wirev1.Arg, len(args))
+	for i, a := range args {
+		if a.Binary {
+			out[i] = &wirev1.Arg{Value: &wirev1.Arg_Binary{Binary: a.Data}}
+		} else {
+			out[i] = &wirev1.Arg{Value: &wirev1.Arg_Json{Json: strings.ToValidUTF8(string(a.Data), "\uFFFD")}}
+		}
+	}
+	return out
+}
+
+var jsonNull = []byte("null")
+
+// ArgsFromWire converts a peer's arguments; an Arg with no value is JSON null. It fails with
+// ErrInvalidArg when a JSON argument is not valid JSON.
+func ArgsFromWire(in []*wirev1.Arg) ([]packet.Arg, error) {
+	if len(in) == 0 {
+		return nil, nil
+	}
+	out := make([]packet.Arg, len(in))
+	for i, a := range in {
+		switch v := a.Value.(type) {
+		case *wirev1.Arg_Binary:
+			out[i] = packet.Arg{Data: v.Binary, Binary: true}
+		case *wirev1.Arg_Json:
+			if !json.Valid([]byte(v.Json)) {
+				return nil, ErrInvalidArg
+			}
+			out[i] = packet.Arg{Data: []byte(v.Json)}
+		default:
+			out[i] = packet.Arg{Data: jsonNull}
+		}
+	}
+	return out, nil
+}
+
+// Node-qualified socket ids: in a cluster a socket id starts with its node's id and a '.', so an
+// operation on a socket id goes straight to the owning node, and a request of an Engine.IO session
+// can be relayed to it.
+
+// QualifySID returns the cluster-wide id of socket sid on node.
+func QualifySID(node, sid string) string { return node + "." + sid }
+
+// NodeOfSID returns the node named by a node-qualified socket id, and false when sid names none.
+func NodeOfSID(sid string) (string, bool) {
+	node, _, ok := strings.Cut(sid, ".")
+	return node, ok && node != ""
+}
