@@ -5,7 +5,7 @@
 //
 // An emit is one immutable [Broadcast]. It enters the namespace actor, which sends one [Deliver] per
 // target room to that room's actor (or, for a socket's own-id room, straight to the socket actor), or to
-// every socket for a namespace-wide emit. A room actor fans the same *Deliver out to its members. The
+// every socket for a namespace-wide emit. A room actor fans the same *delivery out to its members. The
 // socket actor filters: it drops a delivery that reached it through a room other than the first target
 // room it is a member of (so a union reaches it once) and one whose except-rooms it is in, and queues
 // the packet on its connection. Nothing is copied on the way; the packet is encoded once per wire format.

@@ -4,12 +4,7 @@ import (
 	"sync/atomic"
 
 	"github.com/asynkron/protoactor-go/actor"
-
-	"github.com/roomio/roomio/internal/packet"
 )
-
-// Arg is one event argument.
-type Arg = packet.Arg
 
 // Live counts the actors of one engine that are running, by kind. Tests assert it drops to zero.
 type Live struct {
@@ -65,7 +60,7 @@ func (n *namespaceActor) Receive(ctx actor.Context) {
 			e := n.rooms[r]
 			if e == nil {
 				name := r
-				pid := ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return newRoomActor(name, n.live) }))
+				pid := ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return newRoomActor(n.live) }))
 				e = &roomEntry{pid: pid}
 				n.rooms[r] = e
 				if n.hooks.Interest != nil {
@@ -106,8 +101,6 @@ func (n *namespaceActor) Receive(ctx actor.Context) {
 		pid := ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return sa }))
 		n.sockets[m.SID] = pid
 		ctx.Respond(pid)
-	case *Stats:
-		ctx.Respond(&StatsReply{Sockets: len(n.sockets), Rooms: len(n.rooms)})
 	case *actor.Started:
 		n.live.Namespaces.Add(1)
 	case *actor.Stopped:
@@ -145,8 +138,8 @@ func (n *namespaceActor) leave(ctx actor.Context, r, sid string, notify *actor.P
 }
 
 // send hands d to pid as one more leg of d's collector.
-func (n *namespaceActor) send(ctx actor.Context, pid *actor.PID, d *Deliver) {
-	if c := d.B.Collector; c != nil {
+func (n *namespaceActor) send(ctx actor.Context, pid *actor.PID, d *delivery) {
+	if c := d.b.Collector; c != nil {
 		c.AddLegs(1)
 	}
 	ctx.Send(pid, d)
@@ -159,7 +152,7 @@ func (n *namespaceActor) route(ctx actor.Context, b *Broadcast) {
 	if b.Op == OpFlush {
 		// Through every room and to every socket: once all legs are settled, everything the namespace
 		// routed before has been processed by the socket actors (FIFO per sender-receiver pair).
-		d := &Deliver{B: b}
+		d := &delivery{b: b}
 		c.AddLegs(len(n.rooms) + len(n.sockets))
 		for _, e := range n.rooms {
 			ctx.Send(e.pid, d)
@@ -168,7 +161,7 @@ func (n *namespaceActor) route(ctx actor.Context, b *Broadcast) {
 			ctx.Send(pid, d)
 		}
 	} else if len(b.Rooms) == 0 {
-		d := &Deliver{B: b}
+		d := &delivery{b: b}
 		if c != nil {
 			c.AddLegs(len(n.sockets))
 		}
@@ -179,7 +172,7 @@ func (n *namespaceActor) route(ctx actor.Context, b *Broadcast) {
 		for _, r := range b.Rooms {
 			// A socket's own-id room has no actor: the socket gets it directly. Other sockets may also
 			// have joined a room of that name (Socket.IO allows it); they get it through its actor.
-			d := &Deliver{B: b, Via: r}
+			d := &delivery{b: b, via: r}
 			if e := n.rooms[r]; e != nil {
 				n.send(ctx, e.pid, d)
 			}

@@ -4,6 +4,8 @@ import (
 	"slices"
 
 	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/roomio/roomio/internal/packet"
 )
 
 // socketActor owns one socket's room set and filters the deliveries that reach it.
@@ -24,10 +26,10 @@ type socketActor struct {
 
 func (s *socketActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
-	case *Deliver:
+	case *delivery:
 		if s.closed {
-			if m.B.Collector != nil {
-				m.B.Collector.LegDone()
+			if m.b.Collector != nil {
+				m.b.Collector.LegDone()
 			}
 			return
 		}
@@ -103,12 +105,12 @@ func (s *socketActor) roomList() []string {
 
 // accepts applies DESIGN §4 step 4: a union reaches the socket once, through the first target room it is
 // a member of, and except-rooms are exact.
-func (s *socketActor) accepts(d *Deliver) bool {
-	b := d.B
+func (s *socketActor) accepts(d *delivery) bool {
+	b := d.b
 	if len(b.Rooms) > 1 {
 		for _, r := range b.Rooms {
 			if _, ok := s.rooms[r]; ok {
-				if r != d.Via {
+				if r != d.via {
 					return false
 				}
 				break
@@ -123,8 +125,8 @@ func (s *socketActor) accepts(d *Deliver) bool {
 	return true
 }
 
-func (s *socketActor) deliver(ctx actor.Context, d *Deliver) {
-	b := d.B
+func (s *socketActor) deliver(ctx actor.Context, d *delivery) {
+	b := d.b
 	c := b.Collector
 	if !s.accepts(d) {
 		if c != nil {
@@ -138,7 +140,7 @@ func (s *socketActor) deliver(ctx actor.Context, d *Deliver) {
 			// Register the ack before the packet can reach the client.
 			c.Expect(s.handle)
 			sid := s.sid
-			s.handle.ExpectAck(b.Packet.AckID, func(args []Arg, err error) {
+			s.handle.ExpectAck(b.Packet.AckID, func(args []packet.Arg, err error) {
 				c.Add(Result{SID: sid, Args: args, Err: err})
 			})
 		}

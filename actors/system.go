@@ -26,9 +26,9 @@ func NewSystem(logger *slog.Logger) *actor.ActorSystem {
 			return
 		}
 		switch m := dl.Message.(type) {
-		case *Deliver:
-			if m.B.Collector != nil {
-				m.B.Collector.LegDone()
+		case *delivery:
+			if m.b.Collector != nil {
+				m.b.Collector.LegDone()
 			}
 		case *roomAdd:
 			if m.Collector != nil {
