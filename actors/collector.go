@@ -6,7 +6,8 @@ import (
 	"github.com/roomio/roomio/internal/packet"
 )
 
-// Result is one answer gathered by a Collector: an ack's arguments, or a fetched socket.
+// Result is one answer gathered by a Collector: an ack's arguments, or a fetched socket. The engine reads
+// them once the Collector is done, and adds those that come from other nodes.
 type Result struct {
 	SID  string
 	Args []packet.Arg
@@ -16,6 +17,13 @@ type Result struct {
 
 // Collector tracks one fan-out: how many delivery legs are still travelling and how many answers are
 // expected. It is done when no leg is left and every expected answer arrived. Safe for concurrent use.
+//
+// A leg is one message in flight that carries the collector. Whoever sends such a message adds a leg
+// first (AddLegs), and whoever processes it settles the leg (LegDone) after adding the legs of the
+// messages it sent on. The count therefore never reaches zero while something is still on its way, and
+// when it does, every socket that will answer has called Expect. The engine creates a Collector for
+// every operation that waits (acks, fetches, joins, leaves, the shutdown flush); its cluster link adds a
+// leg per peer node and settles it when that node answers.
 type Collector struct {
 	mu       sync.Mutex
 	legs     int
@@ -103,7 +111,8 @@ func (c *Collector) Snapshot() (results []Result, expected int, err error) {
 	return append([]Result(nil), c.results...), c.expected, c.err
 }
 
-// Pending reports whether legs are still travelling (the expected count is not final yet).
+// Pending reports whether legs are still travelling (the expected count is not final yet). The engine
+// uses it to tell a timed-out fan-out that was still spreading from one that was waiting for acks.
 func (c *Collector) Pending() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()

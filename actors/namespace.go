@@ -6,13 +6,17 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 )
 
-// Live counts the actors of one engine that are running, by kind. Tests assert it drops to zero.
+// Live counts the actors of one engine that are running, by kind; each actor adds itself when it starts
+// and removes itself when it stops. The engine reports it as Engine.Stats, and tests assert it drops to
+// zero after a shutdown.
 type Live struct {
 	Namespaces, Rooms, Sockets atomic.Int64
 }
 
-// Hooks are the room lifecycle callbacks of a namespace. They are called from the namespace actor and
-// must not block: the engine passes functions that hand the event to a serial executor.
+// Hooks are the room lifecycle callbacks of a namespace, given to NamespaceProps. They are called from
+// the namespace actor, in the order the namespace handles joins and leaves (for one room: Created before
+// its first Joined, Deleted after its last Left), and must not block: the engine passes functions that
+// hand the event to a serial executor. A nil field is skipped.
 type Hooks struct {
 	Created func(room string)
 	Deleted func(room string)
@@ -31,7 +35,8 @@ type roomEntry struct {
 }
 
 // namespaceActor is the registry of one namespace: its sockets (children), its rooms (children) and their
-// member counts; it routes every broadcast.
+// member counts; it routes every broadcast. A room actor exists only while the room has local members:
+// it is spawned on the first join and poisoned when its last member leaves.
 type namespaceActor struct {
 	sockets map[string]*actor.PID
 	rooms   map[string]*roomEntry
@@ -39,7 +44,9 @@ type namespaceActor struct {
 	live    *Live
 }
 
-// NamespaceProps returns the props of a namespace actor.
+// NamespaceProps returns the props of a namespace actor. The engine spawns one per namespace from its
+// system's root; the namespace spawns the socket actors (AddSocket) and room actors as its children, so
+// poisoning it stops them all first. live is shared by every actor of the engine.
 func NamespaceProps(hooks Hooks, live *Live) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
 		return &namespaceActor{

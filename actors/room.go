@@ -10,8 +10,9 @@ type member struct {
 	pid *actor.PID
 }
 
-// roomLogic is the behaviour that runs inside a room actor. The default fans every delivery out to all
-// members; custom room behaviours (DESIGN §6) plug in here.
+// roomLogic is the behaviour that runs inside a room actor. The default, fanout, sends every delivery to
+// all members; a room with behaviour of its own (state, server-side logic per message) would plug in
+// here.
 type roomLogic interface {
 	joined(r *roomActor, m member)
 	left(r *roomActor, sid string)

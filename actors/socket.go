@@ -103,8 +103,11 @@ func (s *socketActor) roomList() []string {
 	return out
 }
 
-// accepts applies DESIGN §4 step 4: a union reaches the socket once, through the first target room it is
-// a member of, and except-rooms are exact.
+// accepts is the socket's filter. A broadcast to several rooms travels through each of their actors, so a
+// socket in more than one of them receives it several times: it acts only on the copy that came through
+// the first target room (in Broadcast.Rooms order) it is a member of, and so reaches the client once.
+// Except-rooms are exact because the socket checks its own room set, which is current in its mailbox
+// order, rather than a room actor's possibly different view.
 func (s *socketActor) accepts(d *delivery) bool {
 	b := d.b
 	if len(b.Rooms) > 1 {
