@@ -103,8 +103,7 @@ func (n *namespaceActor) Receive(ctx actor.Context) {
 		}
 		ctx.Send(m.PID, &nsReleased{Rooms: notified})
 	case *AddSocket:
-		sa := &socketActor{sid: m.SID, outbox: m.Outbox, handle: m.Handle, maxRooms: m.MaxRooms,
-			rooms: map[string]struct{}{m.SID: {}}, live: n.live}
+		sa := newSocketActor(m, n.live)
 		pid := ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return sa }))
 		n.sockets[m.SID] = pid
 		ctx.Respond(pid)

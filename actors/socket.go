@@ -24,6 +24,11 @@ type socketActor struct {
 	pending  int  // roomReleased still expected
 }
 
+func newSocketActor(m *AddSocket, live *Live) *socketActor {
+	return &socketActor{sid: m.SID, outbox: m.Outbox, handle: m.Handle, maxRooms: m.MaxRooms,
+		rooms: map[string]struct{}{m.SID: {}}, live: live}
+}
+
 func (s *socketActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *delivery:
