@@ -1,18 +1,60 @@
-// Package actors holds roomio's actors: one namespace actor per namespace, one room actor per room with
-// local members, and one socket actor per connected socket (DESIGN §3), plus the messages they exchange.
+// Package actors holds roomio's actors and the messages they exchange: one namespace actor per
+// namespace, one room actor per room that has local members, and one socket actor per connected socket.
+// Each runs on protoactor-go. The package owns room membership (who is in which room, on this node),
+// the routing of every broadcast to the sockets it selects, and the end of a socket.
+//
+// Its only importer is engine, and its exported identifiers are the ones engine needs: the actor system
+// ([NewSystem]), the namespace actor ([NamespaceProps] with its [Hooks] and [Live] counters), the
+// messages engine sends ([AddSocket], [JoinRooms], [LeaveRooms], [GetRooms], [CloseSocket],
+// [Broadcast] with its [Op]), the interfaces engine implements ([Handle], [Outbox]) and the fan-out
+// bookkeeping engine waits on ([Collector], [Result], [SocketInfo]). Everything else is unexported.
+//
+// # Actors
+//
+// The namespace actor is the registry: it spawns socket actors (AddSocket) and room actors as its
+// children, counts each room's members, and routes broadcasts. A room actor is spawned on a room's first
+// join and poisoned when its last member leaves, as Socket.IO deletes empty rooms; [Hooks] report both
+// and every join and leave. A socket actor holds the socket's room set (its own id included, which has
+// no room actor: deliveries to it go straight to the socket) and filters what reaches the connection.
 //
 // # The broadcast path
 //
-// An emit is one immutable [Broadcast]. It enters the namespace actor, which sends one [Deliver] per
-// target room to that room's actor (or, for a socket's own-id room, straight to the socket actor), or to
-// every socket for a namespace-wide emit. A room actor fans the same *Deliver out to its members. The
-// socket actor filters: it drops a delivery that reached it through a room other than the first target
-// room it is a member of (so a union reaches it once) and one whose except-rooms it is in, and queues
-// the packet on its connection. Nothing is copied on the way; the packet is encoded once per wire format.
+// An emit is one immutable [Broadcast]. It enters the namespace actor, which sends one delivery per
+// target room to that room's actor (and, for a room named after a socket id, straight to that socket),
+// or one to every socket for a namespace-wide emit. A room actor fans the same delivery out to its
+// members. The socket actor filters: a broadcast to several rooms (a union) reaches a socket in more
+// than one of them several times, and the socket acts only on the copy that came through the first
+// target room it is a member of; a socket in any except-room is skipped, by its own room set. It then
+// queues the packet on its [Outbox]. Nothing is copied on the way; the packet is encoded once per wire
+// format.
+//
+// # Joins, leaves and the end of a socket
+//
+// A join (JoinRooms, or a Broadcast with OpJoin) updates the socket's room set, then the namespace adds
+// the socket to each room actor; its [Collector] completes once every room actor holds the member, so an
+// emit begun afterwards reaches the socket. A socket never leaves its own-id room; a join past
+// AddSocket.MaxRooms records [ErrTooManyRooms].
+//
+// CloseSocket starts a handshake. Protoactor drops the messages left in a stopped actor's mailbox, and a
+// dropped delivery would leave its collector waiting for its timeout. So the socket asks the namespace to
+// forget it; the namespace asks each of the socket's rooms to drop it and tells the socket how many
+// rooms will answer. Meanwhile the socket settles every delivery without acting on it, and stops only
+// once the namespace and every room have confirmed. Since messages between two actors arrive in the
+// order sent, nothing from them can follow their confirmation. Deliveries to an actor that has already
+// stopped become dead letters, whose collector legs the subscriber installed by [NewSystem] settles.
 //
 // # Concurrency
 //
 // The mailbox is the lock: room membership, socket room sets and the room registry are touched only by
-// their actor's Receive. [Collector] is the one shared structure, safe for concurrent use; it counts
-// delivery legs so that acks, fetches and joins know when every recipient has been reached.
+// their actor's Receive, one message at a time, and actors share nothing but immutable messages.
+// [Collector] is the one shared mutable structure, safe for concurrent use; it counts delivery legs so
+// that acks, fetches and joins know when every recipient has been reached. [Hooks] run inside the
+// namespace actor and must not block. Stopping a namespace actor (PoisonFuture) stops its rooms and
+// sockets first; [Live] reaches zero when every actor has stopped.
+//
+// # Imports
+//
+// actors may import proto/..., internal/packet and protoactor-go. It must not import transport,
+// cluster, engine or client: the engine connects the actors to connections (through [Outbox] and
+// [Handle]) and to other nodes (by sending them Broadcasts).
 package actors

@@ -2,53 +2,58 @@ package actors
 
 import (
 	"errors"
-	"sync"
 
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/roomio/roomio/internal/packet"
 )
 
-// Op is what a Broadcast asks each selected socket to do.
+// Op is what a Broadcast asks each selected socket to do. The engine picks one for every room-wide
+// operation it offers (emit, fetchSockets, socketsJoin, socketsLeave, disconnectSockets) and for the
+// flush barrier of its shutdown; the cluster link carries it to other nodes.
 type Op uint8
 
 // Broadcast operations.
 const (
 	OpEmit       Op = iota // queue Packet (register an ack first when Collector is set)
-	OpFetch                // report the socket's SocketInfo to Collector
+	OpFetch                // report the socket's SocketInfo to Collector (Collector required)
 	OpJoin                 // join OpRooms
 	OpLeave                // leave OpRooms
 	OpDisconnect           // disconnect the socket (Close: also its connection)
-	OpFlush                // nothing: a barrier that passes every room and every socket of the namespace
+	OpFlush                // nothing: a barrier that passes every room and every socket (Collector required)
 )
 
-// Broadcast selects sockets of one namespace and applies Op to each exactly once. It is immutable once
-// sent.
+// Broadcast (engine → namespace actor) selects sockets of one namespace and applies Op to each exactly
+// once. The engine builds one for every emit and room-wide operation, and for those arriving from other
+// nodes. It must not be modified once sent: every room and socket actor reads the same value.
 type Broadcast struct {
-	Rooms     []string // target rooms; empty means every socket of the namespace
-	Except    []string // sockets in any of these rooms are skipped
-	Op        Op
-	Packet    *packet.Packet
-	OpRooms   []string
-	Close     bool
-	Collector *Collector // counts legs; nil for a plain emit
+	Rooms     []string       // target rooms (a union); empty means every socket of the namespace
+	Except    []string       // sockets in any of these rooms are skipped
+	Op        Op             // what each selected socket does
+	Packet    *packet.Packet // OpEmit: the packet, shared by every recipient and encoded once per format
+	OpRooms   []string       // OpJoin, OpLeave: the rooms to join or leave
+	Close     bool           // OpDisconnect: also close the underlying connection
+	Collector *Collector     // counts legs and gathers answers; nil for a plain emit
 }
 
-// Deliver carries a Broadcast to a room actor or a socket actor. Via names the target room through which
-// it travels ("" for a namespace-wide broadcast). One Deliver is shared by every member of a room.
-type Deliver struct {
-	B   *Broadcast
-	Via string
+// delivery carries a Broadcast to a room actor or a socket actor. via names the target room through which
+// it travels ("" for a namespace-wide broadcast). One delivery is shared by every member of a room.
+type delivery struct {
+	b   *Broadcast
+	via string
 }
 
-// SocketInfo is what a socket reports for OpFetch.
+// SocketInfo is what a socket reports for OpFetch; the engine turns it into a remote-controllable socket
+// for fetchSockets.
 type SocketInfo struct {
 	SID    string
-	Rooms  []string
-	Handle Handle
+	Rooms  []string // sorted; includes the socket's own id
+	Handle Handle   // the engine's side of the socket
 }
 
-// Handle is the engine's side of a socket, called by its actor.
+// Handle is the engine's side of a socket, given to its actor with AddSocket. The socket actor calls
+// ExpectAck and ForceDisconnect; the engine calls CancelAck on the handles a Collector reports through
+// Expecting when it stops waiting for their acks.
 type Handle interface {
 	// ExpectAck registers fn for the client's ack of id; fn is called once, with an error when the socket
 	// disconnects first.
@@ -59,119 +64,18 @@ type Handle interface {
 	ForceDisconnect(close bool)
 }
 
-// Outbox is the connection a socket actor queues packets on (transport.Conn satisfies it).
+// Outbox is the connection a socket actor queues packets on, given to it with AddSocket (the engine
+// passes its transport connection). Send must not block: a full queue closes the connection, and the
+// engine then sends CloseSocket.
 type Outbox interface {
 	Send(p *packet.Packet) error
 }
 
-// Result is one answer gathered by a Collector: an ack's arguments, or a fetched socket.
-type Result struct {
-	SID  string
-	Args []packet.Arg
-	Err  error
-	Info *SocketInfo
-}
-
-// ErrTooManyRooms is reported when a join would take a socket over its room limit.
+// ErrTooManyRooms is recorded on a join's Collector (see Collector.Fail) when the join would take a
+// socket over AddSocket.MaxRooms; the rooms before the limit are joined. The engine re-exports it.
 var ErrTooManyRooms = errors.New("actors: too many rooms for this socket")
 
-// Collector tracks one fan-out: how many delivery legs are still travelling and how many answers are
-// expected. It is done when no leg is left and every expected answer arrived. Safe for concurrent use.
-type Collector struct {
-	mu       sync.Mutex
-	legs     int
-	expected int
-	from     []Handle // sockets whose ack is expected
-	results  []Result
-	err      error
-	done     chan struct{}
-	finished bool
-}
-
-// NewCollector returns a collector holding one leg, the initiator's; the initiator hands it over with
-// the first message and the receiver settles it with LegDone.
-func NewCollector() *Collector {
-	return &Collector{legs: 1, done: make(chan struct{})}
-}
-
-// AddLegs records n more messages in flight that will each end with LegDone.
-func (c *Collector) AddLegs(n int) {
-	c.mu.Lock()
-	c.legs += n
-	c.mu.Unlock()
-}
-
-// LegDone settles one leg.
-func (c *Collector) LegDone() {
-	c.mu.Lock()
-	c.legs--
-	c.check()
-	c.mu.Unlock()
-}
-
-// Expect records that one more answer will come (call before the leg's LegDone); h, when not nil, is
-// the socket whose ack is awaited, reported by Expecting.
-func (c *Collector) Expect(h Handle) {
-	c.mu.Lock()
-	c.expected++
-	if h != nil {
-		c.from = append(c.from, h)
-	}
-	c.mu.Unlock()
-}
-
-// Expecting returns the sockets an ack was expected from.
-func (c *Collector) Expecting() []Handle {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]Handle(nil), c.from...)
-}
-
-// Add records an answer.
-func (c *Collector) Add(r Result) {
-	c.mu.Lock()
-	if !c.finished {
-		c.results = append(c.results, r)
-		c.check()
-	}
-	c.mu.Unlock()
-}
-
-// Fail records err (the first one wins); the collector still completes normally.
-func (c *Collector) Fail(err error) {
-	c.mu.Lock()
-	if c.err == nil {
-		c.err = err
-	}
-	c.mu.Unlock()
-}
-
-func (c *Collector) check() {
-	if !c.finished && c.legs <= 0 && len(c.results) >= c.expected {
-		c.finished = true
-		close(c.done)
-	}
-}
-
-// Done is closed when the fan-out is complete.
-func (c *Collector) Done() <-chan struct{} { return c.done }
-
-// Snapshot returns the answers so far, how many were expected, and the recorded error. After Snapshot
-// further answers are still accepted until Done.
-func (c *Collector) Snapshot() (results []Result, expected int, err error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]Result(nil), c.results...), c.expected, c.err
-}
-
-// Pending reports whether legs are still travelling (the expected count is not final yet).
-func (c *Collector) Pending() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.legs > 0
-}
-
-// Messages between the engine and the actors.
+// Messages from the engine to the actors. The engine sends them with its actor system's root context.
 type (
 	// AddSocket (engine → namespace) spawns the socket actor as the namespace's child; the reply is its
 	// *actor.PID.
@@ -179,7 +83,7 @@ type (
 		SID      string
 		Outbox   Outbox
 		Handle   Handle
-		MaxRooms int
+		MaxRooms int // most rooms the socket may be in besides its own-id room; 0 means no limit
 	}
 	// JoinRooms (engine → socket) adds the socket to rooms; Collector completes once every room actor
 	// holds the member, so an emit begun after it reaches the socket.
@@ -199,25 +103,28 @@ type (
 		Reply chan<- []string
 	}
 	// CloseSocket (engine → socket) ends the socket: it leaves every room and stops once no actor can
-	// send it anything more (see socketActor.close).
+	// send it anything more (see socketActor.close). The engine sends it when the connection ends.
 	CloseSocket struct{}
-	// Stats (engine → namespace) replies with StatsReply.
-	Stats      struct{}
-	StatsReply struct {
-		Sockets, Rooms int
-	}
+)
 
+// Messages between the actors. Every one that carries a Collector holds one leg of it, settled by its
+// receiver (or by the dead-letter subscriber of NewSystem when the receiver has stopped).
+type (
+	// nsJoin (socket → namespace): add the socket to Rooms' room actors, creating the missing ones.
 	nsJoin struct {
 		SID       string
 		PID       *actor.PID
 		Rooms     []string
 		Collector *Collector
 	}
+	// nsLeave (socket → namespace): remove the socket from Rooms' room actors.
 	nsLeave struct {
 		SID       string
 		Rooms     []string
 		Collector *Collector
 	}
+	// nsRemoveSocket (socket → namespace): the socket is closing; forget it and drop it from Rooms.
+	// The namespace answers nsReleased.
 	nsRemoveSocket struct {
 		SID   string
 		PID   *actor.PID
@@ -228,12 +135,15 @@ type (
 	nsReleased struct {
 		Rooms int
 	}
+	// roomReleased (room → socket): the room dropped the socket (answer to roomRemove.Notify).
 	roomReleased struct{}
-	roomAdd      struct {
+	// roomAdd (namespace → room): add a member.
+	roomAdd struct {
 		SID       string
 		PID       *actor.PID
 		Collector *Collector
 	}
+	// roomRemove (namespace → room): remove a member.
 	roomRemove struct {
 		SID    string
 		Notify *actor.PID // answered with roomReleased once removed; nil for none

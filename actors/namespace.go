@@ -4,20 +4,19 @@ import (
 	"sync/atomic"
 
 	"github.com/asynkron/protoactor-go/actor"
-
-	"github.com/roomio/roomio/internal/packet"
 )
 
-// Arg is one event argument.
-type Arg = packet.Arg
-
-// Live counts the actors of one engine that are running, by kind. Tests assert it drops to zero.
+// Live counts the actors of one engine that are running, by kind; each actor adds itself when it starts
+// and removes itself when it stops. The engine reports it as Engine.Stats, and tests assert it drops to
+// zero after a shutdown.
 type Live struct {
 	Namespaces, Rooms, Sockets atomic.Int64
 }
 
-// Hooks are the room lifecycle callbacks of a namespace. They are called from the namespace actor and
-// must not block: the engine passes functions that hand the event to a serial executor.
+// Hooks are the room lifecycle callbacks of a namespace, given to NamespaceProps. They are called from
+// the namespace actor, in the order the namespace handles joins and leaves (for one room: Created before
+// its first Joined, Deleted after its last Left), and must not block: the engine passes functions that
+// hand the event to a serial executor. A nil field is skipped.
 type Hooks struct {
 	Created func(room string)
 	Deleted func(room string)
@@ -36,7 +35,8 @@ type roomEntry struct {
 }
 
 // namespaceActor is the registry of one namespace: its sockets (children), its rooms (children) and their
-// member counts; it routes every broadcast.
+// member counts; it routes every broadcast. A room actor exists only while the room has local members:
+// it is spawned on the first join and poisoned when its last member leaves.
 type namespaceActor struct {
 	sockets map[string]*actor.PID
 	rooms   map[string]*roomEntry
@@ -44,7 +44,9 @@ type namespaceActor struct {
 	live    *Live
 }
 
-// NamespaceProps returns the props of a namespace actor.
+// NamespaceProps returns the props of a namespace actor. The engine spawns one per namespace from its
+// system's root; the namespace spawns the socket actors (AddSocket) and room actors as its children, so
+// poisoning it stops them all first. live is shared by every actor of the engine.
 func NamespaceProps(hooks Hooks, live *Live) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
 		return &namespaceActor{
@@ -65,7 +67,7 @@ func (n *namespaceActor) Receive(ctx actor.Context) {
 			e := n.rooms[r]
 			if e == nil {
 				name := r
-				pid := ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return newRoomActor(name, n.live) }))
+				pid := ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return newRoomActor(n.live) }))
 				e = &roomEntry{pid: pid}
 				n.rooms[r] = e
 				if n.hooks.Interest != nil {
@@ -101,13 +103,10 @@ func (n *namespaceActor) Receive(ctx actor.Context) {
 		}
 		ctx.Send(m.PID, &nsReleased{Rooms: notified})
 	case *AddSocket:
-		sa := &socketActor{sid: m.SID, outbox: m.Outbox, handle: m.Handle, maxRooms: m.MaxRooms,
-			rooms: map[string]struct{}{m.SID: {}}, live: n.live}
+		sa := newSocketActor(m, n.live)
 		pid := ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return sa }))
 		n.sockets[m.SID] = pid
 		ctx.Respond(pid)
-	case *Stats:
-		ctx.Respond(&StatsReply{Sockets: len(n.sockets), Rooms: len(n.rooms)})
 	case *actor.Started:
 		n.live.Namespaces.Add(1)
 	case *actor.Stopped:
@@ -145,8 +144,8 @@ func (n *namespaceActor) leave(ctx actor.Context, r, sid string, notify *actor.P
 }
 
 // send hands d to pid as one more leg of d's collector.
-func (n *namespaceActor) send(ctx actor.Context, pid *actor.PID, d *Deliver) {
-	if c := d.B.Collector; c != nil {
+func (n *namespaceActor) send(ctx actor.Context, pid *actor.PID, d *delivery) {
+	if c := d.b.Collector; c != nil {
 		c.AddLegs(1)
 	}
 	ctx.Send(pid, d)
@@ -159,7 +158,7 @@ func (n *namespaceActor) route(ctx actor.Context, b *Broadcast) {
 	if b.Op == OpFlush {
 		// Through every room and to every socket: once all legs are settled, everything the namespace
 		// routed before has been processed by the socket actors (FIFO per sender-receiver pair).
-		d := &Deliver{B: b}
+		d := &delivery{b: b}
 		c.AddLegs(len(n.rooms) + len(n.sockets))
 		for _, e := range n.rooms {
 			ctx.Send(e.pid, d)
@@ -168,7 +167,7 @@ func (n *namespaceActor) route(ctx actor.Context, b *Broadcast) {
 			ctx.Send(pid, d)
 		}
 	} else if len(b.Rooms) == 0 {
-		d := &Deliver{B: b}
+		d := &delivery{b: b}
 		if c != nil {
 			c.AddLegs(len(n.sockets))
 		}
@@ -179,7 +178,7 @@ func (n *namespaceActor) route(ctx actor.Context, b *Broadcast) {
 		for _, r := range b.Rooms {
 			// A socket's own-id room has no actor: the socket gets it directly. Other sockets may also
 			// have joined a room of that name (Socket.IO allows it); they get it through its actor.
-			d := &Deliver{B: b, Via: r}
+			d := &delivery{b: b, via: r}
 			if e := n.rooms[r]; e != nil {
 				n.send(ctx, e.pid, d)
 			}

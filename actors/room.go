@@ -10,30 +10,30 @@ type member struct {
 	pid *actor.PID
 }
 
-// roomLogic is the behaviour that runs inside a room actor. The default fans every delivery out to all
-// members; custom room behaviours (DESIGN §6) plug in here.
+// roomLogic is the behaviour that runs inside a room actor. The default, fanout, sends every delivery to
+// all members; a room with behaviour of its own (state, server-side logic per message) would plug in
+// here.
 type roomLogic interface {
 	joined(r *roomActor, m member)
 	left(r *roomActor, sid string)
-	deliver(ctx actor.Context, r *roomActor, d *Deliver)
+	deliver(ctx actor.Context, r *roomActor, d *delivery)
 }
 
 // roomActor holds one room's local members.
 type roomActor struct {
-	name    string
 	members []member
 	index   map[string]int // sid → position in members
 	logic   roomLogic
 	live    *Live
 }
 
-func newRoomActor(name string, live *Live) *roomActor {
-	return &roomActor{name: name, index: make(map[string]int), logic: fanout{}, live: live}
+func newRoomActor(live *Live) *roomActor {
+	return &roomActor{index: make(map[string]int), logic: fanout{}, live: live}
 }
 
 func (r *roomActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
-	case *Deliver:
+	case *delivery:
 		r.logic.deliver(ctx, r, m)
 	case *roomAdd:
 		if _, ok := r.index[m.SID]; !ok {
@@ -67,14 +67,14 @@ func (r *roomActor) Receive(ctx actor.Context) {
 	}
 }
 
-// fanout is the default room logic: every delivery goes to every member, as one shared *Deliver.
+// fanout is the default room logic: every delivery goes to every member, as one shared *delivery.
 type fanout struct{}
 
 func (fanout) joined(*roomActor, member) {}
 func (fanout) left(*roomActor, string)   {}
 
-func (fanout) deliver(ctx actor.Context, r *roomActor, d *Deliver) {
-	c := d.B.Collector
+func (fanout) deliver(ctx actor.Context, r *roomActor, d *delivery) {
+	c := d.b.Collector
 	if c != nil {
 		c.AddLegs(len(r.members))
 	}

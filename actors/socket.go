@@ -4,6 +4,8 @@ import (
 	"slices"
 
 	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/roomio/roomio/internal/packet"
 )
 
 // socketActor owns one socket's room set and filters the deliveries that reach it.
@@ -22,12 +24,17 @@ type socketActor struct {
 	pending  int  // roomReleased still expected
 }
 
+func newSocketActor(m *AddSocket, live *Live) *socketActor {
+	return &socketActor{sid: m.SID, outbox: m.Outbox, handle: m.Handle, maxRooms: m.MaxRooms,
+		rooms: map[string]struct{}{m.SID: {}}, live: live}
+}
+
 func (s *socketActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
-	case *Deliver:
+	case *delivery:
 		if s.closed {
-			if m.B.Collector != nil {
-				m.B.Collector.LegDone()
+			if m.b.Collector != nil {
+				m.b.Collector.LegDone()
 			}
 			return
 		}
@@ -101,14 +108,17 @@ func (s *socketActor) roomList() []string {
 	return out
 }
 
-// accepts applies DESIGN §4 step 4: a union reaches the socket once, through the first target room it is
-// a member of, and except-rooms are exact.
-func (s *socketActor) accepts(d *Deliver) bool {
-	b := d.B
+// accepts is the socket's filter. A broadcast to several rooms travels through each of their actors, so a
+// socket in more than one of them receives it several times: it acts only on the copy that came through
+// the first target room (in Broadcast.Rooms order) it is a member of, and so reaches the client once.
+// Except-rooms are exact because the socket checks its own room set, which is current in its mailbox
+// order, rather than a room actor's possibly different view.
+func (s *socketActor) accepts(d *delivery) bool {
+	b := d.b
 	if len(b.Rooms) > 1 {
 		for _, r := range b.Rooms {
 			if _, ok := s.rooms[r]; ok {
-				if r != d.Via {
+				if r != d.via {
 					return false
 				}
 				break
@@ -123,8 +133,8 @@ func (s *socketActor) accepts(d *Deliver) bool {
 	return true
 }
 
-func (s *socketActor) deliver(ctx actor.Context, d *Deliver) {
-	b := d.B
+func (s *socketActor) deliver(ctx actor.Context, d *delivery) {
+	b := d.b
 	c := b.Collector
 	if !s.accepts(d) {
 		if c != nil {
@@ -138,7 +148,7 @@ func (s *socketActor) deliver(ctx actor.Context, d *Deliver) {
 			// Register the ack before the packet can reach the client.
 			c.Expect(s.handle)
 			sid := s.sid
-			s.handle.ExpectAck(b.Packet.AckID, func(args []Arg, err error) {
+			s.handle.ExpectAck(b.Packet.AckID, func(args []packet.Arg, err error) {
 				c.Add(Result{SID: sid, Args: args, Err: err})
 			})
 		}

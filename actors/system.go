@@ -10,6 +10,7 @@ import (
 // NewSystem returns an actor system whose logs go to logger (protoactor's default writes coloured text
 // to stderr), with a dead-letter subscriber that settles the collector legs of deliveries that reached an
 // actor which had already stopped, so no fan-out waits for a message that will never be processed.
+// The engine creates one system per Engine and spawns its namespace actors in it.
 func NewSystem(logger *slog.Logger) *actor.ActorSystem {
 	sys := actor.NewActorSystem(
 		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
@@ -26,9 +27,9 @@ func NewSystem(logger *slog.Logger) *actor.ActorSystem {
 			return
 		}
 		switch m := dl.Message.(type) {
-		case *Deliver:
-			if m.B.Collector != nil {
-				m.B.Collector.LegDone()
+		case *delivery:
+			if m.b.Collector != nil {
+				m.b.Collector.LegDone()
 			}
 		case *roomAdd:
 			if m.Collector != nil {
