@@ -1,6 +1,7 @@
 package actors_test
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -184,11 +185,23 @@ func (h *harness) leave(s *sock, rooms ...string) error {
 
 func (h *harness) rooms(s *sock) []string {
 	h.t.Helper()
-	res, err := h.sys.Root.RequestFuture(s.pid, &actors.GetRooms{}, wait).Result()
+	rooms, err := getRooms(h.sys, s.pid)
 	if err != nil {
 		h.t.Fatalf("GetRooms %s: %v", s.id, err)
 	}
-	return res.([]string)
+	return rooms
+}
+
+// getRooms asks a socket actor for its rooms and waits for the answer (nil once the socket closed).
+func getRooms(sys *actor.ActorSystem, pid *actor.PID) ([]string, error) {
+	reply := make(chan []string, 1)
+	sys.Root.Send(pid, &actors.GetRooms{Reply: reply})
+	select {
+	case rooms := <-reply:
+		return rooms, nil
+	case <-time.After(wait):
+		return nil, errors.New("no answer")
+	}
 }
 
 // run sends b with a fresh collector and waits for it.

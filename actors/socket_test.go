@@ -97,11 +97,11 @@ func TestCloseHandshake(t *testing.T) {
 	pid := <-child
 	getRooms := func() []string {
 		t.Helper()
-		res, err := sys.Root.RequestFuture(pid, &actors.GetRooms{}, wait).Result()
+		rooms, err := getRooms(sys, pid)
 		if err != nil {
 			t.Fatalf("GetRooms: %v", err)
 		}
-		return res.([]string)
+		return rooms
 	}
 	if got := getRooms(); !slices.Equal(got, []string{"s"}) {
 		t.Fatalf("rooms = %v", got)
