@@ -29,8 +29,21 @@ type BroadcastOperator struct {
 // reached once). A socket id is a room holding that socket (and any socket that joined a room of that
 // name, as in Socket.IO). With no rooms at all, every socket of the namespace is targeted.
 func (b BroadcastOperator) To(rooms ...string) BroadcastOperator {
-	b.rooms = append(slices.Clip(b.rooms), rooms...)
+	b.rooms = addRooms(b.rooms, rooms)
 	return b
+}
+
+// addRooms returns set with the rooms it does not hold yet appended, in order: rooms are a set, as in
+// Socket.IO, so naming one twice must not deliver twice. set is never written in place (operators are
+// values that share it).
+func addRooms(set, rooms []string) []string {
+	set = slices.Clip(set)
+	for _, r := range rooms {
+		if !slices.Contains(set, r) {
+			set = append(set, r)
+		}
+	}
+	return set
 }
 
 // In is an alias of To.
@@ -38,7 +51,7 @@ func (b BroadcastOperator) In(rooms ...string) BroadcastOperator { return b.To(r
 
 // Except excludes the sockets in rooms (also from a union).
 func (b BroadcastOperator) Except(rooms ...string) BroadcastOperator {
-	b.except = append(slices.Clip(b.except), rooms...)
+	b.except = addRooms(b.except, rooms)
 	return b
 }
 

@@ -101,6 +101,21 @@ func TestUnionDeliversOnce(t *testing.T) {
 	}
 }
 
+// Rooms are a set: naming a room twice (To("a").To("a"), To("a", "b", "a")) still delivers once.
+func TestRoomNamedTwiceDeliversOnce(t *testing.T) {
+	h := start(t, engine.Config{}, nil)
+	u := h.connect("/", nil)
+	h.join(u, "a", "b")
+	ns := h.e.Of("/")
+	ns.To("a").To("a").Emit("x")
+	ns.To("a", "b", "a").Except("c", "c").Emit("x")
+	ns.To("a").Emit("ma")
+	ns.To("b").Emit("mb")
+	if got := u.until(t, "ma", "mb"); count(got, "x") != 2 || len(got) != 2 {
+		t.Fatalf("received %v, want x twice (once per emit)", got)
+	}
+}
+
 func TestExceptExcludesAlsoInUnion(t *testing.T) {
 	h := start(t, engine.Config{}, nil)
 	in, vip, other := h.connect("/", nil), h.connect("/", nil), h.connect("/", nil)
