@@ -9,7 +9,7 @@
 // with [Socket.Emit] and [Socket.EmitWithAck] and receives through handlers ([Socket.On],
 // [Socket.OnAny]) or channels ([Socket.Events]):
 //
-//	c, err := client.Dial(ctx, "ws://localhost:8080/roomio", client.Options{})
+//	c, err := client.Dial(ctx, "ws://localhost:8080/ws", client.Options{})
 //	if err != nil { ... }
 //	defer c.Close()
 //	s, err := c.Connect(ctx, "/chat", map[string]string{"token": tok})

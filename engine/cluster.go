@@ -18,7 +18,7 @@ import (
 	"github.com/roomio/roomio/internal/packet"
 	clusterv1 "github.com/roomio/roomio/proto/roomio/cluster/v1"
 	wirev1 "github.com/roomio/roomio/proto/roomio/wire/v1"
-	"github.com/roomio/roomio/transport/native"
+	"github.com/roomio/roomio/transport/wire"
 )
 
 // ClusterConfig makes the engine one node of a cluster (DESIGN §5): membership by gossip (memberlist),
@@ -399,11 +399,11 @@ func fromWireBroadcast(m *clusterv1.Broadcast) (*actors.Broadcast, error) {
 }
 
 func argsToWire(args []packet.Arg) []*wirev1.Arg {
-	return native.ToMessage(&packet.Packet{Kind: packet.KindAck, Args: args}).GetAck().GetArgs()
+	return wire.ToMessage(&packet.Packet{Kind: packet.KindAck, Args: args}).GetAck().GetArgs()
 }
 
 func argsFromWire(args []*wirev1.Arg) ([]packet.Arg, error) {
-	p, err := native.FromMessage(&wirev1.Message{Kind: &wirev1.Message_Ack{Ack: &wirev1.Ack{Args: args}}})
+	p, err := wire.FromMessage(&wirev1.Message{Kind: &wirev1.Message_Ack{Ack: &wirev1.Ack{Args: args}}})
 	if err != nil {
 		return nil, err
 	}

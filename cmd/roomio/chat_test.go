@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/roomio/roomio/engine"
-	"github.com/roomio/roomio/transport/native"
+	"github.com/roomio/roomio/transport/wire"
 )
 
 // Absence is checked without sleeping: a marker message sent afterwards along the same path (the same
@@ -29,7 +29,7 @@ func said(room, from string, payload any) map[string]any {
 }
 
 func TestChatJoin(t *testing.T) {
-	eachFormat(t, func(t *testing.T, f native.Format) {
+	eachFormat(t, func(t *testing.T, f wire.Format) {
 		tn := serveNode(t, nil)
 		a, b, c := tn.user(f), tn.user(f), tn.user(f)
 
@@ -56,7 +56,7 @@ func TestChatJoin(t *testing.T) {
 }
 
 func TestChatLeave(t *testing.T) {
-	eachFormat(t, func(t *testing.T, f native.Format) {
+	eachFormat(t, func(t *testing.T, f wire.Format) {
 		tn := serveNode(t, nil)
 		a, b := tn.user(f), tn.user(f)
 		a.mustCall(t, okRooms("lobby"), "join", "lobby")
@@ -84,7 +84,7 @@ func TestChatLeave(t *testing.T) {
 }
 
 func TestChatSay(t *testing.T) {
-	eachFormat(t, func(t *testing.T, f native.Format) {
+	eachFormat(t, func(t *testing.T, f wire.Format) {
 		tn := serveNode(t, nil)
 		a, b, out := tn.user(f), tn.user(f), tn.user(f)
 		a.mustCall(t, okRooms("lobby"), "join", "lobby")
@@ -127,7 +127,7 @@ func TestChatSay(t *testing.T) {
 }
 
 func TestChatSayNotInRoom(t *testing.T) {
-	eachFormat(t, func(t *testing.T, f native.Format) {
+	eachFormat(t, func(t *testing.T, f wire.Format) {
 		tn := serveNode(t, nil)
 		a, b, out := tn.user(f), tn.user(f), tn.user(f)
 		a.mustCall(t, okRooms("lobby"), "join", "lobby")
@@ -147,7 +147,7 @@ func TestChatSayNotInRoom(t *testing.T) {
 }
 
 func TestChatWhisper(t *testing.T) {
-	eachFormat(t, func(t *testing.T, f native.Format) {
+	eachFormat(t, func(t *testing.T, f wire.Format) {
 		tn := serveNode(t, nil)
 		a, b, c := tn.user(f), tn.user(f), tn.user(f)
 		for _, u := range []*chatUser{a, b, c} {
