@@ -38,7 +38,7 @@ func parseErr(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrParse}, args...)...)
 }
 
-// Encoder is the packet.Encoder for Socket.IO; it uses packet cache slot 2. Encode returns the complete
+// Encoder is the packet.Encoder for Socket.IO; it uses packet cache slot packet.SlotSocketIO. Encode returns the complete
 // Engine.IO text frame: "4" (the Engine.IO message type) followed by the Socket.IO packet, so a WebSocket
 // or polling writer sends it without copying. A binary packet's attachments, returned by [Attachments],
 // must follow it as separate binary frames. Encode returns nil for KindPing, KindPong, KindError and
@@ -48,7 +48,7 @@ var Encoder packet.Encoder = encoder{}
 
 type encoder struct{}
 
-func (encoder) Slot() int { return 2 }
+func (encoder) Slot() packet.Slot { return packet.SlotSocketIO }
 
 func (encoder) Encode(p *packet.Packet) []byte {
 	switch p.Kind {

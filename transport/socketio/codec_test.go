@@ -478,8 +478,8 @@ func TestEncode(t *testing.T) {
 
 func TestEncodeNoSocketIOForm(t *testing.T) {
 	t.Parallel()
-	if s := socketio.Encoder.Slot(); s != 2 {
-		t.Errorf("Slot() = %d, want 2", s)
+	if s := socketio.Encoder.Slot(); s != packet.SlotSocketIO {
+		t.Errorf("Slot() = %d, want packet.SlotSocketIO (%d)", s, packet.SlotSocketIO)
 	}
 	for _, p := range []*packet.Packet{
 		{Kind: packet.KindPing, Seq: 1},

@@ -5,7 +5,7 @@
 //
 // # Entry points
 //
-// [Encoder] is the [packet.Encoder] for the format (cache slot 2): Packet.Encode(socketio.Encoder) returns
+// [Encoder] is the [packet.Encoder] for the format (cache slot [packet.SlotSocketIO]): Packet.Encode(socketio.Encoder) returns
 // the complete Engine.IO text frame, "4" followed by the Socket.IO packet, and [Attachments] returns the
 // binary frames that must follow it. A [Decoder] decodes one connection's inbound messages: [Decoder.Text]
 // for text payloads (without the Engine.IO "4"), [Decoder.Binary] for the attachments of a binary packet.

@@ -56,7 +56,7 @@ var encoders = [2]packet.Encoder{protoEncoder{}, jsonEncoder{}}
 
 type protoEncoder struct{}
 
-func (protoEncoder) Slot() int { return 0 }
+func (protoEncoder) Slot() packet.Slot { return packet.SlotNativeProto }
 
 // Encode returns a one-message Frame. Concatenated, such frames form one Frame holding all messages
 // (repeated fields concatenate in the protobuf encoding), which is how the writer batches.
@@ -70,7 +70,7 @@ func (protoEncoder) Encode(p *packet.Packet) []byte {
 
 type jsonEncoder struct{}
 
-func (jsonEncoder) Slot() int { return 1 }
+func (jsonEncoder) Slot() packet.Slot { return packet.SlotNativeJSON }
 
 // Encode returns one Message in the JSON mapping; the writer wraps a batch in {"messages":[...]}.
 func (jsonEncoder) Encode(p *packet.Packet) []byte {

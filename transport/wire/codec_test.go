@@ -123,8 +123,8 @@ func TestFormat(t *testing.T) {
 	}
 	// Packets cache one encoding per slot, so the two formats must not share one.
 	ps, js := wire.FormatProto.Encoder().Slot(), wire.FormatJSON.Encoder().Slot()
-	if ps == js || ps < 0 || js < 0 || ps >= packet.Slots || js >= packet.Slots {
-		t.Errorf("slots: proto %d, json %d; want distinct, in [0, %d)", ps, js, packet.Slots)
+	if ps != packet.SlotNativeProto || js != packet.SlotNativeJSON {
+		t.Errorf("slots: proto %d, json %d; want %d, %d", ps, js, packet.SlotNativeProto, packet.SlotNativeJSON)
 	}
 	// A packet encoded in both formats keeps both encodings apart.
 	p := &packet.Packet{Kind: packet.KindPing, Seq: 3}
