@@ -1,11 +1,3 @@
-// Package packet defines the protocol-neutral message that flows between roomio's actors and its
-// transports: one Packet, built once, encoded lazily and at most once per wire format, and shared by
-// every recipient.
-//
-// # Concurrency
-//
-// A Packet must not be modified once it has been handed to another goroutine. Encode may be called
-// concurrently from any number of goroutines; each format is encoded exactly once.
 package packet
 
 import (
