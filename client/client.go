@@ -213,8 +213,9 @@ func (c *Client) OnPing(fn func(seq uint64)) {
 
 // OnError registers fn to be called for every Error packet from the server, whatever its namespace
 // (an unknown message kind has namespace ""); the connection stays open. code is one of the ErrCode
-// constants of package transport/wire ([wire.ErrCodeInvalid] and its siblings). Errors for a connected namespace also go to that Socket's OnError.
-// Client hooks run one at a time on a goroutine of the Client and must not block.
+// constants of package transport/wire ([wire.ErrCodeInvalid] and its siblings). Errors for a connected
+// namespace also go to that Socket's OnError. Client hooks run one at a time on a goroutine of the Client
+// and must not block.
 func (c *Client) OnError(fn func(namespace string, code uint32, msg string)) {
 	c.mu.Lock()
 	c.onError = append(c.onError, fn)

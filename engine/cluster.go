@@ -21,7 +21,7 @@ import (
 	"github.com/roomio/roomio/transport/wire"
 )
 
-// ClusterConfig makes the engine one node of a cluster (DESIGN §5): membership by gossip (memberlist),
+// ClusterConfig makes the engine one node of a cluster: membership by gossip (memberlist),
 // delivery over node-to-node gRPC streams that speak protoactor remote's wire protocol (package cluster
 // explains why it does not run protoactor's remote runtime). An empty GossipAddr means a single node: no listener, no gossip.
 type ClusterConfig struct {
