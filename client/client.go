@@ -15,14 +15,14 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/roomio/roomio/internal/packet"
-	"github.com/roomio/roomio/transport/native"
+	"github.com/roomio/roomio/transport/wire"
 )
 
 // Options configures a Client. The zero value works; each field names its default.
 type Options struct {
 	// Format selects the wire format and with it the WebSocket subprotocol. Zero means
-	// native.FormatProto (binary protobuf frames); native.FormatJSON selects the JSON mapping.
-	Format native.Format
+	// wire.FormatProto (binary protobuf frames); wire.FormatJSON selects the JSON mapping.
+	Format wire.Format
 	// Header is sent with the WebSocket handshake request (and with every redial).
 	Header http.Header
 	// HTTPClient performs the handshake. Nil means http.DefaultClient.
@@ -110,7 +110,7 @@ type Client struct {
 // ctx bounds the handshake only. The Client then reads until Close; it connects no namespace until
 // Connect is called.
 func Dial(ctx context.Context, url string, opts Options) (*Client, error) {
-	if opts.Format != native.FormatProto && opts.Format != native.FormatJSON {
+	if opts.Format != wire.FormatProto && opts.Format != wire.FormatJSON {
 		return nil, fmt.Errorf("client: dial: unknown format %d", opts.Format)
 	}
 	opts = opts.withDefaults()
@@ -123,7 +123,7 @@ func Dial(ctx context.Context, url string, opts Options) (*Client, error) {
 		sockets: make(map[string]*Socket),
 		done:    make(chan struct{}),
 	}
-	if opts.Format == native.FormatJSON {
+	if opts.Format == wire.FormatJSON {
 		c.typ = websocket.MessageText
 	}
 	ws, err := c.dial(ctx)
@@ -212,9 +212,10 @@ func (c *Client) OnPing(fn func(seq uint64)) {
 }
 
 // OnError registers fn to be called for every Error packet from the server, whatever its namespace
-// (an unknown message kind has namespace ""); the connection stays open. code is one of the
-// transport.ErrCode constants. Errors for a connected namespace also go to that Socket's OnError.
-// Client hooks run one at a time on a goroutine of the Client and must not block.
+// (an unknown message kind has namespace ""); the connection stays open. code is one of the ErrCode
+// constants of package transport/wire ([wire.ErrCodeInvalid] and its siblings). Errors for a connected
+// namespace also go to that Socket's OnError. Client hooks run one at a time on a goroutine of the Client
+// and must not block.
 func (c *Client) OnError(fn func(namespace string, code uint32, msg string)) {
 	c.mu.Lock()
 	c.onError = append(c.onError, fn)
@@ -222,7 +223,7 @@ func (c *Client) OnError(fn func(namespace string, code uint32, msg string)) {
 }
 
 // WriteRaw writes data as one WebSocket message of type typ on the current connection, bypassing the
-// protocol: for tests and tools that send malformed or hand-built frames (see native.EncodeFrame).
+// protocol: for tests and tools that send malformed or hand-built frames (see wire.EncodeFrame).
 func (c *Client) WriteRaw(ctx context.Context, typ websocket.MessageType, data []byte) error {
 	ws, err := c.conn()
 	if err != nil {
@@ -352,7 +353,7 @@ func (c *Client) send(ctx context.Context, ws *websocket.Conn, p *packet.Packet)
 		// coder/websocket closes the connection when ctx ends during a write; don't start one.
 		return err
 	}
-	if err := ws.Write(ctx, c.typ, native.EncodeFrame(c.opts.Format, p)); err != nil {
+	if err := ws.Write(ctx, c.typ, wire.EncodeFrame(c.opts.Format, p)); err != nil {
 		return fmt.Errorf("client: write: %w", err)
 	}
 	return nil
@@ -539,17 +540,17 @@ func (c *Client) readLoop(ws *websocket.Conn) error {
 			ws.Close(websocket.StatusUnsupportedData, "wrong message type")
 			return &parseError{err}
 		}
-		msgs, err := native.DecodeFrame(c.opts.Format, data)
+		msgs, err := wire.DecodeFrame(c.opts.Format, data)
 		if err != nil {
 			code := websocket.StatusProtocolError
-			if errors.Is(err, native.ErrInvalidUTF8) {
+			if errors.Is(err, wire.ErrInvalidUTF8) {
 				code = websocket.StatusInvalidFramePayloadData // RFC 6455 §7.4.1: 1007
 			}
 			ws.Close(code, ReasonParseError)
 			return &parseError{err}
 		}
 		for _, m := range msgs {
-			p, err := native.FromMessage(m)
+			p, err := wire.FromMessage(m)
 			if err != nil {
 				// A kind this version does not know, or an argument that is not JSON: skip the message.
 				c.log.Warn("bad message from server", "namespace", p.Namespace, "err", err)

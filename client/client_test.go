@@ -17,6 +17,7 @@ import (
 	"github.com/roomio/roomio/internal/packet"
 	"github.com/roomio/roomio/transport"
 	"github.com/roomio/roomio/transport/native"
+	"github.com/roomio/roomio/transport/wire"
 )
 
 func TestMain(m *testing.M) {
@@ -91,7 +92,7 @@ func (s *echoSession) Packet(p *packet.Packet) {
 		}
 	case packet.KindEvent:
 		if !s.nss[ns] {
-			c.Send(&packet.Packet{Kind: packet.KindError, Namespace: ns, Code: transport.ErrCodeNotConnected, Message: "not connected"})
+			c.Send(&packet.Packet{Kind: packet.KindError, Namespace: ns, Code: wire.ErrCodeNotConnected, Message: "not connected"})
 			return
 		}
 		offer(s.a.events, p)
@@ -144,7 +145,7 @@ func newServer(t *testing.T, tweak func(*native.Options)) (*echoAcceptor, string
 	return a, "ws" + strings.TrimPrefix(srv.URL, "http")
 }
 
-func dial(t *testing.T, url string, f native.Format, tweak func(*client.Options)) *client.Client {
+func dial(t *testing.T, url string, f wire.Format, tweak func(*client.Options)) *client.Client {
 	t.Helper()
 	opts := client.Options{Format: f}
 	if tweak != nil {
@@ -198,11 +199,11 @@ func waitClosed[T any](t *testing.T, ch <-chan T) {
 }
 
 // run runs fn once per wire format.
-func run(t *testing.T, fn func(t *testing.T, f native.Format)) {
+func run(t *testing.T, fn func(t *testing.T, f wire.Format)) {
 	for _, tc := range []struct {
 		name string
-		f    native.Format
-	}{{"proto", native.FormatProto}, {"json", native.FormatJSON}} {
+		f    wire.Format
+	}{{"proto", wire.FormatProto}, {"json", wire.FormatJSON}} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			fn(t, tc.f)
@@ -212,7 +213,7 @@ func run(t *testing.T, fn func(t *testing.T, f native.Format)) {
 
 func TestConnect(t *testing.T) {
 	t.Parallel()
-	run(t, func(t *testing.T, f native.Format) {
+	run(t, func(t *testing.T, f wire.Format) {
 		a, url := newServer(t, nil)
 		c := dial(t, url, f, nil)
 		conn := recv(t, a.opened)
@@ -241,7 +242,7 @@ func TestConnect(t *testing.T) {
 
 func TestConnectError(t *testing.T) {
 	t.Parallel()
-	run(t, func(t *testing.T, f native.Format) {
+	run(t, func(t *testing.T, f wire.Format) {
 		_, url := newServer(t, nil)
 		c := dial(t, url, f, nil)
 
@@ -263,7 +264,7 @@ func TestConnectError(t *testing.T) {
 
 func TestConnectContext(t *testing.T) {
 	t.Parallel()
-	run(t, func(t *testing.T, f native.Format) {
+	run(t, func(t *testing.T, f wire.Format) {
 		a, url := newServer(t, nil)
 		c := dial(t, url, f, nil)
 		conn := recv(t, a.opened)
@@ -289,7 +290,7 @@ func TestConnectContext(t *testing.T) {
 
 func TestWithSetup(t *testing.T) {
 	t.Parallel()
-	run(t, func(t *testing.T, f native.Format) {
+	run(t, func(t *testing.T, f wire.Format) {
 		_, url := newServer(t, nil)
 		c := dial(t, url, f, nil)
 		var welcome <-chan client.Event
@@ -305,7 +306,7 @@ func TestWithSetup(t *testing.T) {
 
 func TestEmitEcho(t *testing.T) {
 	t.Parallel()
-	run(t, func(t *testing.T, f native.Format) {
+	run(t, func(t *testing.T, f wire.Format) {
 		_, url := newServer(t, nil)
 		c := dial(t, url, f, nil)
 		s := connect(t, c, "/", nil)
@@ -364,7 +365,7 @@ func TestEmitEcho(t *testing.T) {
 
 func TestBinaryArgs(t *testing.T) {
 	t.Parallel()
-	run(t, func(t *testing.T, f native.Format) {
+	run(t, func(t *testing.T, f wire.Format) {
 		a, url := newServer(t, nil)
 		c := dial(t, url, f, nil)
 		s := connect(t, c, "/", nil)
@@ -410,7 +411,7 @@ func TestBinaryArgs(t *testing.T) {
 
 func TestEmitWithAck(t *testing.T) {
 	t.Parallel()
-	run(t, func(t *testing.T, f native.Format) {
+	run(t, func(t *testing.T, f wire.Format) {
 		_, url := newServer(t, nil)
 		c := dial(t, url, f, nil)
 		s := connect(t, c, "/", nil)
@@ -446,7 +447,7 @@ func TestEmitWithAck(t *testing.T) {
 // which must not deadlock because handlers do not run on the read loop.
 func TestServerAck(t *testing.T) {
 	t.Parallel()
-	run(t, func(t *testing.T, f native.Format) {
+	run(t, func(t *testing.T, f wire.Format) {
 		a, url := newServer(t, nil)
 		c := dial(t, url, f, nil)
 		s := connect(t, c, "/", nil)
@@ -483,7 +484,7 @@ func TestServerAck(t *testing.T) {
 // TestHandlerOrder checks that one socket's handlers run one at a time in arrival order.
 func TestHandlerOrder(t *testing.T) {
 	t.Parallel()
-	run(t, func(t *testing.T, f native.Format) {
+	run(t, func(t *testing.T, f wire.Format) {
 		_, url := newServer(t, nil)
 		c := dial(t, url, f, nil)
 		s := connect(t, c, "/", nil)
@@ -513,7 +514,7 @@ func TestHandlerOrder(t *testing.T) {
 // pong n came back within PingTimeout, so seeing ping 5 proves 4 answered heartbeats, beyond the timeout.
 func TestPingPong(t *testing.T) {
 	t.Parallel()
-	run(t, func(t *testing.T, f native.Format) {
+	run(t, func(t *testing.T, f wire.Format) {
 		a, url := newServer(t, func(o *native.Options) {
 			o.PingInterval, o.PingTimeout = 50*time.Millisecond, 100*time.Millisecond
 		})
@@ -543,7 +544,7 @@ func TestPingPong(t *testing.T) {
 
 func TestPingTimeout(t *testing.T) {
 	t.Parallel()
-	run(t, func(t *testing.T, f native.Format) {
+	run(t, func(t *testing.T, f wire.Format) {
 		a, url := newServer(t, func(o *native.Options) {
 			o.PingInterval, o.PingTimeout = 50*time.Millisecond, 50*time.Millisecond
 		})
@@ -577,7 +578,7 @@ func TestPingTimeout(t *testing.T) {
 
 func TestServerDisconnect(t *testing.T) {
 	t.Parallel()
-	run(t, func(t *testing.T, f native.Format) {
+	run(t, func(t *testing.T, f wire.Format) {
 		a, url := newServer(t, nil)
 		c := dial(t, url, f, func(o *client.Options) {
 			o.Reconnect, o.ReconnectMin = true, time.Millisecond
@@ -650,7 +651,7 @@ func TestServerDisconnect(t *testing.T) {
 
 func TestReconnect(t *testing.T) {
 	t.Parallel()
-	run(t, func(t *testing.T, f native.Format) {
+	run(t, func(t *testing.T, f wire.Format) {
 		a, url := newServer(t, nil)
 		c := dial(t, url, f, func(o *client.Options) {
 			o.Reconnect, o.ReconnectMin, o.ReconnectMax = true, time.Millisecond, 20*time.Millisecond
@@ -737,7 +738,7 @@ func TestReconnectAttempts(t *testing.T) {
 
 func TestClose(t *testing.T) {
 	t.Parallel()
-	run(t, func(t *testing.T, f native.Format) {
+	run(t, func(t *testing.T, f wire.Format) {
 		a, url := newServer(t, nil)
 		c := dial(t, url, f, func(o *client.Options) { o.Reconnect = true })
 		s := connect(t, c, "/", nil)
@@ -785,7 +786,7 @@ func TestClose(t *testing.T) {
 
 func TestSocketDisconnect(t *testing.T) {
 	t.Parallel()
-	run(t, func(t *testing.T, f native.Format) {
+	run(t, func(t *testing.T, f wire.Format) {
 		a, url := newServer(t, nil)
 		c := dial(t, url, f, nil)
 		s := connect(t, c, "/chat", nil)
@@ -817,7 +818,7 @@ func TestSocketDisconnect(t *testing.T) {
 // know (sent with WriteRaw).
 func TestServerErrors(t *testing.T) {
 	t.Parallel()
-	run(t, func(t *testing.T, f native.Format) {
+	run(t, func(t *testing.T, f wire.Format) {
 		_, url := newServer(t, nil)
 		c := dial(t, url, f, nil)
 		s := connect(t, c, "/", nil)
@@ -833,29 +834,29 @@ func TestServerErrors(t *testing.T) {
 		if err := s.Emit(ctxT(t), "echo", client.Arg{Data: []byte("{")}); err != nil {
 			t.Fatalf("Emit: %v", err)
 		}
-		if got := recv(t, socketErrs); got != transport.ErrCodeInvalid {
+		if got := recv(t, socketErrs); got != wire.ErrCodeInvalid {
 			t.Fatalf("socket error code %d", got)
 		}
-		if got := recv(t, clientErrs); got != (serverErr{"/", transport.ErrCodeInvalid}) {
+		if got := recv(t, clientErrs); got != (serverErr{"/", wire.ErrCodeInvalid}) {
 			t.Fatalf("client error %+v", got)
 		}
 
-		frame := native.EncodeFrame(f, &packet.Packet{Kind: packet.KindEvent, Namespace: "/nope", Name: "echo"})
+		frame := wire.EncodeFrame(f, &packet.Packet{Kind: packet.KindEvent, Namespace: "/nope", Name: "echo"})
 		typ := websocket.MessageBinary
 		unknown := []byte{0x0a, 0x02, 0x78, 0x01} // Frame{messages: [Message{field 15: 1}]}
-		if f == native.FormatJSON {
+		if f == wire.FormatJSON {
 			typ, unknown = websocket.MessageText, []byte(`{"messages":[{}]}`)
 		}
 		if err := c.WriteRaw(ctxT(t), typ, frame); err != nil {
 			t.Fatalf("WriteRaw: %v", err)
 		}
-		if got := recv(t, clientErrs); got != (serverErr{"/nope", transport.ErrCodeNotConnected}) {
+		if got := recv(t, clientErrs); got != (serverErr{"/nope", wire.ErrCodeNotConnected}) {
 			t.Fatalf("client error %+v", got)
 		}
 		if err := c.WriteRaw(ctxT(t), typ, unknown); err != nil {
 			t.Fatalf("WriteRaw: %v", err)
 		}
-		if got := recv(t, clientErrs); got != (serverErr{"", transport.ErrCodeUnknownKind}) {
+		if got := recv(t, clientErrs); got != (serverErr{"", wire.ErrCodeUnknownKind}) {
 			t.Fatalf("client error %+v", got)
 		}
 		// Still connected.
@@ -872,7 +873,7 @@ func TestServerErrors(t *testing.T) {
 
 func TestMalformedFrame(t *testing.T) {
 	t.Parallel()
-	run(t, func(t *testing.T, f native.Format) {
+	run(t, func(t *testing.T, f wire.Format) {
 		a, url := newServer(t, nil)
 		c := dial(t, url, f, func(o *client.Options) { o.Reconnect = true })
 		s := connect(t, c, "/", nil)
@@ -880,7 +881,7 @@ func TestMalformedFrame(t *testing.T) {
 		s.OnDisconnect(func(r string) { reasons <- r })
 
 		typ, data := websocket.MessageBinary, []byte{0xff, 0xff}
-		if f == native.FormatJSON {
+		if f == wire.FormatJSON {
 			typ, data = websocket.MessageText, []byte("{not json")
 		}
 		if err := c.WriteRaw(ctxT(t), typ, data); err != nil {
@@ -901,7 +902,7 @@ func TestMalformedFrame(t *testing.T) {
 func TestInvalidArgs(t *testing.T) {
 	t.Parallel()
 	_, url := newServer(t, nil)
-	c := dial(t, url, native.FormatProto, nil)
+	c := dial(t, url, wire.FormatProto, nil)
 	s := connect(t, c, "/", nil)
 	for _, tc := range []struct {
 		name  string
@@ -929,7 +930,7 @@ func TestInvalidArgs(t *testing.T) {
 func TestDialErrors(t *testing.T) {
 	t.Parallel()
 	_, url := newServer(t, nil)
-	if _, err := client.Dial(ctxT(t), url+"/", client.Options{Format: native.Format(9)}); err == nil {
+	if _, err := client.Dial(ctxT(t), url+"/", client.Options{Format: wire.Format(9)}); err == nil {
 		t.Fatalf("Dial with an unknown format succeeded")
 	}
 	srv := httptest.NewServer(nil) // 404 for everything
@@ -962,18 +963,18 @@ func TestParseError(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		name string
-		f    native.Format
+		f    wire.Format
 		typ  websocket.MessageType
 		data []byte
 		code int
 		err  error // in Err's chain, when not nil
 	}{
-		{"proto garbage", native.FormatProto, websocket.MessageBinary, []byte{0xff, 0xff}, transport.CloseProtocolError, native.ErrMalformed},
-		{"json garbage", native.FormatJSON, websocket.MessageText, []byte("{nope"), transport.CloseProtocolError, native.ErrMalformed},
-		{"empty frame", native.FormatProto, websocket.MessageBinary, nil, transport.CloseProtocolError, native.ErrMalformed},
-		{"json not UTF-8", native.FormatJSON, websocket.MessageText, []byte{'"', 0xff}, transport.CloseInvalidPayload, native.ErrInvalidUTF8},
-		{"text on proto", native.FormatProto, websocket.MessageText, []byte("{}"), transport.CloseUnsupportedData, nil},
-		{"binary on json", native.FormatJSON, websocket.MessageBinary, []byte{0x0a, 0}, transport.CloseUnsupportedData, nil},
+		{"proto garbage", wire.FormatProto, websocket.MessageBinary, []byte{0xff, 0xff}, transport.CloseProtocolError, wire.ErrMalformed},
+		{"json garbage", wire.FormatJSON, websocket.MessageText, []byte("{nope"), transport.CloseProtocolError, wire.ErrMalformed},
+		{"empty frame", wire.FormatProto, websocket.MessageBinary, nil, transport.CloseProtocolError, wire.ErrMalformed},
+		{"json not UTF-8", wire.FormatJSON, websocket.MessageText, []byte{'"', 0xff}, transport.CloseInvalidPayload, wire.ErrInvalidUTF8},
+		{"text on proto", wire.FormatProto, websocket.MessageText, []byte("{}"), transport.CloseUnsupportedData, nil},
+		{"binary on json", wire.FormatJSON, websocket.MessageBinary, []byte{0x0a, 0}, transport.CloseUnsupportedData, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -995,7 +996,7 @@ func TestParseError(t *testing.T) {
 func TestReadLimit(t *testing.T) {
 	t.Parallel()
 	_, url := newServer(t, nil)
-	c := dial(t, url, native.FormatProto, func(o *client.Options) { o.ReadLimit, o.Reconnect = 512, true })
+	c := dial(t, url, wire.FormatProto, func(o *client.Options) { o.ReadLimit, o.Reconnect = 512, true })
 	s := connect(t, c, "/", nil)
 	reasons := make(chan string, 1)
 	s.OnDisconnect(func(r string) { reasons <- r })
@@ -1015,7 +1016,7 @@ func TestReadLimit(t *testing.T) {
 func TestCloseWhileReconnecting(t *testing.T) {
 	t.Parallel()
 	a, url := newServer(t, nil)
-	c := dial(t, url, native.FormatJSON, func(o *client.Options) { o.Reconnect, o.ReconnectMin = true, time.Hour })
+	c := dial(t, url, wire.FormatJSON, func(o *client.Options) { o.Reconnect, o.ReconnectMin = true, time.Hour })
 	s := connect(t, c, "/", nil)
 	reasons := make(chan string, 2)
 	s.OnDisconnect(func(r string) { reasons <- r })

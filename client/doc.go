@@ -9,7 +9,7 @@
 // with [Socket.Emit] and [Socket.EmitWithAck] and receives through handlers ([Socket.On],
 // [Socket.OnAny]) or channels ([Socket.Events]):
 //
-//	c, err := client.Dial(ctx, "ws://localhost:8080/roomio", client.Options{})
+//	c, err := client.Dial(ctx, "ws://localhost:8080/ws", client.Options{})
 //	if err != nil { ... }
 //	defer c.Close()
 //	s, err := c.Connect(ctx, "/chat", map[string]string{"token": tok})
@@ -37,4 +37,11 @@
 // time, in arrival order, on a goroutine of the Client, never on its read loop: they may call Emit and
 // EmitWithAck, but they should return promptly because the Socket's later events wait for them. The
 // Client's own hooks ([Client.OnPing], [Client.OnError]) run on another such goroutine.
+//
+// # Imports
+//
+// client speaks the protocol through package transport/wire (the native codec and its error codes) and
+// uses internal/packet and proto/roomio/wire/v1. It must not import package transport, transport/native
+// or any other server-side package (engine, actors, cluster): a program that only dials a roomio server
+// does not compile the server.
 package client

@@ -45,8 +45,8 @@ const (
 	ReasonParseError = "parse error"
 )
 
-// CloseError reports that the server closed the WebSocket with a close frame. Code is one of the codes
-// documented in package transport (1000 normal, 1001 going away, 4001 ping timeout, 4002 slow client…).
+// CloseError reports that the server closed the WebSocket with a close frame. Code is one of the close
+// codes listed in docs/protocol.md (1000 normal, 1001 going away, 4001 ping timeout, 4002 slow client…).
 type CloseError struct {
 	Code   int
 	Reason string

@@ -131,7 +131,8 @@ func (s *Socket) OnDisconnect(fn func(reason string)) {
 }
 
 // OnError registers fn for the server's Error packets addressed to this namespace: a problem with one
-// message the client sent; the Socket stays connected. code is one of the transport.ErrCode constants.
+// message the client sent; the Socket stays connected. code is one of the ErrCode constants of package
+// transport/wire (wire.ErrCodeInvalid and its siblings).
 func (s *Socket) OnError(fn func(code uint32, msg string)) {
 	s.mu.Lock()
 	s.onError = append(s.onError, fn)

@@ -13,7 +13,7 @@ import (
 	"github.com/roomio/roomio/engine"
 	"github.com/roomio/roomio/internal/packet"
 	"github.com/roomio/roomio/transport"
-	"github.com/roomio/roomio/transport/native"
+	"github.com/roomio/roomio/transport/wire"
 )
 
 // bystander is a socket in room "r" that must keep being served while another client misbehaves.
@@ -33,17 +33,17 @@ func TestBadInputClosesWithDocumentedCode(t *testing.T) {
 	h.join(by, "r")
 	for _, tc := range []struct {
 		name   string
-		format native.Format
+		format wire.Format
 		typ    websocket.MessageType
 		frame  []byte
 		code   int
 	}{
-		{"malformed protobuf", native.FormatProto, websocket.MessageBinary, []byte{0x0a, 0xff, 0xff, 0x01}, transport.CloseProtocolError},
-		{"malformed json", native.FormatJSON, websocket.MessageText, []byte(`{"messages":[{"event":`), transport.CloseProtocolError},
-		{"empty frame", native.FormatProto, websocket.MessageBinary, nil, transport.CloseProtocolError},
-		{"invalid utf-8 in json mapping", native.FormatJSON, websocket.MessageText, []byte("{\"messages\":[{\"event\":{\"name\":\"\xff\"}}]}"), transport.CloseInvalidPayload},
-		{"text frame on proto", native.FormatProto, websocket.MessageText, []byte(`{}`), transport.CloseUnsupportedData},
-		{"over the size limit", native.FormatProto, websocket.MessageBinary, bytes.Repeat([]byte{0}, 5000), transport.CloseTooBig},
+		{"malformed protobuf", wire.FormatProto, websocket.MessageBinary, []byte{0x0a, 0xff, 0xff, 0x01}, transport.CloseProtocolError},
+		{"malformed json", wire.FormatJSON, websocket.MessageText, []byte(`{"messages":[{"event":`), transport.CloseProtocolError},
+		{"empty frame", wire.FormatProto, websocket.MessageBinary, nil, transport.CloseProtocolError},
+		{"invalid utf-8 in json mapping", wire.FormatJSON, websocket.MessageText, []byte("{\"messages\":[{\"event\":{\"name\":\"\xff\"}}]}"), transport.CloseInvalidPayload},
+		{"text frame on proto", wire.FormatProto, websocket.MessageText, []byte(`{}`), transport.CloseUnsupportedData},
+		{"over the size limit", wire.FormatProto, websocket.MessageBinary, bytes.Repeat([]byte{0}, 5000), transport.CloseTooBig},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := h.dial(client.Options{Format: tc.format})
@@ -81,7 +81,7 @@ func TestBadInputAnsweredWithErrorPacket(t *testing.T) {
 	unknownKind = protowire.AppendBytes(unknownKind, msg)
 
 	event := func(ns, name string, args ...packet.Arg) []byte {
-		return native.EncodeFrame(native.FormatProto, &packet.Packet{Kind: packet.KindEvent, Namespace: ns, Name: name, Args: args})
+		return wire.EncodeFrame(wire.FormatProto, &packet.Packet{Kind: packet.KindEvent, Namespace: ns, Name: name, Args: args})
 	}
 	for _, tc := range []struct {
 		name    string
@@ -89,12 +89,12 @@ func TestBadInputAnsweredWithErrorPacket(t *testing.T) {
 		frame   []byte
 		code    uint32
 	}{
-		{"unknown message kind", true, unknownKind, transport.ErrCodeUnknownKind},
-		{"event before connect", false, event("/", "ping"), transport.ErrCodeNotConnected},
-		{"ack for an unknown id", true, native.EncodeFrame(native.FormatProto, &packet.Packet{Kind: packet.KindAck, Namespace: "/", AckID: 424242}), transport.ErrCodeUnknownAck},
-		{"argument that is not JSON", true, native.EncodeFrame(native.FormatProto, &packet.Packet{Kind: packet.KindEvent, Namespace: "/", Name: "ping", Args: []packet.Arg{{Data: []byte("{nope")}}}), transport.ErrCodeInvalid},
-		{"reserved event name", true, event("/", "disconnect"), transport.ErrCodeInvalid},
-		{"server-only kind from a client", true, native.EncodeFrame(native.FormatProto, &packet.Packet{Kind: packet.KindConnected, Namespace: "/", SID: "x"}), transport.ErrCodeInvalid},
+		{"unknown message kind", true, unknownKind, wire.ErrCodeUnknownKind},
+		{"event before connect", false, event("/", "ping"), wire.ErrCodeNotConnected},
+		{"ack for an unknown id", true, wire.EncodeFrame(wire.FormatProto, &packet.Packet{Kind: packet.KindAck, Namespace: "/", AckID: 424242}), wire.ErrCodeUnknownAck},
+		{"argument that is not JSON", true, wire.EncodeFrame(wire.FormatProto, &packet.Packet{Kind: packet.KindEvent, Namespace: "/", Name: "ping", Args: []packet.Arg{{Data: []byte("{nope")}}}), wire.ErrCodeInvalid},
+		{"reserved event name", true, event("/", "disconnect"), wire.ErrCodeInvalid},
+		{"server-only kind from a client", true, wire.EncodeFrame(wire.FormatProto, &packet.Packet{Kind: packet.KindConnected, Namespace: "/", SID: "x"}), wire.ErrCodeInvalid},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := h.dial(client.Options{})
@@ -145,21 +145,21 @@ func TestSlowClientIsDisconnectedOthersGetEverything(t *testing.T) {
 	h.join(fast, "r")
 
 	// The slow client is a raw WebSocket that connects, joins, and then never reads again.
-	ws, _, err := websocket.Dial(ctxT(t), h.url, &websocket.DialOptions{Subprotocols: []string{native.SubprotocolProto}})
+	ws, _, err := websocket.Dial(ctxT(t), h.url, &websocket.DialOptions{Subprotocols: []string{wire.SubprotocolProto}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ws.CloseNow()
-	ws.Write(ctxT(t), websocket.MessageBinary, native.EncodeFrame(native.FormatProto, &packet.Packet{Kind: packet.KindConnect, Namespace: "/"}))
+	ws.Write(ctxT(t), websocket.MessageBinary, wire.EncodeFrame(wire.FormatProto, &packet.Packet{Kind: packet.KindConnect, Namespace: "/"}))
 	_, data, err := ws.Read(ctxT(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	msgs, err := native.DecodeFrame(native.FormatProto, data)
+	msgs, err := wire.DecodeFrame(wire.FormatProto, data)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, _ := native.FromMessage(msgs[0])
+	p, _ := wire.FromMessage(msgs[0])
 	if p.Kind != packet.KindConnected {
 		t.Fatalf("got %v, want connected", p.Kind)
 	}

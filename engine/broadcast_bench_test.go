@@ -17,7 +17,7 @@ import (
 	"github.com/roomio/roomio/engine"
 	"github.com/roomio/roomio/internal/packet"
 	"github.com/roomio/roomio/transport"
-	"github.com/roomio/roomio/transport/native"
+	"github.com/roomio/roomio/transport/wire"
 )
 
 // sink is an in-process connection: it encodes like a native protobuf connection and queues on a real
@@ -33,7 +33,7 @@ func (s *sink) ID() string                     { return s.id }
 func (s *sink) Close(code int, _ string)       { s.closed.CompareAndSwap(0, int32(code)) }
 func (s *sink) Handshake() transport.Handshake { return transport.Handshake{} }
 func (s *sink) Send(p *packet.Packet) error {
-	ok, overflow := s.q.Push(p.Encode(native.FormatProto.Encoder()), p.Volatile)
+	ok, overflow := s.q.Push(p.Encode(wire.FormatProto.Encoder()), p.Volatile)
 	if overflow {
 		s.Close(transport.CloseSlowClient, transport.ReasonSlowClient)
 	}
@@ -128,13 +128,13 @@ func dialReaders(b *testing.B, url string, n int, connect bool) *wsReaders {
 	r := &wsReaders{}
 	ctx := context.Background()
 	for range n {
-		ws, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{Subprotocols: []string{native.SubprotocolProto}})
+		ws, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{Subprotocols: []string{wire.SubprotocolProto}})
 		if err != nil {
 			b.Fatal(err)
 		}
 		ws.SetReadLimit(1 << 24)
 		if connect {
-			ws.Write(ctx, websocket.MessageBinary, native.EncodeFrame(native.FormatProto, &packet.Packet{Kind: packet.KindConnect, Namespace: "/"}))
+			ws.Write(ctx, websocket.MessageBinary, wire.EncodeFrame(wire.FormatProto, &packet.Packet{Kind: packet.KindConnect, Namespace: "/"}))
 		}
 		r.conns = append(r.conns, ws)
 		r.wg.Add(1)
@@ -145,7 +145,7 @@ func dialReaders(b *testing.B, url string, n int, connect bool) *wsReaders {
 				if err != nil {
 					return
 				}
-				msgs, err := native.DecodeFrame(native.FormatProto, data)
+				msgs, err := wire.DecodeFrame(wire.FormatProto, data)
 				if err != nil {
 					return
 				}
@@ -214,7 +214,7 @@ func BenchmarkBareLoopWebSocket(b *testing.B) {
 			ready := make(chan struct{}, n)
 			stop := make(chan struct{})
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-				ws, err := websocket.Accept(w, req, &websocket.AcceptOptions{Subprotocols: []string{native.SubprotocolProto}})
+				ws, err := websocket.Accept(w, req, &websocket.AcceptOptions{Subprotocols: []string{wire.SubprotocolProto}})
 				if err != nil {
 					return
 				}
@@ -230,7 +230,7 @@ func BenchmarkBareLoopWebSocket(b *testing.B) {
 			for range n {
 				<-ready
 			}
-			frame := native.EncodeFrame(native.FormatProto, &packet.Packet{Kind: packet.KindEvent, Namespace: "/", Name: "tick", Args: []packet.Arg{{Data: []byte("1")}}})
+			frame := wire.EncodeFrame(wire.FormatProto, &packet.Packet{Kind: packet.KindEvent, Namespace: "/", Name: "tick", Args: []packet.Arg{{Data: []byte("1")}}})
 			ctx := context.Background()
 			b.ReportAllocs()
 			b.ResetTimer()

@@ -10,7 +10,7 @@ import (
 
 	"github.com/roomio/roomio/client"
 	"github.com/roomio/roomio/engine"
-	"github.com/roomio/roomio/transport/native"
+	"github.com/roomio/roomio/transport/wire"
 )
 
 const waitFor = 10 * time.Second
@@ -112,7 +112,7 @@ type user struct {
 }
 
 // connect dials and connects ns with auth, recording every event from the start.
-func (h *harness) connect(ns string, auth any, format ...native.Format) *user {
+func (h *harness) connect(ns string, auth any, format ...wire.Format) *user {
 	h.t.Helper()
 	opts := client.Options{}
 	if len(format) > 0 {

@@ -2,61 +2,120 @@ package engine_test
 
 import (
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 )
 
-// TestLayering enforces DESIGN §2's dependency arrows: lower layers never import upper ones, siblings
-// talk through interfaces that engine connects.
+// layers lists, for every package of the module, the roomio packages it may import directly (exact import
+// paths, relative to the module). The arrows point down: proto at the bottom; internal/packet; actors and
+// the transports beside each other (siblings talk through interfaces that engine connects); cluster;
+// engine, the only package that wires them; then client, examples and the node. A package missing from
+// the table, an import not listed, or a row for a package that no longer exists fails the test.
+var layers = map[string][]string{
+	"proto":                   {},
+	"proto/roomio/wire/v1":    {},
+	"proto/roomio/cluster/v1": {"proto/roomio/wire/v1"},
+	"internal/packet":         {},
+	// actors: the namespace, room and socket actors; no transport, no cluster.
+	"actors": {"internal/packet"},
+	// transport is the seam (Conn, Acceptor, Session, Queue); each front-end builds on it alone.
+	"transport":          {"internal/packet"},
+	"transport/wire":     {"internal/packet", "proto/roomio/wire/v1"},
+	"transport/native":   {"internal/packet", "proto/roomio/wire/v1", "transport", "transport/wire"},
+	"transport/engineio": {"transport"},
+	"transport/socketio": {"internal/packet", "transport", "transport/engineio"},
+	// cluster knows nothing of actors or engine: it carries envelopes between nodes.
+	"cluster":             {"proto/roomio/cluster/v1"},
+	"cluster/clustertest": {"cluster", "proto/roomio/cluster/v1"},
+	"cluster/tunnel":      {"proto/roomio/cluster/v1"},
+	// clusterlink converts between actors' messages and the cluster protocol; engine alone imports it.
+	"internal/clusterlink": {"actors", "internal/packet", "proto/roomio/cluster/v1", "proto/roomio/wire/v1"},
+	"engine": {"actors", "cluster", "cluster/tunnel", "internal/clusterlink", "internal/packet",
+		"proto/roomio/cluster/v1", "transport", "transport/engineio", "transport/native", "transport/socketio",
+		"transport/wire"},
+	// The Go client speaks the native protocol through its codec, never through the server side.
+	"client":         {"internal/packet", "transport/wire"},
+	"client/browser": {},
+	// Programs and examples use the public API.
+	"examples/chat/chatapp": {"engine"},
+	"examples/chat":         {"client/browser", "engine", "examples/chat/chatapp"},
+	"examples/cluster":      {"client/browser", "engine", "examples/chat/chatapp"},
+	"examples/conformance":  {"engine", "transport/engineio"}, // the Engine.IO suite needs a bare Engine.IO echo server
+	"cmd/roomio":            {"client/browser", "engine", "examples/chat/chatapp"},
+}
+
+// testLayers lists what a package's tests may import besides its own imports and itself: tests drive
+// a package from above (a client against a server, an engine behind a program).
+var testLayers = map[string][]string{
+	"actors":                {},
+	"client":                {"transport", "transport/native"}, // a native server to dial
+	"client/browser":        {},
+	"cluster":               {"cluster/clustertest"},
+	"cluster/tunnel":        {"cluster"},
+	"cmd/roomio":            {"client", "transport/wire"},
+	"engine":                {"client"},
+	"examples/chat":         {"client"},
+	"examples/chat/chatapp": {"client", "transport/wire"},
+	"examples/cluster":      {"client"},
+	"internal/clusterlink":  {},
+	"internal/packet":       {},
+	"transport":             {},
+	"transport/engineio":    {},
+	"transport/native":      {},
+	"transport/socketio":    {"transport/wire"},
+	"transport/wire":        {},
+}
+
 func TestLayering(t *testing.T) {
-	const mod = "github.com/roomio/roomio/"
-	// allowed[pkg] lists the roomio packages pkg may depend on (transitively), by prefix.
-	allowed := map[string][]string{
-		"proto/":          {"proto/"},
-		"internal/packet": {},
-		// clusterlink: the engine's cluster-transport details; imported by engine only.
-		"internal/clusterlink": {"proto/", "internal/packet", "actors"},
-		"actors":               {"proto/", "internal/packet"},
-		"transport":            {"proto/", "internal/packet", "transport"},
-		"cluster":              {"proto/", "cluster"},
-		"client":               {"proto/", "internal/packet", "transport"},
-		"engine":               {"proto/", "internal/packet", "internal/clusterlink", "actors", "transport", "cluster"},
-		"cmd/":                 {"proto/", "internal/", "actors", "transport", "cluster", "engine", "client", "examples/"},
-	}
-	out, err := exec.Command("go", "list", "-deps", "-f", `{{.ImportPath}}:{{join .Deps " "}}`, "github.com/roomio/roomio/...").Output()
+	const mod = "github.com/roomio/roomio"
+	out, err := exec.Command("go", "list", "-tags", "integration", "-f",
+		`{{.ImportPath}}|{{join .Imports " "}}|{{join .TestImports " "}} {{join .XTestImports " "}}`,
+		mod+"/...").Output()
 	if err != nil {
 		t.Fatalf("go list: %v", err)
 	}
+	// rel returns p relative to the module, or "" for a package outside it.
+	rel := func(p string) string {
+		if p == mod {
+			return "."
+		}
+		if r, ok := strings.CutPrefix(p, mod+"/"); ok {
+			return r
+		}
+		return ""
+	}
+	seen := map[string]bool{}
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		pkg, deps, _ := strings.Cut(line, ":")
-		if !strings.HasPrefix(pkg, mod) {
+		fields := strings.Split(line, "|")
+		pkg := rel(fields[0])
+		seen[pkg] = true
+		allowed, ok := layers[pkg]
+		if !ok {
+			t.Errorf("package %s has no row in the layering table", pkg)
 			continue
 		}
-		rel := strings.TrimPrefix(pkg, mod)
-		var rule []string
-		var ruleKey string
-		for k, v := range allowed {
-			if (rel == k || strings.HasPrefix(rel, k)) && len(k) > len(ruleKey) {
-				rule, ruleKey = v, k
+		for _, imp := range strings.Fields(fields[1]) {
+			if r := rel(imp); r != "" && !slices.Contains(allowed, r) {
+				t.Errorf("%s must not import %s", pkg, r)
 			}
 		}
-		if ruleKey == "" {
-			continue // examples, internal helpers: only checked through their importers
-		}
-		for _, d := range strings.Fields(deps) {
-			if !strings.HasPrefix(d, mod) {
+		for _, imp := range strings.Fields(fields[2]) {
+			r := rel(imp)
+			if r == "" || r == pkg || slices.Contains(allowed, r) || slices.Contains(testLayers[pkg], r) {
 				continue
 			}
-			drel := strings.TrimPrefix(d, mod)
-			ok := false
-			for _, a := range rule {
-				if drel == a || strings.HasPrefix(drel, a) {
-					ok = true
-				}
-			}
-			if !ok {
-				t.Errorf("%s must not depend on %s (DESIGN §2)", rel, drel)
-			}
+			t.Errorf("tests of %s must not import %s", pkg, r)
+		}
+	}
+	for pkg := range layers {
+		if !seen[pkg] {
+			t.Errorf("the layering table names %s, which does not exist", pkg)
+		}
+	}
+	for pkg := range testLayers {
+		if !seen[pkg] {
+			t.Errorf("the test layering table names %s, which does not exist", pkg)
 		}
 	}
 }

@@ -7,16 +7,16 @@ import (
 	"time"
 
 	"github.com/roomio/roomio/engine"
-	"github.com/roomio/roomio/transport/native"
+	"github.com/roomio/roomio/transport/wire"
 )
 
 var formats = []struct {
 	name string
-	f    native.Format
-}{{"proto", native.FormatProto}, {"json", native.FormatJSON}}
+	f    wire.Format
+}{{"proto", wire.FormatProto}, {"json", wire.FormatJSON}}
 
 // eachFormat runs fn once per native wire format (STYLE §7: every behaviour against every transport).
-func eachFormat(t *testing.T, fn func(t *testing.T, f native.Format)) {
+func eachFormat(t *testing.T, fn func(t *testing.T, f wire.Format)) {
 	for _, tc := range formats {
 		t.Run(tc.name, func(t *testing.T) { fn(t, tc.f) })
 	}
@@ -49,7 +49,7 @@ func TestRoomsAndOwnIDRoom(t *testing.T) {
 }
 
 func TestToRoomReachesMembersOnly(t *testing.T) {
-	eachFormat(t, func(t *testing.T, f native.Format) {
+	eachFormat(t, func(t *testing.T, f wire.Format) {
 		h := start(t, engine.Config{}, nil)
 		a, b, out := h.connect("/", nil, f), h.connect("/", nil, f), h.connect("/", nil, f)
 		h.join(a, "r")
@@ -275,7 +275,7 @@ func TestRoomsRemovedWhenEmptyAndHooksFire(t *testing.T) {
 }
 
 func TestOrderFromOneEmitter(t *testing.T) {
-	eachFormat(t, func(t *testing.T, f native.Format) {
+	eachFormat(t, func(t *testing.T, f wire.Format) {
 		h := start(t, engine.Config{}, nil)
 		u := h.connect("/", nil, f)
 		h.join(u, "r")

@@ -7,6 +7,7 @@ import (
 
 	"github.com/roomio/roomio/internal/packet"
 	"github.com/roomio/roomio/transport"
+	"github.com/roomio/roomio/transport/wire"
 )
 
 // session is the engine's side of one connection: its sockets, one per connected namespace.
@@ -42,30 +43,30 @@ func (s *session) Packet(p *packet.Packet) {
 	case packet.KindEvent:
 		sock := s.socket(p.Namespace)
 		if sock == nil {
-			s.errorPacket(p.Namespace, transport.ErrCodeNotConnected, "not connected to namespace")
+			s.errorPacket(p.Namespace, wire.ErrCodeNotConnected, "not connected to namespace")
 			return
 		}
 		if p.Name == "" || reserved[p.Name] {
-			s.errorPacket(p.Namespace, transport.ErrCodeInvalid, "invalid or reserved event name")
+			s.errorPacket(p.Namespace, wire.ErrCodeInvalid, "invalid or reserved event name")
 			return
 		}
 		sock.exec.submit(func() { sock.handleEvent(p) })
 	case packet.KindAck:
 		sock := s.socket(p.Namespace)
 		if sock == nil {
-			s.errorPacket(p.Namespace, transport.ErrCodeNotConnected, "not connected to namespace")
+			s.errorPacket(p.Namespace, wire.ErrCodeNotConnected, "not connected to namespace")
 			return
 		}
 		fn := sock.takeAck(p.AckID)
 		if fn == nil {
-			s.errorPacket(p.Namespace, transport.ErrCodeUnknownAck, "unknown ack id")
+			s.errorPacket(p.Namespace, wire.ErrCodeUnknownAck, "unknown ack id")
 			return
 		}
 		fn(argsOut(p.Args), nil)
 	case packet.KindDisconnect:
 		sock := s.socket(p.Namespace)
 		if sock == nil {
-			s.errorPacket(p.Namespace, transport.ErrCodeNotConnected, "not connected to namespace")
+			s.errorPacket(p.Namespace, wire.ErrCodeNotConnected, "not connected to namespace")
 			return
 		}
 		sock.teardown(transport.ReasonClientDisconnect)
@@ -93,7 +94,7 @@ func (s *session) connect(p *packet.Packet) {
 	}
 	if s.sockets[p.Namespace] != nil {
 		s.mu.Unlock()
-		s.errorPacket(p.Namespace, transport.ErrCodeAlreadyConnected, "already connected to namespace")
+		s.errorPacket(p.Namespace, wire.ErrCodeAlreadyConnected, "already connected to namespace")
 		return
 	}
 	s.sockets[p.Namespace] = sock

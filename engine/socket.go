@@ -13,6 +13,7 @@ import (
 	"github.com/roomio/roomio/actors"
 	"github.com/roomio/roomio/internal/packet"
 	"github.com/roomio/roomio/transport"
+	"github.com/roomio/roomio/transport/wire"
 )
 
 const (
@@ -449,7 +450,7 @@ func (s *Socket) connect() {
 
 func (s *Socket) handleEvent(p *packet.Packet) {
 	if s.state.Load() != sockConnected {
-		s.sess.conn.Send(&packet.Packet{Kind: packet.KindError, Namespace: s.ns.name, Code: transport.ErrCodeNotConnected, Message: "not connected"})
+		s.sess.conn.Send(&packet.Packet{Kind: packet.KindError, Namespace: s.ns.name, Code: wire.ErrCodeNotConnected, Message: "not connected"})
 		return
 	}
 	ev := &Event{Name: p.Name, Args: argsOut(p.Args), Socket: s, ackID: p.AckID}
@@ -460,7 +461,7 @@ func (s *Socket) handleEvent(p *packet.Packet) {
 		var err error
 		s.safely("event middleware", func() { err = mw(ev) })
 		if err != nil {
-			s.sess.conn.Send(&packet.Packet{Kind: packet.KindError, Namespace: s.ns.name, Code: transport.ErrCodeRejected, Message: err.Error()})
+			s.sess.conn.Send(&packet.Packet{Kind: packet.KindError, Namespace: s.ns.name, Code: wire.ErrCodeRejected, Message: err.Error()})
 			return
 		}
 	}

@@ -12,11 +12,11 @@ import (
 	"github.com/roomio/roomio/client"
 	"github.com/roomio/roomio/engine"
 	"github.com/roomio/roomio/transport"
-	"github.com/roomio/roomio/transport/native"
+	"github.com/roomio/roomio/transport/wire"
 )
 
 func TestAcksBothWays(t *testing.T) {
-	eachFormat(t, func(t *testing.T, f native.Format) {
+	eachFormat(t, func(t *testing.T, f wire.Format) {
 		h := start(t, engine.Config{}, func(e *engine.Engine) {
 			e.OnConnection(func(s *engine.Socket) {
 				s.On("add", func(ev *engine.Event) {
@@ -119,7 +119,7 @@ func TestBroadcastWithAck(t *testing.T) {
 }
 
 func TestMiddlewareRejection(t *testing.T) {
-	eachFormat(t, func(t *testing.T, f native.Format) {
+	eachFormat(t, func(t *testing.T, f wire.Format) {
 		h := start(t, engine.Config{}, func(e *engine.Engine) {
 			e.Use(func(s *engine.Socket) error {
 				var auth struct{ Token string }
@@ -204,7 +204,7 @@ func TestPacketMiddlewareAndCatchAll(t *testing.T) {
 	u := h.connect("/", nil)
 	errCh := make(chan string, 1)
 	u.OnError(func(code uint32, msg string) {
-		if code == transport.ErrCodeRejected {
+		if code == wire.ErrCodeRejected {
 			errCh <- msg
 		}
 	})

@@ -2,14 +2,21 @@
 // engine ([Conn], [Acceptor], [Session]), the bounded outbound [Queue] with its overflow policy, the
 // documented close codes and disconnect reasons, and the request [Handshake].
 //
-// A front-end (package transport/native for roomio's own protocol) owns one connection: it runs one
-// reader, which decodes frames and calls the [Session] the engine returned from [Acceptor.Open], and one
-// writer, which drains the connection's [Queue]. The engine answers by calling [Conn.Send]; it never
-// touches the socket.
+// A front-end (package transport/native for roomio's own protocol, transport/engineio with
+// transport/socketio for Socket.IO) owns one connection: it runs one reader, which decodes frames and
+// calls the [Session] the engine returned from [Acceptor.Open], and one writer, which drains the
+// connection's [Queue]. The engine answers by calling [Conn.Send]; it never touches the socket. The
+// native protocol's codec and its per-message error codes live in package transport/wire, which the Go
+// client imports without this package.
 //
 // # Concurrency
 //
 // Conn methods are safe for concurrent use. Session methods are called from the connection's reader
 // goroutine only, one at a time, in the order the frames arrived; Session implementations must not block
 // for long (they hand work to the engine's actors and executors).
+//
+// # Imports
+//
+// transport imports only internal/packet from roomio. It must not import its subpackages (they import
+// it), engine, actors, cluster or client.
 package transport

@@ -39,16 +39,6 @@ const (
 	ReasonConnectTimeout   = "connect timeout"
 )
 
-// Error codes carried by an Error packet: a problem with one message that does not end the connection.
-const (
-	ErrCodeUnknownKind      = 1 // a message kind this server does not know (a newer client)
-	ErrCodeNotConnected     = 2 // a packet for a namespace the connection has not connected
-	ErrCodeUnknownAck       = 3 // an ack whose id is not pending (answered twice, timed out, or invented)
-	ErrCodeInvalid          = 4 // an invalid packet: bad argument JSON, empty or reserved event name
-	ErrCodeAlreadyConnected = 5 // a second connect to a namespace already connected on this connection
-	ErrCodeRejected         = 6 // a per-packet middleware rejected the event
-)
-
 // ErrSlowClient is returned by Conn.Send when the outbound queue overflowed; the connection is then being
 // closed with CloseSlowClient.
 var ErrSlowClient = errors.New("transport: slow client: outbound queue full")

@@ -20,7 +20,7 @@ import (
 
 	"github.com/roomio/roomio/client"
 	"github.com/roomio/roomio/engine"
-	"github.com/roomio/roomio/transport/native"
+	"github.com/roomio/roomio/transport/wire"
 )
 
 func TestMain(m *testing.M) {
@@ -100,7 +100,7 @@ type chatUser struct {
 }
 
 // user dials the node and connects "/" in format f (proto when omitted).
-func (tn *testNode) user(f ...native.Format) *chatUser {
+func (tn *testNode) user(f ...wire.Format) *chatUser {
 	tn.t.Helper()
 	opts := client.Options{}
 	if len(f) > 0 {

@@ -1,11 +1,3 @@
-// Package packet defines the protocol-neutral message that flows between roomio's actors and its
-// transports: one Packet, built once, encoded lazily and at most once per wire format, and shared by
-// every recipient.
-//
-// # Concurrency
-//
-// A Packet must not be modified once it has been handed to another goroutine. Encode may be called
-// concurrently from any number of goroutines; each format is encoded exactly once.
 package packet
 
 import (
@@ -49,13 +41,24 @@ func (a Arg) Decode(v any) error {
 	return json.Unmarshal(a.Data, v)
 }
 
-// Slots is the number of wire formats a Packet can cache an encoding for.
-const Slots = 4
+// Slot names the cache slot in which a Packet keeps its encoding in one wire format. Each wire format has
+// a slot of its own, declared here, so that the encoders of different packages cannot collide.
+type Slot uint8
 
-// Encoder turns a Packet into the bytes of one wire format. Slot is a small constant in [0, Slots) that
-// names the format's cache slot; two encoders with different output must not share a slot.
+// The encoding cache slots, one per wire format.
+const (
+	SlotNativeProto Slot = iota // the native protocol's binary protobuf format (transport/wire)
+	SlotNativeJSON              // the native protocol's JSON mapping (transport/wire)
+	SlotSocketIO                // Socket.IO v5 text packets in Engine.IO frames (transport/socketio)
+
+	// NumSlots is the number of slots: a Packet caches at most this many encodings.
+	NumSlots
+)
+
+// Encoder turns a Packet into the bytes of one wire format. Slot returns the format's cache slot, one of
+// the Slot constants; two encoders with different output must not share a slot.
 type Encoder interface {
-	Slot() int
+	Slot() Slot
 	Encode(p *Packet) []byte
 }
 
@@ -80,7 +83,7 @@ type Packet struct {
 	// Volatile marks a packet that may be dropped when the recipient's queue is full.
 	Volatile bool
 
-	enc [Slots]encoding
+	enc [NumSlots]encoding
 }
 
 type encoding struct {

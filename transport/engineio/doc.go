@@ -38,4 +38,11 @@
 //
 // Server and Session methods are safe for concurrent use. A session's Handler methods are called
 // serially, in the order the client's packets arrived, OnClose last; they must not block for long.
+//
+// # Imports
+//
+// engineio knows nothing of Socket.IO packets: it imports only package transport (the bounded Queue, the
+// Handshake, the close codes and disconnect reasons, ErrSlowClient and ErrClosed). It must not import
+// transport/socketio (which builds on it), transport/native, transport/wire, internal/packet, engine,
+// actors, cluster or the client.
 package engineio

@@ -16,6 +16,7 @@ import (
 	"github.com/roomio/roomio/internal/packet"
 	wirev1 "github.com/roomio/roomio/proto/roomio/wire/v1"
 	"github.com/roomio/roomio/transport"
+	"github.com/roomio/roomio/transport/wire"
 )
 
 // Options configures a Server. Zero values are replaced by the defaults named on each field.
@@ -102,7 +103,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	defer s.wg.Done()
 
-	opts := &websocket.AcceptOptions{Subprotocols: []string{SubprotocolProto, SubprotocolJSON}}
+	opts := &websocket.AcceptOptions{Subprotocols: []string{wire.SubprotocolProto, wire.SubprotocolJSON}}
 	for _, p := range s.opts.OriginPatterns {
 		if p == "*" {
 			opts.InsecureSkipVerify = true
@@ -118,9 +119,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ws.SetReadLimit(s.opts.MaxMessageSize)
-	format := FormatJSON
-	if ws.Subprotocol() == SubprotocolProto {
-		format = FormatProto
+	format := wire.FormatJSON
+	if ws.Subprotocol() == wire.SubprotocolProto {
+		format = wire.FormatProto
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -192,7 +193,7 @@ type Conn struct {
 	id      string
 	srv     *Server
 	ws      *websocket.Conn
-	format  Format
+	format  wire.Format
 	queue   *transport.Queue[[]byte]
 	hs      transport.Handshake
 	session transport.Session
@@ -220,7 +221,7 @@ func (c *Conn) ID() string { return c.id }
 func (c *Conn) Handshake() transport.Handshake { return c.hs }
 
 // Format returns the connection's wire format.
-func (c *Conn) Format() Format { return c.format }
+func (c *Conn) Format() wire.Format { return c.format }
 
 // Send implements transport.Conn.
 func (c *Conn) Send(p *packet.Packet) error {
@@ -289,7 +290,7 @@ func (c *Conn) heartbeat() {
 
 func (c *Conn) readLoop(ctx context.Context) (reason string) {
 	wantType := websocket.MessageText
-	if c.format == FormatProto {
+	if c.format == wire.FormatProto {
 		wantType = websocket.MessageBinary
 	}
 	for {
@@ -313,10 +314,10 @@ func (c *Conn) readLoop(ctx context.Context) (reason string) {
 			c.closeWith(transport.CloseUnsupportedData, "wrong frame type for subprotocol "+c.format.Subprotocol(), transport.ReasonParseError, false)
 			continue
 		}
-		msgs, err := DecodeFrame(c.format, data)
+		msgs, err := wire.DecodeFrame(c.format, data)
 		if err != nil {
 			code := transport.CloseProtocolError
-			if errors.Is(err, ErrInvalidUTF8) {
+			if errors.Is(err, wire.ErrInvalidUTF8) {
 				code = transport.CloseInvalidPayload
 			}
 			c.srv.opts.Logger.Warn("bad frame", "conn", c.id, "err", err)
@@ -330,11 +331,11 @@ func (c *Conn) readLoop(ctx context.Context) (reason string) {
 }
 
 func (c *Conn) dispatch(m *wirev1.Message) {
-	p, err := FromMessage(m)
+	p, err := wire.FromMessage(m)
 	if err != nil {
-		code := uint32(transport.ErrCodeInvalid)
-		if errors.Is(err, ErrUnknownKind) {
-			code = transport.ErrCodeUnknownKind
+		code := uint32(wire.ErrCodeInvalid)
+		if errors.Is(err, wire.ErrUnknownKind) {
+			code = wire.ErrCodeUnknownKind
 		}
 		c.Send(&packet.Packet{Kind: packet.KindError, Namespace: p.Namespace, Code: code, Message: err.Error()})
 		return
@@ -351,7 +352,7 @@ func (c *Conn) dispatch(m *wirev1.Message) {
 	case packet.KindConnect, packet.KindEvent, packet.KindAck, packet.KindDisconnect:
 		c.session.Packet(p)
 	default: // server-to-client kinds sent by a client
-		c.Send(&packet.Packet{Kind: packet.KindError, Namespace: p.Namespace, Code: transport.ErrCodeInvalid, Message: "message kind not accepted from clients"})
+		c.Send(&packet.Packet{Kind: packet.KindError, Namespace: p.Namespace, Code: wire.ErrCodeInvalid, Message: "message kind not accepted from clients"})
 	}
 }
 
@@ -359,7 +360,7 @@ func (c *Conn) writeLoop(ctx context.Context) {
 	var frames [][]byte
 	var buf []byte
 	typ := websocket.MessageText
-	if c.format == FormatProto {
+	if c.format == wire.FormatProto {
 		typ = websocket.MessageBinary
 	}
 	max := c.srv.opts.MaxBatchBytes
@@ -379,7 +380,7 @@ func (c *Conn) writeLoop(ctx context.Context) {
 					size += len(frames[n])
 					n++
 				}
-				buf = AppendBatch(c.format, buf[:0], frames[:n])
+				buf = wire.AppendBatch(c.format, buf[:0], frames[:n])
 				wctx, cancel := context.WithTimeout(ctx, c.srv.opts.WriteTimeout)
 				err = c.ws.Write(wctx, typ, buf)
 				cancel()

@@ -20,6 +20,7 @@ import (
 	"github.com/roomio/roomio/internal/packet"
 	"github.com/roomio/roomio/transport"
 	"github.com/roomio/roomio/transport/native"
+	"github.com/roomio/roomio/transport/wire"
 )
 
 // testTimeout bounds every wait; nothing should come close to it.
@@ -128,19 +129,19 @@ type dialOptions struct {
 
 // proto and json are the dial options for the two subprotocols.
 var (
-	protoDial = dialOptions{subprotocols: []string{native.SubprotocolProto}}
-	jsonDial  = dialOptions{subprotocols: []string{native.SubprotocolJSON}}
+	protoDial = dialOptions{subprotocols: []string{wire.SubprotocolProto}}
+	jsonDial  = dialOptions{subprotocols: []string{wire.SubprotocolJSON}}
 )
 
-func dialFor(f native.Format) dialOptions {
-	if f == native.FormatJSON {
+func dialFor(f wire.Format) dialOptions {
+	if f == wire.FormatJSON {
 		return jsonDial
 	}
 	return protoDial
 }
 
-func msgType(f native.Format) websocket.MessageType {
-	if f == native.FormatJSON {
+func msgType(f wire.Format) websocket.MessageType {
+	if f == wire.FormatJSON {
 		return websocket.MessageText
 	}
 	return websocket.MessageBinary
@@ -162,7 +163,7 @@ func (ts *testServer) dialErr(o dialOptions) (*websocket.Conn, *http.Response, e
 type testClient struct {
 	t    *testing.T
 	ws   *websocket.Conn
-	f    native.Format
+	f    wire.Format
 	sess *testSession // the server side, as the acceptor saw it
 	in   chan clientItem
 	stop chan struct{}
@@ -185,13 +186,13 @@ func (ts *testServer) dial(t *testing.T, o dialOptions) *testClient {
 	c := &testClient{
 		t:    t,
 		ws:   ws,
-		f:    native.FormatJSON,
+		f:    wire.FormatJSON,
 		in:   make(chan clientItem, 1<<12),
 		stop: make(chan struct{}),
 		done: make(chan struct{}),
 	}
-	if ws.Subprotocol() == native.SubprotocolProto {
-		c.f = native.FormatProto
+	if ws.Subprotocol() == wire.SubprotocolProto {
+		c.f = wire.FormatProto
 	}
 	select {
 	case c.sess = <-ts.acc.opened:
@@ -232,20 +233,20 @@ func (c *testClient) readLoop(answerPings bool) {
 			deliver(clientItem{err: fmt.Errorf("server sent a %v message on %s", typ, c.f.Subprotocol())})
 			return
 		}
-		msgs, err := native.DecodeFrame(c.f, b)
+		msgs, err := wire.DecodeFrame(c.f, b)
 		if err != nil {
 			deliver(clientItem{err: fmt.Errorf("server sent an undecodable frame %q: %w", b, err)})
 			return
 		}
 		for _, m := range msgs {
-			p, err := native.FromMessage(m)
+			p, err := wire.FromMessage(m)
 			if err != nil {
 				deliver(clientItem{err: fmt.Errorf("server sent %v: %w", m, err)})
 				return
 			}
 			if p.Kind == packet.KindPing && answerPings {
 				ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-				c.ws.Write(ctx, msgType(c.f), native.EncodeFrame(c.f, &packet.Packet{Kind: packet.KindPong, Seq: p.Seq}))
+				c.ws.Write(ctx, msgType(c.f), wire.EncodeFrame(c.f, &packet.Packet{Kind: packet.KindPong, Seq: p.Seq}))
 				cancel()
 			}
 			if !deliver(clientItem{p: p}) {
@@ -268,7 +269,7 @@ func (c *testClient) writeRaw(typ websocket.MessageType, b []byte) {
 // send writes ps as one frame.
 func (c *testClient) send(ps ...*packet.Packet) {
 	c.t.Helper()
-	c.writeRaw(msgType(c.f), native.EncodeFrame(c.f, ps...))
+	c.writeRaw(msgType(c.f), wire.EncodeFrame(c.f, ps...))
 }
 
 // nextAny returns the next packet from the server, pings included.
@@ -402,7 +403,7 @@ func TestMalformedFrame(t *testing.T) {
 			t.Parallel()
 			ts := newTestServer(t, nil)
 			typ := websocket.MessageBinary
-			if tc.o.subprotocols[0] == native.SubprotocolJSON {
+			if tc.o.subprotocols[0] == wire.SubprotocolJSON {
 				typ = websocket.MessageText
 			}
 			badFrameTest(t, ts, tc.o, typ, tc.frame, transport.CloseProtocolError, transport.ReasonParseError)
@@ -417,7 +418,7 @@ func TestMalformedFrameLongReason(t *testing.T) {
 	var frame []byte
 	for pad := range 4 {
 		f := []byte(`{"messages":[{"event":{"name":"x","ackId":"` + strings.Repeat("1", pad) + strings.Repeat("é", 100) + `"}}]}`)
-		_, err := native.DecodeFrame(native.FormatJSON, f)
+		_, err := wire.DecodeFrame(wire.FormatJSON, f)
 		if err == nil {
 			t.Fatal("the crafted frame decodes")
 		}
@@ -438,13 +439,13 @@ func TestWrongMessageType(t *testing.T) {
 	t.Run("text-on-proto", func(t *testing.T) {
 		t.Parallel()
 		ts := newTestServer(t, nil)
-		frame := native.EncodeFrame(native.FormatJSON, event("e"))
+		frame := wire.EncodeFrame(wire.FormatJSON, event("e"))
 		badFrameTest(t, ts, protoDial, websocket.MessageText, frame, transport.CloseUnsupportedData, transport.ReasonParseError)
 	})
 	t.Run("binary-on-json", func(t *testing.T) {
 		t.Parallel()
 		ts := newTestServer(t, nil)
-		frame := native.EncodeFrame(native.FormatJSON, event("e"))
+		frame := wire.EncodeFrame(wire.FormatJSON, event("e"))
 		badFrameTest(t, ts, jsonDial, websocket.MessageBinary, frame, transport.CloseUnsupportedData, transport.ReasonParseError)
 	})
 }
@@ -458,7 +459,7 @@ func TestInvalidUTF8(t *testing.T) {
 
 func TestMessageTooBig(t *testing.T) {
 	t.Parallel()
-	forEachFormat(t, func(t *testing.T, f native.Format) {
+	forEachFormat(t, func(t *testing.T, f wire.Format) {
 		const limit = 1024
 		ts := newTestServer(t, func(o *native.Options) { o.MaxMessageSize = limit })
 		other := ts.dial(t, dialFor(f))
@@ -466,15 +467,15 @@ func TestMessageTooBig(t *testing.T) {
 		// Exactly the limit is fine.
 		// pad returns an event whose frame is at least n bytes.
 		pad := func(n int) *packet.Packet {
-			for l := max(n-len(native.EncodeFrame(f, event("big", `""`)))-8, 0); ; l++ {
+			for l := max(n-len(wire.EncodeFrame(f, event("big", `""`)))-8, 0); ; l++ {
 				p := event("big", strconv.Quote(strings.Repeat("x", l)))
-				if len(native.EncodeFrame(f, p)) >= n {
+				if len(wire.EncodeFrame(f, p)) >= n {
 					return p
 				}
 			}
 		}
 		p := pad(limit)
-		if n := len(native.EncodeFrame(f, p)); n != limit {
+		if n := len(wire.EncodeFrame(f, p)); n != limit {
 			t.Fatalf("padded frame is %d bytes, want %d", n, limit)
 		}
 		c.send(p)
@@ -497,7 +498,7 @@ func TestUnknownKindAnswered(t *testing.T) {
 		o     dialOptions
 		frame []byte
 	}{
-		{"proto", protoDial, append(protoFrame(unknownKind()), native.EncodeFrame(native.FormatProto, event("after"))...)},
+		{"proto", protoDial, append(protoFrame(unknownKind()), wire.EncodeFrame(wire.FormatProto, event("after"))...)},
 		{"json", jsonDial, []byte(`{"messages":[{"future":{"x":1}},{"event":{"namespace":"/","name":"after"}}]}`)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -506,7 +507,7 @@ func TestUnknownKindAnswered(t *testing.T) {
 			other := ts.dial(t, tc.o)
 			c := ts.dial(t, tc.o)
 			c.writeRaw(msgType(c.f), tc.frame)
-			c.expectError(transport.ErrCodeUnknownKind, "")
+			c.expectError(wire.ErrCodeUnknownKind, "")
 			// The rest of the frame is still processed, and the connection stays open.
 			if p := c.next(); p.Kind != packet.KindEvent || p.Name != "after" {
 				t.Fatalf("got %+v, want the echo of event after", p)
@@ -522,14 +523,14 @@ func TestUnknownKindAnswered(t *testing.T) {
 
 func TestInvalidArgAnswered(t *testing.T) {
 	t.Parallel()
-	forEachFormat(t, func(t *testing.T, f native.Format) {
+	forEachFormat(t, func(t *testing.T, f wire.Format) {
 		ts := newTestServer(t, nil)
 		other := ts.dial(t, dialFor(f))
 		c := ts.dial(t, dialFor(f))
 		c.send(&packet.Packet{Kind: packet.KindEvent, Namespace: "/room", Name: "e", Args: []packet.Arg{{Data: []byte("{")}}})
-		c.expectError(transport.ErrCodeInvalid, "/room")
+		c.expectError(wire.ErrCodeInvalid, "/room")
 		c.send(&packet.Packet{Kind: packet.KindConnect, Namespace: "/auth", Data: []byte("{nope")})
-		c.expectError(transport.ErrCodeInvalid, "/auth")
+		c.expectError(wire.ErrCodeInvalid, "/auth")
 		c.checkAlive()
 		// Neither invalid message reached the session.
 		if p := c.sess.nextPacket(t); p.Name != "alive" {
@@ -541,18 +542,18 @@ func TestInvalidArgAnswered(t *testing.T) {
 
 func TestServerKindFromClient(t *testing.T) {
 	t.Parallel()
-	forEachFormat(t, func(t *testing.T, f native.Format) {
+	forEachFormat(t, func(t *testing.T, f wire.Format) {
 		ts := newTestServer(t, nil)
 		c := ts.dial(t, dialFor(f))
 		c.send(&packet.Packet{Kind: packet.KindConnected, Namespace: "/x", SID: "forged"})
-		c.expectError(transport.ErrCodeInvalid, "/x")
+		c.expectError(wire.ErrCodeInvalid, "/x")
 		c.checkAlive()
 	})
 }
 
 func TestSessionGetsPacketsInOrder(t *testing.T) {
 	t.Parallel()
-	forEachFormat(t, func(t *testing.T, f native.Format) {
+	forEachFormat(t, func(t *testing.T, f wire.Format) {
 		ts := newTestServer(t, func(o *native.Options) { o.Acceptor.(*testAcceptor).echo = false })
 		c := ts.dial(t, dialFor(f))
 		want := []*packet.Packet{
@@ -574,7 +575,7 @@ func TestSessionGetsPacketsInOrder(t *testing.T) {
 
 func TestClientPing(t *testing.T) {
 	t.Parallel()
-	forEachFormat(t, func(t *testing.T, f native.Format) {
+	forEachFormat(t, func(t *testing.T, f wire.Format) {
 		ts := newTestServer(t, nil)
 		c := ts.dial(t, dialFor(f))
 		c.send(&packet.Packet{Kind: packet.KindPing, Seq: 77})
@@ -594,7 +595,7 @@ func heartbeatOptions(o *native.Options) {
 
 func TestHeartbeatAnswered(t *testing.T) {
 	t.Parallel()
-	forEachFormat(t, func(t *testing.T, f native.Format) {
+	forEachFormat(t, func(t *testing.T, f wire.Format) {
 		ts := newTestServer(t, heartbeatOptions)
 		other := ts.dial(t, dialFor(f))
 		c := ts.dial(t, dialFor(f))
@@ -623,7 +624,7 @@ func TestHeartbeatAnswered(t *testing.T) {
 
 func TestHeartbeatTimeout(t *testing.T) {
 	t.Parallel()
-	forEachFormat(t, func(t *testing.T, f native.Format) {
+	forEachFormat(t, func(t *testing.T, f wire.Format) {
 		ts := newTestServer(t, heartbeatOptions)
 		other := ts.dial(t, dialFor(f))
 		o := dialFor(f)
@@ -644,7 +645,7 @@ func TestHeartbeatTimeout(t *testing.T) {
 
 func TestSlowClient(t *testing.T) {
 	t.Parallel()
-	forEachFormat(t, func(t *testing.T, f native.Format) {
+	forEachFormat(t, func(t *testing.T, f wire.Format) {
 		ts := newTestServer(t, func(o *native.Options) {
 			o.QueueBytes = 4096
 			// The writer is stuck on a full socket when the queue overflows; this bounds how long.
@@ -771,7 +772,7 @@ func TestOrigin(t *testing.T) {
 
 func TestShutdown(t *testing.T) {
 	t.Parallel()
-	forEachFormat(t, func(t *testing.T, f native.Format) {
+	forEachFormat(t, func(t *testing.T, f wire.Format) {
 		ts := newTestServer(t, nil)
 		a := ts.dial(t, dialFor(f))
 		b := ts.dial(t, dialFor(f))
@@ -855,7 +856,7 @@ func TestShutdownContext(t *testing.T) {
 
 func TestConnClose(t *testing.T) {
 	t.Parallel()
-	forEachFormat(t, func(t *testing.T, f native.Format) {
+	forEachFormat(t, func(t *testing.T, f wire.Format) {
 		ts := newTestServer(t, nil)
 		other := ts.dial(t, dialFor(f))
 		c := ts.dial(t, dialFor(f))
@@ -900,13 +901,13 @@ func TestSubprotocol(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		offer []string
-		want  native.Format
+		want  wire.Format
 	}{
-		{"none", nil, native.FormatJSON},
-		{"unknown", []string{"chat.v2"}, native.FormatJSON},
-		{"json", []string{native.SubprotocolJSON}, native.FormatJSON},
-		{"proto", []string{native.SubprotocolProto}, native.FormatProto},
-		{"both", []string{native.SubprotocolJSON, native.SubprotocolProto}, native.FormatProto},
+		{"none", nil, wire.FormatJSON},
+		{"unknown", []string{"chat.v2"}, wire.FormatJSON},
+		{"json", []string{wire.SubprotocolJSON}, wire.FormatJSON},
+		{"proto", []string{wire.SubprotocolProto}, wire.FormatProto},
+		{"both", []string{wire.SubprotocolJSON, wire.SubprotocolProto}, wire.FormatProto},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -957,7 +958,7 @@ func TestHandshake(t *testing.T) {
 
 func TestBatchLimit(t *testing.T) {
 	t.Parallel()
-	forEachFormat(t, func(t *testing.T, f native.Format) {
+	forEachFormat(t, func(t *testing.T, f wire.Format) {
 		// More than MaxBatchBytes queued at once arrives in several frames, all in order.
 		ts := newTestServer(t, func(o *native.Options) { o.MaxBatchBytes = 512 })
 		c := ts.dial(t, dialFor(f))

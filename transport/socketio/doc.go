@@ -1,16 +1,27 @@
-// Package socketio is the codec for the Socket.IO v5 protocol
-// (https://github.com/socketio/socket.io-protocol): it turns [packet.Packet]s into Socket.IO packets
-// framed as Engine.IO messages, and Engine.IO message payloads back into packets. It does no I/O; the
-// Engine.IO server (package transport/engineio) moves the frames, and a front-end joins the two.
+// Package socketio is roomio's Socket.IO v5 front-end (https://github.com/socketio/socket.io-protocol):
+// the codec, which turns [packet.Packet]s into Socket.IO packets framed as Engine.IO messages and
+// Engine.IO message payloads back into packets, and the [Server], which joins that codec to the Engine.IO
+// server (package transport/engineio, which moves the frames) and hands each session to the engine as a
+// transport.Conn. The codec does no I/O.
+//
+// # Files
+//
+// encode.go holds the [Encoder] and [Attachments], decode.go the [Decoder], jsonscan.go the JSON scanner
+// the Decoder validates and splits payloads with, protocol.go the packet types both sides share, and
+// server.go the [Server] and its [Conn].
 //
 // # Entry points
 //
-// [Encoder] is the [packet.Encoder] for the format (cache slot 2): Packet.Encode(socketio.Encoder) returns
-// the complete Engine.IO text frame, "4" followed by the Socket.IO packet, and [Attachments] returns the
-// binary frames that must follow it. A [Decoder] decodes one connection's inbound messages: [Decoder.Text]
-// for text payloads (without the Engine.IO "4"), [Decoder.Binary] for the attachments of a binary packet.
-// Every malformed input fails with an error wrapping [ErrParse]; Socket.IO has no per-packet error reply,
-// so the connection should then be closed (the reference server closes it too).
+// [NewServer] returns a [Server], an http.Handler to mount at /socket.io/; each Engine.IO session becomes
+// a [Conn] given to Options.Acceptor.
+//
+// [Encoder] is the [packet.Encoder] for the format (cache slot [packet.SlotSocketIO]):
+// Packet.Encode(socketio.Encoder) returns the complete Engine.IO text frame, "4" followed by the
+// Socket.IO packet, and [Attachments] returns the binary frames that must follow it. A [Decoder] decodes
+// one connection's inbound messages: [Decoder.Text] for text payloads (without the Engine.IO "4"),
+// [Decoder.Binary] for the attachments of a binary packet. Every malformed input fails with an error
+// wrapping [ErrParse]; Socket.IO has no per-packet error reply, so the connection should then be closed
+// (the reference server closes it too).
 //
 // # Mapping
 //
@@ -74,5 +85,12 @@
 // Decoded packets alias the buffers passed to Text and Binary (arguments, auth data and attachments are
 // sub-slices, not copies): the caller must not modify a buffer after passing it. Encoder and Attachments
 // are safe for concurrent use and do not modify the packet. A Decoder holds one connection's state and is
-// not safe for concurrent use.
+// not safe for concurrent use. A Conn's transport.Conn methods are safe for concurrent use; its
+// engineio.Handler methods are called serially by its Engine.IO session.
+//
+// # Imports
+//
+// socketio imports internal/packet, package transport (the seam it implements) and transport/engineio.
+// It must not import engine, actors, cluster, the client, transport/native or transport/wire: the native
+// protocol is a sibling front-end, not a dependency.
 package socketio

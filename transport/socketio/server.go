@@ -67,8 +67,9 @@ func (c *Conn) ID() string { return c.es.ID() }
 func (c *Conn) Handshake() transport.Handshake { return c.es.Handshake() }
 
 // Send implements transport.Conn. The packet's Socket.IO text is encoded once for every Socket.IO
-// recipient (packet cache slot 2) and its binary attachments follow it as one group. Packets without a
-// Socket.IO form (Error, Ping, Pong) are dropped: Socket.IO reports nothing for a bad client packet.
+// recipient (packet cache slot packet.SlotSocketIO) and its binary attachments follow it as one group.
+// Packets without a Socket.IO form (Error, Ping, Pong) are dropped: Socket.IO reports nothing for a bad
+// client packet.
 func (c *Conn) Send(p *packet.Packet) error {
 	switch p.Kind {
 	case packet.KindError, packet.KindPing, packet.KindPong:

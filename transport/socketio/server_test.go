@@ -22,6 +22,7 @@ import (
 	"github.com/roomio/roomio/transport"
 	"github.com/roomio/roomio/transport/engineio"
 	"github.com/roomio/roomio/transport/socketio"
+	"github.com/roomio/roomio/transport/wire"
 )
 
 // These tests drive a socketio.Server over real HTTP with raw Engine.IO requests: long-polling GETs and
@@ -605,7 +606,7 @@ func TestServerSendDropsPacketsWithoutSocketIOForm(t *testing.T) {
 		a := e.connect(tr)
 		b := e.connect(tr)
 		for _, p := range []*packet.Packet{
-			{Kind: packet.KindError, Namespace: "/", Code: transport.ErrCodeInvalid, Message: "bad"},
+			{Kind: packet.KindError, Namespace: "/", Code: wire.ErrCodeInvalid, Message: "bad"},
 			{Kind: packet.KindPing, Seq: 1},
 			{Kind: packet.KindPong, Seq: 1},
 			{Kind: packet.KindError, Namespace: "/", Volatile: true},

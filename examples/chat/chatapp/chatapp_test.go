@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/roomio/roomio/transport/native"
+	"github.com/roomio/roomio/transport/wire"
 )
 
 // Absence is checked without sleeping: a marker message sent afterwards along the same path (the same
@@ -28,7 +28,7 @@ func said(room, from string, payload any) map[string]any {
 }
 
 func TestChatJoin(t *testing.T) {
-	eachFormat(t, func(t *testing.T, f native.Format) {
+	eachFormat(t, func(t *testing.T, f wire.Format) {
 		tn := serveChat(t)
 		a, b, c := tn.user(f), tn.user(f), tn.user(f)
 
@@ -55,7 +55,7 @@ func TestChatJoin(t *testing.T) {
 }
 
 func TestChatLeave(t *testing.T) {
-	eachFormat(t, func(t *testing.T, f native.Format) {
+	eachFormat(t, func(t *testing.T, f wire.Format) {
 		tn := serveChat(t)
 		a, b := tn.user(f), tn.user(f)
 		a.mustCall(t, okRooms("lobby"), "join", "lobby")
@@ -83,7 +83,7 @@ func TestChatLeave(t *testing.T) {
 }
 
 func TestChatSay(t *testing.T) {
-	eachFormat(t, func(t *testing.T, f native.Format) {
+	eachFormat(t, func(t *testing.T, f wire.Format) {
 		tn := serveChat(t)
 		a, b, out := tn.user(f), tn.user(f), tn.user(f)
 		a.mustCall(t, okRooms("lobby"), "join", "lobby")
@@ -126,7 +126,7 @@ func TestChatSay(t *testing.T) {
 }
 
 func TestChatSayNotInRoom(t *testing.T) {
-	eachFormat(t, func(t *testing.T, f native.Format) {
+	eachFormat(t, func(t *testing.T, f wire.Format) {
 		tn := serveChat(t)
 		a, b, out := tn.user(f), tn.user(f), tn.user(f)
 		a.mustCall(t, okRooms("lobby"), "join", "lobby")
@@ -146,7 +146,7 @@ func TestChatSayNotInRoom(t *testing.T) {
 }
 
 func TestChatWhisper(t *testing.T) {
-	eachFormat(t, func(t *testing.T, f native.Format) {
+	eachFormat(t, func(t *testing.T, f wire.Format) {
 		tn := serveChat(t)
 		a, b, c := tn.user(f), tn.user(f), tn.user(f)
 		for _, u := range []*chatUser{a, b, c} {

@@ -16,7 +16,7 @@ import (
 	"github.com/roomio/roomio/client"
 	"github.com/roomio/roomio/engine"
 	"github.com/roomio/roomio/examples/chat/chatapp"
-	"github.com/roomio/roomio/transport/native"
+	"github.com/roomio/roomio/transport/wire"
 )
 
 func TestMain(m *testing.M) {
@@ -85,7 +85,7 @@ type chatUser struct {
 }
 
 // user dials the server and connects "/" in format f (proto when omitted).
-func (ts *testServer) user(f ...native.Format) *chatUser {
+func (ts *testServer) user(f ...wire.Format) *chatUser {
 	ts.t.Helper()
 	opts := client.Options{}
 	if len(f) > 0 {
@@ -191,10 +191,10 @@ func jsonString(v any) string {
 // formats are the native protocol's wire formats; chat behaviour is checked over each.
 var formats = []struct {
 	name string
-	f    native.Format
-}{{"proto", native.FormatProto}, {"json", native.FormatJSON}}
+	f    wire.Format
+}{{"proto", wire.FormatProto}, {"json", wire.FormatJSON}}
 
-func eachFormat(t *testing.T, fn func(t *testing.T, f native.Format)) {
+func eachFormat(t *testing.T, fn func(t *testing.T, f wire.Format)) {
 	for _, tc := range formats {
 		t.Run(tc.name, func(t *testing.T) { fn(t, tc.f) })
 	}

@@ -1,4 +1,4 @@
-package native_test
+package wire_test
 
 import (
 	"errors"
@@ -9,7 +9,7 @@ import (
 
 	"github.com/roomio/roomio/internal/packet"
 	wirev1 "github.com/roomio/roomio/proto/roomio/wire/v1"
-	"github.com/roomio/roomio/transport/native"
+	"github.com/roomio/roomio/transport/wire"
 )
 
 // FuzzDecodeFrame feeds arbitrary bytes to DecodeFrame in both formats (json selects the format) and
@@ -17,7 +17,7 @@ import (
 // decodes survives a decode → ToMessage → encode → decode round trip in both formats. split cuts the input
 // in two, as a reader that got a partial message would see it.
 //
-// Run it with: go test -run='^$' -fuzz=FuzzDecodeFrame -fuzztime=20s ./transport/native/
+// Run it with: go test -run='^$' -fuzz=FuzzDecodeFrame -fuzztime=20s ./transport/wire/
 func FuzzDecodeFrame(f *testing.F) {
 	samples := samplePackets()
 	names := slices.Sorted(func(yield func(string) bool) {
@@ -32,14 +32,14 @@ func FuzzDecodeFrame(f *testing.F) {
 		all = append(all, samples[name])
 	}
 	for _, fm := range formats {
-		json := fm == native.FormatJSON
+		json := fm == wire.FormatJSON
 		for i, p := range all {
-			frame := native.EncodeFrame(fm, p)
+			frame := wire.EncodeFrame(fm, p)
 			f.Add(json, frame, uint16(i))
 			f.Add(json, frame, uint16(len(frame)/2))
 		}
-		f.Add(json, native.EncodeFrame(fm, all...), uint16(7))
-		f.Add(json, native.EncodeFrame(fm, all[:3]...), uint16(100))
+		f.Add(json, wire.EncodeFrame(fm, all...), uint16(7))
+		f.Add(json, wire.EncodeFrame(fm, all[:3]...), uint16(100))
 	}
 	// Wire messages the encoder never makes: unknown kinds, args without a value, invalid JSON args.
 	odd := []*wirev1.Message{
@@ -50,13 +50,13 @@ func FuzzDecodeFrame(f *testing.F) {
 	for _, fm := range formats {
 		fr := &wirev1.Frame{Messages: odd}
 		var b []byte
-		if fm == native.FormatJSON {
+		if fm == wire.FormatJSON {
 			b = []byte(`{"messages":[{},{"event":{"name":"e","args":[{},{"json":"{"}]}},{"connect":{"auth":"nope"}},{"future":{}}]}`)
 		} else {
 			b, _ = proto.Marshal(fr)
 			b = append(b, protoFrame(unknownKind())...)
 		}
-		f.Add(fm == native.FormatJSON, b, uint16(3))
+		f.Add(fm == wire.FormatJSON, b, uint16(3))
 	}
 	// Garbage.
 	for _, b := range [][]byte{nil, {0}, {0xff, 0xff, 0xff}, []byte("{"), []byte(`{"messages":`), []byte("\xc3\x28"), []byte(`{"messages":[{"ping":{"seq":"-1"}}]}`)} {
@@ -65,9 +65,9 @@ func FuzzDecodeFrame(f *testing.F) {
 	}
 
 	f.Fuzz(func(t *testing.T, json bool, data []byte, split uint16) {
-		fm := native.FormatProto
+		fm := wire.FormatProto
 		if json {
-			fm = native.FormatJSON
+			fm = wire.FormatJSON
 		}
 		msgs := checkDecode(t, fm, data)
 
@@ -76,7 +76,7 @@ func FuzzDecodeFrame(f *testing.F) {
 		k := int(split) % (len(data) + 1)
 		head := checkDecode(t, fm, data[:k])
 		tail := checkDecode(t, fm, data[k:])
-		if fm == native.FormatProto && head != nil && tail != nil {
+		if fm == wire.FormatProto && head != nil && tail != nil {
 			if len(msgs) != len(head)+len(tail) {
 				t.Fatalf("whole frame has %d messages, its halves %d + %d", len(msgs), len(head), len(tail))
 			}
@@ -91,11 +91,11 @@ func FuzzDecodeFrame(f *testing.F) {
 
 // checkDecode decodes data and checks what it can about the result; it returns the messages, or nil when
 // the frame did not decode.
-func checkDecode(t *testing.T, fm native.Format, data []byte) []*wirev1.Message {
+func checkDecode(t *testing.T, fm wire.Format, data []byte) []*wirev1.Message {
 	t.Helper()
-	msgs, err := native.DecodeFrame(fm, data)
+	msgs, err := wire.DecodeFrame(fm, data)
 	if err != nil {
-		if !errors.Is(err, native.ErrMalformed) && !errors.Is(err, native.ErrInvalidUTF8) {
+		if !errors.Is(err, wire.ErrMalformed) && !errors.Is(err, wire.ErrInvalidUTF8) {
 			t.Fatalf("DecodeFrame: undocumented error %v", err)
 		}
 		if msgs != nil {
@@ -108,12 +108,12 @@ func checkDecode(t *testing.T, fm native.Format, data []byte) []*wirev1.Message 
 	}
 	var ps []*packet.Packet
 	for _, m := range msgs {
-		p, err := native.FromMessage(m)
+		p, err := wire.FromMessage(m)
 		if p == nil {
 			t.Fatalf("FromMessage(%v) returned a nil packet (err %v)", m, err)
 		}
 		if err != nil {
-			if !errors.Is(err, native.ErrUnknownKind) && !errors.Is(err, native.ErrInvalidArg) {
+			if !errors.Is(err, wire.ErrUnknownKind) && !errors.Is(err, wire.ErrInvalidArg) {
 				t.Fatalf("FromMessage(%v): undocumented error %v", m, err)
 			}
 			continue
@@ -125,8 +125,8 @@ func checkDecode(t *testing.T, fm native.Format, data []byte) []*wirev1.Message 
 	}
 	// Re-encode what converted, in both formats, and decode it again: the packets must be unchanged.
 	for _, out := range formats {
-		frame := native.EncodeFrame(out, ps...)
-		got, err := native.DecodeFrame(out, frame)
+		frame := wire.EncodeFrame(out, ps...)
+		got, err := wire.DecodeFrame(out, frame)
 		if err != nil {
 			t.Fatalf("re-encoded %s frame %q does not decode: %v", formatName(out), frame, err)
 		}
@@ -134,14 +134,14 @@ func checkDecode(t *testing.T, fm native.Format, data []byte) []*wirev1.Message 
 			t.Fatalf("re-encoded %s frame holds %d messages, want %d", formatName(out), len(got), len(ps))
 		}
 		for i, m := range got {
-			p2, err := native.FromMessage(m)
+			p2, err := wire.FromMessage(m)
 			if err != nil {
 				t.Fatalf("re-encoded %s message %v: %v", formatName(out), m, err)
 			}
 			if d := packetDiff(p2, ps[i]); d != "" {
 				t.Fatalf("%s round trip of %v: %s", formatName(out), m, d)
 			}
-			if want := native.ToMessage(ps[i]); !proto.Equal(m, want) {
+			if want := wire.ToMessage(ps[i]); !proto.Equal(m, want) {
 				t.Fatalf("%s round trip: wire message %v, want %v", formatName(out), m, want)
 			}
 		}

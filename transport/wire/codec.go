@@ -1,4 +1,4 @@
-package native
+package wire
 
 import (
 	"encoding/json"
@@ -39,6 +39,9 @@ func (f Format) Subprotocol() string {
 
 // Decoding errors. A frame that fails with ErrMalformed or ErrInvalidUTF8 ends the connection; a message
 // that fails with ErrUnknownKind or ErrInvalidArg is answered with an Error packet and skipped.
+//
+// Their texts keep the "native:" prefix, the protocol's name: a server sends them to clients (as the
+// close reason or the Error packet's message), so they are part of what clients see.
 var (
 	ErrMalformed   = errors.New("native: malformed frame")
 	ErrInvalidUTF8 = errors.New("native: text frame is not valid UTF-8")
@@ -46,34 +49,34 @@ var (
 	ErrInvalidArg  = errors.New("native: argument is not valid JSON")
 )
 
-// Encoder returns the packet.Encoder for f. Packet slots 0 and 1 belong to the native formats.
+// Encoder returns the packet.Encoder for f.
 func (f Format) Encoder() packet.Encoder { return encoders[f] }
 
 var encoders = [2]packet.Encoder{protoEncoder{}, jsonEncoder{}}
 
 type protoEncoder struct{}
 
-func (protoEncoder) Slot() int { return 0 }
+func (protoEncoder) Slot() packet.Slot { return packet.SlotNativeProto }
 
 // Encode returns a one-message Frame. Concatenated, such frames form one Frame holding all messages
 // (repeated fields concatenate in the protobuf encoding), which is how the writer batches.
 func (protoEncoder) Encode(p *packet.Packet) []byte {
 	b, err := proto.Marshal(&wirev1.Frame{Messages: []*wirev1.Message{ToMessage(p)}})
 	if err != nil {
-		panic(fmt.Sprintf("native: marshal: %v", err)) // cannot happen: ToMessage makes every string valid UTF-8
+		panic(fmt.Sprintf("wire: marshal: %v", err)) // cannot happen: ToMessage makes every string valid UTF-8
 	}
 	return b
 }
 
 type jsonEncoder struct{}
 
-func (jsonEncoder) Slot() int { return 1 }
+func (jsonEncoder) Slot() packet.Slot { return packet.SlotNativeJSON }
 
 // Encode returns one Message in the JSON mapping; the writer wraps a batch in {"messages":[...]}.
 func (jsonEncoder) Encode(p *packet.Packet) []byte {
 	b, err := protojson.Marshal(ToMessage(p))
 	if err != nil {
-		panic(fmt.Sprintf("native: marshal json: %v", err))
+		panic(fmt.Sprintf("wire: marshal json: %v", err))
 	}
 	return b
 }

@@ -1,4 +1,4 @@
-package native_test
+package wire_test
 
 import (
 	"bytes"
@@ -15,20 +15,20 @@ import (
 
 	"github.com/roomio/roomio/internal/packet"
 	wirev1 "github.com/roomio/roomio/proto/roomio/wire/v1"
-	"github.com/roomio/roomio/transport/native"
+	"github.com/roomio/roomio/transport/wire"
 )
 
-var formats = []native.Format{native.FormatProto, native.FormatJSON}
+var formats = []wire.Format{wire.FormatProto, wire.FormatJSON}
 
-func formatName(f native.Format) string {
-	if f == native.FormatJSON {
+func formatName(f wire.Format) string {
+	if f == wire.FormatJSON {
 		return "json"
 	}
 	return "proto"
 }
 
 // forEachFormat runs fn as a parallel subtest for each native format.
-func forEachFormat(t *testing.T, fn func(t *testing.T, f native.Format)) {
+func forEachFormat(t *testing.T, fn func(t *testing.T, f wire.Format)) {
 	t.Helper()
 	for _, f := range formats {
 		t.Run(formatName(f), func(t *testing.T) {
@@ -98,15 +98,15 @@ func packetDiff(got, want *packet.Packet) string {
 }
 
 // decodePackets decodes one frame and converts every message, failing the test on any error.
-func decodePackets(t *testing.T, f native.Format, frame []byte) []*packet.Packet {
+func decodePackets(t *testing.T, f wire.Format, frame []byte) []*packet.Packet {
 	t.Helper()
-	msgs, err := native.DecodeFrame(f, frame)
+	msgs, err := wire.DecodeFrame(f, frame)
 	if err != nil {
 		t.Fatalf("DecodeFrame(%s, %q): %v", formatName(f), frame, err)
 	}
 	ps := make([]*packet.Packet, len(msgs))
 	for i, m := range msgs {
-		if ps[i], err = native.FromMessage(m); err != nil {
+		if ps[i], err = wire.FromMessage(m); err != nil {
 			t.Fatalf("FromMessage(%v): %v", m, err)
 		}
 	}
@@ -115,20 +115,20 @@ func decodePackets(t *testing.T, f native.Format, frame []byte) []*packet.Packet
 
 func TestFormat(t *testing.T) {
 	t.Parallel()
-	if got := native.FormatProto.Subprotocol(); got != native.SubprotocolProto {
+	if got := wire.FormatProto.Subprotocol(); got != wire.SubprotocolProto {
 		t.Errorf("FormatProto.Subprotocol() = %q", got)
 	}
-	if got := native.FormatJSON.Subprotocol(); got != native.SubprotocolJSON {
+	if got := wire.FormatJSON.Subprotocol(); got != wire.SubprotocolJSON {
 		t.Errorf("FormatJSON.Subprotocol() = %q", got)
 	}
 	// Packets cache one encoding per slot, so the two formats must not share one.
-	ps, js := native.FormatProto.Encoder().Slot(), native.FormatJSON.Encoder().Slot()
-	if ps == js || ps < 0 || js < 0 || ps >= packet.Slots || js >= packet.Slots {
-		t.Errorf("slots: proto %d, json %d; want distinct, in [0, %d)", ps, js, packet.Slots)
+	ps, js := wire.FormatProto.Encoder().Slot(), wire.FormatJSON.Encoder().Slot()
+	if ps != packet.SlotNativeProto || js != packet.SlotNativeJSON {
+		t.Errorf("slots: proto %d, json %d; want %d, %d", ps, js, packet.SlotNativeProto, packet.SlotNativeJSON)
 	}
 	// A packet encoded in both formats keeps both encodings apart.
 	p := &packet.Packet{Kind: packet.KindPing, Seq: 3}
-	pb, jb := p.Encode(native.FormatProto.Encoder()), p.Encode(native.FormatJSON.Encoder())
+	pb, jb := p.Encode(wire.FormatProto.Encoder()), p.Encode(wire.FormatJSON.Encoder())
 	if bytes.Equal(pb, jb) || !utf8.Valid(jb) {
 		t.Errorf("encodings: proto %q, json %q", pb, jb)
 	}
@@ -136,24 +136,24 @@ func TestFormat(t *testing.T) {
 
 func TestCodecRoundTrip(t *testing.T) {
 	t.Parallel()
-	forEachFormat(t, func(t *testing.T, f native.Format) {
+	forEachFormat(t, func(t *testing.T, f wire.Format) {
 		for name, p := range samplePackets() {
 			t.Run(name, func(t *testing.T) {
-				frame := native.EncodeFrame(f, p)
-				if f == native.FormatJSON && !utf8.Valid(frame) {
+				frame := wire.EncodeFrame(f, p)
+				if f == wire.FormatJSON && !utf8.Valid(frame) {
 					t.Fatalf("JSON frame is not valid UTF-8: %q", frame)
 				}
-				msgs, err := native.DecodeFrame(f, frame)
+				msgs, err := wire.DecodeFrame(f, frame)
 				if err != nil {
 					t.Fatalf("DecodeFrame(%q): %v", frame, err)
 				}
 				if len(msgs) != 1 {
 					t.Fatalf("decoded %d messages, want 1", len(msgs))
 				}
-				if want := native.ToMessage(p); !proto.Equal(msgs[0], want) {
+				if want := wire.ToMessage(p); !proto.Equal(msgs[0], want) {
 					t.Errorf("wire message = %v, want %v", msgs[0], want)
 				}
-				got, err := native.FromMessage(msgs[0])
+				got, err := wire.FromMessage(msgs[0])
 				if err != nil {
 					t.Fatalf("FromMessage(%v): %v", msgs[0], err)
 				}
@@ -167,7 +167,7 @@ func TestCodecRoundTrip(t *testing.T) {
 
 func TestCodecBatch(t *testing.T) {
 	t.Parallel()
-	forEachFormat(t, func(t *testing.T, f native.Format) {
+	forEachFormat(t, func(t *testing.T, f wire.Format) {
 		samples := samplePackets()
 		var want []*packet.Packet
 		var encoded [][]byte
@@ -191,28 +191,28 @@ func TestCodecBatch(t *testing.T) {
 		t.Run("AppendBatch", func(t *testing.T) {
 			// Appending keeps what dst already holds.
 			prefix := []byte("prefix")
-			frame := native.AppendBatch(f, append([]byte(nil), prefix...), encoded)
+			frame := wire.AppendBatch(f, append([]byte(nil), prefix...), encoded)
 			if !bytes.HasPrefix(frame, prefix) {
 				t.Fatalf("AppendBatch dropped dst's contents: %q", frame)
 			}
 			check(t, frame[len(prefix):])
 		})
 		t.Run("EncodeFrame", func(t *testing.T) {
-			check(t, native.EncodeFrame(f, want...))
+			check(t, wire.EncodeFrame(f, want...))
 		})
 		t.Run("one", func(t *testing.T) {
 			// A batch of one is the same as the frame EncodeFrame makes for one packet.
 			p := want[0]
-			if a, b := native.AppendBatch(f, nil, encoded[:1]), native.EncodeFrame(f, p); !bytes.Equal(a, b) {
+			if a, b := wire.AppendBatch(f, nil, encoded[:1]), wire.EncodeFrame(f, p); !bytes.Equal(a, b) {
 				t.Fatalf("AppendBatch of one = %q, EncodeFrame = %q", a, b)
 			}
 		})
-		if f == native.FormatProto {
+		if f == wire.FormatProto {
 			t.Run("concatenated-frames", func(t *testing.T) {
 				// Binary frames written back to back are one frame holding all their messages.
 				var frame []byte
 				for _, p := range want {
-					frame = append(frame, native.EncodeFrame(f, p)...)
+					frame = append(frame, wire.EncodeFrame(f, p)...)
 				}
 				check(t, frame)
 			})
@@ -236,7 +236,7 @@ func TestDecodeDocumentedJSON(t *testing.T) {
 		{`{"messages":[{"event":{"name":"b","args":[{"binary":"AAH/"}]}}]}`,
 			&packet.Packet{Kind: packet.KindEvent, Name: "b", Args: []packet.Arg{{Data: []byte{0, 1, 0xff}, Binary: true}}}},
 	} {
-		got := decodePackets(t, native.FormatJSON, []byte(tc.frame))
+		got := decodePackets(t, wire.FormatJSON, []byte(tc.frame))
 		if len(got) != 1 {
 			t.Fatalf("%s: decoded %d packets, want 1", tc.frame, len(got))
 		}
@@ -250,32 +250,32 @@ func TestDecodeFrameErrors(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		name  string
-		f     native.Format
+		f     wire.Format
 		frame []byte
 		want  error
 	}{
-		{"proto/empty", native.FormatProto, nil, native.ErrMalformed},
-		{"proto/garbage", native.FormatProto, []byte{0xff, 0xff, 0xff, 0xff}, native.ErrMalformed},
-		{"proto/text", native.FormatProto, []byte("hello, world"), native.ErrMalformed},
-		{"proto/truncated", native.FormatProto, native.EncodeFrame(native.FormatProto, samplePackets()["event"])[:10], native.ErrMalformed},
-		{"proto/wrong-wire-type", native.FormatProto, protowire.AppendVarint(protowire.AppendTag(nil, 1, protowire.VarintType), 1), native.ErrMalformed},
-		{"proto/invalid-utf8-string", native.FormatProto, protoFrame(protoMessage(4, protowire.AppendBytes(protowire.AppendTag(nil, 2, protowire.BytesType), []byte{0xff}))), native.ErrMalformed},
-		{"proto/unknown-field-only", native.FormatProto, protowire.AppendVarint(protowire.AppendTag(nil, 9, protowire.VarintType), 1), native.ErrMalformed},
-		{"json/empty", native.FormatJSON, nil, native.ErrMalformed},
-		{"json/garbage", native.FormatJSON, []byte("not json"), native.ErrMalformed},
-		{"json/array", native.FormatJSON, []byte(`[{"ping":{}}]`), native.ErrMalformed},
-		{"json/no-messages", native.FormatJSON, []byte(`{}`), native.ErrMalformed},
-		{"json/empty-messages", native.FormatJSON, []byte(`{"messages":[]}`), native.ErrMalformed},
-		{"json/truncated", native.FormatJSON, []byte(`{"messages":[{"ping":{}}`), native.ErrMalformed},
-		{"json/wrong-type", native.FormatJSON, []byte(`{"messages":[{"ping":{"seq":"x"}}]}`), native.ErrMalformed},
-		{"json/two-kinds", native.FormatJSON, []byte(`{"messages":[{"ping":{},"pong":{}}]}`), native.ErrMalformed},
-		{"json/bad-base64", native.FormatJSON, []byte(`{"messages":[{"event":{"args":[{"binary":"%%"}]}}]}`), native.ErrMalformed},
-		{"json/invalid-utf8", native.FormatJSON, []byte("{\"messages\":[{\"event\":{\"name\":\"\xff\"}}]}"), native.ErrInvalidUTF8},
-		{"json/invalid-utf8-garbage", native.FormatJSON, []byte{0xc3, 0x28}, native.ErrInvalidUTF8},
+		{"proto/empty", wire.FormatProto, nil, wire.ErrMalformed},
+		{"proto/garbage", wire.FormatProto, []byte{0xff, 0xff, 0xff, 0xff}, wire.ErrMalformed},
+		{"proto/text", wire.FormatProto, []byte("hello, world"), wire.ErrMalformed},
+		{"proto/truncated", wire.FormatProto, wire.EncodeFrame(wire.FormatProto, samplePackets()["event"])[:10], wire.ErrMalformed},
+		{"proto/wrong-wire-type", wire.FormatProto, protowire.AppendVarint(protowire.AppendTag(nil, 1, protowire.VarintType), 1), wire.ErrMalformed},
+		{"proto/invalid-utf8-string", wire.FormatProto, protoFrame(protoMessage(4, protowire.AppendBytes(protowire.AppendTag(nil, 2, protowire.BytesType), []byte{0xff}))), wire.ErrMalformed},
+		{"proto/unknown-field-only", wire.FormatProto, protowire.AppendVarint(protowire.AppendTag(nil, 9, protowire.VarintType), 1), wire.ErrMalformed},
+		{"json/empty", wire.FormatJSON, nil, wire.ErrMalformed},
+		{"json/garbage", wire.FormatJSON, []byte("not json"), wire.ErrMalformed},
+		{"json/array", wire.FormatJSON, []byte(`[{"ping":{}}]`), wire.ErrMalformed},
+		{"json/no-messages", wire.FormatJSON, []byte(`{}`), wire.ErrMalformed},
+		{"json/empty-messages", wire.FormatJSON, []byte(`{"messages":[]}`), wire.ErrMalformed},
+		{"json/truncated", wire.FormatJSON, []byte(`{"messages":[{"ping":{}}`), wire.ErrMalformed},
+		{"json/wrong-type", wire.FormatJSON, []byte(`{"messages":[{"ping":{"seq":"x"}}]}`), wire.ErrMalformed},
+		{"json/two-kinds", wire.FormatJSON, []byte(`{"messages":[{"ping":{},"pong":{}}]}`), wire.ErrMalformed},
+		{"json/bad-base64", wire.FormatJSON, []byte(`{"messages":[{"event":{"args":[{"binary":"%%"}]}}]}`), wire.ErrMalformed},
+		{"json/invalid-utf8", wire.FormatJSON, []byte("{\"messages\":[{\"event\":{\"name\":\"\xff\"}}]}"), wire.ErrInvalidUTF8},
+		{"json/invalid-utf8-garbage", wire.FormatJSON, []byte{0xc3, 0x28}, wire.ErrInvalidUTF8},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			msgs, err := native.DecodeFrame(tc.f, tc.frame)
+			msgs, err := wire.DecodeFrame(tc.f, tc.frame)
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("DecodeFrame(%q) = (%v, %v), want %v", tc.frame, msgs, err, tc.want)
 			}
@@ -309,37 +309,37 @@ func unknownKind() []byte {
 
 func TestUnknownKind(t *testing.T) {
 	t.Parallel()
-	ping := native.EncodeFrame(native.FormatProto, &packet.Packet{Kind: packet.KindPing, Seq: 5})
+	ping := wire.EncodeFrame(wire.FormatProto, &packet.Packet{Kind: packet.KindPing, Seq: 5})
 	for _, tc := range []struct {
 		name  string
-		f     native.Format
+		f     wire.Format
 		frame []byte
 	}{
-		{"proto/unknown-field", native.FormatProto, append(protoFrame(unknownKind()), ping...)},
-		{"proto/empty-message", native.FormatProto, append(protoFrame(nil), ping...)},
-		{"json/unknown-field", native.FormatJSON, []byte(`{"messages":[{"future":{"x":1}},{"ping":{"seq":"5"}}]}`)},
-		{"json/empty-message", native.FormatJSON, []byte(`{"messages":[{},{"ping":{"seq":"5"}}]}`)},
-		{"json/null-kind", native.FormatJSON, []byte(`{"messages":[{"event":null},{"ping":{"seq":"5"}}]}`)},
+		{"proto/unknown-field", wire.FormatProto, append(protoFrame(unknownKind()), ping...)},
+		{"proto/empty-message", wire.FormatProto, append(protoFrame(nil), ping...)},
+		{"json/unknown-field", wire.FormatJSON, []byte(`{"messages":[{"future":{"x":1}},{"ping":{"seq":"5"}}]}`)},
+		{"json/empty-message", wire.FormatJSON, []byte(`{"messages":[{},{"ping":{"seq":"5"}}]}`)},
+		{"json/null-kind", wire.FormatJSON, []byte(`{"messages":[{"event":null},{"ping":{"seq":"5"}}]}`)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			// The frame decodes: a message of unknown kind is answered and skipped, not fatal...
-			msgs, err := native.DecodeFrame(tc.f, tc.frame)
+			msgs, err := wire.DecodeFrame(tc.f, tc.frame)
 			if err != nil {
 				t.Fatalf("DecodeFrame(%q): %v", tc.frame, err)
 			}
 			if len(msgs) != 2 {
 				t.Fatalf("decoded %d messages, want 2", len(msgs))
 			}
-			p, err := native.FromMessage(msgs[0])
-			if !errors.Is(err, native.ErrUnknownKind) {
+			p, err := wire.FromMessage(msgs[0])
+			if !errors.Is(err, wire.ErrUnknownKind) {
 				t.Fatalf("FromMessage(%v) = (%+v, %v), want ErrUnknownKind", msgs[0], p, err)
 			}
 			if p == nil {
 				t.Fatal("FromMessage returned a nil packet with its error")
 			}
 			// ...and the messages after it are unaffected.
-			p, err = native.FromMessage(msgs[1])
+			p, err = wire.FromMessage(msgs[1])
 			if err != nil || p.Kind != packet.KindPing || p.Seq != 5 {
 				t.Fatalf("second message: (%+v, %v), want ping 5", p, err)
 			}
@@ -367,12 +367,12 @@ func TestInvalidArg(t *testing.T) {
 			t.Run(tc.name+"/"+formatName(f), func(t *testing.T) {
 				t.Parallel()
 				frame := marshalFrame(t, f, tc.m)
-				msgs, err := native.DecodeFrame(f, frame)
+				msgs, err := wire.DecodeFrame(f, frame)
 				if err != nil {
 					t.Fatalf("DecodeFrame(%q): %v", frame, err)
 				}
-				p, err := native.FromMessage(msgs[0])
-				if !errors.Is(err, native.ErrInvalidArg) {
+				p, err := wire.FromMessage(msgs[0])
+				if !errors.Is(err, wire.ErrInvalidArg) {
 					t.Fatalf("FromMessage = (%+v, %v), want ErrInvalidArg", p, err)
 				}
 				// The namespace comes back with the error, to address the Error packet.
@@ -385,12 +385,12 @@ func TestInvalidArg(t *testing.T) {
 }
 
 // marshalFrame encodes a Frame holding msgs in format f, as a client would.
-func marshalFrame(t *testing.T, f native.Format, msgs ...*wirev1.Message) []byte {
+func marshalFrame(t *testing.T, f wire.Format, msgs ...*wirev1.Message) []byte {
 	t.Helper()
 	fr := &wirev1.Frame{Messages: msgs}
 	var b []byte
 	var err error
-	if f == native.FormatJSON {
+	if f == wire.FormatJSON {
 		b, err = protojson.Marshal(fr)
 	} else {
 		b, err = proto.Marshal(fr)
@@ -410,7 +410,7 @@ func TestArgWithoutValueIsNull(t *testing.T) {
 		t.Run(formatName(f), func(t *testing.T) {
 			t.Parallel()
 			frame := marshalFrame(t, f, m)
-			if f == native.FormatJSON && !bytes.Contains(frame, []byte(`{}`)) {
+			if f == wire.FormatJSON && !bytes.Contains(frame, []byte(`{}`)) {
 				t.Fatalf("JSON frame %s does not hold an empty Arg", frame)
 			}
 			got := decodePackets(t, f, frame)
@@ -427,7 +427,7 @@ func TestArgWithoutValueIsNull(t *testing.T) {
 		})
 	}
 	// The JSON mapping's null for an arg's value is the same as no value.
-	got := decodePackets(t, native.FormatJSON, []byte(`{"messages":[{"event":{"name":"e","args":[{"json":null}]}}]}`))
+	got := decodePackets(t, wire.FormatJSON, []byte(`{"messages":[{"event":{"name":"e","args":[{"json":null}]}}]}`))
 	if len(got[0].Args) != 1 || string(got[0].Args[0].Data) != "null" || got[0].Args[0].Binary {
 		t.Fatalf("args = %+v, want one JSON null", got[0].Args)
 	}
@@ -438,15 +438,15 @@ func TestEncodeInvalidUTF8(t *testing.T) {
 	// Protobuf strings must be UTF-8, but a packet's strings come from server code (event names, error
 	// texts) and may not be. Encoding must not fail (or panic); bad bytes become U+FFFD.
 	bad := "bad\xffname"
-	forEachFormat(t, func(t *testing.T, f native.Format) {
+	forEachFormat(t, func(t *testing.T, f wire.Format) {
 		p := &packet.Packet{Kind: packet.KindEvent, Namespace: "/\xc3", Name: bad, Args: []packet.Arg{{Data: []byte("\"\xfe\"")}}}
-		got := decodePackets(t, f, native.EncodeFrame(f, p))
+		got := decodePackets(t, f, wire.EncodeFrame(f, p))
 		want := &packet.Packet{Kind: packet.KindEvent, Namespace: "/\uFFFD", Name: "bad\uFFFDname", Args: []packet.Arg{{Data: []byte("\"\uFFFD\"")}}}
 		if d := packetDiff(got[0], want); d != "" {
 			t.Fatal(d)
 		}
 		e := &packet.Packet{Kind: packet.KindError, Code: 4, Message: bad}
-		if got := decodePackets(t, f, native.EncodeFrame(f, e)); got[0].Message != "bad\uFFFDname" {
+		if got := decodePackets(t, f, wire.EncodeFrame(f, e)); got[0].Message != "bad\uFFFDname" {
 			t.Fatalf("error message = %q", got[0].Message)
 		}
 	})
@@ -458,7 +458,7 @@ func TestServerKindsDecode(t *testing.T) {
 	// client is the server's job, not the codec's.
 	for _, name := range []string{"connected", "connect-error", "ping", "error"} {
 		p := samplePackets()[name]
-		got := decodePackets(t, native.FormatProto, native.EncodeFrame(native.FormatProto, p))
+		got := decodePackets(t, wire.FormatProto, wire.EncodeFrame(wire.FormatProto, p))
 		if d := packetDiff(got[0], p); d != "" {
 			t.Errorf("%s: %s", name, d)
 		}
@@ -470,12 +470,12 @@ func TestNestedAttachmentsFollowTheArguments(t *testing.T) {
 	p := &packet.Packet{Kind: packet.KindEvent, Namespace: "/", Name: "upload",
 		Args:        []packet.Arg{{Data: []byte(`{"file":{"_placeholder":true,"num":0}}`)}},
 		Attachments: [][]byte{{1, 2, 3}}}
-	for _, f := range []native.Format{native.FormatProto, native.FormatJSON} {
-		msgs, err := native.DecodeFrame(f, native.EncodeFrame(f, p))
+	for _, f := range []wire.Format{wire.FormatProto, wire.FormatJSON} {
+		msgs, err := wire.DecodeFrame(f, wire.EncodeFrame(f, p))
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := native.FromMessage(msgs[0])
+		got, err := wire.FromMessage(msgs[0])
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,0 +1,33 @@
+// Package native is the WebSocket server of roomio's native protocol (docs/protocol.md): it upgrades
+// HTTP requests, runs one connection per WebSocket, and hands the decoded packets to the engine through
+// the seam of package transport. The codec it speaks with lives in package transport/wire.
+//
+// # Entry points
+//
+// [NewServer] returns a [Server], an http.Handler to mount at any path (the node mounts it at /ws);
+// [Options] names every default. Every accepted connection is a [Conn], which implements
+// transport.Conn and is given to Options.Acceptor. [Server.Shutdown] closes every connection with
+// transport.CloseGoingAway and waits for their goroutines.
+//
+// # Connections
+//
+// The subprotocol selects the format (wire.FormatProto or wire.FormatJSON; a client that offers neither
+// gets the JSON mapping). Each connection has one reader, which decodes frames, answers the client's
+// pings and passes connects, events, acks and disconnects to its transport.Session, and one writer, which
+// drains the connection's bounded transport.Queue, joining what is queued into one frame of up to
+// Options.MaxBatchBytes. A frame that does not decode closes the connection with a protocol close code
+// (transport.CloseProtocolError, CloseUnsupportedData, CloseInvalidPayload); a single bad message is
+// answered with an Error packet (wire.ErrCodeInvalid, wire.ErrCodeUnknownKind) and skipped. The server
+// pings every Options.PingInterval and closes with transport.ClosePingTimeout when no pong comes back.
+//
+// # Concurrency
+//
+// Server and Conn methods are safe for concurrent use. Session methods are called from the
+// connection's reader goroutine only, in arrival order.
+//
+// # Imports
+//
+// native imports package transport (the seam, the queue, the close codes), transport/wire and
+// internal/packet. It must not import engine, actors, cluster, the client or its sibling front-ends
+// (transport/engineio, transport/socketio).
+package native

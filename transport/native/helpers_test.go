@@ -1,0 +1,77 @@
+package native_test
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"testing"
+
+	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/roomio/roomio/internal/packet"
+	"github.com/roomio/roomio/transport/wire"
+)
+
+var formats = []wire.Format{wire.FormatProto, wire.FormatJSON}
+
+func formatName(f wire.Format) string {
+	if f == wire.FormatJSON {
+		return "json"
+	}
+	return "proto"
+}
+
+// forEachFormat runs fn as a parallel subtest for each native format.
+func forEachFormat(t *testing.T, fn func(t *testing.T, f wire.Format)) {
+	t.Helper()
+	for _, f := range formats {
+		t.Run(formatName(f), func(t *testing.T) {
+			t.Parallel()
+			fn(t, f)
+		})
+	}
+}
+
+// packetDiff describes how got differs from want, field by field, or returns "" when they are equal.
+// Nil and empty byte slices are equal: the wire does not tell them apart.
+func packetDiff(got, want *packet.Packet) string {
+	var d []string
+	check := func(field string, eq bool, g, w any) {
+		if !eq {
+			d = append(d, fmt.Sprintf("%s: got %#v, want %#v", field, g, w))
+		}
+	}
+	check("Kind", got.Kind == want.Kind, got.Kind, want.Kind)
+	check("Namespace", got.Namespace == want.Namespace, got.Namespace, want.Namespace)
+	check("Name", got.Name == want.Name, got.Name, want.Name)
+	check("AckID", got.AckID == want.AckID, got.AckID, want.AckID)
+	check("SID", got.SID == want.SID, got.SID, want.SID)
+	check("Code", got.Code == want.Code, got.Code, want.Code)
+	check("Message", got.Message == want.Message, got.Message, want.Message)
+	check("Data", bytes.Equal(got.Data, want.Data), string(got.Data), string(want.Data))
+	check("Seq", got.Seq == want.Seq, got.Seq, want.Seq)
+	if len(got.Args) != len(want.Args) {
+		d = append(d, fmt.Sprintf("Args: got %d, want %d", len(got.Args), len(want.Args)))
+	} else {
+		for i := range got.Args {
+			g, w := got.Args[i], want.Args[i]
+			check(fmt.Sprintf("Args[%d]", i), g.Binary == w.Binary && bytes.Equal(g.Data, w.Data), g, w)
+		}
+	}
+	return strings.Join(d, "; ")
+}
+
+// protoFrame returns the binary encoding of a Frame holding the given encoded Messages.
+func protoFrame(msgs ...[]byte) []byte {
+	var b []byte
+	for _, m := range msgs {
+		b = protowire.AppendBytes(protowire.AppendTag(b, 1, protowire.BytesType), m)
+	}
+	return b
+}
+
+// unknownKind is a Message whose only field is one this version does not know: field 100, a kind a
+// newer client might send.
+func unknownKind() []byte {
+	return protowire.AppendVarint(protowire.AppendTag(nil, 100, protowire.VarintType), 1)
+}
