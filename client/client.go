@@ -255,7 +255,8 @@ func WithSetup(fn func(*Socket)) ConnectOption {
 // *ConnectError. Connect fails with ErrAlreadyConnected while the Client has a Socket for namespace.
 func (c *Client) Connect(ctx context.Context, namespace string, auth any, opts ...ConnectOption) (_ *Socket, err error) {
 	defer func() {
-		if err != nil {
+		var ce *ConnectError
+		if err != nil && !errors.As(err, &ce) { // a ConnectError already names the namespace
 			err = fmt.Errorf("client: connect %s: %w", namespace, err)
 		}
 	}()

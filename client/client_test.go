@@ -254,6 +254,9 @@ func TestConnectError(t *testing.T) {
 		if ce.Namespace != "/forbidden" || ce.Message != "forbidden" || string(ce.Data) != `{"why":"no"}` {
 			t.Fatalf("ConnectError %+v (data %s)", ce, ce.Data)
 		}
+		if got, want := err.Error(), "client: connect /forbidden refused: forbidden"; got != want {
+			t.Fatalf("error text %q, want %q (one prefix)", got, want)
+		}
 		// The connection is still usable, and the refused namespace may be tried again.
 		connect(t, c, "/", nil)
 		if _, err := c.Connect(ctxT(t), "/forbidden", nil); !errors.As(err, &ce) {
@@ -320,7 +323,12 @@ func TestEmitEcho(t *testing.T) {
 			handled <- args
 		})
 		anyCh := make(chan string, 1)
-		s.OnAny(func(event string, _ []client.Arg, _ client.AckFunc) { anyCh <- event })
+		s.OnAny(func(event string, _ []client.Arg, _ client.AckFunc) {
+			if len(handled) != 0 {
+				t.Errorf("OnAny ran after the event's handler; it runs first, as in socket.io-client")
+			}
+			anyCh <- event
+		})
 
 		type obj struct {
 			A int    `json:"a"`

@@ -113,7 +113,7 @@ func (s *Socket) On(event string, fn func(args []Arg, ack AckFunc)) {
 	s.mu.Unlock()
 }
 
-// OnAny registers fn for every event, after the event's own handlers.
+// OnAny registers fn for every event, run before the event's own handlers (as socket.io-client does).
 func (s *Socket) OnAny(fn func(event string, args []Arg, ack AckFunc)) {
 	s.mu.Lock()
 	s.anyHandlers = append(s.anyHandlers, fn)
@@ -429,11 +429,12 @@ func (s *Socket) deliver(ev Event) {
 		}
 	}
 	s.mu.Unlock()
-	for _, fn := range hs {
-		fn(ev.Args, ev.Ack)
-	}
+	// Catch-all handlers first, as in socket.io-client and on the server (engine.Socket.OnAny).
 	for _, fn := range anys {
 		fn(ev.Name, ev.Args, ev.Ack)
+	}
+	for _, fn := range hs {
+		fn(ev.Args, ev.Ack)
 	}
 	for _, ch := range chans {
 		select {

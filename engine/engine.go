@@ -38,7 +38,8 @@ type Config struct {
 	// PingInterval is the time between heartbeats. Zero means 25s.
 	PingInterval time.Duration
 	// PingTimeout is how long a client has to answer a ping before it is dropped (close code 4001).
-	// Zero means 20s.
+	// Zero means 20s. New refuses a PingTimeout of 4×PingInterval or more (after defaults are applied):
+	// a dead client would then hold its connection for several heartbeats.
 	PingTimeout time.Duration
 	// WriteQueueBytes bounds each connection's outbound queue. When it is full, volatile messages are
 	// dropped and any other message disconnects the client (close code 4002). Zero means 1 MiB.

@@ -15,7 +15,7 @@ var formats = []struct {
 	f    wire.Format
 }{{"proto", wire.FormatProto}, {"json", wire.FormatJSON}}
 
-// eachFormat runs fn once per native wire format (STYLE §7: every behaviour against every transport).
+// eachFormat runs fn once per native wire format (every behaviour is checked against every wire format).
 func eachFormat(t *testing.T, fn func(t *testing.T, f wire.Format)) {
 	for _, tc := range formats {
 		t.Run(tc.name, func(t *testing.T) { fn(t, tc.f) })

@@ -11,7 +11,7 @@ export ROOMIO_E2E=1
 go test -race -count=1 -timeout 20m ./...
 
 # In-process multi-node tests run without -race: several nodes in one process share grpc's
-# process-global logger, which races under the detector (../shared/NOTES.md). The multi-process cluster
+# process-global logger, which races under the detector (each node's gRPC setup writes it). The multi-process cluster
 # tests (cmd/roomio, one node per process, binaries built with -race) carry the race coverage.
 go test -tags integration -count=1 -timeout 10m ./cluster/
 go test -tags integration -count=1 -timeout 10m -run '^TestCluster' ./engine/

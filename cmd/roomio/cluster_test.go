@@ -2,10 +2,11 @@ package main_test
 
 // Multi-process cluster tests: every node is its own OS process running the roomio binary, which is
 // built with the race detector when these tests run under -race. They carry the race detector's coverage
-// of the cluster (in-process clusters race inside grpc's global logger, ../../shared/NOTES.md, so
-// engine/cluster_integration_test.go runs without -race). They need only Go, so they run in every
-// `go test -race ./...` with no build tag or environment gate (unlike the multi-node rule of STYLE §7,
-// on purpose), except TestClusterProcessesSocketIO, which needs Node.js and ROOMIO_E2E=1.
+// of the cluster: several nodes in one process race inside grpc's process-global logger (every node's
+// gRPC setup writes it), so engine/cluster_integration_test.go runs without -race. They need only Go, so
+// they run in every `go test -race ./...` with no build tag or environment gate (the in-process multi-node
+// tests carry the `integration` tag instead), except TestClusterProcessesSocketIO, which needs Node.js and
+// ROOMIO_E2E=1.
 //
 // Synchronisation is by events (log lines, acks, received events, process exits) or by polling
 // /api/v1/cluster and /api/v1/sockets under a deadline (eventually); nothing sleeps.
