@@ -48,7 +48,9 @@ type delivery struct {
 type SocketInfo struct {
 	SID    string
 	Rooms  []string // sorted; includes the socket's own id
-	Handle Handle   // the engine's side of the socket
+	// Ref is the engine's reference to the socket, opaque to actors: a local socket reports the Handle
+	// it was added with; the engine puts its own reference there for a socket found on another node.
+	Ref any
 }
 
 // Handle is the engine's side of a socket, given to its actor with AddSocket. The socket actor calls

@@ -203,7 +203,7 @@ func TestOpFetch(t *testing.T) {
 	}{{socks[0], []string{"a", "b", "s1"}}, {socks[1], []string{"a", "s2"}}} {
 		r := res[i]
 		if r.SID != want.s.id || r.Info == nil || r.Info.SID != want.s.id || !slices.Equal(r.Info.Rooms, want.rooms) ||
-			r.Info.Handle != want.s.fakeSocket {
+			r.Info.Ref != actors.Handle(want.s.fakeSocket) {
 			t.Errorf("result %d = %+v (info %+v), want %s in %v", i, r, r.Info, want.s.id, want.rooms)
 		}
 	}

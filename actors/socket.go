@@ -155,7 +155,7 @@ func (s *socketActor) deliver(ctx actor.Context, d *delivery) {
 		s.outbox.Send(b.Packet) // a full queue closes the connection; the socket then stops
 	case OpFetch:
 		c.Expect(nil)
-		c.Add(Result{SID: s.sid, Info: &SocketInfo{SID: s.sid, Rooms: s.roomList(), Handle: s.handle}})
+		c.Add(Result{SID: s.sid, Info: &SocketInfo{SID: s.sid, Rooms: s.roomList(), Ref: s.handle}})
 	case OpJoin:
 		if c != nil {
 			c.AddLegs(1)

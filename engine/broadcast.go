@@ -256,7 +256,7 @@ func (b BroadcastOperator) FetchSockets(ctx context.Context) ([]*RemoteSocket, e
 		if r.Info == nil {
 			continue
 		}
-		switch h := r.Info.Handle.(type) {
+		switch h := r.Info.Ref.(type) {
 		case *actorHandle:
 			s := h.socket()
 			out = append(out, &RemoteSocket{

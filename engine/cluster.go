@@ -236,7 +236,7 @@ func (l *link) reply(r *clusterv1.BroadcastReply) {
 	}
 	for _, s := range r.Sockets {
 		p.c.Expect(nil)
-		p.c.Add(actors.Result{SID: s.Sid, Info: &actors.SocketInfo{SID: s.Sid, Rooms: s.Rooms, Handle: &remoteRef{l: l, node: p.node, info: s}}})
+		p.c.Add(actors.Result{SID: s.Sid, Info: &actors.SocketInfo{SID: s.Sid, Rooms: s.Rooms, Ref: &remoteRef{l: l, node: p.node, info: s}}})
 	}
 	if r.Error != "" {
 		p.c.Fail(remoteError(r.Error))
@@ -321,29 +321,13 @@ func (l *link) remoteBroadcast(from string, m *clusterv1.Broadcast) {
 }
 
 // remoteRef is a socket on another node, as FetchSockets found it: the node that holds it and the
-// snapshot that node sent. Operations on it are broadcasts to that one socket id, sent to that node.
-//
-// It reaches FetchSockets inside an actors.SocketInfo (link.reply adds it to the fetch's collector),
-// whose Handle field has the type actors.Handle because a local socket reports its own handle there.
-// That is why remoteRef has the three Handle methods. None of them is ever called: actors calls a
-// Handle only on its own socket actor's handle, and the collector calls CancelAck only on the handles
-// of expected acks, which for a peer's leg are nil (reply calls Expect(nil)).
+// snapshot that node sent. Operations on it are broadcasts to that one socket id, sent to that node. It
+// reaches FetchSockets as the Ref of an actors.SocketInfo that link.reply adds to the fetch's collector.
 type remoteRef struct {
 	l    *link
 	node string
 	info *clusterv1.SocketInfo
 }
-
-var _ actors.Handle = (*remoteRef)(nil)
-
-// ExpectAck is never called (see remoteRef): an emit to a remote socket is acked on its node.
-func (r *remoteRef) ExpectAck(uint64, func([]packet.Arg, error)) {}
-
-// CancelAck is never called (see remoteRef).
-func (r *remoteRef) CancelAck(uint64) {}
-
-// ForceDisconnect is never called (see remoteRef): RemoteSocket.Disconnect sends an OpDisconnect.
-func (r *remoteRef) ForceDisconnect(bool) {}
 
 // call sends one operation to the remote socket and waits for its node's answer.
 func (r *remoteRef) call(ctx context.Context, op actors.Op, p *packet.Packet, rooms []string, close bool) error {
@@ -378,7 +362,7 @@ func (l *link) targetNodes(ns string, rooms []string) []string { return l.intere
 // Conversions between the engine's own types and the cluster protocol; the rest is in clusterlink.
 
 func socketInfoToWire(ns string, info *actors.SocketInfo) *clusterv1.SocketInfo {
-	s := info.Handle.(*actorHandle).socket()
+	s := info.Ref.(*actorHandle).socket()
 	hs := s.hs
 	w := &clusterv1.SocketInfo{Sid: info.SID, Namespace: ns, Rooms: info.Rooms, Handshake: &clusterv1.Handshake{
 		Auth: hs.Auth, RemoteAddr: hs.RemoteAddr, Url: hs.URL, Secure: hs.Secure, TimeUnixMs: hs.Time.UnixMilli(),
