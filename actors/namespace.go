@@ -27,6 +27,9 @@ type Hooks struct {
 	// one. The cluster uses it to tell peers before the join completes; it must not block, and it may add
 	// legs to c that it settles later.
 	Interest func(room string, added bool, c *Collector)
+	// Stopped, when set, is called once when the namespace actor has stopped, after all its rooms and
+	// sockets: the engine's Shutdown waits for it under its own context.
+	Stopped func()
 }
 
 type roomEntry struct {
@@ -111,6 +114,9 @@ func (n *namespaceActor) Receive(ctx actor.Context) {
 		n.live.Namespaces.Add(1)
 	case *actor.Stopped:
 		n.live.Namespaces.Add(-1)
+		if n.hooks.Stopped != nil {
+			n.hooks.Stopped()
+		}
 	}
 }
 

@@ -89,6 +89,9 @@ func (c Config) withDefaults() Config {
 // leaveBudget bounds the graceful leave of the cluster in Shutdown.
 const leaveBudget = 2 * time.Second
 
+// actorStopBudget bounds the wait for the actors to stop at the end of Shutdown.
+const actorStopBudget = time.Second
+
 const (
 	stateNew int32 = iota
 	stateRunning
@@ -185,7 +188,12 @@ func (e *Engine) Handler() http.Handler {
 
 // Shutdown stops accepting connections, closes every connection with close code 1001 ("going away")
 // after its queued messages are written, runs the disconnect handlers, stops every actor, and waits for
-// all of it or for ctx. It is idempotent; later calls return ErrClosed.
+// all of it or for ctx (the final stop of the actors, which no client can delay, gets up to a second
+// more). It is idempotent; later calls return ErrClosed.
+//
+// An application that serves Handler from its own http.Server calls Shutdown first and then the
+// server's Shutdown: the WebSocket connections are hijacked, so the http.Server does not wait for them,
+// and the engine is what drains and closes them.
 func (e *Engine) Shutdown(ctx context.Context) error {
 	if e.state.Swap(stateClosed) == stateClosed {
 		return ErrClosed
@@ -239,8 +247,17 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	e.mu.RUnlock()
 	for _, n := range nss {
 		// Stopping a namespace actor stops its children (rooms, sockets) first.
-		if perr := e.system.Root.PoisonFuture(n.pid).Wait(); perr != nil {
-			err = errors.Join(err, perr)
+		e.system.Root.Poison(n.pid)
+	}
+	// Stopping the actors depends on no client, and takes microseconds; it gets actorStopBudget even when
+	// ctx has ended (Close), so that no actor outlives the engine.
+	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), actorStopBudget)
+	defer cancel()
+	for _, n := range nss {
+		select {
+		case <-n.stopped:
+		case <-stopCtx.Done():
+			err = errors.Join(err, fmt.Errorf("engine: stopping namespace %s: %w", n.name, stopCtx.Err()))
 		}
 	}
 	if e.link != nil {
@@ -346,6 +363,7 @@ func (e *Engine) newNamespaceLocked(name string, parent *Namespace) *Namespace {
 		n.hooks = parent.hooks
 	}
 	n.hookExec = newExecutor(1024, &e.wg)
+	n.stopped = make(chan struct{})
 	n.pid = e.system.Root.Spawn(actors.NamespaceProps(n.actorHooks(), &e.live))
 	e.nsps[name] = n
 	return n

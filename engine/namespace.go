@@ -29,6 +29,7 @@ type Namespace struct {
 
 	hooks    *nsHooks // shared by a dynamic parent and its children
 	hookExec *executor
+	stopped  chan struct{} // closed when the namespace actor has stopped (nil on a dynamic parent)
 }
 
 type nsHooks struct {
@@ -119,6 +120,7 @@ func (n *Namespace) actorHooks() actors.Hooks {
 		Deleted:  func(room string) { deleted(room, "") },
 		Joined:   hook(func() []func(string, string) { return h.joined }),
 		Left:     hook(func() []func(string, string) { return h.left }),
+		Stopped:  func() { close(n.stopped) },
 	}
 }
 
