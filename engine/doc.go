@@ -3,23 +3,31 @@
 //
 // # Entry points
 //
-//	e, _ := engine.New(engine.Config{})        // the zero Config works
+//	e, err := engine.New(engine.Config{})      // the zero Config works
 //	e.OnConnection(func(s *engine.Socket) {     // namespace "/"; e.Of("/admin") for others
-//		s.Join(ctx, "lobby")
+//		s.Join(s.Context(), "lobby")            // the socket's context ends when it disconnects
 //		s.On("say", func(ev *engine.Event) {
 //			s.To("lobby").Emit("said", ev.Args[0]) // everyone in lobby but the sender
-//			ev.Ack("ok")
+//			ev.Ack("ok")                        // a no-op when the client asked for no ack
 //		})
 //	})
-//	e.Start(ctx)
-//	http.Handle("/ws", e.Handler())             // the native protocol endpoint
+//	err = e.Start(ctx)
+//	mux.Handle("/ws", e.Handler())              // the native protocol endpoint
+//	mux.Handle("/socket.io/", e.SocketIOHandler())
 //	...
-//	e.Shutdown(ctx)                             // drain, close with 1001, stop every actor
+//	e.Shutdown(ctx)                             // drain, close with 1001, stop every actor; then the http.Server
 //
 // Broadcasts are built with [BroadcastOperator]: e.To("a").To("b").Except("c").Emit(...) reaches the
 // union of a and b once per socket, minus c. Socket.To and Socket.Broadcast exclude the sender.
 // Timeout(d).EmitWithAck collects every recipient's ack; FetchSockets, SocketsJoin, SocketsLeave and
 // DisconnectSockets act on the selected sockets.
+//
+// # Packages below
+//
+// engine wires actors (the namespace, room and socket actors), the transport front-ends (native
+// WebSocket, Engine.IO/Socket.IO) and, with Config.Cluster, the cluster packages. None of their types
+// appear in this package's API except transport.Handshake inside Handshake. docs/architecture.md has the
+// map and the path of an emit, file by file.
 //
 // # Concurrency
 //
