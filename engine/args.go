@@ -2,7 +2,6 @@ package engine
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"unsafe"
 
@@ -15,10 +14,6 @@ type Arg struct {
 	Data   []byte
 	Binary bool
 }
-
-// ErrBinaryArg is returned by Arg.Decode when a binary argument is decoded into anything but *[]byte or
-// *Arg.
-var ErrBinaryArg = errors.New("engine: binary argument decodes only into *[]byte or *engine.Arg")
 
 // Decode unmarshals a JSON argument into v (encoding/json). A binary argument decodes only into *[]byte
 // (the bytes, not copied) or *Arg; anything else gets ErrBinaryArg.

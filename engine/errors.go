@@ -29,6 +29,11 @@ var (
 	ErrInvalidArg = packet.ErrInvalidArg
 	// ErrReservedEvent is returned by Emit for an event name the protocol reserves.
 	ErrReservedEvent = errors.New("engine: reserved event name")
+	// ErrAlreadyAcked is returned by a second Event.Ack.
+	ErrAlreadyAcked = errors.New("engine: event already acked")
+	// ErrBinaryArg is returned by Arg.Decode when a binary argument is decoded into anything but *[]byte
+	// or *Arg.
+	ErrBinaryArg = errors.New("engine: binary argument decodes only into *[]byte or *engine.Arg")
 )
 
 // ConnectError refuses a namespace connection. Return it from a namespace middleware to send the client

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -68,9 +67,6 @@ func (ev *Event) HasAck() bool { return ev.ackID != 0 }
 // Context returns the socket's context: it is cancelled when the socket disconnects, so work a handler
 // starts for the client (a query, a wait for an ack, a Join) ends with it.
 func (ev *Event) Context() context.Context { return ev.Socket.ctx }
-
-// ErrAlreadyAcked is returned by a second Event.Ack.
-var ErrAlreadyAcked = errors.New("engine: event already acked")
 
 // Ack answers the event's ack with args (converted as in Emit). Only the first call sends; later calls
 // return ErrAlreadyAcked. When the client asked for no ack (HasAck is false) Ack does nothing and returns
