@@ -38,11 +38,12 @@ var layers = map[string][]string{
 	"client":         {"internal/packet", "transport/wire"},
 	"client/browser": {},
 	// Programs and examples use the public API.
-	"examples/chat/chatapp": {"engine"},
-	"examples/chat":         {"client/browser", "engine", "examples/chat/chatapp"},
-	"examples/cluster":      {"client/browser", "engine", "examples/chat/chatapp"},
-	"examples/conformance":  {"engine", "transport/engineio"}, // the Engine.IO suite needs a bare Engine.IO echo server
-	"cmd/roomio":            {"client/browser", "engine", "examples/chat/chatapp"},
+	"examples/chat/chatapp":          {"engine"},
+	"examples/chat/chatapp/chattest": {"client", "transport/wire"},
+	"examples/chat":                  {"client/browser", "engine", "examples/chat/chatapp"},
+	"examples/cluster":               {"client/browser", "engine", "examples/chat/chatapp"},
+	"examples/conformance":           {"engine", "transport/engineio"}, // the Engine.IO suite needs a bare Engine.IO echo server
+	"cmd/roomio":                     {"client/browser", "engine", "examples/chat/chatapp"},
 }
 
 // testLayers lists what a package's tests may import besides its own imports and itself: tests drive
@@ -53,10 +54,10 @@ var testLayers = map[string][]string{
 	"client/browser":        {},
 	"cluster":               {"cluster/clustertest"},
 	"cluster/tunnel":        {"cluster"},
-	"cmd/roomio":            {"client", "transport/wire"},
+	"cmd/roomio":            {"client", "examples/chat/chatapp/chattest", "transport/wire"},
 	"engine":                {"client"},
 	"examples/chat":         {"client"},
-	"examples/chat/chatapp": {"client", "transport/wire"},
+	"examples/chat/chatapp": {"client", "examples/chat/chatapp/chattest", "transport/wire"},
 	"examples/cluster":      {"client"},
 	"internal/clusterlink":  {},
 	"internal/packet":       {},

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/roomio/roomio/examples/chat/chatapp/chattest"
 )
 
 // apiSocket is one entry of GET /api/v1/sockets.
@@ -85,22 +87,22 @@ func checkAPIError(t *testing.T, what string, code int, header http.Header, body
 		t.Errorf("%s: Content-Type %q, want application/json", what, ct)
 	}
 	var got map[string]any
-	if err := json.Unmarshal(body, &got); err != nil || len(got) != 1 || !isNonEmptyString(got["error"]) {
+	if err := json.Unmarshal(body, &got); err != nil || len(got) != 1 || !chattest.IsNonEmptyString(got["error"]) {
 		t.Errorf("%s: body %s, want {\"error\": \"...\"}", what, body)
 	}
 }
 
 // expectEvent asserts that u's next event is name with the JSON arguments want (compared compacted).
-func (u *chatUser) expectEvent(t *testing.T, name string, want ...string) {
+func expectEvent(t *testing.T, u *chatUser, name string, want ...string) {
 	t.Helper()
-	ev := u.next(t)
+	ev := u.Next(t)
 	if ev.Name != name || len(ev.Args) != len(want) {
-		t.Fatalf("user %s: got %q %s, want %q %v", u.ID(), ev.Name, argsString(ev.Args), name, want)
+		t.Fatalf("user %s: got %q %s, want %q %v", u.ID(), ev.Name, chattest.ArgsString(ev.Args), name, want)
 	}
 	for i, a := range ev.Args {
 		var got, exp bytes.Buffer
 		if a.Binary || json.Compact(&got, a.Data) != nil || json.Compact(&exp, []byte(want[i])) != nil || got.String() != exp.String() {
-			t.Fatalf("user %s: %q argument %d = %s, want %s", u.ID(), name, i, argsString(ev.Args[i:i+1]), want[i])
+			t.Fatalf("user %s: %q argument %d = %s, want %s", u.ID(), name, i, chattest.ArgsString(ev.Args[i:i+1]), want[i])
 		}
 	}
 }
@@ -108,43 +110,43 @@ func (u *chatUser) expectEvent(t *testing.T, name string, want ...string) {
 func TestAPIEmitToRooms(t *testing.T) {
 	tn := serveNode(t, nil)
 	a, b, c := tn.user(), tn.user(), tn.user()
-	a.mustCall(t, okRooms("lobby"), "join", "lobby")
-	b.mustCall(t, okRooms("den"), "join", "den")
-	b.mustCall(t, okRooms("den", "lobby"), "join", "lobby")
-	a.expect(t, "joined", map[string]any{"room": "lobby", "id": b.ID()})
+	a.MustCall(t, chattest.OKRooms("lobby"), "join", "lobby")
+	b.MustCall(t, chattest.OKRooms("den"), "join", "den")
+	b.MustCall(t, chattest.OKRooms("den", "lobby"), "join", "lobby")
+	a.Expect(t, "joined", map[string]any{"room": "lobby", "id": b.ID()})
 
 	tn.emit(t, `{"rooms":["lobby"],"event":"news","args":[{"n": 1}, "x", null, [true]]}`)
 	for _, u := range []*chatUser{a, b} {
-		u.expectEvent(t, "news", `{"n":1}`, `"x"`, `null`, `[true]`)
+		expectEvent(t, u, "news", `{"n":1}`, `"x"`, `null`, `[true]`)
 	}
 
 	// except takes socket ids and rooms.
 	tn.emit(t, `{"rooms":["lobby"],"except":["`+b.ID()+`"],"event":"not-b"}`)
 	tn.emit(t, `{"rooms":["lobby"],"except":["den"],"event":"not-den"}`)
 	tn.emit(t, `{"namespace":"/","rooms":["lobby"],"event":"marker"}`)
-	a.expectEvent(t, "not-b")
-	a.expectEvent(t, "not-den")
-	a.expectEvent(t, "marker")
-	b.expectEvent(t, "marker")
+	expectEvent(t, a, "not-b")
+	expectEvent(t, a, "not-den")
+	expectEvent(t, a, "marker")
+	expectEvent(t, b, "marker")
 
 	// A socket id is a room of one.
 	tn.emit(t, `{"rooms":["`+c.ID()+`"],"event":"for-c","args":[1]}`)
-	c.expectEvent(t, "for-c", `1`)
+	expectEvent(t, c, "for-c", `1`)
 
 	// None of the room emits reached c: once it has joined, the first lobby event it gets is the marker.
-	c.mustCall(t, okRooms("lobby"), "join", "lobby")
+	c.MustCall(t, chattest.OKRooms("lobby"), "join", "lobby")
 	tn.emit(t, `{"rooms":["lobby"],"event":"marker2"}`)
-	c.expectEvent(t, "marker2")
+	expectEvent(t, c, "marker2")
 	for _, u := range []*chatUser{a, b} {
-		u.expect(t, "joined", map[string]any{"room": "lobby", "id": c.ID()})
-		u.expectEvent(t, "marker2")
+		u.Expect(t, "joined", map[string]any{"room": "lobby", "id": c.ID()})
+		expectEvent(t, u, "marker2")
 	}
 }
 
 func TestAPIEmitToNamespace(t *testing.T) {
 	tn := serveNode(t, nil)
 	a, b, c := tn.user(), tn.user(), tn.user()
-	a.mustCall(t, okRooms("lobby"), "join", "lobby")
+	a.MustCall(t, chattest.OKRooms("lobby"), "join", "lobby")
 
 	// No rooms: every socket of the namespace, in rooms or not; namespace "" and "/" are the same.
 	tn.emit(t, `{"event":"all","args":["x"]}`)
@@ -152,21 +154,21 @@ func TestAPIEmitToNamespace(t *testing.T) {
 	tn.emit(t, `{"namespace":"","rooms":null,"except":["`+a.ID()+`"],"event":"not-a","args":[]}`)
 	tn.emit(t, `{"event":"marker"}`)
 	for _, u := range []*chatUser{a, b, c} {
-		u.expectEvent(t, "all", `"x"`)
-		u.expectEvent(t, "all-again")
+		expectEvent(t, u, "all", `"x"`)
+		expectEvent(t, u, "all-again")
 		if u != a {
-			u.expectEvent(t, "not-a")
+			expectEvent(t, u, "not-a")
 		}
-		u.expectEvent(t, "marker")
+		expectEvent(t, u, "marker")
 	}
 }
 
 func TestAPISockets(t *testing.T) {
 	tn := serveNode(t, nil)
 	a, b, c := tn.user(), tn.user(), tn.user()
-	a.mustCall(t, okRooms("lobby"), "join", "lobby")
-	b.mustCall(t, okRooms("den"), "join", "den", "ignored")
-	b.mustCall(t, okRooms("den", "lobby"), "join", "lobby")
+	a.MustCall(t, chattest.OKRooms("lobby"), "join", "lobby")
+	b.MustCall(t, chattest.OKRooms("den"), "join", "den", "ignored")
+	b.MustCall(t, chattest.OKRooms("den", "lobby"), "join", "lobby")
 
 	entry := func(u *chatUser, rooms ...string) apiSocket {
 		rooms = append(rooms, u.ID()) // the listing includes each socket's own-id room
@@ -249,7 +251,7 @@ func TestAPIBadRequest(t *testing.T) {
 	}
 	// None of them was emitted; trailing white space is fine.
 	tn.emit(t, "{\"event\":\"marker\"}\n\t ")
-	u.expectEvent(t, "marker")
+	expectEvent(t, u, "marker")
 }
 
 func TestAPIKey(t *testing.T) {
@@ -277,7 +279,7 @@ func TestAPIKey(t *testing.T) {
 		if res.StatusCode != http.StatusAccepted {
 			t.Fatalf("emit with %q = %d %s, want 202", auth, res.StatusCode, b)
 		}
-		u.expectEvent(t, "marker")
+		expectEvent(t, u, "marker")
 		res, b = tn.do(t, http.MethodGet, "/api/v1/sockets", "", h)
 		if res.StatusCode != http.StatusOK || !strings.Contains(string(b), u.ID()) {
 			t.Fatalf("sockets with %q = %d %s, want 200 listing %s", auth, res.StatusCode, b, u.ID())
@@ -293,7 +295,7 @@ func TestAPIKey(t *testing.T) {
 			t.Errorf("remote emit with %q = %d %s, want %d", tc.auth, rec.Code, rec.Body, tc.want)
 		}
 	}
-	u.expectEvent(t, "remote")
+	expectEvent(t, u, "remote")
 	// The health check and the demo page are public.
 	for _, path := range []string{"/healthz", "/"} {
 		if res, _ := tn.do(t, http.MethodGet, path, "", nil); res.StatusCode != http.StatusOK {
@@ -320,7 +322,7 @@ func TestAPILoopbackOnly(t *testing.T) {
 	u := tn.user()
 	// The real server is reached over loopback.
 	tn.emit(t, `{"event":"loopback"}`)
-	u.expectEvent(t, "loopback")
+	expectEvent(t, u, "loopback")
 	if got := tn.sockets(t, "/api/v1/sockets"); len(got) != 1 || got[0].ID != u.ID() {
 		t.Fatalf("sockets = %+v", got)
 	}
@@ -346,7 +348,7 @@ func TestAPILoopbackOnly(t *testing.T) {
 				if emit.Code != http.StatusAccepted || list.Code != http.StatusOK {
 					t.Errorf("from %s: emit %d, sockets %d; want 202, 200", tc.addr, emit.Code, list.Code)
 				}
-				u.expectEvent(t, "from-"+tc.addr)
+				expectEvent(t, u, "from-"+tc.addr)
 				continue
 			}
 			checkAPIError(t, "emit from "+tc.addr, emit.Code, emit.Header(), emit.Body.Bytes(), http.StatusForbidden)
@@ -355,7 +357,7 @@ func TestAPILoopbackOnly(t *testing.T) {
 	}
 	// The refused emits never went out.
 	tn.emit(t, `{"event":"marker"}`)
-	u.expectEvent(t, "marker")
+	expectEvent(t, u, "marker")
 }
 
 // TestAPISocketsTimeout checks that a listing cut short answers with the sockets that did answer, not

@@ -2,14 +2,12 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -20,6 +18,7 @@ import (
 
 	"github.com/roomio/roomio/client"
 	"github.com/roomio/roomio/engine"
+	"github.com/roomio/roomio/examples/chat/chatapp/chattest"
 	"github.com/roomio/roomio/transport/wire"
 )
 
@@ -85,136 +84,6 @@ func serveNode(t *testing.T, tweak func(*options)) *testNode {
 		}
 	})
 	return tn
-}
-
-func ctxT(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-// chatUser is a client connected to namespace "/" that records every event it receives, in order.
-type chatUser struct {
-	*client.Socket
-	rec chan client.Event
-}
-
-// user dials the node and connects "/" in format f (proto when omitted).
-func (tn *testNode) user(f ...wire.Format) *chatUser {
-	tn.t.Helper()
-	opts := client.Options{}
-	if len(f) > 0 {
-		opts.Format = f[0]
-	}
-	c, err := client.Dial(ctxT(tn.t), tn.ws, opts)
-	if err != nil {
-		tn.t.Fatal(err)
-	}
-	tn.mu.Lock()
-	tn.clients = append(tn.clients, c) // closed after Shutdown, by serveNode's cleanup
-	tn.mu.Unlock()
-	u := &chatUser{rec: make(chan client.Event, 1000)}
-	s, err := c.Connect(ctxT(tn.t), "/", nil, client.WithSetup(func(s *client.Socket) {
-		s.OnAny(func(ev string, args []client.Arg, ack client.AckFunc) {
-			u.rec <- client.Event{Name: ev, Args: args, Ack: ack}
-		})
-	}))
-	if err != nil {
-		tn.t.Fatal(err)
-	}
-	u.Socket = s
-	return u
-}
-
-// next returns the next event u received.
-func (u *chatUser) next(t *testing.T) client.Event {
-	t.Helper()
-	select {
-	case ev := <-u.rec:
-		return ev
-	case <-time.After(waitFor):
-		t.Fatalf("user %s: no event arrived", u.ID())
-		return client.Event{}
-	}
-}
-
-// expect asserts that u's next event is name with exactly one argument, want (compared as decoded JSON).
-func (u *chatUser) expect(t *testing.T, name string, want map[string]any) {
-	t.Helper()
-	ev := u.next(t)
-	if ev.Name != name || len(ev.Args) != 1 {
-		t.Fatalf("user %s: got event %q %s, want %q %v", u.ID(), ev.Name, argsString(ev.Args), name, want)
-	}
-	if got := decodeObject(t, ev.Args[0]); !reflect.DeepEqual(got, want) {
-		t.Fatalf("user %s: %q carried %v, want %v", u.ID(), name, got, want)
-	}
-}
-
-// call emits event with args, asking for an ack, and returns the ack's single argument, decoded.
-func (u *chatUser) call(t *testing.T, event string, args ...any) map[string]any {
-	t.Helper()
-	res, err := u.EmitWithAck(ctxT(t), event, args...)
-	if err != nil {
-		t.Fatalf("user %s: %s: %v", u.ID(), event, err)
-	}
-	if len(res) != 1 {
-		t.Fatalf("user %s: %s acked with %d arguments %s, want 1", u.ID(), event, len(res), argsString(res))
-	}
-	return decodeObject(t, res[0])
-}
-
-// mustCall is call asserting that the ack equals want.
-func (u *chatUser) mustCall(t *testing.T, want map[string]any, event string, args ...any) {
-	t.Helper()
-	if got := u.call(t, event, args...); !reflect.DeepEqual(got, want) {
-		t.Fatalf("user %s: %s%s acked %v, want %v", u.ID(), event, jsonString(args), got, want)
-	}
-}
-
-func decodeObject(t *testing.T, a client.Arg) map[string]any {
-	t.Helper()
-	if a.Binary {
-		t.Fatalf("binary argument %x, want a JSON object", a.Data)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(a.Data, &m); err != nil || m == nil {
-		t.Fatalf("argument %s is not a JSON object: %v", a.Data, err)
-	}
-	return m
-}
-
-func argsString(args []client.Arg) string {
-	var b strings.Builder
-	for i, a := range args {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		if a.Binary {
-			b.WriteString("<binary>")
-		} else {
-			b.Write(a.Data)
-		}
-	}
-	return "[" + b.String() + "]"
-}
-
-func jsonString(v any) string {
-	b, _ := json.Marshal(v)
-	return string(b)
-}
-
-// okRooms is the chat app's ack to a join or leave that left the socket in rooms.
-func okRooms(rooms ...string) map[string]any {
-	rs := make([]any, len(rooms))
-	for i, r := range rooms {
-		rs[i] = r
-	}
-	return map[string]any{"ok": true, "rooms": rs}
-}
-
-func isNonEmptyString(v any) bool {
-	s, ok := v.(string)
-	return ok && s != ""
 }
 
 func TestHealthz(t *testing.T) {
@@ -414,3 +283,23 @@ func TestAppNone(t *testing.T) {
 		t.Fatalf("with -app none, sockets = %+v, want only %s in its own room", socks, u.ID())
 	}
 }
+
+// chatUser is a client connected to namespace "/" that records every event it receives (chattest.User).
+type chatUser = chattest.User
+
+// user dials the server and connects "/" in format f (proto when omitted); the client is closed by the
+// cleanup, after the engine's shutdown.
+func (tn *testNode) user(f ...wire.Format) *chatUser {
+	tn.t.Helper()
+	format := wire.FormatProto
+	if len(f) > 0 {
+		format = f[0]
+	}
+	u, c := chattest.Connect(tn.t, tn.ws, format)
+	tn.mu.Lock()
+	tn.clients = append(tn.clients, c)
+	tn.mu.Unlock()
+	return u
+}
+
+func ctxT(t *testing.T) context.Context { return chattest.Ctx(t) }

@@ -6,20 +6,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/roomio/roomio/examples/chat/chatapp/chattest"
 	"github.com/roomio/roomio/transport/wire"
 )
 
 // Absence is checked without sleeping: a marker message sent afterwards along the same path (the same
 // room, or the same socket id) must be the first event the socket sees. Messages along one path keep
 // their order, and a room's membership changes are ordered with the messages routed through it.
-
-func okRooms(rooms ...string) map[string]any {
-	rs := make([]any, len(rooms))
-	for i, r := range rooms {
-		rs[i] = r
-	}
-	return map[string]any{"ok": true, "rooms": rs}
-}
 
 var ackOK = map[string]any{"ok": true}
 
@@ -28,67 +21,67 @@ func said(room, from string, payload any) map[string]any {
 }
 
 func TestChatJoin(t *testing.T) {
-	eachFormat(t, func(t *testing.T, f wire.Format) {
+	chattest.EachFormat(t, func(t *testing.T, f wire.Format) {
 		tn := serveChat(t)
 		a, b, c := tn.user(f), tn.user(f), tn.user(f)
 
-		a.mustCall(t, okRooms("lobby"), "join", "lobby")
-		b.mustCall(t, okRooms("lobby"), "join", "lobby")
-		a.expect(t, "joined", map[string]any{"room": "lobby", "id": b.ID()})
+		a.MustCall(t, chattest.OKRooms("lobby"), "join", "lobby")
+		b.MustCall(t, chattest.OKRooms("lobby"), "join", "lobby")
+		a.Expect(t, "joined", map[string]any{"room": "lobby", "id": b.ID()})
 
 		// The joiner is not told about itself: b's first event is c's arrival, a gets it too.
-		c.mustCall(t, okRooms("lobby"), "join", "lobby")
-		b.expect(t, "joined", map[string]any{"room": "lobby", "id": c.ID()})
-		a.expect(t, "joined", map[string]any{"room": "lobby", "id": c.ID()})
+		c.MustCall(t, chattest.OKRooms("lobby"), "join", "lobby")
+		b.Expect(t, "joined", map[string]any{"room": "lobby", "id": c.ID()})
+		a.Expect(t, "joined", map[string]any{"room": "lobby", "id": c.ID()})
 
 		// The ack lists every room joined, sorted, without the socket's own-id room. Joining an empty room
 		// tells nobody, and joining den is not told to lobby: b and c's next event is the lobby marker.
-		a.mustCall(t, okRooms("den", "lobby"), "join", "den")
-		a.mustCall(t, okRooms("attic", "den", "lobby"), "join", "attic")
-		b.mustCall(t, okRooms("den", "lobby"), "join", "den")
-		a.expect(t, "joined", map[string]any{"room": "den", "id": b.ID()})
-		a.mustCall(t, ackOK, "say", "lobby", "marker")
+		a.MustCall(t, chattest.OKRooms("den", "lobby"), "join", "den")
+		a.MustCall(t, chattest.OKRooms("attic", "den", "lobby"), "join", "attic")
+		b.MustCall(t, chattest.OKRooms("den", "lobby"), "join", "den")
+		a.Expect(t, "joined", map[string]any{"room": "den", "id": b.ID()})
+		a.MustCall(t, ackOK, "say", "lobby", "marker")
 		for _, u := range []*chatUser{b, c} {
-			u.expect(t, "said", said("lobby", a.ID(), "marker"))
+			u.Expect(t, "said", said("lobby", a.ID(), "marker"))
 		}
 	})
 }
 
 func TestChatLeave(t *testing.T) {
-	eachFormat(t, func(t *testing.T, f wire.Format) {
+	chattest.EachFormat(t, func(t *testing.T, f wire.Format) {
 		tn := serveChat(t)
 		a, b := tn.user(f), tn.user(f)
-		a.mustCall(t, okRooms("lobby"), "join", "lobby")
-		b.mustCall(t, okRooms("den"), "join", "den")
-		b.mustCall(t, okRooms("den", "lobby"), "join", "lobby")
-		a.expect(t, "joined", map[string]any{"room": "lobby", "id": b.ID()})
+		a.MustCall(t, chattest.OKRooms("lobby"), "join", "lobby")
+		b.MustCall(t, chattest.OKRooms("den"), "join", "den")
+		b.MustCall(t, chattest.OKRooms("den", "lobby"), "join", "lobby")
+		a.Expect(t, "joined", map[string]any{"room": "lobby", "id": b.ID()})
 
-		b.mustCall(t, okRooms("den"), "leave", "lobby")
-		b.mustCall(t, okRooms(), "leave", "den")
+		b.MustCall(t, chattest.OKRooms("den"), "leave", "lobby")
+		b.MustCall(t, chattest.OKRooms(), "leave", "den")
 		// Leaving a room the socket is not in is not an error.
-		b.mustCall(t, okRooms(), "leave", "nowhere")
+		b.MustCall(t, chattest.OKRooms(), "leave", "nowhere")
 
 		// b no longer hears lobby: after it joins again, the first said it gets is the second one.
-		a.mustCall(t, ackOK, "say", "lobby", "first")
-		a.expect(t, "said", said("lobby", a.ID(), "first"))
-		b.mustCall(t, okRooms("lobby"), "join", "lobby")
-		a.expect(t, "joined", map[string]any{"room": "lobby", "id": b.ID()})
-		a.mustCall(t, ackOK, "say", "lobby", "second")
-		b.expect(t, "said", said("lobby", a.ID(), "second"))
+		a.MustCall(t, ackOK, "say", "lobby", "first")
+		a.Expect(t, "said", said("lobby", a.ID(), "first"))
+		b.MustCall(t, chattest.OKRooms("lobby"), "join", "lobby")
+		a.Expect(t, "joined", map[string]any{"room": "lobby", "id": b.ID()})
+		a.MustCall(t, ackOK, "say", "lobby", "second")
+		b.Expect(t, "said", said("lobby", a.ID(), "second"))
 
 		// A member that left cannot say in the room.
-		b.mustCall(t, okRooms(), "leave", "lobby")
-		b.mustCall(t, map[string]any{"ok": false, "error": "not in room"}, "say", "lobby", "gone")
+		b.MustCall(t, chattest.OKRooms(), "leave", "lobby")
+		b.MustCall(t, map[string]any{"ok": false, "error": "not in room"}, "say", "lobby", "gone")
 	})
 }
 
 func TestChatSay(t *testing.T) {
-	eachFormat(t, func(t *testing.T, f wire.Format) {
+	chattest.EachFormat(t, func(t *testing.T, f wire.Format) {
 		tn := serveChat(t)
 		a, b, out := tn.user(f), tn.user(f), tn.user(f)
-		a.mustCall(t, okRooms("lobby"), "join", "lobby")
-		b.mustCall(t, okRooms("lobby"), "join", "lobby")
-		a.expect(t, "joined", map[string]any{"room": "lobby", "id": b.ID()})
+		a.MustCall(t, chattest.OKRooms("lobby"), "join", "lobby")
+		b.MustCall(t, chattest.OKRooms("lobby"), "join", "lobby")
+		a.Expect(t, "joined", map[string]any{"room": "lobby", "id": b.ID()})
 
 		// The payload is relayed as it came, to every member, sender included.
 		payloads := []struct {
@@ -101,82 +94,82 @@ func TestChatSay(t *testing.T) {
 			{[]byte{1, 2, 3}, "AQID"}, // binary arrives base64-encoded inside the JSON object
 		}
 		for _, p := range payloads {
-			a.mustCall(t, ackOK, "say", "lobby", p.send)
+			a.MustCall(t, ackOK, "say", "lobby", p.send)
 			for _, u := range []*chatUser{a, b} {
-				u.expect(t, "said", said("lobby", a.ID(), p.want))
+				u.Expect(t, "said", said("lobby", a.ID(), p.want))
 			}
 		}
 		// No payload at all is null; without an ack the message is still said.
-		b.mustCall(t, ackOK, "say", "lobby")
+		b.MustCall(t, ackOK, "say", "lobby")
 		for _, u := range []*chatUser{a, b} {
-			u.expect(t, "said", said("lobby", b.ID(), nil))
+			u.Expect(t, "said", said("lobby", b.ID(), nil))
 		}
 		if err := b.Emit(ctxT(t), "say", "lobby", "no ack"); err != nil {
 			t.Fatal(err)
 		}
 		for _, u := range []*chatUser{a, b} {
-			u.expect(t, "said", said("lobby", b.ID(), "no ack"))
+			u.Expect(t, "said", said("lobby", b.ID(), "no ack"))
 		}
 
 		// None of it reached the non-member: once it has joined, the first said it gets is the marker.
-		out.mustCall(t, okRooms("lobby"), "join", "lobby")
-		a.mustCall(t, ackOK, "say", "lobby", "marker")
-		out.expect(t, "said", said("lobby", a.ID(), "marker"))
+		out.MustCall(t, chattest.OKRooms("lobby"), "join", "lobby")
+		a.MustCall(t, ackOK, "say", "lobby", "marker")
+		out.Expect(t, "said", said("lobby", a.ID(), "marker"))
 	})
 }
 
 func TestChatSayNotInRoom(t *testing.T) {
-	eachFormat(t, func(t *testing.T, f wire.Format) {
+	chattest.EachFormat(t, func(t *testing.T, f wire.Format) {
 		tn := serveChat(t)
 		a, b, out := tn.user(f), tn.user(f), tn.user(f)
-		a.mustCall(t, okRooms("lobby"), "join", "lobby")
-		b.mustCall(t, okRooms("lobby"), "join", "lobby")
-		a.expect(t, "joined", map[string]any{"room": "lobby", "id": b.ID()})
-		out.mustCall(t, okRooms("den"), "join", "den")
+		a.MustCall(t, chattest.OKRooms("lobby"), "join", "lobby")
+		b.MustCall(t, chattest.OKRooms("lobby"), "join", "lobby")
+		a.Expect(t, "joined", map[string]any{"room": "lobby", "id": b.ID()})
+		out.MustCall(t, chattest.OKRooms("den"), "join", "den")
 
 		notIn := map[string]any{"ok": false, "error": "not in room"}
-		out.mustCall(t, notIn, "say", "lobby", "intrusion")
-		out.mustCall(t, notIn, "say", "empty-room", "echo")
+		out.MustCall(t, notIn, "say", "lobby", "intrusion")
+		out.MustCall(t, notIn, "say", "empty-room", "echo")
 
-		a.mustCall(t, ackOK, "say", "lobby", "marker")
+		a.MustCall(t, ackOK, "say", "lobby", "marker")
 		for _, u := range []*chatUser{a, b} {
-			u.expect(t, "said", said("lobby", a.ID(), "marker"))
+			u.Expect(t, "said", said("lobby", a.ID(), "marker"))
 		}
 	})
 }
 
 func TestChatWhisper(t *testing.T) {
-	eachFormat(t, func(t *testing.T, f wire.Format) {
+	chattest.EachFormat(t, func(t *testing.T, f wire.Format) {
 		tn := serveChat(t)
 		a, b, c := tn.user(f), tn.user(f), tn.user(f)
 		for _, u := range []*chatUser{a, b, c} {
-			u.mustCall(t, okRooms("lobby"), "join", "lobby")
+			u.MustCall(t, chattest.OKRooms("lobby"), "join", "lobby")
 		}
-		a.expect(t, "joined", map[string]any{"room": "lobby", "id": b.ID()})
-		a.expect(t, "joined", map[string]any{"room": "lobby", "id": c.ID()})
-		b.expect(t, "joined", map[string]any{"room": "lobby", "id": c.ID()})
+		a.Expect(t, "joined", map[string]any{"room": "lobby", "id": b.ID()})
+		a.Expect(t, "joined", map[string]any{"room": "lobby", "id": c.ID()})
+		b.Expect(t, "joined", map[string]any{"room": "lobby", "id": c.ID()})
 
-		a.mustCall(t, ackOK, "whisper", b.ID(), map[string]any{"secret": 42})
-		b.expect(t, "whispered", map[string]any{"from": a.ID(), "payload": map[string]any{"secret": 42.0}})
+		a.MustCall(t, ackOK, "whisper", b.ID(), map[string]any{"secret": 42})
+		b.Expect(t, "whispered", map[string]any{"from": a.ID(), "payload": map[string]any{"secret": 42.0}})
 		if err := a.Emit(ctxT(t), "whisper", b.ID(), "no ack"); err != nil {
 			t.Fatal(err)
 		}
-		b.expect(t, "whispered", map[string]any{"from": a.ID(), "payload": "no ack"})
+		b.Expect(t, "whispered", map[string]any{"from": a.ID(), "payload": "no ack"})
 
 		// Only b heard it: markers whispered to a and c are the first events they get.
-		b.mustCall(t, ackOK, "whisper", a.ID(), "to a")
-		b.mustCall(t, ackOK, "whisper", c.ID(), "to c")
-		a.expect(t, "whispered", map[string]any{"from": b.ID(), "payload": "to a"})
-		c.expect(t, "whispered", map[string]any{"from": b.ID(), "payload": "to c"})
+		b.MustCall(t, ackOK, "whisper", a.ID(), "to a")
+		b.MustCall(t, ackOK, "whisper", c.ID(), "to c")
+		a.Expect(t, "whispered", map[string]any{"from": b.ID(), "payload": "to a"})
+		c.Expect(t, "whispered", map[string]any{"from": b.ID(), "payload": "to c"})
 	})
 }
 
 func TestChatWhisperInvalid(t *testing.T) {
 	tn := serveChat(t)
 	a, b := tn.user(), tn.user()
-	a.mustCall(t, okRooms("lobby"), "join", "lobby")
-	b.mustCall(t, okRooms("lobby"), "join", "lobby")
-	a.expect(t, "joined", map[string]any{"room": "lobby", "id": b.ID()})
+	a.MustCall(t, chattest.OKRooms("lobby"), "join", "lobby")
+	b.MustCall(t, chattest.OKRooms("lobby"), "join", "lobby")
+	a.Expect(t, "joined", map[string]any{"room": "lobby", "id": b.ID()})
 
 	for _, tc := range []struct {
 		name string
@@ -190,19 +183,14 @@ func TestChatWhisperInvalid(t *testing.T) {
 		{"unknown id", []any{"AAAAAAAAAAAAAAAAAAAA", "x"}},
 		{"unknown id of a cluster node", []any{"abcdefgh.AAAAAAAAAAAAAAAAAAAA", "x"}},
 	} {
-		got := b.call(t, "whisper", tc.args...)
-		if got["ok"] != false || len(got) != 2 || !isNonEmptyString(got["error"]) {
-			t.Errorf("%s: whisper%s acked %v, want {ok:false, error:...}", tc.name, jsonString(tc.args), got)
+		got := b.Call(t, "whisper", tc.args...)
+		if got["ok"] != false || len(got) != 2 || !chattest.IsNonEmptyString(got["error"]) {
+			t.Errorf("%s: whisper%s acked %v, want {ok:false, error:...}", tc.name, chattest.JSONString(tc.args), got)
 		}
 	}
 	// Nothing reached a, member of lobby.
-	b.mustCall(t, ackOK, "say", "lobby", "marker")
-	a.expect(t, "said", said("lobby", b.ID(), "marker"))
-}
-
-func isNonEmptyString(v any) bool {
-	s, ok := v.(string)
-	return ok && s != ""
+	b.MustCall(t, ackOK, "say", "lobby", "marker")
+	a.Expect(t, "said", said("lobby", b.ID(), "marker"))
 }
 
 func TestChatInvalidRoom(t *testing.T) {
@@ -232,38 +220,38 @@ func TestChatInvalidRoom(t *testing.T) {
 	}
 	for _, tc := range bad {
 		for _, ev := range []string{"join", "leave", "say"} {
-			got := u.call(t, ev, tc.room, "payload")
-			if got["ok"] != false || len(got) != 2 || !isNonEmptyString(got["error"]) {
+			got := u.Call(t, ev, tc.room, "payload")
+			if got["ok"] != false || len(got) != 2 || !chattest.IsNonEmptyString(got["error"]) {
 				t.Errorf("%s(%s): acked %v, want {ok:false, error:...}", ev, tc.name, got)
 			}
 		}
 	}
 	for _, ev := range []string{"join", "leave", "say"} {
-		got := u.call(t, ev)
-		if got["ok"] != false || len(got) != 2 || !isNonEmptyString(got["error"]) {
+		got := u.Call(t, ev)
+		if got["ok"] != false || len(got) != 2 || !chattest.IsNonEmptyString(got["error"]) {
 			t.Errorf("%s without arguments: acked %v, want {ok:false, error:...}", ev, got)
 		}
 	}
 	// The invalid joins left u in no room.
-	u.mustCall(t, okRooms(), "leave", "nowhere")
+	u.MustCall(t, chattest.OKRooms(), "leave", "nowhere")
 
 	// Valid edge cases: 128 bytes, 1 byte, printable non-ASCII, spaces and punctuation, dotted names that
 	// are not shaped like a cluster socket id.
 	good := []string{strings.Repeat("r", 128), strings.Repeat("€", 42) + "xy", "x", "café ☕ #1", "a b", `"quoted"/\`,
 		"general.chat", "abcdefgh.AAAAAAAAAAAAAAAAAAA", "abcdefgh.AAAAAAAAAAAAAAAAAAAA.x", strings.Repeat("n", 65) + ".AAAAAAAAAAAAAAAAAAAA"}
 	for _, room := range good {
-		got := u.call(t, "join", room)
+		got := u.Call(t, "join", room)
 		if got["ok"] != true || !slices.Contains(anyStrings(got["rooms"]), room) {
 			t.Errorf("join(%q) acked %v, want ok with the room listed", room, got)
 		}
 	}
 	want := slices.Clone(good)
 	slices.Sort(want)
-	u.mustCall(t, okRooms(want...), "leave", "nowhere")
+	u.MustCall(t, chattest.OKRooms(want...), "leave", "nowhere")
 
 	// other's whispers still reach only other.
-	u.mustCall(t, ackOK, "whisper", other.ID(), "private")
-	other.expect(t, "whispered", map[string]any{"from": u.ID(), "payload": "private"})
+	u.MustCall(t, ackOK, "whisper", other.ID(), "private")
+	other.Expect(t, "whispered", map[string]any{"from": u.ID(), "payload": "private"})
 }
 
 func anyStrings(v any) []string {
