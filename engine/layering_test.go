@@ -30,7 +30,7 @@ var layers = map[string][]string{
 	"cluster/clustertest": {"cluster", "proto/roomio/cluster/v1"},
 	"cluster/tunnel":      {"proto/roomio/cluster/v1"},
 	// clusterlink converts between actors' messages and the cluster protocol; engine alone imports it.
-	"internal/clusterlink": {"actors", "internal/packet", "proto/roomio/cluster/v1", "proto/roomio/wire/v1"},
+	"internal/clusterlink": {"actors", "internal/packet", "proto/roomio/cluster/v1", "proto/roomio/wire/v1", "transport/wire"},
 	"engine": {"actors", "cluster", "cluster/tunnel", "internal/clusterlink", "internal/packet",
 		"proto/roomio/cluster/v1", "transport", "transport/engineio", "transport/native", "transport/socketio",
 		"transport/wire"},

@@ -1,7 +1,6 @@
 package clusterlink
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -10,10 +9,11 @@ import (
 	"github.com/roomio/roomio/internal/packet"
 	clusterv1 "github.com/roomio/roomio/proto/roomio/cluster/v1"
 	wirev1 "github.com/roomio/roomio/proto/roomio/wire/v1"
+	"github.com/roomio/roomio/transport/wire"
 )
 
 // ErrInvalidArg is what ArgsFromWire returns for a JSON argument that is not valid JSON.
-var ErrInvalidArg = errors.New("clusterlink: argument is not valid JSON")
+var ErrInvalidArg = wire.ErrInvalidArg
 
 // ops pairs every operation that crosses the cluster with its protocol value. actors.OpFlush is a
 // local barrier and has no protocol value.
@@ -84,47 +84,12 @@ func BroadcastFromWire(m *clusterv1.Broadcast) (*actors.Broadcast, error) {
 	return b, nil
 }
 
-// ArgsToWire converts event or ack arguments. Invalid UTF-8 in a JSON argument is replaced (protobuf
-// strings must be UTF-8); nil for none.
-func ArgsToWire(args []packet.Arg) []*wirev1.Arg {
-	if len(args) == 0 {
-		return nil
-	}
-	out := make([]*wirev1.Arg, len(args))
-	for i, a := range args {
-		if a.Binary {
-			out[i] = &wirev1.Arg{Value: &wirev1.Arg_Binary{Binary: a.Data}}
-		} else {
-			out[i] = &wirev1.Arg{Value: &wirev1.Arg_Json{Json: strings.ToValidUTF8(string(a.Data), "\uFFFD")}}
-		}
-	}
-	return out
-}
-
-var jsonNull = []byte("null")
-
-// ArgsFromWire converts a peer's arguments; an Arg with no value is JSON null. It fails with
-// ErrInvalidArg when a JSON argument is not valid JSON.
-func ArgsFromWire(in []*wirev1.Arg) ([]packet.Arg, error) {
-	if len(in) == 0 {
-		return nil, nil
-	}
-	out := make([]packet.Arg, len(in))
-	for i, a := range in {
-		switch v := a.Value.(type) {
-		case *wirev1.Arg_Binary:
-			out[i] = packet.Arg{Data: v.Binary, Binary: true}
-		case *wirev1.Arg_Json:
-			if !json.Valid([]byte(v.Json)) {
-				return nil, ErrInvalidArg
-			}
-			out[i] = packet.Arg{Data: []byte(v.Json)}
-		default:
-			out[i] = packet.Arg{Data: jsonNull}
-		}
-	}
-	return out, nil
-}
+// ArgsToWire and ArgsFromWire convert arguments as the native protocol does: the cluster protocol
+// reuses its Arg message.
+var (
+	ArgsToWire   = wire.ArgsToWire
+	ArgsFromWire = wire.ArgsFromWire
+)
 
 // Node-qualified socket ids: in a cluster a socket id starts with its node's id and a '.', so an
 // operation on a socket id goes straight to the owning node, and a request of an Engine.IO session

@@ -175,6 +175,13 @@ func toArgs(p *packet.Packet) []*wirev1.Arg {
 			args = append(args, packet.Arg{Data: a, Binary: true})
 		}
 	}
+	return ArgsToWire(args)
+}
+
+// ArgsToWire converts event or ack arguments to the protocol's Arg messages (nil for none). Invalid
+// UTF-8 in a JSON argument is replaced: protobuf strings must be UTF-8. The cluster protocol carries
+// arguments the same way.
+func ArgsToWire(args []packet.Arg) []*wirev1.Arg {
 	if len(args) == 0 {
 		return nil
 	}
@@ -209,14 +216,14 @@ func FromMessage(m *wirev1.Message) (*packet.Packet, error) {
 	case *wirev1.Message_Event:
 		p = &packet.Packet{Kind: packet.KindEvent, Namespace: k.Event.Namespace, Name: k.Event.Name, AckID: k.Event.AckId}
 		var err error
-		p.Args, err = fromArgs(k.Event.Args)
+		p.Args, err = ArgsFromWire(k.Event.Args)
 		if err != nil {
 			return p, err
 		}
 	case *wirev1.Message_Ack:
 		p = &packet.Packet{Kind: packet.KindAck, Namespace: k.Ack.Namespace, AckID: k.Ack.AckId}
 		var err error
-		p.Args, err = fromArgs(k.Ack.Args)
+		p.Args, err = ArgsFromWire(k.Ack.Args)
 		if err != nil {
 			return p, err
 		}
@@ -241,7 +248,9 @@ func optJSON(s string) []byte {
 	return []byte(s)
 }
 
-func fromArgs(in []*wirev1.Arg) ([]packet.Arg, error) {
+// ArgsFromWire converts the protocol's Arg messages; an Arg with no value is JSON null. It fails with
+// ErrInvalidArg when a JSON argument is not valid JSON.
+func ArgsFromWire(in []*wirev1.Arg) ([]packet.Arg, error) {
 	if len(in) == 0 {
 		return nil, nil
 	}
