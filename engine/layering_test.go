@@ -17,6 +17,7 @@ var layers = map[string][]string{
 	"proto/roomio/wire/v1":    {},
 	"proto/roomio/cluster/v1": {"proto/roomio/wire/v1"},
 	"internal/packet":         {},
+	"internal/static":         {},
 	// actors: the namespace, room and socket actors; no transport, no cluster.
 	"actors": {"internal/packet"},
 	// transport is the seam (Conn, Acceptor, Session, Queue); each front-end builds on it alone.
@@ -36,9 +37,9 @@ var layers = map[string][]string{
 		"transport/wire"},
 	// The Go client speaks the native protocol through its codec, never through the server side.
 	"client":         {"internal/packet", "transport/wire"},
-	"client/browser": {},
+	"client/browser": {"internal/static"},
 	// Programs and examples use the public API.
-	"examples/chat/chatapp":          {"engine"},
+	"examples/chat/chatapp":          {"engine", "internal/static"},
 	"examples/chat/chatapp/chattest": {"client", "transport/wire"},
 	"examples/chat":                  {"client/browser", "engine", "examples/chat/chatapp"},
 	"examples/cluster":               {"client/browser", "engine", "examples/chat/chatapp"},
