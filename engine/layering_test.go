@@ -21,11 +21,12 @@ var layers = map[string][]string{
 	// actors: the namespace, room and socket actors; no transport, no cluster.
 	"actors": {"internal/packet"},
 	// transport is the seam (Conn, Acceptor, Session, Queue); each front-end builds on it alone.
-	"transport":          {"internal/packet"},
-	"transport/wire":     {"internal/packet", "proto/roomio/wire/v1"},
-	"transport/native":   {"internal/packet", "proto/roomio/wire/v1", "transport", "transport/wire"},
-	"transport/engineio": {"transport"},
-	"transport/socketio": {"internal/packet", "transport", "transport/engineio"},
+	"transport":               {"internal/packet"},
+	"transport/wire":          {"internal/packet", "proto/roomio/wire/v1"},
+	"transport/wire/wiretest": {"internal/packet", "transport/wire"},
+	"transport/native":        {"internal/packet", "proto/roomio/wire/v1", "transport", "transport/wire"},
+	"transport/engineio":      {"transport"},
+	"transport/socketio":      {"internal/packet", "transport", "transport/engineio"},
 	// cluster knows nothing of actors or engine: it carries envelopes between nodes.
 	"cluster":             {"proto/roomio/cluster/v1"},
 	"cluster/clustertest": {"cluster", "proto/roomio/cluster/v1"},
@@ -64,9 +65,9 @@ var testLayers = map[string][]string{
 	"internal/packet":       {},
 	"transport":             {},
 	"transport/engineio":    {},
-	"transport/native":      {},
+	"transport/native":      {"transport/wire/wiretest"},
 	"transport/socketio":    {"transport/wire"},
-	"transport/wire":        {},
+	"transport/wire":        {"transport/wire/wiretest"},
 }
 
 func TestLayering(t *testing.T) {

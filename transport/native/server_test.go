@@ -21,6 +21,7 @@ import (
 	"github.com/roomio/roomio/transport"
 	"github.com/roomio/roomio/transport/native"
 	"github.com/roomio/roomio/transport/wire"
+	"github.com/roomio/roomio/transport/wire/wiretest"
 )
 
 // testTimeout bounds every wait; nothing should come close to it.
@@ -394,7 +395,7 @@ func TestMalformedFrame(t *testing.T) {
 	}{
 		{"proto/garbage", protoDial, []byte{0xff, 0xff, 0xff}},
 		{"proto/empty", protoDial, nil},
-		{"proto/no-messages", protoDial, protoFrame()},
+		{"proto/no-messages", protoDial, wiretest.ProtoFrame()},
 		{"json/garbage", jsonDial, []byte("not json")},
 		{"json/empty", jsonDial, nil},
 		{"json/no-messages", jsonDial, []byte(`{"messages":[]}`)},
@@ -459,7 +460,7 @@ func TestInvalidUTF8(t *testing.T) {
 
 func TestMessageTooBig(t *testing.T) {
 	t.Parallel()
-	forEachFormat(t, func(t *testing.T, f wire.Format) {
+	wiretest.ForEachFormat(t, func(t *testing.T, f wire.Format) {
 		const limit = 1024
 		ts := newTestServer(t, func(o *native.Options) { o.MaxMessageSize = limit })
 		other := ts.dial(t, dialFor(f))
@@ -498,7 +499,7 @@ func TestUnknownKindAnswered(t *testing.T) {
 		o     dialOptions
 		frame []byte
 	}{
-		{"proto", protoDial, append(protoFrame(unknownKind()), wire.EncodeFrame(wire.FormatProto, event("after"))...)},
+		{"proto", protoDial, append(wiretest.ProtoFrame(wiretest.UnknownKind()), wire.EncodeFrame(wire.FormatProto, event("after"))...)},
 		{"json", jsonDial, []byte(`{"messages":[{"future":{"x":1}},{"event":{"namespace":"/","name":"after"}}]}`)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -523,7 +524,7 @@ func TestUnknownKindAnswered(t *testing.T) {
 
 func TestInvalidArgAnswered(t *testing.T) {
 	t.Parallel()
-	forEachFormat(t, func(t *testing.T, f wire.Format) {
+	wiretest.ForEachFormat(t, func(t *testing.T, f wire.Format) {
 		ts := newTestServer(t, nil)
 		other := ts.dial(t, dialFor(f))
 		c := ts.dial(t, dialFor(f))
@@ -542,7 +543,7 @@ func TestInvalidArgAnswered(t *testing.T) {
 
 func TestServerKindFromClient(t *testing.T) {
 	t.Parallel()
-	forEachFormat(t, func(t *testing.T, f wire.Format) {
+	wiretest.ForEachFormat(t, func(t *testing.T, f wire.Format) {
 		ts := newTestServer(t, nil)
 		c := ts.dial(t, dialFor(f))
 		c.send(&packet.Packet{Kind: packet.KindConnected, Namespace: "/x", SID: "forged"})
@@ -553,7 +554,7 @@ func TestServerKindFromClient(t *testing.T) {
 
 func TestSessionGetsPacketsInOrder(t *testing.T) {
 	t.Parallel()
-	forEachFormat(t, func(t *testing.T, f wire.Format) {
+	wiretest.ForEachFormat(t, func(t *testing.T, f wire.Format) {
 		ts := newTestServer(t, func(o *native.Options) { o.Acceptor.(*testAcceptor).echo = false })
 		c := ts.dial(t, dialFor(f))
 		want := []*packet.Packet{
@@ -566,7 +567,7 @@ func TestSessionGetsPacketsInOrder(t *testing.T) {
 		c.send(want[2])
 		c.send(want[3])
 		for i, w := range want {
-			if d := packetDiff(c.sess.nextPacket(t), w); d != "" {
+			if d := wiretest.PacketDiff(c.sess.nextPacket(t), w); d != "" {
 				t.Fatalf("packet %d: %s", i, d)
 			}
 		}
@@ -575,7 +576,7 @@ func TestSessionGetsPacketsInOrder(t *testing.T) {
 
 func TestClientPing(t *testing.T) {
 	t.Parallel()
-	forEachFormat(t, func(t *testing.T, f wire.Format) {
+	wiretest.ForEachFormat(t, func(t *testing.T, f wire.Format) {
 		ts := newTestServer(t, nil)
 		c := ts.dial(t, dialFor(f))
 		c.send(&packet.Packet{Kind: packet.KindPing, Seq: 77})
@@ -595,7 +596,7 @@ func heartbeatOptions(o *native.Options) {
 
 func TestHeartbeatAnswered(t *testing.T) {
 	t.Parallel()
-	forEachFormat(t, func(t *testing.T, f wire.Format) {
+	wiretest.ForEachFormat(t, func(t *testing.T, f wire.Format) {
 		ts := newTestServer(t, heartbeatOptions)
 		other := ts.dial(t, dialFor(f))
 		c := ts.dial(t, dialFor(f))
@@ -624,7 +625,7 @@ func TestHeartbeatAnswered(t *testing.T) {
 
 func TestHeartbeatTimeout(t *testing.T) {
 	t.Parallel()
-	forEachFormat(t, func(t *testing.T, f wire.Format) {
+	wiretest.ForEachFormat(t, func(t *testing.T, f wire.Format) {
 		ts := newTestServer(t, heartbeatOptions)
 		other := ts.dial(t, dialFor(f))
 		o := dialFor(f)
@@ -645,7 +646,7 @@ func TestHeartbeatTimeout(t *testing.T) {
 
 func TestSlowClient(t *testing.T) {
 	t.Parallel()
-	forEachFormat(t, func(t *testing.T, f wire.Format) {
+	wiretest.ForEachFormat(t, func(t *testing.T, f wire.Format) {
 		ts := newTestServer(t, func(o *native.Options) {
 			o.QueueBytes = 4096
 			// The writer is stuck on a full socket when the queue overflows; this bounds how long.
@@ -701,7 +702,7 @@ func TestSlowClient(t *testing.T) {
 			sent = append(sent, p)
 		}
 		for i, want := range sent {
-			if d := packetDiff(fast.next(), want); d != "" {
+			if d := wiretest.PacketDiff(fast.next(), want); d != "" {
 				t.Fatalf("fast client, packet %d of %d: %s", i, len(sent), d)
 			}
 		}
@@ -772,7 +773,7 @@ func TestOrigin(t *testing.T) {
 
 func TestShutdown(t *testing.T) {
 	t.Parallel()
-	forEachFormat(t, func(t *testing.T, f wire.Format) {
+	wiretest.ForEachFormat(t, func(t *testing.T, f wire.Format) {
 		ts := newTestServer(t, nil)
 		a := ts.dial(t, dialFor(f))
 		b := ts.dial(t, dialFor(f))
@@ -793,7 +794,7 @@ func TestShutdown(t *testing.T) {
 			done <- ts.srv.Shutdown(ctx)
 		}()
 		for i, w := range want {
-			if d := packetDiff(a.next(), w); d != "" {
+			if d := wiretest.PacketDiff(a.next(), w); d != "" {
 				t.Fatalf("packet %d: %s", i, d)
 			}
 		}
@@ -856,7 +857,7 @@ func TestShutdownContext(t *testing.T) {
 
 func TestConnClose(t *testing.T) {
 	t.Parallel()
-	forEachFormat(t, func(t *testing.T, f wire.Format) {
+	wiretest.ForEachFormat(t, func(t *testing.T, f wire.Format) {
 		ts := newTestServer(t, nil)
 		other := ts.dial(t, dialFor(f))
 		c := ts.dial(t, dialFor(f))
@@ -958,7 +959,7 @@ func TestHandshake(t *testing.T) {
 
 func TestBatchLimit(t *testing.T) {
 	t.Parallel()
-	forEachFormat(t, func(t *testing.T, f wire.Format) {
+	wiretest.ForEachFormat(t, func(t *testing.T, f wire.Format) {
 		// More than MaxBatchBytes queued at once arrives in several frames, all in order.
 		ts := newTestServer(t, func(o *native.Options) { o.MaxBatchBytes = 512 })
 		c := ts.dial(t, dialFor(f))
@@ -971,7 +972,7 @@ func TestBatchLimit(t *testing.T) {
 			}
 		}
 		for i, w := range want {
-			if d := packetDiff(c.next(), w); d != "" {
+			if d := wiretest.PacketDiff(c.next(), w); d != "" {
 				t.Fatalf("packet %d: %s", i, d)
 			}
 		}

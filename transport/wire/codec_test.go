@@ -3,9 +3,7 @@ package wire_test
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"math"
-	"strings"
 	"testing"
 	"unicode/utf8"
 
@@ -16,27 +14,8 @@ import (
 	"github.com/roomio/roomio/internal/packet"
 	wirev1 "github.com/roomio/roomio/proto/roomio/wire/v1"
 	"github.com/roomio/roomio/transport/wire"
+	"github.com/roomio/roomio/transport/wire/wiretest"
 )
-
-var formats = []wire.Format{wire.FormatProto, wire.FormatJSON}
-
-func formatName(f wire.Format) string {
-	if f == wire.FormatJSON {
-		return "json"
-	}
-	return "proto"
-}
-
-// forEachFormat runs fn as a parallel subtest for each native format.
-func forEachFormat(t *testing.T, fn func(t *testing.T, f wire.Format)) {
-	t.Helper()
-	for _, f := range formats {
-		t.Run(formatName(f), func(t *testing.T) {
-			t.Parallel()
-			fn(t, f)
-		})
-	}
-}
 
 // samplePackets returns one packet of every kind, with every field the kind uses set, and a few variants
 // (no args, binary args, empty strings, extreme numbers). Each call returns fresh packets, so their
@@ -68,41 +47,12 @@ func samplePackets() map[string]*packet.Packet {
 	}
 }
 
-// packetDiff describes how got differs from want, field by field, or returns "" when they are equal.
-// Nil and empty byte slices are equal: the wire does not tell them apart.
-func packetDiff(got, want *packet.Packet) string {
-	var d []string
-	check := func(field string, eq bool, g, w any) {
-		if !eq {
-			d = append(d, fmt.Sprintf("%s: got %#v, want %#v", field, g, w))
-		}
-	}
-	check("Kind", got.Kind == want.Kind, got.Kind, want.Kind)
-	check("Namespace", got.Namespace == want.Namespace, got.Namespace, want.Namespace)
-	check("Name", got.Name == want.Name, got.Name, want.Name)
-	check("AckID", got.AckID == want.AckID, got.AckID, want.AckID)
-	check("SID", got.SID == want.SID, got.SID, want.SID)
-	check("Code", got.Code == want.Code, got.Code, want.Code)
-	check("Message", got.Message == want.Message, got.Message, want.Message)
-	check("Data", bytes.Equal(got.Data, want.Data), string(got.Data), string(want.Data))
-	check("Seq", got.Seq == want.Seq, got.Seq, want.Seq)
-	if len(got.Args) != len(want.Args) {
-		d = append(d, fmt.Sprintf("Args: got %d, want %d", len(got.Args), len(want.Args)))
-	} else {
-		for i := range got.Args {
-			g, w := got.Args[i], want.Args[i]
-			check(fmt.Sprintf("Args[%d]", i), g.Binary == w.Binary && bytes.Equal(g.Data, w.Data), g, w)
-		}
-	}
-	return strings.Join(d, "; ")
-}
-
 // decodePackets decodes one frame and converts every message, failing the test on any error.
 func decodePackets(t *testing.T, f wire.Format, frame []byte) []*packet.Packet {
 	t.Helper()
 	msgs, err := wire.DecodeFrame(f, frame)
 	if err != nil {
-		t.Fatalf("DecodeFrame(%s, %q): %v", formatName(f), frame, err)
+		t.Fatalf("DecodeFrame(%s, %q): %v", wiretest.FormatName(f), frame, err)
 	}
 	ps := make([]*packet.Packet, len(msgs))
 	for i, m := range msgs {
@@ -136,7 +86,7 @@ func TestFormat(t *testing.T) {
 
 func TestCodecRoundTrip(t *testing.T) {
 	t.Parallel()
-	forEachFormat(t, func(t *testing.T, f wire.Format) {
+	wiretest.ForEachFormat(t, func(t *testing.T, f wire.Format) {
 		for name, p := range samplePackets() {
 			t.Run(name, func(t *testing.T) {
 				frame := wire.EncodeFrame(f, p)
@@ -157,7 +107,7 @@ func TestCodecRoundTrip(t *testing.T) {
 				if err != nil {
 					t.Fatalf("FromMessage(%v): %v", msgs[0], err)
 				}
-				if d := packetDiff(got, p); d != "" {
+				if d := wiretest.PacketDiff(got, p); d != "" {
 					t.Errorf("round trip through %q: %s", frame, d)
 				}
 			})
@@ -167,7 +117,7 @@ func TestCodecRoundTrip(t *testing.T) {
 
 func TestCodecBatch(t *testing.T) {
 	t.Parallel()
-	forEachFormat(t, func(t *testing.T, f wire.Format) {
+	wiretest.ForEachFormat(t, func(t *testing.T, f wire.Format) {
 		samples := samplePackets()
 		var want []*packet.Packet
 		var encoded [][]byte
@@ -182,7 +132,7 @@ func TestCodecBatch(t *testing.T) {
 				t.Fatalf("decoded %d packets, want %d", len(got), len(want))
 			}
 			for i := range want {
-				if d := packetDiff(got[i], want[i]); d != "" {
+				if d := wiretest.PacketDiff(got[i], want[i]); d != "" {
 					t.Errorf("packet %d: %s", i, d)
 				}
 			}
@@ -240,7 +190,7 @@ func TestDecodeDocumentedJSON(t *testing.T) {
 		if len(got) != 1 {
 			t.Fatalf("%s: decoded %d packets, want 1", tc.frame, len(got))
 		}
-		if d := packetDiff(got[0], tc.want); d != "" {
+		if d := wiretest.PacketDiff(got[0], tc.want); d != "" {
 			t.Errorf("%s: %s", tc.frame, d)
 		}
 	}
@@ -259,7 +209,7 @@ func TestDecodeFrameErrors(t *testing.T) {
 		{"proto/text", wire.FormatProto, []byte("hello, world"), wire.ErrMalformed},
 		{"proto/truncated", wire.FormatProto, wire.EncodeFrame(wire.FormatProto, samplePackets()["event"])[:10], wire.ErrMalformed},
 		{"proto/wrong-wire-type", wire.FormatProto, protowire.AppendVarint(protowire.AppendTag(nil, 1, protowire.VarintType), 1), wire.ErrMalformed},
-		{"proto/invalid-utf8-string", wire.FormatProto, protoFrame(protoMessage(4, protowire.AppendBytes(protowire.AppendTag(nil, 2, protowire.BytesType), []byte{0xff}))), wire.ErrMalformed},
+		{"proto/invalid-utf8-string", wire.FormatProto, wiretest.ProtoFrame(protoMessage(4, protowire.AppendBytes(protowire.AppendTag(nil, 2, protowire.BytesType), []byte{0xff}))), wire.ErrMalformed},
 		{"proto/unknown-field-only", wire.FormatProto, protowire.AppendVarint(protowire.AppendTag(nil, 9, protowire.VarintType), 1), wire.ErrMalformed},
 		{"json/empty", wire.FormatJSON, nil, wire.ErrMalformed},
 		{"json/garbage", wire.FormatJSON, []byte("not json"), wire.ErrMalformed},
@@ -292,21 +242,6 @@ func protoMessage(num protowire.Number, body []byte) []byte {
 	return protowire.AppendBytes(protowire.AppendTag(nil, num, protowire.BytesType), body)
 }
 
-// protoFrame returns the binary encoding of a Frame holding the given encoded Messages.
-func protoFrame(msgs ...[]byte) []byte {
-	var b []byte
-	for _, m := range msgs {
-		b = protowire.AppendBytes(protowire.AppendTag(b, 1, protowire.BytesType), m)
-	}
-	return b
-}
-
-// unknownKind is a Message whose only field is one this version does not know: field 100, a kind a
-// newer client might send.
-func unknownKind() []byte {
-	return protowire.AppendVarint(protowire.AppendTag(nil, 100, protowire.VarintType), 1)
-}
-
 func TestUnknownKind(t *testing.T) {
 	t.Parallel()
 	ping := wire.EncodeFrame(wire.FormatProto, &packet.Packet{Kind: packet.KindPing, Seq: 5})
@@ -315,8 +250,8 @@ func TestUnknownKind(t *testing.T) {
 		f     wire.Format
 		frame []byte
 	}{
-		{"proto/unknown-field", wire.FormatProto, append(protoFrame(unknownKind()), ping...)},
-		{"proto/empty-message", wire.FormatProto, append(protoFrame(nil), ping...)},
+		{"proto/unknown-field", wire.FormatProto, append(wiretest.ProtoFrame(wiretest.UnknownKind()), ping...)},
+		{"proto/empty-message", wire.FormatProto, append(wiretest.ProtoFrame(nil), ping...)},
 		{"json/unknown-field", wire.FormatJSON, []byte(`{"messages":[{"future":{"x":1}},{"ping":{"seq":"5"}}]}`)},
 		{"json/empty-message", wire.FormatJSON, []byte(`{"messages":[{},{"ping":{"seq":"5"}}]}`)},
 		{"json/null-kind", wire.FormatJSON, []byte(`{"messages":[{"event":null},{"ping":{"seq":"5"}}]}`)},
@@ -363,8 +298,8 @@ func TestInvalidArg(t *testing.T) {
 			Args: []*wirev1.Arg{{Value: &wirev1.Arg_Json{Json: "nope"}}}}}}},
 		{"connect-auth", &wirev1.Message{Kind: &wirev1.Message_Connect{Connect: &wirev1.Connect{Namespace: "/ns", Auth: "{'a':1}"}}}},
 	} {
-		for _, f := range formats {
-			t.Run(tc.name+"/"+formatName(f), func(t *testing.T) {
+		for _, f := range wiretest.Formats {
+			t.Run(tc.name+"/"+wiretest.FormatName(f), func(t *testing.T) {
 				t.Parallel()
 				frame := marshalFrame(t, f, tc.m)
 				msgs, err := wire.DecodeFrame(f, frame)
@@ -406,8 +341,8 @@ func TestArgWithoutValueIsNull(t *testing.T) {
 	m := &wirev1.Message{Kind: &wirev1.Message_Event{Event: &wirev1.Event{Name: "e", Args: []*wirev1.Arg{
 		{}, {Value: &wirev1.Arg_Json{Json: `"x"`}}, {},
 	}}}}
-	for _, f := range formats {
-		t.Run(formatName(f), func(t *testing.T) {
+	for _, f := range wiretest.Formats {
+		t.Run(wiretest.FormatName(f), func(t *testing.T) {
 			t.Parallel()
 			frame := marshalFrame(t, f, m)
 			if f == wire.FormatJSON && !bytes.Contains(frame, []byte(`{}`)) {
@@ -417,7 +352,7 @@ func TestArgWithoutValueIsNull(t *testing.T) {
 			want := &packet.Packet{Kind: packet.KindEvent, Name: "e", Args: []packet.Arg{
 				{Data: []byte("null")}, {Data: []byte(`"x"`)}, {Data: []byte("null")},
 			}}
-			if d := packetDiff(got[0], want); d != "" {
+			if d := wiretest.PacketDiff(got[0], want); d != "" {
 				t.Fatal(d)
 			}
 			var v any = "not nil"
@@ -438,11 +373,11 @@ func TestEncodeInvalidUTF8(t *testing.T) {
 	// Protobuf strings must be UTF-8, but a packet's strings come from server code (event names, error
 	// texts) and may not be. Encoding must not fail (or panic); bad bytes become U+FFFD.
 	bad := "bad\xffname"
-	forEachFormat(t, func(t *testing.T, f wire.Format) {
+	wiretest.ForEachFormat(t, func(t *testing.T, f wire.Format) {
 		p := &packet.Packet{Kind: packet.KindEvent, Namespace: "/\xc3", Name: bad, Args: []packet.Arg{{Data: []byte("\"\xfe\"")}}}
 		got := decodePackets(t, f, wire.EncodeFrame(f, p))
 		want := &packet.Packet{Kind: packet.KindEvent, Namespace: "/\uFFFD", Name: "bad\uFFFDname", Args: []packet.Arg{{Data: []byte("\"\uFFFD\"")}}}
-		if d := packetDiff(got[0], want); d != "" {
+		if d := wiretest.PacketDiff(got[0], want); d != "" {
 			t.Fatal(d)
 		}
 		e := &packet.Packet{Kind: packet.KindError, Code: 4, Message: bad}
@@ -459,7 +394,7 @@ func TestServerKindsDecode(t *testing.T) {
 	for _, name := range []string{"connected", "connect-error", "ping", "error"} {
 		p := samplePackets()[name]
 		got := decodePackets(t, wire.FormatProto, wire.EncodeFrame(wire.FormatProto, p))
-		if d := packetDiff(got[0], p); d != "" {
+		if d := wiretest.PacketDiff(got[0], p); d != "" {
 			t.Errorf("%s: %s", name, d)
 		}
 	}

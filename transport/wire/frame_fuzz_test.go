@@ -10,6 +10,7 @@ import (
 	"github.com/roomio/roomio/internal/packet"
 	wirev1 "github.com/roomio/roomio/proto/roomio/wire/v1"
 	"github.com/roomio/roomio/transport/wire"
+	"github.com/roomio/roomio/transport/wire/wiretest"
 )
 
 // FuzzDecodeFrame feeds arbitrary bytes to DecodeFrame in both formats (json selects the format) and
@@ -31,7 +32,7 @@ func FuzzDecodeFrame(f *testing.F) {
 	for _, name := range names {
 		all = append(all, samples[name])
 	}
-	for _, fm := range formats {
+	for _, fm := range wiretest.Formats {
 		json := fm == wire.FormatJSON
 		for i, p := range all {
 			frame := wire.EncodeFrame(fm, p)
@@ -47,14 +48,14 @@ func FuzzDecodeFrame(f *testing.F) {
 		{Kind: &wirev1.Message_Event{Event: &wirev1.Event{Name: "e", Args: []*wirev1.Arg{{}, {Value: &wirev1.Arg_Json{Json: "{"}}}}}},
 		{Kind: &wirev1.Message_Connect{Connect: &wirev1.Connect{Auth: "nope"}}},
 	}
-	for _, fm := range formats {
+	for _, fm := range wiretest.Formats {
 		fr := &wirev1.Frame{Messages: odd}
 		var b []byte
 		if fm == wire.FormatJSON {
 			b = []byte(`{"messages":[{},{"event":{"name":"e","args":[{},{"json":"{"}]}},{"connect":{"auth":"nope"}},{"future":{}}]}`)
 		} else {
 			b, _ = proto.Marshal(fr)
-			b = append(b, protoFrame(unknownKind())...)
+			b = append(b, wiretest.ProtoFrame(wiretest.UnknownKind())...)
 		}
 		f.Add(fm == wire.FormatJSON, b, uint16(3))
 	}
@@ -124,25 +125,25 @@ func checkDecode(t *testing.T, fm wire.Format, data []byte) []*wirev1.Message {
 		return msgs
 	}
 	// Re-encode what converted, in both formats, and decode it again: the packets must be unchanged.
-	for _, out := range formats {
+	for _, out := range wiretest.Formats {
 		frame := wire.EncodeFrame(out, ps...)
 		got, err := wire.DecodeFrame(out, frame)
 		if err != nil {
-			t.Fatalf("re-encoded %s frame %q does not decode: %v", formatName(out), frame, err)
+			t.Fatalf("re-encoded %s frame %q does not decode: %v", wiretest.FormatName(out), frame, err)
 		}
 		if len(got) != len(ps) {
-			t.Fatalf("re-encoded %s frame holds %d messages, want %d", formatName(out), len(got), len(ps))
+			t.Fatalf("re-encoded %s frame holds %d messages, want %d", wiretest.FormatName(out), len(got), len(ps))
 		}
 		for i, m := range got {
 			p2, err := wire.FromMessage(m)
 			if err != nil {
-				t.Fatalf("re-encoded %s message %v: %v", formatName(out), m, err)
+				t.Fatalf("re-encoded %s message %v: %v", wiretest.FormatName(out), m, err)
 			}
-			if d := packetDiff(p2, ps[i]); d != "" {
-				t.Fatalf("%s round trip of %v: %s", formatName(out), m, d)
+			if d := wiretest.PacketDiff(p2, ps[i]); d != "" {
+				t.Fatalf("%s round trip of %v: %s", wiretest.FormatName(out), m, d)
 			}
 			if want := wire.ToMessage(ps[i]); !proto.Equal(m, want) {
-				t.Fatalf("%s round trip: wire message %v, want %v", formatName(out), m, want)
+				t.Fatalf("%s round trip: wire message %v, want %v", wiretest.FormatName(out), m, want)
 			}
 		}
 	}

@@ -1,4 +1,7 @@
-package native_test
+// Package wiretest holds test helpers for code that speaks the native protocol: hand-built frames
+// (including ones a newer client could send), a field-by-field packet comparison, and a runner over both
+// formats. It is for tests only.
+package wiretest
 
 import (
 	"bytes"
@@ -12,29 +15,31 @@ import (
 	"github.com/roomio/roomio/transport/wire"
 )
 
-var formats = []wire.Format{wire.FormatProto, wire.FormatJSON}
+// Formats are the native protocol's two formats.
+var Formats = []wire.Format{wire.FormatProto, wire.FormatJSON}
 
-func formatName(f wire.Format) string {
+// FormatName names f for subtests.
+func FormatName(f wire.Format) string {
 	if f == wire.FormatJSON {
 		return "json"
 	}
 	return "proto"
 }
 
-// forEachFormat runs fn as a parallel subtest for each native format.
-func forEachFormat(t *testing.T, fn func(t *testing.T, f wire.Format)) {
+// ForEachFormat runs fn as a parallel subtest for each native format.
+func ForEachFormat(t *testing.T, fn func(t *testing.T, f wire.Format)) {
 	t.Helper()
-	for _, f := range formats {
-		t.Run(formatName(f), func(t *testing.T) {
+	for _, f := range Formats {
+		t.Run(FormatName(f), func(t *testing.T) {
 			t.Parallel()
 			fn(t, f)
 		})
 	}
 }
 
-// packetDiff describes how got differs from want, field by field, or returns "" when they are equal.
+// PacketDiff describes how got differs from want, field by field, or returns "" when they are equal.
 // Nil and empty byte slices are equal: the wire does not tell them apart.
-func packetDiff(got, want *packet.Packet) string {
+func PacketDiff(got, want *packet.Packet) string {
 	var d []string
 	check := func(field string, eq bool, g, w any) {
 		if !eq {
@@ -61,8 +66,8 @@ func packetDiff(got, want *packet.Packet) string {
 	return strings.Join(d, "; ")
 }
 
-// protoFrame returns the binary encoding of a Frame holding the given encoded Messages.
-func protoFrame(msgs ...[]byte) []byte {
+// ProtoFrame returns the binary encoding of a Frame holding the given encoded Messages.
+func ProtoFrame(msgs ...[]byte) []byte {
 	var b []byte
 	for _, m := range msgs {
 		b = protowire.AppendBytes(protowire.AppendTag(b, 1, protowire.BytesType), m)
@@ -70,8 +75,8 @@ func protoFrame(msgs ...[]byte) []byte {
 	return b
 }
 
-// unknownKind is a Message whose only field is one this version does not know: field 100, a kind a
+// UnknownKind is a Message whose only field is one this version does not know: field 100, a kind a
 // newer client might send.
-func unknownKind() []byte {
+func UnknownKind() []byte {
 	return protowire.AppendVarint(protowire.AppendTag(nil, 100, protowire.VarintType), 1)
 }
