@@ -34,6 +34,8 @@ var layers = map[string][]string{
 	"engine": {"actors", "cluster", "cluster/tunnel", "internal/clusterlink", "internal/packet",
 		"proto/roomio/cluster/v1", "transport", "transport/engineio", "transport/native", "transport/socketio",
 		"transport/wire"},
+	// admin serves the Socket.IO Admin UI's namespace through engine's public API alone.
+	"engine/admin": {"engine"},
 	// The Go client speaks the native protocol through its codec, never through the server side.
 	"client":         {"internal/packet", "transport/wire"},
 	"client/browser": {},
@@ -55,6 +57,7 @@ var testLayers = map[string][]string{
 	"cluster/tunnel":        {"cluster"},
 	"cmd/roomio":            {"client", "transport/wire"},
 	"engine":                {"client"},
+	"engine/admin":          {},
 	"examples/chat":         {"client"},
 	"examples/chat/chatapp": {"client", "transport/wire"},
 	"examples/cluster":      {"client"},
