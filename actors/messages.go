@@ -46,8 +46,8 @@ type delivery struct {
 // SocketInfo is what a socket reports for OpFetch; the engine turns it into a remote-controllable socket
 // for fetchSockets.
 type SocketInfo struct {
-	SID    string
-	Rooms  []string // sorted; includes the socket's own id
+	SID   string
+	Rooms []string // sorted; includes the socket's own id
 	// Ref is the engine's reference to the socket, opaque to actors: a local socket reports the Handle
 	// it was added with; the engine puts its own reference there for a socket found on another node.
 	Ref any

@@ -111,6 +111,11 @@ type Engine struct {
 
 	state  atomic.Int32
 	ackIDs atomic.Uint64
+	// observers holds the Observers (Observe), copied on write under mu; read without locking.
+	observers atomic.Pointer[[]Observer]
+	// conns counts open client connections; polling counts those of them on Engine.IO long-polling
+	// at open (Stats).
+	conns atomic.Int64
 
 	mu       sync.RWMutex
 	nsps     map[string]*Namespace
@@ -281,20 +286,40 @@ func (e *Engine) Close() error {
 	return err
 }
 
-// Stats counts the engine's live actors.
+// Stats counts the engine's live actors and client connections on this node.
 type Stats struct {
 	Namespaces int64 `json:"namespaces"`
 	Rooms      int64 `json:"rooms"`
 	Sockets    int64 `json:"sockets"`
+	// Connections counts open client connections (native and Socket.IO); one connection carries a
+	// socket per namespace it connected.
+	Connections int64 `json:"connections"`
 }
 
-// Stats returns how many namespace, room and socket actors are running.
+// Stats returns how many namespace, room and socket actors are running and how many client connections
+// are open.
 func (e *Engine) Stats() Stats {
 	return Stats{
-		Namespaces: e.live.Namespaces.Load(),
-		Rooms:      e.live.Rooms.Load(),
-		Sockets:    e.live.Sockets.Load(),
+		Namespaces:  e.live.Namespaces.Load(),
+		Rooms:       e.live.Rooms.Load(),
+		Sockets:     e.live.Sockets.Load(),
+		Connections: e.conns.Load(),
 	}
+}
+
+// PollingConnections returns how many open Socket.IO connections are on HTTP long-polling now (not yet
+// upgraded to WebSocket, or not allowed to). It visits every connection: O(connections), for monitoring,
+// not for a hot path.
+func (e *Engine) PollingConnections() int {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	n := 0
+	for s := range e.sessions {
+		if connTransport(s) == TransportPolling {
+			n++
+		}
+	}
+	return n
 }
 
 // Of returns the namespace called name, creating it on first use. Names start with "/"; "" means "/".
@@ -380,14 +405,37 @@ func (a *acceptor) Open(c transport.Conn) transport.Session {
 	e.mu.Lock()
 	e.sessions[s] = struct{}{}
 	e.mu.Unlock()
+	e.conns.Add(1)
+	if obs := e.observing(); len(obs) > 0 {
+		tr := connTransport(s)
+		for _, o := range obs {
+			if o.ConnOpened != nil {
+				o.ConnOpened(tr)
+			}
+		}
+	}
 	s.connectTimer = time.AfterFunc(e.cfg.ConnectTimeout, s.connectTimeout)
 	return s
 }
 
-func (e *Engine) forget(s *session) {
+// forget drops a closed session, once.
+func (e *Engine) forget(s *session, reason string) {
 	e.mu.Lock()
+	_, ok := e.sessions[s]
 	delete(e.sessions, s)
 	e.mu.Unlock()
+	if !ok {
+		return
+	}
+	e.conns.Add(-1)
+	if obs := e.observing(); len(obs) > 0 {
+		tr := connTransport(s)
+		for _, o := range obs {
+			if o.ConnClosed != nil {
+				o.ConnClosed(tr, reason)
+			}
+		}
+	}
 }
 
 func newSID() string {

@@ -36,6 +36,8 @@ var layers = map[string][]string{
 	"engine": {"actors", "cluster", "cluster/tunnel", "internal/clusterlink", "internal/packet",
 		"proto/roomio/cluster/v1", "transport", "transport/engineio", "transport/native", "transport/socketio",
 		"transport/wire"},
+	// admin serves the Socket.IO Admin UI's namespace through engine's public API alone.
+	"engine/admin": {"engine"},
 	// The Go client speaks the native protocol through its codec, never through the server side.
 	"client":         {"internal/packet", "transport/wire"},
 	"client/browser": {"internal/static"},
@@ -45,7 +47,7 @@ var layers = map[string][]string{
 	"examples/chat":                  {"client/browser", "engine", "examples/chat/chatapp"},
 	"examples/cluster":               {"client/browser", "engine", "examples/chat/chatapp"},
 	"examples/conformance":           {"engine", "transport/engineio"}, // the Engine.IO suite needs a bare Engine.IO echo server
-	"cmd/roomio":                     {"client/browser", "engine", "examples/chat/chatapp"},
+	"cmd/roomio":                     {"client/browser", "engine", "engine/admin", "examples/chat/chatapp"},
 }
 
 // testLayers lists what a package's tests may import besides its own imports and itself: tests drive
@@ -58,6 +60,7 @@ var testLayers = map[string][]string{
 	"cluster/tunnel":        {"cluster"},
 	"cmd/roomio":            {"client", "examples/chat/chatapp/chattest", "transport/wire"},
 	"engine":                {"client"},
+	"engine/admin":          {},
 	"examples/chat":         {"client"},
 	"examples/chat/chatapp": {"client", "examples/chat/chatapp/chattest", "transport/wire"},
 	"examples/cluster":      {"client"},

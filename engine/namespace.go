@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -29,7 +30,9 @@ type Namespace struct {
 
 	hooks    *nsHooks // shared by a dynamic parent and its children
 	hookExec *executor
-	stopped  chan struct{} // closed when the namespace actor has stopped (nil on a dynamic parent)
+	// connected counts this node's connected sockets of the namespace (SocketCount).
+	connected atomic.Int64
+	stopped   chan struct{} // closed when the namespace actor has stopped (nil on a dynamic parent)
 }
 
 type nsHooks struct {
@@ -93,22 +96,28 @@ func (n *Namespace) actorHooks() actors.Hooks {
 	h := n.hooks
 	// hook returns the actor's callback for the hooks list picks: it snapshots the registered hooks and,
 	// if there are any, queues one call of each on the hook executor.
-	hook := func(pick func() []func(room, id string)) func(room, id string) {
-		return func(room, id string) {
+	// room is 0 for the create and delete hooks, which observers do not see, 1 for joins, 2 for leaves.
+	hook := func(room int, pick func() []func(room, id string)) func(room, id string) {
+		return func(name, id string) {
 			h.mu.RLock()
 			fns := pick()
 			h.mu.RUnlock()
-			if len(fns) > 0 {
+			var obs []Observer
+			if room != 0 {
+				obs = n.e.observing()
+			}
+			if len(fns) > 0 || len(obs) > 0 {
 				n.hookExec.submit(func() {
 					for _, fn := range fns {
-						fn(room, id)
+						fn(name, id)
 					}
+					n.observeRoom(obs, room == 1, name, id)
 				})
 			}
 		}
 	}
-	created := hook(func() []func(string, string) { return h.created })
-	deleted := hook(func() []func(string, string) { return h.deleted })
+	created := hook(0, func() []func(string, string) { return h.created })
+	deleted := hook(0, func() []func(string, string) { return h.deleted })
 	var interest func(string, bool, *actors.Collector)
 	if l := n.e.link; l != nil {
 		name := n.name
@@ -118,8 +127,8 @@ func (n *Namespace) actorHooks() actors.Hooks {
 		Interest: interest,
 		Created:  func(room string) { created(room, "") },
 		Deleted:  func(room string) { deleted(room, "") },
-		Joined:   hook(func() []func(string, string) { return h.joined }),
-		Left:     hook(func() []func(string, string) { return h.left }),
+		Joined:   hook(1, func() []func(string, string) { return h.joined }),
+		Left:     hook(2, func() []func(string, string) { return h.left }),
 		Stopped:  func() { close(n.stopped) },
 	}
 }

@@ -139,5 +139,5 @@ func (s *session) Closed(reason string) {
 	for _, sock := range socks {
 		sock.teardown(reason)
 	}
-	s.e.forget(s)
+	s.e.forget(s, reason)
 }

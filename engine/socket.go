@@ -43,6 +43,7 @@ type Socket struct {
 	mu              sync.Mutex
 	pid             *actor.PID
 	closeSent       bool // CloseSocket was sent to pid: its rooms are gone
+	observed        bool // observers were told of the connect, and will be of the disconnect
 	handlers        map[string][]func(*Event)
 	anyHandlers     []func(*Event)
 	middlewares     []func(*Event) error
@@ -363,6 +364,10 @@ func (s *Socket) teardown(reason string) {
 	if !deferClose {
 		s.closeActorLocked()
 	}
+	if s.observed {
+		s.observed = false
+		s.observeDisconnected(reason)
+	}
 	s.mu.Unlock()
 	s.cancel()
 
@@ -439,6 +444,15 @@ func (s *Socket) connect() {
 	s.mu.Unlock()
 	s.sess.connected()
 	s.sess.conn.Send(&packet.Packet{Kind: packet.KindConnected, Namespace: s.ns.name, SID: s.id})
+	// After CONNECTED, so that what observers emit to the socket's own namespace (the admin namespace
+	// announcing its own sockets) follows it; under s.mu, so that teardown reports the disconnect after
+	// the connect, or neither.
+	s.mu.Lock()
+	if s.state.Load() == sockConnected {
+		s.observed = true
+		s.observeConnected()
+	}
+	s.mu.Unlock()
 	for _, h := range hs {
 		s.safely("connection handler", func() { h(s) })
 	}

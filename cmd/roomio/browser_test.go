@@ -134,13 +134,13 @@ func raceEnabled() bool {
 	return false
 }
 
-// startNode runs bin on a free loopback port and returns the address from its "listening" log line. A
-// cleanup stops it with SIGTERM and fails the test unless it exits cleanly; its log is printed then when
-// the test failed.
-func startNode(t testing.TB, bin string) string {
+// startNode runs bin with extra flags on a free loopback port and returns the address from its
+// "listening" log line. A cleanup stops it with SIGTERM and fails the test unless it exits cleanly; its
+// log is printed then when the test failed.
+func startNode(t testing.TB, bin string, extra ...string) string {
 	t.Helper()
 	logw := &nodeLog{listening: make(chan string, 1)}
-	cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-log-level", "info")
+	cmd := exec.Command(bin, append([]string{"-addr", "127.0.0.1:0", "-log-level", "info"}, extra...)...)
 	cmd.Stdout = logw
 	cmd.Stderr = logw
 	if err := cmd.Start(); err != nil {

@@ -1,6 +1,8 @@
 // Command roomio runs a roomio node: the native WebSocket endpoint at /ws, the Socket.IO endpoint at
 // /socket.io/, the chat demo at / (the app of examples/chat/chatapp, with the browser client of
-// client/browser at /roomio.js), a backend emitter API under /api/v1/, and /healthz.
+// client/browser at /roomio.js), a backend emitter API under /api/v1/, and /healthz. With -admin-ui it
+// serves the Socket.IO Admin UI's namespace /admin (package engine/admin), and with -admin-ui-dir the
+// UI's files at /admin/.
 //
 //	go run ./cmd/roomio                      # 127.0.0.1:8080, chat app, info logs
 //	go run ./cmd/roomio -addr :9000 -api-key secret -log-level debug
@@ -20,12 +22,14 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"syscall"
 	"time"
 
 	"github.com/roomio/roomio/client/browser"
 	"github.com/roomio/roomio/engine"
+	"github.com/roomio/roomio/engine/admin"
 	"github.com/roomio/roomio/examples/chat/chatapp"
 )
 
@@ -41,6 +45,13 @@ type options struct {
 	join        string // comma-separated seeds
 	clusterKey  string // base64 of a 16-, 24- or 32-byte key
 	probe       time.Duration
+
+	adminUI       bool   // serve the Socket.IO Admin UI's namespace /admin
+	adminUser     string // its basic-auth user
+	adminHash     string // bcrypt hash of its password
+	adminNoAuth   bool
+	adminReadOnly bool
+	adminUIDir    string // the UI's built files, served at /admin/
 }
 
 func main() {
@@ -74,6 +85,12 @@ func parseFlags(args []string) (options, error) {
 		return o, fmt.Errorf("ROOMIO_PROBE_INTERVAL: %w", err)
 	}
 	fs.DurationVar(&o.probe, "probe-interval", probeDefault, "failure-probe interval; a crashed node is declared dead after about 6 intervals; 0: 1s (env ROOMIO_PROBE_INTERVAL)")
+	fs.BoolVar(&o.adminUI, "admin-ui", envOr("ROOMIO_ADMIN_UI", "") == "true", "serve the Socket.IO Admin UI's namespace /admin (env ROOMIO_ADMIN_UI=true)")
+	fs.StringVar(&o.adminUser, "admin-user", envOr("ROOMIO_ADMIN_USER", "admin"), "Admin UI user name (env ROOMIO_ADMIN_USER)")
+	fs.StringVar(&o.adminHash, "admin-password-hash", envOr("ROOMIO_ADMIN_PASSWORD_HASH", ""), "bcrypt hash of the Admin UI password (env ROOMIO_ADMIN_PASSWORD_HASH)")
+	fs.BoolVar(&o.adminNoAuth, "admin-no-auth", envOr("ROOMIO_ADMIN_NO_AUTH", "") == "true", "Admin UI without credentials: anyone who reaches the node is admin (env ROOMIO_ADMIN_NO_AUTH=true)")
+	fs.BoolVar(&o.adminReadOnly, "admin-readonly", envOr("ROOMIO_ADMIN_READONLY", "") == "true", "Admin UI may look but not act: no join, leave, disconnect or emit (env ROOMIO_ADMIN_READONLY=true)")
+	fs.StringVar(&o.adminUIDir, "admin-ui-dir", envOr("ROOMIO_ADMIN_UI_DIR", ""), "directory of the Admin UI's built files (npm @socket.io/admin-ui's ui/dist), served at /admin/ (env ROOMIO_ADMIN_UI_DIR)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -90,6 +107,17 @@ func parseFlags(args []string) (options, error) {
 	}
 	if o.probe < 0 {
 		return o, errors.New("-probe-interval must not be negative")
+	}
+	if !o.adminUI && (o.adminHash != "" || o.adminNoAuth || o.adminReadOnly || o.adminUIDir != "") {
+		return o, errors.New("-admin-password-hash, -admin-no-auth, -admin-readonly and -admin-ui-dir need -admin-ui")
+	}
+	if o.adminUI && o.adminNoAuth == (o.adminHash != "") {
+		return o, errors.New("-admin-ui needs -admin-password-hash (a bcrypt hash) or -admin-no-auth")
+	}
+	if o.adminUIDir != "" {
+		if _, err := os.Stat(filepath.Join(o.adminUIDir, "index.html")); err != nil {
+			return o, fmt.Errorf("-admin-ui-dir: %w", err)
+		}
 	}
 	return o, nil
 }
@@ -151,6 +179,9 @@ func run(args []string) error {
 		ln.Close()
 		return err
 	}
+	if n.admin != nil {
+		defer n.admin.Close() // after the engine's Shutdown below
+	}
 	srv := &http.Server{Handler: n.handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
@@ -176,9 +207,11 @@ func run(args []string) error {
 
 // node is one roomio node: the engine and its HTTP surface.
 type node struct {
-	eng    *engine.Engine
-	apiKey string
-	log    *slog.Logger
+	eng        *engine.Engine
+	admin      *admin.Admin // nil without -admin-ui
+	adminUIDir string
+	apiKey     string
+	log        *slog.Logger
 }
 
 func newNode(ctx context.Context, o options, logger *slog.Logger) (*node, error) {
@@ -197,11 +230,26 @@ func newNode(ctx context.Context, o options, logger *slog.Logger) (*node, error)
 	if o.app == "chat" {
 		chatapp.Register(eng.Of("/"))
 	}
+	n := &node{eng: eng, adminUIDir: o.adminUIDir, apiKey: o.apiKey, log: logger}
+	if o.adminUI {
+		// Before Start, so that the Admin UI sees every socket.
+		n.admin, err = admin.Instrument(eng, admin.Config{
+			Username: o.adminUser, PasswordHash: o.adminHash, NoAuth: o.adminNoAuth,
+			ReadOnly: o.adminReadOnly, Logger: logger,
+		})
+		if err != nil {
+			eng.Close()
+			return nil, err
+		}
+	}
 	if err := eng.Start(ctx); err != nil {
 		eng.Close()
+		if n.admin != nil {
+			n.admin.Close()
+		}
 		return nil, err
 	}
-	return &node{eng: eng, apiKey: o.apiKey, log: logger}, nil
+	return n, nil
 }
 
 func (n *node) handler() http.Handler {
@@ -219,6 +267,11 @@ func (n *node) handler() http.Handler {
 	// 404, and a method other than GET or HEAD on these two is 405.
 	mux.Handle("GET /{$}", chatapp.Page())
 	mux.Handle("GET /roomio.js", browser.Handler())
+	if n.adminUIDir != "" {
+		// The Admin UI's built files (index.html, js/, css/, img/): the page connects back to this node's
+		// Socket.IO endpoint, namespace /admin.
+		mux.Handle("GET /admin/", http.StripPrefix("/admin/", http.FileServer(http.Dir(n.adminUIDir))))
+	}
 	return mux
 }
 

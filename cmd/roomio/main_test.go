@@ -79,6 +79,9 @@ func serveNode(t *testing.T, tweak func(*options)) *testNode {
 			c.Close()
 		}
 		srv.Close()
+		if n.admin != nil {
+			n.admin.Close()
+		}
 		if st := n.eng.Stats(); st != (engine.Stats{}) {
 			t.Errorf("actors left after Shutdown: %+v", st)
 		}
@@ -183,14 +186,15 @@ func TestWebRoutes(t *testing.T) {
 
 // clearEnv unsets the ROOMIO_* variables for the test (t.Setenv restores them afterwards).
 func clearEnv(t *testing.T) {
-	for _, k := range []string{"ROOMIO_ADDR", "ROOMIO_APP", "ROOMIO_API_KEY", "ROOMIO_LOG_LEVEL", "ROOMIO_ALLOWED_ORIGINS"} {
+	for _, k := range []string{"ROOMIO_ADDR", "ROOMIO_APP", "ROOMIO_API_KEY", "ROOMIO_LOG_LEVEL", "ROOMIO_ALLOWED_ORIGINS",
+		"ROOMIO_ADMIN_UI", "ROOMIO_ADMIN_USER", "ROOMIO_ADMIN_PASSWORD_HASH", "ROOMIO_ADMIN_NO_AUTH", "ROOMIO_ADMIN_READONLY", "ROOMIO_ADMIN_UI_DIR"} {
 		t.Setenv(k, "")
 		os.Unsetenv(k)
 	}
 }
 
 func TestParseFlags(t *testing.T) {
-	defaults := options{addr: "127.0.0.1:8080", app: "chat", logLevel: "info"}
+	defaults := options{adminUser: "admin", addr: "127.0.0.1:8080", app: "chat", logLevel: "info"}
 	tests := []struct {
 		name string
 		env  map[string]string
@@ -199,13 +203,17 @@ func TestParseFlags(t *testing.T) {
 	}{
 		{name: "defaults", want: defaults},
 		{name: "flags", args: []string{"-addr", ":9000", "-app", "none", "-api-key", "k", "-log-level", "debug", "-allowed-origins", "a.example,b.example"},
-			want: options{addr: ":9000", app: "none", apiKey: "k", logLevel: "debug", origins: "a.example,b.example"}},
+			want: options{adminUser: "admin", addr: ":9000", app: "none", apiKey: "k", logLevel: "debug", origins: "a.example,b.example"}},
 		{name: "env ROOMIO_ADDR", env: map[string]string{"ROOMIO_ADDR": "0.0.0.0:7000"},
-			want: options{addr: "0.0.0.0:7000", app: "chat", logLevel: "info"}},
+			want: options{adminUser: "admin", addr: "0.0.0.0:7000", app: "chat", logLevel: "info"}},
 		{name: "flag beats env", env: map[string]string{"ROOMIO_ADDR": "0.0.0.0:7000"}, args: []string{"-addr", "127.0.0.1:7001"},
-			want: options{addr: "127.0.0.1:7001", app: "chat", logLevel: "info"}},
+			want: options{adminUser: "admin", addr: "127.0.0.1:7001", app: "chat", logLevel: "info"}},
 		{name: "env for every flag", env: map[string]string{"ROOMIO_APP": "none", "ROOMIO_API_KEY": "s", "ROOMIO_LOG_LEVEL": "warn", "ROOMIO_ALLOWED_ORIGINS": "*"},
-			want: options{addr: "127.0.0.1:8080", app: "none", apiKey: "s", logLevel: "warn", origins: "*"}},
+			want: options{adminUser: "admin", addr: "127.0.0.1:8080", app: "none", apiKey: "s", logLevel: "warn", origins: "*"}},
+		{name: "admin flags", args: []string{"-admin-ui", "-admin-user", "root", "-admin-password-hash", "$2a$10$x", "-admin-readonly"},
+			want: options{addr: "127.0.0.1:8080", app: "chat", logLevel: "info", adminUI: true, adminUser: "root", adminHash: "$2a$10$x", adminReadOnly: true}},
+		{name: "admin env", env: map[string]string{"ROOMIO_ADMIN_UI": "true", "ROOMIO_ADMIN_NO_AUTH": "true"},
+			want: options{adminUser: "admin", addr: "127.0.0.1:8080", app: "chat", logLevel: "info", adminUI: true, adminNoAuth: true}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -235,6 +243,10 @@ func TestParseFlagsErrors(t *testing.T) {
 		{name: "invalid ROOMIO_APP", env: map[string]string{"ROOMIO_APP": "Chat"}},
 		{name: "unknown flag", args: []string{"-port", "80"}},
 		{name: "positional argument", args: []string{"extra"}},
+		{name: "admin without credentials", args: []string{"-admin-ui"}},
+		{name: "admin with both", args: []string{"-admin-ui", "-admin-no-auth", "-admin-password-hash", "$2a$10$x"}},
+		{name: "admin options without -admin-ui", args: []string{"-admin-readonly"}},
+		{name: "admin UI dir without index.html", args: []string{"-admin-ui", "-admin-no-auth", "-admin-ui-dir", "."}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

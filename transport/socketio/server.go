@@ -120,3 +120,6 @@ func (c *Conn) OnMessage(data []byte, binary bool) {
 
 // OnClose implements engineio.Handler.
 func (c *Conn) OnClose(reason string) { c.session.Closed(reason) }
+
+// Transport returns the Engine.IO transport the connection is on now: "polling" or "websocket".
+func (c *Conn) Transport() string { return c.es.Transport() }
