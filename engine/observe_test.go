@@ -111,16 +111,23 @@ func TestAdminHooksObserve(t *testing.T) {
 	rec.await(t, map[string]string{a.ID(): "A"}, "joined / r2 A")
 	a.c.Close()
 	// The disconnect comes before the leaves it causes; the two namespaces' events interleave freely.
+	// They run on each namespace's hook goroutine, after the connection has closed: wait for all of them.
 	waitUntil(t, "the close", func() bool { return h.e.Stats().Connections == 0 })
-	rec.mu.Lock()
-	got := strings.Join(rec.lines, "\n")
-	rec.mu.Unlock()
-	got = strings.ReplaceAll(strings.ReplaceAll(got, a.ID(), "A"), d.ID(), "D")
-	for _, want := range []string{"disconnected / A transport close", "left / r2 A", "disconnected /dyn-7 D", "left /dyn-7 hello D", "close native"} {
-		if !strings.Contains(got, want) {
-			t.Errorf("observed after close:\n%s\nlacks %q", got, want)
+	wants := []string{"disconnected / A transport close", "left / r2 A", "disconnected /dyn-7 D", "left /dyn-7 hello D", "close native"}
+	var got string
+	observedAll := func() bool {
+		rec.mu.Lock()
+		got = strings.Join(rec.lines, "\n")
+		rec.mu.Unlock()
+		got = strings.ReplaceAll(strings.ReplaceAll(got, a.ID(), "A"), d.ID(), "D")
+		for _, want := range wants {
+			if !strings.Contains(got, want) {
+				return false
+			}
 		}
+		return true
 	}
+	waitUntil(t, "the disconnect and leave events", observedAll)
 	if strings.Index(got, "disconnected / A") > strings.Index(got, "left / r2 A") {
 		t.Errorf("leave before disconnect:\n%s", got)
 	}
