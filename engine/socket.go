@@ -414,10 +414,7 @@ func (s *Socket) connect() {
 		s.safely("connect middleware", func() { err = mw(s) })
 		if err != nil {
 			msg, data := connectErrorOf(err)
-			s.sess.conn.Send(&packet.Packet{Kind: packet.KindConnectError, Namespace: s.ns.name, Message: msg, Data: data})
-			s.state.Store(sockDisconnected)
-			s.cancel()
-			s.sess.remove(s)
+			s.refuse(&packet.Packet{Kind: packet.KindConnectError, Namespace: s.ns.name, Message: msg, Data: data})
 			return
 		}
 	}
@@ -427,10 +424,7 @@ func (s *Socket) connect() {
 	}, connectWait).Result()
 	if err != nil {
 		e.log.Error("spawning socket actor", "namespace", s.ns.name, "err", err)
-		s.sess.conn.Send(&packet.Packet{Kind: packet.KindConnectError, Namespace: s.ns.name, Message: "server error"})
-		s.state.Store(sockDisconnected)
-		s.cancel()
-		s.sess.remove(s)
+		s.refuse(&packet.Packet{Kind: packet.KindConnectError, Namespace: s.ns.name, Message: "server error"})
 		return
 	}
 	pid := res.(*actor.PID)
@@ -456,6 +450,16 @@ func (s *Socket) connect() {
 	for _, h := range hs {
 		s.safely("connection handler", func() { h(s) })
 	}
+}
+
+// refuse ends a connecting socket with the connect error p. The socket leaves its session before p is
+// sent: a client may connect the namespace again as soon as it reads p, and that connect must not find
+// this socket still registered ("already connected").
+func (s *Socket) refuse(p *packet.Packet) {
+	s.state.Store(sockDisconnected)
+	s.cancel()
+	s.sess.remove(s)
+	s.sess.conn.Send(p)
 }
 
 func (s *Socket) handleEvent(p *packet.Packet) {
