@@ -37,12 +37,15 @@ var layers = map[string][]string{
 	// The Go client speaks the native protocol through its codec, never through the server side.
 	"client":         {"internal/packet", "transport/wire"},
 	"client/browser": {},
+	// The load tool is a client: it reaches a server through package client and its own Socket.IO code.
+	"internal/loadgen": {"client"},
 	// Programs and examples use the public API.
 	"examples/chat/chatapp": {"engine"},
 	"examples/chat":         {"client/browser", "engine", "examples/chat/chatapp"},
 	"examples/cluster":      {"client/browser", "engine", "examples/chat/chatapp"},
 	"examples/conformance":  {"engine", "transport/engineio"}, // the Engine.IO suite needs a bare Engine.IO echo server
 	"cmd/roomio":            {"client/browser", "engine", "examples/chat/chatapp"},
+	"cmd/roomio-bench":      {"internal/loadgen"},
 }
 
 // testLayers lists what a package's tests may import besides its own imports and itself: tests drive
@@ -54,11 +57,13 @@ var testLayers = map[string][]string{
 	"cluster":               {"cluster/clustertest"},
 	"cluster/tunnel":        {"cluster"},
 	"cmd/roomio":            {"client", "transport/wire"},
+	"cmd/roomio-bench":      {"engine", "examples/chat/chatapp"}, // a node to run against
 	"engine":                {"client"},
 	"examples/chat":         {"client"},
 	"examples/chat/chatapp": {"client", "transport/wire"},
 	"examples/cluster":      {"client"},
 	"internal/clusterlink":  {},
+	"internal/loadgen":      {"engine", "examples/chat/chatapp"}, // a node to run against
 	"internal/packet":       {},
 	"transport":             {},
 	"transport/engineio":    {},
