@@ -74,7 +74,8 @@ type Config struct {
 	PayloadBytes int
 	// Concurrency is how many connections are being opened at once. Zero means 100.
 	Concurrency int
-	// ConnectTimeout bounds one connection's dial, handshake, namespace connect and join. Zero means 10s.
+	// ConnectTimeout bounds one connection's dial, handshake, namespace connect and join, and the write
+	// of one emit (a write that takes longer ends that publisher with an emit error). Zero means 10s.
 	ConnectTimeout time.Duration
 	// Namespace is the Socket.IO or native namespace. Zero means "/".
 	Namespace string

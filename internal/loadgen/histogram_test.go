@@ -56,3 +56,11 @@ func TestQuantiles(t *testing.T) {
 		t.Errorf("buckets hold %d values, want %d", n, s.Count)
 	}
 }
+
+func TestDecadeLabel(t *testing.T) {
+	for d, want := range map[int]string{-3: "1µs", -1: "100µs", 0: "1ms", 2: "100ms", 3: "1s", 4: "10s", 6: "1000s"} {
+		if got := decadeLabel(d); got != want {
+			t.Errorf("decadeLabel(%d) = %q, want %q", d, got, want)
+		}
+	}
+}

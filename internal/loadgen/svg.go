@@ -13,7 +13,7 @@ import (
 
 const (
 	chartW, chartH             = 760, 280
-	padL, padR, padT, padB     = 70, 20, 34, 46
+	padL, padR, padT, padB     = 70, 40, 34, 46
 	plotW, plotH               = chartW - padL - padR, chartH - padT - padB
 	colorA, colorB, colorC     = "#1f77b4", "#d62728", "#2ca02c"
 	gridColor, axisColor, font = "#e3e3e3", "#555", "font-family:sans-serif;font-size:11px"
@@ -202,10 +202,21 @@ func histogramChart(title string, ls LatencyStats) template.HTML {
 	xMin, xMax := math.Floor(float64(lo)/perDecade), math.Ceil(float64(hi+1)/perDecade)
 	var ticks []tick
 	for d := xMin; d <= xMax; d++ {
-		ticks = append(ticks, tick{d, fmtMs(math.Pow(10, d))})
+		ticks = append(ticks, tick{d, decadeLabel(int(d))})
 	}
 	return chart{title: title, xLabel: "latency (log scale)", yLabel: "count", xMin: xMin, xMax: xMax,
 		xTicks: ticks, bars: bars}.svg()
+}
+
+// decadeLabel names 10^d milliseconds: 1µs … 100ms, 1s, 10s, 100s, 1000s.
+func decadeLabel(d int) string {
+	units := []string{"µs", "ms", "s"}
+	d += 3 // in microseconds
+	if d < 0 {
+		return strconv.FormatFloat(math.Pow(10, float64(d)), 'g', -1, 64) + "µs"
+	}
+	u := min(d/3, len(units)-1)
+	return strconv.FormatFloat(math.Pow(10, float64(d-3*u)), 'f', 0, 64) + units[u]
 }
 
 // timeChart plots samples over the run's time.
