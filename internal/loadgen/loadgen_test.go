@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -182,13 +183,14 @@ func TestRefusals(t *testing.T) {
 	forEachProtocol(t, func(t *testing.T, p loadgen.Protocol) {
 		res := run(t, loadgen.Config{URL: url, Protocol: p, Scenario: loadgen.Idle, Clients: 3,
 			Namespace: "/nowhere", Duration: time.Millisecond})
-		if res.Connections.Connected != 0 || res.Errors.Connect != 3 || len(res.Errors.Samples) == 0 {
+		if res.Connections.Connected != 0 || res.Errors.Connect != 3 || res.Errors.Total != 3 ||
+			res.Connections.Lost != 0 || len(res.Errors.Samples) == 0 {
 			t.Errorf("unknown namespace: connections %+v errors %+v", res.Connections, res.Errors)
 		}
 
 		res = run(t, loadgen.Config{URL: url, Protocol: p, Clients: 3, RoomPrefix: strings.Repeat("r", 200),
 			Rate: 10, Duration: 100 * time.Millisecond})
-		if res.Errors.Join != 3 || res.Messages.Emits != 0 ||
+		if res.Errors.Join != 3 || res.Errors.Total != 3 || res.Messages.Emits != 0 ||
 			!slices.ContainsFunc(res.Errors.Samples, func(s string) bool { return strings.Contains(s, "invalid room name") }) {
 			t.Errorf("long room name: errors %+v messages %+v", res.Errors, res.Messages)
 		}
@@ -317,4 +319,91 @@ func checkHTML(t *testing.T, res *loadgen.Result, minCharts int) {
 	if !strings.Contains(buf.String(), "<polyline") {
 		t.Error("no chart line in the report")
 	}
+}
+
+// lineWatch is a Progress writer that closes seen[k] at the first line containing k (lines are written
+// by one goroutine at a time).
+type lineWatch struct {
+	mu   sync.Mutex
+	seen map[string]chan struct{}
+}
+
+func newLineWatch(wants ...string) *lineWatch {
+	w := &lineWatch{seen: map[string]chan struct{}{}}
+	for _, k := range wants {
+		w.seen[k] = make(chan struct{})
+	}
+	return w
+}
+
+func (w *lineWatch) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for k, ch := range w.seen {
+		if strings.Contains(string(p), k) {
+			close(ch)
+			delete(w.seen, k)
+		}
+	}
+	return len(p), nil
+}
+
+func (w *lineWatch) wait(t *testing.T, k string, ch chan struct{}) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("no progress line with %q", k)
+	}
+}
+
+// TestServerGone: connections the server ends while they are held count as lost, with a disconnect
+// error each; cancelling the context returns the partial result.
+func TestServerGone(t *testing.T) {
+	forEachProtocol(t, func(t *testing.T, p loadgen.Protocol) {
+		eng, err := engine.New(engine.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		chatapp.Register(eng.Of("/"))
+		if err := eng.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/ws", eng.Handler())
+		mux.Handle("/socket.io/", eng.SocketIOHandler())
+		srv := httptest.NewServer(mux)
+		defer srv.Close()
+
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		const held, gone = "hold    connected 4/4", "connected 0/4"
+		watch := newLineWatch(held, gone)
+		heldCh, goneCh := watch.seen[held], watch.seen[gone]
+		type out struct {
+			res *loadgen.Result
+			err error
+		}
+		done := make(chan out, 1)
+		go func() {
+			res, err := loadgen.Run(ctx, loadgen.Config{URL: srv.URL, Protocol: p, Scenario: loadgen.Idle, Clients: 4,
+				Duration: time.Hour, Interval: 20 * time.Millisecond, Progress: watch})
+			done <- out{res, err}
+		}()
+		watch.wait(t, held, heldCh)
+		sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer scancel()
+		if err := eng.Shutdown(sctx); err != nil {
+			t.Fatal(err)
+		}
+		watch.wait(t, gone, goneCh) // the tool saw all four connections end
+		cancel()
+		o := <-done
+		if !errors.Is(o.err, context.Canceled) || o.res == nil {
+			t.Fatalf("Run = %v, %v; want the partial result and context.Canceled", o.res, o.err)
+		}
+		if o.res.Connections.Connected != 4 || o.res.Connections.Lost != 4 || o.res.Errors.Disconnect != 4 {
+			t.Errorf("connections %+v errors %+v, want 4 connected and 4 lost", o.res.Connections, o.res.Errors)
+		}
+	})
 }

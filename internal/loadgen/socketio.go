@@ -93,6 +93,15 @@ func dialSIO(ctx context.Context, rc *runConfig, hooks connHooks) (_ *sioConn, e
 	}
 }
 
+func (c *sioConn) isConnected() bool {
+	select {
+	case <-c.connected:
+		return true
+	default:
+		return false
+	}
+}
+
 func (c *sioConn) err() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -106,7 +115,8 @@ func (c *sioConn) end(err error) {
 		c.cause = err
 		c.mu.Unlock()
 		close(c.done)
-		if c.hooks.ended != nil {
+		// A connection that never connected its namespace is a connect error, which dialSIO returns.
+		if c.isConnected() && c.hooks.ended != nil {
 			c.hooks.ended(err)
 		}
 	})
