@@ -48,6 +48,9 @@ var layers = map[string][]string{
 	"examples/cluster":               {"client/browser", "engine", "examples/chat/chatapp"},
 	"examples/conformance":           {"engine", "transport/engineio"}, // the Engine.IO suite needs a bare Engine.IO echo server
 	"cmd/roomio":                     {"client/browser", "engine", "engine/admin", "examples/chat/chatapp"},
+	// The load tool is a client: it reaches a server through package client and its own Socket.IO code.
+	"internal/loadgen": {"client"},
+	"cmd/roomio-bench": {"internal/loadgen"},
 }
 
 // testLayers lists what a package's tests may import besides its own imports and itself: tests drive
@@ -59,12 +62,14 @@ var testLayers = map[string][]string{
 	"cluster":               {"cluster/clustertest"},
 	"cluster/tunnel":        {"cluster"},
 	"cmd/roomio":            {"client", "examples/chat/chatapp/chattest", "transport/wire"},
+	"cmd/roomio-bench":      {"engine", "examples/chat/chatapp"}, // a node to run against
 	"engine":                {"client"},
 	"engine/admin":          {},
 	"examples/chat":         {"client"},
 	"examples/chat/chatapp": {"client", "examples/chat/chatapp/chattest", "transport/wire"},
 	"examples/cluster":      {"client"},
 	"internal/clusterlink":  {},
+	"internal/loadgen":      {"engine", "examples/chat/chatapp"}, // a node to run against
 	"internal/packet":       {},
 	"transport":             {},
 	"transport/engineio":    {},

@@ -1,0 +1,409 @@
+package loadgen_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/net/html"
+
+	"github.com/roomio/roomio/engine"
+	"github.com/roomio/roomio/examples/chat/chatapp"
+	"github.com/roomio/roomio/internal/loadgen"
+)
+
+// serveNode starts a roomio node in-process, as cmd/roomio serves it: the engine with the chat app on
+// "/", the native endpoint at /ws and Socket.IO at /socket.io/, on a loopback httptest server.
+func serveNode(t *testing.T, cfg engine.Config) string {
+	t.Helper()
+	eng, err := engine.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chatapp.Register(eng.Of("/"))
+	if err := eng.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/ws", eng.Handler())
+	mux.Handle("/socket.io/", eng.SocketIOHandler())
+	srv := httptest.NewServer(mux)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := eng.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+		srv.Close()
+	})
+	return srv.URL
+}
+
+var protocols = []loadgen.Protocol{loadgen.SocketIO, loadgen.SocketIOPolling, loadgen.Native}
+
+// forEachProtocol runs fn as a subtest for every protocol, in parallel.
+func forEachProtocol(t *testing.T, fn func(t *testing.T, p loadgen.Protocol)) {
+	for _, p := range protocols {
+		t.Run(string(p), func(t *testing.T) {
+			t.Parallel()
+			fn(t, p)
+		})
+	}
+}
+
+func run(t *testing.T, cfg loadgen.Config) *loadgen.Result {
+	t.Helper()
+	if cfg.Drain == 0 {
+		cfg.Drain = 30 * time.Second // a bound, not a measure: a closed run ends when the last delivery arrives
+	}
+	res, err := loadgen.Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	return res
+}
+
+// checkClosed asserts what an exactly-once server gives a closed scenario: every emit reached every
+// member of its room once, and nothing went wrong.
+func checkClosed(t *testing.T, res *loadgen.Result) {
+	t.Helper()
+	m := res.Messages
+	if res.Errors.Total != 0 {
+		t.Errorf("errors %+v", res.Errors)
+	}
+	if res.Connections.Connected != res.Params.Clients || res.Connections.Lost != 0 {
+		t.Errorf("connections %+v, want %d connected, none lost", res.Connections, res.Params.Clients)
+	}
+	if m.Emits == 0 || m.Deliveries == 0 {
+		t.Fatalf("messages %+v: nothing emitted or delivered", m)
+	}
+	if m.Deliveries != m.Expected || m.Missing != 0 || m.Duplicates != 0 {
+		t.Errorf("messages %+v: want deliveries = expected, none missing or duplicated", m)
+	}
+	if res.Latency.Count != uint64(m.Deliveries) || res.Latency.P50Ms <= 0 || res.Latency.MaxMs < res.Latency.P99Ms {
+		t.Errorf("latency %+v for %d deliveries", res.Latency, m.Deliveries)
+	}
+}
+
+// TestFanout runs one room of 6 clients, 2 of them publishing 40/s for 1 s, over each protocol: every say
+// reaches every member (sender included) exactly once.
+func TestFanout(t *testing.T) {
+	url := serveNode(t, engine.Config{})
+	forEachProtocol(t, func(t *testing.T, p loadgen.Protocol) {
+		var progress bytes.Buffer
+		res := run(t, loadgen.Config{URL: url, Protocol: p, Scenario: loadgen.Fanout, Clients: 6, Publishers: 2,
+			Rate: 40, Duration: time.Second, Progress: &progress, Interval: 250 * time.Millisecond})
+		checkClosed(t, res)
+		if want := res.Messages.Emits * 6; res.Messages.Expected != want {
+			t.Errorf("expected %d deliveries for %d emits to 6 members, want %d", res.Messages.Expected, res.Messages.Emits, want)
+		}
+		if !strings.Contains(progress.String(), "deliveries/s") || len(res.Timeline) == 0 {
+			t.Errorf("no progress line or timeline: %q, %d samples", progress.String(), len(res.Timeline))
+		}
+		checkJSON(t, res)
+		checkHTML(t, res, 5)
+	})
+}
+
+// TestRooms spreads 12 clients over 4 rooms, each saying 10/s for 1 s: each say reaches its room's 3
+// members.
+func TestRooms(t *testing.T) {
+	url := serveNode(t, engine.Config{})
+	forEachProtocol(t, func(t *testing.T, p loadgen.Protocol) {
+		res := run(t, loadgen.Config{URL: url, Protocol: p, Scenario: loadgen.ManyRooms, Clients: 12, Rooms: 4,
+			Rate: 10, Duration: time.Second})
+		checkClosed(t, res)
+		if want := res.Messages.Emits * 3; res.Messages.Expected != want {
+			t.Errorf("expected %d, want %d (3 members per room)", res.Messages.Expected, want)
+		}
+	})
+}
+
+// TestFlatOut: with no rate, a publisher keeps Window emits in flight; Messages makes the run's size
+// exact.
+func TestFlatOut(t *testing.T) {
+	url := serveNode(t, engine.Config{})
+	forEachProtocol(t, func(t *testing.T, p loadgen.Protocol) {
+		res := run(t, loadgen.Config{URL: url, Protocol: p, Clients: 5, Publishers: 1, Window: 4, Messages: 200,
+			Duration: time.Minute})
+		checkClosed(t, res)
+		if res.Messages.Emits != 200 || res.Messages.Deliveries != 1000 {
+			t.Errorf("messages %+v, want 200 emits and 1000 deliveries", res.Messages)
+		}
+	})
+}
+
+// TestIdleHeartbeat holds connections across many server heartbeats (ping every 50 ms): on each transport
+// the tool answers pings (over the POST loop when polling), so no connection is lost.
+func TestIdleHeartbeat(t *testing.T) {
+	url := serveNode(t, engine.Config{PingInterval: 50 * time.Millisecond, PingTimeout: 150 * time.Millisecond})
+	forEachProtocol(t, func(t *testing.T, p loadgen.Protocol) {
+		res := run(t, loadgen.Config{URL: url, Protocol: p, Scenario: loadgen.Idle, Clients: 8,
+			Duration: time.Second})
+		c := res.Connections
+		if c.Connected != 8 || c.Lost != 0 || res.Errors.Total != 0 {
+			t.Errorf("connections %+v errors %+v, want 8 connected and kept", c, res.Errors)
+		}
+		if res.Messages.Emits != 0 || res.Messages.Expected != 0 {
+			t.Errorf("idle emitted: %+v", res.Messages)
+		}
+		checkJSON(t, res)
+		checkHTML(t, res, 3)
+	})
+}
+
+func TestConnectStorm(t *testing.T) {
+	url := serveNode(t, engine.Config{})
+	forEachProtocol(t, func(t *testing.T, p loadgen.Protocol) {
+		res := run(t, loadgen.Config{URL: url, Protocol: p, Scenario: loadgen.ConnectStorm, Clients: 40,
+			Concurrency: 20})
+		c := res.Connections
+		if c.Attempted != 40 || c.Connected != 40 || c.ConnectLatency.Count != 40 || res.Errors.Total != 0 {
+			t.Errorf("connections %+v errors %+v", c, res.Errors)
+		}
+		if c.ConnectLatency.P50Ms <= 0 || len(c.ConnectLatency.Buckets) == 0 {
+			t.Errorf("connect latency %+v", c.ConnectLatency)
+		}
+	})
+}
+
+// TestRefusals: a namespace the server does not have fails every connect (Socket.IO CONNECT_ERROR, native
+// ConnectError); a room name the chat refuses fails every join. Both are counted with their message.
+func TestRefusals(t *testing.T) {
+	url := serveNode(t, engine.Config{})
+	forEachProtocol(t, func(t *testing.T, p loadgen.Protocol) {
+		res := run(t, loadgen.Config{URL: url, Protocol: p, Scenario: loadgen.Idle, Clients: 3,
+			Namespace: "/nowhere", Duration: time.Millisecond})
+		if res.Connections.Connected != 0 || res.Errors.Connect != 3 || res.Errors.Total != 3 ||
+			res.Connections.Lost != 0 || len(res.Errors.Samples) == 0 {
+			t.Errorf("unknown namespace: connections %+v errors %+v", res.Connections, res.Errors)
+		}
+
+		res = run(t, loadgen.Config{URL: url, Protocol: p, Clients: 3, RoomPrefix: strings.Repeat("r", 200),
+			Rate: 10, Duration: 100 * time.Millisecond})
+		if res.Errors.Join != 3 || res.Errors.Total != 3 || res.Messages.Emits != 0 ||
+			!slices.ContainsFunc(res.Errors.Samples, func(s string) bool { return strings.Contains(s, "invalid room name") }) {
+			t.Errorf("long room name: errors %+v messages %+v", res.Errors, res.Messages)
+		}
+	})
+}
+
+func TestConfigErrors(t *testing.T) {
+	for name, cfg := range map[string]loadgen.Config{
+		"no url":              {},
+		"bad scheme":          {URL: "ftp://x"},
+		"scenario":            {URL: "http://x", Scenario: "nope"},
+		"protocol":            {URL: "http://x", Protocol: "nope"},
+		"publishers":          {URL: "http://x", Clients: 2, Publishers: 3},
+		"say args no payload": {URL: "http://x", SayArgs: "room"},
+		"say args unknown":    {URL: "http://x", SayArgs: "room,body"},
+		"auth":                {URL: "http://x", Auth: "[1]"},
+		"namespace":           {URL: "http://x", Namespace: "chat"},
+		"negative":            {URL: "http://x", Rate: -1},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if _, err := loadgen.Run(context.Background(), cfg); !errors.Is(err, loadgen.ErrConfig) {
+				t.Errorf("Run = %v, want ErrConfig", err)
+			}
+		})
+	}
+}
+
+// checkJSON asserts that the result's JSON has the documented fields and parses back into a Result.
+func checkJSON(t *testing.T, res *loadgen.Result) {
+	t.Helper()
+	b, err := json.Marshal(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back loadgen.Result
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&back); err != nil {
+		t.Fatalf("the JSON does not parse into a Result: %v", err)
+	}
+	if back.Schema != loadgen.SchemaVersion || back.Messages != res.Messages || len(back.Timeline) != len(res.Timeline) {
+		t.Errorf("round trip changed the result: %+v", back)
+	}
+	var doc map[string]map[string]any
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(b, &top); err != nil {
+		t.Fatal(err)
+	}
+	doc = map[string]map[string]any{}
+	for _, k := range []string{"params", "phases", "connections", "messages", "latency", "errors"} {
+		var m map[string]any
+		if err := json.Unmarshal(top[k], &m); err != nil {
+			t.Fatalf("%s is not an object: %v", k, err)
+		}
+		doc[k] = m
+	}
+	for k, fields := range map[string][]string{
+		"messages":    {"emits", "deliveries", "expected", "duplicates", "missing", "emits_per_sec", "deliveries_per_sec"},
+		"latency":     {"count", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms", "buckets"},
+		"connections": {"attempted", "connected", "failed", "lost", "connect_latency"},
+		"errors":      {"total", "connect", "join", "emit", "disconnect", "samples"},
+	} {
+		for _, f := range fields {
+			if _, ok := doc[k][f]; !ok {
+				t.Errorf("%s.%s missing from the JSON", k, f)
+			}
+		}
+	}
+	for _, k := range []string{"schema", "scenario", "protocol", "target", "started", "timeline"} {
+		if _, ok := top[k]; !ok {
+			t.Errorf("%s missing from the JSON", k)
+		}
+	}
+}
+
+// checkHTML parses the report with x/net/html's tokenizer: it must be well formed (every element closed
+// in order, void elements aside), hold at least minCharts SVG charts, and load or run nothing.
+func checkHTML(t *testing.T, res *loadgen.Result, minCharts int) {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := loadgen.WriteHTML(&buf, res); err != nil {
+		t.Fatal(err)
+	}
+	void := map[string]bool{"meta": true, "br": true, "hr": true, "img": true, "link": true, "input": true}
+	z := html.NewTokenizer(bytes.NewReader(buf.Bytes()))
+	var stack []string
+	svgs := 0
+	for {
+		tt := z.Next()
+		if tt == html.ErrorToken {
+			if z.Err() != io.EOF {
+				t.Fatalf("tokenizer: %v", z.Err())
+			}
+			break
+		}
+		tok := z.Token()
+		switch tt {
+		case html.StartTagToken:
+			if tok.Data == "script" {
+				t.Error("the report has a script")
+			}
+			for _, a := range tok.Attr {
+				if (a.Key == "src" || a.Key == "href") && strings.Contains(a.Val, "//") {
+					t.Errorf("the report loads %s", a.Val)
+				}
+			}
+			if tok.Data == "svg" {
+				svgs++
+			}
+			if !void[tok.Data] {
+				stack = append(stack, tok.Data)
+			}
+		case html.EndTagToken:
+			if len(stack) == 0 || stack[len(stack)-1] != tok.Data {
+				t.Fatalf("</%s> closes %v", tok.Data, stack)
+			}
+			stack = stack[:len(stack)-1]
+		}
+	}
+	if len(stack) != 0 {
+		t.Errorf("unclosed elements %v", stack)
+	}
+	if svgs < minCharts {
+		t.Errorf("%d SVG charts, want at least %d", svgs, minCharts)
+	}
+	if !strings.Contains(buf.String(), "<polyline") {
+		t.Error("no chart line in the report")
+	}
+}
+
+// lineWatch is a Progress writer that closes seen[k] at the first line containing k (lines are written
+// by one goroutine at a time).
+type lineWatch struct {
+	mu   sync.Mutex
+	seen map[string]chan struct{}
+}
+
+func newLineWatch(wants ...string) *lineWatch {
+	w := &lineWatch{seen: map[string]chan struct{}{}}
+	for _, k := range wants {
+		w.seen[k] = make(chan struct{})
+	}
+	return w
+}
+
+func (w *lineWatch) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for k, ch := range w.seen {
+		if strings.Contains(string(p), k) {
+			close(ch)
+			delete(w.seen, k)
+		}
+	}
+	return len(p), nil
+}
+
+func (w *lineWatch) wait(t *testing.T, k string, ch chan struct{}) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("no progress line with %q", k)
+	}
+}
+
+// TestServerGone: connections the server ends while they are held count as lost, with a disconnect
+// error each; cancelling the context returns the partial result.
+func TestServerGone(t *testing.T) {
+	forEachProtocol(t, func(t *testing.T, p loadgen.Protocol) {
+		eng, err := engine.New(engine.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		chatapp.Register(eng.Of("/"))
+		if err := eng.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/ws", eng.Handler())
+		mux.Handle("/socket.io/", eng.SocketIOHandler())
+		srv := httptest.NewServer(mux)
+		defer srv.Close()
+
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		const held, gone = "hold    connected 4/4", "connected 0/4"
+		watch := newLineWatch(held, gone)
+		heldCh, goneCh := watch.seen[held], watch.seen[gone]
+		type out struct {
+			res *loadgen.Result
+			err error
+		}
+		done := make(chan out, 1)
+		go func() {
+			res, err := loadgen.Run(ctx, loadgen.Config{URL: srv.URL, Protocol: p, Scenario: loadgen.Idle, Clients: 4,
+				Duration: time.Hour, Interval: 20 * time.Millisecond, Progress: watch})
+			done <- out{res, err}
+		}()
+		watch.wait(t, held, heldCh)
+		sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer scancel()
+		if err := eng.Shutdown(sctx); err != nil {
+			t.Fatal(err)
+		}
+		watch.wait(t, gone, goneCh) // the tool saw all four connections end
+		cancel()
+		o := <-done
+		if !errors.Is(o.err, context.Canceled) || o.res == nil {
+			t.Fatalf("Run = %v, %v; want the partial result and context.Canceled", o.res, o.err)
+		}
+		if o.res.Connections.Connected != 4 || o.res.Connections.Lost != 4 || o.res.Errors.Disconnect != 4 {
+			t.Errorf("connections %+v errors %+v, want 4 connected and 4 lost", o.res.Connections, o.res.Errors)
+		}
+	})
+}
