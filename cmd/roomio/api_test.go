@@ -38,6 +38,9 @@ func (tn *testNode) do(t *testing.T, method, path, body string, header http.Head
 	for k, v := range header {
 		req.Header[k] = v
 	}
+	if h := header.Get("Host"); h != "" {
+		req.Host = h // net/http sends req.Host, not a Host header
+	}
 	res, err := srv.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)

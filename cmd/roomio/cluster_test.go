@@ -182,10 +182,16 @@ type procNode struct {
 
 // spawn starts a node process on p with extra flags and returns at once; the cluster's cleanup stops it.
 func (c *testCluster) spawn(name string, p ports, extra ...string) *procNode {
+	c.t.Helper()
+	return c.spawnArgs(name, p, append([]string{"-addr", p.addr, "-api-addr", p.api, "-cluster-addr", p.gossip, "-remote-addr", p.remote, "-app", "chat", "-log-level", "info"}, extra...))
+}
+
+// spawnArgs starts a node process on p with exactly args and returns at once; the cluster's cleanup
+// stops it.
+func (c *testCluster) spawnArgs(name string, p ports, args []string) *procNode {
 	t := c.t
 	t.Helper()
 	n := &procNode{c: c, name: name, p: p, exited: make(chan struct{})}
-	args := append([]string{"-addr", p.addr, "-api-addr", p.api, "-cluster-addr", p.gossip, "-remote-addr", p.remote, "-app", "chat", "-log-level", "info"}, extra...)
 	n.log = &nodeLog{listening: make(chan string, 1), changed: make(chan struct{}, 1)}
 	n.cmd = exec.Command(c.bin, args...)
 	n.cmd.Env = nodeEnv()

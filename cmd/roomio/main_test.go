@@ -58,11 +58,17 @@ type testNode struct {
 // server, and asserts that no actor is left.
 func serveNode(t *testing.T, tweak func(*options)) *testNode {
 	t.Helper()
+	return serveNodeLog(t, tweak, slog.New(slog.DiscardHandler))
+}
+
+// serveNodeLog is serveNode with the node logging to logger.
+func serveNodeLog(t *testing.T, tweak func(*options), logger *slog.Logger) *testNode {
+	t.Helper()
 	o := options{addr: "127.0.0.1:0", app: "chat", logLevel: "info"}
 	if tweak != nil {
 		tweak(&o)
 	}
-	n, err := newNode(context.Background(), o, slog.New(slog.DiscardHandler))
+	n, err := newNode(context.Background(), o, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
