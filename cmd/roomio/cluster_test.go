@@ -566,7 +566,9 @@ func argsJSON(args []client.Arg) string {
 
 var ok = map[string]any{"ok": true}
 
-func joined(rooms ...string) map[string]any { return map[string]any{"ok": true, "rooms": rooms} }
+func joined(rooms ...string) map[string]any {
+	return map[string]any{"ok": true, "rooms": rooms, "count": len(rooms)}
+}
 
 func said(room, from string, payload any) map[string]any {
 	return map[string]any{"room": room, "from": from, "payload": payload}
