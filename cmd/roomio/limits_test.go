@@ -138,8 +138,7 @@ func TestHTTPTricklingBodyCutOff(t *testing.T) {
 			took := time.Since(start)
 			close(stop)
 			n := <-sent
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
+			if isTimeout(err) {
 				t.Fatalf("the trickling POST was not cut off within %v (%d bytes sent)", body+waitFor, n)
 			}
 			t.Logf("cut off after %v, %d body bytes; answer %.60q", took.Round(time.Millisecond), n, out)
@@ -221,4 +220,33 @@ func pollGet(t *testing.T, hc *http.Client, url string) string {
 		t.Errorf("GET %s: %d %v", url, res.StatusCode, err)
 	}
 	return string(b)
+}
+
+// TestHTTPSlowHeadersCutOff: a connection that sends part of a header and then trickles, or nothing at
+// all, is closed when the header timeout ends.
+func TestHTTPSlowHeadersCutOff(t *testing.T) {
+	const header = 500 * time.Millisecond
+	tn := serveNode(t, func(o *options) { o.http.ReadHeader = header })
+	for _, head := range []string{"", "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: "} {
+		c, err := net.DialTimeout("tcp", tn.srv.Listener.Addr().String(), waitFor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		stop := make(chan struct{})
+		go trickle(c, head, 100*time.Millisecond, stop)
+		c.SetReadDeadline(time.Now().Add(waitFor))
+		_, err = io.ReadAll(c)
+		took := time.Since(start)
+		close(stop)
+		c.Close()
+		if isTimeout(err) || took > header+2*time.Second {
+			t.Fatalf("headers %q trickling: still open after %v, want closed at %v", head, took, header)
+		}
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
