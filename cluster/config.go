@@ -120,9 +120,14 @@ type Handler interface {
 // Received envelopes delivered to Handler.Receive, Dropped envelopes discarded on the sending side (queue
 // full, lost with a broken stream, or still queued when the peer went down or the node shut down), and
 // Rejected incoming envelopes or streams refused: unauthenticated, undecodable, of an unknown type or
-// body kind, of another protocol version, or from a node after its MemberDown.
+// body kind, of another protocol version, or from a node after its MemberDown. AuthFailures counts
+// authentication failures: streams refused for a missing or wrong key (also counted in Rejected) and
+// gossip messages or connections refused by memberlist's keyring (no key decrypts them, plaintext while
+// a key is set, encrypted while none is). They are logged at Warn, at most one line per kind (stream,
+// gossip) every 10 s, each line carrying the failures left unlogged since the previous one.
 type Stats struct {
 	Sent, Received, Dropped, Rejected uint64
+	AuthFailures                      uint64
 }
 
 // withDefaults validates c and returns a copy with defaults filled in.

@@ -71,6 +71,12 @@
 // traffic itself is not encrypted, so nodes should talk over a private network. Without a key, anything
 // that can reach the ports is trusted.
 //
+// Authentication failures — streams refused by the interceptor, gossip that memberlist's keyring
+// refuses — are counted (Stats.AuthFailures) and logged at Warn at most once per kind (stream, gossip)
+// every 10 s, each line with the number of failures it stands for (suppressed) and the running total,
+// so whoever can reach the ports cannot flood the log. memberlist reports its refusals only as log
+// lines; they are recognised by their text (memberlist v0.7.0).
+//
 // # gRPC's global logger
 //
 // gRPC logs through one process-global logger, set with grpclog.SetLoggerV2 and read without

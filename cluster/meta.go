@@ -110,7 +110,10 @@ func (n *Node) signalAlive(node *memberlist.Node) {
 var errIncompatible = errors.New("incompatible")
 
 // mlWriter carries memberlist's log lines ("[DEBUG] memberlist: …") into slog at the matching level.
-type mlWriter struct{ log *slog.Logger }
+type mlWriter struct {
+	log  *slog.Logger
+	auth *authLog // when set, gossip authentication failures go there (rate-limited) instead of log
+}
 
 func (w mlWriter) Write(p []byte) (int, error) {
 	line := strings.TrimSpace(string(p))
@@ -128,6 +131,10 @@ func (w mlWriter) Write(p []byte) (int, error) {
 	if level > slog.LevelDebug && strings.Contains(line, "use of closed network connection") {
 		// memberlist's gossip ticker can fire once more after Shutdown closed its transport.
 		level = slog.LevelDebug
+	}
+	if w.auth != nil && gossipAuthFailure(line) {
+		w.auth.fail("err", line)
+		return len(p), nil
 	}
 	w.log.Log(context.Background(), level, line)
 	return len(p), nil

@@ -80,6 +80,10 @@ type Node struct {
 	inbox *inbox      // bounds envelopes between the stream server and the router
 
 	sent, received, dropped, rejected atomic.Uint64
+
+	// Authentication failures: counted in authFailures, logged rate-limited per kind.
+	authFailures           atomic.Uint64
+	streamAuth, gossipAuth *authLog
 }
 
 // New validates cfg and allocates a node; it starts nothing. h receives membership changes and envelopes
@@ -111,6 +115,8 @@ func New(cfg Config, h Handler) (*Node, error) {
 	if c.Key != nil {
 		n.token = authToken(c.Key)
 	}
+	n.streamAuth = &authLog{log: n.log, msg: "refused an unauthenticated stream", total: &n.authFailures}
+	n.gossipAuth = &authLog{log: n.log.With("component", "memberlist"), msg: "gossip authentication failed", total: &n.authFailures}
 	// Protobuf keeps the last value of a repeated scalar field, so appending from and version to the
 	// caller's encoding stamps them without writing to the caller's message.
 	n.stamp = protowire.AppendTag(n.stamp, 1, protowire.BytesType)
@@ -148,7 +154,8 @@ func (n *Node) Members() []Member {
 
 // Stats returns the node's counters.
 func (n *Node) Stats() Stats {
-	return Stats{Sent: n.sent.Load(), Received: n.received.Load(), Dropped: n.dropped.Load(), Rejected: n.rejected.Load()}
+	return Stats{Sent: n.sent.Load(), Received: n.received.Load(), Dropped: n.dropped.Load(), Rejected: n.rejected.Load(),
+		AuthFailures: n.authFailures.Load()}
 }
 
 // Start starts the node-to-node stream listener, the router actor (registered as RouterName in
@@ -281,7 +288,7 @@ func (n *Node) memberlistConfig(meta []byte) *memberlist.Config {
 	mc.Delegate = &delegate{meta: meta}
 	mc.Events = &events{n: n}
 	mc.Conflict = &events{n: n}
-	mc.Logger = log.New(mlWriter{log: n.cfg.Logger.With("component", "memberlist", "node", n.id)}, "", 0)
+	mc.Logger = log.New(mlWriter{log: n.cfg.Logger.With("component", "memberlist", "node", n.id), auth: n.gossipAuth}, "", 0)
 	return mc
 }
 

@@ -106,7 +106,7 @@ func (s *server) refuse(ctx context.Context) error {
 	if p, ok := grpcpeer.FromContext(ctx); ok {
 		addr = p.Addr.String()
 	}
-	s.n.log.Warn("refused an unauthenticated stream", "remote_addr", addr)
+	s.n.streamAuth.fail("remote_addr", addr)
 	return status.Error(codes.Unauthenticated, "roomio cluster: missing or wrong key")
 }
 

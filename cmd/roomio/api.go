@@ -7,23 +7,62 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
 	"github.com/roomio/roomio/engine"
 )
 
-// requireAPI guards the backend API: with an API key, a matching "Authorization: Bearer KEY" header is
-// required; without one, only loopback clients are answered.
-func (n *node) requireAPI(h http.Handler) http.Handler {
+// apiHandler serves the backend API on its own listener (-api-addr). Every request passes guardAPI
+// first; unknown paths answer 404 with a JSON error.
+func (n *node) apiHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /api/v1/emit", n.apiEmit)
+	mux.HandleFunc("GET /api/v1/sockets", n.apiSockets)
+	mux.HandleFunc("GET /api/v1/cluster", n.apiCluster)
+	mux.HandleFunc("GET /api/v1/stats", n.apiStats)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, apiError{Error: "not found"})
+	})
+	return n.bodyDeadline(n.guardAPI(mux))
+}
+
+// guardAPI refuses, in this order and with a JSON error:
+//
+//   - 403 a Host that does not name a loopback address while the API listens on loopback: a page whose
+//     host name an attacker re-points at 127.0.0.1 (DNS rebinding) sends its own name as Host;
+//   - 403 a cross-site browser request: Sec-Fetch-Site other than same-origin or none, or an Origin
+//     other than the request's own host. The API is for backends; browsers send these headers and
+//     other clients do not;
+//   - 401 a missing or wrong "Authorization: Bearer KEY" when -api-key is set (counted and logged
+//     rate-limited); without a key, a client that is not on loopback gets 403 (the listener is loopback,
+//     so that takes a proxy in front of it);
+//   - 415 a POST whose Content-Type is not application/json: a cross-site form or a no-cors fetch can
+//     only send form and text types, never this one.
+func (n *node) guardAPI(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.apiLoopback && !loopbackHost(r.Host) {
+			writeJSON(w, http.StatusForbidden, apiError{Error: fmt.Sprintf("Host %q is not a loopback address", r.Host)})
+			return
+		}
+		if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
+			writeJSON(w, http.StatusForbidden, apiError{Error: "cross-site request refused (Sec-Fetch-Site: " + site + ")"})
+			return
+		}
+		if origin := r.Header.Get("Origin"); origin != "" && !sameOrigin(origin, r.Host) {
+			writeJSON(w, http.StatusForbidden, apiError{Error: fmt.Sprintf("cross-origin request refused (Origin %q)", origin)})
+			return
+		}
 		if n.apiKey != "" {
 			// RFC 6750 §2.1: "Bearer" 1*SP token, the scheme case-insensitive (RFC 9110 §11.1).
 			scheme, got, ok := strings.Cut(r.Header.Get("Authorization"), " ")
 			got = strings.TrimLeft(got, " ")
 			if !ok || !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare([]byte(got), []byte(n.apiKey)) != 1 {
+				n.apiAuth.fail("remote_addr", r.RemoteAddr, "path", r.URL.Path)
 				// RFC 9110 §15.5.2: a 401 carries a challenge.
 				w.Header().Set("WWW-Authenticate", `Bearer realm="roomio"`)
 				writeJSON(w, http.StatusUnauthorized, apiError{Error: "missing or wrong API key"})
@@ -33,8 +72,38 @@ func (n *node) requireAPI(h http.Handler) http.Handler {
 			writeJSON(w, http.StatusForbidden, apiError{Error: "API answers loopback clients only unless -api-key is set"})
 			return
 		}
+		if r.Method == http.MethodPost {
+			if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+				writeJSON(w, http.StatusUnsupportedMediaType, apiError{Error: "Content-Type must be application/json"})
+				return
+			}
+		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// loopbackHost reports whether a Host header names loopback: "localhost", a name under .localhost
+// (RFC 6761 §6.3: resolved to loopback without DNS), or a loopback IP literal; any port or none.
+func loopbackHost(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	} else {
+		host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	}
+	host = strings.ToLower(host)
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// sameOrigin reports whether an Origin header names the request's own host (scheme ignored: the API is
+// served over one scheme per listener). "null" and anything unparsable are not.
+func sameOrigin(origin, host string) bool {
+	u, err := url.Parse(origin)
+	return err == nil && u.Host != "" && strings.EqualFold(u.Host, host)
 }
 
 func isLoopback(remote string) bool {
@@ -44,6 +113,16 @@ func isLoopback(remote string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// apiStats answers the node's counters: {"api_auth_failures": N, "cluster": {"sent", "received",
+// "dropped", "rejected"}} (the cluster's are zero on a single node).
+func (n *node) apiStats(w http.ResponseWriter, r *http.Request) {
+	sent, received, dropped, rejected := n.eng.ClusterStats()
+	writeJSON(w, http.StatusOK, map[string]any{
+		"api_auth_failures": n.apiFailures.Load(),
+		"cluster":           map[string]uint64{"sent": sent, "received": received, "dropped": dropped, "rejected": rejected},
+	})
 }
 
 type apiError struct {

@@ -20,17 +20,28 @@ type apiSocket struct {
 	Rooms []string `json:"rooms"`
 }
 
-// do sends an API request to the node over loopback; header may be nil.
+// do sends a request to the node over loopback: to the API's listener for paths under /api/, else to
+// the public one. header may be nil; a POST is sent as application/json unless header says otherwise.
 func (tn *testNode) do(t *testing.T, method, path, body string, header http.Header) (*http.Response, []byte) {
 	t.Helper()
-	req, err := http.NewRequestWithContext(ctxT(t), method, tn.srv.URL+path, strings.NewReader(body))
+	srv := tn.srv
+	if strings.HasPrefix(path, "/api/") {
+		srv = tn.api
+	}
+	req, err := http.NewRequestWithContext(ctxT(t), method, srv.URL+path, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if method == http.MethodPost {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	for k, v := range header {
 		req.Header[k] = v
 	}
-	res, err := tn.srv.Client().Do(req)
+	if h := header.Get("Host"); h != "" {
+		req.Host = h // net/http sends req.Host, not a Host header
+	}
+	res, err := srv.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,16 +315,20 @@ func TestAPIKey(t *testing.T) {
 	}
 }
 
-// serveFrom calls the node's handler directly as if from remoteAddr (httptest cannot dial from another
-// address); auth, when not empty, is the Authorization header.
+// serveFrom calls the node's API handler directly as if from remoteAddr (httptest cannot dial from
+// another address), with Host 127.0.0.1:8090; auth, when not empty, is the Authorization header.
 func serveFrom(n *node, remoteAddr, method, path, body, auth string) *httptest.ResponseRecorder {
 	req := httptest.NewRequest(method, path, strings.NewReader(body))
 	req.RemoteAddr = remoteAddr
+	req.Host = "127.0.0.1:8090"
+	if method == http.MethodPost {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	if auth != "" {
 		req.Header.Set("Authorization", auth)
 	}
 	rec := httptest.NewRecorder()
-	n.handler().ServeHTTP(rec, req)
+	n.apiHandler().ServeHTTP(rec, req)
 	return rec
 }
 
@@ -370,9 +385,9 @@ func TestAPISocketsTimeout(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
 		req := httptest.NewRequestWithContext(ctx, http.MethodGet, "/api/v1/sockets", nil)
-		req.RemoteAddr = "127.0.0.1:50000"
+		req.RemoteAddr, req.Host = "127.0.0.1:50000", "127.0.0.1:8090"
 		rec := httptest.NewRecorder()
-		tn.n.handler().ServeHTTP(rec, req)
+		tn.n.apiHandler().ServeHTTP(rec, req)
 		if rec.Code != http.StatusOK {
 			t.Fatalf("cut-short listing = %d %s, want 200", rec.Code, rec.Body)
 		}

@@ -140,7 +140,7 @@ func raceEnabled() bool {
 func startNode(t testing.TB, bin string, extra ...string) string {
 	t.Helper()
 	logw := &nodeLog{listening: make(chan string, 1)}
-	cmd := exec.Command(bin, append([]string{"-addr", "127.0.0.1:0", "-log-level", "info"}, extra...)...)
+	cmd := exec.Command(bin, append([]string{"-addr", "127.0.0.1:0", "-api-addr", "", "-log-level", "info"}, extra...)...)
 	cmd.Stdout = logw
 	cmd.Stderr = logw
 	if err := cmd.Start(); err != nil {

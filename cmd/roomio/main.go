@@ -4,11 +4,14 @@
 // serves the Socket.IO Admin UI's namespace /admin (package engine/admin), and with -admin-ui-dir the
 // UI's files at /admin/.
 //
-//	go run ./cmd/roomio                      # 127.0.0.1:8080, chat app, info logs
-//	go run ./cmd/roomio -addr :9000 -api-key secret -log-level debug
+//	go run ./cmd/roomio                      # 127.0.0.1:8080, API on 127.0.0.1:8090, chat app, info logs
+//	go run ./cmd/roomio -addr :9000 -api-addr :9001 -api-key secret -log-level debug
 //
-// Every flag can also be set through the environment variable named in its help. SIGINT or SIGTERM
-// shut the node down cleanly: connections are drained and closed with "going away".
+// The API listens on its own address (-api-addr), loopback unless -api-key is set; the public listener
+// never serves it. Every flag can also be set through the environment variable named in its help.
+// SIGINT or SIGTERM shut the node down within -shutdown-timeout: connections are drained and closed
+// with "going away", and whatever a client still holds when the budget ends is cut. docs/security.md
+// is the node's security model.
 package main
 
 import (
@@ -24,6 +27,8 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -36,15 +41,18 @@ import (
 type options struct {
 	addr     string
 	app      string
+	apiAddr  string // the API's own listener; empty: no API
 	apiKey   string
 	logLevel string
 	origins  string
+	shutdown time.Duration // budget of a SIGINT/SIGTERM shutdown
 
-	clusterAddr string // gossip bind/advertise address; empty: a single node
-	remoteAddr  string // node-to-node stream address
-	join        string // comma-separated seeds
-	clusterKey  string // base64 of a 16-, 24- or 32-byte key
-	probe       time.Duration
+	clusterAddr     string // gossip bind/advertise address; empty: a single node
+	remoteAddr      string // node-to-node stream address
+	join            string // comma-separated seeds
+	clusterKey      string // base64 of a 16-, 24- or 32-byte key
+	clusterInsecure bool   // allow a cluster without a key on non-loopback addresses
+	probe           time.Duration
 
 	adminUI       bool   // serve the Socket.IO Admin UI's namespace /admin
 	adminUser     string // its basic-auth user
@@ -52,7 +60,15 @@ type options struct {
 	adminNoAuth   bool
 	adminReadOnly bool
 	adminUIDir    string // the UI's built files, served at /admin/
+
+	http httpLimits // no flags: the defaults (zero values) unless a test sets them
 }
+
+// Defaults of the flags that take a duration or an address.
+const (
+	defaultAPIAddr  = "127.0.0.1:8090"
+	defaultShutdown = 15 * time.Second
+)
 
 func main() {
 	if err := run(os.Args[1:]); err != nil {
@@ -68,21 +84,44 @@ func envOr(key, def string) string {
 	return def
 }
 
+func envDuration(key string, def time.Duration) (time.Duration, error) {
+	v, ok := os.LookupEnv(key)
+	if !ok {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", key, err)
+	}
+	return d, nil
+}
+
 func parseFlags(args []string) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("roomio", flag.ContinueOnError)
 	fs.StringVar(&o.addr, "addr", envOr("ROOMIO_ADDR", "127.0.0.1:8080"), "HTTP listen address (env ROOMIO_ADDR)")
 	fs.StringVar(&o.app, "app", envOr("ROOMIO_APP", "chat"), "built-in app on namespace /: chat or none (env ROOMIO_APP)")
-	fs.StringVar(&o.apiKey, "api-key", envOr("ROOMIO_API_KEY", ""), "bearer key for /api/v1; empty: API answers loopback clients only (env ROOMIO_API_KEY)")
+	fs.StringVar(&o.apiAddr, "api-addr", envOr("ROOMIO_API_ADDR", defaultAPIAddr), "listen address of the backend API /api/v1; must be loopback unless -api-key is set; empty: no API (env ROOMIO_API_ADDR)")
+	fs.StringVar(&o.apiKey, "api-key", envOr("ROOMIO_API_KEY", ""), "bearer key the API requires; needed when -api-addr is not loopback (env ROOMIO_API_KEY)")
 	fs.StringVar(&o.logLevel, "log-level", envOr("ROOMIO_LOG_LEVEL", "info"), "debug, info, warn or error (env ROOMIO_LOG_LEVEL)")
 	fs.StringVar(&o.origins, "allowed-origins", envOr("ROOMIO_ALLOWED_ORIGINS", ""), "comma-separated cross-origin hosts allowed to open WebSockets (env ROOMIO_ALLOWED_ORIGINS)")
+	shutdownDefault, err := envDuration("ROOMIO_SHUTDOWN_TIMEOUT", defaultShutdown)
+	if err != nil {
+		return o, err
+	}
+	fs.DurationVar(&o.shutdown, "shutdown-timeout", shutdownDefault, "how long SIGINT/SIGTERM may drain connections before the rest are cut (env ROOMIO_SHUTDOWN_TIMEOUT)")
 	fs.StringVar(&o.clusterAddr, "cluster-addr", envOr("ROOMIO_CLUSTER_ADDR", ""), "gossip host:port to bind and advertise; empty: single node (env ROOMIO_CLUSTER_ADDR)")
 	fs.StringVar(&o.remoteAddr, "remote-addr", envOr("ROOMIO_REMOTE_ADDR", ""), "node-to-node host:port (default: the cluster-addr host, port+1) (env ROOMIO_REMOTE_ADDR)")
 	fs.StringVar(&o.join, "join", envOr("ROOMIO_JOIN", ""), "comma-separated gossip addresses of nodes to join (env ROOMIO_JOIN)")
-	fs.StringVar(&o.clusterKey, "cluster-key", envOr("ROOMIO_CLUSTER_KEY", ""), "base64 of a 16-, 24- or 32-byte key that encrypts gossip and authenticates nodes (env ROOMIO_CLUSTER_KEY)")
-	probeDefault, err := time.ParseDuration(envOr("ROOMIO_PROBE_INTERVAL", "0s"))
+	fs.StringVar(&o.clusterKey, "cluster-key", envOr("ROOMIO_CLUSTER_KEY", ""), "base64 of a 16-, 24- or 32-byte key that encrypts gossip and authenticates nodes; required on non-loopback addresses (env ROOMIO_CLUSTER_KEY)")
+	insecureDefault, err := strconv.ParseBool(envOr("ROOMIO_CLUSTER_INSECURE", "false"))
 	if err != nil {
-		return o, fmt.Errorf("ROOMIO_PROBE_INTERVAL: %w", err)
+		return o, fmt.Errorf("ROOMIO_CLUSTER_INSECURE: %w", err)
+	}
+	fs.BoolVar(&o.clusterInsecure, "cluster-insecure", insecureDefault, "run a cluster without -cluster-key on non-loopback addresses: every host that reaches the ports is trusted (env ROOMIO_CLUSTER_INSECURE)")
+	probeDefault, err := envDuration("ROOMIO_PROBE_INTERVAL", 0)
+	if err != nil {
+		return o, err
 	}
 	fs.DurationVar(&o.probe, "probe-interval", probeDefault, "failure-probe interval; a crashed node is declared dead after about 6 intervals; 0: 1s (env ROOMIO_PROBE_INTERVAL)")
 	fs.BoolVar(&o.adminUI, "admin-ui", envOr("ROOMIO_ADMIN_UI", "") == "true", "serve the Socket.IO Admin UI's namespace /admin (env ROOMIO_ADMIN_UI=true)")
@@ -102,8 +141,15 @@ func parseFlags(args []string) (options, error) {
 	if o.app != "chat" && o.app != "none" {
 		return o, fmt.Errorf("-app must be chat or none, not %q", o.app)
 	}
-	if o.clusterAddr == "" && (o.remoteAddr != "" || o.join != "" || o.clusterKey != "" || o.probe != 0) {
-		return o, errors.New("-remote-addr, -join, -cluster-key and -probe-interval need -cluster-addr")
+	if o.shutdown <= 0 {
+		return o, errors.New("-shutdown-timeout must be positive")
+	}
+	if o.apiAddr != "" && o.apiKey == "" && !loopbackAddr(o.apiAddr) {
+		// Without a key the API's only protection is that no other host can reach it.
+		return o, fmt.Errorf("-api-addr %s is not a loopback address: set -api-key (ROOMIO_API_KEY), or bind the API to 127.0.0.1", o.apiAddr)
+	}
+	if o.clusterAddr == "" && (o.remoteAddr != "" || o.join != "" || o.clusterKey != "" || o.probe != 0 || o.clusterInsecure) {
+		return o, errors.New("-remote-addr, -join, -cluster-key, -cluster-insecure and -probe-interval need -cluster-addr")
 	}
 	if o.probe < 0 {
 		return o, errors.New("-probe-interval must not be negative")
@@ -119,10 +165,29 @@ func parseFlags(args []string) (options, error) {
 			return o, fmt.Errorf("-admin-ui-dir: %w", err)
 		}
 	}
+	if o.clusterKey != "" && o.clusterInsecure {
+		return o, errors.New("-cluster-insecure and -cluster-key exclude each other")
+	}
 	return o, nil
 }
 
-// clusterConfig turns the cluster flags into the engine's configuration.
+// loopbackAddr reports whether a listen address (host:port) binds loopback only: its host is a loopback
+// IP or "localhost". An empty host (":8090") binds every interface.
+func loopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// clusterConfig turns the cluster flags into the engine's configuration. A cluster whose gossip or
+// stream address is not loopback needs a key: without one, any host that reaches the ports can join,
+// list every socket's handshake and emit to every room. -cluster-insecure lifts that, loudly.
 func (o options) clusterConfig() (engine.ClusterConfig, error) {
 	var cc engine.ClusterConfig
 	if o.clusterAddr == "" {
@@ -153,8 +218,33 @@ func (o options) clusterConfig() (engine.ClusterConfig, error) {
 			return cc, fmt.Errorf("-cluster-key: %d bytes, want 16, 24 or 32", n)
 		}
 		cc.Key = key
+	} else if !o.clusterInsecure && !o.clusterLoopback() {
+		return cc, fmt.Errorf("-cluster-addr %s / -remote-addr %s are not loopback addresses: set -cluster-key (ROOMIO_CLUSTER_KEY), "+
+			"or -cluster-insecure to trust every host that can reach these ports", cc.GossipAddr, cc.RemoteAddr)
 	}
 	return cc, nil
+}
+
+// clusterLoopback reports whether both cluster addresses are loopback.
+func (o options) clusterLoopback() bool {
+	if !loopbackAddr(o.clusterAddr) {
+		return false
+	}
+	return o.remoteAddr == "" || loopbackAddr(o.remoteAddr)
+}
+
+// warnInsecureCluster logs, at Warn, a cluster that runs without a key.
+func (o options) warnInsecureCluster(logger *slog.Logger) {
+	if o.clusterAddr == "" || o.clusterKey != "" {
+		return
+	}
+	if o.clusterLoopback() {
+		logger.Warn("cluster without -cluster-key: any process on this host can join it, list every socket and emit to every room",
+			"cluster_addr", o.clusterAddr)
+		return
+	}
+	logger.Warn("INSECURE cluster (-cluster-insecure): no -cluster-key on a non-loopback address; every host that reaches the gossip and stream ports can join, list every socket and emit to every room",
+		"cluster_addr", o.clusterAddr, "remote_addr", o.remoteAddr)
 }
 
 func run(args []string) error {
@@ -167,6 +257,9 @@ func run(args []string) error {
 		return fmt.Errorf("-log-level: %w", err)
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	if _, err := o.clusterConfig(); err != nil {
+		return err // before listening
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -174,44 +267,110 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
+	var apiLn net.Listener
+	if o.apiAddr != "" {
+		if apiLn, err = net.Listen("tcp", o.apiAddr); err != nil {
+			ln.Close()
+			return fmt.Errorf("-api-addr: %w", err)
+		}
+	}
+	o.warnInsecureCluster(logger)
 	n, err := newNode(ctx, o, logger)
 	if err != nil {
 		ln.Close()
+		if apiLn != nil {
+			apiLn.Close()
+		}
 		return err
 	}
 	if n.admin != nil {
 		defer n.admin.Close() // after the engine's Shutdown below
 	}
-	srv := &http.Server{Handler: n.handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
+	srvs := []*http.Server{n.server(n.handler())}
+	lns := []net.Listener{ln}
+	if apiLn != nil {
+		srvs = append(srvs, n.server(n.apiHandler()))
+		lns = append(lns, apiLn)
+	}
+	serveErr := make(chan error, len(srvs))
+	for i, s := range srvs {
+		go func() { serveErr <- s.Serve(lns[i]) }()
+	}
+	if apiLn != nil {
+		logger.Info("API listening", "api_addr", apiLn.Addr().String(), "key", o.apiKey != "")
+	}
 	logger.Info("listening", "addr", ln.Addr().String(), "node", n.eng.NodeID())
 
 	select {
 	case <-ctx.Done():
-		logger.Info("shutting down")
+		logger.Info("shutting down", "budget", o.shutdown)
 	case err := <-serveErr:
+		n.shutdown(o.shutdown, srvs...)
 		return err
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	// WebSockets are hijacked connections that http.Server.Shutdown does not wait for: the engine drains
-	// and closes them; then the HTTP server stops.
-	err = n.eng.Shutdown(sctx)
-	if herr := srv.Shutdown(sctx); herr != nil && !errors.Is(herr, http.ErrServerClosed) {
-		err = errors.Join(err, herr)
-	}
+	err = n.shutdown(o.shutdown, srvs...)
 	logger.Info("stopped")
 	return err
 }
 
+// shutdown stops the node within budget: the engine drains and closes its connections (WebSockets are
+// hijacked, so http.Server.Shutdown does not wait for them), then the HTTP servers stop accepting and
+// wait for their requests. When the budget ends first — a client that holds a request open, an upload
+// that never finishes — every remaining connection is closed, which ends the handlers blocked on them;
+// that is logged, not an error: the node exits on time whatever its clients do.
+func (n *node) shutdown(budget time.Duration, srvs ...*http.Server) error {
+	ctx, cancel := context.WithTimeout(context.Background(), budget)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		err := n.eng.Shutdown(ctx)
+		for _, s := range srvs {
+			if herr := s.Shutdown(ctx); herr != nil && !errors.Is(herr, http.ErrServerClosed) {
+				err = errors.Join(err, herr)
+			}
+		}
+		done <- err
+	}()
+	var err error
+	select {
+	case err = <-done:
+		if ctx.Err() == nil {
+			return err
+		}
+	case <-ctx.Done():
+	}
+	for _, s := range srvs {
+		s.Close()
+	}
+	if err == nil {
+		// The engine stops its actors even past its deadline (a few milliseconds); wait for that, not
+		// for clients.
+		select {
+		case err = <-done:
+		case <-time.After(closeGrace):
+			err = errors.New("still stopping")
+		}
+	}
+	n.log.Warn("shutdown budget spent: closed the connections still open", "budget", budget, "err", err)
+	return nil
+}
+
+// closeGrace is how long shutdown waits, after the budget and closing every connection, for the engine
+// to finish stopping.
+const closeGrace = time.Second
+
 // node is one roomio node: the engine and its HTTP surface.
 type node struct {
 	eng        *engine.Engine
+	log        *slog.Logger
+	limits     httpLimits
 	admin      *admin.Admin // nil without -admin-ui
 	adminUIDir string
-	apiKey     string
-	log        *slog.Logger
+
+	apiKey      string
+	apiLoopback bool          // the API's listener is loopback: Host must name loopback (DNS rebinding)
+	apiAuth     *failureLog   // wrong or missing API keys, logged rate-limited
+	apiFailures atomic.Uint64 // their count (GET /api/v1/stats)
 }
 
 func newNode(ctx context.Context, o options, logger *slog.Logger) (*node, error) {
@@ -230,7 +389,9 @@ func newNode(ctx context.Context, o options, logger *slog.Logger) (*node, error)
 	if o.app == "chat" {
 		chatapp.Register(eng.Of("/"))
 	}
-	n := &node{eng: eng, adminUIDir: o.adminUIDir, apiKey: o.apiKey, log: logger}
+	n := &node{eng: eng, log: logger, limits: o.http.withDefaults(), adminUIDir: o.adminUIDir,
+		apiKey: o.apiKey, apiLoopback: o.apiAddr == "" || loopbackAddr(o.apiAddr)}
+	n.apiAuth = &failureLog{log: logger.With("component", "api"), msg: "refused an API request with a missing or wrong key", total: &n.apiFailures}
 	if o.adminUI {
 		// Before Start, so that the Admin UI sees every socket.
 		n.admin, err = admin.Instrument(eng, admin.Config{
@@ -252,6 +413,8 @@ func newNode(ctx context.Context, o options, logger *slog.Logger) (*node, error)
 	return n, nil
 }
 
+// handler serves the public listener: the WebSocket and Socket.IO endpoints, the chat page, the
+// browser client and /healthz. The API is not here (apiHandler, on its own listener).
 func (n *node) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/ws", n.eng.Handler())
@@ -260,9 +423,9 @@ func (n *node) handler() http.Handler {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte("ok"))
 	})
-	mux.Handle("POST /api/v1/emit", n.requireAPI(http.HandlerFunc(n.apiEmit)))
-	mux.Handle("GET /api/v1/sockets", n.requireAPI(http.HandlerFunc(n.apiSockets)))
-	mux.Handle("GET /api/v1/cluster", n.requireAPI(http.HandlerFunc(n.apiCluster)))
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, apiError{Error: "not found: the API is served on its own listener (-api-addr)"})
+	})
 	// The chat page and the browser client it imports; served with -app none too. Every other path is
 	// 404, and a method other than GET or HEAD on these two is 405.
 	mux.Handle("GET /{$}", chatapp.Page())
@@ -272,7 +435,7 @@ func (n *node) handler() http.Handler {
 		// Socket.IO endpoint, namespace /admin.
 		mux.Handle("GET /admin/", http.StripPrefix("/admin/", http.FileServer(http.Dir(n.adminUIDir))))
 	}
-	return mux
+	return n.bodyDeadline(mux)
 }
 
 func splitComma(s string) []string {

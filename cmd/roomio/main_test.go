@@ -40,12 +40,14 @@ func TestMain(m *testing.M) {
 // waitFor bounds every wait for an event, an ack or an HTTP answer.
 const waitFor = 10 * time.Second
 
-// testNode is a node (newNode) whose handler is served over loopback by httptest.
+// testNode is a node (newNode) whose two listeners are served over loopback by httptest, each with the
+// node's own http.Server configuration (limits included).
 type testNode struct {
 	t   *testing.T
 	n   *node
-	srv *httptest.Server
-	ws  string // the WebSocket endpoint, ws://127.0.0.1:port/ws
+	srv *httptest.Server // the public listener (handler)
+	api *httptest.Server // the API's listener (apiHandler)
+	ws  string           // the WebSocket endpoint, ws://127.0.0.1:port/ws
 
 	mu      sync.Mutex
 	clients []*client.Client
@@ -56,16 +58,22 @@ type testNode struct {
 // server, and asserts that no actor is left.
 func serveNode(t *testing.T, tweak func(*options)) *testNode {
 	t.Helper()
+	return serveNodeLog(t, tweak, slog.New(slog.DiscardHandler))
+}
+
+// serveNodeLog is serveNode with the node logging to logger.
+func serveNodeLog(t *testing.T, tweak func(*options), logger *slog.Logger) *testNode {
+	t.Helper()
 	o := options{addr: "127.0.0.1:0", app: "chat", logLevel: "info"}
 	if tweak != nil {
 		tweak(&o)
 	}
-	n, err := newNode(context.Background(), o, slog.New(slog.DiscardHandler))
+	n, err := newNode(context.Background(), o, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(n.handler())
-	tn := &testNode{t: t, n: n, srv: srv, ws: "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"}
+	srv, api := startServer(n, n.handler()), startServer(n, n.apiHandler())
+	tn := &testNode{t: t, n: n, srv: srv, api: api, ws: "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 		defer cancel()
@@ -82,11 +90,20 @@ func serveNode(t *testing.T, tweak func(*options)) *testNode {
 		if n.admin != nil {
 			n.admin.Close()
 		}
+		api.Close()
 		if st := n.eng.Stats(); st != (engine.Stats{}) {
 			t.Errorf("actors left after Shutdown: %+v", st)
 		}
 	})
 	return tn
+}
+
+// startServer serves h on a loopback port with the node's http.Server.
+func startServer(n *node, h http.Handler) *httptest.Server {
+	srv := httptest.NewUnstartedServer(h)
+	srv.Config = n.server(h)
+	srv.Start()
+	return srv
 }
 
 func TestHealthz(t *testing.T) {
@@ -186,34 +203,53 @@ func TestWebRoutes(t *testing.T) {
 
 // clearEnv unsets the ROOMIO_* variables for the test (t.Setenv restores them afterwards).
 func clearEnv(t *testing.T) {
-	for _, k := range []string{"ROOMIO_ADDR", "ROOMIO_APP", "ROOMIO_API_KEY", "ROOMIO_LOG_LEVEL", "ROOMIO_ALLOWED_ORIGINS",
-		"ROOMIO_ADMIN_UI", "ROOMIO_ADMIN_USER", "ROOMIO_ADMIN_PASSWORD_HASH", "ROOMIO_ADMIN_NO_AUTH", "ROOMIO_ADMIN_READONLY", "ROOMIO_ADMIN_UI_DIR"} {
-		t.Setenv(k, "")
-		os.Unsetenv(k)
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "ROOMIO_") && k != "ROOMIO_TEST_BINDIR" && k != "ROOMIO_E2E" {
+			t.Setenv(k, "")
+			os.Unsetenv(k)
+		}
 	}
 }
 
 func TestParseFlags(t *testing.T) {
-	defaults := options{adminUser: "admin", addr: "127.0.0.1:8080", app: "chat", logLevel: "info"}
+	// with returns the defaults changed by mod.
+	with := func(mod func(*options)) options {
+		o := options{adminUser: "admin", addr: "127.0.0.1:8080", app: "chat", apiAddr: "127.0.0.1:8090", logLevel: "info", shutdown: 15 * time.Second}
+		if mod != nil {
+			mod(&o)
+		}
+		return o
+	}
 	tests := []struct {
 		name string
 		env  map[string]string
 		args []string
 		want options
 	}{
-		{name: "defaults", want: defaults},
-		{name: "flags", args: []string{"-addr", ":9000", "-app", "none", "-api-key", "k", "-log-level", "debug", "-allowed-origins", "a.example,b.example"},
-			want: options{adminUser: "admin", addr: ":9000", app: "none", apiKey: "k", logLevel: "debug", origins: "a.example,b.example"}},
+		{name: "defaults", want: with(nil)},
+		{name: "flags", args: []string{"-addr", ":9000", "-app", "none", "-api-addr", ":9001", "-api-key", "k", "-log-level", "debug", "-allowed-origins", "a.example,b.example", "-shutdown-timeout", "3s"},
+			want: with(func(o *options) {
+				*o = options{adminUser: "admin", addr: ":9000", app: "none", apiAddr: ":9001", apiKey: "k", logLevel: "debug", origins: "a.example,b.example", shutdown: 3 * time.Second}
+			})},
+		{name: "no API", args: []string{"-api-addr", ""}, want: with(func(o *options) { o.apiAddr = "" })},
+		{name: "API on localhost", args: []string{"-api-addr", "localhost:7"}, want: with(func(o *options) { o.apiAddr = "localhost:7" })},
+		{name: "API on IPv6 loopback", args: []string{"-api-addr", "[::1]:7"}, want: with(func(o *options) { o.apiAddr = "[::1]:7" })},
 		{name: "env ROOMIO_ADDR", env: map[string]string{"ROOMIO_ADDR": "0.0.0.0:7000"},
-			want: options{adminUser: "admin", addr: "0.0.0.0:7000", app: "chat", logLevel: "info"}},
+			want: with(func(o *options) { o.addr = "0.0.0.0:7000" })},
 		{name: "flag beats env", env: map[string]string{"ROOMIO_ADDR": "0.0.0.0:7000"}, args: []string{"-addr", "127.0.0.1:7001"},
-			want: options{adminUser: "admin", addr: "127.0.0.1:7001", app: "chat", logLevel: "info"}},
-		{name: "env for every flag", env: map[string]string{"ROOMIO_APP": "none", "ROOMIO_API_KEY": "s", "ROOMIO_LOG_LEVEL": "warn", "ROOMIO_ALLOWED_ORIGINS": "*"},
-			want: options{adminUser: "admin", addr: "127.0.0.1:8080", app: "none", apiKey: "s", logLevel: "warn", origins: "*"}},
+			want: with(func(o *options) { o.addr = "127.0.0.1:7001" })},
+		{name: "env for every flag", env: map[string]string{"ROOMIO_APP": "none", "ROOMIO_API_KEY": "s", "ROOMIO_API_ADDR": "0.0.0.0:1", "ROOMIO_LOG_LEVEL": "warn",
+			"ROOMIO_ALLOWED_ORIGINS": "*", "ROOMIO_SHUTDOWN_TIMEOUT": "1m", "ROOMIO_CLUSTER_ADDR": "10.0.0.1:7946", "ROOMIO_CLUSTER_INSECURE": "true"},
+			want: with(func(o *options) {
+				o.app, o.apiKey, o.apiAddr, o.logLevel, o.origins, o.shutdown = "none", "s", "0.0.0.0:1", "warn", "*", time.Minute
+				o.clusterAddr, o.clusterInsecure = "10.0.0.1:7946", true
+			})},
 		{name: "admin flags", args: []string{"-admin-ui", "-admin-user", "root", "-admin-password-hash", "$2a$10$x", "-admin-readonly"},
-			want: options{addr: "127.0.0.1:8080", app: "chat", logLevel: "info", adminUI: true, adminUser: "root", adminHash: "$2a$10$x", adminReadOnly: true}},
+			want: with(func(o *options) {
+				o.adminUI, o.adminUser, o.adminHash, o.adminReadOnly = true, "root", "$2a$10$x", true
+			})},
 		{name: "admin env", env: map[string]string{"ROOMIO_ADMIN_UI": "true", "ROOMIO_ADMIN_NO_AUTH": "true"},
-			want: options{adminUser: "admin", addr: "127.0.0.1:8080", app: "chat", logLevel: "info", adminUI: true, adminNoAuth: true}},
+			want: with(func(o *options) { o.adminUI, o.adminNoAuth = true, true })},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -237,16 +273,25 @@ func TestParseFlagsErrors(t *testing.T) {
 		name string
 		env  map[string]string
 		args []string
+		want string // in the error
 	}{
-		{name: "invalid -app", args: []string{"-app", "game"}},
-		{name: "empty -app", args: []string{"-app", ""}},
-		{name: "invalid ROOMIO_APP", env: map[string]string{"ROOMIO_APP": "Chat"}},
-		{name: "unknown flag", args: []string{"-port", "80"}},
-		{name: "positional argument", args: []string{"extra"}},
-		{name: "admin without credentials", args: []string{"-admin-ui"}},
-		{name: "admin with both", args: []string{"-admin-ui", "-admin-no-auth", "-admin-password-hash", "$2a$10$x"}},
-		{name: "admin options without -admin-ui", args: []string{"-admin-readonly"}},
-		{name: "admin UI dir without index.html", args: []string{"-admin-ui", "-admin-no-auth", "-admin-ui-dir", "."}},
+		{name: "invalid -app", args: []string{"-app", "game"}, want: "-app"},
+		{name: "empty -app", args: []string{"-app", ""}, want: "-app"},
+		{name: "invalid ROOMIO_APP", env: map[string]string{"ROOMIO_APP": "Chat"}, want: "-app"},
+		{name: "unknown flag", args: []string{"-port", "80"}, want: "port"},
+		{name: "positional argument", args: []string{"extra"}, want: "extra"},
+		{name: "public API without a key", args: []string{"-api-addr", ":8090"}, want: "-api-key"},
+		{name: "API on all interfaces without a key", args: []string{"-api-addr", "0.0.0.0:8090"}, want: "-api-key"},
+		{name: "API on a host name without a key", args: []string{"-api-addr", "api.example:8090"}, want: "-api-key"},
+		{name: "API from env without a key", env: map[string]string{"ROOMIO_API_ADDR": "10.1.2.3:8090"}, want: "-api-key"},
+		{name: "zero shutdown", args: []string{"-shutdown-timeout", "0s"}, want: "-shutdown-timeout"},
+		{name: "bad ROOMIO_SHUTDOWN_TIMEOUT", env: map[string]string{"ROOMIO_SHUTDOWN_TIMEOUT": "soon"}, want: "ROOMIO_SHUTDOWN_TIMEOUT"},
+		{name: "insecure without a cluster", args: []string{"-cluster-insecure"}, want: "-cluster-addr"},
+		{name: "insecure and a key", args: []string{"-cluster-addr", "10.0.0.1:7946", "-cluster-insecure", "-cluster-key", "MDEyMzQ1Njc4OWFiY2RlZg=="}, want: "-cluster-insecure"},
+		{name: "admin without credentials", args: []string{"-admin-ui"}, want: "-admin-ui"},
+		{name: "admin with both", args: []string{"-admin-ui", "-admin-no-auth", "-admin-password-hash", "$2a$10$x"}, want: "-admin-ui"},
+		{name: "admin options without -admin-ui", args: []string{"-admin-readonly"}, want: "-admin-ui"},
+		{name: "admin UI dir without index.html", args: []string{"-admin-ui", "-admin-no-auth", "-admin-ui-dir", "."}, want: "-admin-ui-dir"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -254,8 +299,12 @@ func TestParseFlagsErrors(t *testing.T) {
 			for k, v := range tc.env {
 				t.Setenv(k, v)
 			}
-			if o, err := parseFlags(tc.args); err == nil {
+			o, err := parseFlags(tc.args)
+			if err == nil {
 				t.Fatalf("parseFlags(%q) = %+v, want an error", tc.args, o)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("parseFlags(%q): %v, want an error naming %s", tc.args, err, tc.want)
 			}
 		})
 	}
@@ -268,6 +317,8 @@ func TestRunRejectsBadConfig(t *testing.T) {
 		{"-app", "game"},
 		{"-log-level", "loud"},
 		{"-addr", "127.0.0.1:notaport"},
+		{"-addr", "127.0.0.1:0", "-api-addr", "127.0.0.1:notaport"},
+		{"-addr", "127.0.0.1:0", "-api-addr", ":0"},
 	} {
 		if err := run(args); err == nil {
 			t.Errorf("run(%q) = nil, want an error", args)

@@ -124,8 +124,15 @@ func chatMembership(ev *engine.Event, join bool, reserved func(string) bool) {
 	if rooms == nil {
 		rooms = []string{}
 	}
-	ackIf(ev, map[string]any{"ok": true, "rooms": rooms})
+	// The ack is bounded whatever the socket's room count (a socket may be in up to 1 000 rooms of 128
+	// bytes): it lists the first MaxAckRooms and counts them all.
+	count := len(rooms)
+	ackIf(ev, map[string]any{"ok": true, "rooms": rooms[:min(count, MaxAckRooms)], "count": count})
 }
+
+// MaxAckRooms is how many rooms a join or leave ack lists at most (the first, in sorted order); its
+// "count" is the socket's number of chat rooms.
+const MaxAckRooms = 100
 
 // payload returns argument i as it came (raw JSON or binary), or JSON null when absent.
 func payload(ev *engine.Event, i int) any {

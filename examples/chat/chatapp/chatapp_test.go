@@ -2,10 +2,12 @@ package chatapp_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/roomio/roomio/examples/chat/chatapp"
 	"github.com/roomio/roomio/examples/chat/chatapp/chattest"
 	"github.com/roomio/roomio/transport/wire"
 )
@@ -45,6 +47,33 @@ func TestChatJoin(t *testing.T) {
 			u.Expect(t, "said", said("lobby", a.ID(), "marker"))
 		}
 	})
+}
+
+// TestChatJoinAckBounded: a socket in many rooms gets acks that list the first chatapp.MaxAckRooms rooms,
+// sorted, and count them all; a leave brings the list back under the cap.
+func TestChatJoinAckBounded(t *testing.T) {
+	tn := serveChat(t)
+	u := tn.user()
+	const n = chatapp.MaxAckRooms + 50
+	var all []string
+	for i := range n {
+		room := fmt.Sprintf("room-%03d-%s", i, strings.Repeat("x", 100)) // long names, as in the attack
+		all = append(all, room)
+		got := u.Call(t, "join", room)
+		rooms := anyStrings(got["rooms"])
+		if got["ok"] != true || got["count"] != float64(i+1) || len(rooms) != min(i+1, chatapp.MaxAckRooms) {
+			t.Fatalf("join #%d acked ok %v, count %v, %d rooms; want count %d and %d rooms", i+1, got["ok"], got["count"], len(rooms), i+1, min(i+1, chatapp.MaxAckRooms))
+		}
+	}
+	// The names sort in join order: the ack lists the first MaxAckRooms.
+	got := u.Call(t, "join", all[n-1]) // already a member: the same answer
+	if rooms := anyStrings(got["rooms"]); !slices.Equal(rooms, all[:chatapp.MaxAckRooms]) || got["count"] != float64(n) {
+		t.Fatalf("ack lists %d rooms from %q, count %v; want the first %d of %d", len(rooms), rooms[0], got["count"], chatapp.MaxAckRooms, n)
+	}
+	for _, room := range all[:n-3] {
+		u.Call(t, "leave", room)
+	}
+	u.MustCall(t, chattest.OKRooms(all[n-3:]...), "leave", "nowhere")
 }
 
 func TestChatLeave(t *testing.T) {

@@ -6,8 +6,10 @@
 //
 // Every event may ask for an ack; a failure is acked {"ok":false,"error":"..."}.
 //
-//   - join(room): joins room; ack {"ok":true,"rooms":[...]} lists the socket's chat rooms, sorted.
-//     The other members get joined {"room","id"} unless the socket was already a member.
+//   - join(room): joins room; ack {"ok":true,"rooms":[...],"count":N}: N is the number of the socket's
+//     chat rooms, and rooms lists them sorted, at most [MaxAckRooms] (100) of them, so an ack stays
+//     small however many rooms the socket is in. The other members get joined {"room","id"} unless the
+//     socket was already a member.
 //   - leave(room): leaves room (leaving a room one is not in is not an error); the same ack.
 //   - say(room, payload): said {"room","from","payload"} to every member, sender included; a
 //     non-member is acked "not in room". The payload is relayed as it came: JSON as is, binary as a

@@ -119,7 +119,7 @@ func OKRooms(rooms ...string) map[string]any {
 	for i, r := range rooms {
 		rs[i] = r
 	}
-	return map[string]any{"ok": true, "rooms": rs}
+	return map[string]any{"ok": true, "rooms": rs, "count": float64(len(rooms))}
 }
 
 // DecodeObject decodes a JSON-object argument, failing the test otherwise.
