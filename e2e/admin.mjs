@@ -16,7 +16,7 @@ const STEP_MS = 15_000;
 const TOTAL_MS = Number(process.env.ROOMIO_E2E_TIMEOUT_MS) || 90_000;
 const ROOM = "e2e-room";
 
-const [base, user, password] = process.argv.slice(2);
+const [base, user, password, api] = process.argv.slice(2);
 if (!base || !user || !password) {
   console.error("usage: node admin.mjs BASE_URL USER PASSWORD");
   process.exit(2);
@@ -40,7 +40,7 @@ let browser, sock;
 const consoleLines = [];
 
 async function listedIDs() {
-  const res = await fetch(`${origin}/api/v1/sockets?namespace=/`);
+  const res = await fetch(`${api}/api/v1/sockets?namespace=/`);
   if (!res.ok) throw new Error(`GET /api/v1/sockets: ${res.status}`);
   return (await res.json()).sockets.map((s) => s.id);
 }

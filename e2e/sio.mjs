@@ -125,7 +125,7 @@ const scenarios = {
   async "cluster-chat"() {
     const s = io(base, { reconnection: false });
     await connected(s);
-    eq(await s.emitWithAck("join", "r"), { ok: true, rooms: ["r"], count: 1 }, "join ack");
+    eq(await s.emitWithAck("join", "r"), { count: 1, ok: true, rooms: ["r"] }, "join ack");
     const said = once(s, "said");
     console.log("step joined");
     const from = await nextLine();

@@ -2,6 +2,7 @@ package main_test
 
 import (
 	"context"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -48,11 +49,18 @@ func TestBrowserAdmin(t *testing.T) {
 	}
 	trackInputs(t, root)
 	bin := buildNode(t)
-	addr := startNode(t, bin, "-admin-ui", "-admin-user", user, "-admin-password-hash", string(hash), "-admin-ui-dir", uiDir)
+	// The API (which the script asks whether the socket is gone) listens on its own loopback port.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	apiAddr := ln.Addr().String()
+	ln.Close()
+	addr := startNode(t, bin, "-api-addr", apiAddr, "-admin-ui", "-admin-user", user, "-admin-password-hash", string(hash), "-admin-ui-dir", uiDir)
 
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, nodeJS, filepath.Join("e2e", "admin.mjs"), "http://"+addr+"/", user, password)
+	cmd := exec.CommandContext(ctx, nodeJS, filepath.Join("e2e", "admin.mjs"), "http://"+addr+"/", user, password, "http://"+apiAddr)
 	cmd.Dir = root
 	cmd.WaitDelay = 5 * time.Second
 	out, err := cmd.CombinedOutput()
