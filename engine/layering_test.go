@@ -44,6 +44,7 @@ var layers = map[string][]string{
 	"examples/chat/chatapp/chattest": {"client", "transport/wire"},
 	"examples/chat":                  {"client/browser", "engine", "examples/chat/chatapp"},
 	"examples/cluster":               {"client/browser", "engine", "examples/chat/chatapp"},
+	"examples/arena":                 {"client/browser", "engine"},
 	"examples/conformance":           {"engine", "transport/engineio"}, // the Engine.IO suite needs a bare Engine.IO echo server
 	"cmd/roomio":                     {"client/browser", "engine", "examples/chat/chatapp"},
 }
@@ -61,6 +62,7 @@ var testLayers = map[string][]string{
 	"examples/chat":         {"client"},
 	"examples/chat/chatapp": {"client", "examples/chat/chatapp/chattest", "transport/wire"},
 	"examples/cluster":      {"client"},
+	"examples/arena":        {"client"},
 	"internal/clusterlink":  {},
 	"internal/packet":       {},
 	"transport":             {},
