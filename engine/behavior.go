@@ -226,7 +226,7 @@ func (c *RoomContext) Locked() bool { return c.r.Locked() }
 // SetTick makes OnTick run every interval (a game loop at 20–60 Hz: 50 ms to 16 ms), on a fixed schedule
 // from now; zero stops it. Ticks are mailbox messages, handled between the room's other messages: a tick
 // comes late by the timer's latency plus the time the room spends on messages queued before it
-// (docs/guarantees.md gives the measured jitter). A late tick does not shift the schedule; ticks missed
+// (docs/behaviors.md and docs/benchmarks.md give the measured jitter). A late tick does not shift the schedule; ticks missed
 // by more than an interval are skipped, not bunched, and dt says how long it really was.
 func (c *RoomContext) SetTick(interval time.Duration) { c.r.SetTick(interval) }
 

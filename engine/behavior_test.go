@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -621,4 +622,132 @@ func TestHookQueueNeverBlocksNamespace(t *testing.T) {
 	}
 	close(release)
 	t.Logf("hook events run %d, dropped %d", ran.Load(), h.e.DroppedHookEvents())
+}
+
+// A socket that leaves a behaviour room, or leaves and joins again, while the room is still deciding its
+// first join ends where its last call says, and the room agrees.
+func TestBehaviorJoinLeaveRace(t *testing.T) {
+	log := make(chan string, 100)
+	gate, entered := make(chan struct{}), make(chan struct{}, 10)
+	var gated atomic.Bool
+	gated.Store(true)
+	h := start(t, engine.Config{}, func(e *engine.Engine) {
+		e.Of("/").Define("slow:", func(string) engine.Behavior {
+			return &recorder{log: log, onJoin: func(r *engine.RoomContext, j *engine.Joiner) error {
+				if gated.Load() {
+					entered <- struct{}{}
+					<-gate
+				}
+				return nil
+			}}
+		})
+	})
+	t.Cleanup(func() {
+		if gated.CompareAndSwap(true, false) {
+			close(gate)
+		}
+	})
+	u, other := h.connect("/", nil), h.connect("/", nil)
+	s := h.server(u.ID())
+	for _, tc := range []struct {
+		room   string
+		rejoin bool
+	}{{"slow:left", false}, {"slow:back", true}} {
+		if tc.rejoin {
+			// Another member keeps the room from being disposed when u's first membership ends, whether
+			// u's second join reaches it before or after.
+			gated.Store(false)
+			if err := h.server(other.ID()).Join(ctxT(t), tc.room); err != nil {
+				t.Fatal(err)
+			}
+			expectLog(t, log, "create ", "join "+other.ID())
+		}
+		gated.Store(true)
+		gate = make(chan struct{})
+		joined := make(chan error, 1)
+		go func() { joined <- s.Join(ctxT(t), tc.room) }()
+		<-entered // the room is deciding the first join
+		if err := s.Leave(ctxT(t), tc.room); err != nil {
+			t.Fatal(err)
+		}
+		if slices.Contains(roomsOf(t, s), tc.room) {
+			t.Fatalf("%s: in the room after Leave", tc.room)
+		}
+		second := make(chan error, 1)
+		if tc.rejoin {
+			go func() { second <- s.Join(ctxT(t), tc.room) }()
+		}
+		gated.Store(false)
+		close(gate)
+		if err := <-joined; err != nil {
+			t.Fatalf("%s: first join: %v", tc.room, err)
+		}
+		if tc.rejoin {
+			if err := <-second; err != nil {
+				t.Fatalf("%s: second join: %v", tc.room, err)
+			}
+			expectLog(t, log, "join "+u.ID(), "leave "+u.ID()+" left", "join "+u.ID())
+			if !slices.Contains(roomsOf(t, s), tc.room) {
+				t.Fatalf("%s: not in the room after joining again", tc.room)
+			}
+			if args, err := h.e.Room(tc.room).Request(ctxT(t), "who"); err != nil || string(args[0].Data) != `"room:`+tc.room+`:who"` {
+				t.Fatalf("%s: room after the race: %v, %v", tc.room, args, err)
+			}
+			continue
+		}
+		expectLog(t, log, "create ", "join "+u.ID(), "leave "+u.ID()+" left", "dispose")
+		if slices.Contains(roomsOf(t, s), tc.room) {
+			t.Fatalf("%s: in the room after its join was overtaken by a leave", tc.room)
+		}
+	}
+}
+
+// Shutdown disposes every behaviour room, ticking or not, and leaves no actor.
+func TestBehaviorShutdownDisposes(t *testing.T) {
+	log := make(chan string, 100)
+	e, err := engine.New(engine.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Of("/").Define("t:", func(string) engine.Behavior {
+		return &recorder{log: log, onCreate: func(r *engine.RoomContext, _ engine.Arg) error {
+			r.SetTick(time.Millisecond)
+			r.SetTimer(time.Hour, "never")
+			return nil
+		}}
+	})
+	var sock atomic.Pointer[engine.Socket]
+	e.OnConnection(func(s *engine.Socket) { sock.Store(s) })
+	if err := e.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(e.Handler())
+	defer srv.Close()
+	c, err := client.Dial(ctxT(t), "ws"+strings.TrimPrefix(srv.URL, "http"), client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Connect(ctxT(t), "/", nil); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the connection handler", func() bool { return sock.Load() != nil })
+	if err := sock.Load().Join(ctxT(t), "t:1", "t:2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Shutdown(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	disposed := 0
+	for len(log) > 0 {
+		if <-log == "dispose" {
+			disposed++
+		}
+	}
+	if disposed != 2 {
+		t.Fatalf("%d rooms disposed at shutdown, want 2", disposed)
+	}
+	if st := e.Stats(); st != (engine.Stats{}) {
+		t.Fatalf("actors left: %+v", st)
+	}
 }

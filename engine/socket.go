@@ -408,11 +408,13 @@ func (s *Socket) connect() {
 		var err error
 		s.safely("connect middleware", func() { err = mw(s) })
 		if err != nil {
-			msg, data := connectErrorOf(err)
-			s.sess.conn.Send(&packet.Packet{Kind: packet.KindConnectError, Namespace: s.ns.name, Message: msg, Data: data})
+			// Forget the socket before the client hears of the refusal: a client that connects again at
+			// once must not find the namespace still taken (error 5, and a Connect that never completes).
 			s.state.Store(sockDisconnected)
 			s.cancel()
 			s.sess.remove(s)
+			msg, data := connectErrorOf(err)
+			s.sess.conn.Send(&packet.Packet{Kind: packet.KindConnectError, Namespace: s.ns.name, Message: msg, Data: data})
 			return
 		}
 	}
@@ -422,10 +424,10 @@ func (s *Socket) connect() {
 	}, connectWait).Result()
 	if err != nil {
 		e.log.Error("spawning socket actor", "namespace", s.ns.name, "err", err)
-		s.sess.conn.Send(&packet.Packet{Kind: packet.KindConnectError, Namespace: s.ns.name, Message: "server error"})
 		s.state.Store(sockDisconnected)
 		s.cancel()
 		s.sess.remove(s)
+		s.sess.conn.Send(&packet.Packet{Kind: packet.KindConnectError, Namespace: s.ns.name, Message: "server error"})
 		return
 	}
 	pid := res.(*actor.PID)
