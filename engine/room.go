@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/roomio/roomio/actors"
 	"github.com/roomio/roomio/internal/packet"
@@ -152,11 +153,10 @@ func (n *Namespace) roomMessage(room, sid, event string, a []packet.Arg, ask boo
 	}
 	// Answer once: the room's Reply and a failure (a panic after a late Reply, say) must not both
 	// reach the caller.
-	m := &RoomMessage{}
-	m.reply = reply
+	var answered atomic.Bool
 	n.e.system.Root.Send(n.pid, &actors.RoomMessage{Room: room, SID: sid, Event: event, Args: a, Ask: ask,
 		Reply: func(args []packet.Arg, err error) {
-			if m.replied.CompareAndSwap(false, true) {
+			if answered.CompareAndSwap(false, true) {
 				reply(args, err)
 			}
 		}})
