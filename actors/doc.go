@@ -17,6 +17,17 @@
 // and every join and leave. A socket actor holds the socket's room set (its own id included, which has
 // no room actor: deliveries to it go straight to the socket) and filters what reaches the connection.
 //
+// # Behaviour rooms
+//
+// When [Hooks].Behavior returns a [RoomSpec] for a new room, the namespace spawns a behaviour room
+// actor instead (behavior.go): the same fan-out, plus the engine's [RoomHooks] run inside the actor with
+// a [Room] handle. Such a room decides its joins: the socket holds the room as pending (its filter does
+// not count it) until the room answers roomJoined or roomRefused (a [RefusedError] on the join's
+// collector). Its membership is its own, so the namespace does not count its members; the room asks to
+// be stopped (nsDispose) when it is empty, and the namespace agrees only if no join was sent to it
+// since. [RoomMessage]s reach it through the namespace, bounded by RoomSpec.MaxPending; ticks and timers
+// are messages the room sends itself from Go timers.
+//
 // # The broadcast path
 //
 // An emit is one immutable [Broadcast]. It enters the namespace actor, which sends one delivery per

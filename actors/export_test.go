@@ -5,7 +5,7 @@ import "github.com/asynkron/protoactor-go/actor"
 // SocketProps returns the props of a socket actor alone, so that a test can spawn it under a parent of
 // its own and play the namespace's part in the close handshake.
 func SocketProps(m *AddSocket, live *Live) *actor.Props {
-	return actor.PropsFromProducer(func() actor.Actor { return newSocketActor(m, live) })
+	return actor.PropsFromProducer(func() actor.Actor { return newSocketActor(m, nil, live) })
 }
 
 // RemoveSocket reports whether msg is a closing socket's request to its namespace to forget it, and

@@ -92,6 +92,9 @@ type (
 	JoinRooms struct {
 		Rooms     []string
 		Collector *Collector
+		// Options is given to the create and join hooks of the behaviour rooms among Rooms (the zero Arg
+		// when the join carries none).
+		Options packet.Arg
 	}
 	// LeaveRooms (engine → socket) removes the socket from rooms; Collector completes once the namespace
 	// has routed the removals.
@@ -116,14 +119,17 @@ type (
 	nsJoin struct {
 		SID       string
 		PID       *actor.PID
+		Ref       any // the socket's Handle, for behaviour rooms
 		Rooms     []string
 		Collector *Collector
+		Options   packet.Arg
 	}
 	// nsLeave (socket → namespace): remove the socket from Rooms' room actors.
 	nsLeave struct {
 		SID       string
 		Rooms     []string
 		Collector *Collector
+		Why       LeaveReason
 	}
 	// nsRemoveSocket (socket → namespace): the socket is closing; forget it and drop it from Rooms.
 	// The namespace answers nsReleased.
@@ -139,15 +145,44 @@ type (
 	}
 	// roomReleased (room → socket): the room dropped the socket (answer to roomRemove.Notify).
 	roomReleased struct{}
-	// roomAdd (namespace → room): add a member.
+	// roomAdd (namespace → room): add a member. Gated: the socket holds the room as pending and waits
+	// for roomJoined or roomRefused, which carry the collector's leg.
 	roomAdd struct {
+		Room      string
 		SID       string
 		PID       *actor.PID
+		Ref       any
 		Collector *Collector
+		Gated     bool
+		Options   packet.Arg
 	}
 	// roomRemove (namespace → room): remove a member.
 	roomRemove struct {
 		SID    string
 		Notify *actor.PID // answered with roomReleased once removed; nil for none
+		Why    LeaveReason
+	}
+	// roomJoined (behaviour room → socket): the room accepted the socket's join of Room.
+	roomJoined struct {
+		Room      string
+		Collector *Collector
+	}
+	// roomRefused (behaviour room → socket): the room refused the join of Room with Err.
+	roomRefused struct {
+		Room      string
+		Err       error
+		Collector *Collector
+	}
+	// roomKicked (behaviour room → socket): the room removed the socket (Room.Kick, Room.Dispose).
+	roomKicked struct {
+		Room string
+	}
+	// nsDispose (behaviour room → namespace): the room is empty and asks to be stopped. Adds is how many
+	// roomAdds it has received: the namespace stops it only if it sent no more since, so a join on its way
+	// is never lost.
+	nsDispose struct {
+		Room string
+		PID  *actor.PID
+		Adds uint64
 	}
 )

@@ -30,11 +30,22 @@ type Hooks struct {
 	// Stopped, when set, is called once when the namespace actor has stopped, after all its rooms and
 	// sockets: the engine's Shutdown waits for it under its own context.
 	Stopped func()
+	// Behavior, when set, is called when a room is created and returns its behaviour, or nil for a plain
+	// room. IsBehavior answers the same question without building one: sockets use it to hold a join of
+	// such a room as pending until the room answers. Both must agree and must not block.
+	Behavior   func(room string) *RoomSpec
+	IsBehavior func(room string) bool
 }
 
 type roomEntry struct {
 	pid     *actor.PID
-	members int
+	members int // plain rooms: local members; a behaviour room counts its own
+
+	// Behaviour rooms only.
+	spec       *RoomSpec
+	adds       uint64        // roomAdds sent (see nsDispose)
+	pending    *atomic.Int64 // RoomMessages forwarded, not yet handled by the room
+	maxPending int64
 }
 
 // namespaceActor is the registry of one namespace: its sockets (children), its rooms (children) and their
@@ -69,20 +80,22 @@ func (n *namespaceActor) Receive(ctx actor.Context) {
 		for _, r := range m.Rooms {
 			e := n.rooms[r]
 			if e == nil {
-				name := r
-				pid := ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return newRoomActor(n.live) }))
-				e = &roomEntry{pid: pid}
-				n.rooms[r] = e
-				if n.hooks.Interest != nil {
-					n.hooks.Interest(name, true, m.Collector)
-				}
-				n.hook(func() { n.hooks.Created(name) }, n.hooks.Created != nil)
+				e = n.spawnRoom(ctx, r, m.Collector)
 			}
-			e.members++
 			if m.Collector != nil {
 				m.Collector.AddLegs(1)
 			}
-			ctx.Send(e.pid, &roomAdd{SID: m.SID, PID: m.PID, Collector: m.Collector})
+			add := &roomAdd{Room: r, SID: m.SID, PID: m.PID, Collector: m.Collector}
+			if e.spec != nil {
+				// The room decides, and reports joins to the engine's hooks itself.
+				e.adds++
+				add.Ref, add.Gated, add.Options = m.Ref, true, m.Options
+				ctx.Send(e.pid, add)
+				continue
+			}
+			e.members++
+			add.Gated = n.hooks.IsBehavior != nil && n.hooks.IsBehavior(r)
+			ctx.Send(e.pid, add)
 			room, sid := r, m.SID
 			n.hook(func() { n.hooks.Joined(room, sid) }, n.hooks.Joined != nil)
 		}
@@ -91,7 +104,7 @@ func (n *namespaceActor) Receive(ctx actor.Context) {
 		}
 	case *nsLeave:
 		for _, r := range m.Rooms {
-			n.leave(ctx, r, m.SID, nil)
+			n.leave(ctx, r, m.SID, nil, m.Why)
 		}
 		if m.Collector != nil {
 			m.Collector.LegDone()
@@ -100,13 +113,19 @@ func (n *namespaceActor) Receive(ctx actor.Context) {
 		delete(n.sockets, m.SID)
 		notified := 0
 		for _, r := range m.Rooms {
-			if n.leave(ctx, r, m.SID, m.PID) {
+			if n.leave(ctx, r, m.SID, m.PID, LeaveDisconnected) {
 				notified++
 			}
 		}
 		ctx.Send(m.PID, &nsReleased{Rooms: notified})
+	case *RoomMessage:
+		n.roomMessage(ctx, m)
+	case *nsDispose:
+		if e := n.rooms[m.Room]; e != nil && e.pid.Equal(m.PID) && e.adds == m.Adds {
+			n.deleteRoom(ctx, m.Room, e)
+		}
 	case *AddSocket:
-		sa := newSocketActor(m, n.live)
+		sa := newSocketActor(m, n.hooks.IsBehavior, n.live)
 		pid := ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return sa }))
 		n.sockets[m.SID] = pid
 		ctx.Respond(pid)
@@ -126,27 +145,79 @@ func (n *namespaceActor) hook(f func(), set bool) {
 	}
 }
 
-// leave removes sid from room r; an emptied room actor is stopped and forgotten (Socket.IO deletes
-// empty rooms). Messages already in its mailbox, the removal included, are processed before it stops.
-// notify, when set, gets roomReleased from the room; leave reports whether a room was there to ask.
-func (n *namespaceActor) leave(ctx actor.Context, r, sid string, notify *actor.PID) bool {
+// spawnRoom starts the actor of room r, a behaviour room when the engine has one for it.
+func (n *namespaceActor) spawnRoom(ctx actor.Context, r string, c *Collector) *roomEntry {
+	e := &roomEntry{}
+	if n.hooks.Behavior != nil {
+		e.spec = n.hooks.Behavior(r)
+	}
+	if e.spec != nil {
+		e.pending = new(atomic.Int64)
+		e.maxPending = e.spec.MaxPending
+		if e.maxPending <= 0 {
+			e.maxPending = 1024
+		}
+		br := newBehaviorRoom(r, e.spec, e.pending, n.live)
+		e.pid = ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return br }))
+	} else {
+		e.pid = ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return newRoomActor(n.live) }))
+	}
+	n.rooms[r] = e
+	if n.hooks.Interest != nil {
+		n.hooks.Interest(r, true, c)
+	}
+	n.hook(func() { n.hooks.Created(r) }, n.hooks.Created != nil)
+	return e
+}
+
+// deleteRoom stops room r's actor and forgets it. Messages already in its mailbox are processed before
+// it stops.
+func (n *namespaceActor) deleteRoom(ctx actor.Context, r string, e *roomEntry) {
+	ctx.Poison(e.pid)
+	delete(n.rooms, r)
+	if n.hooks.Interest != nil {
+		n.hooks.Interest(r, false, nil)
+	}
+	n.hook(func() { n.hooks.Deleted(r) }, n.hooks.Deleted != nil)
+}
+
+// leave removes sid from room r; an emptied plain room is stopped and forgotten (Socket.IO deletes
+// empty rooms), while a behaviour room decides its own end (nsDispose). notify, when set, gets
+// roomReleased from the room; leave reports whether a room was there to ask.
+func (n *namespaceActor) leave(ctx actor.Context, r, sid string, notify *actor.PID, why LeaveReason) bool {
 	e := n.rooms[r]
 	if e == nil {
 		return false
 	}
-	ctx.Send(e.pid, &roomRemove{SID: sid, Notify: notify})
+	ctx.Send(e.pid, &roomRemove{SID: sid, Notify: notify, Why: why})
+	if e.spec != nil {
+		return true
+	}
 	e.members--
 	room := r
 	n.hook(func() { n.hooks.Left(room, sid) }, n.hooks.Left != nil)
 	if e.members <= 0 {
-		ctx.Poison(e.pid)
-		delete(n.rooms, r)
-		if n.hooks.Interest != nil {
-			n.hooks.Interest(room, false, nil)
-		}
-		n.hook(func() { n.hooks.Deleted(room) }, n.hooks.Deleted != nil)
+		n.deleteRoom(ctx, r, e)
 	}
 	return true
+}
+
+// roomMessage forwards m to its behaviour room, or answers it with why it cannot.
+func (n *namespaceActor) roomMessage(ctx actor.Context, m *RoomMessage) {
+	e := n.rooms[m.Room]
+	switch {
+	case e == nil && m.SID != "":
+		m.fail(ErrNotInRoom) // a room without an actor has no members
+	case e == nil:
+		m.fail(ErrNoRoom)
+	case e.spec == nil:
+		m.fail(ErrNoBehavior)
+	case e.pending.Add(1) > e.maxPending:
+		e.pending.Add(-1)
+		m.fail(ErrRoomBusy)
+	default:
+		ctx.Send(e.pid, m)
+	}
 }
 
 // send hands d to pid as one more leg of d's collector.

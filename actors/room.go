@@ -8,38 +8,84 @@ import (
 type member struct {
 	sid string
 	pid *actor.PID
+	ref any // the engine's reference to the socket (AddSocket.Handle); read by behaviour rooms
 }
 
-// roomLogic is the behaviour that runs inside a room actor. The default, fanout, sends every delivery to
-// all members; a room with behaviour of its own (state, server-side logic per message) would plug in
-// here.
-type roomLogic interface {
-	joined(r *roomActor, m member)
-	left(r *roomActor, sid string)
-	deliver(ctx actor.Context, r *roomActor, d *delivery)
+// memberSet is a room's local members: a slice to fan out over and an index to find one.
+type memberSet struct {
+	list  []member
+	index map[string]int // sid → position in list
 }
 
-// roomActor holds one room's local members.
+func newMemberSet() memberSet { return memberSet{index: make(map[string]int)} }
+
+func (s *memberSet) has(sid string) bool {
+	_, ok := s.index[sid]
+	return ok
+}
+
+// add adds m unless it is a member already; it reports whether it did.
+func (s *memberSet) add(m member) bool {
+	if _, ok := s.index[m.sid]; ok {
+		return false
+	}
+	s.index[m.sid] = len(s.list)
+	s.list = append(s.list, m)
+	return true
+}
+
+// remove removes sid and reports whether it was a member. Swap-remove keeps it O(1); member order is
+// not part of any guarantee.
+func (s *memberSet) remove(sid string) bool {
+	i, ok := s.index[sid]
+	if !ok {
+		return false
+	}
+	last := len(s.list) - 1
+	s.list[i] = s.list[last]
+	s.index[s.list[i].sid] = i
+	s.list[last] = member{}
+	s.list = s.list[:last]
+	delete(s.index, sid)
+	return true
+}
+
+// fanout sends d to every member, as one shared *delivery, holding one collector leg per member.
+func (s *memberSet) fanout(ctx actor.Context, d *delivery) {
+	c := d.b.Collector
+	if c != nil {
+		c.AddLegs(len(s.list))
+	}
+	for _, m := range s.list {
+		ctx.Send(m.pid, d)
+	}
+	if c != nil {
+		c.LegDone()
+	}
+}
+
+// roomActor holds one plain room's local members: every delivery goes to all of them. It is the fast
+// path, and rooms with a behaviour of their own run behaviorRoom instead (behavior.go).
 type roomActor struct {
-	members []member
-	index   map[string]int // sid → position in members
-	logic   roomLogic
+	members memberSet
 	live    *Live
 }
 
 func newRoomActor(live *Live) *roomActor {
-	return &roomActor{index: make(map[string]int), logic: fanout{}, live: live}
+	return &roomActor{members: newMemberSet(), live: live}
 }
 
 func (r *roomActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *delivery:
-		r.logic.deliver(ctx, r, m)
+		r.members.fanout(ctx, m)
 	case *roomAdd:
-		if _, ok := r.index[m.SID]; !ok {
-			r.index[m.SID] = len(r.members)
-			r.members = append(r.members, member{sid: m.SID, pid: m.PID})
-			r.logic.joined(r, member{sid: m.SID, pid: m.PID})
+		r.members.add(member{sid: m.SID, pid: m.PID})
+		if m.Gated {
+			// The socket took this room for a behaviour room (a behaviour registered while the engine
+			// ran): it waits for the room's answer, which carries the leg.
+			ctx.Send(m.PID, &roomJoined{Room: m.Room, Collector: m.Collector})
+			return
 		}
 		if m.Collector != nil {
 			m.Collector.LegDone()
@@ -48,40 +94,10 @@ func (r *roomActor) Receive(ctx actor.Context) {
 		if m.Notify != nil {
 			defer ctx.Send(m.Notify, &roomReleased{})
 		}
-		i, ok := r.index[m.SID]
-		if !ok {
-			return
-		}
-		// Swap-remove keeps removal O(1); member order is not part of any guarantee.
-		last := len(r.members) - 1
-		r.members[i] = r.members[last]
-		r.index[r.members[i].sid] = i
-		r.members[last] = member{}
-		r.members = r.members[:last]
-		delete(r.index, m.SID)
-		r.logic.left(r, m.SID)
+		r.members.remove(m.SID)
 	case *actor.Started:
 		r.live.Rooms.Add(1)
 	case *actor.Stopped:
 		r.live.Rooms.Add(-1)
-	}
-}
-
-// fanout is the default room logic: every delivery goes to every member, as one shared *delivery.
-type fanout struct{}
-
-func (fanout) joined(*roomActor, member) {}
-func (fanout) left(*roomActor, string)   {}
-
-func (fanout) deliver(ctx actor.Context, r *roomActor, d *delivery) {
-	c := d.b.Collector
-	if c != nil {
-		c.AddLegs(len(r.members))
-	}
-	for _, m := range r.members {
-		ctx.Send(m.pid, d)
-	}
-	if c != nil {
-		c.LegDone()
 	}
 }

@@ -16,6 +16,11 @@ type socketActor struct {
 	maxRooms int
 	rooms    map[string]struct{} // includes the socket's own id
 	live     *Live
+	// gated reports the rooms that have a behaviour (nil when the engine has none); a join of one is
+	// held in joining until the room accepts or refuses it, so that no delivery selects the socket by a
+	// room it may not be in.
+	gated   func(string) bool
+	joining map[string]*pendingJoin
 
 	// Closing (see close): no delivery is acted on any more; the actor stops itself once the namespace
 	// and every room it was in have confirmed they dropped it.
@@ -24,9 +29,17 @@ type socketActor struct {
 	pending  int  // roomReleased still expected
 }
 
-func newSocketActor(m *AddSocket, live *Live) *socketActor {
+// pendingJoin is a behaviour room the socket asked to join and whose answer has not come yet. A leave
+// and a new join meanwhile are sent on; the room answers every join in order, so the last answer holds
+// when the socket still wants the room, and none does when it left.
+type pendingJoin struct {
+	answers int  // joins sent, not answered yet
+	want    bool // false once the socket left the room meanwhile
+}
+
+func newSocketActor(m *AddSocket, gated func(string) bool, live *Live) *socketActor {
 	return &socketActor{sid: m.SID, outbox: m.Outbox, handle: m.Handle, maxRooms: m.MaxRooms,
-		rooms: map[string]struct{}{m.SID: {}}, live: live}
+		rooms: map[string]struct{}{m.SID: {}}, live: live, gated: gated}
 }
 
 func (s *socketActor) Receive(ctx actor.Context) {
@@ -44,13 +57,31 @@ func (s *socketActor) Receive(ctx actor.Context) {
 			settle(m.Collector)
 			return
 		}
-		s.join(ctx, m.Rooms, m.Collector)
+		s.join(ctx, m.Rooms, m.Collector, m.Options)
 	case *LeaveRooms:
 		if s.closed {
 			settle(m.Collector)
 			return
 		}
 		s.leave(ctx, m.Rooms, m.Collector)
+	case *roomJoined:
+		if !s.closed {
+			s.answered(m.Room, true)
+		}
+		settle(m.Collector)
+	case *roomRefused:
+		if !s.closed {
+			s.answered(m.Room, false)
+			if m.Collector != nil {
+				m.Collector.Fail(&RefusedError{Room: m.Room, Err: m.Err})
+			}
+		}
+		settle(m.Collector)
+	case *roomKicked:
+		// A pending join of the room is a newer membership the kick does not concern.
+		if _, ok := s.joining[m.Room]; !ok {
+			delete(s.rooms, m.Room)
+		}
 	case *GetRooms:
 		if s.closed {
 			m.Reply <- nil
@@ -90,6 +121,9 @@ func (s *socketActor) close(ctx actor.Context) {
 	}
 	s.closed = true
 	rooms := slices.DeleteFunc(s.roomList(), func(r string) bool { return r == s.sid })
+	for r := range s.joining {
+		rooms = append(rooms, r) // the room holds it if it accepted meanwhile
+	}
 	ctx.Send(ctx.Parent(), &nsRemoveSocket{SID: s.sid, PID: ctx.Self(), Rooms: rooms})
 }
 
@@ -160,7 +194,7 @@ func (s *socketActor) deliver(ctx actor.Context, d *delivery) {
 		if c != nil {
 			c.AddLegs(1)
 		}
-		s.join(ctx, b.OpRooms, c)
+		s.join(ctx, b.OpRooms, c, packet.Arg{})
 	case OpLeave:
 		if c != nil {
 			c.AddLegs(1)
@@ -176,19 +210,34 @@ func (s *socketActor) deliver(ctx actor.Context, d *delivery) {
 
 // join adds rooms to the set and asks the namespace to add the socket to their room actors. The
 // collector's leg held by this call is settled by the namespace, or here when nothing is to be done.
-func (s *socketActor) join(ctx actor.Context, rooms []string, c *Collector) {
+func (s *socketActor) join(ctx actor.Context, rooms []string, c *Collector, opts packet.Arg) {
 	var added []string
 	for _, r := range rooms {
 		if _, ok := s.rooms[r]; ok {
 			continue
 		}
-		if s.maxRooms > 0 && len(s.rooms) >= s.maxRooms+1 { // +1: the own-id room does not count
+		if p := s.joining[r]; p != nil {
+			if !p.want {
+				p.want = true
+				p.answers++
+				added = append(added, r)
+			}
+			continue
+		}
+		if s.maxRooms > 0 && len(s.rooms)+len(s.joining) >= s.maxRooms+1 { // +1: the own-id room does not count
 			if c != nil {
 				c.Fail(ErrTooManyRooms)
 			}
 			break
 		}
-		s.rooms[r] = struct{}{}
+		if s.gated != nil && s.gated(r) {
+			if s.joining == nil {
+				s.joining = make(map[string]*pendingJoin)
+			}
+			s.joining[r] = &pendingJoin{answers: 1, want: true}
+		} else {
+			s.rooms[r] = struct{}{}
+		}
 		added = append(added, r)
 	}
 	if len(added) == 0 {
@@ -197,12 +246,38 @@ func (s *socketActor) join(ctx actor.Context, rooms []string, c *Collector) {
 		}
 		return
 	}
-	ctx.Send(ctx.Parent(), &nsJoin{SID: s.sid, PID: ctx.Self(), Rooms: added, Collector: c})
+	ctx.Send(ctx.Parent(), &nsJoin{SID: s.sid, PID: ctx.Self(), Ref: s.handle, Rooms: added, Collector: c, Options: opts})
+}
+
+// answered applies a behaviour room's answer to a join of room.
+func (s *socketActor) answered(room string, ok bool) {
+	p := s.joining[room]
+	if p == nil {
+		if !ok {
+			delete(s.rooms, room) // joined as a plain room before its behaviour was registered
+		}
+		return
+	}
+	if p.answers--; p.answers > 0 {
+		return // a later join's answer decides
+	}
+	delete(s.joining, room)
+	if ok && p.want {
+		s.rooms[room] = struct{}{}
+	}
 }
 
 func (s *socketActor) leave(ctx actor.Context, rooms []string, c *Collector) {
 	var removed []string
 	for _, r := range rooms {
+		if p := s.joining[r]; p != nil {
+			// Leaving a room still deciding the join: the room gets the removal after the join.
+			if p.want {
+				p.want = false
+				removed = append(removed, r)
+			}
+			continue
+		}
 		if _, ok := s.rooms[r]; !ok || r == s.sid {
 			continue // a socket never leaves its own-id room
 		}
@@ -215,5 +290,5 @@ func (s *socketActor) leave(ctx actor.Context, rooms []string, c *Collector) {
 		}
 		return
 	}
-	ctx.Send(ctx.Parent(), &nsLeave{SID: s.sid, Rooms: removed, Collector: c})
+	ctx.Send(ctx.Parent(), &nsLeave{SID: s.sid, Rooms: removed, Collector: c, Why: LeaveLeft})
 }

@@ -43,6 +43,16 @@ func NewSystem(logger *slog.Logger) *actor.ActorSystem {
 			if m.Collector != nil {
 				m.Collector.LegDone()
 			}
+		case *roomJoined:
+			if m.Collector != nil {
+				m.Collector.LegDone()
+			}
+		case *roomRefused:
+			if m.Collector != nil {
+				m.Collector.LegDone()
+			}
+		case *RoomMessage:
+			m.fail(ErrNoRoom)
 		case *JoinRooms:
 			if m.Collector != nil {
 				m.Collector.LegDone()

@@ -620,7 +620,7 @@ func (c *Client) handle(ws *websocket.Conn, p *packet.Packet) {
 		s := c.sockets[p.Namespace]
 		c.mu.Unlock()
 		if s != nil {
-			s.serverError(p.Code, p.Message)
+			s.serverError(p.Code, p.Message, p.AckID)
 		}
 		if len(hooks) > 0 {
 			c.hooks.push(func() {

@@ -93,3 +93,16 @@ type DisconnectError struct {
 func (e *DisconnectError) Error() string {
 	return fmt.Sprintf("client: server disconnected %s: %d %s", e.Namespace, e.Code, e.Reason)
 }
+
+// ServerError is the server's Error packet answering a RoomRequest: Code is one of the error codes in
+// docs/protocol.md (7 not in the room, 8 no behaviour, 9 too big, 10 room busy, 11 the room's code
+// failed), Message the server's text.
+type ServerError struct {
+	Namespace string
+	Code      uint32
+	Message   string
+}
+
+func (e *ServerError) Error() string {
+	return fmt.Sprintf("client: server error on %s: %d %s", e.Namespace, e.Code, e.Message)
+}

@@ -190,25 +190,34 @@ func (s *Socket) EmitWithAck(ctx context.Context, event string, args ...any) ([]
 	if err != nil {
 		return nil, fmt.Errorf("client: emit %s: %w", event, err)
 	}
+	args2, err := s.call(ctx, p)
+	if err != nil {
+		return nil, fmt.Errorf("client: emit %s: %w", event, err)
+	}
+	return args2, nil
+}
+
+// call sends p with a fresh ack id and waits for the server's Ack (or an Error carrying the id).
+func (s *Socket) call(ctx context.Context, p *packet.Packet) ([]Arg, error) {
 	p.AckID = s.c.ackSeq.Add(1)
 	ch := make(chan ackResult, 1)
 	s.mu.Lock()
 	ws, err := s.connLocked()
 	if err != nil {
 		s.mu.Unlock()
-		return nil, fmt.Errorf("client: emit %s: %w", event, err)
+		return nil, err
 	}
 	s.acks[p.AckID] = ch
 	s.mu.Unlock()
 
 	if err := s.c.send(ctx, ws, p); err != nil {
 		s.dropAck(p.AckID)
-		return nil, fmt.Errorf("client: emit %s: %w", event, err)
+		return nil, err
 	}
 	select {
 	case r := <-ch:
 		if r.err != nil {
-			return nil, fmt.Errorf("client: emit %s: %w", event, r.err)
+			return nil, r.err
 		}
 		return r.args, nil
 	case <-ctx.Done():
@@ -476,8 +485,19 @@ func (s *Socket) ack(p *packet.Packet) {
 	ch <- ackResult{args: p.Args}
 }
 
-// serverError queues the server's Error packet for the Socket's OnError hooks.
-func (s *Socket) serverError(code uint32, msg string) {
+// serverError queues the server's Error packet for the Socket's OnError hooks; one that answers a
+// pending RoomRequest (ackID set) fails it instead.
+func (s *Socket) serverError(code uint32, msg string, ackID uint64) {
+	if ackID != 0 {
+		s.mu.Lock()
+		ch := s.acks[ackID]
+		delete(s.acks, ackID)
+		s.mu.Unlock()
+		if ch != nil {
+			ch <- ackResult{err: &ServerError{Namespace: s.ns, Code: code, Message: msg}}
+			return
+		}
+	}
 	s.mu.Lock()
 	hooks := s.onError
 	s.mu.Unlock()

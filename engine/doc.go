@@ -36,7 +36,9 @@
 // other sockets, but while it blocks the socket's later events wait, and past Config.EventQueueSize
 // waiting events the connection's reader stops reading. Connect middlewares and connection handlers run
 // on the same goroutine, before the first event. Room hooks (OnCreateRoom and friends) run in order on a
-// goroutine of the namespace; they must not block for long: start a goroutine for slow work.
+// goroutine of the namespace; they must not block for long: past 1024 waiting events they are dropped
+// and counted (DroppedHookEvents), never stalling the namespace. Behaviour rooms (Namespace.Define) run
+// their hooks inside their own actor, one at a time: see Behavior and docs/behaviors.md.
 //
 // # Guarantees
 //

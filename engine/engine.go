@@ -115,7 +115,8 @@ type Engine struct {
 	observers atomic.Pointer[[]Observer]
 	// conns counts open client connections; polling counts those of them on Engine.IO long-polling
 	// at open (Stats).
-	conns atomic.Int64
+	conns     atomic.Int64
+	hookDrops atomic.Uint64 // room and server-side events dropped at a full hook queue
 
 	mu       sync.RWMutex
 	nsps     map[string]*Namespace
@@ -322,6 +323,26 @@ func (e *Engine) PollingConnections() int {
 	return n
 }
 
+// hookQueue bounds the room hook events (OnCreateRoom and friends) and server-side events waiting for a
+// namespace's hook goroutine. The actors and the cluster router hand events over without waiting: past
+// this bound an event is dropped and counted, rather than stalling the namespace.
+const hookQueue = 1024
+
+// offerHook queues fn on n's hook executor, or drops and counts it when the queue is full.
+func (e *Engine) offerHook(n *Namespace, fn func()) {
+	if n.hookExec.offer(fn) {
+		return
+	}
+	if d := e.hookDrops.Add(1); d&(d-1) == 0 { // log the 1st, 2nd, 4th, 8th… drop: a slow hook must not flood the log too
+		e.log.Warn("room hook queue full: event dropped", "namespace", n.name, "dropped_total", d)
+	}
+}
+
+// DroppedHookEvents returns how many room hook events (OnCreateRoom, OnDeleteRoom, OnJoinRoom,
+// OnLeaveRoom) and server-side events were dropped because a namespace's hooks had fallen hookQueue
+// (1024) events behind: hooks that block for long lose events instead of stalling the namespace.
+func (e *Engine) DroppedHookEvents() uint64 { return e.hookDrops.Load() }
+
 // Of returns the namespace called name, creating it on first use. Names start with "/"; "" means "/".
 func (e *Engine) Of(name string) *Namespace {
 	if name == "" {
@@ -387,7 +408,7 @@ func (e *Engine) newNamespaceLocked(name string, parent *Namespace) *Namespace {
 	if parent != nil {
 		n.hooks = parent.hooks
 	}
-	n.hookExec = newExecutor(1024, &e.wg)
+	n.hookExec = newExecutor(hookQueue, &e.wg)
 	n.stopped = make(chan struct{})
 	n.pid = e.system.Root.Spawn(actors.NamespaceProps(n.actorHooks(), &e.live))
 	e.nsps[name] = n

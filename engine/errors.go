@@ -31,10 +31,36 @@ var (
 	ErrReservedEvent = errors.New("engine: reserved event name")
 	// ErrAlreadyAcked is returned by a second Event.Ack.
 	ErrAlreadyAcked = errors.New("engine: event already acked")
+	// ErrNotInRoom is the error of a message to a behaviour room that its sender is not a member of.
+	ErrNotInRoom = actors.ErrNotInRoom
+	// ErrNoRoom is the error of Room.Send and Room.Request to a behaviour room that does not exist (it
+	// has no members: joins create behaviour rooms).
+	ErrNoRoom = actors.ErrNoRoom
+	// ErrNoBehavior is the error of a room message to a room no Define matches.
+	ErrNoBehavior = actors.ErrNoBehavior
+	// ErrRoomBusy is the error of a room message when the room already has WithMaxPending messages
+	// waiting.
+	ErrRoomBusy = actors.ErrRoomBusy
+	// ErrRoomMessageTooBig is the error of a room message larger than WithMaxMessageBytes.
+	ErrRoomMessageTooBig = errors.New("engine: room message too big")
+	// ErrRoomFull refuses a join beyond the room's MaxClients (wrapped in a *RefusedError).
+	ErrRoomFull = actors.ErrRoomFull
+	// ErrRoomLocked refuses a join of a locked room (wrapped in a *RefusedError).
+	ErrRoomLocked = actors.ErrRoomLocked
+	// ErrRoomClosed refuses a join of a room being disposed (wrapped in a *RefusedError).
+	ErrRoomClosed = actors.ErrRoomClosed
+	// ErrRoomInternal is the error of a join or a request whose behaviour hook panicked.
+	ErrRoomInternal = errors.New("engine: room behaviour failed")
 	// ErrBinaryArg is returned by Arg.Decode when a binary argument is decoded into anything but *[]byte
 	// or *Arg.
 	ErrBinaryArg = errors.New("engine: binary argument decodes only into *[]byte or *engine.Arg")
 )
+
+// RefusedError is the error of Socket.Join and Socket.JoinRoom when a behaviour room refused the join:
+// Err is what its OnCreate or OnJoin returned, or ErrRoomFull, ErrRoomLocked, ErrRoomClosed or
+// ErrRoomInternal. errors.Is sees through it to Err. An application forwards Err's text to the client
+// that asked to join (in its ack, say).
+type RefusedError = actors.RefusedError
 
 // ConnectError refuses a namespace connection. Return it from a namespace middleware to send the client
 // a connect error with Message and Data (any JSON-marshalable value); any other error is sent with its

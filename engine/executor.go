@@ -18,6 +18,22 @@ func newExecutor(size int, wg *sync.WaitGroup) *executor {
 
 func (x *executor) submit(f func()) {
 	x.ch <- f
+	x.start()
+}
+
+// offer queues f unless cap(ch) functions are already pending; it never blocks and reports whether f was
+// queued.
+func (x *executor) offer(f func()) bool {
+	select {
+	case x.ch <- f:
+	default:
+		return false
+	}
+	x.start()
+	return true
+}
+
+func (x *executor) start() {
 	x.mu.Lock()
 	if !x.running {
 		x.running = true

@@ -46,6 +46,7 @@ var layers = map[string][]string{
 	"examples/chat/chatapp/chattest": {"client", "transport/wire"},
 	"examples/chat":                  {"client/browser", "engine", "examples/chat/chatapp"},
 	"examples/cluster":               {"client/browser", "engine", "examples/chat/chatapp"},
+	"examples/arena":                 {"client/browser", "engine"},
 	"examples/conformance":           {"engine", "transport/engineio"}, // the Engine.IO suite needs a bare Engine.IO echo server
 	"cmd/roomio":                     {"client/browser", "engine", "engine/admin", "examples/chat/chatapp"},
 	// The load tool is a client: it reaches a server through package client and its own Socket.IO code.
@@ -68,6 +69,7 @@ var testLayers = map[string][]string{
 	"examples/chat":         {"client"},
 	"examples/chat/chatapp": {"client", "examples/chat/chatapp/chattest", "transport/wire"},
 	"examples/cluster":      {"client"},
+	"examples/arena":        {"client"},
 	"internal/clusterlink":  {},
 	"internal/loadgen":      {"engine", "examples/chat/chatapp"}, // a node to run against
 	"internal/packet":       {},

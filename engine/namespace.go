@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,7 +40,21 @@ type nsHooks struct {
 	mu               sync.RWMutex
 	created, deleted []func(room, _ string) // one shape for all four lists; the id is unused here
 	joined, left     []func(room, id string)
+	// behaviors are the definitions registered with Define, replaced as a whole under mu and read
+	// without a lock on every join.
+	behaviors atomic.Pointer[[]*behaviorDef]
 }
+
+func (h *nsHooks) list(l *[]func(room, id string)) []func(room, id string) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return *l
+}
+
+func (h *nsHooks) createdList() []func(string, string) { return h.list(&h.created) }
+func (h *nsHooks) deletedList() []func(string, string) { return h.list(&h.deleted) }
+func (h *nsHooks) joinedList() []func(string, string)  { return h.list(&h.joined) }
+func (h *nsHooks) leftList() []func(string, string)    { return h.list(&h.left) }
 
 // Name returns the namespace's name ("" for a dynamic parent).
 func (n *Namespace) Name() string { return n.name }
@@ -90,46 +105,53 @@ func (n *Namespace) OnLeaveRoom(fn func(room, id string)) {
 	n.hooks.mu.Unlock()
 }
 
-// actorHooks adapts the registered room hooks for the namespace actor: each event is handed to the
-// namespace's serial hook executor, so hooks run in order, off the actor, and may call the engine.
+// observe hands one room event to the namespace's serial hook executor, so the hooks pick returns run in
+// order, off the actors, and may call the engine. It never blocks: past hookQueue waiting events the
+// event is dropped and counted (Engine.DroppedHookEvents), so a slow hook cannot stall the namespace.
+func (n *Namespace) observe(pick func() []func(room, id string), kind int, room, id string) {
+	fns := pick()
+	var obs []Observer
+	if kind != 0 { // joins (1) and leaves (2) are also the Observers'
+		obs = n.e.observing()
+	}
+	if len(fns) == 0 && len(obs) == 0 {
+		return
+	}
+	n.e.offerHook(n, func() {
+		for _, fn := range fns {
+			n.safely("room hook", func() { fn(room, id) })
+		}
+		n.observeRoom(obs, kind == 1, room, id)
+	})
+}
+
+// safely runs user code of the namespace; a panic is logged and contained.
+func (n *Namespace) safely(what string, fn func()) {
+	defer func() {
+		if r := recover(); r != nil {
+			n.e.log.Error("panic in "+what, "namespace", n.name, "err", fmt.Sprint(r))
+		}
+	}()
+	fn()
+}
+
+// actorHooks adapts the registered room hooks and behaviours for the namespace actor.
 func (n *Namespace) actorHooks() actors.Hooks {
 	h := n.hooks
-	// hook returns the actor's callback for the hooks list picks: it snapshots the registered hooks and,
-	// if there are any, queues one call of each on the hook executor.
-	// room is 0 for the create and delete hooks, which observers do not see, 1 for joins, 2 for leaves.
-	hook := func(room int, pick func() []func(room, id string)) func(room, id string) {
-		return func(name, id string) {
-			h.mu.RLock()
-			fns := pick()
-			h.mu.RUnlock()
-			var obs []Observer
-			if room != 0 {
-				obs = n.e.observing()
-			}
-			if len(fns) > 0 || len(obs) > 0 {
-				n.hookExec.submit(func() {
-					for _, fn := range fns {
-						fn(name, id)
-					}
-					n.observeRoom(obs, room == 1, name, id)
-				})
-			}
-		}
-	}
-	created := hook(0, func() []func(string, string) { return h.created })
-	deleted := hook(0, func() []func(string, string) { return h.deleted })
 	var interest func(string, bool, *actors.Collector)
 	if l := n.e.link; l != nil {
 		name := n.name
 		interest = func(room string, added bool, c *actors.Collector) { l.localInterest(name, room, added, c) }
 	}
 	return actors.Hooks{
-		Interest: interest,
-		Created:  func(room string) { created(room, "") },
-		Deleted:  func(room string) { deleted(room, "") },
-		Joined:   hook(1, func() []func(string, string) { return h.joined }),
-		Left:     hook(2, func() []func(string, string) { return h.left }),
-		Stopped:  func() { close(n.stopped) },
+		Interest:   interest,
+		Created:    func(room string) { n.observe(h.createdList, 0, room, "") },
+		Deleted:    func(room string) { n.observe(h.deletedList, 0, room, "") },
+		Joined:     func(room, id string) { n.observe(h.joinedList, 1, room, id) },
+		Left:       func(room, id string) { n.observe(h.leftList, 2, room, id) },
+		Stopped:    func() { close(n.stopped) },
+		Behavior:   n.roomSpec,
+		IsBehavior: func(room string) bool { return h.behavior(room) != nil },
 	}
 }
 

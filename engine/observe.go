@@ -108,7 +108,8 @@ func connTransport(s *session) string {
 }
 
 // observeConnected hands a socket that just connected to the observers, on its namespace's hook
-// goroutine (where its room events will follow).
+// goroutine (where its room events will follow); like every hook event it is dropped and counted when
+// that queue is full (Engine.DroppedHookEvents), never waited for: it is called under the socket's lock.
 func (s *Socket) observeConnected() {
 	n := s.ns
 	n.connected.Add(1)
@@ -116,7 +117,7 @@ func (s *Socket) observeConnected() {
 	if len(obs) == 0 {
 		return
 	}
-	n.hookExec.submit(func() {
+	n.e.offerHook(n, func() {
 		for _, o := range obs {
 			if o.SocketConnected != nil {
 				o.SocketConnected(s)
@@ -134,7 +135,7 @@ func (s *Socket) observeDisconnected(reason string) {
 	if len(obs) == 0 {
 		return
 	}
-	n.hookExec.submit(func() {
+	n.e.offerHook(n, func() {
 		for _, o := range obs {
 			if o.SocketDisconnected != nil {
 				o.SocketDisconnected(s, reason)

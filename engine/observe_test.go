@@ -11,14 +11,14 @@ import (
 	"github.com/roomio/roomio/engine"
 )
 
-// recorder is an Observer that writes what it sees as lines, for the tests of the admin's hooks.
-type recorder struct {
+// observeRecorder is an Observer that writes what it sees as lines, for the tests of the admin's hooks.
+type observeRecorder struct {
 	mu    sync.Mutex
 	lines []string
 	added chan struct{}
 }
 
-func (r *recorder) add(format string, args ...any) {
+func (r *observeRecorder) add(format string, args ...any) {
 	r.mu.Lock()
 	r.lines = append(r.lines, fmt.Sprintf(format, args...))
 	r.mu.Unlock()
@@ -28,7 +28,7 @@ func (r *recorder) add(format string, args ...any) {
 	}
 }
 
-func (r *recorder) observer() engine.Observer {
+func (r *observeRecorder) observer() engine.Observer {
 	return engine.Observer{
 		SocketConnected: func(s *engine.Socket) {
 			r.add("connected %s %s %s conn=%t", s.Namespace().Name(), s.ID(), s.Transport(), s.ConnectionID() != "")
@@ -44,7 +44,7 @@ func (r *recorder) observer() engine.Observer {
 }
 
 // await waits until the recorded lines, with ids replaced by their names, are want.
-func (r *recorder) await(t *testing.T, ids map[string]string, want ...string) {
+func (r *observeRecorder) await(t *testing.T, ids map[string]string, want ...string) {
 	t.Helper()
 	waitUntil(t, "observed events", func() bool {
 		r.mu.Lock()
@@ -68,7 +68,7 @@ func (r *recorder) await(t *testing.T, ids map[string]string, want ...string) {
 // TestAdminHooksObserve: an Observer sees every namespace (dynamic ones included), in order per
 // namespace, with the transport and the counts the admin UI shows.
 func TestAdminHooksObserve(t *testing.T) {
-	rec := &recorder{added: make(chan struct{}, 1)}
+	rec := &observeRecorder{added: make(chan struct{}, 1)}
 	h := start(t, engine.Config{}, func(e *engine.Engine) {
 		e.Observe(rec.observer())
 		e.OfPattern(regexp.MustCompile(`/dyn-\d+`)).OnConnection(func(s *engine.Socket) {

@@ -154,7 +154,7 @@ func (l *link) remoteServerEvent(from string, m *clusterv1.ServerEvent) {
 	if m.RequestId != 0 {
 		ev.reply = answer
 	}
-	n.hookExec.submit(func() {
+	l.e.offerHook(n, func() {
 		for _, h := range hs {
 			func() {
 				defer func() {

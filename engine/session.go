@@ -51,6 +51,13 @@ func (s *session) Packet(p *packet.Packet) {
 			return
 		}
 		sock.exec.submit(func() { sock.handleEvent(p) })
+	case packet.KindRoomMessage:
+		sock := s.socket(p.Namespace)
+		if sock == nil {
+			s.conn.Send(&packet.Packet{Kind: packet.KindError, Namespace: p.Namespace, Code: wire.ErrCodeNotConnected, Message: "not connected to namespace", AckID: p.AckID})
+			return
+		}
+		sock.exec.submit(func() { sock.roomFrame(p) })
 	case packet.KindAck:
 		sock := s.socket(p.Namespace)
 		if sock == nil {

@@ -160,7 +160,8 @@ func (s *Socket) tell(msg any) error {
 
 // Join adds the socket to rooms. When it returns, any emit to those rooms begun afterwards reaches the
 // socket. It fails with ErrTooManyRooms past Config.MaxRoomsPerSocket (rooms before the limit are
-// joined).
+// joined), and with a *RefusedError when a behaviour room (Namespace.Define) refuses the join (the other
+// rooms of the call are joined). JoinRoom passes options to a behaviour room.
 func (s *Socket) Join(ctx context.Context, rooms ...string) error {
 	if err := validRooms(rooms); err != nil {
 		return err

@@ -186,6 +186,34 @@ func sioApp(reasons chan<- string) func(e *engine.Engine) {
 				ev.Ack(args...)
 			})
 			s.On("send-gift", func(*engine.Event) { s.Emit("gift", []byte("roomio")) })
+			s.On("join-room", func(ev *engine.Event) {
+				var req struct{ Room, Password string }
+				ev.Bind(0, &req)
+				if !s.Namespace().IsDefined(req.Room) {
+					ev.Ack(map[string]string{"error": "engine: room has no behaviour"})
+					return
+				}
+				err := s.JoinRoom(ev.Context(), req.Room, req.Password)
+				if re := (*engine.RefusedError)(nil); errors.As(err, &re) {
+					ev.Ack(map[string]string{"error": re.Err.Error()})
+					return
+				} else if err != nil {
+					ev.Ack(map[string]string{"error": err.Error()})
+					return
+				}
+				ev.Ack(map[string]bool{"ok": true})
+			})
+			s.On("room-say", func(ev *engine.Event) {
+				var room, text string
+				ev.Bind(0, &room)
+				ev.Bind(1, &text)
+				res, err := s.RequestRoom(ev.Context(), room, "say", text)
+				if err != nil {
+					ev.Ack(map[string]string{"error": err.Error()})
+					return
+				}
+				ev.Ack(res[0])
+			})
 			s.On("kick-me", func(*engine.Event) { s.Disconnect(false) })
 			if reasons != nil {
 				s.OnDisconnect(func(r string) { reasons <- r })
@@ -203,11 +231,12 @@ func sioApp(reasons chan<- string) func(e *engine.Engine) {
 		})
 		e.OnConnection(handlers)
 		e.Of("/admin").OnConnection(handlers)
+		e.Of("/").Define("vault:", func(string) engine.Behavior { return &vault{} })
 	}
 }
 
 func TestSocketIOClientScenarios(t *testing.T) {
-	for _, sc := range []string{"default-transports", "polling-only", "websocket-only", "namespaces", "auth-middleware", "acks", "binary", "server-disconnect"} {
+	for _, sc := range []string{"default-transports", "polling-only", "websocket-only", "namespaces", "auth-middleware", "acks", "binary", "server-disconnect", "behavior-room"} {
 		t.Run(sc, func(t *testing.T) {
 			s := serveSIO(t, "127.0.0.1:0", engine.Config{}, sioApp(nil))
 			runScenario(t, sc, "http://"+s.addr).wait(t)
@@ -293,4 +322,27 @@ func TestSocketIOPingTimeout(t *testing.T) {
 	}
 	run.step(t)
 	run.wait(t)
+}
+
+// vault is the behaviour room of the scenarios: a password to join, and a counter of what was said.
+type vault struct {
+	engine.BaseBehavior
+	seq int
+}
+
+func (v *vault) OnJoin(r *engine.RoomContext, j *engine.Joiner) error {
+	var pw string
+	j.Options.Decode(&pw)
+	if pw != "secret" {
+		return errors.New("wrong password")
+	}
+	return nil
+}
+
+func (v *vault) OnMessage(r *engine.RoomContext, m *engine.RoomMessage) {
+	var text string
+	m.Bind(0, &text)
+	v.seq++
+	r.Emit("said", map[string]any{"seq": v.seq, "text": text})
+	m.Reply(map[string]any{"ok": true, "seq": v.seq})
 }

@@ -19,6 +19,11 @@
 //   sock.emit(event, ...args)           a function as last argument is the ack callback
 //   sock.emitWithAck(event, ...args)    a Promise of the ack's first argument; rejected on disconnect or
 //                                       after options.ackTimeout ms (0, the default, waits forever)
+//   sock.roomEmit(room, event, ...args)     a message for the code of a behaviour room the socket is in
+//                                       (the native roomMessage); failures arrive as "server_error"
+//   sock.roomRequest(room, event, ...args)  a Promise of the room's answer (first argument); rejected with
+//                                       the server's Error (.code 7–11, docs/protocol.md), on disconnect,
+//                                       or after options.ackTimeout ms
 //   sock.id, sock.connected, sock.active, sock.close(), sock.connect()
 //
 // Arguments are JSON values; a Uint8Array, ArrayBuffer or other ArrayBufferView goes as a binary argument
@@ -171,7 +176,41 @@ export class Socket {
     });
   }
 
+  roomEmit(room, event, ...args) {
+    this._roomEmit(room, event, args, null);
+    return this;
+  }
+
+  roomRequest(room, event, ...args) {
+    return new Promise((resolve, reject) => {
+      const entry = this._roomEmit(room, event, args, (first) => resolve(first));
+      entry.reject = reject;
+      if (this.opts.ackTimeout > 0) {
+        entry.timer = setTimeout(() => {
+          this._acks.delete(entry.id);
+          reject(new Error(`roomio: no answer from room "${room}" in time`));
+        }, this.opts.ackTimeout);
+      }
+    });
+  }
+
   // ---- internals ----
+
+  // _roomEmit sends (or buffers) one RoomMessage; with ack it registers and returns the pending entry.
+  _roomEmit(room, event, args, ack) {
+    if (typeof room !== "string" || room === "") throw new TypeError("roomio: room name must be a non-empty string");
+    if (typeof event !== "string" || event === "") throw new TypeError("roomio: event name must be a non-empty string");
+    const msg = { namespace: this.nsp, room, name: event };
+    if (args.length > 0) msg.args = args.map(encodeArg);
+    let entry;
+    if (ack) {
+      entry = { id: String(this._nextAck++), fn: ack, reject: null, timer: null };
+      msg.ackId = entry.id;
+      this._acks.set(entry.id, entry);
+    }
+    this._send({ roomMessage: msg });
+    return entry;
+  }
 
   // _emit sends (or buffers) one Event; with ack it registers and returns the pending ack entry.
   _emit(event, args, ack) {
@@ -384,6 +423,15 @@ export class Socket {
       case "error": {
         const err = new Error(body.message || "roomio: server error");
         err.code = body.code || 0;
+        // An Error carrying an ack id answers a roomRequest: it fails that request instead.
+        const id = body.ackId !== undefined ? String(body.ackId) : "0";
+        const a = id !== "0" ? this._acks.get(id) : undefined;
+        if (a && a.reject) {
+          this._acks.delete(id);
+          clearTimeout(a.timer);
+          a.reject(err);
+          break;
+        }
         this._fire("server_error", err);
         break;
       }

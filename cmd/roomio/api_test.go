@@ -121,9 +121,9 @@ func expectEvent(t *testing.T, u *chatUser, name string, want ...string) {
 func TestAPIEmitToRooms(t *testing.T) {
 	tn := serveNode(t, nil)
 	a, b, c := tn.user(), tn.user(), tn.user()
-	a.MustCall(t, chattest.OKRooms("lobby"), "join", "lobby")
-	b.MustCall(t, chattest.OKRooms("den"), "join", "den")
-	b.MustCall(t, chattest.OKRooms("den", "lobby"), "join", "lobby")
+	a.MustJoin(t, "lobby", "lobby")
+	b.MustJoin(t, "den", "den")
+	b.MustJoin(t, "lobby", "den", "lobby")
 	a.Expect(t, "joined", map[string]any{"room": "lobby", "id": b.ID()})
 
 	tn.emit(t, `{"rooms":["lobby"],"event":"news","args":[{"n": 1}, "x", null, [true]]}`)
@@ -145,7 +145,7 @@ func TestAPIEmitToRooms(t *testing.T) {
 	expectEvent(t, c, "for-c", `1`)
 
 	// None of the room emits reached c: once it has joined, the first lobby event it gets is the marker.
-	c.MustCall(t, chattest.OKRooms("lobby"), "join", "lobby")
+	c.MustJoin(t, "lobby", "lobby")
 	tn.emit(t, `{"rooms":["lobby"],"event":"marker2"}`)
 	expectEvent(t, c, "marker2")
 	for _, u := range []*chatUser{a, b} {
@@ -157,7 +157,7 @@ func TestAPIEmitToRooms(t *testing.T) {
 func TestAPIEmitToNamespace(t *testing.T) {
 	tn := serveNode(t, nil)
 	a, b, c := tn.user(), tn.user(), tn.user()
-	a.MustCall(t, chattest.OKRooms("lobby"), "join", "lobby")
+	a.MustJoin(t, "lobby", "lobby")
 
 	// No rooms: every socket of the namespace, in rooms or not; namespace "" and "/" are the same.
 	tn.emit(t, `{"event":"all","args":["x"]}`)
@@ -177,9 +177,9 @@ func TestAPIEmitToNamespace(t *testing.T) {
 func TestAPISockets(t *testing.T) {
 	tn := serveNode(t, nil)
 	a, b, c := tn.user(), tn.user(), tn.user()
-	a.MustCall(t, chattest.OKRooms("lobby"), "join", "lobby")
-	b.MustCall(t, chattest.OKRooms("den"), "join", "den", "ignored")
-	b.MustCall(t, chattest.OKRooms("den", "lobby"), "join", "lobby")
+	a.MustJoin(t, "lobby", "lobby")
+	b.MustJoin(t, "den", "den")
+	b.MustJoin(t, "lobby", "den", "lobby")
 
 	entry := func(u *chatUser, rooms ...string) apiSocket {
 		rooms = append(rooms, u.ID()) // the listing includes each socket's own-id room

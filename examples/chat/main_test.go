@@ -78,7 +78,7 @@ func TestMux(t *testing.T) {
 	}
 	var ack map[string]any
 	if len(res) != 1 || json.Unmarshal(res[0].Data, &ack) != nil ||
-		!reflect.DeepEqual(ack, map[string]any{"ok": true, "rooms": []any{"lobby"}, "count": float64(1)}) {
-		t.Fatalf("join acked %v, want {ok:true, rooms:[lobby]}", res)
+		!reflect.DeepEqual(ack, map[string]any{"ok": true, "rooms": []any{"lobby"}, "count": float64(1), "history": []any{}}) {
+		t.Fatalf("join acked %v, want {ok:true, rooms:[lobby], count:1, history:[]}", res)
 	}
 }

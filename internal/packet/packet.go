@@ -20,6 +20,7 @@ const (
 	KindPing
 	KindPong
 	KindError
+	KindRoomMessage
 )
 
 // Arg is one event or ack argument: JSON text, or raw bytes when Binary is set.
@@ -66,9 +67,10 @@ type Encoder interface {
 type Packet struct {
 	Kind      Kind
 	Namespace string
-	Name      string // KindEvent: the event name
-	Args      []Arg  // KindEvent, KindAck
-	AckID     uint64 // KindEvent: non-zero asks for an ack; KindAck: the id answered
+	Name      string // KindEvent, KindRoomMessage: the event name
+	Room      string // KindRoomMessage: the behaviour room addressed
+	Args      []Arg  // KindEvent, KindAck, KindRoomMessage
+	AckID     uint64 // KindEvent, KindRoomMessage: non-zero asks for an ack; KindAck, KindError: the id answered
 	SID       string // KindConnected
 	Code      uint32 // KindDisconnect, KindError
 	Message   string // KindConnectError, KindError, KindDisconnect (reason)

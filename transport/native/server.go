@@ -337,7 +337,12 @@ func (c *Conn) dispatch(m *wirev1.Message) {
 		if errors.Is(err, wire.ErrUnknownKind) {
 			code = wire.ErrCodeUnknownKind
 		}
-		c.Send(&packet.Packet{Kind: packet.KindError, Namespace: p.Namespace, Code: code, Message: err.Error()})
+		// A RoomMessage that asked for an ack gets its id back, so the client's request ends at once.
+		ack := uint64(0)
+		if p.Kind == packet.KindRoomMessage {
+			ack = p.AckID
+		}
+		c.Send(&packet.Packet{Kind: packet.KindError, Namespace: p.Namespace, Code: code, Message: err.Error(), AckID: ack})
 		return
 	}
 	switch p.Kind {
@@ -349,7 +354,7 @@ func (c *Conn) dispatch(m *wirev1.Message) {
 		c.hbMu.Unlock()
 	case packet.KindPing:
 		c.Send(&packet.Packet{Kind: packet.KindPong, Seq: p.Seq})
-	case packet.KindConnect, packet.KindEvent, packet.KindAck, packet.KindDisconnect:
+	case packet.KindConnect, packet.KindEvent, packet.KindAck, packet.KindDisconnect, packet.KindRoomMessage:
 		c.session.Packet(p)
 	default: // server-to-client kinds sent by a client
 		c.Send(&packet.Packet{Kind: packet.KindError, Namespace: p.Namespace, Code: wire.ErrCodeInvalid, Message: "message kind not accepted from clients"})

@@ -155,7 +155,9 @@ func ToMessage(p *packet.Packet) *wirev1.Message {
 	case packet.KindPong:
 		m.Kind = &wirev1.Message_Pong{Pong: &wirev1.Pong{Seq: p.Seq}}
 	case packet.KindError:
-		m.Kind = &wirev1.Message_Error{Error: &wirev1.Error{Namespace: ns, Code: p.Code, Message: str(p.Message)}}
+		m.Kind = &wirev1.Message_Error{Error: &wirev1.Error{Namespace: ns, Code: p.Code, Message: str(p.Message), AckId: p.AckID}}
+	case packet.KindRoomMessage:
+		m.Kind = &wirev1.Message_RoomMessage{RoomMessage: &wirev1.RoomMessage{Namespace: ns, Room: str(p.Room), Name: str(p.Name), Args: toArgs(p), AckId: p.AckID}}
 	}
 	return m
 }
@@ -234,7 +236,15 @@ func FromMessage(m *wirev1.Message) (*packet.Packet, error) {
 	case *wirev1.Message_Pong:
 		p = &packet.Packet{Kind: packet.KindPong, Seq: k.Pong.Seq}
 	case *wirev1.Message_Error:
-		p = &packet.Packet{Kind: packet.KindError, Namespace: k.Error.Namespace, Code: k.Error.Code, Message: k.Error.Message}
+		p = &packet.Packet{Kind: packet.KindError, Namespace: k.Error.Namespace, Code: k.Error.Code, Message: k.Error.Message, AckID: k.Error.AckId}
+	case *wirev1.Message_RoomMessage:
+		r := k.RoomMessage
+		p = &packet.Packet{Kind: packet.KindRoomMessage, Namespace: r.Namespace, Room: r.Room, Name: r.Name, AckID: r.AckId}
+		var err error
+		p.Args, err = ArgsFromWire(r.Args)
+		if err != nil {
+			return p, err
+		}
 	default:
 		return &packet.Packet{}, ErrUnknownKind
 	}

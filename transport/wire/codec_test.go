@@ -44,6 +44,10 @@ func samplePackets() map[string]*packet.Packet {
 		"ping/max":          {Kind: packet.KindPing, Seq: math.MaxUint64},
 		"pong":              {Kind: packet.KindPong, Seq: 99},
 		"error":             {Kind: packet.KindError, Namespace: "/chat", Code: 4, Message: "native: argument is not valid JSON"},
+		"error/ack":         {Kind: packet.KindError, Namespace: "/game", Code: 7, Message: "actors: socket is not in the room", AckID: 9},
+		"room-message": {Kind: packet.KindRoomMessage, Namespace: "/game", Room: "match:1", Name: "move", AckID: 3, Args: []packet.Arg{
+			{Data: []byte(`{"x":1,"y":2}`)}, {Data: []byte{0, 1}, Binary: true}}},
+		"room-message/bare": {Kind: packet.KindRoomMessage, Namespace: "/", Room: "r", Name: "ping"},
 	}
 }
 
@@ -182,6 +186,10 @@ func TestDecodeDocumentedJSON(t *testing.T) {
 		{`{"messages":[{"ack":{"namespace":"/","ackId":"1","args":[{"json":"{\"ok\":true,\"rooms\":[\"lobby\"]}"}]}}]}`,
 			&packet.Packet{Kind: packet.KindAck, Namespace: "/", AckID: 1, Args: []packet.Arg{{Data: []byte(`{"ok":true,"rooms":["lobby"]}`)}}}},
 		{`{"messages":[{"pong":{"seq":12}}]}`, &packet.Packet{Kind: packet.KindPong, Seq: 12}},
+		{`{"messages":[{"roomMessage":{"namespace":"/","room":"match:1","name":"move","args":[{"json":"{\"x\":1}"}],"ackId":"4"}}]}`,
+			&packet.Packet{Kind: packet.KindRoomMessage, Namespace: "/", Room: "match:1", Name: "move", AckID: 4, Args: []packet.Arg{{Data: []byte(`{"x":1}`)}}}},
+		{`{"messages":[{"error":{"namespace":"/","code":7,"message":"not in room","ackId":"4"}}]}`,
+			&packet.Packet{Kind: packet.KindError, Namespace: "/", Code: 7, Message: "not in room", AckID: 4}},
 		{`{"messages":[{"connectError":{"namespace":"/x","message":"m"}}]}`, &packet.Packet{Kind: packet.KindConnectError, Namespace: "/x", Message: "m"}},
 		{`{"messages":[{"event":{"name":"b","args":[{"binary":"AAH/"}]}}]}`,
 			&packet.Packet{Kind: packet.KindEvent, Name: "b", Args: []packet.Arg{{Data: []byte{0, 1, 0xff}, Binary: true}}}},

@@ -10,4 +10,12 @@ const (
 	ErrCodeInvalid          = 4 // an invalid packet: bad argument JSON, empty or reserved event name
 	ErrCodeAlreadyConnected = 5 // a second connect to a namespace already connected on this connection
 	ErrCodeRejected         = 6 // a per-packet middleware rejected the event
+
+	// Errors of a RoomMessage. When the message carried an ack_id, the Error carries it too and no Ack
+	// follows.
+	ErrCodeNotInRoom  = 7  // the socket is not a member of the room
+	ErrCodeNoBehavior = 8  // the room name matches no behaviour (a plain room takes no messages)
+	ErrCodeRoomTooBig = 9  // the message is larger than the room accepts
+	ErrCodeRoomBusy   = 10 // the room has too many messages waiting
+	ErrCodeRoomFailed = 11 // the room's code failed on the message
 )

@@ -47,6 +47,7 @@ func FuzzDecodeFrame(f *testing.F) {
 		{},
 		{Kind: &wirev1.Message_Event{Event: &wirev1.Event{Name: "e", Args: []*wirev1.Arg{{}, {Value: &wirev1.Arg_Json{Json: "{"}}}}}},
 		{Kind: &wirev1.Message_Connect{Connect: &wirev1.Connect{Auth: "nope"}}},
+		{Kind: &wirev1.Message_RoomMessage{RoomMessage: &wirev1.RoomMessage{Room: "r", Args: []*wirev1.Arg{{Value: &wirev1.Arg_Json{Json: "]"}}}}}},
 	}
 	for _, fm := range wiretest.Formats {
 		fr := &wirev1.Frame{Messages: odd}

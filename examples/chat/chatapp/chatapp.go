@@ -3,6 +3,7 @@ package chatapp
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"slices"
 	"strings"
 	"sync"
@@ -13,36 +14,49 @@ import (
 	"github.com/roomio/roomio/engine"
 )
 
-// Register installs the chat app's event handlers on ns: join, leave, say and whisper (the package doc
-// lists their arguments, acks and events). Call it once per namespace, before the engine starts, so
-// that every socket of ns gets the handlers.
+// Register installs the chat app on ns: every chat room is a behaviour room (chatRoom, room.go) and the
+// event handlers join, leave, say and whisper (the package doc lists their arguments, acks and events).
+// Call it once per namespace, before the engine starts, so that every socket of ns gets the handlers.
 func Register(ns *engine.Namespace) {
 	// Every socket is alone in the room named by its id, which is where whispers go. The chat keeps
-	// those rooms private: it refuses them as chat rooms, or a member joining "<B's id>" would receive
-	// every whisper to B (the engine, like Socket.IO, lets any socket join a room of that name).
-	// The set holds this node's connected sockets; an id is added before its socket's first event is
-	// handled, so before anyone can learn it from "joined" or "said". Sockets of other nodes of a cluster
-	// are not in it: names shaped like a cluster socket id are refused whoever owns them (clusterSID).
+	// those rooms private: its rooms refuse such a name at join (chatRoom.OnCreate, OnJoin), or a member
+	// joining "<B's id>" would receive every whisper to B (the engine, like Socket.IO, lets any socket
+	// join a room of that name). The set holds this node's connected sockets; an id is added before its
+	// socket's first event is handled, so before anyone can learn it from "joined" or "said". Sockets of
+	// other nodes of a cluster are not in it: names shaped like a cluster socket id are refused whoever
+	// owns them (clusterSID).
 	var ids sync.Map
 	isSocket := func(id string) bool { _, ok := ids.Load(id); return ok }
 	reserved := func(name string) bool { return isSocket(name) || clusterSID(name) }
+	ns.DefineFunc(validRoom, func(room string) engine.Behavior {
+		return &chatRoom{ns: ns, name: room, reserved: reserved}
+	})
 	ns.OnConnection(func(s *engine.Socket) {
 		ids.Store(s.ID(), struct{}{})
 		s.OnDisconnect(func(string) { ids.Delete(s.ID()) })
-		s.On("join", func(ev *engine.Event) { chatMembership(ev, true, reserved) })
-		s.On("leave", func(ev *engine.Event) { chatMembership(ev, false, reserved) })
+		s.On("join", func(ev *engine.Event) { chatJoin(ev) })
+		s.On("leave", func(ev *engine.Event) { chatLeave(ev, reserved) })
 		s.On("say", func(ev *engine.Event) {
 			var room string
 			if ev.Bind(0, &room) != nil || !validRoom(room) || reserved(room) {
 				ackIf(ev, fail("invalid room name"))
 				return
 			}
-			if rooms, _ := s.Rooms(ev.Context()); !slices.Contains(rooms, room) {
-				ackIf(ev, fail("not in room"))
+			// The room numbers the message and sends it to its members; the sender's ack carries the number.
+			p, err := json.Marshal(payload(ev, 1))
+			if err != nil {
+				ackIf(ev, fail(err.Error()))
 				return
 			}
-			ns.To(room).Emit("said", map[string]any{"room": room, "from": s.ID(), "payload": payload(ev, 1)})
-			ackIf(ev, map[string]any{"ok": true})
+			res, err := s.RequestRoom(ev.Context(), room, "say", json.RawMessage(p))
+			switch {
+			case errors.Is(err, engine.ErrNotInRoom):
+				ackIf(ev, fail("not in room"))
+			case err != nil:
+				ackIf(ev, fail(err.Error()))
+			default:
+				ackIf(ev, res[0])
+			}
 		})
 		s.On("whisper", func(ev *engine.Event) {
 			var to string
@@ -87,7 +101,38 @@ func remoteSocket(ns *engine.Namespace, id string) bool {
 	return err == nil && len(socks) == 1 && socks[0].ID == id
 }
 
-func chatMembership(ev *engine.Event, join bool, reserved func(string) bool) {
+// chatJoin joins the room (its chatRoom decides), then asks it for the history the socket missed.
+func chatJoin(ev *engine.Event) {
+	s := ev.Socket
+	var room string
+	if ev.Bind(0, &room) != nil || !validRoom(room) {
+		ackIf(ev, fail("invalid room name"))
+		return
+	}
+	ctx, cancel := context.WithTimeout(ev.Context(), 5*time.Second)
+	defer cancel()
+	if err := s.JoinRoom(ctx, room, nil); err != nil {
+		var re *engine.RefusedError
+		if errors.As(err, &re) {
+			err = re.Err
+		}
+		ackIf(ev, fail(err.Error()))
+		return
+	}
+	res, err := s.RequestRoom(ctx, room, "history")
+	if err != nil {
+		ackIf(ev, fail(err.Error()))
+		return
+	}
+	var history []json.RawMessage
+	if err := res[0].Decode(&history); err != nil {
+		ackIf(ev, fail(err.Error()))
+		return
+	}
+	ackRooms(ev, ctx, map[string]any{"ok": true, "history": history})
+}
+
+func chatLeave(ev *engine.Event, reserved func(string) bool) {
 	s := ev.Socket
 	var room string
 	if ev.Bind(0, &room) != nil || !validRoom(room) || reserved(room) {
@@ -96,25 +141,16 @@ func chatMembership(ev *engine.Event, join bool, reserved func(string) bool) {
 	}
 	ctx, cancel := context.WithTimeout(ev.Context(), 5*time.Second)
 	defer cancel()
-	// Handlers of one socket run one at a time, so nothing else changes its rooms meanwhile.
-	before, err := s.Rooms(ctx)
-	if err != nil {
+	if err := s.Leave(ctx, room); err != nil {
 		ackIf(ev, fail(err.Error()))
 		return
 	}
-	already := join && slices.Contains(before, room)
-	if join {
-		err = s.Join(ctx, room)
-	} else {
-		err = s.Leave(ctx, room)
-	}
-	if err != nil {
-		ackIf(ev, fail(err.Error()))
-		return
-	}
-	if join && !already {
-		s.To(room).Emit("joined", map[string]any{"room": room, "id": s.ID()})
-	}
+	ackRooms(ev, ctx, map[string]any{"ok": true})
+}
+
+// ackRooms acks ack with "rooms" (the socket's chat rooms, sorted, at most MaxAckRooms) and "count".
+func ackRooms(ev *engine.Event, ctx context.Context, ack map[string]any) {
+	s := ev.Socket
 	rooms, err := s.Rooms(ctx)
 	if err != nil {
 		ackIf(ev, fail(err.Error()))
@@ -127,7 +163,9 @@ func chatMembership(ev *engine.Event, join bool, reserved func(string) bool) {
 	// The ack is bounded whatever the socket's room count (a socket may be in up to 1 000 rooms of 128
 	// bytes): it lists the first MaxAckRooms and counts them all.
 	count := len(rooms)
-	ackIf(ev, map[string]any{"ok": true, "rooms": rooms[:min(count, MaxAckRooms)], "count": count})
+	ack["rooms"] = rooms[:min(count, MaxAckRooms)]
+	ack["count"] = count
+	ackIf(ev, ack)
 }
 
 // MaxAckRooms is how many rooms a join or leave ack lists at most (the first, in sorted order); its

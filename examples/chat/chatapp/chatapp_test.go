@@ -18,33 +18,29 @@ import (
 
 var ackOK = map[string]any{"ok": true}
 
-func said(room, from string, payload any) map[string]any {
-	return map[string]any{"room": room, "from": from, "payload": payload}
-}
-
 func TestChatJoin(t *testing.T) {
 	chattest.EachFormat(t, func(t *testing.T, f wire.Format) {
 		tn := serveChat(t)
 		a, b, c := tn.user(f), tn.user(f), tn.user(f)
 
-		a.MustCall(t, chattest.OKRooms("lobby"), "join", "lobby")
-		b.MustCall(t, chattest.OKRooms("lobby"), "join", "lobby")
+		a.MustJoin(t, "lobby", "lobby")
+		b.MustJoin(t, "lobby", "lobby")
 		a.Expect(t, "joined", map[string]any{"room": "lobby", "id": b.ID()})
 
 		// The joiner is not told about itself: b's first event is c's arrival, a gets it too.
-		c.MustCall(t, chattest.OKRooms("lobby"), "join", "lobby")
+		c.MustJoin(t, "lobby", "lobby")
 		b.Expect(t, "joined", map[string]any{"room": "lobby", "id": c.ID()})
 		a.Expect(t, "joined", map[string]any{"room": "lobby", "id": c.ID()})
 
 		// The ack lists every room joined, sorted, without the socket's own-id room. Joining an empty room
 		// tells nobody, and joining den is not told to lobby: b and c's next event is the lobby marker.
-		a.MustCall(t, chattest.OKRooms("den", "lobby"), "join", "den")
-		a.MustCall(t, chattest.OKRooms("attic", "den", "lobby"), "join", "attic")
-		b.MustCall(t, chattest.OKRooms("den", "lobby"), "join", "den")
+		a.MustJoin(t, "den", "den", "lobby")
+		a.MustJoin(t, "attic", "attic", "den", "lobby")
+		b.MustJoin(t, "den", "den", "lobby")
 		a.Expect(t, "joined", map[string]any{"room": "den", "id": b.ID()})
-		a.MustCall(t, ackOK, "say", "lobby", "marker")
+		a.MustSay(t, "lobby", "marker")
 		for _, u := range []*chatUser{b, c} {
-			u.Expect(t, "said", said("lobby", a.ID(), "marker"))
+			u.ExpectSaid(t, "lobby", a.ID(), "marker")
 		}
 	})
 }
@@ -80,9 +76,9 @@ func TestChatLeave(t *testing.T) {
 	chattest.EachFormat(t, func(t *testing.T, f wire.Format) {
 		tn := serveChat(t)
 		a, b := tn.user(f), tn.user(f)
-		a.MustCall(t, chattest.OKRooms("lobby"), "join", "lobby")
-		b.MustCall(t, chattest.OKRooms("den"), "join", "den")
-		b.MustCall(t, chattest.OKRooms("den", "lobby"), "join", "lobby")
+		a.MustJoin(t, "lobby", "lobby")
+		b.MustJoin(t, "den", "den")
+		b.MustJoin(t, "lobby", "den", "lobby")
 		a.Expect(t, "joined", map[string]any{"room": "lobby", "id": b.ID()})
 
 		b.MustCall(t, chattest.OKRooms("den"), "leave", "lobby")
@@ -91,12 +87,12 @@ func TestChatLeave(t *testing.T) {
 		b.MustCall(t, chattest.OKRooms(), "leave", "nowhere")
 
 		// b no longer hears lobby: after it joins again, the first said it gets is the second one.
-		a.MustCall(t, ackOK, "say", "lobby", "first")
-		a.Expect(t, "said", said("lobby", a.ID(), "first"))
-		b.MustCall(t, chattest.OKRooms("lobby"), "join", "lobby")
+		a.MustSay(t, "lobby", "first")
+		a.ExpectSaid(t, "lobby", a.ID(), "first")
+		b.MustJoin(t, "lobby", "lobby")
 		a.Expect(t, "joined", map[string]any{"room": "lobby", "id": b.ID()})
-		a.MustCall(t, ackOK, "say", "lobby", "second")
-		b.Expect(t, "said", said("lobby", a.ID(), "second"))
+		a.MustSay(t, "lobby", "second")
+		b.ExpectSaid(t, "lobby", a.ID(), "second")
 
 		// A member that left cannot say in the room.
 		b.MustCall(t, chattest.OKRooms(), "leave", "lobby")
@@ -108,8 +104,8 @@ func TestChatSay(t *testing.T) {
 	chattest.EachFormat(t, func(t *testing.T, f wire.Format) {
 		tn := serveChat(t)
 		a, b, out := tn.user(f), tn.user(f), tn.user(f)
-		a.MustCall(t, chattest.OKRooms("lobby"), "join", "lobby")
-		b.MustCall(t, chattest.OKRooms("lobby"), "join", "lobby")
+		a.MustJoin(t, "lobby", "lobby")
+		b.MustJoin(t, "lobby", "lobby")
 		a.Expect(t, "joined", map[string]any{"room": "lobby", "id": b.ID()})
 
 		// The payload is relayed as it came, to every member, sender included.
@@ -123,27 +119,27 @@ func TestChatSay(t *testing.T) {
 			{[]byte{1, 2, 3}, "AQID"}, // binary arrives base64-encoded inside the JSON object
 		}
 		for _, p := range payloads {
-			a.MustCall(t, ackOK, "say", "lobby", p.send)
+			a.MustSay(t, "lobby", p.send)
 			for _, u := range []*chatUser{a, b} {
-				u.Expect(t, "said", said("lobby", a.ID(), p.want))
+				u.ExpectSaid(t, "lobby", a.ID(), p.want)
 			}
 		}
 		// No payload at all is null; without an ack the message is still said.
-		b.MustCall(t, ackOK, "say", "lobby")
+		b.MustSay(t, "lobby")
 		for _, u := range []*chatUser{a, b} {
-			u.Expect(t, "said", said("lobby", b.ID(), nil))
+			u.ExpectSaid(t, "lobby", b.ID(), nil)
 		}
 		if err := b.Emit(ctxT(t), "say", "lobby", "no ack"); err != nil {
 			t.Fatal(err)
 		}
 		for _, u := range []*chatUser{a, b} {
-			u.Expect(t, "said", said("lobby", b.ID(), "no ack"))
+			u.ExpectSaid(t, "lobby", b.ID(), "no ack")
 		}
 
 		// None of it reached the non-member: once it has joined, the first said it gets is the marker.
-		out.MustCall(t, chattest.OKRooms("lobby"), "join", "lobby")
-		a.MustCall(t, ackOK, "say", "lobby", "marker")
-		out.Expect(t, "said", said("lobby", a.ID(), "marker"))
+		out.MustJoin(t, "lobby", "lobby")
+		a.MustSay(t, "lobby", "marker")
+		out.ExpectSaid(t, "lobby", a.ID(), "marker")
 	})
 }
 
@@ -151,18 +147,18 @@ func TestChatSayNotInRoom(t *testing.T) {
 	chattest.EachFormat(t, func(t *testing.T, f wire.Format) {
 		tn := serveChat(t)
 		a, b, out := tn.user(f), tn.user(f), tn.user(f)
-		a.MustCall(t, chattest.OKRooms("lobby"), "join", "lobby")
-		b.MustCall(t, chattest.OKRooms("lobby"), "join", "lobby")
+		a.MustJoin(t, "lobby", "lobby")
+		b.MustJoin(t, "lobby", "lobby")
 		a.Expect(t, "joined", map[string]any{"room": "lobby", "id": b.ID()})
-		out.MustCall(t, chattest.OKRooms("den"), "join", "den")
+		out.MustJoin(t, "den", "den")
 
 		notIn := map[string]any{"ok": false, "error": "not in room"}
 		out.MustCall(t, notIn, "say", "lobby", "intrusion")
 		out.MustCall(t, notIn, "say", "empty-room", "echo")
 
-		a.MustCall(t, ackOK, "say", "lobby", "marker")
+		a.MustSay(t, "lobby", "marker")
 		for _, u := range []*chatUser{a, b} {
-			u.Expect(t, "said", said("lobby", a.ID(), "marker"))
+			u.ExpectSaid(t, "lobby", a.ID(), "marker")
 		}
 	})
 }
@@ -172,7 +168,7 @@ func TestChatWhisper(t *testing.T) {
 		tn := serveChat(t)
 		a, b, c := tn.user(f), tn.user(f), tn.user(f)
 		for _, u := range []*chatUser{a, b, c} {
-			u.MustCall(t, chattest.OKRooms("lobby"), "join", "lobby")
+			u.MustJoin(t, "lobby", "lobby")
 		}
 		a.Expect(t, "joined", map[string]any{"room": "lobby", "id": b.ID()})
 		a.Expect(t, "joined", map[string]any{"room": "lobby", "id": c.ID()})
@@ -196,8 +192,8 @@ func TestChatWhisper(t *testing.T) {
 func TestChatWhisperInvalid(t *testing.T) {
 	tn := serveChat(t)
 	a, b := tn.user(), tn.user()
-	a.MustCall(t, chattest.OKRooms("lobby"), "join", "lobby")
-	b.MustCall(t, chattest.OKRooms("lobby"), "join", "lobby")
+	a.MustJoin(t, "lobby", "lobby")
+	b.MustJoin(t, "lobby", "lobby")
 	a.Expect(t, "joined", map[string]any{"room": "lobby", "id": b.ID()})
 
 	for _, tc := range []struct {
@@ -218,8 +214,8 @@ func TestChatWhisperInvalid(t *testing.T) {
 		}
 	}
 	// Nothing reached a, member of lobby.
-	b.MustCall(t, ackOK, "say", "lobby", "marker")
-	a.Expect(t, "said", said("lobby", b.ID(), "marker"))
+	b.MustSay(t, "lobby", "marker")
+	a.ExpectSaid(t, "lobby", b.ID(), "marker")
 }
 
 func TestChatInvalidRoom(t *testing.T) {
@@ -291,4 +287,57 @@ func anyStrings(v any) []string {
 		out = append(out, s)
 	}
 	return out
+}
+
+func TestChatSeqAndHistory(t *testing.T) {
+	chattest.EachFormat(t, func(t *testing.T, f wire.Format) {
+		tn := serveChat(t)
+		a, b, late := tn.user(f), tn.user(f), tn.user(f)
+		if h := a.MustJoin(t, "lobby", "lobby"); len(h) != 0 {
+			t.Fatalf("history of a new room = %v, want none", h)
+		}
+		b.MustJoin(t, "lobby", "lobby")
+		a.Expect(t, "joined", map[string]any{"room": "lobby", "id": b.ID()})
+		// seq starts at 1 and grows by one per message, whoever says it; the ack and the said agree.
+		const total = 60
+		for i := 1; i <= total; i++ {
+			u := a
+			if i%2 == 0 {
+				u = b
+			}
+			if seq := u.MustSay(t, "lobby", i); seq != i {
+				t.Fatalf("say %d acked seq %d", i, seq)
+			}
+			for _, m := range []*chatUser{a, b} {
+				if seq := m.ExpectSaid(t, "lobby", u.ID(), float64(i)); seq != i {
+					t.Fatalf("said %d carried seq %d", i, seq)
+				}
+			}
+		}
+		// A joiner gets the last 50 in seq order in its ack, then the next message live: no gap.
+		h := late.MustJoin(t, "lobby", "lobby")
+		if len(h) != 50 {
+			t.Fatalf("history has %d messages, want 50", len(h))
+		}
+		for i, x := range h {
+			m, _ := x.(map[string]any)
+			if want := float64(total - 50 + 1 + i); m["seq"] != want || m["payload"] != want || m["room"] != "lobby" {
+				t.Fatalf("history[%d] = %v, want seq and payload %v", i, m, want)
+			}
+		}
+		a.MustSay(t, "lobby", "next")
+		if seq := late.ExpectSaid(t, "lobby", a.ID(), "next"); seq != total+1 {
+			t.Fatalf("the joiner's first live said has seq %d, want %d", seq, total+1)
+		}
+		// A room that empties is disposed: joined again, it starts over.
+		for _, u := range []*chatUser{a, b, late} {
+			u.MustCall(t, chattest.OKRooms(), "leave", "lobby")
+		}
+		if h := a.MustJoin(t, "lobby", "lobby"); len(h) != 0 {
+			t.Fatalf("history of a room created again = %v, want none", h)
+		}
+		if seq := a.MustSay(t, "lobby", "again"); seq != 1 {
+			t.Fatalf("first say in a new room acked seq %d, want 1", seq)
+		}
+	})
 }

@@ -6,20 +6,28 @@
 //
 // Every event may ask for an ack; a failure is acked {"ok":false,"error":"..."}.
 //
-//   - join(room): joins room; ack {"ok":true,"rooms":[...],"count":N}: N is the number of the socket's
-//     chat rooms, and rooms lists them sorted, at most [MaxAckRooms] (100) of them, so an ack stays
-//     small however many rooms the socket is in. The other members get joined {"room","id"} unless the
-//     socket was already a member.
-//   - leave(room): leaves room (leaving a room one is not in is not an error); the same ack.
-//   - say(room, payload): said {"room","from","payload"} to every member, sender included; a
-//     non-member is acked "not in room". The payload is relayed as it came: JSON as is, binary as a
-//     base64 string.
+//   - join(room): joins room; ack {"ok":true,"rooms":[...],"count":N,"history":[...]}: N is the number
+//     of the socket's chat rooms, rooms lists them sorted, at most [MaxAckRooms] (100) of them, so an ack
+//     stays small however many rooms the socket is in; history is the room's last ≤ 50 said objects in
+//     seq order, said before the join (everything later arrives as said events: nothing missing, nothing
+//     twice). The other members get joined {"room","id"} unless the socket was already a member.
+//   - leave(room): leaves room (leaving a room one is not in is not an error); ack
+//     {"ok":true,"rooms":[...],"count":N}.
+//   - say(room, payload): said {"room","from","payload","seq"} to every member, sender included; ack
+//     {"ok":true,"seq":N}. seq numbers the room's messages from 1, one more per message; a room that
+//     empties is disposed and starts again at 1. A non-member is acked "not in room". The payload is
+//     relayed as it came: JSON as is, binary as a base64 string.
 //   - whisper(socketId, payload): whispered {"from","payload"} to that socket alone, on this node or,
 //     in a cluster, on another.
 //
-// Room names are 1–128 bytes of printable UTF-8 and may not be, or look like, a socket id
-// ("<node id>.<20 characters>" in a cluster): every socket is alone in the room named by its id, which is
-// where whispers go, so a member of that room would read another user's whispers.
+// Every chat room is a behaviour room (engine.Namespace.DefineFunc, type chatRoom): its code numbers the
+// messages, keeps the history and validates joins. Room names are 1–128 bytes of printable UTF-8 and
+// may not be, or look like, a socket id ("<node id>.<20 characters>" in a cluster): every socket is alone
+// in the room named by its id, which is where whispers go, so a member of that room would read another
+// user's whispers; the room refuses such a join ("invalid room name").
+//
+// In a cluster, until behaviour rooms are placed on one node, each node runs its own copy of a room:
+// said reaches the members on every node, but seq and history count what was said through that node.
 //
 // # Page
 //
@@ -30,7 +38,8 @@
 // # Concurrency
 //
 // The event handlers run on the engine's socket goroutines, one at a time per socket; the set of this
-// node's connected socket ids, a sync.Map per Register call, is the only state they share. The page
+// node's connected socket ids, a sync.Map per Register call, is the only state they share with each
+// other and with the rooms. A room's state is touched only by its hooks, which run in its actor. The page
 // handler is safe for concurrent use.
 //
 // # Imports

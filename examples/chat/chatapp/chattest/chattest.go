@@ -113,6 +113,51 @@ func (u *User) MustCall(t testing.TB, want map[string]any, event string, args ..
 	}
 }
 
+// MustJoin joins room and asserts the ack: ok, the socket's rooms (sorted) equal to rooms, and a
+// history list, which it returns (the said objects the room kept, oldest first).
+func (u *User) MustJoin(t testing.TB, room any, rooms ...string) []any {
+	t.Helper()
+	got := u.Call(t, "join", room)
+	history, ok := got["history"].([]any)
+	if !ok {
+		t.Fatalf("user %s: join(%v) acked %v, want a history list", u.ID(), room, got)
+	}
+	delete(got, "history")
+	if want := OKRooms(rooms...); !reflect.DeepEqual(got, want) {
+		t.Fatalf("user %s: join(%v) acked %v, want %v with a history", u.ID(), room, got, want)
+	}
+	return history
+}
+
+// MustSay says payload in room, asserts the ack {"ok":true,"seq":N} and returns N.
+func (u *User) MustSay(t testing.TB, room string, payload ...any) int {
+	t.Helper()
+	got := u.Call(t, "say", append([]any{room}, payload...)...)
+	seq, ok := got["seq"].(float64)
+	if got["ok"] != true || !ok || seq < 1 || len(got) != 2 {
+		t.Fatalf("user %s: say(%s) acked %v, want {ok:true, seq:N}", u.ID(), room, got)
+	}
+	return int(seq)
+}
+
+// ExpectSaid asserts that u's next event is said {"room","from","payload","seq"} with those room, from
+// and payload (compared as decoded JSON) and returns its seq.
+func (u *User) ExpectSaid(t testing.TB, room, from string, payload any) int {
+	t.Helper()
+	ev := u.Next(t)
+	if ev.Name != "said" || len(ev.Args) != 1 {
+		t.Fatalf("user %s: got event %q %s, want said", u.ID(), ev.Name, ArgsString(ev.Args))
+	}
+	got := DecodeObject(t, ev.Args[0])
+	seq, ok := got["seq"].(float64)
+	delete(got, "seq")
+	want := map[string]any{"room": room, "from": from, "payload": payload}
+	if !ok || seq < 1 || !reflect.DeepEqual(got, want) {
+		t.Fatalf("user %s: said carried %v (seq %v), want %v with a seq", u.ID(), got, seq, want)
+	}
+	return int(seq)
+}
+
 // OKRooms is the chat app's ack to a join or leave that left the socket in rooms.
 func OKRooms(rooms ...string) map[string]any {
 	rs := make([]any, len(rooms))

@@ -89,6 +89,7 @@ type Message struct {
 	//	*Message_Ping
 	//	*Message_Pong
 	//	*Message_Error
+	//	*Message_RoomMessage
 	Kind          isMessage_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -212,6 +213,15 @@ func (x *Message) GetError() *Error {
 	return nil
 }
 
+func (x *Message) GetRoomMessage() *RoomMessage {
+	if x != nil {
+		if x, ok := x.Kind.(*Message_RoomMessage); ok {
+			return x.RoomMessage
+		}
+	}
+	return nil
+}
+
 type isMessage_Kind interface {
 	isMessage_Kind()
 }
@@ -252,6 +262,10 @@ type Message_Error struct {
 	Error *Error `protobuf:"bytes,9,opt,name=error,proto3,oneof"`
 }
 
+type Message_RoomMessage struct {
+	RoomMessage *RoomMessage `protobuf:"bytes,10,opt,name=room_message,json=roomMessage,proto3,oneof"`
+}
+
 func (*Message_Connect) isMessage_Kind() {}
 
 func (*Message_Connected) isMessage_Kind() {}
@@ -269,6 +283,8 @@ func (*Message_Ping) isMessage_Kind() {}
 func (*Message_Pong) isMessage_Kind() {}
 
 func (*Message_Error) isMessage_Kind() {}
+
+func (*Message_RoomMessage) isMessage_Kind() {}
 
 // Arg is one event or ack argument: a JSON value (as JSON text) or raw binary bytes.
 type Arg struct {
@@ -804,12 +820,14 @@ func (x *Pong) GetSeq() uint64 {
 }
 
 // Error (server → client) reports a non-fatal problem with one message the client sent; the connection
-// stays open. code is one of the documented error codes (docs/protocol.md).
+// stays open. code is one of the documented error codes (docs/protocol.md). ack_id is set when the
+// message was a RoomMessage that asked for an ack: the Error answers it instead of an Ack.
 type Error struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Namespace     string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
 	Code          uint32                 `protobuf:"varint,2,opt,name=code,proto3" json:"code,omitempty"`
 	Message       string                 `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	AckId         uint64                 `protobuf:"varint,4,opt,name=ack_id,json=ackId,proto3" json:"ack_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -865,13 +883,99 @@ func (x *Error) GetMessage() string {
 	return ""
 }
 
+func (x *Error) GetAckId() uint64 {
+	if x != nil {
+		return x.AckId
+	}
+	return 0
+}
+
+// RoomMessage (client → server) addresses a behaviour room the socket is a member of, in the socket's
+// namespace: the room's code gets the event. A non-zero ack_id asks for the room's answer, which comes
+// as an Ack of that id, or as an Error carrying it (codes 7–11).
+type RoomMessage struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Namespace     string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Room          string                 `protobuf:"bytes,2,opt,name=room,proto3" json:"room,omitempty"`
+	Name          string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	Args          []*Arg                 `protobuf:"bytes,4,rep,name=args,proto3" json:"args,omitempty"`
+	AckId         uint64                 `protobuf:"varint,5,opt,name=ack_id,json=ackId,proto3" json:"ack_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RoomMessage) Reset() {
+	*x = RoomMessage{}
+	mi := &file_roomio_wire_v1_wire_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoomMessage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoomMessage) ProtoMessage() {}
+
+func (x *RoomMessage) ProtoReflect() protoreflect.Message {
+	mi := &file_roomio_wire_v1_wire_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoomMessage.ProtoReflect.Descriptor instead.
+func (*RoomMessage) Descriptor() ([]byte, []int) {
+	return file_roomio_wire_v1_wire_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *RoomMessage) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *RoomMessage) GetRoom() string {
+	if x != nil {
+		return x.Room
+	}
+	return ""
+}
+
+func (x *RoomMessage) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *RoomMessage) GetArgs() []*Arg {
+	if x != nil {
+		return x.Args
+	}
+	return nil
+}
+
+func (x *RoomMessage) GetAckId() uint64 {
+	if x != nil {
+		return x.AckId
+	}
+	return 0
+}
+
 var File_roomio_wire_v1_wire_proto protoreflect.FileDescriptor
 
 const file_roomio_wire_v1_wire_proto_rawDesc = "" +
 	"\n" +
 	"\x19roomio/wire/v1/wire.proto\x12\x0eroomio.wire.v1\"<\n" +
 	"\x05Frame\x123\n" +
-	"\bmessages\x18\x01 \x03(\v2\x17.roomio.wire.v1.MessageR\bmessages\"\xe3\x03\n" +
+	"\bmessages\x18\x01 \x03(\v2\x17.roomio.wire.v1.MessageR\bmessages\"\xa5\x04\n" +
 	"\aMessage\x123\n" +
 	"\aconnect\x18\x01 \x01(\v2\x17.roomio.wire.v1.ConnectH\x00R\aconnect\x129\n" +
 	"\tconnected\x18\x02 \x01(\v2\x19.roomio.wire.v1.ConnectedH\x00R\tconnected\x12C\n" +
@@ -883,7 +987,9 @@ const file_roomio_wire_v1_wire_proto_rawDesc = "" +
 	"disconnect\x12*\n" +
 	"\x04ping\x18\a \x01(\v2\x14.roomio.wire.v1.PingH\x00R\x04ping\x12*\n" +
 	"\x04pong\x18\b \x01(\v2\x14.roomio.wire.v1.PongH\x00R\x04pong\x12-\n" +
-	"\x05error\x18\t \x01(\v2\x15.roomio.wire.v1.ErrorH\x00R\x05errorB\x06\n" +
+	"\x05error\x18\t \x01(\v2\x15.roomio.wire.v1.ErrorH\x00R\x05error\x12@\n" +
+	"\froom_message\x18\n" +
+	" \x01(\v2\x1b.roomio.wire.v1.RoomMessageH\x00R\vroomMessageB\x06\n" +
 	"\x04kind\">\n" +
 	"\x03Arg\x12\x14\n" +
 	"\x04json\x18\x01 \x01(\tH\x00R\x04json\x12\x18\n" +
@@ -916,11 +1022,18 @@ const file_roomio_wire_v1_wire_proto_rawDesc = "" +
 	"\x04Ping\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\"\x18\n" +
 	"\x04Pong\x12\x10\n" +
-	"\x03seq\x18\x01 \x01(\x04R\x03seq\"S\n" +
+	"\x03seq\x18\x01 \x01(\x04R\x03seq\"j\n" +
 	"\x05Error\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
 	"\x04code\x18\x02 \x01(\rR\x04code\x12\x18\n" +
-	"\amessage\x18\x03 \x01(\tR\amessageB\xaf\x01\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\x12\x15\n" +
+	"\x06ack_id\x18\x04 \x01(\x04R\x05ackId\"\x93\x01\n" +
+	"\vRoomMessage\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
+	"\x04room\x18\x02 \x01(\tR\x04room\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12'\n" +
+	"\x04args\x18\x04 \x03(\v2\x13.roomio.wire.v1.ArgR\x04args\x12\x15\n" +
+	"\x06ack_id\x18\x05 \x01(\x04R\x05ackIdB\xaf\x01\n" +
 	"\x12com.roomio.wire.v1B\tWireProtoP\x01Z4github.com/roomio/roomio/proto/roomio/wire/v1;wirev1\xa2\x02\x03RWX\xaa\x02\x0eRoomio.Wire.V1\xca\x02\x0eRoomio\\Wire\\V1\xe2\x02\x1aRoomio\\Wire\\V1\\GPBMetadata\xea\x02\x10Roomio::Wire::V1b\x06proto3"
 
 var (
@@ -935,7 +1048,7 @@ func file_roomio_wire_v1_wire_proto_rawDescGZIP() []byte {
 	return file_roomio_wire_v1_wire_proto_rawDescData
 }
 
-var file_roomio_wire_v1_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_roomio_wire_v1_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_roomio_wire_v1_wire_proto_goTypes = []any{
 	(*Frame)(nil),        // 0: roomio.wire.v1.Frame
 	(*Message)(nil),      // 1: roomio.wire.v1.Message
@@ -949,6 +1062,7 @@ var file_roomio_wire_v1_wire_proto_goTypes = []any{
 	(*Ping)(nil),         // 9: roomio.wire.v1.Ping
 	(*Pong)(nil),         // 10: roomio.wire.v1.Pong
 	(*Error)(nil),        // 11: roomio.wire.v1.Error
+	(*RoomMessage)(nil),  // 12: roomio.wire.v1.RoomMessage
 }
 var file_roomio_wire_v1_wire_proto_depIdxs = []int32{
 	1,  // 0: roomio.wire.v1.Frame.messages:type_name -> roomio.wire.v1.Message
@@ -961,13 +1075,15 @@ var file_roomio_wire_v1_wire_proto_depIdxs = []int32{
 	9,  // 7: roomio.wire.v1.Message.ping:type_name -> roomio.wire.v1.Ping
 	10, // 8: roomio.wire.v1.Message.pong:type_name -> roomio.wire.v1.Pong
 	11, // 9: roomio.wire.v1.Message.error:type_name -> roomio.wire.v1.Error
-	2,  // 10: roomio.wire.v1.Event.args:type_name -> roomio.wire.v1.Arg
-	2,  // 11: roomio.wire.v1.Ack.args:type_name -> roomio.wire.v1.Arg
-	12, // [12:12] is the sub-list for method output_type
-	12, // [12:12] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	12, // 10: roomio.wire.v1.Message.room_message:type_name -> roomio.wire.v1.RoomMessage
+	2,  // 11: roomio.wire.v1.Event.args:type_name -> roomio.wire.v1.Arg
+	2,  // 12: roomio.wire.v1.Ack.args:type_name -> roomio.wire.v1.Arg
+	2,  // 13: roomio.wire.v1.RoomMessage.args:type_name -> roomio.wire.v1.Arg
+	14, // [14:14] is the sub-list for method output_type
+	14, // [14:14] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_roomio_wire_v1_wire_proto_init() }
@@ -985,6 +1101,7 @@ func file_roomio_wire_v1_wire_proto_init() {
 		(*Message_Ping)(nil),
 		(*Message_Pong)(nil),
 		(*Message_Error)(nil),
+		(*Message_RoomMessage)(nil),
 	}
 	file_roomio_wire_v1_wire_proto_msgTypes[2].OneofWrappers = []any{
 		(*Arg_Json)(nil),
@@ -996,7 +1113,7 @@ func file_roomio_wire_v1_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_roomio_wire_v1_wire_proto_rawDesc), len(file_roomio_wire_v1_wire_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   12,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,470 @@
+package actors
+
+import (
+	"errors"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/roomio/roomio/internal/packet"
+)
+
+// Behaviour rooms: a room whose name the engine's Hooks.Behavior claims runs the application's code
+// (RoomHooks) inside its own actor, one call at a time. Unlike a plain room it decides who joins: the
+// socket holds such a room as pending until the room answers roomJoined or roomRefused, so no delivery
+// selects a socket by a room it may not be in. Its membership is the room's alone: the namespace only
+// forwards joins, leaves and messages, and the room asks to be stopped (nsDispose) when it is empty.
+
+// LeaveReason says why a member left a behaviour room.
+type LeaveReason uint8
+
+// Leave reasons.
+const (
+	LeaveLeft         LeaveReason = iota // the socket left the room (Leave, SocketsLeave)
+	LeaveDisconnected                    // the socket disconnected
+	LeaveKicked                          // the room removed it (Room.Kick, Room.Dispose)
+	LeaveNodeLost                        // the socket's node left the cluster (not produced on one node)
+)
+
+// Errors of behaviour rooms, recorded on a join's Collector or passed to a RoomMessage's Reply. The
+// engine re-exports them.
+var (
+	ErrNotInRoom  = errors.New("actors: socket is not in the room")
+	ErrNoRoom     = errors.New("actors: room does not exist")
+	ErrNoBehavior = errors.New("actors: room has no behaviour")
+	ErrRoomBusy   = errors.New("actors: room has too many messages waiting")
+	ErrRoomFull   = errors.New("actors: room is full")
+	ErrRoomLocked = errors.New("actors: room is locked")
+	ErrRoomClosed = errors.New("actors: room is being disposed")
+)
+
+// RefusedError is a join that a behaviour room refused: by its Create or Join hook (Err is the hook's
+// error), or by its limits (ErrRoomFull, ErrRoomLocked, ErrRoomClosed). It is recorded on the join's
+// Collector; the engine re-exports it.
+type RefusedError struct {
+	Room string
+	Err  error
+}
+
+func (e *RefusedError) Error() string {
+	return "room " + e.Room + " refused the join: " + e.Err.Error()
+}
+
+// Unwrap returns the reason.
+func (e *RefusedError) Unwrap() error { return e.Err }
+
+// RoomSpec is what Hooks.Behavior returns for a behaviour room: its code and its limits.
+type RoomSpec struct {
+	Hooks RoomHooks
+	// DisposeDelay keeps an empty room alive this long, for a member that comes back; zero disposes it
+	// as soon as its last member leaves.
+	DisposeDelay time.Duration
+	// MaxPending bounds the RoomMessages waiting in the room's mailbox; past it they fail with
+	// ErrRoomBusy. Zero means 1024.
+	MaxPending int64
+	// MaxClients is the room's initial member limit (Room.SetMaxClients); zero means none.
+	MaxClients int
+}
+
+// RoomHooks is a behaviour room's code, implemented by the engine around the application's. Every
+// method runs inside the room's actor, one at a time, and may use r's methods; none may block for long
+// (the room's messages wait meanwhile, no other room does).
+type RoomHooks interface {
+	// Create runs once, before the first join is considered, with that join; an error refuses that
+	// join, and the next join tries again.
+	Create(r *Room, j *Joiner) error
+	// Join decides a join (the joiner is not a member yet); an error refuses it with that error.
+	Join(r *Room, j *Joiner) error
+	// Left runs after a member was removed.
+	Left(r *Room, sid string, why LeaveReason)
+	// Message handles a RoomMessage; its Reply may be called later, from any goroutine.
+	Message(r *Room, m *RoomMessage)
+	// Tick runs at the rate set by Room.SetTick; dt is the time since the previous tick.
+	Tick(r *Room, dt time.Duration)
+	// Timer runs when a timer set by Room.SetTimer fires.
+	Timer(r *Room, key any)
+	// Dispose runs once when a created room stops: empty (after DisposeDelay), disposed by Room.Dispose,
+	// or at shutdown.
+	Dispose(r *Room)
+}
+
+// Joiner is a socket asking to join a behaviour room.
+type Joiner struct {
+	SID     string
+	Ref     any        // the socket's Handle given with AddSocket
+	Options packet.Arg // the join's options; Data is nil when it carries none
+}
+
+// RoomMessage (engine → namespace) is a message for a behaviour room's code: from a member socket (SID
+// set, which the room checks), or from server code (SID "", no check). Reply is called exactly once: with
+// an error when the message cannot be handled (no such room, not a member, busy, a failing hook), or
+// with the room's answer when Ask is set. It must be safe to call from any goroutine.
+type RoomMessage struct {
+	Room  string
+	SID   string
+	Event string
+	Args  []packet.Arg
+	Ask   bool
+	Reply func(args []packet.Arg, err error)
+}
+
+// fail answers m with err.
+func (m *RoomMessage) fail(err error) {
+	if m.Reply != nil {
+		m.Reply(nil, err)
+	}
+}
+
+// Self-sent messages of a behaviour room.
+type (
+	roomTick  struct{ gen uint64 }
+	roomTimer struct {
+		id  uint64
+		key any
+	}
+	roomGrace struct{ gen uint64 }
+)
+
+// Room is a behaviour room as its hooks see it. Its methods must be called only from inside a hook (the
+// room's actor); it is not safe for concurrent use.
+type Room struct {
+	name    string
+	spec    *RoomSpec
+	members memberSet
+	live    *Live
+	pending *atomic.Int64 // RoomMessages forwarded by the namespace, not yet handled
+	ns      *actor.PID
+
+	ctx    actor.Context // the context of the message being handled
+	self   *actor.PID
+	system *actor.ActorSystem
+
+	created, closing bool
+	asked            bool   // nsDispose sent since the last roomAdd
+	adds             uint64 // roomAdds received (see nsDispose)
+	maxClients       int
+	locked           bool
+	after            []func() // work a hook asked for, run once it returns (Kick, Dispose)
+
+	tickEvery time.Duration
+	tickGen   uint64
+	tickNext  time.Time
+	tickLast  time.Time
+	tickTimer *time.Timer
+
+	timers   map[uint64]*time.Timer
+	timerSeq uint64
+
+	graceGen   uint64
+	graceTimer *time.Timer
+}
+
+// Name returns the room's name.
+func (r *Room) Name() string { return r.name }
+
+// Len returns how many members the room has.
+func (r *Room) Len() int { return len(r.members.list) }
+
+// Members returns the members' socket ids, in no particular order.
+func (r *Room) Members() []string {
+	out := make([]string, len(r.members.list))
+	for i, m := range r.members.list {
+		out[i] = m.sid
+	}
+	return out
+}
+
+// Has reports whether sid is a member.
+func (r *Room) Has(sid string) bool { return r.members.has(sid) }
+
+// Ref returns the engine's reference to member sid (its AddSocket.Handle), or nil.
+func (r *Room) Ref(sid string) any {
+	if i, ok := r.members.index[sid]; ok {
+		return r.members.list[i].ref
+	}
+	return nil
+}
+
+// Emit queues p on every member except the one named except ("" for none). The members' sockets get
+// the packets in the order the room emits them.
+func (r *Room) Emit(p *packet.Packet, except string) {
+	d := &delivery{b: &Broadcast{Rooms: []string{r.name}, Op: OpEmit, Packet: p}, via: r.name}
+	for _, m := range r.members.list {
+		if m.sid != except {
+			r.ctx.Send(m.pid, d)
+		}
+	}
+}
+
+// EmitTo queues p on member sid and reports whether sid is a member. During Join it also reaches the
+// joiner, who is not a member yet.
+func (r *Room) EmitTo(sid string, p *packet.Packet) bool {
+	pid := r.pidOf(sid)
+	if pid == nil {
+		return false
+	}
+	r.ctx.Send(pid, &delivery{b: &Broadcast{Rooms: []string{sid}, Op: OpEmit, Packet: p}, via: sid})
+	return true
+}
+
+func (r *Room) pidOf(sid string) *actor.PID {
+	if i, ok := r.members.index[sid]; ok {
+		return r.members.list[i].pid
+	}
+	if a, ok := r.ctx.Message().(*roomAdd); ok && a.SID == sid {
+		return a.PID
+	}
+	return nil
+}
+
+// SetMaxClients limits the members; joins beyond it fail with ErrRoomFull. Zero means no limit.
+func (r *Room) SetMaxClients(n int) { r.maxClients = n }
+
+// MaxClients returns the member limit (zero: none).
+func (r *Room) MaxClients() int { return r.maxClients }
+
+// Lock makes joins fail with ErrRoomLocked until Unlock.
+func (r *Room) Lock() { r.locked = true }
+
+// Unlock undoes Lock.
+func (r *Room) Unlock() { r.locked = false }
+
+// Locked reports whether the room is locked.
+func (r *Room) Locked() bool { return r.locked }
+
+// Kick removes member sid (its Left hook runs with LeaveKicked once the current hook returns) and
+// reports whether it was a member.
+func (r *Room) Kick(sid string) bool {
+	i, ok := r.members.index[sid]
+	if !ok {
+		return false
+	}
+	pid := r.members.list[i].pid
+	r.members.remove(sid)
+	r.ctx.Send(pid, &roomKicked{Room: r.name})
+	r.after = append(r.after, func() {
+		r.hooks().Left(r, sid, LeaveKicked)
+		r.maybeEmpty()
+	})
+	return true
+}
+
+// Dispose kicks every member and stops the room once the current hook returns; joins meanwhile fail
+// with ErrRoomClosed.
+func (r *Room) Dispose() {
+	if r.closing {
+		return
+	}
+	r.closing = true
+	for _, m := range append([]member(nil), r.members.list...) {
+		r.Kick(m.sid)
+	}
+	r.after = append(r.after, r.maybeEmpty)
+}
+
+// SetTick makes the room's Tick hook run every interval, on a fixed schedule from now: a tick that
+// comes late does not move the next ones, and ticks missed by more than an interval are skipped, not
+// bunched. Zero or less stops ticking.
+func (r *Room) SetTick(interval time.Duration) {
+	r.tickGen++
+	r.tickEvery = interval
+	if r.tickTimer != nil {
+		r.tickTimer.Stop()
+		r.tickTimer = nil
+	}
+	if interval <= 0 {
+		return
+	}
+	now := time.Now()
+	r.tickLast, r.tickNext = now, now.Add(interval)
+	r.scheduleTick()
+}
+
+func (r *Room) scheduleTick() {
+	msg := &roomTick{gen: r.tickGen}
+	r.tickTimer = time.AfterFunc(time.Until(r.tickNext), func() { r.system.Root.Send(r.self, msg) })
+}
+
+// SetTimer makes the room's Timer hook run once with key after d; the id cancels it.
+func (r *Room) SetTimer(d time.Duration, key any) uint64 {
+	r.timerSeq++
+	id := r.timerSeq
+	if r.timers == nil {
+		r.timers = make(map[uint64]*time.Timer)
+	}
+	msg := &roomTimer{id: id, key: key}
+	r.timers[id] = time.AfterFunc(d, func() { r.system.Root.Send(r.self, msg) })
+	return id
+}
+
+// CancelTimer cancels a timer and reports whether it had not fired yet.
+func (r *Room) CancelTimer(id uint64) bool {
+	t, ok := r.timers[id]
+	if !ok {
+		return false
+	}
+	t.Stop()
+	delete(r.timers, id)
+	return true
+}
+
+func (r *Room) hooks() RoomHooks { return r.spec.Hooks }
+
+// behaviorRoom is the actor of a behaviour room.
+type behaviorRoom struct{ r *Room }
+
+func newBehaviorRoom(name string, spec *RoomSpec, pending *atomic.Int64, live *Live) *behaviorRoom {
+	return &behaviorRoom{r: &Room{name: name, spec: spec, members: newMemberSet(), live: live,
+		pending: pending, maxClients: spec.MaxClients}}
+}
+
+func (b *behaviorRoom) Receive(ctx actor.Context) {
+	r := b.r
+	r.ctx = ctx
+	switch m := ctx.Message().(type) {
+	case *delivery:
+		r.members.fanout(ctx, m)
+	case *roomAdd:
+		r.adds++
+		r.asked = false
+		r.graceGen++ // a pending grace period ends: the room is wanted again
+		r.join(ctx, m)
+	case *roomRemove:
+		if m.Notify != nil {
+			defer ctx.Send(m.Notify, &roomReleased{})
+		}
+		if r.members.remove(m.SID) {
+			r.hooks().Left(r, m.SID, m.Why)
+			r.maybeEmpty()
+		}
+	case *RoomMessage:
+		r.pending.Add(-1)
+		if m.SID != "" && !r.members.has(m.SID) {
+			m.fail(ErrNotInRoom)
+			break
+		}
+		r.hooks().Message(r, m)
+	case *roomTick:
+		if m.gen != r.tickGen {
+			break // stopped or reset since
+		}
+		now := time.Now()
+		dt := now.Sub(r.tickLast)
+		r.tickLast = now
+		r.hooks().Tick(r, dt)
+		if m.gen != r.tickGen {
+			break // the hook reset or stopped the tick
+		}
+		now = time.Now()
+		for r.tickNext = r.tickNext.Add(r.tickEvery); !r.tickNext.After(now); {
+			r.tickNext = r.tickNext.Add(r.tickEvery)
+		}
+		r.scheduleTick()
+	case *roomTimer:
+		if _, ok := r.timers[m.id]; ok {
+			delete(r.timers, m.id)
+			r.hooks().Timer(r, m.key)
+		}
+	case *roomGrace:
+		if m.gen == r.graceGen && len(r.members.list) == 0 {
+			r.askDispose()
+		}
+	case *actor.Started:
+		r.self, r.system, r.ns = ctx.Self(), ctx.ActorSystem(), ctx.Parent()
+		r.live.Rooms.Add(1)
+	case *actor.Stopped:
+		r.stopTimers()
+		if r.created {
+			r.hooks().Dispose(r)
+			r.created = false
+		}
+		r.live.Rooms.Add(-1)
+	}
+	for len(r.after) > 0 {
+		f := r.after[0]
+		r.after = r.after[1:]
+		f()
+	}
+	r.after = nil
+}
+
+// join decides a join: create first if needed, then the limits, then the Join hook. The answer goes to
+// the socket and carries the collector's leg.
+func (r *Room) join(ctx actor.Context, m *roomAdd) {
+	refuse := func(err error) {
+		ctx.Send(m.PID, &roomRefused{Room: r.name, Err: err, Collector: m.Collector})
+		r.maybeEmpty()
+	}
+	if r.members.has(m.SID) {
+		ctx.Send(m.PID, &roomJoined{Room: r.name, Collector: m.Collector})
+		return
+	}
+	if r.closing {
+		refuse(ErrRoomClosed)
+		return
+	}
+	j := &Joiner{SID: m.SID, Ref: m.Ref, Options: m.Options}
+	if !r.created {
+		if err := r.hooks().Create(r, j); err != nil {
+			refuse(err)
+			return
+		}
+		r.created = true
+	}
+	if r.locked {
+		refuse(ErrRoomLocked)
+		return
+	}
+	if r.maxClients > 0 && len(r.members.list) >= r.maxClients {
+		refuse(ErrRoomFull)
+		return
+	}
+	if err := r.hooks().Join(r, j); err != nil {
+		refuse(err)
+		return
+	}
+	r.members.add(member{sid: m.SID, pid: m.PID, ref: m.Ref})
+	ctx.Send(m.PID, &roomJoined{Room: r.name, Collector: m.Collector})
+}
+
+// maybeEmpty starts the end of an empty room: at once when it was never created or is being disposed,
+// otherwise after its DisposeDelay.
+func (r *Room) maybeEmpty() {
+	if len(r.members.list) > 0 {
+		return
+	}
+	d := r.spec.DisposeDelay
+	if !r.created || r.closing || d <= 0 {
+		r.askDispose()
+		return
+	}
+	r.graceGen++
+	if r.graceTimer != nil {
+		r.graceTimer.Stop()
+	}
+	msg := &roomGrace{gen: r.graceGen}
+	r.graceTimer = time.AfterFunc(d, func() { r.system.Root.Send(r.self, msg) })
+}
+
+func (r *Room) askDispose() {
+	if r.asked {
+		return
+	}
+	r.asked = true
+	r.ctx.Send(r.ns, &nsDispose{Room: r.name, PID: r.self, Adds: r.adds})
+}
+
+func (r *Room) stopTimers() {
+	r.tickGen++
+	if r.tickTimer != nil {
+		r.tickTimer.Stop()
+	}
+	for id, t := range r.timers {
+		t.Stop()
+		delete(r.timers, id)
+	}
+	if r.graceTimer != nil {
+		r.graceTimer.Stop()
+	}
+}

@@ -1,0 +1,204 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/roomio/roomio/actors"
+	"github.com/roomio/roomio/internal/packet"
+	"github.com/roomio/roomio/transport/wire"
+)
+
+// Room addresses a behaviour room of a namespace from server code: Send and Request reach its OnMessage
+// with an empty From. Get one with Namespace.Room; it is a value, valid whether or not the room exists.
+type Room struct {
+	ns   *Namespace
+	name string
+}
+
+// Room returns a handle on the behaviour room called name.
+func (n *Namespace) Room(name string) Room { return Room{ns: n, name: name} }
+
+// Room returns a handle on the behaviour room called name of namespace "/".
+func (e *Engine) Room(name string) Room { return e.main().Room(name) }
+
+// Name returns the room's name.
+func (r Room) Name() string { return r.name }
+
+// Send passes an event to the room's OnMessage without waiting. It returns the errors found before the
+// room is reached (ErrNoBehavior, ErrRoomMessageTooBig, ErrInvalidArg, ErrNotStarted); what the room
+// finds (ErrNoRoom, ErrRoomBusy) is only logged at debug level: use Request to learn it.
+func (r Room) Send(event string, args ...any) error {
+	a, err := toArgs(args)
+	if err != nil {
+		return err
+	}
+	log := r.ns.e.log
+	return r.ns.roomMessage(r.name, "", event, a, false, func(_ []packet.Arg, err error) {
+		log.Debug("room message not delivered", "namespace", r.ns.name, "room", r.name, "event", event, "err", err)
+	})
+}
+
+// Request passes an event to the room's OnMessage and waits for its Reply, or for ctx: a reply that
+// never comes ends with an error wrapping ErrTimeout when ctx ends. Besides Send's errors it returns
+// ErrNoRoom, ErrRoomBusy and ErrRoomInternal.
+func (r Room) Request(ctx context.Context, event string, args ...any) ([]Arg, error) {
+	a, err := toArgs(args)
+	if err != nil {
+		return nil, err
+	}
+	return r.ns.request(ctx, r.name, "", event, a)
+}
+
+// JoinRoom adds the socket to one room, passing options (any JSON-marshalable value, or nil) to a
+// behaviour room's OnCreate and OnJoin. A room the behaviour refuses returns a *RefusedError; on a
+// plain room it is Join.
+func (s *Socket) JoinRoom(ctx context.Context, room string, options any) error {
+	if room == "" {
+		return ErrInvalidRoom
+	}
+	var opt packet.Arg
+	if options != nil {
+		a, err := toArgs([]any{options})
+		if err != nil {
+			return err
+		}
+		opt = a[0]
+	}
+	c := actors.NewCollector()
+	if err := s.tell(&actors.JoinRooms{Rooms: []string{room}, Collector: c, Options: opt}); err != nil {
+		return err
+	}
+	select {
+	case <-c.Done():
+		_, _, err := c.Snapshot()
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// SendToRoom passes an event from this socket to a behaviour room it is a member of, without waiting
+// (RequestRoom waits for the answer). It returns the errors found before the room is reached
+// (ErrNoBehavior, ErrRoomMessageTooBig, ErrInvalidArg, ErrDisconnected); ErrNotInRoom and ErrRoomBusy,
+// which the room finds, are only logged at debug level. Messages of one socket reach the room in the
+// order sent.
+func (s *Socket) SendToRoom(room, event string, args ...any) error {
+	a, err := toArgs(args)
+	if err != nil {
+		return err
+	}
+	if !s.Connected() {
+		return ErrDisconnected
+	}
+	log := s.ns.e.log
+	return s.ns.roomMessage(room, s.id, event, a, false, func(_ []packet.Arg, err error) {
+		log.Debug("room message not delivered", "namespace", s.ns.name, "room", room, "socket", s.id, "event", event, "err", err)
+	})
+}
+
+// RequestRoom passes an event from this socket to a behaviour room it is a member of and waits for the
+// room's Reply, or for ctx (an error wrapping ErrTimeout). It returns SendToRoom's errors and
+// ErrNotInRoom, ErrRoomBusy, ErrRoomInternal.
+func (s *Socket) RequestRoom(ctx context.Context, room, event string, args ...any) ([]Arg, error) {
+	a, err := toArgs(args)
+	if err != nil {
+		return nil, err
+	}
+	if !s.Connected() {
+		return nil, ErrDisconnected
+	}
+	return s.ns.request(ctx, room, s.id, event, a)
+}
+
+// request sends one room message and waits for its answer.
+func (n *Namespace) request(ctx context.Context, room, sid, event string, a []packet.Arg) ([]Arg, error) {
+	type answer struct {
+		args []packet.Arg
+		err  error
+	}
+	ch := make(chan answer, 1) // the room never waits for a caller that stopped waiting
+	if err := n.roomMessage(room, sid, event, a, true, func(args []packet.Arg, err error) { ch <- answer{args, err} }); err != nil {
+		return nil, err
+	}
+	select {
+	case r := <-ch:
+		return argsOut(r.args), r.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: no answer from room %s: %v", ErrTimeout, room, ctx.Err())
+	}
+}
+
+// roomMessage checks a room message and hands it to the namespace actor, which forwards it to the room
+// or answers it. reply is called exactly once when roomMessage returns nil.
+func (n *Namespace) roomMessage(room, sid, event string, a []packet.Arg, ask bool, reply func([]packet.Arg, error)) error {
+	if event == "" {
+		return fmt.Errorf("%w: %q", ErrReservedEvent, event)
+	}
+	if n.e.state.Load() != stateRunning {
+		return ErrNotStarted
+	}
+	d := n.hooks.behavior(room)
+	if d == nil || n.pid == nil {
+		return ErrNoBehavior
+	}
+	size := 0
+	for _, x := range a {
+		size += len(x.Data)
+	}
+	if size > d.maxBytes {
+		return ErrRoomMessageTooBig
+	}
+	// Answer once: the room's Reply and a failure (a panic after a late Reply, say) must not both
+	// reach the caller.
+	var answered atomic.Bool
+	n.e.system.Root.Send(n.pid, &actors.RoomMessage{Room: room, SID: sid, Event: event, Args: a, Ask: ask,
+		Reply: func(args []packet.Arg, err error) {
+			if answered.CompareAndSwap(false, true) {
+				reply(args, err)
+			}
+		}})
+	return nil
+}
+
+// roomFrame handles a native client's RoomMessage, in the socket's handler goroutine (so it keeps its
+// order with the socket's events): the answer is an Ack of the frame's ack id, and a failure an Error
+// (carrying that id when there is one).
+func (s *Socket) roomFrame(p *packet.Packet) {
+	fail := func(err error) {
+		s.send(&packet.Packet{Kind: packet.KindError, Namespace: s.ns.name, Code: roomErrorCode(err), Message: err.Error(), AckID: p.AckID})
+	}
+	if s.state.Load() != sockConnected {
+		s.send(&packet.Packet{Kind: packet.KindError, Namespace: s.ns.name, Code: wire.ErrCodeNotConnected, Message: "not connected", AckID: p.AckID})
+		return
+	}
+	err := s.ns.roomMessage(p.Room, s.id, p.Name, p.Args, p.AckID != 0, func(args []packet.Arg, err error) {
+		if err != nil {
+			fail(err)
+			return
+		}
+		s.send(&packet.Packet{Kind: packet.KindAck, Namespace: s.ns.name, AckID: p.AckID, Args: args})
+	})
+	if err != nil {
+		fail(err)
+	}
+}
+
+// roomErrorCode maps a room message's error to the native protocol's error code.
+func roomErrorCode(err error) uint32 {
+	switch {
+	case errors.Is(err, ErrNotInRoom):
+		return wire.ErrCodeNotInRoom
+	case errors.Is(err, ErrNoBehavior), errors.Is(err, ErrNoRoom):
+		return wire.ErrCodeNoBehavior
+	case errors.Is(err, ErrRoomMessageTooBig):
+		return wire.ErrCodeRoomTooBig
+	case errors.Is(err, ErrRoomBusy):
+		return wire.ErrCodeRoomBusy
+	case errors.Is(err, ErrReservedEvent):
+		return wire.ErrCodeInvalid
+	}
+	return wire.ErrCodeRoomFailed
+}

@@ -1,0 +1,90 @@
+package chatapp
+
+import (
+	"encoding/json"
+	"errors"
+
+	"github.com/roomio/roomio/engine"
+)
+
+// historySize is how many said messages a room keeps for those who join later.
+const historySize = 50
+
+var errReserved = errors.New("invalid room name")
+
+// chatRoom is a chat room's behaviour: it refuses names that would capture whispers, numbers what is
+// said in it, and keeps the last historySize messages for those who join. Its hooks run in the room's
+// actor, one at a time, so its fields need no lock.
+type chatRoom struct {
+	engine.BaseBehavior
+	ns       *engine.Namespace
+	name     string
+	reserved func(string) bool
+
+	seq     int64
+	history []json.RawMessage // the last said objects, oldest first
+	// missed holds, for a socket whose join was just accepted, the history as it was then: everything
+	// said later reaches the socket as a said event, so together nothing is missing and nothing doubled.
+	// The join handler takes it at once ("history"); a leave drops it.
+	missed map[string][]json.RawMessage
+}
+
+// OnCreate refuses a room named like a socket: a member would receive that socket's whispers.
+func (c *chatRoom) OnCreate(r *engine.RoomContext, _ engine.Arg) error {
+	if c.reserved(c.name) {
+		return errReserved
+	}
+	return nil
+}
+
+// OnJoin refuses the whisper rooms (a socket that connected after the room was created may own the
+// name), keeps the joiner's history and tells the other members.
+func (c *chatRoom) OnJoin(r *engine.RoomContext, j *engine.Joiner) error {
+	if c.reserved(c.name) {
+		return errReserved
+	}
+	if c.missed == nil {
+		c.missed = make(map[string][]json.RawMessage)
+	}
+	c.missed[j.ID] = append([]json.RawMessage{}, c.history...)
+	// Through the namespace, so members on other nodes hear it too; the joiner, a member by the time the
+	// room fans it out, is excluded.
+	c.ns.To(c.name).Except(j.ID).Emit("joined", map[string]any{"room": c.name, "id": j.ID})
+	return nil
+}
+
+func (c *chatRoom) OnLeave(r *engine.RoomContext, id string, _ engine.LeaveReason) {
+	delete(c.missed, id)
+}
+
+func (c *chatRoom) OnMessage(r *engine.RoomContext, m *engine.RoomMessage) {
+	switch m.Event {
+	case "say":
+		c.seq++
+		var p json.RawMessage
+		if m.Bind(0, &p) != nil {
+			p = json.RawMessage("null")
+		}
+		said, err := json.Marshal(map[string]any{"room": c.name, "from": m.From, "payload": p, "seq": c.seq})
+		if err != nil {
+			m.Reply(map[string]any{"ok": false, "error": err.Error()})
+			return
+		}
+		if len(c.history) == historySize {
+			c.history = append(c.history[:0], c.history[1:]...)
+		}
+		c.history = append(c.history, said)
+		c.ns.To(c.name).Emit("said", json.RawMessage(said))
+		m.Reply(map[string]any{"ok": true, "seq": c.seq})
+	case "history":
+		h, ok := c.missed[m.From]
+		if !ok {
+			h = c.history // asked again, or by a member that was already in
+		}
+		delete(c.missed, m.From)
+		if h == nil {
+			h = []json.RawMessage{}
+		}
+		m.Reply(h)
+	}
+}
