@@ -36,6 +36,8 @@ var layers = map[string][]string{
 	"engine": {"actors", "cluster", "cluster/tunnel", "internal/clusterlink", "internal/packet",
 		"proto/roomio/cluster/v1", "transport", "transport/engineio", "transport/native", "transport/socketio",
 		"transport/wire"},
+	// auth: token verification and HTTP hooks behind engine.Config.Auth.
+	"engine/auth": {"engine"},
 	// The Go client speaks the native protocol through its codec, never through the server side.
 	"client":         {"internal/packet", "transport/wire"},
 	"client/browser": {"internal/static"},
@@ -58,6 +60,7 @@ var testLayers = map[string][]string{
 	"cluster/tunnel":        {"cluster"},
 	"cmd/roomio":            {"client", "examples/chat/chatapp/chattest", "transport/wire"},
 	"engine":                {"client"},
+	"engine/auth":           {"client"},
 	"examples/chat":         {"client"},
 	"examples/chat/chatapp": {"client", "examples/chat/chatapp/chattest", "transport/wire"},
 	"examples/cluster":      {"client"},

@@ -50,6 +50,7 @@ type Socket struct {
 	onDisconnect    []func(reason string)
 	acks            map[uint64]func([]Arg, error)
 	data            any
+	ident           identity // set by the Authenticator (auth.go)
 }
 
 // Event is one event received from a client.
@@ -159,9 +160,15 @@ func (s *Socket) tell(msg any) error {
 
 // Join adds the socket to rooms. When it returns, any emit to those rooms begun afterwards reaches the
 // socket. It fails with ErrTooManyRooms past Config.MaxRoomsPerSocket (rooms before the limit are
-// joined).
+// joined). With Config.Auth, a room the socket's Identity does not allow is refused with an error
+// wrapping ErrRoomNotAllowed (and nothing is joined), unless the JoinAuthorizer allows it. Operations
+// that act on other sockets (SocketsJoin, RemoteSocket.Join) are the server's own decisions and are not
+// checked.
 func (s *Socket) Join(ctx context.Context, rooms ...string) error {
 	if err := validRooms(rooms); err != nil {
+		return err
+	}
+	if err := s.authorizeJoin(ctx, rooms); err != nil {
 		return err
 	}
 	return s.membership(ctx, rooms, true)
@@ -359,6 +366,7 @@ func (s *Socket) teardown(reason string) {
 	}
 	acks := s.acks
 	s.acks = nil
+	s.stopExpiryLocked()
 	deferClose := prev == sockConnected && len(s.onDisconnecting) > 0
 	if !deferClose {
 		s.closeActorLocked()
@@ -403,16 +411,19 @@ func (s *Socket) closeActorLocked() {
 // connect runs in the socket's executor: middlewares, then the socket actor, then CONNECTED and the
 // connection handlers.
 func (s *Socket) connect() {
+	// Authentication comes first: a refused client runs none of the application's code.
+	joinRooms, aerr := s.authenticate()
+	if aerr != nil {
+		s.refuse(aerr.Message, aerr.connectData())
+		return
+	}
 	mws, hs := s.ns.connectChain()
 	for _, mw := range mws {
 		var err error
 		s.safely("connect middleware", func() { err = mw(s) })
 		if err != nil {
 			msg, data := connectErrorOf(err)
-			s.sess.conn.Send(&packet.Packet{Kind: packet.KindConnectError, Namespace: s.ns.name, Message: msg, Data: data})
-			s.state.Store(sockDisconnected)
-			s.cancel()
-			s.sess.remove(s)
+			s.refuse(msg, data)
 			return
 		}
 	}
@@ -422,10 +433,7 @@ func (s *Socket) connect() {
 	}, connectWait).Result()
 	if err != nil {
 		e.log.Error("spawning socket actor", "namespace", s.ns.name, "err", err)
-		s.sess.conn.Send(&packet.Packet{Kind: packet.KindConnectError, Namespace: s.ns.name, Message: "server error"})
-		s.state.Store(sockDisconnected)
-		s.cancel()
-		s.sess.remove(s)
+		s.refuse("server error", nil)
 		return
 	}
 	pid := res.(*actor.PID)
@@ -437,6 +445,19 @@ func (s *Socket) connect() {
 	}
 	s.pid = pid
 	s.mu.Unlock()
+	// The identity's rooms are joined before the client learns it is connected.
+	if len(joinRooms) > 0 {
+		if err := s.membership(s.ctx, joinRooms, true); err != nil {
+			e.log.Warn("joining the identity's rooms", "namespace", s.ns.name, "socket", s.id, "err", err)
+			s.mu.Lock()
+			s.closeActorLocked()
+			s.state.Store(sockDisconnected)
+			s.mu.Unlock()
+			s.refuse("cannot join the token's rooms: "+err.Error(), (&AuthError{Code: AuthForbidden}).connectData())
+			return
+		}
+	}
+	s.armExpiry()
 	s.sess.connected()
 	s.sess.conn.Send(&packet.Packet{Kind: packet.KindConnected, Namespace: s.ns.name, SID: s.id})
 	for _, h := range hs {

@@ -60,6 +60,9 @@ type Conn struct {
 	session transport.Session
 }
 
+// Transport names the Engine.IO transport the connection uses now: "polling" or "websocket".
+func (c *Conn) Transport() string { return c.es.Transport() }
+
 // ID implements transport.Conn: the Engine.IO session id.
 func (c *Conn) ID() string { return c.es.ID() }
 
