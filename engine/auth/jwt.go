@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"math/big"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -180,6 +181,10 @@ func (j *JWT) Verify(token string) (*engine.Identity, error) {
 
 // reason is the part of a jwt error a client may see: which check failed, not the key material.
 func reason(err error) string {
+	// jwt reports a method outside WithValidMethods as "signing method X is invalid", a signature error.
+	if errors.Is(err, jwt.ErrTokenSignatureInvalid) && strings.Contains(err.Error(), "signing method") {
+		return "algorithm not allowed"
+	}
 	for _, e := range []error{jwt.ErrTokenMalformed, jwt.ErrTokenSignatureInvalid, jwt.ErrTokenUnverifiable,
 		jwt.ErrTokenInvalidClaims, jwt.ErrTokenInvalidIssuer, jwt.ErrTokenInvalidAudience, jwt.ErrTokenRequiredClaimMissing} {
 		if errors.Is(err, e) {

@@ -94,7 +94,7 @@ func TestJWTRefusedTokens(t *testing.T) {
 		{"missing", "", engine.AuthTokenMissing, "authentication required: no token"},
 		{"expired", sign(t, jwt.SigningMethodHS256, k.hmac, jwt.MapClaims{"sub": "x", "exp": time.Now().Add(-time.Minute).Unix()}, nil), engine.AuthTokenExpired, "token expired"},
 		{"bad signature", sign(t, jwt.SigningMethodHS256, other, valid, nil), engine.AuthTokenInvalid, "invalid token: token signature is invalid"},
-		{"alg none", noneTok, engine.AuthTokenInvalid, ""},
+		{"alg none", noneTok, engine.AuthTokenInvalid, "invalid token: algorithm not allowed"},
 		// The classic confusion: the RSA public key (which is public) used as an HMAC secret.
 		{"HS256 signed with the public key", sign(t, jwt.SigningMethodHS256, k.rsaPEM, valid, nil), engine.AuthTokenInvalid, "invalid token: token signature is invalid"},
 		{"garbage", "not.a.token", engine.AuthTokenInvalid, ""},
