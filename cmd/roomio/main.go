@@ -1,6 +1,7 @@
 // Command roomio runs a roomio node: the native WebSocket endpoint at /ws, the Socket.IO endpoint at
 // /socket.io/, the chat demo at / (the app of examples/chat/chatapp, with the browser client of
-// client/browser at /roomio.js), a backend emitter API under /api/v1/, and /healthz.
+// client/browser at /roomio.js), a backend emitter API under /api/v1/, /healthz (liveness) and /readyz
+// (readiness). Token auth and hooks: auth.go; /readyz and -pprof: ops.go.
 //
 //	go run ./cmd/roomio                      # 127.0.0.1:8080, chat app, info logs
 //	go run ./cmd/roomio -addr :9000 -api-key secret -log-level debug
@@ -41,6 +42,9 @@ type options struct {
 	join        string // comma-separated seeds
 	clusterKey  string // base64 of a 16-, 24- or 32-byte key
 	probe       time.Duration
+
+	auth  authOptions // auth.go
+	pprof string      // loopback address of the pprof listener; empty: none
 }
 
 func main() {
@@ -74,6 +78,10 @@ func parseFlags(args []string) (options, error) {
 		return o, fmt.Errorf("ROOMIO_PROBE_INTERVAL: %w", err)
 	}
 	fs.DurationVar(&o.probe, "probe-interval", probeDefault, "failure-probe interval; a crashed node is declared dead after about 6 intervals; 0: 1s (env ROOMIO_PROBE_INTERVAL)")
+	if err := o.auth.register(fs); err != nil {
+		return o, err
+	}
+	fs.StringVar(&o.pprof, "pprof", envOr("ROOMIO_PPROF", ""), "loopback host:port serving net/http/pprof on its own listener; empty: off (env ROOMIO_PPROF)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -90,6 +98,11 @@ func parseFlags(args []string) (options, error) {
 	}
 	if o.probe < 0 {
 		return o, errors.New("-probe-interval must not be negative")
+	}
+	if o.pprof != "" {
+		if err := checkLoopback(o.pprof); err != nil {
+			return o, fmt.Errorf("-pprof %s: %w", o.pprof, err)
+		}
 	}
 	return o, nil
 }
@@ -146,14 +159,30 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	n, err := newNode(ctx, o, logger)
+	if o.pprof != "" {
+		psrv, _, err := startPprof(o.pprof, logger)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		defer psrv.Close()
+	}
+	n, err := buildNode(o, logger)
 	if err != nil {
 		ln.Close()
 		return err
 	}
+	defer n.closeAuth()
+	// Serve before the engine starts: /healthz answers at once, /readyz says 503 until Start has joined
+	// the cluster and synced, and the client endpoints answer 503 meanwhile.
 	srv := &http.Server{Handler: n.handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
+	if err := n.eng.Start(ctx); err != nil {
+		n.eng.Close()
+		srv.Close()
+		return err
+	}
 	logger.Info("listening", "addr", ln.Addr().String(), "node", n.eng.NodeID())
 
 	select {
@@ -176,32 +205,50 @@ func run(args []string) error {
 
 // node is one roomio node: the engine and its HTTP surface.
 type node struct {
-	eng    *engine.Engine
-	apiKey string
-	log    *slog.Logger
+	eng       *engine.Engine
+	apiKey    string
+	log       *slog.Logger
+	closeAuth func() // releases the auth hooks' connections
 }
 
+// newNode builds a node and starts its engine.
 func newNode(ctx context.Context, o options, logger *slog.Logger) (*node, error) {
+	n, err := buildNode(o, logger)
+	if err != nil {
+		return nil, err
+	}
+	if err := n.eng.Start(ctx); err != nil {
+		n.eng.Close()
+		n.closeAuth()
+		return nil, err
+	}
+	return n, nil
+}
+
+// buildNode builds a node whose engine is not started yet.
+func buildNode(o options, logger *slog.Logger) (*node, error) {
 	cc, err := o.clusterConfig()
 	if err != nil {
 		return nil, err
 	}
-	cfg := engine.Config{Logger: logger, Cluster: cc}
+	ac, closeAuth, err := o.auth.config()
+	if err != nil {
+		closeAuth()
+		return nil, err
+	}
+	cfg := engine.Config{Logger: logger, Cluster: cc, Auth: ac}
 	if o.origins != "" {
 		cfg.AllowedOrigins = splitComma(o.origins)
 	}
 	eng, err := engine.New(cfg)
 	if err != nil {
+		closeAuth()
 		return nil, err
 	}
 	if o.app == "chat" {
 		chatapp.Register(eng.Of("/"))
 	}
-	if err := eng.Start(ctx); err != nil {
-		eng.Close()
-		return nil, err
-	}
-	return &node{eng: eng, apiKey: o.apiKey, log: logger}, nil
+	return &node{eng: eng, apiKey: o.apiKey, log: logger, closeAuth: closeAuth}, nil
 }
 
 func (n *node) handler() http.Handler {
@@ -212,6 +259,7 @@ func (n *node) handler() http.Handler {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte("ok"))
 	})
+	mux.HandleFunc("GET /readyz", n.readyz)
 	mux.Handle("POST /api/v1/emit", n.requireAPI(http.HandlerFunc(n.apiEmit)))
 	mux.Handle("GET /api/v1/sockets", n.requireAPI(http.HandlerFunc(n.apiSockets)))
 	mux.Handle("GET /api/v1/cluster", n.requireAPI(http.HandlerFunc(n.apiCluster)))
