@@ -47,7 +47,7 @@ var layers = map[string][]string{
 	"examples/chat":                  {"client/browser", "engine", "examples/chat/chatapp"},
 	"examples/cluster":               {"client/browser", "engine", "examples/chat/chatapp"},
 	"examples/conformance":           {"engine", "transport/engineio"}, // the Engine.IO suite needs a bare Engine.IO echo server
-	"cmd/roomio":                     {"client/browser", "engine", "examples/chat/chatapp"},
+	"cmd/roomio":                     {"client/browser", "engine", "engine/auth", "examples/chat/chatapp"},
 }
 
 // testLayers lists what a package's tests may import besides its own imports and itself: tests drive
