@@ -27,7 +27,7 @@ func (a *authOptions) register(fs *flag.FlagSet) error {
 	fs.StringVar(&a.jwksFile, "jwks-file", envOr("ROOMIO_JWKS_FILE", ""), "JSON Web Key Set file of RSA/EC public keys, chosen by the token's kid (env ROOMIO_JWKS_FILE)")
 	fs.StringVar(&a.connectHook, "connect-hook", envOr("ROOMIO_CONNECT_HOOK", ""), "URL the node POSTs each connect's handshake to; its answer allows, refuses or sets user and rooms (env ROOMIO_CONNECT_HOOK)")
 	fs.StringVar(&a.joinHook, "join-hook", envOr("ROOMIO_JOIN_HOOK", ""), "URL the node POSTs joins to that the socket's token does not allow (env ROOMIO_JOIN_HOOK)")
-	d, err := time.ParseDuration(envOr("ROOMIO_AUTH_TIMEOUT", "5s"))
+	d, err := time.ParseDuration(envOr("ROOMIO_AUTH_TIMEOUT", "0s"))
 	if err != nil {
 		return fmt.Errorf("ROOMIO_AUTH_TIMEOUT: %w", err)
 	}

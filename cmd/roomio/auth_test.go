@@ -139,3 +139,23 @@ func TestAuthFlagErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestAuthParseFlags: the auth and pprof flags, and their environment variables.
+func TestAuthParseFlags(t *testing.T) {
+	clearEnv(t)
+	t.Setenv("ROOMIO_JWT_KEY", "envsecret")
+	t.Setenv("ROOMIO_AUTH_TIMEOUT", "2s")
+	t.Setenv("ROOMIO_PPROF", "127.0.0.1:6060")
+	o, err := parseFlags([]string{"-jwt-public-key", "k.pem", "-jwks-file", "k.json", "-connect-hook", "http://b/c", "-join-hook", "http://b/j"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := authOptions{jwtKey: "envsecret", jwtPublicKey: "k.pem", jwksFile: "k.json", connectHook: "http://b/c", joinHook: "http://b/j", authTimeout: 2 * time.Second}
+	if o.auth != want || o.pprof != "127.0.0.1:6060" {
+		t.Errorf("parseFlags = %+v pprof %q, want %+v", o.auth, o.pprof, want)
+	}
+	t.Setenv("ROOMIO_AUTH_TIMEOUT", "soon")
+	if _, err := parseFlags(nil); err == nil {
+		t.Error("ROOMIO_AUTH_TIMEOUT=soon accepted")
+	}
+}
