@@ -201,6 +201,8 @@ type RemoteSocket struct {
 	Rooms     []string
 	Handshake Handshake
 	Data      any // on another node: the data as decoded JSON (nil when it does not marshal)
+	// UserID is the socket's authenticated user (Socket.UserID); "" when none.
+	UserID string
 	// Node is the id of the node that holds the socket ("" on a single node).
 	Node string
 	s    *Socket    // local
@@ -223,7 +225,10 @@ func (r *RemoteSocket) Emit(event string, args ...any) error {
 // Join adds the socket to rooms.
 func (r *RemoteSocket) Join(ctx context.Context, rooms ...string) error {
 	if r.s != nil {
-		return r.s.Join(ctx, rooms...)
+		if err := validRooms(rooms); err != nil {
+			return err
+		}
+		return r.s.membership(ctx, rooms, true)
 	}
 	if err := validRooms(rooms); err != nil {
 		return err
@@ -261,7 +266,7 @@ func (b BroadcastOperator) FetchSockets(ctx context.Context) ([]*RemoteSocket, e
 			s := h.socket()
 			out = append(out, &RemoteSocket{
 				ID: s.id, Namespace: s.ns.name, Rooms: r.Info.Rooms, Handshake: s.hs, Data: s.Data(),
-				Node: b.ns.e.NodeID(), s: s,
+				UserID: s.UserID(), Node: b.ns.e.NodeID(), s: s,
 			})
 		case *remoteRef:
 			var data any
@@ -270,7 +275,7 @@ func (b BroadcastOperator) FetchSockets(ctx context.Context) ([]*RemoteSocket, e
 			}
 			out = append(out, &RemoteSocket{
 				ID: h.info.Sid, Namespace: h.info.Namespace, Rooms: h.info.Rooms,
-				Handshake: handshakeFromWire(h.info.Handshake), Data: data, Node: h.node, r: h,
+				Handshake: handshakeFromWire(h.info.Handshake), Data: data, UserID: h.info.UserId, Node: h.node, r: h,
 			})
 		}
 	}

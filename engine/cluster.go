@@ -364,7 +364,7 @@ func (l *link) targetNodes(ns string, rooms []string) []string { return l.intere
 func socketInfoToWire(ns string, info *actors.SocketInfo) *clusterv1.SocketInfo {
 	s := info.Ref.(*actorHandle).socket()
 	hs := s.hs
-	w := &clusterv1.SocketInfo{Sid: info.SID, Namespace: ns, Rooms: info.Rooms, Handshake: &clusterv1.Handshake{
+	w := &clusterv1.SocketInfo{Sid: info.SID, Namespace: ns, Rooms: info.Rooms, UserId: s.UserID(), Handshake: &clusterv1.Handshake{
 		Auth: hs.Auth, RemoteAddr: hs.RemoteAddr, Url: hs.URL, Secure: hs.Secure, TimeUnixMs: hs.Time.UnixMilli(),
 		Query: flatten(hs.Query), Headers: flatten(hs.Headers),
 	}}

@@ -291,3 +291,30 @@ func TestClusterTimeouts(t *testing.T) {
 		t.Fatalf("err = %v, want a *TimeoutError naming %s", err, hs[1].e.NodeID())
 	}
 }
+
+// TestClusterReadinessAndUserID: every node of a cluster becomes ready (interest synced with every
+// peer), and a socket's user id reaches another node's FetchSockets (the cluster's SocketInfo.user_id).
+func TestClusterReadinessAndUserID(t *testing.T) {
+	var hs []*harness
+	var seed string
+	for i := range 3 {
+		cfg := engine.Config{Auth: engine.AuthConfig{Authenticator: userAuth{}},
+			Cluster: engine.ClusterConfig{GossipAddr: "127.0.0.1:0", RemoteAddr: "127.0.0.1:0"}}
+		if seed != "" {
+			cfg.Cluster.Seeds = []string{seed}
+		}
+		h := start(t, cfg, nil)
+		if i == 0 {
+			seed = h.e.ClusterMembers()[0].GossipAddr
+		}
+		hs = append(hs, h)
+	}
+	for _, h := range hs {
+		waitUntil(t, "every node to be ready", func() bool { return len(h.e.ClusterMembers()) == 3 && h.e.Readiness() == nil })
+	}
+	u := hs[0].connect("/", map[string]string{"user": "yan"})
+	socks, err := hs[2].e.In("home").FetchSockets(ctxT(t))
+	if err != nil || len(socks) != 1 || socks[0].ID != u.ID() || socks[0].UserID != "yan" {
+		t.Fatalf("FetchSockets on another node = %+v, %v; want %s with user yan", socks, err, u.ID())
+	}
+}

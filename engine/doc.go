@@ -22,6 +22,14 @@
 // Timeout(d).EmitWithAck collects every recipient's ack; FetchSockets, SocketsJoin, SocketsLeave and
 // DisconnectSockets act on the selected sockets.
 //
+// # Authentication and readiness
+//
+// Config.Auth runs an [Authenticator] before every namespace connect (package engine/auth verifies JWTs
+// and calls HTTP hooks): its [Identity] gives Socket.UserID, the rooms joined at connect, the rooms
+// Socket.Join may add, and an expiry that disconnects the socket unless the client sends [RefreshEvent].
+// Engine.Readiness says when a node should get traffic (started and, in a cluster, synced with its
+// peers). docs/operations.md has the node's view of both.
+//
 // # Packages below
 //
 // engine wires actors (the namespace, room and socket actors), the transport front-ends (native

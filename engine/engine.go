@@ -55,6 +55,9 @@ type Config struct {
 	SocketIO SocketIOConfig
 	// Cluster makes the engine a node of a cluster. The zero value is a single node.
 	Cluster ClusterConfig
+	// Auth authenticates connects and authorizes joins (tokens, hooks). The zero value authenticates
+	// nothing.
+	Auth AuthConfig
 }
 
 func (c Config) withDefaults() Config {

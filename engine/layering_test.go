@@ -38,6 +38,8 @@ var layers = map[string][]string{
 		"transport/wire"},
 	// admin serves the Socket.IO Admin UI's namespace through engine's public API alone.
 	"engine/admin": {"engine"},
+	// auth: token verification and HTTP hooks behind engine.Config.Auth.
+	"engine/auth": {"engine"},
 	// The Go client speaks the native protocol through its codec, never through the server side.
 	"client":         {"internal/packet", "transport/wire"},
 	"client/browser": {"internal/static"},
@@ -48,7 +50,7 @@ var layers = map[string][]string{
 	"examples/cluster":               {"client/browser", "engine", "examples/chat/chatapp"},
 	"examples/arena":                 {"client/browser", "engine"},
 	"examples/conformance":           {"engine", "transport/engineio"}, // the Engine.IO suite needs a bare Engine.IO echo server
-	"cmd/roomio":                     {"client/browser", "engine", "engine/admin", "examples/chat/chatapp"},
+	"cmd/roomio":                     {"client/browser", "engine", "engine/admin", "engine/auth", "examples/chat/chatapp"},
 	// The load tool is a client: it reaches a server through package client and its own Socket.IO code.
 	"internal/loadgen": {"client"},
 	"cmd/roomio-bench": {"internal/loadgen"},
@@ -66,6 +68,7 @@ var testLayers = map[string][]string{
 	"cmd/roomio-bench":      {"engine", "examples/chat/chatapp"}, // a node to run against
 	"engine":                {"client"},
 	"engine/admin":          {},
+	"engine/auth":           {"client"},
 	"examples/chat":         {"client"},
 	"examples/chat/chatapp": {"client", "examples/chat/chatapp/chattest", "transport/wire"},
 	"examples/cluster":      {"client"},

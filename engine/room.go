@@ -54,10 +54,13 @@ func (r Room) Request(ctx context.Context, event string, args ...any) ([]Arg, er
 
 // JoinRoom adds the socket to one room, passing options (any JSON-marshalable value, or nil) to a
 // behaviour room's OnCreate and OnJoin. A room the behaviour refuses returns a *RefusedError; on a
-// plain room it is Join.
+// plain room it is Join. With Config.Auth it is checked as Join is (ErrRoomNotAllowed).
 func (s *Socket) JoinRoom(ctx context.Context, room string, options any) error {
 	if room == "" {
 		return ErrInvalidRoom
+	}
+	if err := s.authorizeJoin(ctx, []string{room}); err != nil {
+		return err
 	}
 	var opt packet.Arg
 	if options != nil {

@@ -50,6 +50,10 @@ func (s *session) Packet(p *packet.Packet) {
 			s.errorPacket(p.Namespace, wire.ErrCodeInvalid, "invalid or reserved event name")
 			return
 		}
+		if p.Name == RefreshEvent && s.e.cfg.Auth.Authenticator != nil {
+			sock.exec.submit(func() { sock.refresh(p) })
+			return
+		}
 		sock.exec.submit(func() { sock.handleEvent(p) })
 	case packet.KindRoomMessage:
 		sock := s.socket(p.Namespace)

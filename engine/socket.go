@@ -51,6 +51,7 @@ type Socket struct {
 	onDisconnect    []func(reason string)
 	acks            map[uint64]func([]Arg, error)
 	data            any
+	ident           identity // set by the Authenticator (auth.go)
 }
 
 // Event is one event received from a client.
@@ -161,9 +162,15 @@ func (s *Socket) tell(msg any) error {
 // Join adds the socket to rooms. When it returns, any emit to those rooms begun afterwards reaches the
 // socket. It fails with ErrTooManyRooms past Config.MaxRoomsPerSocket (rooms before the limit are
 // joined), and with a *RefusedError when a behaviour room (Namespace.Define) refuses the join (the other
-// rooms of the call are joined). JoinRoom passes options to a behaviour room.
+// rooms of the call are joined). JoinRoom passes options to a behaviour room. With Config.Auth, a room the
+// socket's Identity does not allow is refused with an error wrapping ErrRoomNotAllowed (and nothing is
+// joined), unless the JoinAuthorizer allows it. Operations that act on other sockets (SocketsJoin,
+// RemoteSocket.Join) are the server's own decisions and are not checked.
 func (s *Socket) Join(ctx context.Context, rooms ...string) error {
 	if err := validRooms(rooms); err != nil {
+		return err
+	}
+	if err := s.authorizeJoin(ctx, rooms); err != nil {
 		return err
 	}
 	return s.membership(ctx, rooms, true)
@@ -361,6 +368,7 @@ func (s *Socket) teardown(reason string) {
 	}
 	acks := s.acks
 	s.acks = nil
+	s.stopExpiryLocked()
 	deferClose := prev == sockConnected && len(s.onDisconnecting) > 0
 	if !deferClose {
 		s.closeActorLocked()
@@ -409,13 +417,19 @@ func (s *Socket) closeActorLocked() {
 // connect runs in the socket's executor: middlewares, then the socket actor, then CONNECTED and the
 // connection handlers.
 func (s *Socket) connect() {
+	// Authentication comes first: a refused client runs none of the application's code.
+	joinRooms, aerr := s.authenticate()
+	if aerr != nil {
+		s.refuse(aerr.Message, aerr.connectData())
+		return
+	}
 	mws, hs := s.ns.connectChain()
 	for _, mw := range mws {
 		var err error
 		s.safely("connect middleware", func() { err = mw(s) })
 		if err != nil {
 			msg, data := connectErrorOf(err)
-			s.refuse(&packet.Packet{Kind: packet.KindConnectError, Namespace: s.ns.name, Message: msg, Data: data})
+			s.refuse(msg, data)
 			return
 		}
 	}
@@ -425,7 +439,7 @@ func (s *Socket) connect() {
 	}, connectWait).Result()
 	if err != nil {
 		e.log.Error("spawning socket actor", "namespace", s.ns.name, "err", err)
-		s.refuse(&packet.Packet{Kind: packet.KindConnectError, Namespace: s.ns.name, Message: "server error"})
+		s.refuse("server error", nil)
 		return
 	}
 	pid := res.(*actor.PID)
@@ -437,6 +451,19 @@ func (s *Socket) connect() {
 	}
 	s.pid = pid
 	s.mu.Unlock()
+	// The identity's rooms are joined before the client learns it is connected.
+	if len(joinRooms) > 0 {
+		if err := s.membership(s.ctx, joinRooms, true); err != nil {
+			e.log.Warn("joining the identity's rooms", "namespace", s.ns.name, "socket", s.id, "err", err)
+			s.mu.Lock()
+			s.closeActorLocked()
+			s.state.Store(sockDisconnected)
+			s.mu.Unlock()
+			s.refuse("cannot join the token's rooms: "+err.Error(), (&AuthError{Code: AuthForbidden}).connectData())
+			return
+		}
+	}
+	s.armExpiry()
 	s.sess.connected()
 	s.sess.conn.Send(&packet.Packet{Kind: packet.KindConnected, Namespace: s.ns.name, SID: s.id})
 	// After CONNECTED, so that what observers emit to the socket's own namespace (the admin namespace
@@ -451,16 +478,6 @@ func (s *Socket) connect() {
 	for _, h := range hs {
 		s.safely("connection handler", func() { h(s) })
 	}
-}
-
-// refuse ends a connecting socket with the connect error p. The socket leaves its session before p is
-// sent: a client may connect the namespace again as soon as it reads p, and that connect must not find
-// this socket still registered ("already connected").
-func (s *Socket) refuse(p *packet.Packet) {
-	s.state.Store(sockDisconnected)
-	s.cancel()
-	s.sess.remove(s)
-	s.sess.conn.Send(p)
 }
 
 func (s *Socket) handleEvent(p *packet.Packet) {

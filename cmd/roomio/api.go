@@ -174,8 +174,9 @@ func (n *node) apiEmit(w http.ResponseWriter, r *http.Request) {
 }
 
 type socketJSON struct {
-	ID    string   `json:"id"`
-	Rooms []string `json:"rooms"`
+	ID     string   `json:"id"`
+	UserID string   `json:"user_id,omitempty"` // the authenticated user (Socket.UserID)
+	Rooms  []string `json:"rooms"`
 }
 
 func (n *node) apiSockets(w http.ResponseWriter, r *http.Request) {
@@ -200,7 +201,7 @@ func (n *node) apiSockets(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]socketJSON, 0, len(socks))
 	for _, s := range socks {
-		out = append(out, socketJSON{ID: s.ID, Rooms: s.Rooms})
+		out = append(out, socketJSON{ID: s.ID, UserID: s.UserID, Rooms: s.Rooms})
 	}
 	body := map[string]any{"sockets": out}
 	// In a cluster, name the nodes that did not answer in time (their sockets are missing).

@@ -16,8 +16,9 @@ import (
 
 // apiSocket is one entry of GET /api/v1/sockets.
 type apiSocket struct {
-	ID    string   `json:"id"`
-	Rooms []string `json:"rooms"`
+	ID     string   `json:"id"`
+	UserID string   `json:"user_id"`
+	Rooms  []string `json:"rooms"`
 }
 
 // do sends a request to the node over loopback: to the API's listener for paths under /api/, else to

@@ -369,6 +369,9 @@ func (s socketList) ids() []string {
 // apiURL is the URL of path on the node's API listener.
 func (n *procNode) apiURL(path string) string { return "http://" + n.p.api + path }
 
+// url is the URL of path on the node's public listener.
+func (n *procNode) url(path string) string { return "http://" + n.p.addr + path }
+
 // getJSON GETs path and decodes the JSON answer into v; it returns the status, or 0 when the request
 // failed.
 func (n *procNode) getJSON(path string, v any) int {
@@ -1018,5 +1021,40 @@ func TestClusterProcessesProbeInterval(t *testing.T) {
 	t.Logf("dropped %v after kill -9 with 200 ms probes", took.Round(time.Millisecond))
 	if took > 4*time.Second {
 		t.Errorf("detection took %v with 200 ms probes, want well under the ~6 s of the 1 s default", took)
+	}
+}
+
+// TestClusterProcessesReadyz: a node whose seed is not up yet serves /healthz (200) but /readyz is 503;
+// once the seed starts, the node joins and syncs, and /readyz is 200 on both.
+func TestClusterProcessesReadyz(t *testing.T) {
+	c := newTestCluster(t)
+	seed := freePorts(t)
+	b := c.spawn("late", freePorts(t), "-join", seed.gossip)
+	status := func(n *procNode, path string) (int, string) {
+		res, err := c.http.Get(n.url(path))
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer res.Body.Close()
+		body, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(body)
+	}
+	eventually(t, clusterWait, "the waiting node to answer /healthz", func() bool {
+		code, _ := status(b, "/healthz")
+		return code == http.StatusOK
+	})
+	if code, body := status(b, "/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "not started") {
+		t.Fatalf("waiting for its seed: /readyz = %d %q, want 503 not started", code, body)
+	}
+	a := c.startNode("seed", seed, true, "")
+	if err := b.waitListening(); err != nil {
+		t.Fatal(err)
+	}
+	c.converge(a, b)
+	for _, n := range []*procNode{a, b} {
+		eventually(t, clusterWait, n.name+" to be ready", func() bool {
+			code, body := status(n, "/readyz")
+			return code == http.StatusOK && body == "ready\n"
+		})
 	}
 }

@@ -1,8 +1,9 @@
 // Command roomio runs a roomio node: the native WebSocket endpoint at /ws, the Socket.IO endpoint at
 // /socket.io/, the chat demo at / (the app of examples/chat/chatapp, with the browser client of
-// client/browser at /roomio.js), a backend emitter API under /api/v1/, and /healthz. With -admin-ui it
-// serves the Socket.IO Admin UI's namespace /admin (package engine/admin), and with -admin-ui-dir the
-// UI's files at /admin/.
+// client/browser at /roomio.js), a backend emitter API under /api/v1/, /healthz (liveness) and /readyz
+// (readiness). With -admin-ui it serves the Socket.IO Admin UI's namespace /admin (package
+// engine/admin), and with -admin-ui-dir the UI's files at /admin/. Token auth and hooks: auth.go;
+// /readyz and -pprof: ops.go.
 //
 //	go run ./cmd/roomio                      # 127.0.0.1:8080, API on 127.0.0.1:8090, chat app, info logs
 //	go run ./cmd/roomio -addr :9000 -api-addr :9001 -api-key secret -log-level debug
@@ -62,6 +63,9 @@ type options struct {
 	adminUIDir    string // the UI's built files, served at /admin/
 
 	http httpLimits // no flags: the defaults (zero values) unless a test sets them
+
+	auth  authOptions // auth.go
+	pprof string      // loopback address of the pprof listener; empty: none
 }
 
 // Defaults of the flags that take a duration or an address.
@@ -130,6 +134,10 @@ func parseFlags(args []string) (options, error) {
 	fs.BoolVar(&o.adminNoAuth, "admin-no-auth", envOr("ROOMIO_ADMIN_NO_AUTH", "") == "true", "Admin UI without credentials: anyone who reaches the node is admin (env ROOMIO_ADMIN_NO_AUTH=true)")
 	fs.BoolVar(&o.adminReadOnly, "admin-readonly", envOr("ROOMIO_ADMIN_READONLY", "") == "true", "Admin UI may look but not act: no join, leave, disconnect or emit (env ROOMIO_ADMIN_READONLY=true)")
 	fs.StringVar(&o.adminUIDir, "admin-ui-dir", envOr("ROOMIO_ADMIN_UI_DIR", ""), "directory of the Admin UI's built files (npm @socket.io/admin-ui's ui/dist), served at /admin/ (env ROOMIO_ADMIN_UI_DIR)")
+	if err := o.auth.register(fs); err != nil {
+		return o, err
+	}
+	fs.StringVar(&o.pprof, "pprof", envOr("ROOMIO_PPROF", ""), "loopback host:port serving net/http/pprof on its own listener; empty: off (env ROOMIO_PPROF)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -167,6 +175,11 @@ func parseFlags(args []string) (options, error) {
 	}
 	if o.clusterKey != "" && o.clusterInsecure {
 		return o, errors.New("-cluster-insecure and -cluster-key exclude each other")
+	}
+	if o.pprof != "" {
+		if err := checkLoopback(o.pprof); err != nil {
+			return o, fmt.Errorf("-pprof %s: %w", o.pprof, err)
+		}
 	}
 	return o, nil
 }
@@ -274,8 +287,19 @@ func run(args []string) error {
 			return fmt.Errorf("-api-addr: %w", err)
 		}
 	}
+	if o.pprof != "" {
+		psrv, _, err := startPprof(o.pprof, logger)
+		if err != nil {
+			ln.Close()
+			if apiLn != nil {
+				apiLn.Close()
+			}
+			return err
+		}
+		defer psrv.Close()
+	}
 	o.warnInsecureCluster(logger)
-	n, err := newNode(ctx, o, logger)
+	n, err := buildNode(o, logger)
 	if err != nil {
 		ln.Close()
 		if apiLn != nil {
@@ -283,9 +307,12 @@ func run(args []string) error {
 		}
 		return err
 	}
+	defer n.closeAuth()
 	if n.admin != nil {
 		defer n.admin.Close() // after the engine's Shutdown below
 	}
+	// Serve before the engine starts: /healthz answers at once, /readyz says 503 until Start has joined
+	// the cluster and synced, and the client endpoints answer 503 meanwhile.
 	srvs := []*http.Server{n.server(n.handler())}
 	lns := []net.Listener{ln}
 	if apiLn != nil {
@@ -298,6 +325,13 @@ func run(args []string) error {
 	}
 	if apiLn != nil {
 		logger.Info("API listening", "api_addr", apiLn.Addr().String(), "key", o.apiKey != "")
+	}
+	if err := n.eng.Start(ctx); err != nil {
+		n.eng.Close()
+		for _, s := range srvs {
+			s.Close()
+		}
+		return err
 	}
 	logger.Info("listening", "addr", ln.Addr().String(), "node", n.eng.NodeID())
 
@@ -371,25 +405,50 @@ type node struct {
 	apiLoopback bool          // the API's listener is loopback: Host must name loopback (DNS rebinding)
 	apiAuth     *failureLog   // wrong or missing API keys, logged rate-limited
 	apiFailures atomic.Uint64 // their count (GET /api/v1/stats)
+	closeAuth   func()        // releases the auth hooks' connections
 }
 
+// newNode builds a node and starts its engine.
 func newNode(ctx context.Context, o options, logger *slog.Logger) (*node, error) {
+	n, err := buildNode(o, logger)
+	if err != nil {
+		return nil, err
+	}
+	if err := n.eng.Start(ctx); err != nil {
+		n.eng.Close()
+		n.closeAuth()
+		if n.admin != nil {
+			n.admin.Close()
+		}
+		return nil, err
+	}
+	return n, nil
+}
+
+// buildNode builds a node whose engine is not started yet.
+func buildNode(o options, logger *slog.Logger) (*node, error) {
 	cc, err := o.clusterConfig()
 	if err != nil {
 		return nil, err
 	}
-	cfg := engine.Config{Logger: logger, Cluster: cc}
+	ac, closeAuth, err := o.auth.config()
+	if err != nil {
+		closeAuth()
+		return nil, err
+	}
+	cfg := engine.Config{Logger: logger, Cluster: cc, Auth: ac}
 	if o.origins != "" {
 		cfg.AllowedOrigins = splitComma(o.origins)
 	}
 	eng, err := engine.New(cfg)
 	if err != nil {
+		closeAuth()
 		return nil, err
 	}
 	if o.app == "chat" {
 		chatapp.Register(eng.Of("/"))
 	}
-	n := &node{eng: eng, log: logger, limits: o.http.withDefaults(), adminUIDir: o.adminUIDir,
+	n := &node{eng: eng, log: logger, limits: o.http.withDefaults(), adminUIDir: o.adminUIDir, closeAuth: closeAuth,
 		apiKey: o.apiKey, apiLoopback: o.apiAddr == "" || loopbackAddr(o.apiAddr)}
 	n.apiAuth = &failureLog{log: logger.With("component", "api"), msg: "refused an API request with a missing or wrong key", total: &n.apiFailures}
 	if o.adminUI {
@@ -400,15 +459,9 @@ func newNode(ctx context.Context, o options, logger *slog.Logger) (*node, error)
 		})
 		if err != nil {
 			eng.Close()
+			closeAuth()
 			return nil, err
 		}
-	}
-	if err := eng.Start(ctx); err != nil {
-		eng.Close()
-		if n.admin != nil {
-			n.admin.Close()
-		}
-		return nil, err
 	}
 	return n, nil
 }
@@ -426,6 +479,7 @@ func (n *node) handler() http.Handler {
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, apiError{Error: "not found: the API is served on its own listener (-api-addr)"})
 	})
+	mux.HandleFunc("GET /readyz", n.readyz)
 	// The chat page and the browser client it imports; served with -app none too. Every other path is
 	// 404, and a method other than GET or HEAD on these two is 405.
 	mux.Handle("GET /{$}", chatapp.Page())

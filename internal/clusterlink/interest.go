@@ -1,6 +1,7 @@
 package clusterlink
 
 import (
+	"slices"
 	"sync"
 
 	clusterv1 "github.com/roomio/roomio/proto/roomio/cluster/v1"
@@ -134,5 +135,20 @@ func (t *Interest) Targets(ns string, rooms []string) []string {
 			}
 		}
 	}
+	return out
+}
+
+// Unsynced returns, of the peers named, those whose snapshot has not arrived yet (or that this table
+// has not heard of: their MemberUp is still on its way), sorted.
+func (t *Interest) Unsynced(peers []string) []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []string
+	for _, id := range peers {
+		if p := t.peers[id]; p == nil || !p.synced {
+			out = append(out, id)
+		}
+	}
+	slices.Sort(out)
 	return out
 }

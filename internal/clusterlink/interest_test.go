@@ -53,3 +53,21 @@ func TestInterestTargets(t *testing.T) {
 		t.Errorf("after a left: %v", got)
 	}
 }
+
+// TestInterestUnsynced: a peer is unsynced until its snapshot arrives, and a member the table has not
+// heard of is unsynced too.
+func TestInterestUnsynced(t *testing.T) {
+	tab := clusterlink.NewInterest()
+	tab.PeerUp("b", func(*clusterv1.InterestSnapshot) {})
+	if got := tab.Unsynced([]string{"b", "c"}); !slices.Equal(got, []string{"b", "c"}) {
+		t.Errorf("Unsynced = %v, want [b c]", got)
+	}
+	tab.Snapshot("b", &clusterv1.InterestSnapshot{})
+	if got := tab.Unsynced([]string{"c", "b"}); !slices.Equal(got, []string{"c"}) {
+		t.Errorf("Unsynced = %v, want [c]", got)
+	}
+	tab.Snapshot("c", &clusterv1.InterestSnapshot{})
+	if got := tab.Unsynced([]string{"b", "c"}); got != nil {
+		t.Errorf("Unsynced = %v, want none", got)
+	}
+}

@@ -60,6 +60,9 @@ type Conn struct {
 	session transport.Session
 }
 
+// Transport names the Engine.IO transport the connection uses now: "polling" or "websocket".
+func (c *Conn) Transport() string { return c.es.Transport() }
+
 // ID implements transport.Conn: the Engine.IO session id.
 func (c *Conn) ID() string { return c.es.ID() }
 
@@ -120,6 +123,3 @@ func (c *Conn) OnMessage(data []byte, binary bool) {
 
 // OnClose implements engineio.Handler.
 func (c *Conn) OnClose(reason string) { c.session.Closed(reason) }
-
-// Transport returns the Engine.IO transport the connection is on now: "polling" or "websocket".
-func (c *Conn) Transport() string { return c.es.Transport() }

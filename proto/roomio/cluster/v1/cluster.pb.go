@@ -812,7 +812,9 @@ type SocketInfo struct {
 	Rooms     []string               `protobuf:"bytes,3,rep,name=rooms,proto3" json:"rooms,omitempty"`
 	Handshake *Handshake             `protobuf:"bytes,4,opt,name=handshake,proto3" json:"handshake,omitempty"`
 	// data_json is the socket's data (SetData) as JSON; empty when none or not marshalable.
-	DataJson      []byte `protobuf:"bytes,5,opt,name=data_json,json=dataJson,proto3" json:"data_json,omitempty"`
+	DataJson []byte `protobuf:"bytes,5,opt,name=data_json,json=dataJson,proto3" json:"data_json,omitempty"`
+	// user_id is the socket's authenticated user (Socket.UserID); empty when none.
+	UserId        string `protobuf:"bytes,6,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -880,6 +882,13 @@ func (x *SocketInfo) GetDataJson() []byte {
 		return x.DataJson
 	}
 	return nil
+}
+
+func (x *SocketInfo) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
 }
 
 // Handshake is what the socket's client presented.
@@ -1368,14 +1377,15 @@ const file_roomio_cluster_v1_cluster_proto_rawDesc = "" +
 	"\bAckReply\x12\x10\n" +
 	"\x03sid\x18\x01 \x01(\tR\x03sid\x12'\n" +
 	"\x04args\x18\x02 \x03(\v2\x13.roomio.wire.v1.ArgR\x04args\x12\x14\n" +
-	"\x05error\x18\x03 \x01(\tR\x05error\"\xab\x01\n" +
+	"\x05error\x18\x03 \x01(\tR\x05error\"\xc4\x01\n" +
 	"\n" +
 	"SocketInfo\x12\x10\n" +
 	"\x03sid\x18\x01 \x01(\tR\x03sid\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12\x14\n" +
 	"\x05rooms\x18\x03 \x03(\tR\x05rooms\x12:\n" +
 	"\thandshake\x18\x04 \x01(\v2\x1c.roomio.cluster.v1.HandshakeR\thandshake\x12\x1b\n" +
-	"\tdata_json\x18\x05 \x01(\fR\bdataJson\"\x86\x03\n" +
+	"\tdata_json\x18\x05 \x01(\fR\bdataJson\x12\x17\n" +
+	"\auser_id\x18\x06 \x01(\tR\x06userId\"\x86\x03\n" +
 	"\tHandshake\x12\x12\n" +
 	"\x04auth\x18\x01 \x01(\fR\x04auth\x12=\n" +
 	"\x05query\x18\x02 \x03(\v2'.roomio.cluster.v1.Handshake.QueryEntryR\x05query\x12C\n" +
