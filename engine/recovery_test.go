@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -41,6 +42,16 @@ func recoveryApp(e *engine.Engine) {
 
 func recoveryConfig(max time.Duration) engine.Config {
 	return engine.Config{Recovery: engine.RecoveryConfig{Enabled: true, MaxDisconnection: max}}
+}
+
+// settled returns once everything emitted before to rooms has been handed to their sockets' outboxes
+// (a detached socket's buffer): a FetchSockets pass travels the same routes after the emits, and
+// completes only when every socket actor processed it.
+func settled(t testing.TB, e *engine.Engine, rooms ...string) {
+	t.Helper()
+	if _, err := e.In(rooms...).FetchSockets(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // awaitRecovery waits until the engine's recovery counters satisfy cond.
@@ -84,6 +95,7 @@ func TestRecoverSocketIOClient(t *testing.T) {
 				}
 			}
 			s.e.To("a").Volatile().Emit("m", "volatile: not kept")
+			settled(t, s.e, "a", "b", id) // all of them buffered: replayed before the CONNECT reply
 			run.proceed()
 			run.wait(t)
 			if st := s.e.RecoveryStats(); st.Recovered != 1 || st.Detached != 0 {
@@ -125,18 +137,20 @@ func TestRecoverSocketIOClientDisconnect(t *testing.T) {
 // rawSIO is a minimal Socket.IO client over the Engine.IO WebSocket transport, for what the official
 // client will not send.
 type rawSIO struct {
-	t  *testing.T
-	ws *websocket.Conn
+	t   testing.TB
+	ctx context.Context
+	ws  *websocket.Conn
 }
 
-func dialRawSIO(t *testing.T, addr string) *rawSIO {
+func dialRawSIO(t testing.TB, addr string) *rawSIO {
 	t.Helper()
-	ws, _, err := websocket.Dial(ctxT(t), "ws://"+addr+"/socket.io/?EIO=4&transport=websocket", nil)
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	ws, _, err := websocket.Dial(ctx, "ws://"+addr+"/socket.io/?EIO=4&transport=websocket", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ws.CloseNow() })
-	c := &rawSIO{t: t, ws: ws}
+	t.Cleanup(func() { ws.CloseNow(); cancel() })
+	c := &rawSIO{t: t, ctx: ctx, ws: ws}
 	if open := c.read(); !strings.HasPrefix(open, "0{") {
 		t.Fatalf("open packet %q", open)
 	}
@@ -147,12 +161,12 @@ func dialRawSIO(t *testing.T, addr string) *rawSIO {
 func (c *rawSIO) read() string {
 	c.t.Helper()
 	for {
-		_, data, err := c.ws.Read(ctxT(c.t))
+		_, data, err := c.ws.Read(c.ctx)
 		if err != nil {
 			c.t.Fatalf("read: %v", err)
 		}
 		if string(data) == "2" {
-			c.ws.Write(ctxT(c.t), websocket.MessageText, []byte("3"))
+			c.ws.Write(c.ctx, websocket.MessageText, []byte("3"))
 			continue
 		}
 		return string(data)
@@ -163,7 +177,7 @@ func (c *rawSIO) read() string {
 // pid.
 func (c *rawSIO) connect(auth string) (events []string, sid, pid string) {
 	c.t.Helper()
-	if err := c.ws.Write(ctxT(c.t), websocket.MessageText, []byte("40"+auth)); err != nil {
+	if err := c.ws.Write(c.ctx, websocket.MessageText, []byte("40"+auth)); err != nil {
 		c.t.Fatal(err)
 	}
 	for {
@@ -191,7 +205,7 @@ func (c *rawSIO) event() []json.RawMessage {
 }
 
 // lastOffset returns the offset of an event's arguments.
-func lastOffset(t *testing.T, args []json.RawMessage) string {
+func lastOffset(t testing.TB, args []json.RawMessage) string {
 	t.Helper()
 	var off string
 	if len(args) == 0 || json.Unmarshal(args[len(args)-1], &off) != nil {
@@ -246,6 +260,7 @@ func TestRecoverBadInput(t *testing.T) {
 
 	sid, pid, offset = detachedClient(t, s)
 	s.e.To("a").Emit("m", "missed")
+	settled(t, s.e, "a")
 	auth := fmt.Sprintf(`{"pid":%q,"offset":%q}`, pid, offset)
 	var wg sync.WaitGroup
 	results := make([]string, 8)
@@ -278,6 +293,7 @@ func TestRecoverOverflowAndBounds(t *testing.T) {
 	for i := range 6 {
 		s.e.To("a").Emit("m", i)
 	}
+	settled(t, s.e, "a")
 	awaitRecovery(t, s.e, "overflow", func(st engine.RecoveryStats) bool { return st.Overflowed == 1 && st.Detached == 0 })
 	c := dialRawSIO(t, s.addr)
 	if events, got, _ := c.connect(fmt.Sprintf(`{"pid":%q,"offset":%q}`, pid, offset)); got == sid || len(events) != 0 {
@@ -305,6 +321,7 @@ func TestRecoverWithoutOffset(t *testing.T) {
 	})
 	sid, pid, _ := detachedClient(t, s)
 	s.e.To(sid).Emit("m", 1)
+	settled(t, s.e, sid)
 	c := dialRawSIO(t, s.addr)
 	events, got, gotPID := c.connect(fmt.Sprintf(`{"pid":%q}`, pid))
 	if got != sid || gotPID != pid || len(events) != 2 {

@@ -27,8 +27,11 @@ func Register(ns *engine.Namespace) {
 	isSocket := func(id string) bool { _, ok := ids.Load(id); return ok }
 	reserved := func(name string) bool { return isSocket(name) || clusterSID(name) }
 	ns.OnConnection(func(s *engine.Socket) {
-		ids.Store(s.ID(), struct{}{})
-		s.OnDisconnect(func(string) { ids.Delete(s.ID()) })
+		// Keyed to this *Socket: a socket recovered after a dropped connection (connection state
+		// recovery) is a new Socket with the same id, whose connection handler may run before the old
+		// one's disconnect handler; that must not forget the id.
+		ids.Store(s.ID(), s)
+		s.OnDisconnect(func(string) { ids.CompareAndDelete(s.ID(), s) })
 		s.On("join", func(ev *engine.Event) { chatMembership(ev, true, reserved) })
 		s.On("leave", func(ev *engine.Event) { chatMembership(ev, false, reserved) })
 		s.On("say", func(ev *engine.Event) {
