@@ -209,6 +209,91 @@ const scenarios = {
     const [reason] = await once(s, "disconnect");
     console.log("step disconnected " + reason);
   },
+  // Connection state recovery (engine/recovery_test.go). The client joins rooms a and b, gets one message
+  // (so it has an offset), loses its engine without a DISCONNECT packet, and reconnects when the Go test
+  // says so, after it sent 20 messages to a, b, a+b and the socket's id: recovered, same id, both rooms,
+  // the 20 once each and in emit order per target, then new messages flow. Transports: argv[4] ("websocket" or
+  // "polling").
+  async recover() {
+    const transports = [process.argv[4] || "websocket"];
+    const s = io(base, { transports, reconnection: false });
+    const got = [];
+    let offsetsOK = true;
+    s.on("m", (n, offset) => {
+      if (typeof offset !== "string") offsetsOK = false;
+      got.push(n);
+    });
+    await connected(s);
+    if (s.recovered) fail("recovered on the first connect");
+    const id = s.id;
+    eq(await s.emitWithAck("join", "a"), true, "join a");
+    eq(await s.emitWithAck("join", "b"), true, "join b");
+    console.log("step joined " + id);
+    while (!got.includes("warm")) await once(s, "m");
+    const gone = once(s, "disconnect");
+    s.io.engine.close(); // no DISCONNECT packet: the server sees the transport close
+    const [reason] = await gone;
+    console.log("step away " + reason);
+    await nextLine();
+    const before = got.length;
+    s.connect();
+    await connected(s);
+    eq(s.recovered, true, "recovered");
+    eq(s.id, id, "id after recovery");
+    // Every one once; in emit order per target (i % 4 names it), roomio's ordering guarantee.
+    const missed = got.slice(before);
+    eq([...missed].sort((x, y) => x - y), Array.from({ length: 20 }, (_, i) => i), "missed messages");
+    for (let t = 0; t < 4; t++) {
+      const per = missed.filter((n) => n % 4 === t);
+      eq(per, [...per].sort((x, y) => x - y), "order of the messages to target " + t);
+    }
+    if (!offsetsOK) fail("an event came without its offset");
+    eq(await s.emitWithAck("rooms"), [id, "a", "b"].sort(), "rooms after recovery");
+    eq(await s.emitWithAck("recovered"), true, "Socket.Recovered on the server");
+    const after = once(s, "m");
+    s.emit("send-to-a", "after");
+    eq((await after)[0], "after", "a new message");
+    s.close();
+  },
+  // Away longer than the maximum: a fresh socket, no error.
+  async "recover-expired"() {
+    const s = io(base, { transports: ["websocket"], reconnection: false });
+    const got = [];
+    s.on("m", (n) => got.push(n));
+    await connected(s);
+    const id = s.id;
+    eq(await s.emitWithAck("join", "a"), true, "join a");
+    console.log("step joined " + id);
+    while (!got.includes("warm")) await once(s, "m");
+    const gone = once(s, "disconnect");
+    s.io.engine.close();
+    await gone;
+    console.log("step away");
+    await nextLine();
+    s.connect();
+    await connected(s);
+    eq(s.recovered, false, "recovered");
+    if (s.id === id) fail("same id after expiry");
+    eq(await s.emitWithAck("rooms"), [s.id], "rooms of the fresh socket");
+    s.close();
+  },
+  // A client's own disconnect() is not recoverable.
+  async "recover-client-disconnect"() {
+    const s = io(base, { transports: ["websocket"], reconnection: false });
+    const got = [];
+    s.on("m", (n) => got.push(n));
+    await connected(s);
+    const id = s.id;
+    eq(await s.emitWithAck("join", "a"), true, "join a");
+    console.log("step joined " + id);
+    while (!got.includes("warm")) await once(s, "m");
+    s.disconnect();
+    s.connect();
+    await connected(s);
+    eq(s.recovered, false, "recovered");
+    if (s.id === id) fail("same id after disconnect()");
+    s.close();
+  },
 };
 
 const run = scenarios[scenario];

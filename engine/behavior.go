@@ -167,10 +167,7 @@ func (c *RoomContext) Has(id string) bool { return c.r.Has(id) }
 
 // Socket returns member id's socket, or nil when it is not a member.
 func (c *RoomContext) Socket(id string) *Socket {
-	if h, ok := c.r.Ref(id).(*actorHandle); ok {
-		return h.socket()
-	}
-	return nil
+	return localSocket(c.r.Ref(id))
 }
 
 // Emit sends an event to every member. Emits of one room reach each member in the order the room made
@@ -382,9 +379,7 @@ func (a *roomAdapter) Create(r *actors.Room, j *actors.Joiner) error {
 func (a *roomAdapter) Join(r *actors.Room, j *actors.Joiner) error {
 	c := a.ctx(r)
 	jn := &Joiner{ID: j.SID, Options: Arg(j.Options)}
-	if h, ok := j.Ref.(*actorHandle); ok {
-		jn.Socket = h.socket()
-	}
+	jn.Socket = localSocket(j.Ref)
 	if err := a.safely("OnJoin", func() error { return a.b.OnJoin(c, jn) }); err != nil {
 		return err
 	}

@@ -110,6 +110,7 @@ func (b BroadcastOperator) Emit(event string, args ...any) error {
 		if err != nil {
 			return err
 		}
+		n.e.rec.stamp(p)
 		if err := b.send(n, actors.OpEmit, p, nil, nil, false, time.Time{}); err != nil {
 			return err
 		}
@@ -262,8 +263,11 @@ func (b BroadcastOperator) FetchSockets(ctx context.Context) ([]*RemoteSocket, e
 			continue
 		}
 		switch h := r.Info.Ref.(type) {
-		case *actorHandle:
-			s := h.socket()
+		case *actorHandle, *lifeline:
+			s := localSocket(h)
+			if s == nil {
+				continue // detached, waiting for its client
+			}
 			out = append(out, &RemoteSocket{
 				ID: s.id, Namespace: s.ns.name, Rooms: r.Info.Rooms, Handshake: s.hs, Data: s.Data(),
 				UserID: s.UserID(), Node: b.ns.e.NodeID(), s: s,

@@ -46,9 +46,13 @@ func (s *sink) Send(p *packet.Packet) error {
 	return nil
 }
 
-func newBenchEngine(b *testing.B) *engine.Engine {
+func newBenchEngine(b *testing.B, cfg ...engine.Config) *engine.Engine {
 	b.Helper()
-	e, err := engine.New(engine.Config{})
+	var c engine.Config
+	if len(cfg) > 0 {
+		c = cfg[0]
+	}
+	e, err := engine.New(c)
 	if err != nil {
 		b.Fatal(err)
 	}

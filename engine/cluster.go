@@ -271,6 +271,9 @@ func (l *link) remoteBroadcast(from string, m *clusterv1.Broadcast) {
 		return
 	}
 	if m.RequestId == 0 {
+		if b.Op == actors.OpEmit {
+			e.rec.stamp(b.Packet) // this node's offset (recovery)
+		}
 		e.system.Root.Send(n.pid, b)
 		return
 	}
@@ -304,7 +307,9 @@ func (l *link) remoteBroadcast(from string, m *clusterv1.Broadcast) {
 		}
 		for _, x := range res {
 			if x.Info != nil {
-				r.Sockets = append(r.Sockets, socketInfoToWire(m.Namespace, x.Info))
+				if w := socketInfoToWire(m.Namespace, x.Info); w != nil {
+					r.Sockets = append(r.Sockets, w)
+				}
 				continue
 			}
 			a := &clusterv1.AckReply{Sid: x.SID, Args: clusterlink.ArgsToWire(x.Args)}
@@ -362,7 +367,10 @@ func (l *link) targetNodes(ns string, rooms []string) []string { return l.intere
 // Conversions between the engine's own types and the cluster protocol; the rest is in clusterlink.
 
 func socketInfoToWire(ns string, info *actors.SocketInfo) *clusterv1.SocketInfo {
-	s := info.Ref.(*actorHandle).socket()
+	s := localSocket(info.Ref)
+	if s == nil {
+		return nil // detached (recovery): not reported, as on this node
+	}
 	hs := s.hs
 	w := &clusterv1.SocketInfo{Sid: info.SID, Namespace: ns, Rooms: info.Rooms, UserId: s.UserID(), Handshake: &clusterv1.Handshake{
 		Auth: hs.Auth, RemoteAddr: hs.RemoteAddr, Url: hs.URL, Secure: hs.Secure, TimeUnixMs: hs.Time.UnixMilli(),

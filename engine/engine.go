@@ -58,6 +58,8 @@ type Config struct {
 	// Auth authenticates connects and authorizes joins (tokens, hooks). The zero value authenticates
 	// nothing.
 	Auth AuthConfig
+	// Recovery turns on connection state recovery (recovery.go). The zero value is off.
+	Recovery RecoveryConfig
 }
 
 func (c Config) withDefaults() Config {
@@ -110,7 +112,8 @@ type Engine struct {
 	live   actors.Live
 	native *native.Server
 	sio    *socketio.Server
-	link   *link // nil on a single node
+	link   *link     // nil on a single node
+	rec    *recovery // nil when connection state recovery is off
 
 	state  atomic.Int32
 	ackIDs atomic.Uint64
@@ -142,6 +145,7 @@ func New(cfg Config) (*Engine, error) {
 		sessions: make(map[*session]struct{}),
 	}
 	e.system = actors.NewSystem(cfg.Logger)
+	e.rec = newRecovery(e, cfg.Recovery)
 	e.native = native.NewServer(native.Options{
 		Acceptor:       (*acceptor)(e),
 		MaxMessageSize: cfg.MaxMessageSize,
@@ -241,6 +245,7 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	sioErr := make(chan error, 1)
 	go func() { sioErr <- e.sio.Shutdown(ctx) }()
 	err := errors.Join(e.native.Shutdown(ctx), <-sioErr, tunnelErr)
+	e.rec.shutdown() // after the connections: none is detached any more (the engine is not running)
 	done := make(chan struct{})
 	go func() { e.wg.Wait(); close(done) }()
 	select {

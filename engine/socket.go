@@ -34,6 +34,11 @@ type Socket struct {
 	sess *session
 	hs   Handshake
 	exec *executor
+	// life is set when recovery is on: what of the socket outlives its connection. resumeFrom is where
+	// the replay of a recovered socket's log starts (recovered is set before connect runs).
+	life       *lifeline
+	recovered  bool
+	resumeFrom int
 
 	state atomic.Int32
 	// ctx is the socket's context, cancelled when the socket disconnects.
@@ -117,6 +122,11 @@ func (s *Socket) SetData(v any) {
 	s.data = v
 	s.mu.Unlock()
 }
+
+// Recovered reports whether the socket is one that lost its connection and was recovered by its client
+// (Config.Recovery): same id, rooms and data, the missed packets delivered before the connect reply.
+// Connection handlers run again for it; this tells them so.
+func (s *Socket) Recovered() bool { return s.recovered }
 
 // Connected reports whether the socket is connected.
 func (s *Socket) Connected() bool { return s.state.Load() == sockConnected }
@@ -248,6 +258,9 @@ func (s *Socket) send(p *packet.Packet) error {
 	if s.state.Load() == sockDisconnected {
 		return ErrDisconnected
 	}
+	if s.life != nil {
+		return s.life.Send(p)
+	}
 	return s.sess.conn.Send(p)
 }
 
@@ -257,6 +270,7 @@ func (s *Socket) Emit(event string, args ...any) error {
 	if err != nil {
 		return err
 	}
+	s.ns.e.rec.stamp(p)
 	return s.send(p)
 }
 
@@ -369,8 +383,10 @@ func (s *Socket) teardown(reason string) {
 	acks := s.acks
 	s.acks = nil
 	s.stopExpiryLocked()
-	deferClose := prev == sockConnected && len(s.onDisconnecting) > 0
-	if !deferClose {
+	// A socket kept for its client (recovery) stays in its rooms: its actor is not closed.
+	detached := prev == sockConnected && s.life != nil && s.life.detach(s, reason)
+	deferClose := !detached && prev == sockConnected && len(s.onDisconnecting) > 0
+	if !deferClose && !detached {
 		s.closeActorLocked()
 	}
 	if s.observed {
@@ -424,19 +440,45 @@ func (s *Socket) connect() {
 		return
 	}
 	mws, hs := s.ns.connectChain()
+	e := s.ns.e
+	from := 0
+	if rec := e.rec; rec != nil {
+		// The client may present a session to recover (recovery.go); the socket then takes its id.
+		var l *lifeline
+		if l, from = rec.claim(s.ns, s.hs.Auth); l != nil {
+			s.id, s.life, s.recovered = l.id, l, true
+			if !rec.cfg.RunMiddlewares {
+				mws = nil
+			}
+		} else {
+			s.life = rec.newLifeline(s.ns, s.id, s)
+		}
+	}
 	for _, mw := range mws {
 		var err error
 		s.safely("connect middleware", func() { err = mw(s) })
 		if err != nil {
+			if s.recovered {
+				s.life.abandon(s)
+			}
 			msg, data := connectErrorOf(err)
 			s.refuse(msg, data)
 			return
 		}
 	}
-	e := s.ns.e
-	res, err := e.system.Root.RequestFuture(s.ns.pid, &actors.AddSocket{
-		SID: s.id, Outbox: s.sess.conn, Handle: (*actorHandle)(s), MaxRooms: e.cfg.MaxRoomsPerSocket,
-	}, connectWait).Result()
+	if s.recovered {
+		if s.resume(hs, from) {
+			return
+		}
+		// The session was dropped after the claim (its buffer overflowed): a fresh socket after all.
+		s.id, s.recovered = e.newSocketID(), false
+		s.life = e.rec.newLifeline(s.ns, s.id, s)
+	}
+	add := &actors.AddSocket{SID: s.id, Outbox: s.sess.conn, Handle: (*actorHandle)(s), MaxRooms: e.cfg.MaxRoomsPerSocket}
+	if s.life != nil {
+		add.Outbox, add.Handle = s.life, s.life
+	}
+	res, err := e.system.Root.RequestFuture(s.ns.pid, add, connectWait).Result()
 	if err != nil {
 		e.log.Error("spawning socket actor", "namespace", s.ns.name, "err", err)
 		s.refuse("server error", nil)
@@ -465,7 +507,15 @@ func (s *Socket) connect() {
 	}
 	s.armExpiry()
 	s.sess.connected()
-	s.sess.conn.Send(&packet.Packet{Kind: packet.KindConnected, Namespace: s.ns.name, SID: s.id})
+	if s.life != nil {
+		s.life.setActor(pid)
+	}
+	s.sess.conn.Send(&packet.Packet{Kind: packet.KindConnected, Namespace: s.ns.name, SID: s.id, PID: s.lifePID()})
+	s.connected(hs)
+}
+
+// connected runs once the client has its connect reply: observers, then the connection handlers.
+func (s *Socket) connected(hs []func(*Socket)) {
 	// After CONNECTED, so that what observers emit to the socket's own namespace (the admin namespace
 	// announcing its own sockets) follows it; under s.mu, so that teardown reports the disconnect after
 	// the connect, or neither.

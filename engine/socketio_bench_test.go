@@ -7,10 +7,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/roomio/roomio/engine"
 )
 
 // dialSocketIOReaders dials n Socket.IO clients to url over the Engine.IO WebSocket transport (no
@@ -63,30 +66,47 @@ func dialSocketIOReaders(b *testing.B, url string, n int) *wsReaders {
 // BenchmarkFanoutSocketIO is BenchmarkFanoutWebSocket with Socket.IO clients: emit → receive over real
 // loopback WebSockets through the engine and the Engine.IO/Socket.IO front-end, to be read against
 // BenchmarkFanoutWebSocket and BenchmarkBareLoopWebSocket in the same run.
+//
+// recovery=on runs it with connection state recovery (every tick carries an offset and is recorded in
+// each socket's ring); cpu-ns/delivery is the process's CPU time (getrusage) per delivery, readers
+// included, to compare the two.
 func BenchmarkFanoutSocketIO(b *testing.B) {
-	for _, n := range []int{100, 1000} {
-		b.Run(fmt.Sprintf("members=%d", n), func(b *testing.B) {
-			e := newBenchEngine(b)
-			mux := http.NewServeMux()
-			mux.Handle("/socket.io/", e.SocketIOHandler())
-			srv := httptest.NewServer(mux)
-			b.Cleanup(srv.Close)
-			r := dialSocketIOReaders(b, "ws"+strings.TrimPrefix(srv.URL, "http")+"/socket.io/?EIO=4&transport=websocket", n)
-			waitMembers(b, e, n)
-			b.ReportAllocs()
-			b.ResetTimer()
-			began := time.Now()
-			// A counted loop rather than b.Loop: the last window must be awaited before the timer stops.
-			var i int64
-			for i = 1; i <= int64(b.N); i++ {
-				e.To("bench").Emit("tick", 1)
-				if i > window {
-					r.await((i - window) * int64(n))
-				}
-			}
-			i--
-			r.await(i * int64(n))
-			b.ReportMetric(float64(i*int64(n))/time.Since(began).Seconds(), "deliveries/s")
-		})
+	for _, rec := range []string{"off", "on"} {
+		for _, n := range []int{100, 1000} {
+			b.Run(fmt.Sprintf("recovery=%s/members=%d", rec, n), func(b *testing.B) {
+				benchFanoutSocketIO(b, n, engine.Config{Recovery: engine.RecoveryConfig{Enabled: rec == "on"}})
+			})
+		}
 	}
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func benchFanoutSocketIO(b *testing.B, n int, cfg engine.Config) {
+	e := newBenchEngine(b, cfg)
+	mux := http.NewServeMux()
+	mux.Handle("/socket.io/", e.SocketIOHandler())
+	srv := httptest.NewServer(mux)
+	b.Cleanup(srv.Close)
+	r := dialSocketIOReaders(b, "ws"+strings.TrimPrefix(srv.URL, "http")+"/socket.io/?EIO=4&transport=websocket", n)
+	waitMembers(b, e, n)
+	b.ReportAllocs()
+	b.ResetTimer()
+	began, cpu := time.Now(), cpuTime()
+	// A counted loop rather than b.Loop: the last window must be awaited before the timer stops.
+	var i int64
+	for i = 1; i <= int64(b.N); i++ {
+		e.To("bench").Emit("tick", 1)
+		if i > window {
+			r.await((i - window) * int64(n))
+		}
+	}
+	i--
+	r.await(i * int64(n))
+	b.ReportMetric(float64(i*int64(n))/time.Since(began).Seconds(), "deliveries/s")
+	b.ReportMetric(float64(cpuTime()-cpu)/float64(i*int64(n)), "cpu-ns/delivery")
 }

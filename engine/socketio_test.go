@@ -89,11 +89,11 @@ type nodeRun struct {
 	out   *strings.Builder
 }
 
-func runScenario(t *testing.T, scenario, base string) *nodeRun {
+func runScenario(t *testing.T, scenario, base string, extra ...string) *nodeRun {
 	t.Helper()
 	dir := needNode(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	cmd := exec.CommandContext(ctx, "node", "sio.mjs", scenario, base)
+	cmd := exec.CommandContext(ctx, "node", append([]string{"sio.mjs", scenario, base}, extra...)...)
 	cmd.Dir = dir
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()

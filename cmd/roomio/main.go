@@ -62,6 +62,8 @@ type options struct {
 	adminReadOnly bool
 	adminUIDir    string // the UI's built files, served at /admin/
 
+	recovery time.Duration // connection state recovery: how long a dropped socket is kept; 0 off
+
 	http httpLimits // no flags: the defaults (zero values) unless a test sets them
 
 	auth  authOptions // auth.go
@@ -72,6 +74,7 @@ type options struct {
 const (
 	defaultAPIAddr  = "127.0.0.1:8090"
 	defaultShutdown = 15 * time.Second
+	defaultRecovery = 2 * time.Minute
 )
 
 func main() {
@@ -113,6 +116,11 @@ func parseFlags(args []string) (options, error) {
 	if err != nil {
 		return o, err
 	}
+	recoveryDefault, err := envDuration("ROOMIO_RECOVERY", defaultRecovery)
+	if err != nil {
+		return o, err
+	}
+	fs.DurationVar(&o.recovery, "recovery", recoveryDefault, "connection state recovery: how long a Socket.IO client that lost its connection keeps its id, rooms and missed messages; 0: off (env ROOMIO_RECOVERY)")
 	fs.DurationVar(&o.shutdown, "shutdown-timeout", shutdownDefault, "how long SIGINT/SIGTERM may drain connections before the rest are cut (env ROOMIO_SHUTDOWN_TIMEOUT)")
 	fs.StringVar(&o.clusterAddr, "cluster-addr", envOr("ROOMIO_CLUSTER_ADDR", ""), "gossip host:port to bind and advertise; empty: single node (env ROOMIO_CLUSTER_ADDR)")
 	fs.StringVar(&o.remoteAddr, "remote-addr", envOr("ROOMIO_REMOTE_ADDR", ""), "node-to-node host:port (default: the cluster-addr host, port+1) (env ROOMIO_REMOTE_ADDR)")
@@ -161,6 +169,9 @@ func parseFlags(args []string) (options, error) {
 	}
 	if o.probe < 0 {
 		return o, errors.New("-probe-interval must not be negative")
+	}
+	if o.recovery < 0 {
+		return o, errors.New("-recovery must not be negative (0 turns it off)")
 	}
 	if !o.adminUI && (o.adminHash != "" || o.adminNoAuth || o.adminReadOnly || o.adminUIDir != "") {
 		return o, errors.New("-admin-password-hash, -admin-no-auth, -admin-readonly and -admin-ui-dir need -admin-ui")
@@ -437,6 +448,9 @@ func buildNode(o options, logger *slog.Logger) (*node, error) {
 		return nil, err
 	}
 	cfg := engine.Config{Logger: logger, Cluster: cc, Auth: ac}
+	if o.recovery > 0 {
+		cfg.Recovery = engine.RecoveryConfig{Enabled: true, MaxDisconnection: o.recovery}
+	}
 	if o.origins != "" {
 		cfg.AllowedOrigins = splitComma(o.origins)
 	}

@@ -214,7 +214,7 @@ func clearEnv(t *testing.T) {
 func TestParseFlags(t *testing.T) {
 	// with returns the defaults changed by mod.
 	with := func(mod func(*options)) options {
-		o := options{adminUser: "admin", addr: "127.0.0.1:8080", app: "chat", apiAddr: "127.0.0.1:8090", logLevel: "info", shutdown: 15 * time.Second}
+		o := options{adminUser: "admin", addr: "127.0.0.1:8080", app: "chat", apiAddr: "127.0.0.1:8090", logLevel: "info", shutdown: 15 * time.Second, recovery: 2 * time.Minute}
 		if mod != nil {
 			mod(&o)
 		}
@@ -229,7 +229,7 @@ func TestParseFlags(t *testing.T) {
 		{name: "defaults", want: with(nil)},
 		{name: "flags", args: []string{"-addr", ":9000", "-app", "none", "-api-addr", ":9001", "-api-key", "k", "-log-level", "debug", "-allowed-origins", "a.example,b.example", "-shutdown-timeout", "3s"},
 			want: with(func(o *options) {
-				*o = options{adminUser: "admin", addr: ":9000", app: "none", apiAddr: ":9001", apiKey: "k", logLevel: "debug", origins: "a.example,b.example", shutdown: 3 * time.Second}
+				*o = options{adminUser: "admin", addr: ":9000", app: "none", apiAddr: ":9001", apiKey: "k", logLevel: "debug", origins: "a.example,b.example", shutdown: 3 * time.Second, recovery: 2 * time.Minute}
 			})},
 		{name: "no API", args: []string{"-api-addr", ""}, want: with(func(o *options) { o.apiAddr = "" })},
 		{name: "API on localhost", args: []string{"-api-addr", "localhost:7"}, want: with(func(o *options) { o.apiAddr = "localhost:7" })},
@@ -248,6 +248,8 @@ func TestParseFlags(t *testing.T) {
 			want: with(func(o *options) {
 				o.adminUI, o.adminUser, o.adminHash, o.adminReadOnly = true, "root", "$2a$10$x", true
 			})},
+		{name: "recovery off", args: []string{"-recovery", "0"}, want: with(func(o *options) { o.recovery = 0 })},
+		{name: "recovery env", env: map[string]string{"ROOMIO_RECOVERY": "30s"}, want: with(func(o *options) { o.recovery = 30 * time.Second })},
 		{name: "admin env", env: map[string]string{"ROOMIO_ADMIN_UI": "true", "ROOMIO_ADMIN_NO_AUTH": "true"},
 			want: with(func(o *options) { o.adminUI, o.adminNoAuth = true, true })},
 	}
@@ -286,6 +288,8 @@ func TestParseFlagsErrors(t *testing.T) {
 		{name: "API from env without a key", env: map[string]string{"ROOMIO_API_ADDR": "10.1.2.3:8090"}, want: "-api-key"},
 		{name: "zero shutdown", args: []string{"-shutdown-timeout", "0s"}, want: "-shutdown-timeout"},
 		{name: "bad ROOMIO_SHUTDOWN_TIMEOUT", env: map[string]string{"ROOMIO_SHUTDOWN_TIMEOUT": "soon"}, want: "ROOMIO_SHUTDOWN_TIMEOUT"},
+		{name: "negative recovery", args: []string{"-recovery", "-1s"}, want: "-recovery"},
+		{name: "bad ROOMIO_RECOVERY", env: map[string]string{"ROOMIO_RECOVERY": "long"}, want: "ROOMIO_RECOVERY"},
 		{name: "insecure without a cluster", args: []string{"-cluster-insecure"}, want: "-cluster-addr"},
 		{name: "insecure and a key", args: []string{"-cluster-addr", "10.0.0.1:7946", "-cluster-insecure", "-cluster-key", "MDEyMzQ1Njc4OWFiY2RlZg=="}, want: "-cluster-insecure"},
 		{name: "admin without credentials", args: []string{"-admin-ui"}, want: "-admin-ui"},

@@ -72,10 +72,18 @@ type Packet struct {
 	Args      []Arg  // KindEvent, KindAck, KindRoomMessage
 	AckID     uint64 // KindEvent, KindRoomMessage: non-zero asks for an ack; KindAck, KindError: the id answered
 	SID       string // KindConnected
-	Code      uint32 // KindDisconnect, KindError
-	Message   string // KindConnectError, KindError, KindDisconnect (reason)
-	Data      []byte // KindConnect: auth JSON; KindConnectError: data JSON
-	Seq       uint64 // KindPing, KindPong
+	// PID is KindConnected's private session id, sent only when connection state recovery is on: the
+	// client presents it when it reconnects (Socket.IO's "pid").
+	PID string
+	// Offset, on a KindEvent without AckID that is not Volatile, names the packet in the recipients'
+	// recovery logs when connection state recovery is on; Socket.IO appends it as the last argument, and
+	// a reconnecting client presents the last one it saw. One offset per packet, shared by every
+	// recipient, so the encoding cache stays shared. Empty when recovery is off.
+	Offset  string
+	Code    uint32 // KindDisconnect, KindError
+	Message string // KindConnectError, KindError, KindDisconnect (reason)
+	Data    []byte // KindConnect: auth JSON; KindConnectError: data JSON
+	Seq     uint64 // KindPing, KindPong
 
 	// Attachments holds binary attachments referenced from inside JSON arguments by Socket.IO
 	// placeholders ({"_placeholder":true,"num":N}) nested in objects or arrays. Top-level binary arguments

@@ -31,12 +31,16 @@
 //	Socket.IO packet                         packet.Packet
 //	0 CONNECT        0/ns,{"token":"x"}      KindConnect{Namespace, Data: the auth object, nil when absent}
 //	                 0/ns,{"sid":"…"}        KindConnected{Namespace, SID} (encoded only)
+//	                 0/ns,{"sid":"…","pid":"…"}  KindConnected{Namespace, SID, PID} (recovery on)
 //	1 DISCONNECT     1/ns,                   KindDisconnect{Namespace}
 //	2 EVENT          2/ns,12["name",a,b]     KindEvent{Namespace, Name, Args, AckID: 13}
 //	3 ACK            3/ns,12[a,b]            KindAck{Namespace, Args, AckID: 13}
 //	4 CONNECT_ERROR  4/ns,{"message":"…","data":d}  KindConnectError{Namespace, Message, Data: d}
 //	5 BINARY_EVENT   51-/ns,12["name",{"_placeholder":true,"num":0}] + attachment  KindEvent
 //	6 BINARY_ACK     61-/ns,12[{"_placeholder":true,"num":0}] + attachment         KindAck
+//
+// An EVENT packet with a non-empty Offset (connection state recovery) gets the offset appended as its
+// last argument, a JSON string, as the reference server writes it; clients see it as one more argument.
 //
 // The Decoder does not know which side of the connection it runs on: a CONNECT always decodes to
 // KindConnect with its payload in Data (a client reads the sid from there), and a CONNECT_ERROR to

@@ -28,6 +28,10 @@ func (encoder) Encode(p *packet.Packet) []byte {
 		b := appendHeader(make([]byte, 0, 16+len(p.Namespace)+len(p.SID)), typeConnect, 0, p.Namespace, 0)
 		b = append(b, `{"sid":`...)
 		b = appendString(b, p.SID)
+		if p.PID != "" {
+			b = append(b, `,"pid":`...)
+			b = appendString(b, p.PID)
+		}
 		return append(b, '}')
 	case packet.KindDisconnect:
 		return appendHeader(make([]byte, 0, 4+len(p.Namespace)), typeDisconnect, 0, p.Namespace, 0)
@@ -49,7 +53,7 @@ func (encoder) Encode(p *packet.Packet) []byte {
 // encodeArgs encodes an EVENT, ACK, BINARY_EVENT or BINARY_ACK.
 func encodeArgs(p *packet.Packet) []byte {
 	n := len(p.Attachments) // nested attachments come first (see doc.go, Binary data)
-	size := 48 + len(p.Namespace) + len(p.Name)
+	size := 48 + len(p.Namespace) + len(p.Name) + len(p.Offset)
 	for _, a := range p.Args {
 		if a.Binary {
 			n++
@@ -89,6 +93,13 @@ func encodeArgs(p *packet.Packet) []byte {
 		default:
 			b = append(b, a.Data...)
 		}
+	}
+	if p.Offset != "" && p.Kind == packet.KindEvent {
+		// Connection state recovery: the offset is the last argument, as the reference server writes it.
+		if !first {
+			b = append(b, ',')
+		}
+		b = appendString(b, p.Offset)
 	}
 	return append(b, ']')
 }

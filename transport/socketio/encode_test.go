@@ -22,6 +22,10 @@ func TestEncode(t *testing.T) {
 		// test-suite.js expectations and README examples.
 		{"suite/connected", &packet.Packet{Kind: packet.KindConnected, Namespace: "/", SID: "wZX3oN0bSVIhsaknAAAI"}, `40{"sid":"wZX3oN0bSVIhsaknAAAI"}`, nil},
 		{"suite/connected-custom", &packet.Packet{Kind: packet.KindConnected, Namespace: "/custom", SID: "oSO0OpakMV_3jnilAAAA"}, `40/custom,{"sid":"oSO0OpakMV_3jnilAAAA"}`, nil},
+		{"recovery/connected-pid", &packet.Packet{Kind: packet.KindConnected, Namespace: "/", SID: "a", PID: "p"}, `40{"sid":"a","pid":"p"}`, nil},
+		{"recovery/offset", &packet.Packet{Kind: packet.KindEvent, Namespace: "/", Name: "m", Args: []packet.Arg{js(`1`)}, Offset: "k3x"}, `42["m",1,"k3x"]`, nil},
+		{"recovery/offset-binary", &packet.Packet{Kind: packet.KindEvent, Namespace: "/", Name: "m", Args: []packet.Arg{bin(1)}, Offset: "k3x"},
+			`451-["m",` + ph(0) + `,"k3x"]`, [][]byte{{1}}},
 		{"suite/auth-empty", &packet.Packet{Kind: packet.KindEvent, Namespace: "/", Name: "auth", Args: []packet.Arg{js(`{}`)}}, `42["auth",{}]`, nil},
 		{"suite/auth-custom", &packet.Packet{Kind: packet.KindEvent, Namespace: "/custom", Name: "auth", Args: []packet.Arg{js(`{"token":"abc"}`)}}, `42/custom,["auth",{"token":"abc"}]`, nil},
 		{"suite/message-back", &packet.Packet{Kind: packet.KindEvent, Namespace: "/", Name: "message-back", Args: []packet.Arg{js(`"message to main namespace"`)}},

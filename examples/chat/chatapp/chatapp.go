@@ -32,8 +32,11 @@ func Register(ns *engine.Namespace) {
 		return &chatRoom{ns: ns, name: room, reserved: reserved}
 	})
 	ns.OnConnection(func(s *engine.Socket) {
-		ids.Store(s.ID(), struct{}{})
-		s.OnDisconnect(func(string) { ids.Delete(s.ID()) })
+		// Keyed to this *Socket: a socket recovered after a dropped connection (connection state
+		// recovery) is a new Socket with the same id, whose connection handler may run before the old
+		// one's disconnect handler; that must not forget the id.
+		ids.Store(s.ID(), s)
+		s.OnDisconnect(func(string) { ids.CompareAndDelete(s.ID(), s) })
 		s.On("join", func(ev *engine.Event) { chatJoin(ev) })
 		s.On("leave", func(ev *engine.Event) { chatLeave(ev, reserved) })
 		s.On("say", func(ev *engine.Event) {
