@@ -30,6 +30,15 @@ type Hooks struct {
 	// Stopped, when set, is called once when the namespace actor has stopped, after all its rooms and
 	// sockets: the engine's Shutdown waits for it under its own context.
 	Stopped func()
+	// Rooms, when set, bounds the rooms of this namespace together with every namespace sharing it: a
+	// join that would create a room beyond it fails with ErrRoomLimit.
+	Rooms *RoomLimit
+	// RefuseSocketRooms makes a join of a room named after another socket of the namespace fail with
+	// ErrSocketRoom (without it, as in Socket.IO, such a join is allowed and the joiner receives what is
+	// sent to that socket's id). SocketRoom, when set, names more such rooms: ids of sockets this
+	// namespace's registry does not hold (on other nodes). It must not block.
+	RefuseSocketRooms bool
+	SocketRoom        func(room string) bool
 }
 
 type roomEntry struct {
@@ -66,9 +75,20 @@ func (n *namespaceActor) Receive(ctx actor.Context) {
 	case *Broadcast:
 		n.route(ctx, m)
 	case *nsJoin:
+		var refused []string
 		for _, r := range m.Rooms {
 			e := n.rooms[r]
+			if err := n.refuse(r, m.SID, e == nil); err != nil {
+				refused = append(refused, r)
+				if m.Collector != nil {
+					m.Collector.Fail(err)
+				}
+				continue
+			}
 			if e == nil {
+				if n.hooks.Rooms != nil {
+					n.hooks.Rooms.n.Add(1)
+				}
 				name := r
 				pid := ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return newRoomActor(n.live) }))
 				e = &roomEntry{pid: pid}
@@ -85,6 +105,12 @@ func (n *namespaceActor) Receive(ctx actor.Context) {
 			ctx.Send(e.pid, &roomAdd{SID: m.SID, PID: m.PID, Collector: m.Collector})
 			room, sid := r, m.SID
 			n.hook(func() { n.hooks.Joined(room, sid) }, n.hooks.Joined != nil)
+		}
+		if len(refused) > 0 {
+			if m.Collector != nil {
+				m.Collector.AddLegs(1)
+			}
+			ctx.Send(m.PID, &nsRefused{Rooms: refused, Collector: m.Collector})
 		}
 		if m.Collector != nil {
 			m.Collector.LegDone()
@@ -120,6 +146,17 @@ func (n *namespaceActor) Receive(ctx actor.Context) {
 	}
 }
 
+// refuse returns why socket sid may not join room r (create: r has no room yet), or nil.
+func (n *namespaceActor) refuse(r, sid string, create bool) error {
+	if n.hooks.RefuseSocketRooms && r != sid && (n.sockets[r] != nil || (n.hooks.SocketRoom != nil && n.hooks.SocketRoom(r))) {
+		return ErrSocketRoom
+	}
+	if l := n.hooks.Rooms; create && l != nil && l.Max > 0 && l.n.Load() >= l.Max {
+		return ErrRoomLimit
+	}
+	return nil
+}
+
 func (n *namespaceActor) hook(f func(), set bool) {
 	if set {
 		f()
@@ -141,6 +178,9 @@ func (n *namespaceActor) leave(ctx actor.Context, r, sid string, notify *actor.P
 	if e.members <= 0 {
 		ctx.Poison(e.pid)
 		delete(n.rooms, r)
+		if n.hooks.Rooms != nil {
+			n.hooks.Rooms.n.Add(-1)
+		}
 		if n.hooks.Interest != nil {
 			n.hooks.Interest(room, false, nil)
 		}
@@ -149,11 +189,12 @@ func (n *namespaceActor) leave(ctx actor.Context, r, sid string, notify *actor.P
 	return true
 }
 
-// send hands d to pid as one more leg of d's collector.
+// send hands d to pid as one more leg of d's collector and of its broadcast.
 func (n *namespaceActor) send(ctx actor.Context, pid *actor.PID, d *delivery) {
 	if c := d.b.Collector; c != nil {
 		c.AddLegs(1)
 	}
+	d.b.addLegs(1)
 	ctx.Send(pid, d)
 }
 
@@ -166,6 +207,7 @@ func (n *namespaceActor) route(ctx actor.Context, b *Broadcast) {
 		// routed before has been processed by the socket actors (FIFO per sender-receiver pair).
 		d := &delivery{b: b}
 		c.AddLegs(len(n.rooms) + len(n.sockets))
+		b.addLegs(len(n.rooms) + len(n.sockets))
 		for _, e := range n.rooms {
 			ctx.Send(e.pid, d)
 		}
@@ -177,6 +219,7 @@ func (n *namespaceActor) route(ctx actor.Context, b *Broadcast) {
 		if c != nil {
 			c.AddLegs(len(n.sockets))
 		}
+		b.addLegs(len(n.sockets))
 		for _, pid := range n.sockets {
 			ctx.Send(pid, d)
 		}
@@ -196,4 +239,5 @@ func (n *namespaceActor) route(ctx actor.Context, b *Broadcast) {
 	if c != nil {
 		c.LegDone()
 	}
+	b.legDone()
 }

@@ -78,10 +78,12 @@ func (fanout) deliver(ctx actor.Context, r *roomActor, d *delivery) {
 	if c != nil {
 		c.AddLegs(len(r.members))
 	}
+	d.b.addLegs(len(r.members))
 	for _, m := range r.members {
 		ctx.Send(m.pid, d)
 	}
 	if c != nil {
 		c.LegDone()
 	}
+	d.b.legDone()
 }

@@ -114,13 +114,20 @@ func (n *Namespace) actorHooks() actors.Hooks {
 		name := n.name
 		interest = func(room string, added bool, c *actors.Collector) { l.localInterest(name, room, added, c) }
 	}
+	var socketRoom func(string) bool
+	if n.e.link != nil {
+		socketRoom = isQualifiedSID // the id of a socket of another node
+	}
 	return actors.Hooks{
-		Interest: interest,
-		Created:  func(room string) { created(room, "") },
-		Deleted:  func(room string) { deleted(room, "") },
-		Joined:   hook(func() []func(string, string) { return h.joined }),
-		Left:     hook(func() []func(string, string) { return h.left }),
-		Stopped:  func() { close(n.stopped) },
+		Rooms:             &n.e.rooms,
+		RefuseSocketRooms: true,
+		SocketRoom:        socketRoom,
+		Interest:          interest,
+		Created:           func(room string) { created(room, "") },
+		Deleted:           func(room string) { deleted(room, "") },
+		Joined:            hook(func() []func(string, string) { return h.joined }),
+		Left:              hook(func() []func(string, string) { return h.left }),
+		Stopped:           func() { close(n.stopped) },
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/roomio/roomio/internal/packet"
 	"github.com/roomio/roomio/transport"
 	"github.com/roomio/roomio/transport/wire"
@@ -15,6 +17,10 @@ type session struct {
 	e            *Engine
 	conn         transport.Conn
 	connectTimer *time.Timer
+
+	// Rate limits (nil when disabled), used by the reader only.
+	events, bytes  *rate.Limiter
+	throttledSince time.Time // when the client went over its limit without a pause since; zero when under
 
 	mu            sync.Mutex
 	sockets       map[string]*Socket
@@ -34,6 +40,9 @@ func (s *session) socket(ns string) *Socket {
 
 // Packet implements transport.Session.
 func (s *session) Packet(p *packet.Packet) {
+	if !s.throttle(p) {
+		return
+	}
 	if p.Namespace == "" {
 		p.Namespace = "/"
 	}
@@ -71,6 +80,34 @@ func (s *session) Packet(p *packet.Packet) {
 		}
 		sock.teardown(transport.ReasonClientDisconnect)
 	}
+}
+
+// throttle makes the reader wait for p's tokens (Config.RateLimit). It reports false, having closed the
+// connection with CloseRateLimited, when the client has stayed over its limit for CloseAfter.
+func (s *session) throttle(p *packet.Packet) bool {
+	if s.events == nil {
+		return true
+	}
+	now := time.Now()
+	n := min(packetBytes(p), s.bytes.Burst())
+	d := max(s.events.ReserveN(now, 1).DelayFrom(now), s.bytes.ReserveN(now, n).DelayFrom(now))
+	if d <= 0 {
+		s.throttledSince = time.Time{}
+		return true
+	}
+	s.e.rateLimited.Add(1)
+	if s.throttledSince.IsZero() {
+		s.throttledSince = now
+	} else if now.Sub(s.throttledSince) >= s.e.cfg.RateLimit.CloseAfter {
+		s.e.rateClosed.Add(1)
+		s.e.log.Warn("client closed: rate limited", "conn", s.conn.ID(), "remote_addr", s.conn.Handshake().RemoteAddr)
+		s.conn.Close(transport.CloseRateLimited, transport.ReasonRateLimited)
+		return false
+	}
+	// The wait is at most one reservation's worth (ByteBurst/Bytes at worst); Closed cannot come during
+	// it, since the reader that would report it is the one waiting.
+	time.Sleep(d)
+	return true
 }
 
 func (s *session) connect(p *packet.Packet) {
