@@ -177,7 +177,7 @@ func countMessages(data []byte) (int, error) {
 			return 0, fmt.Errorf("%w: %v", ErrMalformed, protowire.ParseError(l))
 		}
 		data = data[l:]
-		if num == 1 {
+		if num == 1 && typ == protowire.BytesType { // as proto.Unmarshal, which keeps another type as an unknown field
 			n++
 		}
 	}
