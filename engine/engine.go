@@ -140,8 +140,9 @@ func (c Config) withDefaults() Config {
 
 // RateLimit configures the token buckets each connection's packets (events, acks, connects,
 // disconnects) pass through. When a bucket is empty the connection's reader waits for it, so a fast
-// client is slowed by TCP; a client that stays over the limit for CloseAfter without a pause is closed
-// with close code 4004 ("rate limited"). The defaults suit a public chat; set Disabled for none.
+// client is slowed by TCP. A client whose reader waited half of a CloseAfter period or more (one that
+// keeps sending at twice its rate or more) is closed at the end of that period with close code 4004
+// ("rate limited"). The defaults suit a public chat; set Disabled for none.
 type RateLimit struct {
 	// Disabled turns the rate limit off.
 	Disabled bool
@@ -154,8 +155,8 @@ type RateLimit struct {
 	// MaxMessageSize is raised to it, so that one message of the largest size always passes).
 	Bytes     float64
 	ByteBurst int
-	// CloseAfter is how long a client may stay over the limit, every packet having to wait, before it is
-	// closed. Zero means 10s.
+	// CloseAfter is the period over which a client's waits are measured: from its first wait, a client
+	// that has waited CloseAfter/2 or more by the end of the period is closed. Zero means 10s.
 	CloseAfter time.Duration
 }
 

@@ -56,14 +56,18 @@ func sayFrame(n int, text string) []byte {
 func flood(t *testing.T, h *harness, flooders int, stop <-chan struct{}) *sync.WaitGroup {
 	t.Helper()
 	frame := sayFrame(64, strings.Repeat("x", 200))
-	var wg sync.WaitGroup
-	for range flooders {
-		c := h.dial(client.Options{})
-		s, err := c.Connect(ctxT(t), "/", nil)
+	// All connect and join first: a flood already running would delay the others' connects.
+	cs := make([]*client.Client, flooders)
+	for i := range cs {
+		cs[i] = h.dial(client.Options{})
+		s, err := cs[i].Connect(ctxT(t), "/", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		h.join(&user{Socket: s, c: c}, "lobby")
+		h.join(&user{Socket: s, c: cs[i]}, "lobby")
+	}
+	var wg sync.WaitGroup
+	for _, c := range cs {
 		wg.Go(func() {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
@@ -430,8 +434,9 @@ func TestRoomLimit(t *testing.T) {
 }
 
 // TestFloodHeapFigure measures the flood of docs/benchmarks.md: 16 clients flooding "say" for
-// ROOMIO_FLOOD seconds, with the broadcast budget at its default and switched off (a budget no flood
-// reaches, which is the behaviour before it existed), the rate limit off in both.
+// ROOMIO_FLOOD seconds, with the broadcast budget switched off (a budget no flood reaches, which is the
+// behaviour before it existed) and at its default, the rate limit off; then with every default. The heap
+// is the test process's: server and clients (the bystander records what it receives).
 //
 //	ROOMIO_FLOOD=15 go test -run=TestFloodHeapFigure -v -count=1 ./engine/
 func TestFloodHeapFigure(t *testing.T) {
@@ -446,10 +451,11 @@ func TestFloodHeapFigure(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		budget int
-	}{{"budget off", 1 << 30}, {"default budget", 0}} {
+		rate   bool
+	}{{"budget off", 1 << 30, false}, {"default budget", 0, false}, {"defaults (budget and rate limit)", 0, true}} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := start(t, engine.Config{MaxBroadcastsInFlight: tc.budget, MaxBroadcastBytesInFlight: 1 << 40,
-				RateLimit: engine.RateLimit{Disabled: true}, MaxConnsPerIP: -1}, sayHandler)
+				RateLimit: engine.RateLimit{Disabled: !tc.rate}, MaxConnsPerIP: -1}, sayHandler)
 			by := h.connect("/", nil)
 			h.join(by, "lobby")
 			before := heapMB()
@@ -475,8 +481,8 @@ func TestFloodHeapFigure(t *testing.T) {
 			close(stop)
 			wg.Wait()
 			st := h.e.Stats()
-			t.Logf("%s: heap %.0f MB before, peak %.0f MB during %v; in flight at the end %d; bystander's slowest ping %v; waits %d",
-				tc.name, before, peak, d, st.BroadcastsInFlight, worst.Round(time.Millisecond), st.BackpressureWaits)
+			t.Logf("%s: heap %.0f MB before, peak %.0f MB during %v; in flight at the end %d; bystander's slowest ping %v; waits %d; rate-limited %d, closed %d",
+				tc.name, before, peak, d, st.BroadcastsInFlight, worst.Round(time.Millisecond), st.BackpressureWaits, st.RateLimited, st.RateLimitClosed)
 		})
 	}
 }
