@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,14 +19,19 @@ import (
 // while the budget is spent, no client event runs, so a client whose handlers emit fills its executor's
 // queue, its connection's reader stops, and TCP slows the client down. The mailboxes of the shared actors
 // therefore hold at most the budget plus what the handlers already running emit.
+//
+// Waiters are served in arrival order: when the budget has room, the oldest waiter goes, and wakes the
+// next one if there is still room. So a well-behaved client's event waits behind at most one event of
+// each other waiting connection, whatever the flood; and above the budget the actors hold at most what
+// the handlers let through at once emit (one handler per connection runs at a time).
 type flow struct {
 	maxCount, maxBytes int64
 	count, bytes       atomic.Int64
 	settled            func(*actors.Broadcast) // release, bound once so that admitting allocates nothing
 
-	waiting atomic.Bool // someone waits on room
+	waiting atomic.Bool // queue is not empty
 	mu      sync.Mutex
-	room    chan struct{} // closed when the budget has room again; nil when nobody waits
+	queue   []chan struct{} // waiters, oldest first; each is closed when it may go
 
 	waits atomic.Int64 // handler runs that had to wait (Stats)
 }
@@ -47,52 +53,64 @@ func (f *flow) admit(b *actors.Broadcast) {
 }
 
 func (f *flow) release(b *actors.Broadcast) {
-	c := f.count.Add(-1)
-	n := f.bytes.Add(-int64(b.Size))
-	if f.waiting.Load() && c < f.maxCount && n < f.maxBytes {
-		f.mu.Lock()
-		if f.room != nil {
-			close(f.room)
-			f.room = nil
-		}
-		f.waiting.Store(false)
-		f.mu.Unlock()
-	}
+	f.count.Add(-1)
+	f.bytes.Add(-int64(b.Size))
+	f.wakeIfRoom()
 }
 
 func (f *flow) full() bool { return f.count.Load() >= f.maxCount || f.bytes.Load() >= f.maxBytes }
 
-// wait returns once the budget has room, or errBackpressure after timeout, or ctx's error.
+// wakeIfRoom lets the oldest waiter go when the budget has room.
+func (f *flow) wakeIfRoom() {
+	if !f.waiting.Load() || f.full() {
+		return
+	}
+	f.mu.Lock()
+	if len(f.queue) > 0 {
+		close(f.queue[0])
+		f.queue[0] = nil
+		f.queue = f.queue[1:]
+	}
+	f.waiting.Store(len(f.queue) > 0)
+	f.mu.Unlock()
+}
+
+// wait returns once the budget has room and every earlier waiter has gone, or errBackpressure after
+// timeout, or ctx's error.
 func (f *flow) wait(ctx context.Context, timeout time.Duration) error {
-	if !f.full() {
+	if !f.full() && !f.waiting.Load() {
 		return nil
 	}
 	f.waits.Add(1)
+	go1 := make(chan struct{})
+	f.mu.Lock()
+	f.queue = append(f.queue, go1)
+	f.waiting.Store(true)
+	f.mu.Unlock()
+	f.wakeIfRoom() // the room may have come before this waiter was queued
 	t := time.NewTimer(timeout)
 	defer t.Stop()
-	for {
-		f.mu.Lock()
-		if f.room == nil {
-			f.room = make(chan struct{})
-		}
-		room := f.room
-		f.waiting.Store(true)
-		f.mu.Unlock()
-		// Checked after announcing the wait: a release either sees the flag or is seen here.
-		if !f.full() {
-			return nil
-		}
-		select {
-		case <-room:
-			if !f.full() {
-				return nil
-			}
-		case <-t.C:
-			return errBackpressure
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+	var err error
+	select {
+	case <-go1:
+		f.wakeIfRoom() // pass the room on
+		return nil
+	case <-t.C:
+		err = errBackpressure
+	case <-ctx.Done():
+		err = ctx.Err()
 	}
+	f.mu.Lock()
+	i := slices.Index(f.queue, go1)
+	if i >= 0 {
+		f.queue = slices.Delete(f.queue, i, i+1)
+		f.waiting.Store(len(f.queue) > 0)
+	}
+	f.mu.Unlock()
+	if i < 0 {
+		f.wakeIfRoom() // it was let go as it gave up: pass that on
+	}
+	return err
 }
 
 // packetBytes is a packet's size as the budgets count it: its arguments, attachments and names.
