@@ -37,14 +37,19 @@
 // than one of them several times, and the socket acts only on the copy that came through the first
 // target room it is a member of; a socket in any except-room is skipped, by its own room set. It then
 // queues the packet on its [Outbox]. Nothing is copied on the way; the packet is encoded once per wire
-// format.
+// format. A broadcast with Settled set counts its deliveries in flight (each actor adds the legs it sends
+// on, then settles its own), and Settled runs when the last actor is done with it: the engine bounds the
+// broadcasts in the mailboxes with it.
 //
 // # Joins, leaves and the end of a socket
 //
 // A join (JoinRooms, or a Broadcast with OpJoin) updates the socket's room set, then the namespace adds
 // the socket to each room actor; its [Collector] completes once every room actor holds the member, so an
 // emit begun afterwards reaches the socket. A socket never leaves its own-id room; a join past
-// AddSocket.MaxRooms records [ErrTooManyRooms].
+// AddSocket.MaxRooms records [ErrTooManyRooms]. The namespace may refuse a room (a [RoomLimit] shared by
+// the engine's namespaces, [ErrRoomLimit]; a room named after another socket with
+// Hooks.RefuseSocketRooms, [ErrSocketRoom]): it records the error and tells the socket, which drops the
+// room from its set before the join's Collector completes.
 //
 // CloseSocket starts a handshake. Protoactor drops the messages left in a stopped actor's mailbox, and a
 // dropped delivery would leave its collector waiting for its timeout. So the socket asks the namespace to

@@ -2,6 +2,7 @@ package actors
 
 import (
 	"errors"
+	"sync/atomic"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -34,6 +35,32 @@ type Broadcast struct {
 	OpRooms   []string       // OpJoin, OpLeave: the rooms to join or leave
 	Close     bool           // OpDisconnect: also close the underlying connection
 	Collector *Collector     // counts legs and gathers answers; nil for a plain emit
+	// Settled, when set, is called once, on an actor's goroutine, when every actor the broadcast travels
+	// through (the namespace, its target rooms, their members) has processed it: from then on nothing of
+	// it is left in any mailbox. The engine counts the broadcasts in flight with it, to bound them. It
+	// must not block.
+	Settled func(*Broadcast)
+	// Size is the sender's measure of the broadcast (the engine puts its packet's bytes there), read back
+	// in Settled.
+	Size int
+
+	legs atomic.Int32 // deliveries in flight beyond the namespace's own (see legDone); with Settled only
+}
+
+// addLegs records n more deliveries of b in flight, when b is tracked (Settled is set).
+func (b *Broadcast) addLegs(n int) {
+	if b.Settled != nil && n != 0 {
+		b.legs.Add(int32(n))
+	}
+}
+
+// legDone settles one delivery of b. The namespace holds the first leg implicitly (legs starts at zero
+// and its routing settles it last), so the count goes below zero exactly once: when the last actor is
+// done with b.
+func (b *Broadcast) legDone() {
+	if b.Settled != nil && b.legs.Add(-1) == -1 {
+		b.Settled(b)
+	}
 }
 
 // delivery carries a Broadcast to a room actor or a socket actor. via names the target room through which
@@ -76,6 +103,27 @@ type Outbox interface {
 // ErrTooManyRooms is recorded on a join's Collector (see Collector.Fail) when the join would take a
 // socket over AddSocket.MaxRooms; the rooms before the limit are joined. The engine re-exports it.
 var ErrTooManyRooms = errors.New("actors: too many rooms for this socket")
+
+// ErrRoomLimit is recorded on a join's Collector when the join would create a room beyond the
+// namespaces' RoomLimit; the socket is not in that room. The engine re-exports it.
+var ErrRoomLimit = errors.New("actors: room limit reached")
+
+// ErrSocketRoom is recorded on a join's Collector for a room named after another socket (its own-id
+// room, which deliveries to that socket travel through); the socket is not in that room. The engine
+// re-exports it.
+var ErrSocketRoom = errors.New("actors: a room may not be named after another socket")
+
+// RoomLimit bounds how many rooms the namespaces sharing it hold together: the engine gives one to all
+// its namespaces, which makes it a bound for the node. Only namespace actors change the count. Safe for
+// concurrent use.
+type RoomLimit struct {
+	// Max is the most rooms; 0 or less means no limit.
+	Max int64
+	n   atomic.Int64
+}
+
+// Count returns how many rooms exist.
+func (l *RoomLimit) Count() int64 { return l.n.Load() }
 
 // Messages from the engine to the actors. The engine sends them with its actor system's root context.
 type (
@@ -145,6 +193,12 @@ type (
 	}
 	// roomReleased (room → socket): the room dropped the socket (answer to roomRemove.Notify).
 	roomReleased struct{}
+	// nsRefused (namespace → socket): the namespace refused the socket's join of Rooms (room limit, a
+	// room named after another socket); the socket drops them from its set. It holds a leg of Collector.
+	nsRefused struct {
+		Rooms     []string
+		Collector *Collector
+	}
 	// roomAdd (namespace → room): add a member. Gated: the socket holds the room as pending and waits
 	// for roomJoined or roomRefused, which carry the collector's leg.
 	roomAdd struct {

@@ -35,6 +35,15 @@ type Hooks struct {
 	// such a room as pending until the room answers. Both must agree and must not block.
 	Behavior   func(room string) *RoomSpec
 	IsBehavior func(room string) bool
+	// Rooms, when set, bounds the rooms of this namespace together with every namespace sharing it: a
+	// join that would create a room beyond it fails with ErrRoomLimit.
+	Rooms *RoomLimit
+	// RefuseSocketRooms makes a join of a room named after another socket of the namespace fail with
+	// ErrSocketRoom (without it, as in Socket.IO, such a join is allowed and the joiner receives what is
+	// sent to that socket's id). SocketRoom, when set, names more such rooms: ids of sockets this
+	// namespace's registry does not hold (on other nodes). It must not block.
+	RefuseSocketRooms bool
+	SocketRoom        func(room string) bool
 }
 
 type roomEntry struct {
@@ -77,8 +86,16 @@ func (n *namespaceActor) Receive(ctx actor.Context) {
 	case *Broadcast:
 		n.route(ctx, m)
 	case *nsJoin:
+		var refused []string
 		for _, r := range m.Rooms {
 			e := n.rooms[r]
+			if err := n.refuse(r, m.SID, e == nil); err != nil {
+				refused = append(refused, r)
+				if m.Collector != nil {
+					m.Collector.Fail(err)
+				}
+				continue
+			}
 			if e == nil {
 				e = n.spawnRoom(ctx, r, m.Collector)
 			}
@@ -98,6 +115,12 @@ func (n *namespaceActor) Receive(ctx actor.Context) {
 			ctx.Send(e.pid, add)
 			room, sid := r, m.SID
 			n.hook(func() { n.hooks.Joined(room, sid) }, n.hooks.Joined != nil)
+		}
+		if len(refused) > 0 {
+			if m.Collector != nil {
+				m.Collector.AddLegs(1)
+			}
+			ctx.Send(m.PID, &nsRefused{Rooms: refused, Collector: m.Collector})
 		}
 		if m.Collector != nil {
 			m.Collector.LegDone()
@@ -139,6 +162,17 @@ func (n *namespaceActor) Receive(ctx actor.Context) {
 	}
 }
 
+// refuse returns why socket sid may not join room r (create: r has no room yet), or nil.
+func (n *namespaceActor) refuse(r, sid string, create bool) error {
+	if n.hooks.RefuseSocketRooms && r != sid && (n.sockets[r] != nil || (n.hooks.SocketRoom != nil && n.hooks.SocketRoom(r))) {
+		return ErrSocketRoom
+	}
+	if l := n.hooks.Rooms; create && l != nil && l.Max > 0 && l.n.Load() >= l.Max {
+		return ErrRoomLimit
+	}
+	return nil
+}
+
 func (n *namespaceActor) hook(f func(), set bool) {
 	if set {
 		f()
@@ -147,6 +181,9 @@ func (n *namespaceActor) hook(f func(), set bool) {
 
 // spawnRoom starts the actor of room r, a behaviour room when the engine has one for it.
 func (n *namespaceActor) spawnRoom(ctx actor.Context, r string, c *Collector) *roomEntry {
+	if n.hooks.Rooms != nil {
+		n.hooks.Rooms.n.Add(1)
+	}
 	e := &roomEntry{}
 	if n.hooks.Behavior != nil {
 		e.spec = n.hooks.Behavior(r)
@@ -175,6 +212,9 @@ func (n *namespaceActor) spawnRoom(ctx actor.Context, r string, c *Collector) *r
 func (n *namespaceActor) deleteRoom(ctx actor.Context, r string, e *roomEntry) {
 	ctx.Poison(e.pid)
 	delete(n.rooms, r)
+	if n.hooks.Rooms != nil {
+		n.hooks.Rooms.n.Add(-1)
+	}
 	if n.hooks.Interest != nil {
 		n.hooks.Interest(r, false, nil)
 	}
@@ -220,11 +260,12 @@ func (n *namespaceActor) roomMessage(ctx actor.Context, m *RoomMessage) {
 	}
 }
 
-// send hands d to pid as one more leg of d's collector.
+// send hands d to pid as one more leg of d's collector and of its broadcast.
 func (n *namespaceActor) send(ctx actor.Context, pid *actor.PID, d *delivery) {
 	if c := d.b.Collector; c != nil {
 		c.AddLegs(1)
 	}
+	d.b.addLegs(1)
 	ctx.Send(pid, d)
 }
 
@@ -237,6 +278,7 @@ func (n *namespaceActor) route(ctx actor.Context, b *Broadcast) {
 		// routed before has been processed by the socket actors (FIFO per sender-receiver pair).
 		d := &delivery{b: b}
 		c.AddLegs(len(n.rooms) + len(n.sockets))
+		b.addLegs(len(n.rooms) + len(n.sockets))
 		for _, e := range n.rooms {
 			ctx.Send(e.pid, d)
 		}
@@ -248,6 +290,7 @@ func (n *namespaceActor) route(ctx actor.Context, b *Broadcast) {
 		if c != nil {
 			c.AddLegs(len(n.sockets))
 		}
+		b.addLegs(len(n.sockets))
 		for _, pid := range n.sockets {
 			ctx.Send(pid, d)
 		}
@@ -267,4 +310,5 @@ func (n *namespaceActor) route(ctx actor.Context, b *Broadcast) {
 	if c != nil {
 		c.LegDone()
 	}
+	b.legDone()
 }

@@ -56,12 +56,14 @@ func (s *memberSet) fanout(ctx actor.Context, d *delivery) {
 	if c != nil {
 		c.AddLegs(len(s.list))
 	}
+	d.b.addLegs(len(s.list))
 	for _, m := range s.list {
 		ctx.Send(m.pid, d)
 	}
 	if c != nil {
 		c.LegDone()
 	}
+	d.b.legDone()
 }
 
 // roomActor holds one plain room's local members: every delivery goes to all of them. It is the fast

@@ -49,9 +49,16 @@ func (s *socketActor) Receive(ctx actor.Context) {
 			if m.b.Collector != nil {
 				m.b.Collector.LegDone()
 			}
+			m.b.legDone()
 			return
 		}
 		s.deliver(ctx, m)
+		m.b.legDone()
+	case *nsRefused:
+		for _, r := range m.Rooms {
+			delete(s.rooms, r)
+		}
+		settle(m.Collector)
 	case *JoinRooms:
 		if s.closed {
 			settle(m.Collector)

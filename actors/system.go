@@ -31,6 +31,16 @@ func NewSystem(logger *slog.Logger) *actor.ActorSystem {
 			if m.b.Collector != nil {
 				m.b.Collector.LegDone()
 			}
+			m.b.legDone()
+		case *Broadcast: // its namespace had stopped
+			if m.Collector != nil {
+				m.Collector.LegDone()
+			}
+			m.legDone()
+		case *nsRefused:
+			if m.Collector != nil {
+				m.Collector.LegDone()
+			}
 		case *roomAdd:
 			if m.Collector != nil {
 				m.Collector.LegDone()

@@ -747,7 +747,7 @@ func TestBehaviorShutdownDisposes(t *testing.T) {
 	if disposed != 2 {
 		t.Fatalf("%d rooms disposed at shutdown, want 2", disposed)
 	}
-	if st := e.Stats(); st != (engine.Stats{}) {
+	if st := e.Stats(); !st.Idle() {
 		t.Fatalf("actors left: %+v", st)
 	}
 }

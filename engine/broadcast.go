@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/roomio/roomio/actors"
@@ -82,6 +83,7 @@ func (b BroadcastOperator) send(n *Namespace, op actors.Op, p *packet.Packet, c 
 		return ErrNotStarted
 	}
 	msg := &actors.Broadcast{Rooms: b.rooms, Except: b.except, Op: op, Packet: p, Collector: c, OpRooms: opRooms, Close: close}
+	e.flow.admit(msg)
 	if e.link != nil && !b.local {
 		// Before the local send: the peers' legs must be on the collector before the local leg can end.
 		e.link.forward(e.link.targetNodes(n.name, b.rooms), n.name, msg, deadline)
@@ -314,6 +316,22 @@ func (b BroadcastOperator) SocketsLeave(ctx context.Context, rooms ...string) er
 func (b BroadcastOperator) DisconnectSockets(ctx context.Context, close bool) error {
 	_, _, err := b.run(ctx, actors.OpDisconnect, nil, nil, close)
 	return err
+}
+
+// isQualifiedSID reports whether room has the form of a socket id in a cluster: "<node>.<sid>", sid
+// being 20 characters of the URL-safe base64 alphabet (newSID).
+func isQualifiedSID(room string) bool {
+	node, sid, ok := strings.Cut(room, ".")
+	if !ok || node == "" || len(sid) != 20 {
+		return false
+	}
+	for i := 0; i < len(sid); i++ {
+		c := sid[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 func validRooms(rooms []string) error {

@@ -48,9 +48,11 @@ func (s *sink) Send(p *packet.Packet) error {
 
 func newBenchEngine(b *testing.B, cfg ...engine.Config) *engine.Engine {
 	b.Helper()
-	var c engine.Config
+	// The WebSocket benchmarks open up to 1000 connections from loopback: no per-address limit.
+	c := engine.Config{MaxConnsPerIP: -1}
 	if len(cfg) > 0 {
 		c = cfg[0]
+		c.MaxConnsPerIP = -1
 	}
 	e, err := engine.New(c)
 	if err != nil {

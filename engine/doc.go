@@ -42,7 +42,10 @@
 // Every method is safe for concurrent use. A socket's event handlers run one at a time, in arrival order,
 // on a goroutine of that socket: a handler may block (a database call, EmitWithAck) without holding up
 // other sockets, but while it blocks the socket's later events wait, and past Config.EventQueueSize
-// waiting events the connection's reader stops reading. Connect middlewares and connection handlers run
+// waiting events the connection's reader stops reading. Before each client event the socket also waits
+// while the node's broadcasts in flight are at Config.MaxBroadcastsInFlight (flow.go), and the reader
+// waits for the connection's rate limit (Config.RateLimit): both stop a fast client through TCP rather
+// than buffering it. Connect middlewares and connection handlers run
 // on the same goroutine, before the first event. Room hooks (OnCreateRoom and friends) run in order on a
 // goroutine of the namespace; they must not block for long: past 1024 waiting events they are dropped
 // and counted (DroppedHookEvents), never stalling the namespace. Behaviour rooms (Namespace.Define) run

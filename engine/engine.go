@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"golang.org/x/time/rate"
 
 	"github.com/roomio/roomio/actors"
 	"github.com/roomio/roomio/transport"
@@ -47,6 +48,35 @@ type Config struct {
 	// EventQueueSize bounds how many received events may wait for a socket's handlers. When it is full the
 	// connection's reader waits, so a fast sender is slowed by TCP rather than buffered. Zero means 128.
 	EventQueueSize int
+	// MaxBroadcastsInFlight and MaxBroadcastBytesInFlight bound the broadcasts the node's actors hold at
+	// once: those emitted and not yet processed by every namespace, room and socket actor they travel
+	// through, by count and by the bytes of their packets. While either is spent, no client event handler
+	// starts (the socket's next event waits), so a client whose handlers emit faster than the node fans
+	// out has its reader stopped, and TCP slows it down, instead of the shared actors' mailboxes growing.
+	// Emits never wait: server code that emits outside handlers is not slowed (docs/guarantees.md). Zero
+	// means 4096 broadcasts and 64 MiB.
+	MaxBroadcastsInFlight     int
+	MaxBroadcastBytesInFlight int64
+	// BackpressureTimeout is how long a client event may wait for room in the broadcast budget; after it
+	// the connection is closed with close code 4005 ("backpressure timeout"). Zero means 30s.
+	BackpressureTimeout time.Duration
+	// RateLimit bounds what each connection may send (events and bytes per second).
+	RateLimit RateLimit
+	// MaxConnsPerIP bounds the connections (native WebSockets and Socket.IO sessions together) one remote
+	// IP address may hold open; a handshake beyond it is answered 429 Too Many Requests. The address is
+	// the TCP peer's (http.Request.RemoteAddr): behind a reverse proxy every client shares the proxy's, so
+	// raise or disable the limit there. Zero means 100; negative means no limit.
+	MaxConnsPerIP int
+	// MaxRooms bounds how many rooms the node's namespaces hold together (rooms with local members; a
+	// socket's own-id room is not one). A Join that would create a room beyond it fails with
+	// ErrRoomLimit. Zero means 100 000; negative means no limit.
+	MaxRooms int
+	// MaxFrameMessages is the most messages one native frame may hold; a frame with more closes the
+	// connection with close code 1009 before any of its messages is handled. Zero means 1024.
+	MaxFrameMessages int
+	// HandshakeHeaderBytes bounds the request header bytes a connection keeps for its Handshake (names
+	// and values, in name order; what does not fit is dropped). Zero means 8 KiB.
+	HandshakeHeaderBytes int
 	// AllowedOrigins lists the hosts (path.Match patterns, e.g. "*.example.com") whose pages may open a
 	// WebSocket from another origin. Same-origin requests and requests without Origin (non-browser
 	// clients) are always allowed; others are refused with 403. "*" allows any origin.
@@ -87,8 +117,71 @@ func (c Config) withDefaults() Config {
 	if c.EventQueueSize <= 0 {
 		c.EventQueueSize = 128
 	}
+	if c.MaxBroadcastsInFlight <= 0 {
+		c.MaxBroadcastsInFlight = 4096
+	}
+	if c.MaxBroadcastBytesInFlight <= 0 {
+		c.MaxBroadcastBytesInFlight = 64 << 20
+	}
+	if c.BackpressureTimeout <= 0 {
+		c.BackpressureTimeout = 30 * time.Second
+	}
+	c.RateLimit = c.RateLimit.withDefaults(c.MaxMessageSize)
+	if c.MaxConnsPerIP == 0 {
+		c.MaxConnsPerIP = 100
+	}
+	if c.MaxRooms == 0 {
+		c.MaxRooms = 100_000
+	}
+	if c.MaxFrameMessages <= 0 {
+		c.MaxFrameMessages = 1024
+	}
+	if c.HandshakeHeaderBytes <= 0 {
+		c.HandshakeHeaderBytes = 8 << 10
+	}
 	c.AllowedOrigins = append([]string(nil), c.AllowedOrigins...)
 	return c
+}
+
+// RateLimit configures the token buckets each connection's packets (events, acks, connects,
+// disconnects) pass through. When a bucket is empty the connection's reader waits for it, so a fast
+// client is slowed by TCP. A client whose reader waited half of a CloseAfter period or more (one that
+// keeps sending at twice its rate or more) is closed at the end of that period with close code 4004
+// ("rate limited"). The defaults suit a public chat; set Disabled for none.
+type RateLimit struct {
+	// Disabled turns the rate limit off.
+	Disabled bool
+	// Events is the sustained packets per second, Burst how many may come at once. Zero means 50/s and a
+	// burst of 100.
+	Events float64
+	Burst  int
+	// Bytes is the sustained bytes per second (arguments, names and auth of the packets), ByteBurst how
+	// many may come at once. Zero means 256 KiB/s and a burst of MaxMessageSize (a burst below
+	// MaxMessageSize is raised to it, so that one message of the largest size always passes).
+	Bytes     float64
+	ByteBurst int
+	// CloseAfter is the period over which a client's waits are measured: from its first wait, a client
+	// that has waited CloseAfter/2 or more by the end of the period is closed. Zero means 10s.
+	CloseAfter time.Duration
+}
+
+func (r RateLimit) withDefaults(maxMessage int64) RateLimit {
+	if r.Events <= 0 {
+		r.Events = 50
+	}
+	if r.Burst <= 0 {
+		r.Burst = 100
+	}
+	if r.Bytes <= 0 {
+		r.Bytes = 256 << 10
+	}
+	if int64(r.ByteBurst) < maxMessage {
+		r.ByteBurst = int(maxMessage)
+	}
+	if r.CloseAfter <= 0 {
+		r.CloseAfter = 10 * time.Second
+	}
+	return r
 }
 
 // leaveBudget bounds the graceful leave of the cluster in Shutdown.
@@ -124,6 +217,13 @@ type Engine struct {
 	conns     atomic.Int64
 	hookDrops atomic.Uint64 // room and server-side events dropped at a full hook queue
 
+	flow        *flow
+	addrs       *transport.AddrLimit
+	rooms       actors.RoomLimit
+	rateLimited atomic.Int64 // packets a rate limit delayed
+	rateClosed  atomic.Int64 // connections closed for staying over their rate limit
+	bpClosed    atomic.Int64 // connections closed by BackpressureTimeout
+
 	mu       sync.RWMutex
 	nsps     map[string]*Namespace
 	dynamic  []*Namespace // parents of dynamic namespaces, in registration order
@@ -143,17 +243,23 @@ func New(cfg Config) (*Engine, error) {
 		log:      cfg.Logger,
 		nsps:     make(map[string]*Namespace),
 		sessions: make(map[*session]struct{}),
+		flow:     newFlow(cfg.MaxBroadcastsInFlight, cfg.MaxBroadcastBytesInFlight),
+		addrs:    &transport.AddrLimit{Max: cfg.MaxConnsPerIP},
 	}
+	e.rooms.Max = int64(cfg.MaxRooms)
 	e.system = actors.NewSystem(cfg.Logger)
 	e.rec = newRecovery(e, cfg.Recovery)
 	e.native = native.NewServer(native.Options{
-		Acceptor:       (*acceptor)(e),
-		MaxMessageSize: cfg.MaxMessageSize,
-		QueueBytes:     cfg.WriteQueueBytes,
-		PingInterval:   cfg.PingInterval,
-		PingTimeout:    cfg.PingTimeout,
-		OriginPatterns: cfg.AllowedOrigins,
-		Logger:         cfg.Logger.With("component", "native"),
+		Acceptor:         (*acceptor)(e),
+		MaxFrameMessages: cfg.MaxFrameMessages,
+		HeaderBytes:      cfg.HandshakeHeaderBytes,
+		AddrLimit:        e.addrs,
+		MaxMessageSize:   cfg.MaxMessageSize,
+		QueueBytes:       cfg.WriteQueueBytes,
+		PingInterval:     cfg.PingInterval,
+		PingTimeout:      cfg.PingTimeout,
+		OriginPatterns:   cfg.AllowedOrigins,
+		Logger:           cfg.Logger.With("component", "native"),
 	})
 	e.sio = e.newSocketIO()
 	if err := e.newLink(); err != nil {
@@ -295,7 +401,7 @@ func (e *Engine) Close() error {
 	return err
 }
 
-// Stats counts the engine's live actors and client connections on this node.
+// Stats counts the engine's live actors, client connections on this node, and what its limits did.
 type Stats struct {
 	Namespaces int64 `json:"namespaces"`
 	Rooms      int64 `json:"rooms"`
@@ -303,16 +409,41 @@ type Stats struct {
 	// Connections counts open client connections (native and Socket.IO); one connection carries a
 	// socket per namespace it connected.
 	Connections int64 `json:"connections"`
+	// BroadcastsInFlight and BroadcastBytesInFlight are the broadcasts the actors hold now (see
+	// Config.MaxBroadcastsInFlight).
+	BroadcastsInFlight     int64 `json:"broadcasts_in_flight"`
+	BroadcastBytesInFlight int64 `json:"broadcast_bytes_in_flight"`
+	// BackpressureWaits counts client events that waited for room in the broadcast budget;
+	// BackpressureClosed the connections closed after BackpressureTimeout.
+	BackpressureWaits  int64 `json:"backpressure_waits"`
+	BackpressureClosed int64 `json:"backpressure_closed"`
+	// RateLimited counts client packets a rate limit delayed; RateLimitClosed the connections closed for
+	// staying over it (close code 4004).
+	RateLimited     int64 `json:"rate_limited"`
+	RateLimitClosed int64 `json:"rate_limit_closed"`
 }
 
-// Stats returns how many namespace, room and socket actors are running and how many client connections
-// are open.
+// Idle reports whether nothing is left running: no actor, no open connection, no broadcast in flight.
+// The limits' counters are not considered. After Shutdown, Stats().Idle() is true.
+func (s Stats) Idle() bool {
+	return s.Namespaces == 0 && s.Rooms == 0 && s.Sockets == 0 && s.Connections == 0 &&
+		s.BroadcastsInFlight == 0 && s.BroadcastBytesInFlight == 0
+}
+
+// Stats returns how many namespace, room and socket actors are running, how many client connections
+// are open, and the counters of the limits.
 func (e *Engine) Stats() Stats {
 	return Stats{
-		Namespaces:  e.live.Namespaces.Load(),
-		Rooms:       e.live.Rooms.Load(),
-		Sockets:     e.live.Sockets.Load(),
-		Connections: e.conns.Load(),
+		Namespaces:             e.live.Namespaces.Load(),
+		Rooms:                  e.live.Rooms.Load(),
+		Sockets:                e.live.Sockets.Load(),
+		Connections:            e.conns.Load(),
+		BroadcastsInFlight:     e.flow.count.Load(),
+		BroadcastBytesInFlight: e.flow.bytes.Load(),
+		BackpressureWaits:      e.flow.waits.Load(),
+		BackpressureClosed:     e.bpClosed.Load(),
+		RateLimited:            e.rateLimited.Load(),
+		RateLimitClosed:        e.rateClosed.Load(),
 	}
 }
 
@@ -431,6 +562,10 @@ type acceptor Engine
 func (a *acceptor) Open(c transport.Conn) transport.Session {
 	e := (*Engine)(a)
 	s := &session{e: e, conn: c, sockets: make(map[string]*Socket)}
+	if rl := e.cfg.RateLimit; !rl.Disabled {
+		s.events = rate.NewLimiter(rate.Limit(rl.Events), rl.Burst)
+		s.bytes = rate.NewLimiter(rate.Limit(rl.Bytes), rl.ByteBurst)
+	}
 	e.mu.Lock()
 	e.sessions[s] = struct{}{}
 	e.mu.Unlock()

@@ -22,6 +22,14 @@ var (
 	ErrDisconnected = errors.New("engine: socket disconnected")
 	// ErrTooManyRooms is returned by Join when the socket would exceed Config.MaxRoomsPerSocket.
 	ErrTooManyRooms = actors.ErrTooManyRooms
+	// ErrRoomLimit is returned by Join (and SocketsJoin) when a room would be created beyond
+	// Config.MaxRooms; the socket is not in that room (rooms that exist are joined).
+	ErrRoomLimit = actors.ErrRoomLimit
+	// ErrSocketRoom is returned by Join (and SocketsJoin) for a room named after another socket: a room of
+	// that name is where the server's emits to that socket go (To(id)). A socket's own id is always
+	// allowed (it is always in that room). In a cluster any name of a socket id's form ("<node>.<20
+	// URL-safe base64 characters>") is refused, as the socket may be on another node.
+	ErrSocketRoom = actors.ErrSocketRoom
 	// ErrInvalidRoom is returned for an empty room name.
 	ErrInvalidRoom = errors.New("engine: invalid room name")
 	// ErrInvalidArg is returned by Emit for an argument that cannot be sent (unmarshalable value, invalid

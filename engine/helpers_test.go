@@ -51,8 +51,8 @@ func start(t *testing.T, cfg engine.Config, setup func(e *engine.Engine)) *harne
 			t.Errorf("Shutdown: %v", err)
 		}
 		srv.Close()
-		if st := e.Stats(); st != (engine.Stats{}) {
-			t.Errorf("actors left after Shutdown: %+v", st)
+		if st := e.Stats(); !st.Idle() {
+			t.Errorf("actors or broadcasts left after Shutdown: %+v", st)
 		}
 	})
 	return h

@@ -143,15 +143,22 @@ func (n *Namespace) actorHooks() actors.Hooks {
 		name := n.name
 		interest = func(room string, added bool, c *actors.Collector) { l.localInterest(name, room, added, c) }
 	}
+	var socketRoom func(string) bool
+	if n.e.link != nil {
+		socketRoom = isQualifiedSID // the id of a socket of another node
+	}
 	return actors.Hooks{
-		Interest:   interest,
-		Created:    func(room string) { n.observe(h.createdList, 0, room, "") },
-		Deleted:    func(room string) { n.observe(h.deletedList, 0, room, "") },
-		Joined:     func(room, id string) { n.observe(h.joinedList, 1, room, id) },
-		Left:       func(room, id string) { n.observe(h.leftList, 2, room, id) },
-		Stopped:    func() { close(n.stopped) },
-		Behavior:   n.roomSpec,
-		IsBehavior: func(room string) bool { return h.behavior(room) != nil },
+		Rooms:             &n.e.rooms,
+		RefuseSocketRooms: true,
+		SocketRoom:        socketRoom,
+		Interest:          interest,
+		Created:           func(room string) { n.observe(h.createdList, 0, room, "") },
+		Deleted:           func(room string) { n.observe(h.deletedList, 0, room, "") },
+		Joined:            func(room, id string) { n.observe(h.joinedList, 1, room, id) },
+		Left:              func(room, id string) { n.observe(h.leftList, 2, room, id) },
+		Stopped:           func() { close(n.stopped) },
+		Behavior:          n.roomSpec,
+		IsBehavior:        func(room string) bool { return h.behavior(room) != nil },
 	}
 }
 

@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -296,7 +297,8 @@ func TestOrderFromOneEmitter(t *testing.T) {
 }
 
 func TestManySocketsConcurrently(t *testing.T) {
-	h := start(t, engine.Config{}, func(e *engine.Engine) {
+	// 1000 connections from one address: no per-address limit.
+	h := start(t, engine.Config{MaxConnsPerIP: -1}, func(e *engine.Engine) {
 		e.Of("/").OnConnection(func(s *engine.Socket) {
 			s.On("churn", func(ev *engine.Event) {
 				var i int
@@ -367,21 +369,31 @@ func sorted(s []string) []string {
 	return s
 }
 
-// A room named after a socket id does not hide the socket: To(id) reaches it and whoever joined the
-// room of that name (as in Socket.IO).
-func TestToSocketIDWhenARoomHasItsName(t *testing.T) {
+// A room named after another socket's id cannot be joined (it would receive what the server sends to that
+// socket, To(id)), neither by Join nor by SocketsJoin; a socket's own id can (it is always in it). To(id)
+// reaches the socket only.
+func TestJoinOfASocketIDRoomIsRefused(t *testing.T) {
 	h := start(t, engine.Config{}, nil)
 	a, b := h.connect("/", nil), h.connect("/", nil)
-	h.join(b, a.ID())
-	h.e.To(a.ID()).Emit("for-a")
-	for name, u := range map[string]*user{"a": a, "b (joined a's id)": b} {
-		if ev := u.next(t); ev.Name != "for-a" {
-			t.Fatalf("%s got %q", name, ev.Name)
-		}
+	sb := h.server(b.ID())
+	if err := sb.Join(ctxT(t), "ok", a.ID()); !errors.Is(err, engine.ErrSocketRoom) {
+		t.Fatalf("Join(a's id) = %v, want ErrSocketRoom", err)
 	}
-	h.e.To(a.ID(), "other").Emit("once")
-	h.e.To(a.ID()).Emit("m")
-	if got := a.until(t, "m"); !slices.Equal(got, []string{"once"}) {
-		t.Fatalf("a got %v", got)
+	if err := sb.Join(ctxT(t), b.ID()); err != nil {
+		t.Fatalf("Join(own id) = %v", err)
+	}
+	if err := h.e.In(b.ID()).SocketsJoin(ctxT(t), a.ID()); !errors.Is(err, engine.ErrSocketRoom) {
+		t.Fatalf("SocketsJoin(a's id) = %v, want ErrSocketRoom", err)
+	}
+	if got, want := roomsOf(t, sb), sorted([]string{b.ID(), "ok"}); !slices.Equal(got, want) {
+		t.Fatalf("b's rooms %v, want %v", got, want)
+	}
+	h.e.To(a.ID()).Emit("for-a")
+	h.e.To("ok").Emit("m")
+	if got := b.until(t, "m"); len(got) != 0 {
+		t.Fatalf("b got %v", got)
+	}
+	if ev := a.next(t); ev.Name != "for-a" {
+		t.Fatalf("a got %q", ev.Name)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/roomio/roomio/internal/packet"
 	"github.com/roomio/roomio/transport"
 	"github.com/roomio/roomio/transport/wire"
@@ -15,6 +17,11 @@ type session struct {
 	e            *Engine
 	conn         transport.Conn
 	connectTimer *time.Timer
+
+	// Rate limits (nil when disabled), used by the reader only.
+	events, bytes  *rate.Limiter
+	throttledSince time.Time     // start of the current rate-limit period; zero before the first wait
+	waited         time.Duration // the waits imposed in that period
 
 	mu            sync.Mutex
 	sockets       map[string]*Socket
@@ -34,6 +41,9 @@ func (s *session) socket(ns string) *Socket {
 
 // Packet implements transport.Session.
 func (s *session) Packet(p *packet.Packet) {
+	if !s.throttle(p) {
+		return
+	}
 	if p.Namespace == "" {
 		p.Namespace = "/"
 	}
@@ -82,6 +92,42 @@ func (s *session) Packet(p *packet.Packet) {
 		}
 		sock.teardown(transport.ReasonClientDisconnect)
 	}
+}
+
+// throttle makes the reader wait for p's tokens (Config.RateLimit). A period of CloseAfter starts at the
+// first packet that has to wait; a client whose packets waited half of that period or more (one that
+// sends at twice its rate or more, sustained) is closed with CloseRateLimited at its end, and throttle
+// reports false. Measuring the wait, not its mere occurrence, keeps a client that sends at its rate
+// (and now and then waits a token) from being closed.
+func (s *session) throttle(p *packet.Packet) bool {
+	if s.events == nil {
+		return true
+	}
+	now := time.Now()
+	n := min(packetBytes(p), s.bytes.Burst())
+	d := max(s.events.ReserveN(now, 1).DelayFrom(now), s.bytes.ReserveN(now, n).DelayFrom(now))
+	if d <= 0 {
+		return true
+	}
+	s.e.rateLimited.Add(1)
+	closeAfter := s.e.cfg.RateLimit.CloseAfter
+	if s.throttledSince.IsZero() {
+		s.throttledSince, s.waited = now, 0
+	}
+	s.waited += d
+	if now.Sub(s.throttledSince) >= closeAfter {
+		if s.waited >= closeAfter/2 {
+			s.e.rateClosed.Add(1)
+			s.e.log.Warn("client closed: rate limited", "conn", s.conn.ID(), "remote_addr", s.conn.Handshake().RemoteAddr)
+			s.conn.Close(transport.CloseRateLimited, transport.ReasonRateLimited)
+			return false
+		}
+		s.throttledSince, s.waited = now, d // a new period
+	}
+	// The wait is at most one reservation's worth (ByteBurst/Bytes at worst); Closed cannot come during
+	// it, since the reader that would report it is the one waiting.
+	time.Sleep(d)
+	return true
 }
 
 func (s *session) connect(p *packet.Packet) {

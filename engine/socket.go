@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -533,6 +534,16 @@ func (s *Socket) connected(hs []func(*Socket)) {
 func (s *Socket) handleEvent(p *packet.Packet) {
 	if s.state.Load() != sockConnected {
 		s.sess.conn.Send(&packet.Packet{Kind: packet.KindError, Namespace: s.ns.name, Code: wire.ErrCodeNotConnected, Message: "not connected"})
+		return
+	}
+	// The node's broadcast budget: while it is spent no client event runs, which stops this
+	// connection's reader once its event queue is full (Config.MaxBroadcastsInFlight).
+	if err := s.ns.e.flow.wait(s.ctx, s.ns.e.cfg.BackpressureTimeout); err != nil {
+		if errors.Is(err, errBackpressure) {
+			s.ns.e.bpClosed.Add(1)
+			s.ns.e.log.Warn("client closed: backpressure timeout", "socket", s.id, "remote_addr", s.hs.RemoteAddr)
+			s.sess.conn.Close(transport.CloseBackpressure, transport.ReasonBackpressure)
+		}
 		return
 	}
 	ev := &Event{Name: p.Name, Args: argsOut(p.Args), Socket: s, ackID: p.AckID}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/roomio/roomio/transport/engineio"
 	"github.com/roomio/roomio/transport/socketio"
@@ -22,6 +23,10 @@ type SocketIOConfig struct {
 	CORSCredentials bool
 	// MaxAttachments bounds the binary attachments of one packet. Zero means 10.
 	MaxAttachments int
+	// AttachmentTimeout bounds the time from a binary packet's text to its last attachment; an
+	// incomplete packet then closes the connection (reason "parse error"). The attachments of one packet
+	// may total at most MaxMessageSize bytes, or the connection is closed the same way. Zero means 10s.
+	AttachmentTimeout time.Duration
 }
 
 func (e *Engine) newSocketIO() *socketio.Server {
@@ -34,6 +39,8 @@ func (e *Engine) newSocketIO() *socketio.Server {
 		DisableUpgrades: c.SocketIO.DisableUpgrades,
 		QueueBytes:      c.WriteQueueBytes,
 		OriginPatterns:  c.AllowedOrigins,
+		HeaderBytes:     c.HandshakeHeaderBytes,
+		AddrLimit:       e.addrs,
 		Logger:          c.Logger,
 		// In a cluster, sids name their node, and a request for a session of another node is relayed to
 		// it (relay.go, package cluster/tunnel): no sticky sessions needed.
@@ -43,7 +50,8 @@ func (e *Engine) newSocketIO() *socketio.Server {
 	if len(c.SocketIO.CORSOrigins) > 0 {
 		eo.CORS = &engineio.CORS{AllowOrigins: c.SocketIO.CORSOrigins, AllowCredentials: c.SocketIO.CORSCredentials}
 	}
-	return socketio.NewServer(socketio.Options{Acceptor: (*acceptor)(e), EngineIO: eo, MaxAttachments: c.SocketIO.MaxAttachments})
+	return socketio.NewServer(socketio.Options{Acceptor: (*acceptor)(e), EngineIO: eo, MaxAttachments: c.SocketIO.MaxAttachments,
+		MaxAttachmentBytes: int(c.MaxMessageSize), AttachmentTimeout: c.SocketIO.AttachmentTimeout})
 }
 
 // SocketIOHandler returns the Socket.IO v5 endpoint, for the official socket.io-client and compatible

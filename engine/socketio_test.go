@@ -76,7 +76,7 @@ func (s *sioServer) stop(t *testing.T) {
 		t.Errorf("Shutdown: %v", err)
 	}
 	s.srv.Shutdown(ctx)
-	if st := s.e.Stats(); st != (engine.Stats{}) {
+	if st := s.e.Stats(); !st.Idle() {
 		t.Errorf("actors left: %+v", st)
 	}
 }

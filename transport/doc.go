@@ -1,6 +1,8 @@
 // Package transport holds what roomio's connection front-ends share: the seam between a front-end and the
 // engine ([Conn], [Acceptor], [Session]), the bounded outbound [Queue] with its overflow policy, the
-// documented close codes and disconnect reasons, and the request [Handshake].
+// documented close codes and disconnect reasons, the request [Handshake], and the per-connection bounds
+// both front-ends apply at the handshake: [AddrLimit] (connections per remote IP address, 429 beyond)
+// and [CopyHeaders] (the bounded copy of the request headers a connection keeps).
 //
 // A front-end (package transport/native for roomio's own protocol, transport/engineio with
 // transport/socketio for Socket.IO) owns one connection: it runs one reader, which decodes frames and

@@ -22,6 +22,8 @@ const (
 	ClosePingTimeout     = 4001 // no pong within the heartbeat timeout
 	CloseSlowClient      = 4002 // the client did not read fast enough: its outbound queue overflowed
 	CloseConnectTimeout  = 4003 // no namespace was connected within the connect timeout
+	CloseRateLimited     = 4004 // the client kept sending over its rate limit
+	CloseBackpressure    = 4005 // the client's work stayed stalled behind the node's full queues too long
 )
 
 // Disconnect reasons reported to disconnect hooks. They are Socket.IO's where Socket.IO has one.
@@ -37,6 +39,8 @@ const (
 	ReasonSlowClient       = "slow client"
 	ReasonTooBig           = "message too big"
 	ReasonConnectTimeout   = "connect timeout"
+	ReasonRateLimited      = "rate limited"
+	ReasonBackpressure     = "backpressure timeout"
 )
 
 // ErrSlowClient is returned by Conn.Send when the outbound queue overflowed; the connection is then being

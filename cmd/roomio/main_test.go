@@ -91,7 +91,7 @@ func serveNodeLog(t *testing.T, tweak func(*options), logger *slog.Logger) *test
 			n.admin.Close()
 		}
 		api.Close()
-		if st := n.eng.Stats(); st != (engine.Stats{}) {
+		if st := n.eng.Stats(); !st.Idle() {
 			t.Errorf("actors left after Shutdown: %+v", st)
 		}
 	})

@@ -78,7 +78,7 @@ func newServer(t *testing.T, cfg admin.Config) *server {
 		}
 		srv.Close()
 		a.Close()
-		if st := e.Stats(); st != (engine.Stats{}) {
+		if st := e.Stats(); !st.Idle() {
 			t.Errorf("left after Shutdown: %+v", st)
 		}
 	})

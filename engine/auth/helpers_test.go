@@ -129,7 +129,7 @@ func startNode(t *testing.T, ac engine.AuthConfig) *node {
 			t.Errorf("Shutdown: %v", err)
 		}
 		srv.Close()
-		if st := e.Stats(); st != (engine.Stats{}) {
+		if st := e.Stats(); !st.Idle() {
 			t.Errorf("actors left after Shutdown: %+v", st)
 		}
 	})

@@ -40,7 +40,7 @@ func serve(t *testing.T) string {
 			t.Errorf("Shutdown: %v", err)
 		}
 		srv.Close()
-		if st := eng.Stats(); st != (engine.Stats{}) {
+		if st := eng.Stats(); !st.Idle() {
 			t.Errorf("actors left: %+v", st)
 		}
 	})

@@ -27,8 +27,8 @@ var (
 )
 
 // handshakePolling opens a long-polling session: the response is the open packet alone.
-func (srv *Server) handshakePolling(w http.ResponseWriter, r *http.Request) {
-	s := srv.newSession(r, TransportPolling)
+func (srv *Server) handshakePolling(w http.ResponseWriter, r *http.Request, adm *admission) {
+	s := srv.newSession(r, TransportPolling, adm)
 	srv.open(s)
 	s.writePayload(w, srv.openPacket(s, srv.upgradesAllowed()))
 }

@@ -66,6 +66,13 @@ type Options struct {
 	// UpgradeTimeout bounds an upgrade, from the WebSocket handshake to the client's upgrade packet; an
 	// upgrade that takes longer is abandoned (the session stays on long-polling). Zero means 10s.
 	UpgradeTimeout time.Duration
+	// HeaderBytes bounds the request header bytes a session keeps for its Handshake (see
+	// transport.CopyHeaders). Zero means transport.DefaultHeaderBytes (8 KiB).
+	HeaderBytes int
+	// AddrLimit, when set, counts each session against its remote IP address from its handshake until it
+	// ends; a handshake (polling or WebSocket) from an address at its limit is answered 429 Too Many
+	// Requests.
+	AddrLimit *transport.AddrLimit
 	// Logger receives warnings about misbehaving clients. Nil discards.
 	Logger *slog.Logger
 	// OnSession is called once per new session, synchronously, before the open packet is sent to the
@@ -263,10 +270,18 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		srv.wg.Add(1)
 		srv.mu.Unlock()
 		defer srv.wg.Done()
+		release, ok := srv.opts.AddrLimit.Acquire(r.RemoteAddr)
+		if !ok {
+			http.Error(w, "too many connections from this address", http.StatusTooManyRequests)
+			return
+		}
+		// The session releases its count when it ends; a handshake that made none releases it here.
+		adm := &admission{release: release}
+		defer adm.drop()
 		if isWS {
-			srv.serveWebSocket(w, r, nil)
+			srv.serveWebSocket(w, r, nil, adm)
 		} else {
-			srv.handshakePolling(w, r)
+			srv.handshakePolling(w, r, adm)
 		}
 		return
 	}
@@ -291,7 +306,7 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case isWS:
-		srv.serveWebSocket(w, r, s)
+		srv.serveWebSocket(w, r, s, nil)
 	case r.Method == http.MethodGet:
 		s.poll(w, r)
 	case r.Method == http.MethodPost:
@@ -383,8 +398,22 @@ func (srv *Server) originAllowed(r *http.Request) bool {
 	return false
 }
 
-// newSession creates a session for r on transport tr; it is not registered yet.
-func (srv *Server) newSession(r *http.Request, tr string) *Session {
+// admission is a handshake's count against its address (Options.AddrLimit): a session created by the
+// handshake takes it over and releases it when it ends; otherwise drop releases it.
+type admission struct {
+	release func()
+	taken   bool
+}
+
+func (a *admission) drop() {
+	if !a.taken {
+		a.release()
+	}
+}
+
+// newSession creates a session for r on transport tr; it is not registered yet. It takes over adm.
+func (srv *Server) newSession(r *http.Request, tr string, adm *admission) *Session {
+	adm.taken = true
 	s := &Session{
 		id:      srv.opts.NewSID(),
 		srv:     srv,
@@ -393,10 +422,11 @@ func (srv *Server) newSession(r *http.Request, tr string) *Session {
 		drained: make(chan struct{}),
 		pong:    make(chan struct{}, 1),
 		queue:   transport.NewQueueOf(srv.opts.QueueBytes, Frame.size),
+		release: adm.release,
 		hs: transport.Handshake{
 			URL:        r.URL.String(),
 			Query:      r.URL.Query(),
-			Headers:    r.Header.Clone(),
+			Headers:    transport.CopyHeaders(r.Header, srv.opts.HeaderBytes),
 			RemoteAddr: r.RemoteAddr,
 			Time:       time.Now(),
 			Secure:     r.TLS != nil,

@@ -49,6 +49,8 @@ type Session struct {
 	hs    transport.Handshake
 	log   *slog.Logger
 	queue *transport.Queue[Frame]
+	// release uncounts the session from its address's connections (Options.AddrLimit), once.
+	release func()
 
 	handler    Handler
 	dispatchMu sync.Mutex // serialises Handler calls
@@ -328,6 +330,7 @@ func (s *Session) teardown() {
 	if !linger {
 		s.remove()
 	}
+	s.release() // the session no longer counts against its address
 	s.log.Debug("session closed", "reason", reason)
 	s.dispatchMu.Lock()
 	s.ended = true

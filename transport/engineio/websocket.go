@@ -14,7 +14,8 @@ import (
 
 // serveWebSocket accepts a WebSocket and runs it: as a new session when s is nil, otherwise as an upgrade
 // of the long-polling session s.
-func (srv *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, s *Session) {
+// adm is the new session's address count (nil for an upgrade).
+func (srv *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, s *Session, adm *admission) {
 	if s != nil && !srv.upgradesAllowed() {
 		srv.failUpgrade(w, http.StatusBadRequest, codeBadRequest)
 		return
@@ -53,7 +54,7 @@ func (srv *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, s *Ses
 		s.upgrade(ws)
 		return
 	}
-	s = srv.newSession(r, TransportWebSocket)
+	s = srv.newSession(r, TransportWebSocket, adm)
 	s.wsDone = make(chan struct{})
 	// The open packet goes first; frames the handler sends from OnSession follow it.
 	s.queue.Push(Frame{Data: srv.openPacket(s, false)}, false)

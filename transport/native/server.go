@@ -42,6 +42,16 @@ type Options struct {
 	// AcceptOptions.OriginPatterns). Same-origin requests and requests without an Origin header are always
 	// allowed; any other origin is refused with 403. "*" allows every origin.
 	OriginPatterns []string
+	// MaxFrameMessages is the most messages one client frame may hold; a frame with more closes the
+	// connection with transport.CloseTooBig before any of its messages is handled. Zero means
+	// wire.DefaultMaxFrameMessages (1024).
+	MaxFrameMessages int
+	// HeaderBytes bounds the request header bytes a connection keeps for its Handshake (see
+	// transport.CopyHeaders). Zero means transport.DefaultHeaderBytes (8 KiB).
+	HeaderBytes int
+	// AddrLimit, when set, counts each connection against its remote IP address; an upgrade request from
+	// an address at its limit is answered 429 Too Many Requests.
+	AddrLimit *transport.AddrLimit
 	// Logger receives warnings about misbehaving clients. Nil discards.
 	Logger *slog.Logger
 }
@@ -64,6 +74,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.WriteTimeout <= 0 {
 		o.WriteTimeout = 10 * time.Second
+	}
+	if o.MaxFrameMessages <= 0 {
+		o.MaxFrameMessages = wire.DefaultMaxFrameMessages
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -103,6 +116,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	defer s.wg.Done()
 
+	release, ok := s.opts.AddrLimit.Acquire(r.RemoteAddr)
+	if !ok {
+		http.Error(w, "too many connections from this address", http.StatusTooManyRequests)
+		return
+	}
+	defer release()
+
 	opts := &websocket.AcceptOptions{Subprotocols: []string{wire.SubprotocolProto, wire.SubprotocolJSON}}
 	for _, p := range s.opts.OriginPatterns {
 		if p == "*" {
@@ -135,7 +155,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		hs: transport.Handshake{
 			URL:        r.URL.String(),
 			Query:      r.URL.Query(),
-			Headers:    r.Header.Clone(),
+			Headers:    transport.CopyHeaders(r.Header, s.opts.HeaderBytes),
 			RemoteAddr: r.RemoteAddr,
 			Time:       time.Now(),
 			Secure:     r.TLS != nil,
@@ -314,35 +334,47 @@ func (c *Conn) readLoop(ctx context.Context) (reason string) {
 			c.closeWith(transport.CloseUnsupportedData, "wrong frame type for subprotocol "+c.format.Subprotocol(), transport.ReasonParseError, false)
 			continue
 		}
-		msgs, err := wire.DecodeFrame(c.format, data)
+		msgs, err := wire.DecodeFrameLimit(c.format, data, c.srv.opts.MaxFrameMessages)
 		if err != nil {
 			code := transport.CloseProtocolError
-			if errors.Is(err, wire.ErrInvalidUTF8) {
+			switch {
+			case errors.Is(err, wire.ErrInvalidUTF8):
 				code = transport.CloseInvalidPayload
+			case errors.Is(err, wire.ErrTooManyMessages):
+				code = transport.CloseTooBig
 			}
 			c.srv.opts.Logger.Warn("bad frame", "conn", c.id, "err", err)
 			c.closeWith(code, transport.CloseReason(err.Error()), transport.ReasonParseError, false)
 			continue
 		}
+		// A frame's bad messages are answered with one Error, for the first of them: the answer to a frame
+		// is bounded by the frame, not by how many messages it packs.
+		answered := false
 		for _, m := range msgs {
-			c.dispatch(m)
+			if c.closing.Load() {
+				break // a session closed the connection (rate limit, backpressure): skip the rest
+			}
+			c.dispatch(m, &answered)
 		}
 	}
 }
 
-func (c *Conn) dispatch(m *wirev1.Message) {
+// dispatch handles one message of a frame; answered records that the frame has had its Error packet.
+func (c *Conn) dispatch(m *wirev1.Message, answered *bool) {
 	p, err := wire.FromMessage(m)
 	if err != nil {
 		code := uint32(wire.ErrCodeInvalid)
 		if errors.Is(err, wire.ErrUnknownKind) {
 			code = wire.ErrCodeUnknownKind
 		}
-		// A RoomMessage that asked for an ack gets its id back, so the client's request ends at once.
-		ack := uint64(0)
-		if p.Kind == packet.KindRoomMessage {
-			ack = p.AckID
+		// A RoomMessage that asked for an ack gets its own error with its id back, so the client's
+		// request ends at once (bounded by the frame's message count); any other bad message of the frame
+		// shares the frame's one Error packet.
+		if p.Kind == packet.KindRoomMessage && p.AckID != 0 {
+			c.Send(&packet.Packet{Kind: packet.KindError, Namespace: p.Namespace, Code: code, Message: err.Error(), AckID: p.AckID})
+			return
 		}
-		c.Send(&packet.Packet{Kind: packet.KindError, Namespace: p.Namespace, Code: code, Message: err.Error(), AckID: ack})
+		c.answer(answered, &packet.Packet{Kind: packet.KindError, Namespace: p.Namespace, Code: code, Message: err.Error()})
 		return
 	}
 	switch p.Kind {
@@ -357,8 +389,17 @@ func (c *Conn) dispatch(m *wirev1.Message) {
 	case packet.KindConnect, packet.KindEvent, packet.KindAck, packet.KindDisconnect, packet.KindRoomMessage:
 		c.session.Packet(p)
 	default: // server-to-client kinds sent by a client
-		c.Send(&packet.Packet{Kind: packet.KindError, Namespace: p.Namespace, Code: wire.ErrCodeInvalid, Message: "message kind not accepted from clients"})
+		c.answer(answered, &packet.Packet{Kind: packet.KindError, Namespace: p.Namespace, Code: wire.ErrCodeInvalid, Message: "message kind not accepted from clients"})
 	}
+}
+
+// answer sends a frame's Error packet, once per frame.
+func (c *Conn) answer(answered *bool, p *packet.Packet) {
+	if *answered {
+		return
+	}
+	*answered = true
+	c.Send(p)
 }
 
 func (c *Conn) writeLoop(ctx context.Context) {

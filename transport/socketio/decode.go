@@ -31,11 +31,16 @@ type Decoder struct {
 	// MaxAttachments is the largest attachment count a binary packet may announce. Zero or negative means
 	// DefaultMaxAttachments (10).
 	MaxAttachments int
+	// MaxAttachmentBytes bounds the total size of one packet's attachments: an attachment that takes
+	// the pending packet over it is a parse error. Zero or negative means no bound (the connection's
+	// message limit still bounds each attachment).
+	MaxAttachmentBytes int
 
 	// The binary packet waiting for attachments, if any.
 	p      *packet.Packet
 	want   int      // attachments announced
 	atts   [][]byte // attachments received so far
+	size   int      // their total size
 	top    []topRef // binary arguments to fill in
 	nested []int    // p.Attachments[j] is attachment nested[j]
 
@@ -75,6 +80,12 @@ func (d *Decoder) Binary(data []byte) (*packet.Packet, error) {
 	if d.p == nil {
 		return nil, parseErr("unexpected binary message")
 	}
+	if d.MaxAttachmentBytes > 0 && d.size+len(data) > d.MaxAttachmentBytes {
+		n := d.size + len(data)
+		d.reset()
+		return nil, parseErr("attachments of %d bytes or more, at most %d", n, d.MaxAttachmentBytes)
+	}
+	d.size += len(data)
 	d.atts = append(d.atts, data)
 	if len(d.atts) < d.want {
 		return nil, nil
@@ -86,8 +97,11 @@ func (d *Decoder) Binary(data []byte) (*packet.Packet, error) {
 // packet, without their contents.
 func (d *Decoder) reset() {
 	clear(d.atts)
-	d.p, d.want, d.atts, d.top, d.nested = nil, 0, d.atts[:0], d.top[:0], nil
+	d.p, d.want, d.size, d.atts, d.top, d.nested = nil, 0, 0, d.atts[:0], d.top[:0], nil
 }
+
+// Pending reports whether a binary packet is waiting for attachments.
+func (d *Decoder) Pending() bool { return d.p != nil }
 
 func (d *Decoder) complete() *packet.Packet {
 	p := d.p

@@ -62,6 +62,10 @@ func FuzzDecodeText(f *testing.F) {
 		if len(atts) > 0 {
 			bins = bytes.Split(atts, []byte{0})
 		}
+		// A bound on pending attachment bytes only ever turns a decode into an ErrParse.
+		if _, err := feed(&socketio.Decoder{MaxAttachmentBytes: 4}, text, bins); err != nil && !errors.Is(err, socketio.ErrParse) {
+			t.Fatalf("bounded decoder: error %v does not wrap ErrParse", err)
+		}
 		var d socketio.Decoder
 		p, err := feed(&d, text, bins)
 		if err != nil {

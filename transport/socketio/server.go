@@ -3,6 +3,8 @@ package socketio
 import (
 	"context"
 	"net/http"
+	"sync/atomic"
+	"time"
 
 	"github.com/roomio/roomio/internal/packet"
 	"github.com/roomio/roomio/transport"
@@ -18,14 +20,22 @@ type Options struct {
 	// MaxAttachments bounds the binary attachments of one packet; more is a parse error that closes the
 	// connection. Zero means 10.
 	MaxAttachments int
+	// MaxAttachmentBytes bounds the total size of one packet's binary attachments while they arrive; more
+	// is a parse error that closes the connection. Zero means EngineIO.MaxPayload (after its default).
+	MaxAttachmentBytes int
+	// AttachmentTimeout bounds the time from a binary packet's text to its last attachment; a packet
+	// still incomplete then closes the connection with reason "parse error". Zero means 10s.
+	AttachmentTimeout time.Duration
 }
 
 // Server is the Socket.IO v5 endpoint: Engine.IO v4 sessions (polling, websocket, the upgrade) carrying
 // Socket.IO packets, each session handed to the Acceptor as a transport.Conn. Mount it at /socket.io/.
 type Server struct {
-	eio *engineio.Server
-	acc transport.Acceptor
-	max int
+	eio      *engineio.Server
+	acc      transport.Acceptor
+	max      int
+	maxBytes int
+	attWait  time.Duration
 }
 
 // NewServer returns a Server for opts.
@@ -33,7 +43,16 @@ func NewServer(opts Options) *Server {
 	if opts.Acceptor == nil {
 		panic("socketio: Options.Acceptor is required")
 	}
-	s := &Server{acc: opts.Acceptor, max: opts.MaxAttachments}
+	s := &Server{acc: opts.Acceptor, max: opts.MaxAttachments, maxBytes: opts.MaxAttachmentBytes, attWait: opts.AttachmentTimeout}
+	if s.maxBytes <= 0 {
+		s.maxBytes = int(opts.EngineIO.MaxPayload)
+		if s.maxBytes <= 0 {
+			s.maxBytes = 1_000_000 // engineio's default MaxPayload
+		}
+	}
+	if s.attWait <= 0 {
+		s.attWait = 10 * time.Second
+	}
 	eo := opts.EngineIO
 	eo.OnSession = s.open
 	s.eio = engineio.NewServer(eo)
@@ -47,7 +66,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.eio.Serve
 func (s *Server) Shutdown(ctx context.Context) error { return s.eio.Shutdown(ctx) }
 
 func (s *Server) open(es *engineio.Session) {
-	c := &Conn{es: es, dec: &Decoder{MaxAttachments: s.max}}
+	c := &Conn{es: es, srv: s, dec: &Decoder{MaxAttachments: s.max, MaxAttachmentBytes: s.maxBytes}}
 	c.session = s.acc.Open(c)
 	es.SetHandler(c)
 }
@@ -56,8 +75,16 @@ func (s *Server) open(es *engineio.Session) {
 // engineio.Handler.
 type Conn struct {
 	es      *engineio.Session
+	srv     *Server
 	dec     *Decoder // touched only by OnMessage, which Engine.IO calls serially
 	session transport.Session
+
+	// A binary packet waiting for its attachments has a deadline: attGen numbers the pending packets
+	// (touched only by OnMessage), waiting holds the number of the one pending (0 when none), and the
+	// timer closes the connection if that packet is still the pending one when it fires.
+	attGen  uint64
+	waiting atomic.Uint64
+	attTime *time.Timer
 }
 
 // Transport names the Engine.IO transport the connection uses now: "polling" or "websocket".
@@ -106,11 +133,30 @@ func (c *Conn) OnMessage(data []byte, binary bool) {
 	}
 	if err != nil {
 		// Socket.IO closes the connection on a packet it cannot parse.
+		c.waiting.Store(0)
 		c.es.Close(transport.ReasonParseError)
 		return
 	}
 	if p == nil {
-		return // a binary packet waiting for its attachments
+		// A binary packet waiting for its attachments: arm its deadline when it starts.
+		if !binary {
+			c.attGen++
+			gen := c.attGen
+			c.waiting.Store(gen)
+			if c.attTime != nil {
+				c.attTime.Stop()
+			}
+			c.attTime = time.AfterFunc(c.srv.attWait, func() {
+				if c.waiting.Load() == gen {
+					c.es.Close(transport.ReasonParseError)
+				}
+			})
+		}
+		return
+	}
+	if c.waiting.Load() != 0 {
+		c.waiting.Store(0)
+		c.attTime.Stop()
 	}
 	switch p.Kind {
 	case packet.KindConnect, packet.KindEvent, packet.KindAck, packet.KindDisconnect:
@@ -122,4 +168,9 @@ func (c *Conn) OnMessage(data []byte, binary bool) {
 }
 
 // OnClose implements engineio.Handler.
-func (c *Conn) OnClose(reason string) { c.session.Closed(reason) }
+func (c *Conn) OnClose(reason string) {
+	if c.attTime != nil {
+		c.attTime.Stop()
+	}
+	c.session.Closed(reason)
+}

@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/roomio/roomio/internal/packet"
@@ -47,7 +48,12 @@ var (
 	ErrInvalidUTF8 = errors.New("native: text frame is not valid UTF-8")
 	ErrUnknownKind = errors.New("native: unknown message kind")
 	ErrInvalidArg  = errors.New("native: argument is not valid JSON")
+	// ErrTooManyMessages is returned by DecodeFrame for a frame holding more messages than its limit.
+	ErrTooManyMessages = errors.New("native: too many messages in one frame")
 )
+
+// DefaultMaxFrameMessages is the message limit of DecodeFrame when it is given none.
+const DefaultMaxFrameMessages = 1024
 
 // Encoder returns the packet.Encoder for f.
 func (f Format) Encoder() packet.Encoder { return encoders[f] }
@@ -108,9 +114,21 @@ func EncodeFrame(f Format, ps ...*packet.Packet) []byte {
 	return AppendBatch(f, nil, msgs)
 }
 
-// DecodeFrame decodes one wire frame of format f into its messages. The error is ErrMalformed or
-// ErrInvalidUTF8 (wrapped with detail) when the frame as a whole is unusable.
+// DecodeFrame decodes one wire frame of format f into its messages, however many it holds (a client
+// reads the server's batches with it). The error is ErrMalformed or ErrInvalidUTF8 (wrapped with detail)
+// when the frame as a whole is unusable.
 func DecodeFrame(f Format, data []byte) ([]*wirev1.Message, error) {
+	return DecodeFrameLimit(f, data, -1)
+}
+
+// DecodeFrameLimit is DecodeFrame for a frame from an untrusted peer: it fails with ErrTooManyMessages
+// when the frame holds more than max messages (0 means DefaultMaxFrameMessages, a negative max means no
+// limit). A binary frame's messages are counted before any is decoded, so an oversized batch costs one
+// scan of its bytes and no allocation per message; a JSON frame is counted once decoded.
+func DecodeFrameLimit(f Format, data []byte, max int) ([]*wirev1.Message, error) {
+	if max == 0 {
+		max = DefaultMaxFrameMessages
+	}
 	var fr wirev1.Frame
 	if f == FormatJSON {
 		if !utf8.Valid(data) {
@@ -122,13 +140,48 @@ func DecodeFrame(f Format, data []byte) ([]*wirev1.Message, error) {
 		if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(data, &fr); err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 		}
-	} else if err := proto.Unmarshal(data, &fr); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	} else {
+		if max > 0 {
+			n, err := countMessages(data)
+			if err != nil {
+				return nil, err
+			}
+			if n > max {
+				return nil, fmt.Errorf("%w: %d, at most %d", ErrTooManyMessages, n, max)
+			}
+		}
+		if err := proto.Unmarshal(data, &fr); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+		}
+	}
+	if max > 0 && len(fr.Messages) > max {
+		return nil, fmt.Errorf("%w: %d, at most %d", ErrTooManyMessages, len(fr.Messages), max)
 	}
 	if len(fr.Messages) == 0 {
 		return nil, fmt.Errorf("%w: no messages", ErrMalformed)
 	}
 	return fr.Messages, nil
+}
+
+// countMessages counts the Frame.messages fields (field 1) of a binary frame without decoding them.
+func countMessages(data []byte) (int, error) {
+	n := 0
+	for len(data) > 0 {
+		num, typ, l := protowire.ConsumeTag(data)
+		if l < 0 {
+			return 0, fmt.Errorf("%w: %v", ErrMalformed, protowire.ParseError(l))
+		}
+		data = data[l:]
+		l = protowire.ConsumeFieldValue(num, typ, data)
+		if l < 0 {
+			return 0, fmt.Errorf("%w: %v", ErrMalformed, protowire.ParseError(l))
+		}
+		data = data[l:]
+		if num == 1 && typ == protowire.BytesType { // as proto.Unmarshal, which keeps another type as an unknown field
+			n++
+		}
+	}
+	return n, nil
 }
 
 // ToMessage converts a packet to its wire message. Protobuf strings must be UTF-8, but a packet's strings

@@ -73,6 +73,25 @@ func FuzzDecodeFrame(f *testing.F) {
 		}
 		msgs := checkDecode(t, fm, data)
 
+		// The limited decode agrees with the unlimited one: the same messages within the limit, and
+		// ErrTooManyMessages (nothing else) beyond it, the proto count being taken before decoding.
+		limit := int(split%8) + 1
+		lm, lerr := wire.DecodeFrameLimit(fm, data, limit)
+		switch {
+		case msgs == nil:
+			if lerr == nil {
+				t.Fatalf("DecodeFrameLimit decoded %d messages of a frame DecodeFrame refuses", len(lm))
+			}
+		case len(msgs) > limit:
+			if !errors.Is(lerr, wire.ErrTooManyMessages) || lm != nil {
+				t.Fatalf("DecodeFrameLimit(%d) of %d messages = %d, %v", limit, len(msgs), len(lm), lerr)
+			}
+		default:
+			if lerr != nil || len(lm) != len(msgs) {
+				t.Fatalf("DecodeFrameLimit(%d) of %d messages = %d, %v", limit, len(msgs), len(lm), lerr)
+			}
+		}
+
 		// Partial reads: either half alone must fail cleanly or decode. In the binary format a frame is a
 		// concatenation, so when both halves decode, the whole holds their messages in order.
 		k := int(split) % (len(data) + 1)

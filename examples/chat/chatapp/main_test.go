@@ -64,7 +64,7 @@ func serveChat(t *testing.T) *testServer {
 			c.Close()
 		}
 		srv.Close()
-		if st := eng.Stats(); st != (engine.Stats{}) {
+		if st := eng.Stats(); !st.Idle() {
 			t.Errorf("actors left after Shutdown: %+v", st)
 		}
 	})
