@@ -64,6 +64,9 @@ type options struct {
 
 	recovery time.Duration // connection state recovery: how long a dropped socket is kept; 0 off
 
+	maxConnsPerIP int     // connections one remote IP may hold; -1 none
+	eventRate     float64 // packets per second per connection; 0 no limit
+
 	http httpLimits // no flags: the defaults (zero values) unless a test sets them
 
 	auth  authOptions // auth.go
@@ -121,6 +124,16 @@ func parseFlags(args []string) (options, error) {
 		return o, err
 	}
 	fs.DurationVar(&o.recovery, "recovery", recoveryDefault, "connection state recovery: how long a Socket.IO client that lost its connection keeps its id, rooms and missed messages; 0: off (env ROOMIO_RECOVERY)")
+	connsDefault, err := strconv.Atoi(envOr("ROOMIO_MAX_CONNS_PER_IP", "100"))
+	if err != nil {
+		return o, fmt.Errorf("ROOMIO_MAX_CONNS_PER_IP: %w", err)
+	}
+	fs.IntVar(&o.maxConnsPerIP, "max-conns-per-ip", connsDefault, "connections one remote IP may hold (native and Socket.IO together); more are refused with 429; -1: no limit (env ROOMIO_MAX_CONNS_PER_IP)")
+	rateDefault, err := strconv.ParseFloat(envOr("ROOMIO_EVENT_RATE", "50"), 64)
+	if err != nil {
+		return o, fmt.Errorf("ROOMIO_EVENT_RATE: %w", err)
+	}
+	fs.Float64Var(&o.eventRate, "event-rate", rateDefault, "packets per second each connection may send (burst: twice that); faster readers wait, and a client at twice the rate for 10s is closed with 4004; 0: no limit (env ROOMIO_EVENT_RATE)")
 	fs.DurationVar(&o.shutdown, "shutdown-timeout", shutdownDefault, "how long SIGINT/SIGTERM may drain connections before the rest are cut (env ROOMIO_SHUTDOWN_TIMEOUT)")
 	fs.StringVar(&o.clusterAddr, "cluster-addr", envOr("ROOMIO_CLUSTER_ADDR", ""), "gossip host:port to bind and advertise; empty: single node (env ROOMIO_CLUSTER_ADDR)")
 	fs.StringVar(&o.remoteAddr, "remote-addr", envOr("ROOMIO_REMOTE_ADDR", ""), "node-to-node host:port (default: the cluster-addr host, port+1) (env ROOMIO_REMOTE_ADDR)")
@@ -169,6 +182,12 @@ func parseFlags(args []string) (options, error) {
 	}
 	if o.probe < 0 {
 		return o, errors.New("-probe-interval must not be negative")
+	}
+	if o.maxConnsPerIP == 0 || o.maxConnsPerIP < -1 {
+		return o, errors.New("-max-conns-per-ip must be positive, or -1 for no limit")
+	}
+	if o.eventRate < 0 {
+		return o, errors.New("-event-rate must not be negative (0 turns the limit off)")
 	}
 	if o.recovery < 0 {
 		return o, errors.New("-recovery must not be negative (0 turns it off)")
@@ -448,6 +467,12 @@ func buildNode(o options, logger *slog.Logger) (*node, error) {
 		return nil, err
 	}
 	cfg := engine.Config{Logger: logger, Cluster: cc, Auth: ac}
+	cfg.MaxConnsPerIP = o.maxConnsPerIP
+	if o.eventRate == 0 {
+		cfg.RateLimit.Disabled = true
+	} else {
+		cfg.RateLimit.Events, cfg.RateLimit.Burst = o.eventRate, max(1, int(2*o.eventRate))
+	}
 	if o.recovery > 0 {
 		cfg.Recovery = engine.RecoveryConfig{Enabled: true, MaxDisconnection: o.recovery}
 	}

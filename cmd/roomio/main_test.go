@@ -214,7 +214,7 @@ func clearEnv(t *testing.T) {
 func TestParseFlags(t *testing.T) {
 	// with returns the defaults changed by mod.
 	with := func(mod func(*options)) options {
-		o := options{adminUser: "admin", addr: "127.0.0.1:8080", app: "chat", apiAddr: "127.0.0.1:8090", logLevel: "info", shutdown: 15 * time.Second, recovery: 2 * time.Minute}
+		o := options{adminUser: "admin", addr: "127.0.0.1:8080", app: "chat", apiAddr: "127.0.0.1:8090", logLevel: "info", shutdown: 15 * time.Second, recovery: 2 * time.Minute, maxConnsPerIP: 100, eventRate: 50}
 		if mod != nil {
 			mod(&o)
 		}
@@ -229,8 +229,10 @@ func TestParseFlags(t *testing.T) {
 		{name: "defaults", want: with(nil)},
 		{name: "flags", args: []string{"-addr", ":9000", "-app", "none", "-api-addr", ":9001", "-api-key", "k", "-log-level", "debug", "-allowed-origins", "a.example,b.example", "-shutdown-timeout", "3s"},
 			want: with(func(o *options) {
-				*o = options{adminUser: "admin", addr: ":9000", app: "none", apiAddr: ":9001", apiKey: "k", logLevel: "debug", origins: "a.example,b.example", shutdown: 3 * time.Second, recovery: 2 * time.Minute}
+				*o = options{adminUser: "admin", addr: ":9000", app: "none", apiAddr: ":9001", apiKey: "k", logLevel: "debug", origins: "a.example,b.example", shutdown: 3 * time.Second, maxConnsPerIP: 100, eventRate: 50, recovery: 2 * time.Minute}
 			})},
+		{name: "limits", args: []string{"-max-conns-per-ip", "-1", "-event-rate", "0"}, want: with(func(o *options) { o.maxConnsPerIP, o.eventRate = -1, 0 })},
+		{name: "limits from env", env: map[string]string{"ROOMIO_MAX_CONNS_PER_IP": "7", "ROOMIO_EVENT_RATE": "2.5"}, want: with(func(o *options) { o.maxConnsPerIP, o.eventRate = 7, 2.5 })},
 		{name: "no API", args: []string{"-api-addr", ""}, want: with(func(o *options) { o.apiAddr = "" })},
 		{name: "API on localhost", args: []string{"-api-addr", "localhost:7"}, want: with(func(o *options) { o.apiAddr = "localhost:7" })},
 		{name: "API on IPv6 loopback", args: []string{"-api-addr", "[::1]:7"}, want: with(func(o *options) { o.apiAddr = "[::1]:7" })},
@@ -286,6 +288,9 @@ func TestParseFlagsErrors(t *testing.T) {
 		{name: "API on all interfaces without a key", args: []string{"-api-addr", "0.0.0.0:8090"}, want: "-api-key"},
 		{name: "API on a host name without a key", args: []string{"-api-addr", "api.example:8090"}, want: "-api-key"},
 		{name: "API from env without a key", env: map[string]string{"ROOMIO_API_ADDR": "10.1.2.3:8090"}, want: "-api-key"},
+		{name: "zero -max-conns-per-ip", args: []string{"-max-conns-per-ip", "0"}, want: "-max-conns-per-ip"},
+		{name: "negative -event-rate", args: []string{"-event-rate", "-1"}, want: "-event-rate"},
+		{name: "bad ROOMIO_EVENT_RATE", env: map[string]string{"ROOMIO_EVENT_RATE": "fast"}, want: "ROOMIO_EVENT_RATE"},
 		{name: "zero shutdown", args: []string{"-shutdown-timeout", "0s"}, want: "-shutdown-timeout"},
 		{name: "bad ROOMIO_SHUTDOWN_TIMEOUT", env: map[string]string{"ROOMIO_SHUTDOWN_TIMEOUT": "soon"}, want: "ROOMIO_SHUTDOWN_TIMEOUT"},
 		{name: "negative recovery", args: []string{"-recovery", "-1s"}, want: "-recovery"},
