@@ -119,6 +119,11 @@ func chatJoin(ev *engine.Event) {
 		if errors.As(err, &re) {
 			err = re.Err
 		}
+		if errors.Is(err, engine.ErrSocketRoom) {
+			// The engine refuses another socket's id before the room is asked; the contract's answer
+			// is the room's own.
+			err = errReserved
+		}
 		ackIf(ev, fail(err.Error()))
 		return
 	}

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/roomio/roomio/examples/chat/chatapp"
 	"github.com/roomio/roomio/examples/chat/chatapp/chattest"
@@ -329,9 +330,17 @@ func TestChatSeqAndHistory(t *testing.T) {
 		if seq := late.ExpectSaid(t, "lobby", a.ID(), "next"); seq != total+1 {
 			t.Fatalf("the joiner's first live said has seq %d, want %d", seq, total+1)
 		}
-		// A room that empties is disposed: joined again, it starts over.
+		// A room that empties is disposed: joined again, it starts over. The room asks to be disposed
+		// after its last leave; a join that reaches it before that keeps it (and its history), so wait
+		// for the disposal before joining again.
 		for _, u := range []*chatUser{a, b, late} {
 			u.MustCall(t, chattest.OKRooms(), "leave", "lobby")
+		}
+		for deadline := time.Now().Add(chattest.WaitFor); tn.eng.Stats().Rooms != 0; {
+			if time.Now().After(deadline) {
+				t.Fatalf("the emptied room was not disposed: %+v", tn.eng.Stats())
+			}
+			time.Sleep(time.Millisecond)
 		}
 		if h := a.MustJoin(t, "lobby", "lobby"); len(h) != 0 {
 			t.Fatalf("history of a room created again = %v, want none", h)
