@@ -91,8 +91,10 @@ type Server struct {
 
 	mu      sync.Mutex
 	closing bool
-	conns   map[*Conn]struct{}
-	wg      sync.WaitGroup
+	// dropping is set when Shutdown's context ended: connections are dropped, not closed gracefully.
+	dropping bool
+	conns    map[*Conn]struct{}
+	wg       sync.WaitGroup
 }
 
 // NewServer returns a Server for opts.
@@ -161,14 +163,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			Secure:     r.TLS != nil,
 		},
 	}
+	// A connection accepted while Shutdown runs is registered all the same, so that Shutdown's deadline
+	// reaches it: it is closed like the others (1001), or dropped at once once Shutdown gave up waiting.
+	// (A close handshake outside Shutdown's reach waited up to 5 s for a client that does not read.)
 	s.mu.Lock()
-	if s.closing {
+	if s.dropping {
 		s.mu.Unlock()
-		ws.Close(websocket.StatusCode(transport.CloseGoingAway), transport.ReasonShuttingDown)
+		ws.CloseNow()
 		return
 	}
 	s.conns[c] = struct{}{}
+	closing := s.closing
 	s.mu.Unlock()
+	if closing {
+		c.Close(transport.CloseGoingAway, transport.ReasonShuttingDown)
+	}
 	defer func() {
 		s.mu.Lock()
 		delete(s.conns, c)
@@ -199,6 +208,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		// Cancelling a connection's context makes its pending Read close the socket, which also ends a
 		// close handshake in progress; CloseNow would instead wait for that handshake (up to 5s).
 		s.mu.Lock()
+		s.dropping = true
 		for c := range s.conns {
 			c.cancel()
 		}
