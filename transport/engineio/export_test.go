@@ -1,6 +1,9 @@
 package engineio
 
-import "time"
+import (
+	"net/http"
+	"time"
+)
 
 // PollPending reports whether session sid has a poll waiting.
 func PollPending(srv *Server, sid string) bool {
@@ -56,4 +59,10 @@ func LatePing(s *Session) {
 	now := time.Now()
 	s.awaiting, s.pingSent, s.deadline = true, now, now.Add(-time.Millisecond)
 	s.hbMu.Unlock()
+}
+
+// AfterPollAnswer makes every poll of srv call f once it has written its answer, before its handler
+// decides anything else (whether the client gave up the poll, typically).
+func AfterPollAnswer(srv *Server, f func(r *http.Request)) {
+	srv.afterPollAnswer.Store(&f)
 }

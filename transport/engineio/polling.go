@@ -88,6 +88,10 @@ func (s *Session) poll(w http.ResponseWriter, r *http.Request) {
 	if shut {
 		s.overflowed() // unless closeWith already shut the queue, it overflowed
 	}
+	// Whether the client gave up its poll is decided here, before the answer: once it is written, the
+	// client may read it and close its connection (every Node.js client without keep-alive does), which
+	// ends r.Context() too, although nothing was lost.
+	abandoned := r.Context().Err() != nil
 	s.mu.Lock()
 	s.getActive, s.getCancel = false, nil
 	kind := s.closeKind
@@ -118,9 +122,12 @@ func (s *Session) poll(w http.ResponseWriter, r *http.Request) {
 	case errors.As(context.Cause(ctx), &end):
 		s.writePayload(w, []byte{end.packet})
 	}
-	if kind == 0 && r.Context().Err() != nil {
-		// The client gave up its poll (and what it took is lost): the reference server treats that as a
-		// transport error.
+	if h := s.srv.afterPollAnswer.Load(); h != nil {
+		(*h)(r)
+	}
+	if kind == 0 && abandoned {
+		// The client gave up its poll before the answer (and what it took is lost): the reference server
+		// treats that as a transport error ("poll connection closed prematurely").
 		s.closeWith(transport.ReasonTransportError, closeAbort, transport.CloseProtocolError)
 	}
 }

@@ -1,8 +1,12 @@
 package engineio_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"regexp"
 	"strings"
@@ -232,6 +236,65 @@ func TestUpgradeCrossedPoll(t *testing.T) {
 	}
 	if s.Transport() != "websocket" {
 		t.Fatalf("transport %q", s.Transport())
+	}
+}
+
+// TestUpgradeAnsweredPollClosed replays what engine.io-client does in Node.js, against a server slowed
+// at the wrong moment: its poll is pending when the upgrade starts, the probe ends it with a noop, and
+// the client, which uses a connection per request, reads the noop and closes the connection while the
+// poll's handler has not returned yet. That poll was answered, not given up: the session must go on
+// and the upgrade complete. (It used to be closed with "transport error", the upgrade refused.)
+func TestUpgradeAnsweredPollClosed(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	c, s := e.open("polling")
+
+	// The poll, on a connection of its own that the client closes once it has the answer.
+	conn, err := net.Dial("tcp", strings.TrimSuffix(strings.TrimPrefix(e.base, "http://"), "/engine.io/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(testTimeout))
+	// The handler waits, once its answer is written, until the server has seen the client close.
+	engineio.AfterPollAnswer(e.srv, func(r *http.Request) { <-r.Context().Done() })
+	fmt.Fprintf(conn, "GET /engine.io/?EIO=4&transport=polling&sid=%s HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n", c.sid)
+	eventually(t, "the poll to be pending", func() bool { return pollPending(e, c.sid) })
+
+	ws := e.dial("EIO=4&transport=websocket&sid=" + c.sid)
+	writeWS(t, ws, "2probe")
+	if p := readWS(t, ws); p != "3probe" {
+		t.Fatalf("probe answered %q", p)
+	}
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK || string(body) != "6" {
+		t.Fatalf("pending poll: %d %q %v", resp.StatusCode, body, err)
+	}
+	// Half-close: the server sees the end of the connection (its request context ends), finishes the
+	// handler, then closes its side, which tells this test that the handler has returned.
+	if err := conn.(*net.TCPConn).CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := br.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+		t.Fatalf("after the answer: %d bytes, %v", n, err)
+	}
+
+	writeWS(t, ws, "5", "4hello")
+	if p := readWS(t, ws); p != "4hello" {
+		t.Fatalf("echo %q", p)
+	}
+	if s.Transport() != "websocket" {
+		t.Fatalf("transport %q", s.Transport())
+	}
+	select {
+	case r := <-s.closed:
+		t.Fatalf("session closed: %s", r)
+	default:
 	}
 }
 
