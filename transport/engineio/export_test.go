@@ -66,3 +66,19 @@ func LatePing(s *Session) {
 func AfterPollAnswer(srv *Server, f func(r *http.Request)) {
 	srv.afterPollAnswer.Store(&f)
 }
+
+// BeforeProbeRead makes every read of an upgrading WebSocket's connection call f first.
+func BeforeProbeRead(srv *Server, f func()) {
+	srv.beforeProbeRead.Store(&f)
+}
+
+// PollsHeld returns how many polls of session sid wait for its upgrade to move on.
+func PollsHeld(srv *Server, sid string) int {
+	s := srv.session(sid)
+	if s == nil {
+		return 0
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.held
+}

@@ -298,6 +298,62 @@ func TestUpgradeAnsweredPollClosed(t *testing.T) {
 	}
 }
 
+// TestUpgradeSlowReader checks how a poll that arrives during an upgrade is answered while the server
+// is slow to read the WebSocket: held until the reader has taken what the client sent there before the
+// poll, then answered as the client left the session. No time window decides it.
+func TestUpgradeSlowReader(t *testing.T) {
+	t.Parallel()
+	for _, crossed := range []bool{false, true} {
+		e := newEnv(t, nil)
+		c, s := e.open("polling")
+		release := make(chan struct{})
+		var once sync.Once
+		engineio.BeforeProbeRead(e.srv, func() { <-release })
+		defer once.Do(func() { close(release) })
+		ws := e.dial("EIO=4&transport=websocket&sid=" + c.sid)
+		if crossed {
+			// A client that polls after its upgrade packet (the conformance suite does).
+			writeWS(t, ws, "2probe", "5")
+		} else {
+			// engine.io-client: its poll is in flight while it probes; it sends the upgrade packet only
+			// once that poll is answered.
+			writeWS(t, ws, "2probe")
+		}
+		type answer struct {
+			status int
+			body   string
+		}
+		poll := make(chan answer, 1)
+		go func() {
+			status, body := e.get(c.sid)
+			poll <- answer{status, body}
+		}()
+		eventually(t, "the poll to wait for the upgrade", func() bool { return engineio.PollsHeld(e.srv, c.sid) == 1 })
+		once.Do(func() { close(release) })
+		if p := readWS(t, ws); p != "3probe" {
+			t.Fatalf("probe answered %q", p)
+		}
+		a := <-poll
+		if crossed {
+			if a.status != http.StatusBadRequest {
+				t.Fatalf("poll sent after the upgrade packet: %d %q", a.status, a.body)
+			}
+		} else {
+			if a.status != http.StatusOK || a.body != "6" {
+				t.Fatalf("poll in flight during the probe: %d %q", a.status, a.body)
+			}
+			writeWS(t, ws, "5")
+		}
+		writeWS(t, ws, "4hello")
+		if p := readWS(t, ws); p != "4hello" {
+			t.Fatalf("echo %q", p)
+		}
+		if s.Transport() != "websocket" {
+			t.Fatalf("transport %q", s.Transport())
+		}
+	}
+}
+
 // TestUpgradeAborted checks that an upgrade that goes wrong leaves the session on long-polling.
 func TestUpgradeAborted(t *testing.T) {
 	t.Parallel()
