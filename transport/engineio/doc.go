@@ -21,6 +21,21 @@
 // than allowed to grow the server's memory. Inbound, POST bodies and WebSocket messages are limited to
 // Options.MaxPayload.
 //
+// # Upgrade
+//
+// A WebSocket that names a long-polling session upgrades it ("Upgrade"): the client probes with
+// "2probe", the server answers "3probe" and ends the pending poll with a noop, the client sends "5" once
+// that poll is answered, and the session moves to the WebSocket. Polls and WebSocket are two
+// connections, which keep no order between them, so a poll that arrives during the upgrade waits until
+// the WebSocket's reader has taken every byte that had reached the server before the poll (type probeConn:
+// the reader's connection records when it finds nothing more to read); then the poll sees the session
+// as the client left it: refused when the client sent "5" first, answered with a noop otherwise. No
+// timer decides it, and a client that follows the protocol is never held: it sends nothing on the
+// WebSocket while it waits for its poll. (Where the connection has no file descriptor to look at, TLS
+// for instance, the poll does not wait.) A poll counts as given up by its client (the session closes
+// with "transport error") only when the client closed its connection before the answer was written;
+// Node.js clients close it right after reading every answer.
+//
 // # Heartbeat
 //
 // Every session has one goroutine of its own, which sends a ping every PingInterval and closes the

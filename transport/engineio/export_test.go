@@ -1,6 +1,9 @@
 package engineio
 
-import "time"
+import (
+	"net/http"
+	"time"
+)
 
 // PollPending reports whether session sid has a poll waiting.
 func PollPending(srv *Server, sid string) bool {
@@ -56,4 +59,26 @@ func LatePing(s *Session) {
 	now := time.Now()
 	s.awaiting, s.pingSent, s.deadline = true, now, now.Add(-time.Millisecond)
 	s.hbMu.Unlock()
+}
+
+// AfterPollAnswer makes every poll of srv call f once it has written its answer, before its handler
+// decides anything else (whether the client gave up the poll, typically).
+func AfterPollAnswer(srv *Server, f func(r *http.Request)) {
+	srv.afterPollAnswer.Store(&f)
+}
+
+// BeforeProbeRead makes every read of an upgrading WebSocket's connection call f first.
+func BeforeProbeRead(srv *Server, f func()) {
+	srv.beforeProbeRead.Store(&f)
+}
+
+// PollsHeld returns how many polls of session sid wait for its upgrade to move on.
+func PollsHeld(srv *Server, sid string) int {
+	s := srv.session(sid)
+	if s == nil {
+		return 0
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.held
 }

@@ -11,9 +11,6 @@ import (
 	"github.com/roomio/roomio/transport"
 )
 
-// upgradeSettle is how long a poll that arrives during an upgrade waits for the upgrade to end.
-const upgradeSettle = 100 * time.Millisecond
-
 // pollEndError is the cause with which a pending poll is ended early: it answers with its packet alone
 // when nothing is queued.
 type pollEndError struct{ packet byte }
@@ -36,21 +33,18 @@ func (srv *Server) handshakePolling(w http.ResponseWriter, r *http.Request, adm 
 // poll serves a GET: it waits until frames are queued, then answers with all of them.
 func (s *Session) poll(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
-	if s.probing && !s.getActive {
-		// A poll that arrives during an upgrade may have crossed packets the client already sent on the
-		// WebSocket (the upgrade packet, typically): let the upgrade settle before deciding how to
-		// answer, so that the poll sees the session as the client left it. A client that keeps polling
-		// while it upgrades only delays its upgrade by that much.
-		probeDone := s.probeDone
+	// A poll that arrives during an upgrade waits until the WebSocket's reader has taken what the client
+	// sent before this poll (see probeConn): the upgrade packet, if the client sent it first.
+	for s.probing && !s.getActive && !s.probeConn.caughtUp() && r.Context().Err() == nil {
+		step := s.step
+		s.held++
 		s.mu.Unlock()
-		t := time.NewTimer(upgradeSettle)
 		select {
-		case <-probeDone:
-		case <-t.C:
+		case <-step:
 		case <-r.Context().Done():
 		}
-		t.Stop()
 		s.mu.Lock()
+		s.held--
 	}
 	switch {
 	case s.tr != TransportPolling:
@@ -88,6 +82,10 @@ func (s *Session) poll(w http.ResponseWriter, r *http.Request) {
 	if shut {
 		s.overflowed() // unless closeWith already shut the queue, it overflowed
 	}
+	// Whether the client gave up its poll is decided here, before the answer: once it is written, the
+	// client may read it and close its connection (every Node.js client without keep-alive does), which
+	// ends r.Context() too, although nothing was lost.
+	abandoned := r.Context().Err() != nil
 	s.mu.Lock()
 	s.getActive, s.getCancel = false, nil
 	kind := s.closeKind
@@ -118,9 +116,12 @@ func (s *Session) poll(w http.ResponseWriter, r *http.Request) {
 	case errors.As(context.Cause(ctx), &end):
 		s.writePayload(w, []byte{end.packet})
 	}
-	if kind == 0 && r.Context().Err() != nil {
-		// The client gave up its poll (and what it took is lost): the reference server treats that as a
-		// transport error.
+	if h := s.srv.afterPollAnswer.Load(); h != nil {
+		(*h)(r)
+	}
+	if kind == 0 && abandoned {
+		// The client gave up its poll before the answer (and what it took is lost): the reference server
+		// treats that as a transport error ("poll connection closed prematurely").
 		s.closeWith(transport.ReasonTransportError, closeAbort, transport.CloseProtocolError)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/roomio/roomio/transport"
@@ -143,6 +144,13 @@ type Server struct {
 	closing  bool
 	sessions map[string]*Session // every session whose loop runs, addressable or not
 	wg       sync.WaitGroup      // session loops, request handlers, WebSocket writers
+
+	// afterPollAnswer, when set (by tests only), runs once a poll has written its answer, before its
+	// handler decides anything else: a test holds the handler there to reproduce a slow server.
+	afterPollAnswer atomic.Pointer[func(*http.Request)]
+	// beforeProbeRead, when set (by tests only), runs before each read of an upgrading WebSocket's
+	// connection: a test holds the reader there to reproduce a slow server.
+	beforeProbeRead atomic.Pointer[func()]
 }
 
 // NewServer returns a Server for opts. It panics when opts.OnSession is nil.

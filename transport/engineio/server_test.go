@@ -1,8 +1,12 @@
 package engineio_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"regexp"
 	"strings"
@@ -232,6 +236,121 @@ func TestUpgradeCrossedPoll(t *testing.T) {
 	}
 	if s.Transport() != "websocket" {
 		t.Fatalf("transport %q", s.Transport())
+	}
+}
+
+// TestUpgradeAnsweredPollClosed replays what engine.io-client does in Node.js, against a server slowed
+// at the wrong moment: its poll is pending when the upgrade starts, the probe ends it with a noop, and
+// the client, which uses a connection per request, reads the noop and closes the connection while the
+// poll's handler has not returned yet. That poll was answered, not given up: the session must go on
+// and the upgrade complete. (It used to be closed with "transport error", the upgrade refused.)
+func TestUpgradeAnsweredPollClosed(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	c, s := e.open("polling")
+
+	// The poll, on a connection of its own that the client closes once it has the answer.
+	conn, err := net.Dial("tcp", strings.TrimSuffix(strings.TrimPrefix(e.base, "http://"), "/engine.io/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(testTimeout))
+	// The handler waits, once its answer is written, until the server has seen the client close.
+	engineio.AfterPollAnswer(e.srv, func(r *http.Request) { <-r.Context().Done() })
+	fmt.Fprintf(conn, "GET /engine.io/?EIO=4&transport=polling&sid=%s HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n", c.sid)
+	eventually(t, "the poll to be pending", func() bool { return pollPending(e, c.sid) })
+
+	ws := e.dial("EIO=4&transport=websocket&sid=" + c.sid)
+	writeWS(t, ws, "2probe")
+	if p := readWS(t, ws); p != "3probe" {
+		t.Fatalf("probe answered %q", p)
+	}
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK || string(body) != "6" {
+		t.Fatalf("pending poll: %d %q %v", resp.StatusCode, body, err)
+	}
+	// Half-close: the server sees the end of the connection (its request context ends), finishes the
+	// handler, then closes its side, which tells this test that the handler has returned.
+	if err := conn.(*net.TCPConn).CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := br.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+		t.Fatalf("after the answer: %d bytes, %v", n, err)
+	}
+
+	writeWS(t, ws, "5", "4hello")
+	if p := readWS(t, ws); p != "4hello" {
+		t.Fatalf("echo %q", p)
+	}
+	if s.Transport() != "websocket" {
+		t.Fatalf("transport %q", s.Transport())
+	}
+	select {
+	case r := <-s.closed:
+		t.Fatalf("session closed: %s", r)
+	default:
+	}
+}
+
+// TestUpgradeSlowReader checks how a poll that arrives during an upgrade is answered while the server
+// is slow to read the WebSocket: held until the reader has taken what the client sent there before the
+// poll, then answered as the client left the session. No time window decides it.
+func TestUpgradeSlowReader(t *testing.T) {
+	t.Parallel()
+	for _, crossed := range []bool{false, true} {
+		e := newEnv(t, nil)
+		c, s := e.open("polling")
+		release := make(chan struct{})
+		var once sync.Once
+		engineio.BeforeProbeRead(e.srv, func() { <-release })
+		defer once.Do(func() { close(release) })
+		ws := e.dial("EIO=4&transport=websocket&sid=" + c.sid)
+		if crossed {
+			// A client that polls after its upgrade packet (the conformance suite does).
+			writeWS(t, ws, "2probe", "5")
+		} else {
+			// engine.io-client: its poll is in flight while it probes; it sends the upgrade packet only
+			// once that poll is answered.
+			writeWS(t, ws, "2probe")
+		}
+		type answer struct {
+			status int
+			body   string
+		}
+		poll := make(chan answer, 1)
+		go func() {
+			status, body := e.get(c.sid)
+			poll <- answer{status, body}
+		}()
+		eventually(t, "the poll to wait for the upgrade", func() bool { return engineio.PollsHeld(e.srv, c.sid) == 1 })
+		once.Do(func() { close(release) })
+		if p := readWS(t, ws); p != "3probe" {
+			t.Fatalf("probe answered %q", p)
+		}
+		a := <-poll
+		if crossed {
+			if a.status != http.StatusBadRequest {
+				t.Fatalf("poll sent after the upgrade packet: %d %q", a.status, a.body)
+			}
+		} else {
+			if a.status != http.StatusOK || a.body != "6" {
+				t.Fatalf("poll in flight during the probe: %d %q", a.status, a.body)
+			}
+			writeWS(t, ws, "5")
+		}
+		writeWS(t, ws, "4hello")
+		if p := readWS(t, ws); p != "4hello" {
+			t.Fatalf("echo %q", p)
+		}
+		if s.Transport() != "websocket" {
+			t.Fatalf("transport %q", s.Transport())
+		}
 	}
 }
 

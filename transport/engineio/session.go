@@ -82,8 +82,10 @@ type Session struct {
 	drainedDone bool
 	// WebSocket state.
 	probing   bool          // a WebSocket is connected for an upgrade and not yet confirmed
-	probeDone chan struct{} // closed when probing ends, either way
 	upgrading bool          // that WebSocket sent the probe: polls end at once, with a noop
+	probeConn *probeConn    // that WebSocket's connection, once its handshake is answered
+	step      chan struct{} // closed (and replaced) when the upgrade moves on: see stepUpgrade
+	held      int           // polls waiting for the upgrade to move on
 	wsDone    chan struct{} // closed when the active WebSocket's reader and writer have returned
 
 	// Heartbeat, guarded by hbMu. The deadline follows the planned schedule, not the timer's actual
@@ -186,6 +188,14 @@ func (s *Session) closeWith(reason string, kind closeKind, code int) {
 		s.cancelClose()
 		close(s.closed)
 	})
+}
+
+// stepUpgrade wakes the polls that wait for the upgrade to move on. The caller holds s.mu.
+func (s *Session) stepUpgrade() {
+	if s.step != nil {
+		close(s.step)
+	}
+	s.step = make(chan struct{})
 }
 
 // addressable reports whether requests may still reach the session.

@@ -32,6 +32,9 @@ func (srv *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, s *Ses
 	// An upgrade starts before the handshake is answered, so that a poll the client sends once its
 	// WebSocket is open finds the upgrade under way.
 	probing := s != nil && s.beginUpgrade()
+	if probing {
+		w = &upgradeWriter{ResponseWriter: w, s: s}
+	}
 	ws, err := websocket.Accept(w, r, opts)
 	if err != nil {
 		// Accept has answered (403 for a refused origin, 400/426 for a bad handshake).
@@ -70,8 +73,8 @@ func (s *Session) beginUpgrade() bool {
 	if s.tr != TransportPolling || s.probing || s.closeKind != 0 {
 		return false
 	}
-	s.probing = true
-	s.probeDone = make(chan struct{})
+	s.probing, s.probeConn = true, nil
+	s.stepUpgrade()
 	return true
 }
 
@@ -82,7 +85,9 @@ func (s *Session) endUpgrade(ok bool) {
 	if !ok {
 		s.probing, s.upgrading = false, false
 	}
-	close(s.probeDone)
+	s.probeConn.stopWatching()
+	s.probeConn = nil
+	s.stepUpgrade()
 }
 
 // upgrade runs the upgrade of s to ws ("Upgrade"): the client probes with "2probe", the server answers
@@ -120,6 +125,7 @@ func (s *Session) probe(ws *websocket.Conn) (waitPoll chan struct{}, ok bool) {
 			}
 			s.mu.Lock()
 			s.upgrading = true
+			s.stepUpgrade()
 			if s.getCancel != nil {
 				s.getCancel(pollEndNoop)
 			}
