@@ -43,6 +43,9 @@ type Broadcast struct {
 	// Size is the sender's measure of the broadcast (the engine puts its packet's bytes there), read back
 	// in Settled.
 	Size int
+	// Born is the sender's clock reading when it sent the broadcast (the engine's: monotonic nanoseconds),
+	// read back in Settled.
+	Born int64
 
 	legs atomic.Int32 // deliveries in flight beyond the namespace's own (see legDone); with Settled only
 }

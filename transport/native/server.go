@@ -7,6 +7,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -52,6 +53,8 @@ type Options struct {
 	// AddrLimit, when set, counts each connection against its remote IP address; an upgrade request from
 	// an address at its limit is answered 429 Too Many Requests.
 	AddrLimit *transport.AddrLimit
+	// Meter, when set, counts the connections' messages and bytes and the refused upgrades.
+	Meter *transport.Meter
 	// Logger receives warnings about misbehaving clients. Nil discards.
 	Logger *slog.Logger
 }
@@ -118,6 +121,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	release, ok := s.opts.AddrLimit.Acquire(r.RemoteAddr)
 	if !ok {
+		s.opts.Meter.Refuse(transport.RefusedConnsPerIP)
 		http.Error(w, "too many connections from this address", http.StatusTooManyRequests)
 		return
 	}
@@ -135,6 +139,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ws, err := websocket.Accept(w, r, opts)
 	if err != nil {
 		// Accept has answered (403 for a refused origin, 400/426 for a bad upgrade).
+		if strings.Contains(err.Error(), "Origin") {
+			s.opts.Meter.Refuse(transport.RefusedOrigin)
+		} else {
+			s.opts.Meter.Refuse(transport.RefusedBadRequest)
+		}
 		s.opts.Logger.Warn("websocket upgrade refused", "remote_addr", r.RemoteAddr, "err", err)
 		return
 	}
@@ -152,6 +161,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ws:     ws,
 		format: format,
 		queue:  transport.NewQueue(s.opts.QueueBytes),
+		meter:  s.opts.Meter.Shard(),
 		hs: transport.Handshake{
 			URL:        r.URL.String(),
 			Query:      r.URL.Query(),
@@ -169,6 +179,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.conns[c] = struct{}{}
 	s.mu.Unlock()
+	c.queue.SetMeter(c.meter)
 	defer func() {
 		s.mu.Lock()
 		delete(s.conns, c)
@@ -215,6 +226,7 @@ type Conn struct {
 	ws      *websocket.Conn
 	format  wire.Format
 	queue   *transport.Queue[[]byte]
+	meter   *transport.MeterShard // nil without Options.Meter
 	hs      transport.Handshake
 	session transport.Session
 	cancel  context.CancelFunc // ends serve's context: drops the connection
@@ -327,6 +339,7 @@ func (c *Conn) readLoop(ctx context.Context) (reason string) {
 				return transport.ReasonTransportError
 			}
 		}
+		c.meter.Received(len(data))
 		if c.closing.Load() {
 			continue // closing: drain the peer until the close handshake ends
 		}
