@@ -235,8 +235,8 @@ func TestMetricsFollowTraffic(t *testing.T) {
 	settle(t, n.metrics, emitted, map[string]float64{
 		"roomio_sockets": -clients, `roomio_namespace_sockets{namespace="/"}`: -clients,
 		`roomio_connections{transport="native"}`: -clients, "roomio_rooms": -float64(len(rooms)),
-		"roomio_room_leaves_total": clients * float64(len(rooms)),
-		`roomio_socket_disconnects_total{reason="transport close"}`: clients,
+		"roomio_room_leaves_total":                                           clients * float64(len(rooms)),
+		`roomio_socket_disconnects_total{reason="transport close"}`:          clients,
 		`roomio_connections_closed_total{code="0",reason="transport close"}`: clients,
 	})
 }
