@@ -31,9 +31,9 @@ type Broadcast struct {
 	Rooms     []string       // target rooms (a union); empty means every socket of the namespace
 	Except    []string       // sockets in any of these rooms are skipped
 	Op        Op             // what each selected socket does
+	Close     bool           // OpDisconnect: also close the underlying connection (beside Op: one word for both)
 	Packet    *packet.Packet // OpEmit: the packet, shared by every recipient and encoded once per format
 	OpRooms   []string       // OpJoin, OpLeave: the rooms to join or leave
-	Close     bool           // OpDisconnect: also close the underlying connection
 	Collector *Collector     // counts legs and gathers answers; nil for a plain emit
 	// Settled, when set, is called once, on an actor's goroutine, when every actor the broadcast travels
 	// through (the namespace, its target rooms, their members) has processed it: from then on nothing of

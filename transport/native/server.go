@@ -171,6 +171,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			Secure:     r.TLS != nil,
 		},
 	}
+	c.queue.SetMeter(c.meter)
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
@@ -179,7 +180,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.conns[c] = struct{}{}
 	s.mu.Unlock()
-	c.queue.SetMeter(c.meter)
 	defer func() {
 		s.mu.Lock()
 		delete(s.conns, c)
