@@ -31,9 +31,9 @@ type Broadcast struct {
 	Rooms     []string       // target rooms (a union); empty means every socket of the namespace
 	Except    []string       // sockets in any of these rooms are skipped
 	Op        Op             // what each selected socket does
+	Close     bool           // OpDisconnect: also close the underlying connection (beside Op: one word for both)
 	Packet    *packet.Packet // OpEmit: the packet, shared by every recipient and encoded once per format
 	OpRooms   []string       // OpJoin, OpLeave: the rooms to join or leave
-	Close     bool           // OpDisconnect: also close the underlying connection
 	Collector *Collector     // counts legs and gathers answers; nil for a plain emit
 	// Settled, when set, is called once, on an actor's goroutine, when every actor the broadcast travels
 	// through (the namespace, its target rooms, their members) has processed it: from then on nothing of
@@ -43,6 +43,9 @@ type Broadcast struct {
 	// Size is the sender's measure of the broadcast (the engine puts its packet's bytes there), read back
 	// in Settled.
 	Size int
+	// Born is the sender's clock reading when it sent the broadcast (the engine's: monotonic nanoseconds),
+	// read back in Settled.
+	Born int64
 
 	legs atomic.Int32 // deliveries in flight beyond the namespace's own (see legDone); with Settled only
 }

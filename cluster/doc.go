@@ -54,6 +54,7 @@
 // PeerQueue encoded envelopes plus gRPC's per-stream buffers. A broken stream is reopened with backoff
 // while the peer is a member; the batch being written when it broke is lost. Delivery is therefore at
 // most once and in order per sender: what arrives is a subsequence of what was sent, in send order.
+// [Node.PeerStats] gives the same counters per live peer, with its queue length and stream state.
 //
 // On the receiving side, a stream handler reads a batch, rejects what is not acceptable and hands each
 // envelope to the router. At most [Config].InboundQueue envelopes wait in the router's mailbox; beyond

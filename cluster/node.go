@@ -158,6 +158,36 @@ func (n *Node) Stats() Stats {
 		AuthFailures: n.authFailures.Load()}
 }
 
+// PeerStats are the counters of one live peer since it joined (a peer that leaves takes its counters with
+// it; the node's Stats keep the totals). Sent, Received and Dropped count envelopes as Stats does;
+// Queued is what its queue holds now (queued and being written); Connected reports an open stream to it.
+type PeerStats struct {
+	ID                      string
+	Sent, Received, Dropped uint64
+	Queued                  int
+	Connected               bool
+}
+
+// PeerStats returns the counters of every live peer, sorted by id.
+func (n *Node) PeerStats() []PeerStats {
+	n.mu.RLock()
+	peers := make([]*peer, 0, len(n.peers))
+	for _, p := range n.peers {
+		peers = append(peers, p)
+	}
+	n.mu.RUnlock()
+	out := make([]PeerStats, 0, len(peers))
+	for _, p := range peers {
+		p.mu.Lock()
+		q, conn := len(p.q)+p.inflight, p.connected
+		p.mu.Unlock()
+		out = append(out, PeerStats{ID: p.m.ID, Sent: p.sent.Load(), Received: p.received.Load(), Dropped: p.dropped.Load(),
+			Queued: q, Connected: conn})
+	}
+	slices.SortFunc(out, func(a, b PeerStats) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}
+
 // Start starts the node-to-node stream listener, the router actor (registered as RouterName in
 // Config.System) and memberlist, then joins Config.Seeds, retrying with backoff. It returns once this
 // node has joined another node (at once when no seed names another node), or with an error when ctx

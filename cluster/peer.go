@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -53,6 +54,9 @@ type peer struct {
 	draining   bool // Shutdown waits for the queue to empty
 	drained    chan struct{}
 	connCancel context.CancelFunc // cancels the stream being opened
+
+	// Counters of this peer alone (PeerStats); the node's totals (Stats) count the same events.
+	sent, received, dropped atomic.Uint64
 }
 
 // newPeer is called with n.mu held.
@@ -88,6 +92,7 @@ func (p *peer) enqueue(b []byte) error {
 	if len(p.q)+p.inflight >= p.limit {
 		p.mu.Unlock()
 		p.n.dropped.Add(1)
+		p.dropped.Add(1)
 		return ErrQueueFull
 	}
 	p.q = append(p.q, b)
@@ -110,6 +115,7 @@ func (p *peer) stop() {
 	if !p.stopped {
 		p.stopped = true
 		p.n.dropped.Add(uint64(len(p.q)))
+		p.dropped.Add(uint64(len(p.q)))
 		p.q = nil
 		p.closeDrainedLocked()
 	}
@@ -349,9 +355,11 @@ func (p *peer) write(stream remote.Remoting_ReceiveClient, batch [][]byte) error
 		}})
 		if err != nil {
 			p.n.dropped.Add(uint64(len(batch)))
+			p.dropped.Add(uint64(len(batch)))
 			return err
 		}
 		p.n.sent.Add(uint64(k))
+		p.sent.Add(uint64(k))
 		batch = batch[k:]
 		p.mu.Lock()
 		p.inflight -= k

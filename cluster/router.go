@@ -56,6 +56,12 @@ func (n *Node) onEnvelope(env *clusterv1.Envelope) {
 		from = Member{ID: env.From, Version: env.Version}
 	}
 	n.received.Add(1)
+	n.mu.RLock()
+	p := n.peers[env.From]
+	n.mu.RUnlock()
+	if p != nil {
+		p.received.Add(1)
+	}
 	n.call("Receive", func() { n.h.Receive(from, env) })
 }
 

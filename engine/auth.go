@@ -237,7 +237,8 @@ func (s *Socket) authenticate() ([]string, *AuthError) {
 // refuse answers a connect with a connect error and forgets the connecting socket. The socket leaves its
 // session before the error is sent: a client may connect the namespace again as soon as it reads it, and
 // that connect must not find this socket still registered ("already connected").
-func (s *Socket) refuse(msg string, data []byte) {
+func (s *Socket) refuse(why connectRefusal, msg string, data []byte) {
+	s.ns.e.ctr.connectErrors[why].Add(1)
 	s.state.Store(sockDisconnected)
 	s.cancel()
 	s.sess.remove(s)

@@ -83,6 +83,9 @@ func (b BroadcastOperator) send(n *Namespace, op actors.Op, p *packet.Packet, c 
 		return ErrNotStarted
 	}
 	msg := &actors.Broadcast{Rooms: b.rooms, Except: b.except, Op: op, Packet: p, Collector: c, OpRooms: opRooms, Close: close}
+	if op == actors.OpEmit {
+		e.ctr.emits.Add(1)
+	}
 	e.flow.admit(msg)
 	if e.link != nil && !b.local {
 		// Before the local send: the peers' legs must be on the collector before the local leg can end.
@@ -162,6 +165,9 @@ func (b BroadcastOperator) run(ctx context.Context, op actors.Op, mk func(n *Nam
 	case <-ctx.Done():
 		res, expected, _ := c.Snapshot()
 		te := &TimeoutError{Answered: len(res), Expected: expected, Complete: !c.Pending(), Cause: ctx.Err()}
+		if op == actors.OpEmit {
+			b.ns.e.ctr.ackTimeouts.Add(1)
+		}
 		if l := b.ns.e.link; l != nil {
 			te.Nodes = l.abandon(c)
 		}

@@ -433,3 +433,36 @@ func (e *Engine) ClusterStats() (sent, received, dropped, rejected uint64) {
 	s := e.link.node.Stats()
 	return s.Sent, s.Received, s.Dropped, s.Rejected
 }
+
+// ClusterPeer is this node's traffic with one live peer (Engine.ClusterPeers).
+type ClusterPeer struct {
+	ID string `json:"id"`
+	// Sent, Received and Dropped count envelopes since the peer joined, as ClusterStats counts them.
+	Sent     uint64 `json:"sent"`
+	Received uint64 `json:"received"`
+	Dropped  uint64 `json:"dropped"`
+	// Queued is what this node's queue for the peer holds now; Connected reports an open stream to it.
+	Queued    int  `json:"queued"`
+	Connected bool `json:"connected"`
+	// Synced reports that the peer's interest snapshot has arrived (Readiness waits for every peer's).
+	Synced bool `json:"synced"`
+}
+
+// ClusterPeers returns the live peers' counters, sorted by id; nil on a single node.
+func (e *Engine) ClusterPeers() []ClusterPeer {
+	if e.link == nil {
+		return nil
+	}
+	ps := e.link.node.PeerStats()
+	ids := make([]string, len(ps))
+	for i, p := range ps {
+		ids[i] = p.ID
+	}
+	unsynced := e.link.interest.Unsynced(ids)
+	out := make([]ClusterPeer, len(ps))
+	for i, p := range ps {
+		out[i] = ClusterPeer{ID: p.ID, Sent: p.Sent, Received: p.Received, Dropped: p.Dropped, Queued: p.Queued,
+			Connected: p.Connected, Synced: !slices.Contains(unsynced, p.ID)}
+	}
+	return out
+}

@@ -30,6 +30,13 @@
 // Engine.Readiness says when a node should get traffic (started and, in a cluster, synced with its
 // peers). docs/operations.md has the node's view of both.
 //
+// # Monitoring
+//
+// Stats, Counters (traffic, errors by cause, the emit latency histogram), ConnectionsByTransport,
+// ClusterStats, ClusterMembers, ClusterPeers and RecoveryStats are read without stopping anything;
+// Observer reports socket and room events. Package engine/metrics exports them all to Prometheus. The
+// counting on the hot paths is plain atomics, sharded per connection where the fan-out runs.
+//
 // # Packages below
 //
 // engine wires actors (the namespace, room and socket actors), the transport front-ends (native

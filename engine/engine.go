@@ -223,6 +223,7 @@ type Engine struct {
 	rateLimited atomic.Int64 // packets a rate limit delayed
 	rateClosed  atomic.Int64 // connections closed for staying over their rate limit
 	bpClosed    atomic.Int64 // connections closed by BackpressureTimeout
+	ctr         counters     // traffic counters (Counters)
 
 	mu       sync.RWMutex
 	nsps     map[string]*Namespace
@@ -247,6 +248,7 @@ func New(cfg Config) (*Engine, error) {
 		addrs:    &transport.AddrLimit{Max: cfg.MaxConnsPerIP},
 	}
 	e.rooms.Max = int64(cfg.MaxRooms)
+	e.flow.latency = &e.ctr.latency
 	e.system = actors.NewSystem(cfg.Logger)
 	e.rec = newRecovery(e, cfg.Recovery)
 	e.native = native.NewServer(native.Options{
@@ -254,6 +256,7 @@ func New(cfg Config) (*Engine, error) {
 		MaxFrameMessages: cfg.MaxFrameMessages,
 		HeaderBytes:      cfg.HandshakeHeaderBytes,
 		AddrLimit:        e.addrs,
+		Meter:            &e.ctr.meter,
 		MaxMessageSize:   cfg.MaxMessageSize,
 		QueueBytes:       cfg.WriteQueueBytes,
 		PingInterval:     cfg.PingInterval,
@@ -462,6 +465,19 @@ func (e *Engine) PollingConnections() int {
 	return n
 }
 
+// ConnectionsByTransport returns how many client connections are open on each transport
+// (TransportNative, TransportWebSocket, TransportPolling; every key is present). Like PollingConnections
+// it visits every connection.
+func (e *Engine) ConnectionsByTransport() map[string]int {
+	out := map[string]int{TransportNative: 0, TransportWebSocket: 0, TransportPolling: 0}
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	for s := range e.sessions {
+		out[connTransport(s)]++
+	}
+	return out
+}
+
 // hookQueue bounds the room hook events (OnCreateRoom and friends) and server-side events waiting for a
 // namespace's hook goroutine. The actors and the cluster router hand events over without waiting: past
 // this bound an event is dropped and counted, rather than stalling the namespace.
@@ -592,6 +608,7 @@ func (e *Engine) forget(s *session, reason string) {
 		return
 	}
 	e.conns.Add(-1)
+	e.ctr.closed(reason)
 	if obs := e.observing(); len(obs) > 0 {
 		tr := connTransport(s)
 		for _, o := range obs {

@@ -34,6 +34,8 @@ type flow struct {
 	queue   []chan struct{} // waiters, oldest first; each is closed when it may go
 
 	waits atomic.Int64 // handler runs that had to wait (Stats)
+
+	latency *histogram // emits' time from admit to settled (Counters.EmitLatency); nil: not measured
 }
 
 var errBackpressure = errors.New("engine: backpressure timeout")
@@ -48,6 +50,9 @@ func newFlow(maxCount int, maxBytes int64) *flow {
 func (f *flow) admit(b *actors.Broadcast) {
 	b.Size = packetBytes(b.Packet)
 	b.Settled = f.settled
+	if b.Op == actors.OpEmit && f.latency != nil {
+		b.Born = monotonic()
+	}
 	f.count.Add(1)
 	f.bytes.Add(int64(b.Size))
 }
@@ -55,6 +60,9 @@ func (f *flow) admit(b *actors.Broadcast) {
 func (f *flow) release(b *actors.Broadcast) {
 	f.count.Add(-1)
 	f.bytes.Add(-int64(b.Size))
+	if b.Born != 0 {
+		f.latency.observe(time.Duration(monotonic() - b.Born))
+	}
 	f.wakeIfRoom()
 }
 

@@ -40,6 +40,8 @@ var layers = map[string][]string{
 	"engine/admin": {"engine"},
 	// auth: token verification and HTTP hooks behind engine.Config.Auth.
 	"engine/auth": {"engine"},
+	// metrics: the Prometheus collector, reading engine's public counters.
+	"engine/metrics": {"engine"},
 	// The Go client speaks the native protocol through its codec, never through the server side.
 	"client":         {"internal/packet", "transport/wire"},
 	"client/browser": {"internal/static"},
@@ -50,7 +52,7 @@ var layers = map[string][]string{
 	"examples/cluster":               {"client/browser", "engine", "examples/chat/chatapp"},
 	"examples/arena":                 {"client/browser", "engine"},
 	"examples/conformance":           {"engine", "transport/engineio"}, // the Engine.IO suite needs a bare Engine.IO echo server
-	"cmd/roomio":                     {"client/browser", "engine", "engine/admin", "engine/auth", "examples/chat/chatapp"},
+	"cmd/roomio":                     {"client/browser", "engine", "engine/admin", "engine/auth", "engine/metrics", "examples/chat/chatapp"},
 	// The load tool is a client: it reaches a server through package client and its own Socket.IO code.
 	"internal/loadgen": {"client"},
 	"cmd/roomio-bench": {"internal/loadgen"},
@@ -69,6 +71,7 @@ var testLayers = map[string][]string{
 	"engine":                {"client"},
 	"engine/admin":          {},
 	"engine/auth":           {"client"},
+	"engine/metrics":        {"client"}, // native clients to count
 	"examples/chat":         {"client"},
 	"examples/chat/chatapp": {"client", "examples/chat/chatapp/chattest", "transport/wire"},
 	"examples/cluster":      {"client"},

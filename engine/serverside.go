@@ -101,6 +101,7 @@ func (n *Namespace) serverSideEmit(ctx context.Context, ack bool, event string, 
 	case <-ctx.Done():
 		res, expected, _ := c.Snapshot()
 		err = &TimeoutError{Answered: len(res), Expected: expected, Nodes: l.abandon(c), Cause: ctx.Err()}
+		l.e.ctr.ackTimeouts.Add(1)
 	}
 	res, _, _ := c.Snapshot()
 	out := make([]ServerReply, len(res))

@@ -51,6 +51,7 @@ func (s *session) Packet(p *packet.Packet) {
 	case packet.KindConnect:
 		s.connect(p)
 	case packet.KindEvent:
+		s.e.ctr.eventsIn.Add(1)
 		sock := s.socket(p.Namespace)
 		if sock == nil {
 			s.errorPacket(p.Namespace, wire.ErrCodeNotConnected, "not connected to namespace")
@@ -133,6 +134,7 @@ func (s *session) throttle(p *packet.Packet) bool {
 func (s *session) connect(p *packet.Packet) {
 	n := s.e.lookup(p.Namespace)
 	if n == nil {
+		s.e.ctr.connectErrors[refusedNamespace].Add(1)
 		s.conn.Send(&packet.Packet{Kind: packet.KindConnectError, Namespace: p.Namespace, Message: "Invalid namespace"})
 		return
 	}

@@ -272,6 +272,7 @@ func (s *Socket) Emit(event string, args ...any) error {
 		return err
 	}
 	s.ns.e.rec.stamp(p)
+	s.ns.e.ctr.emits.Add(1)
 	return s.send(p)
 }
 
@@ -288,6 +289,7 @@ func (s *Socket) EmitWithAck(ctx context.Context, event string, args ...any) ([]
 	}
 	ch := make(chan reply, 1)
 	s.expectAck(p.AckID, func(a []Arg, err error) { ch <- reply{a, err} })
+	s.ns.e.ctr.emits.Add(1)
 	if err := s.send(p); err != nil {
 		s.cancelAck(p.AckID)
 		return nil, err
@@ -297,6 +299,7 @@ func (s *Socket) EmitWithAck(ctx context.Context, event string, args ...any) ([]
 		return r.args, r.err
 	case <-ctx.Done():
 		s.cancelAck(p.AckID)
+		s.ns.e.ctr.ackTimeouts.Add(1)
 		return nil, fmt.Errorf("%w: %v", ErrTimeout, ctx.Err())
 	}
 }
@@ -437,7 +440,7 @@ func (s *Socket) connect() {
 	// Authentication comes first: a refused client runs none of the application's code.
 	joinRooms, aerr := s.authenticate()
 	if aerr != nil {
-		s.refuse(aerr.Message, aerr.connectData())
+		s.refuse(refusedAuth, aerr.Message, aerr.connectData())
 		return
 	}
 	mws, hs := s.ns.connectChain()
@@ -463,7 +466,7 @@ func (s *Socket) connect() {
 				s.life.abandon(s)
 			}
 			msg, data := connectErrorOf(err)
-			s.refuse(msg, data)
+			s.refuse(refusedMiddleware, msg, data)
 			return
 		}
 	}
@@ -482,7 +485,7 @@ func (s *Socket) connect() {
 	res, err := e.system.Root.RequestFuture(s.ns.pid, add, connectWait).Result()
 	if err != nil {
 		e.log.Error("spawning socket actor", "namespace", s.ns.name, "err", err)
-		s.refuse("server error", nil)
+		s.refuse(refusedServerError, "server error", nil)
 		return
 	}
 	pid := res.(*actor.PID)
@@ -502,7 +505,7 @@ func (s *Socket) connect() {
 			s.closeActorLocked()
 			s.state.Store(sockDisconnected)
 			s.mu.Unlock()
-			s.refuse("cannot join the token's rooms: "+err.Error(), (&AuthError{Code: AuthForbidden}).connectData())
+			s.refuse(refusedAuth, "cannot join the token's rooms: "+err.Error(), (&AuthError{Code: AuthForbidden}).connectData())
 			return
 		}
 	}

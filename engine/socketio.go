@@ -41,6 +41,7 @@ func (e *Engine) newSocketIO() *socketio.Server {
 		OriginPatterns:  c.AllowedOrigins,
 		HeaderBytes:     c.HandshakeHeaderBytes,
 		AddrLimit:       e.addrs,
+		Meter:           &e.ctr.meter,
 		Logger:          c.Logger,
 		// In a cluster, sids name their node, and a request for a session of another node is relayed to
 		// it (relay.go, package cluster/tunnel): no sticky sessions needed.

@@ -23,7 +23,12 @@ type Queue[T any] struct {
 	done    bool // no more pushes accepted
 	dropped uint64
 	ready   chan struct{} // capacity 1: "something to do"
+	meter   *MeterShard   // nil: not counted
 }
+
+// SetMeter makes the queue count what it accepts and drops on m (nil: nothing). Call it before the first
+// Push.
+func (q *Queue[T]) SetMeter(m *MeterShard) { q.meter = m }
 
 // NewQueue returns a queue holding at most maxBytes of frames. A single frame larger than maxBytes is
 // accepted when the queue is empty, so the limit never makes a message undeliverable.
@@ -58,6 +63,7 @@ func (q *Queue[T]) PushGroup(frames []T, volatile bool) (ok, overflow bool) {
 		if volatile {
 			q.dropped++
 			q.mu.Unlock()
+			q.meter.drop()
 			return true, false
 		}
 		q.done = true
@@ -69,6 +75,7 @@ func (q *Queue[T]) PushGroup(frames []T, volatile bool) (ok, overflow bool) {
 	q.frames = append(q.frames, frames...)
 	q.size += n
 	q.mu.Unlock()
+	q.meter.queued(n)
 	q.signal()
 	return true, false
 }

@@ -17,14 +17,16 @@ import (
 	"github.com/roomio/roomio/engine"
 )
 
-// apiHandler serves the backend API on its own listener (-api-addr). Every request passes guardAPI
-// first; unknown paths answer 404 with a JSON error.
+// apiHandler serves the backend API and the Prometheus metrics (/metrics) on their own listener
+// (-api-addr). Every request passes guardAPI first (a scraper presents -api-key as a bearer token when
+// it is set); unknown paths answer 404 with a JSON error.
 func (n *node) apiHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /api/v1/emit", n.apiEmit)
 	mux.HandleFunc("GET /api/v1/sockets", n.apiSockets)
 	mux.HandleFunc("GET /api/v1/cluster", n.apiCluster)
 	mux.HandleFunc("GET /api/v1/stats", n.apiStats)
+	mux.Handle("GET /metrics", n.metrics)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, apiError{Error: "not found"})
 	})

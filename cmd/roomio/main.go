@@ -1,7 +1,7 @@
 // Command roomio runs a roomio node: the native WebSocket endpoint at /ws, the Socket.IO endpoint at
 // /socket.io/, the chat demo at / (the app of examples/chat/chatapp, with the browser client of
 // client/browser at /roomio.js), a backend emitter API under /api/v1/, /healthz (liveness) and /readyz
-// (readiness). With -admin-ui it serves the Socket.IO Admin UI's namespace /admin (package
+// (readiness); the API listener also serves Prometheus metrics at /metrics. With -admin-ui it serves the Socket.IO Admin UI's namespace /admin (package
 // engine/admin), and with -admin-ui-dir the UI's files at /admin/. Token auth and hooks: auth.go;
 // /readyz and -pprof: ops.go.
 //
@@ -436,6 +436,7 @@ type node struct {
 	apiAuth     *failureLog   // wrong or missing API keys, logged rate-limited
 	apiFailures atomic.Uint64 // their count (GET /api/v1/stats)
 	closeAuth   func()        // releases the auth hooks' connections
+	metrics     http.Handler  // GET /metrics on the API listener
 }
 
 // newNode builds a node and starts its engine.
@@ -489,6 +490,7 @@ func buildNode(o options, logger *slog.Logger) (*node, error) {
 	}
 	n := &node{eng: eng, log: logger, limits: o.http.withDefaults(), adminUIDir: o.adminUIDir, closeAuth: closeAuth,
 		apiKey: o.apiKey, apiLoopback: o.apiAddr == "" || loopbackAddr(o.apiAddr)}
+	n.metrics = metricsHandler(eng) // before Start: the observer counts every socket
 	n.apiAuth = &failureLog{log: logger.With("component", "api"), msg: "refused an API request with a missing or wrong key", total: &n.apiFailures}
 	if o.adminUI {
 		// Before Start, so that the Admin UI sees every socket.

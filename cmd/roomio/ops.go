@@ -8,7 +8,23 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/roomio/roomio/engine"
+	"github.com/roomio/roomio/engine/metrics"
 )
+
+// metricsHandler serves the engine's metrics (package engine/metrics) with the Go runtime's and the
+// process's, in Prometheus text format (or OpenMetrics/protobuf when the scraper asks).
+func metricsHandler(e *engine.Engine) http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(metrics.NewCollector(e), collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+}
 
 // readyz answers 200 "ready" once the engine serves and, in a cluster, has synced its interest table with
 // every peer it knows (engine.Readiness); 503 with the reason otherwise. /healthz stays liveness.

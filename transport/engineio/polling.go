@@ -204,6 +204,7 @@ func (s *Session) post(w http.ResponseWriter, r *http.Request) {
 		s.srv.failHTTP(w, http.StatusBadRequest, codeBadRequest)
 		return
 	}
+	s.meter.Received(len(body))
 	frames, err := DecodePayload(body)
 	for _, f := range frames {
 		if !s.handlePacket(f) {

@@ -74,6 +74,8 @@ type Options struct {
 	// ends; a handshake (polling or WebSocket) from an address at its limit is answered 429 Too Many
 	// Requests.
 	AddrLimit *transport.AddrLimit
+	// Meter, when set, counts the sessions' messages and bytes and the refused requests.
+	Meter *transport.Meter
 	// Logger receives warnings about misbehaving clients. Nil discards.
 	Logger *slog.Logger
 	// OnSession is called once per new session, synchronously, before the open packet is sent to the
@@ -272,6 +274,7 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		srv.mu.Lock()
 		if srv.closing {
 			srv.mu.Unlock()
+			srv.opts.Meter.Refuse(transport.RefusedShuttingDown)
 			http.Error(w, "server shutting down", http.StatusServiceUnavailable)
 			return
 		}
@@ -280,6 +283,7 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer srv.wg.Done()
 		release, ok := srv.opts.AddrLimit.Acquire(r.RemoteAddr)
 		if !ok {
+			srv.opts.Meter.Refuse(transport.RefusedConnsPerIP)
 			http.Error(w, "too many connections from this address", http.StatusTooManyRequests)
 			return
 		}
@@ -340,6 +344,7 @@ func (srv *Server) forward(w http.ResponseWriter, r *http.Request, sid string) b
 
 // failHTTP answers a long-polling request with the reference server's JSON error body.
 func (srv *Server) failHTTP(w http.ResponseWriter, status, code int) {
+	srv.refuse(code)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	w.Write([]byte(`{"code":` + strconv.Itoa(code) + `,"message":"` + errorMessages[code] + `"}`))
@@ -348,10 +353,23 @@ func (srv *Server) failHTTP(w http.ResponseWriter, status, code int) {
 // failUpgrade answers a WebSocket handshake that is refused before the upgrade: a plain 400 (or 403) with
 // the message as text, as the reference server's abortUpgrade does.
 func (srv *Server) failUpgrade(w http.ResponseWriter, status, code int) {
+	srv.refuse(code)
 	w.Header().Set("Connection", "close")
 	w.Header().Set("Content-Type", "text/html")
 	w.WriteHeader(status)
 	w.Write([]byte(errorMessages[code]))
+}
+
+// refuse counts an error answer on Options.Meter.
+func (srv *Server) refuse(code int) {
+	switch code {
+	case codeForbidden:
+		srv.opts.Meter.Refuse(transport.RefusedOrigin)
+	case codeUnknownSID:
+		srv.opts.Meter.Refuse(transport.RefusedUnknownSession)
+	default:
+		srv.opts.Meter.Refuse(transport.RefusedBadRequest)
+	}
 }
 
 func isUpgrade(r *http.Request) bool {
@@ -430,6 +448,7 @@ func (srv *Server) newSession(r *http.Request, tr string, adm *admission) *Sessi
 		drained: make(chan struct{}),
 		pong:    make(chan struct{}, 1),
 		queue:   transport.NewQueueOf(srv.opts.QueueBytes, Frame.size),
+		meter:   srv.opts.Meter.Shard(),
 		release: adm.release,
 		hs: transport.Handshake{
 			URL:        r.URL.String(),
@@ -443,6 +462,7 @@ func (srv *Server) newSession(r *http.Request, tr string, adm *admission) *Sessi
 	s.ctx, s.cancel = context.WithCancel(srv.hard)
 	s.closeCtx, s.cancelClose = context.WithCancel(s.ctx)
 	s.log = srv.opts.Logger.With("component", "engineio", "sid", s.id)
+	s.queue.SetMeter(s.meter)
 	s.arm(time.Now())
 	return s
 }

@@ -49,6 +49,7 @@ type Session struct {
 	hs    transport.Handshake
 	log   *slog.Logger
 	queue *transport.Queue[Frame]
+	meter *transport.MeterShard // nil without Options.Meter
 	// release uncounts the session from its address's connections (Options.AddrLimit), once.
 	release func()
 

@@ -197,6 +197,7 @@ func (s *Session) readLoop(ctx context.Context, ws *websocket.Conn) {
 			s.closeWith(reason, closeAbort, code)
 			return
 		}
+		s.meter.Received(len(data))
 		if s.isClosing() {
 			continue // drain the peer until the close handshake ends
 		}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -52,6 +53,8 @@ type Options struct {
 	// AddrLimit, when set, counts each connection against its remote IP address; an upgrade request from
 	// an address at its limit is answered 429 Too Many Requests.
 	AddrLimit *transport.AddrLimit
+	// Meter, when set, counts the connections' messages and bytes and the refused upgrades.
+	Meter *transport.Meter
 	// Logger receives warnings about misbehaving clients. Nil discards.
 	Logger *slog.Logger
 }
@@ -120,6 +123,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	release, ok := s.opts.AddrLimit.Acquire(r.RemoteAddr)
 	if !ok {
+		s.opts.Meter.Refuse(transport.RefusedConnsPerIP)
 		http.Error(w, "too many connections from this address", http.StatusTooManyRequests)
 		return
 	}
@@ -137,6 +141,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ws, err := websocket.Accept(w, r, opts)
 	if err != nil {
 		// Accept has answered (403 for a refused origin, 400/426 for a bad upgrade).
+		if strings.Contains(err.Error(), "Origin") {
+			s.opts.Meter.Refuse(transport.RefusedOrigin)
+		} else {
+			s.opts.Meter.Refuse(transport.RefusedBadRequest)
+		}
 		s.opts.Logger.Warn("websocket upgrade refused", "remote_addr", r.RemoteAddr, "err", err)
 		return
 	}
@@ -154,6 +163,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ws:     ws,
 		format: format,
 		queue:  transport.NewQueue(s.opts.QueueBytes),
+		meter:  s.opts.Meter.Shard(),
 		hs: transport.Handshake{
 			URL:        r.URL.String(),
 			Query:      r.URL.Query(),
@@ -163,6 +173,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			Secure:     r.TLS != nil,
 		},
 	}
+	c.queue.SetMeter(c.meter)
 	// A connection accepted while Shutdown runs is registered all the same, so that Shutdown's deadline
 	// reaches it: it is closed like the others (1001), or dropped at once once Shutdown gave up waiting.
 	// (A close handshake outside Shutdown's reach waited up to 5 s for a client that does not read.)
@@ -225,6 +236,7 @@ type Conn struct {
 	ws      *websocket.Conn
 	format  wire.Format
 	queue   *transport.Queue[[]byte]
+	meter   *transport.MeterShard // nil without Options.Meter
 	hs      transport.Handshake
 	session transport.Session
 	cancel  context.CancelFunc // ends serve's context: drops the connection
@@ -337,6 +349,7 @@ func (c *Conn) readLoop(ctx context.Context) (reason string) {
 				return transport.ReasonTransportError
 			}
 		}
+		c.meter.Received(len(data))
 		if c.closing.Load() {
 			continue // closing: drain the peer until the close handshake ends
 		}
