@@ -136,6 +136,10 @@ type Room struct {
 	pending *atomic.Int64 // RoomMessages forwarded by the namespace, not yet handled
 	ns      *actor.PID
 
+	// out, when set, makes this room the owner's actor of a placed room: its members are sockets of any
+	// node, its emits and kicks go through out, and its join answers through roomAdd.Answer.
+	out Placement
+
 	ctx    actor.Context // the context of the message being handled
 	self   *actor.PID
 	system *actor.ActorSystem
@@ -189,6 +193,10 @@ func (r *Room) Ref(sid string) any {
 // Emit queues p on every member except the one named except ("" for none). The members' sockets get
 // the packets in the order the room emits them.
 func (r *Room) Emit(p *packet.Packet, except string) {
+	if r.out != nil {
+		r.out.Emit(r.name, p, except)
+		return
+	}
 	d := &delivery{b: &Broadcast{Rooms: []string{r.name}, Op: OpEmit, Packet: p}, via: r.name}
 	for _, m := range r.members.list {
 		if m.sid != except {
@@ -200,6 +208,14 @@ func (r *Room) Emit(p *packet.Packet, except string) {
 // EmitTo queues p on member sid and reports whether sid is a member. During Join it also reaches the
 // joiner, who is not a member yet.
 func (r *Room) EmitTo(sid string, p *packet.Packet) bool {
+	if r.out != nil {
+		a, joining := r.ctx.Message().(*roomAdd)
+		if !r.members.has(sid) && (!joining || a.SID != sid) {
+			return false
+		}
+		r.out.EmitTo(sid, p)
+		return true
+	}
 	pid := r.pidOf(sid)
 	if pid == nil {
 		return false
@@ -242,7 +258,11 @@ func (r *Room) Kick(sid string) bool {
 	}
 	pid := r.members.list[i].pid
 	r.members.remove(sid)
-	r.ctx.Send(pid, &roomKicked{Room: r.name})
+	if r.out != nil {
+		r.out.Kick(r.name, sid)
+	} else {
+		r.ctx.Send(pid, &roomKicked{Room: r.name})
+	}
 	r.after = append(r.after, func() {
 		r.hooks().Left(r, sid, LeaveKicked)
 		r.maybeEmpty()
@@ -393,11 +413,22 @@ func (b *behaviorRoom) Receive(ctx actor.Context) {
 // the socket and carries the collector's leg.
 func (r *Room) join(ctx actor.Context, m *roomAdd) {
 	refuse := func(err error) {
-		ctx.Send(m.PID, &roomRefused{Room: r.name, Err: err, Collector: m.Collector})
+		if m.Answer != nil {
+			m.Answer(err)
+		} else {
+			ctx.Send(m.PID, &roomRefused{Room: r.name, Err: err, Collector: m.Collector})
+		}
 		r.maybeEmpty()
 	}
+	accept := func() {
+		if m.Answer != nil {
+			m.Answer(nil)
+		} else {
+			ctx.Send(m.PID, &roomJoined{Room: r.name, Collector: m.Collector})
+		}
+	}
 	if r.members.has(m.SID) {
-		ctx.Send(m.PID, &roomJoined{Room: r.name, Collector: m.Collector})
+		accept()
 		return
 	}
 	if r.closing {
@@ -425,7 +456,7 @@ func (r *Room) join(ctx actor.Context, m *roomAdd) {
 		return
 	}
 	r.members.add(member{sid: m.SID, pid: m.PID, ref: m.Ref})
-	ctx.Send(m.PID, &roomJoined{Room: r.name, Collector: m.Collector})
+	accept()
 }
 
 // maybeEmpty starts the end of an empty room: at once when it was never created or is being disposed,

@@ -6,7 +6,8 @@
 // Its only importer is engine, and its exported identifiers are the ones engine needs: the actor system
 // ([NewSystem]), the namespace actor ([NamespaceProps] with its [Hooks] and [Live] counters), the
 // messages engine sends ([AddSocket], [JoinRooms], [LeaveRooms], [GetRooms], [CloseSocket],
-// [Broadcast] with its [Op]), the interfaces engine implements ([Handle], [Outbox]) and the fan-out
+// [Broadcast] with its [Op], and for placed rooms [JoinAnswer], [OwnerJoin], [OwnerLeave], [Rebalance]),
+// the interfaces engine implements ([Handle], [Outbox], [Placement]) and the fan-out
 // bookkeeping engine waits on ([Collector], [Result], [SocketInfo]). Everything else is unexported.
 //
 // # Actors
@@ -27,6 +28,14 @@
 // be stopped (nsDispose) when it is empty, and the namespace agrees only if no join was sent to it
 // since. [RoomMessage]s reach it through the namespace, bounded by RoomSpec.MaxPending; ticks and timers
 // are messages the room sends itself from Go timers.
+//
+// In a cluster ([Hooks].Placement set) a behaviour room is placed on one node (placement.go): its
+// owner's namespace runs the behaviour actor among its owned rooms, with the room's members of every
+// node, while each node with members keeps them in a plain room (the proxy) and asks the owner to decide
+// each join ([JoinAnswer] brings the decision back), to remove its leavers ([OwnerJoin], [OwnerLeave] on
+// the owner's side) and to handle messages. The owner's emits go out through the Placement, as
+// broadcasts to the proxies. [Rebalance] follows a membership change: proxies join their members again
+// to a new owner, and an owner disposes the rooms it lost.
 //
 // # The broadcast path
 //

@@ -212,6 +212,9 @@ type (
 		Collector *Collector
 		Gated     bool
 		Options   packet.Arg
+		// Answer, when set, takes the behaviour room's decision instead of the socket (roomJoined,
+		// roomRefused): the join of a placed room, decided by its owner (placement.go).
+		Answer func(error)
 	}
 	// roomRemove (namespace → room): remove a member.
 	roomRemove struct {

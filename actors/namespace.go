@@ -44,6 +44,9 @@ type Hooks struct {
 	// namespace's registry does not hold (on other nodes). It must not block.
 	RefuseSocketRooms bool
 	SocketRoom        func(room string) bool
+	// Placement, when set, places the behaviour rooms on one node of a cluster (placement.go); without
+	// it every behaviour room runs on the node of its members.
+	Placement Placement
 }
 
 type roomEntry struct {
@@ -55,6 +58,9 @@ type roomEntry struct {
 	adds       uint64        // roomAdds sent (see nsDispose)
 	pending    *atomic.Int64 // RoomMessages forwarded, not yet handled by the room
 	maxPending int64
+
+	// The proxy of a placed behaviour room (a plain room actor) only.
+	placed *placedRoom
 }
 
 // namespaceActor is the registry of one namespace: its sockets (children), its rooms (children) and their
@@ -65,6 +71,9 @@ type namespaceActor struct {
 	rooms   map[string]*roomEntry
 	hooks   Hooks
 	live    *Live
+
+	owned  map[string]*roomEntry // placed behaviour rooms this node owns (Hooks.Placement)
+	tokens uint64                // the last token of a join asked of an owner
 }
 
 // NamespaceProps returns the props of a namespace actor. The engine spawns one per namespace from its
@@ -101,6 +110,10 @@ func (n *namespaceActor) Receive(ctx actor.Context) {
 			}
 			if m.Collector != nil {
 				m.Collector.AddLegs(1)
+			}
+			if e.placed != nil {
+				n.placedJoin(ctx, r, e, m)
+				continue
 			}
 			add := &roomAdd{Room: r, SID: m.SID, PID: m.PID, Collector: m.Collector}
 			if e.spec != nil {
@@ -144,8 +157,25 @@ func (n *namespaceActor) Receive(ctx actor.Context) {
 	case *RoomMessage:
 		n.roomMessage(ctx, m)
 	case *nsDispose:
-		if e := n.rooms[m.Room]; e != nil && e.pid.Equal(m.PID) && e.adds == m.Adds {
+		if o := n.owned[m.Room]; o != nil && o.pid.Equal(m.PID) {
+			if o.adds == m.Adds {
+				ctx.Poison(o.pid)
+				delete(n.owned, m.Room)
+			}
+		} else if e := n.rooms[m.Room]; e != nil && e.pid.Equal(m.PID) && e.adds == m.Adds {
 			n.deleteRoom(ctx, m.Room, e)
+		}
+	case *JoinAnswer:
+		n.joinAnswer(ctx, m)
+	case *OwnerJoin:
+		n.ownerAdd(ctx, m.Room, &roomAdd{Room: m.Room, SID: m.SID, Options: m.Options, Gated: true, Answer: m.Answer})
+	case *OwnerLeave:
+		if o := n.owned[m.Room]; o != nil {
+			ctx.Send(o.pid, &roomRemove{SID: m.SID, Why: m.Why})
+		}
+	case *Rebalance:
+		if n.hooks.Placement != nil {
+			n.rebalance(ctx)
 		}
 	case *AddSocket:
 		sa := newSocketActor(m, n.hooks.IsBehavior, n.live)
@@ -185,7 +215,9 @@ func (n *namespaceActor) spawnRoom(ctx actor.Context, r string, c *Collector) *r
 		n.hooks.Rooms.n.Add(1)
 	}
 	e := &roomEntry{}
-	if n.hooks.Behavior != nil {
+	if n.placed(r) {
+		e.placed = &placedRoom{members: make(map[string]placedMember), joins: make(map[uint64]*placedJoin)}
+	} else if n.hooks.Behavior != nil {
 		e.spec = n.hooks.Behavior(r)
 	}
 	if e.spec != nil {
@@ -229,6 +261,10 @@ func (n *namespaceActor) leave(ctx actor.Context, r, sid string, notify *actor.P
 	if e == nil {
 		return false
 	}
+	if e.placed != nil {
+		n.placedLeave(ctx, r, e, sid, notify, why)
+		return true
+	}
 	ctx.Send(e.pid, &roomRemove{SID: sid, Notify: notify, Why: why})
 	if e.spec != nil {
 		return true
@@ -245,6 +281,9 @@ func (n *namespaceActor) leave(ctx actor.Context, r, sid string, notify *actor.P
 // roomMessage forwards m to its behaviour room, or answers it with why it cannot.
 func (n *namespaceActor) roomMessage(ctx actor.Context, m *RoomMessage) {
 	e := n.rooms[m.Room]
+	if n.placed(m.Room) {
+		e = n.owned[m.Room] // the engine sends it here when this node owns the room
+	}
 	switch {
 	case e == nil && m.SID != "":
 		m.fail(ErrNotInRoom) // a room without an actor has no members

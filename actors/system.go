@@ -42,7 +42,9 @@ func NewSystem(logger *slog.Logger) *actor.ActorSystem {
 				m.Collector.LegDone()
 			}
 		case *roomAdd:
-			if m.Collector != nil {
+			if m.Answer != nil {
+				m.Answer(ErrRoomClosed)
+			} else if m.Collector != nil {
 				m.Collector.LegDone()
 			}
 		case *nsJoin:

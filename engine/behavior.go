@@ -65,8 +65,8 @@ const (
 	LeaveLeft         LeaveReason = "left"         // Leave or SocketsLeave
 	LeaveDisconnected LeaveReason = "disconnected" // the socket disconnected
 	LeaveKicked       LeaveReason = "kicked"       // RoomContext.Kick or Dispose
-	// LeaveNodeLost is reserved for a member whose node left the cluster; a room placed on one node
-	// never reports it yet.
+	// LeaveNodeLost is reserved for a member whose node left the cluster; it is not reported yet (such a
+	// member stays in the room until the room is disposed or moves).
 	LeaveNodeLost LeaveReason = "node lost"
 )
 
@@ -79,7 +79,8 @@ type Joiner struct {
 	ID string
 	// Options is what the join carried (Socket.JoinRoom); the zero Arg (nil Data) when none.
 	Options Arg
-	// Socket is the joining socket.
+	// Socket is the joining socket; nil for a socket on another node of a cluster (the room lives on one
+	// node and takes joins from all of them).
 	Socket *Socket
 }
 
@@ -165,7 +166,8 @@ func (c *RoomContext) Len() int { return c.r.Len() }
 // Has reports whether socket id is a member.
 func (c *RoomContext) Has(id string) bool { return c.r.Has(id) }
 
-// Socket returns member id's socket, or nil when it is not a member.
+// Socket returns member id's socket, or nil when it is not a member or (in a cluster) is on another
+// node.
 func (c *RoomContext) Socket(id string) *Socket {
 	return localSocket(c.r.Ref(id))
 }
@@ -340,7 +342,7 @@ func (n *Namespace) roomSpec(room string) *actors.RoomSpec {
 	if d == nil {
 		return nil
 	}
-	a := &roomAdapter{ns: n, b: d.factory(room)}
+	a := &roomAdapter{ns: n, b: d.factory(room), placed: n.e.link != nil}
 	a.c.ns = n
 	a.c.log = n.e.log.With("namespace", n.name, "room", room)
 	return &actors.RoomSpec{Hooks: a, DisposeDelay: d.disposeDelay, MaxPending: d.maxPending, MaxClients: d.maxClients}
@@ -352,6 +354,9 @@ type roomAdapter struct {
 	ns *Namespace
 	b  Behavior
 	c  RoomContext
+	// placed: the room is placed in a cluster (placement.go); the members' nodes report their joins and
+	// leaves to the observer hooks, not the owner.
+	placed bool
 }
 
 // ctx returns the room's context (the same value for every hook of the room).
@@ -383,14 +388,18 @@ func (a *roomAdapter) Join(r *actors.Room, j *actors.Joiner) error {
 	if err := a.safely("OnJoin", func() error { return a.b.OnJoin(c, jn) }); err != nil {
 		return err
 	}
-	a.ns.observe(a.ns.hooks.joinedList, 1, r.Name(), j.SID)
+	if !a.placed {
+		a.ns.observe(a.ns.hooks.joinedList, 1, r.Name(), j.SID)
+	}
 	return nil
 }
 
 func (a *roomAdapter) Left(r *actors.Room, sid string, why actors.LeaveReason) {
 	c := a.ctx(r)
 	a.safely("OnLeave", func() error { a.b.OnLeave(c, sid, leaveReasons[why]); return nil })
-	a.ns.observe(a.ns.hooks.leftList, 2, r.Name(), sid)
+	if !a.placed {
+		a.ns.observe(a.ns.hooks.leftList, 2, r.Name(), sid)
+	}
 }
 
 func (a *roomAdapter) Message(r *actors.Room, m *actors.RoomMessage) {

@@ -65,6 +65,8 @@ type link struct {
 	interest *clusterlink.Interest
 
 	tunnels *tunnel.Tunnels // requests relayed to the node of their session (relay.go)
+
+	roomCalls map[uint64]*roomCall // room messages waiting for their owner's answer (placement.go); under mu
 }
 
 type pendingCall struct {
@@ -79,7 +81,7 @@ func (e *Engine) newLink() error {
 	if cc.GossipAddr == "" {
 		return nil
 	}
-	l := &link{e: e, pending: make(map[uint64]*pendingCall), interest: clusterlink.NewInterest()}
+	l := &link{e: e, pending: make(map[uint64]*pendingCall), interest: clusterlink.NewInterest(), roomCalls: make(map[uint64]*roomCall)}
 	node, err := cluster.New(cluster.Config{
 		GossipAddr: cc.GossipAddr, AdvertiseGossip: cc.AdvertiseGossip,
 		RemoteAddr: cc.RemoteAddr, AdvertiseRemote: cc.AdvertiseRemote,
@@ -189,6 +191,16 @@ func (l *link) Receive(from cluster.Member, env *clusterv1.Envelope) {
 		l.remoteServerEvent(from.ID, b.ServerEvent)
 	case *clusterv1.Envelope_ServerEventAck:
 		l.serverEventAck(from.ID, b.ServerEventAck)
+	case *clusterv1.Envelope_RoomJoin:
+		l.remoteRoomJoin(from.ID, b.RoomJoin)
+	case *clusterv1.Envelope_RoomJoinReply:
+		l.remoteRoomJoinReply(b.RoomJoinReply)
+	case *clusterv1.Envelope_RoomLeave:
+		l.remoteRoomLeave(b.RoomLeave)
+	case *clusterv1.Envelope_RoomMessage:
+		l.remoteRoomMessage(from.ID, b.RoomMessage)
+	case *clusterv1.Envelope_RoomMessageReply:
+		l.remoteRoomMessageReply(b.RoomMessageReply)
 	case *clusterv1.Envelope_TunnelOpen, *clusterv1.Envelope_TunnelData, *clusterv1.Envelope_TunnelClose:
 		l.tunnels.Receive(from.ID, env)
 	}
@@ -198,6 +210,7 @@ func (l *link) Receive(from cluster.Member, env *clusterv1.Envelope) {
 func (l *link) MemberUp(m cluster.Member) {
 	l.e.log.Info("node joined", "node", m.ID, "remote_addr", m.RemoteAddr)
 	l.peerUp(m.ID)
+	l.membersChanged()
 }
 
 // MemberDown implements cluster.Handler: calls waiting for that node end without its answer.
@@ -216,6 +229,8 @@ func (l *link) MemberDown(m cluster.Member) {
 	for _, id := range gone {
 		l.settle(id)
 	}
+	l.membersChanged()
+	l.roomCallsDown(m.ID)
 }
 
 func (l *link) reply(r *clusterv1.BroadcastReply) {

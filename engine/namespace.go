@@ -144,8 +144,10 @@ func (n *Namespace) actorHooks() actors.Hooks {
 		interest = func(room string, added bool, c *actors.Collector) { l.localInterest(name, room, added, c) }
 	}
 	var socketRoom func(string) bool
+	var place actors.Placement
 	if n.e.link != nil {
 		socketRoom = isQualifiedSID // the id of a socket of another node
+		place = placer{n}
 	}
 	return actors.Hooks{
 		Rooms:             &n.e.rooms,
@@ -159,6 +161,7 @@ func (n *Namespace) actorHooks() actors.Hooks {
 		Stopped:           func() { close(n.stopped) },
 		Behavior:          n.roomSpec,
 		IsBehavior:        func(room string) bool { return h.behavior(room) != nil },
+		Placement:         place,
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync/atomic"
+	"time"
 
 	"github.com/roomio/roomio/actors"
 	"github.com/roomio/roomio/internal/packet"
@@ -38,7 +39,7 @@ func (r Room) Send(event string, args ...any) error {
 	log := r.ns.e.log
 	return r.ns.roomMessage(r.name, "", event, a, false, func(_ []packet.Arg, err error) {
 		log.Debug("room message not delivered", "namespace", r.ns.name, "room", r.name, "event", event, "err", err)
-	})
+	}, time.Time{})
 }
 
 // Request passes an event to the room's OnMessage and waits for its Reply, or for ctx: a reply that
@@ -99,7 +100,7 @@ func (s *Socket) SendToRoom(room, event string, args ...any) error {
 	log := s.ns.e.log
 	return s.ns.roomMessage(room, s.id, event, a, false, func(_ []packet.Arg, err error) {
 		log.Debug("room message not delivered", "namespace", s.ns.name, "room", room, "socket", s.id, "event", event, "err", err)
-	})
+	}, time.Time{})
 }
 
 // RequestRoom passes an event from this socket to a behaviour room it is a member of and waits for the
@@ -123,7 +124,8 @@ func (n *Namespace) request(ctx context.Context, room, sid, event string, a []pa
 		err  error
 	}
 	ch := make(chan answer, 1) // the room never waits for a caller that stopped waiting
-	if err := n.roomMessage(room, sid, event, a, true, func(args []packet.Arg, err error) { ch <- answer{args, err} }); err != nil {
+	deadline, _ := ctx.Deadline()
+	if err := n.roomMessage(room, sid, event, a, true, func(args []packet.Arg, err error) { ch <- answer{args, err} }, deadline); err != nil {
 		return nil, err
 	}
 	select {
@@ -135,8 +137,10 @@ func (n *Namespace) request(ctx context.Context, room, sid, event string, a []pa
 }
 
 // roomMessage checks a room message and hands it to the namespace actor, which forwards it to the room
-// or answers it. reply is called exactly once when roomMessage returns nil.
-func (n *Namespace) roomMessage(room, sid, event string, a []packet.Arg, ask bool, reply func([]packet.Arg, error)) error {
+// or answers it; in a cluster, a room owned by another node gets it over the cluster link. reply is
+// called at most once when roomMessage returns nil: exactly once, unless the message went to another
+// node and deadline (zero: a default of 30 s) passed first.
+func (n *Namespace) roomMessage(room, sid, event string, a []packet.Arg, ask bool, reply func([]packet.Arg, error), deadline time.Time) error {
 	if event == "" {
 		return fmt.Errorf("%w: %q", ErrReservedEvent, event)
 	}
@@ -157,6 +161,16 @@ func (n *Namespace) roomMessage(room, sid, event string, a []packet.Arg, ask boo
 	// Answer once: the room's Reply and a failure (a panic after a late Reply, say) must not both
 	// reach the caller.
 	var answered atomic.Bool
+	if l := n.e.link; l != nil {
+		if owner, local := l.owner(n.name, room); !local {
+			l.sendRoomMessage(owner, n.name, room, sid, event, a, ask, func(args []packet.Arg, err error) {
+				if answered.CompareAndSwap(false, true) {
+					reply(args, err)
+				}
+			}, deadline)
+			return nil
+		}
+	}
 	n.e.system.Root.Send(n.pid, &actors.RoomMessage{Room: room, SID: sid, Event: event, Args: a, Ask: ask,
 		Reply: func(args []packet.Arg, err error) {
 			if answered.CompareAndSwap(false, true) {
@@ -183,7 +197,7 @@ func (s *Socket) roomFrame(p *packet.Packet) {
 			return
 		}
 		s.send(&packet.Packet{Kind: packet.KindAck, Namespace: s.ns.name, AckID: p.AckID, Args: args})
-	})
+	}, time.Time{})
 	if err != nil {
 		fail(err)
 	}

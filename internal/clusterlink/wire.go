@@ -103,3 +103,15 @@ func NodeOfSID(sid string) (string, bool) {
 	node, _, ok := strings.Cut(sid, ".")
 	return node, ok && node != ""
 }
+
+// ArgFromWire converts one argument (a join's options); nil is the zero Arg.
+func ArgFromWire(a *wirev1.Arg) (packet.Arg, error) {
+	if a == nil {
+		return packet.Arg{}, nil
+	}
+	args, err := ArgsFromWire([]*wirev1.Arg{a})
+	if err != nil {
+		return packet.Arg{}, err
+	}
+	return args[0], nil
+}

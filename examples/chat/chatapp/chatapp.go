@@ -37,7 +37,7 @@ func Register(ns *engine.Namespace) {
 		// one's disconnect handler; that must not forget the id.
 		ids.Store(s.ID(), s)
 		s.OnDisconnect(func(string) { ids.CompareAndDelete(s.ID(), s) })
-		s.On("join", func(ev *engine.Event) { chatJoin(ev) })
+		s.On("join", func(ev *engine.Event) { chatJoin(ev, reserved) })
 		s.On("leave", func(ev *engine.Event) { chatLeave(ev, reserved) })
 		s.On("say", func(ev *engine.Event) {
 			var room string
@@ -105,10 +105,10 @@ func remoteSocket(ns *engine.Namespace, id string) bool {
 }
 
 // chatJoin joins the room (its chatRoom decides), then asks it for the history the socket missed.
-func chatJoin(ev *engine.Event) {
+func chatJoin(ev *engine.Event, reserved func(string) bool) {
 	s := ev.Socket
 	var room string
-	if ev.Bind(0, &room) != nil || !validRoom(room) {
+	if ev.Bind(0, &room) != nil || !validRoom(room) || reserved(room) {
 		ackIf(ev, fail("invalid room name"))
 		return
 	}

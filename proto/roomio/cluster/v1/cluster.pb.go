@@ -103,6 +103,11 @@ type Envelope struct {
 	//	*Envelope_Interest
 	//	*Envelope_InterestAck
 	//	*Envelope_InterestSnapshot
+	//	*Envelope_RoomJoin
+	//	*Envelope_RoomJoinReply
+	//	*Envelope_RoomLeave
+	//	*Envelope_RoomMessage
+	//	*Envelope_RoomMessageReply
 	//	*Envelope_TunnelOpen
 	//	*Envelope_TunnelData
 	//	*Envelope_TunnelClose
@@ -225,6 +230,51 @@ func (x *Envelope) GetInterestSnapshot() *InterestSnapshot {
 	return nil
 }
 
+func (x *Envelope) GetRoomJoin() *RoomJoin {
+	if x != nil {
+		if x, ok := x.Body.(*Envelope_RoomJoin); ok {
+			return x.RoomJoin
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetRoomJoinReply() *RoomJoinReply {
+	if x != nil {
+		if x, ok := x.Body.(*Envelope_RoomJoinReply); ok {
+			return x.RoomJoinReply
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetRoomLeave() *RoomLeave {
+	if x != nil {
+		if x, ok := x.Body.(*Envelope_RoomLeave); ok {
+			return x.RoomLeave
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetRoomMessage() *RoomMessage {
+	if x != nil {
+		if x, ok := x.Body.(*Envelope_RoomMessage); ok {
+			return x.RoomMessage
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetRoomMessageReply() *RoomMessageReply {
+	if x != nil {
+		if x, ok := x.Body.(*Envelope_RoomMessageReply); ok {
+			return x.RoomMessageReply
+		}
+	}
+	return nil
+}
+
 func (x *Envelope) GetTunnelOpen() *TunnelOpen {
 	if x != nil {
 		if x, ok := x.Body.(*Envelope_TunnelOpen); ok {
@@ -284,6 +334,26 @@ type Envelope_InterestSnapshot struct {
 	InterestSnapshot *InterestSnapshot `protobuf:"bytes,16,opt,name=interest_snapshot,json=interestSnapshot,proto3,oneof"`
 }
 
+type Envelope_RoomJoin struct {
+	RoomJoin *RoomJoin `protobuf:"bytes,17,opt,name=room_join,json=roomJoin,proto3,oneof"`
+}
+
+type Envelope_RoomJoinReply struct {
+	RoomJoinReply *RoomJoinReply `protobuf:"bytes,18,opt,name=room_join_reply,json=roomJoinReply,proto3,oneof"`
+}
+
+type Envelope_RoomLeave struct {
+	RoomLeave *RoomLeave `protobuf:"bytes,19,opt,name=room_leave,json=roomLeave,proto3,oneof"`
+}
+
+type Envelope_RoomMessage struct {
+	RoomMessage *RoomMessage `protobuf:"bytes,23,opt,name=room_message,json=roomMessage,proto3,oneof"`
+}
+
+type Envelope_RoomMessageReply struct {
+	RoomMessageReply *RoomMessageReply `protobuf:"bytes,24,opt,name=room_message_reply,json=roomMessageReply,proto3,oneof"`
+}
+
 type Envelope_TunnelOpen struct {
 	TunnelOpen *TunnelOpen `protobuf:"bytes,20,opt,name=tunnel_open,json=tunnelOpen,proto3,oneof"`
 }
@@ -309,6 +379,16 @@ func (*Envelope_Interest) isEnvelope_Body() {}
 func (*Envelope_InterestAck) isEnvelope_Body() {}
 
 func (*Envelope_InterestSnapshot) isEnvelope_Body() {}
+
+func (*Envelope_RoomJoin) isEnvelope_Body() {}
+
+func (*Envelope_RoomJoinReply) isEnvelope_Body() {}
+
+func (*Envelope_RoomLeave) isEnvelope_Body() {}
+
+func (*Envelope_RoomMessage) isEnvelope_Body() {}
+
+func (*Envelope_RoomMessageReply) isEnvelope_Body() {}
 
 func (*Envelope_TunnelOpen) isEnvelope_Body() {}
 
@@ -1115,6 +1195,359 @@ func (x *ServerEventAck) GetError() string {
 	return ""
 }
 
+// RoomJoin asks the owner to add a socket of the sender to a behaviour room. It is answered with a
+// RoomJoinReply carrying the same request_id (a number the sender chose, unique per room and sender).
+type RoomJoin struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	RequestId uint64                 `protobuf:"varint,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Room      *Room                  `protobuf:"bytes,2,opt,name=room,proto3" json:"room,omitempty"`
+	Sid       string                 `protobuf:"bytes,3,opt,name=sid,proto3" json:"sid,omitempty"`
+	// options are the join's options (Socket.JoinRoom); absent when none.
+	Options *v1.Arg `protobuf:"bytes,4,opt,name=options,proto3" json:"options,omitempty"`
+	// rejoin is set when the socket was a member already and the room's owner changed: the new owner
+	// adds it back (its create and join hooks decide as for any join).
+	Rejoin        bool `protobuf:"varint,5,opt,name=rejoin,proto3" json:"rejoin,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RoomJoin) Reset() {
+	*x = RoomJoin{}
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoomJoin) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoomJoin) ProtoMessage() {}
+
+func (x *RoomJoin) ProtoReflect() protoreflect.Message {
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoomJoin.ProtoReflect.Descriptor instead.
+func (*RoomJoin) Descriptor() ([]byte, []int) {
+	return file_roomio_cluster_v1_cluster_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *RoomJoin) GetRequestId() uint64 {
+	if x != nil {
+		return x.RequestId
+	}
+	return 0
+}
+
+func (x *RoomJoin) GetRoom() *Room {
+	if x != nil {
+		return x.Room
+	}
+	return nil
+}
+
+func (x *RoomJoin) GetSid() string {
+	if x != nil {
+		return x.Sid
+	}
+	return ""
+}
+
+func (x *RoomJoin) GetOptions() *v1.Arg {
+	if x != nil {
+		return x.Options
+	}
+	return nil
+}
+
+func (x *RoomJoin) GetRejoin() bool {
+	if x != nil {
+		return x.Rejoin
+	}
+	return false
+}
+
+// RoomJoinReply answers a RoomJoin: error is empty when the owner accepted the join, otherwise the
+// reason of the refusal (the text of the behaviour's error, or of one of the engine's errors).
+type RoomJoinReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RequestId     uint64                 `protobuf:"varint,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Room          *Room                  `protobuf:"bytes,2,opt,name=room,proto3" json:"room,omitempty"`
+	Error         string                 `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RoomJoinReply) Reset() {
+	*x = RoomJoinReply{}
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoomJoinReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoomJoinReply) ProtoMessage() {}
+
+func (x *RoomJoinReply) ProtoReflect() protoreflect.Message {
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoomJoinReply.ProtoReflect.Descriptor instead.
+func (*RoomJoinReply) Descriptor() ([]byte, []int) {
+	return file_roomio_cluster_v1_cluster_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *RoomJoinReply) GetRequestId() uint64 {
+	if x != nil {
+		return x.RequestId
+	}
+	return 0
+}
+
+func (x *RoomJoinReply) GetRoom() *Room {
+	if x != nil {
+		return x.Room
+	}
+	return nil
+}
+
+func (x *RoomJoinReply) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+// RoomLeave tells the owner that a socket of the sender left a behaviour room.
+type RoomLeave struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Room  *Room                  `protobuf:"bytes,1,opt,name=room,proto3" json:"room,omitempty"`
+	Sid   string                 `protobuf:"bytes,2,opt,name=sid,proto3" json:"sid,omitempty"`
+	// why is 0 left, 1 disconnected, 2 kicked, 3 node lost.
+	Why           uint32 `protobuf:"varint,3,opt,name=why,proto3" json:"why,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RoomLeave) Reset() {
+	*x = RoomLeave{}
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoomLeave) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoomLeave) ProtoMessage() {}
+
+func (x *RoomLeave) ProtoReflect() protoreflect.Message {
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoomLeave.ProtoReflect.Descriptor instead.
+func (*RoomLeave) Descriptor() ([]byte, []int) {
+	return file_roomio_cluster_v1_cluster_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *RoomLeave) GetRoom() *Room {
+	if x != nil {
+		return x.Room
+	}
+	return nil
+}
+
+func (x *RoomLeave) GetSid() string {
+	if x != nil {
+		return x.Sid
+	}
+	return ""
+}
+
+func (x *RoomLeave) GetWhy() uint32 {
+	if x != nil {
+		return x.Why
+	}
+	return 0
+}
+
+// RoomMessage is a message for a behaviour room's code, from a socket of the sender (sid) or from server
+// code (sid empty). A non-zero request_id asks for one RoomMessageReply: the room's answer (ask), or an
+// error when the room cannot take the message.
+type RoomMessage struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RequestId     uint64                 `protobuf:"varint,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Room          *Room                  `protobuf:"bytes,2,opt,name=room,proto3" json:"room,omitempty"`
+	Sid           string                 `protobuf:"bytes,3,opt,name=sid,proto3" json:"sid,omitempty"`
+	Event         string                 `protobuf:"bytes,4,opt,name=event,proto3" json:"event,omitempty"`
+	Args          []*v1.Arg              `protobuf:"bytes,5,rep,name=args,proto3" json:"args,omitempty"`
+	Ask           bool                   `protobuf:"varint,6,opt,name=ask,proto3" json:"ask,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RoomMessage) Reset() {
+	*x = RoomMessage{}
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoomMessage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoomMessage) ProtoMessage() {}
+
+func (x *RoomMessage) ProtoReflect() protoreflect.Message {
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoomMessage.ProtoReflect.Descriptor instead.
+func (*RoomMessage) Descriptor() ([]byte, []int) {
+	return file_roomio_cluster_v1_cluster_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *RoomMessage) GetRequestId() uint64 {
+	if x != nil {
+		return x.RequestId
+	}
+	return 0
+}
+
+func (x *RoomMessage) GetRoom() *Room {
+	if x != nil {
+		return x.Room
+	}
+	return nil
+}
+
+func (x *RoomMessage) GetSid() string {
+	if x != nil {
+		return x.Sid
+	}
+	return ""
+}
+
+func (x *RoomMessage) GetEvent() string {
+	if x != nil {
+		return x.Event
+	}
+	return ""
+}
+
+func (x *RoomMessage) GetArgs() []*v1.Arg {
+	if x != nil {
+		return x.Args
+	}
+	return nil
+}
+
+func (x *RoomMessage) GetAsk() bool {
+	if x != nil {
+		return x.Ask
+	}
+	return false
+}
+
+// RoomMessageReply answers a RoomMessage with a request_id.
+type RoomMessageReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RequestId     uint64                 `protobuf:"varint,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Args          []*v1.Arg              `protobuf:"bytes,2,rep,name=args,proto3" json:"args,omitempty"`
+	Error         string                 `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RoomMessageReply) Reset() {
+	*x = RoomMessageReply{}
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoomMessageReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoomMessageReply) ProtoMessage() {}
+
+func (x *RoomMessageReply) ProtoReflect() protoreflect.Message {
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoomMessageReply.ProtoReflect.Descriptor instead.
+func (*RoomMessageReply) Descriptor() ([]byte, []int) {
+	return file_roomio_cluster_v1_cluster_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *RoomMessageReply) GetRequestId() uint64 {
+	if x != nil {
+		return x.RequestId
+	}
+	return 0
+}
+
+func (x *RoomMessageReply) GetArgs() []*v1.Arg {
+	if x != nil {
+		return x.Args
+	}
+	return nil
+}
+
+func (x *RoomMessageReply) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
 // TunnelOpen opens a tunnel; the opener sends its first bytes right after, without waiting.
 type TunnelOpen struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1127,7 +1560,7 @@ type TunnelOpen struct {
 
 func (x *TunnelOpen) Reset() {
 	*x = TunnelOpen{}
-	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[12]
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1139,7 +1572,7 @@ func (x *TunnelOpen) String() string {
 func (*TunnelOpen) ProtoMessage() {}
 
 func (x *TunnelOpen) ProtoReflect() protoreflect.Message {
-	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[12]
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1152,7 +1585,7 @@ func (x *TunnelOpen) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TunnelOpen.ProtoReflect.Descriptor instead.
 func (*TunnelOpen) Descriptor() ([]byte, []int) {
-	return file_roomio_cluster_v1_cluster_proto_rawDescGZIP(), []int{12}
+	return file_roomio_cluster_v1_cluster_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *TunnelOpen) GetId() uint64 {
@@ -1189,7 +1622,7 @@ type TunnelData struct {
 
 func (x *TunnelData) Reset() {
 	*x = TunnelData{}
-	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[13]
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1201,7 +1634,7 @@ func (x *TunnelData) String() string {
 func (*TunnelData) ProtoMessage() {}
 
 func (x *TunnelData) ProtoReflect() protoreflect.Message {
-	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[13]
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1214,7 +1647,7 @@ func (x *TunnelData) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TunnelData.ProtoReflect.Descriptor instead.
 func (*TunnelData) Descriptor() ([]byte, []int) {
-	return file_roomio_cluster_v1_cluster_proto_rawDescGZIP(), []int{13}
+	return file_roomio_cluster_v1_cluster_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *TunnelData) GetId() uint64 {
@@ -1267,7 +1700,7 @@ type TunnelClose struct {
 
 func (x *TunnelClose) Reset() {
 	*x = TunnelClose{}
-	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[14]
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1279,7 +1712,7 @@ func (x *TunnelClose) String() string {
 func (*TunnelClose) ProtoMessage() {}
 
 func (x *TunnelClose) ProtoReflect() protoreflect.Message {
-	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[14]
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1292,7 +1725,7 @@ func (x *TunnelClose) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TunnelClose.ProtoReflect.Descriptor instead.
 func (*TunnelClose) Descriptor() ([]byte, []int) {
-	return file_roomio_cluster_v1_cluster_proto_rawDescGZIP(), []int{14}
+	return file_roomio_cluster_v1_cluster_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *TunnelClose) GetId() uint64 {
@@ -1320,7 +1753,7 @@ var File_roomio_cluster_v1_cluster_proto protoreflect.FileDescriptor
 
 const file_roomio_cluster_v1_cluster_proto_rawDesc = "" +
 	"\n" +
-	"\x1froomio/cluster/v1/cluster.proto\x12\x11roomio.cluster.v1\x1a\x19roomio/wire/v1/wire.proto\"\xfd\x05\n" +
+	"\x1froomio/cluster/v1/cluster.proto\x12\x11roomio.cluster.v1\x1a\x19roomio/wire/v1/wire.proto\"\xde\b\n" +
 	"\bEnvelope\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\tR\x04from\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\rR\aversion\x12<\n" +
@@ -1331,7 +1764,13 @@ const file_roomio_cluster_v1_cluster_proto_rawDesc = "" +
 	"\x10server_event_ack\x18\r \x01(\v2!.roomio.cluster.v1.ServerEventAckH\x00R\x0eserverEventAck\x129\n" +
 	"\binterest\x18\x0e \x01(\v2\x1b.roomio.cluster.v1.InterestH\x00R\binterest\x12C\n" +
 	"\finterest_ack\x18\x0f \x01(\v2\x1e.roomio.cluster.v1.InterestAckH\x00R\vinterestAck\x12R\n" +
-	"\x11interest_snapshot\x18\x10 \x01(\v2#.roomio.cluster.v1.InterestSnapshotH\x00R\x10interestSnapshot\x12@\n" +
+	"\x11interest_snapshot\x18\x10 \x01(\v2#.roomio.cluster.v1.InterestSnapshotH\x00R\x10interestSnapshot\x12:\n" +
+	"\troom_join\x18\x11 \x01(\v2\x1b.roomio.cluster.v1.RoomJoinH\x00R\broomJoin\x12J\n" +
+	"\x0froom_join_reply\x18\x12 \x01(\v2 .roomio.cluster.v1.RoomJoinReplyH\x00R\rroomJoinReply\x12=\n" +
+	"\n" +
+	"room_leave\x18\x13 \x01(\v2\x1c.roomio.cluster.v1.RoomLeaveH\x00R\troomLeave\x12C\n" +
+	"\froom_message\x18\x17 \x01(\v2\x1e.roomio.cluster.v1.RoomMessageH\x00R\vroomMessage\x12S\n" +
+	"\x12room_message_reply\x18\x18 \x01(\v2#.roomio.cluster.v1.RoomMessageReplyH\x00R\x10roomMessageReply\x12@\n" +
 	"\vtunnel_open\x18\x14 \x01(\v2\x1d.roomio.cluster.v1.TunnelOpenH\x00R\n" +
 	"tunnelOpen\x12@\n" +
 	"\vtunnel_data\x18\x15 \x01(\v2\x1d.roomio.cluster.v1.TunnelDataH\x00R\n" +
@@ -1413,6 +1852,35 @@ const file_roomio_cluster_v1_cluster_proto_rawDesc = "" +
 	"\n" +
 	"request_id\x18\x01 \x01(\x04R\trequestId\x12'\n" +
 	"\x04args\x18\x02 \x03(\v2\x13.roomio.wire.v1.ArgR\x04args\x12\x14\n" +
+	"\x05error\x18\x03 \x01(\tR\x05error\"\xaf\x01\n" +
+	"\bRoomJoin\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\x04R\trequestId\x12+\n" +
+	"\x04room\x18\x02 \x01(\v2\x17.roomio.cluster.v1.RoomR\x04room\x12\x10\n" +
+	"\x03sid\x18\x03 \x01(\tR\x03sid\x12-\n" +
+	"\aoptions\x18\x04 \x01(\v2\x13.roomio.wire.v1.ArgR\aoptions\x12\x16\n" +
+	"\x06rejoin\x18\x05 \x01(\bR\x06rejoin\"q\n" +
+	"\rRoomJoinReply\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\x04R\trequestId\x12+\n" +
+	"\x04room\x18\x02 \x01(\v2\x17.roomio.cluster.v1.RoomR\x04room\x12\x14\n" +
+	"\x05error\x18\x03 \x01(\tR\x05error\"\\\n" +
+	"\tRoomLeave\x12+\n" +
+	"\x04room\x18\x01 \x01(\v2\x17.roomio.cluster.v1.RoomR\x04room\x12\x10\n" +
+	"\x03sid\x18\x02 \x01(\tR\x03sid\x12\x10\n" +
+	"\x03why\x18\x03 \x01(\rR\x03why\"\xbc\x01\n" +
+	"\vRoomMessage\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\x04R\trequestId\x12+\n" +
+	"\x04room\x18\x02 \x01(\v2\x17.roomio.cluster.v1.RoomR\x04room\x12\x10\n" +
+	"\x03sid\x18\x03 \x01(\tR\x03sid\x12\x14\n" +
+	"\x05event\x18\x04 \x01(\tR\x05event\x12'\n" +
+	"\x04args\x18\x05 \x03(\v2\x13.roomio.wire.v1.ArgR\x04args\x12\x10\n" +
+	"\x03ask\x18\x06 \x01(\bR\x03ask\"p\n" +
+	"\x10RoomMessageReply\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\x04R\trequestId\x12'\n" +
+	"\x04args\x18\x02 \x03(\v2\x13.roomio.wire.v1.ArgR\x04args\x12\x14\n" +
 	"\x05error\x18\x03 \x01(\tR\x05error\"=\n" +
 	"\n" +
 	"TunnelOpen\x12\x0e\n" +
@@ -1452,7 +1920,7 @@ func file_roomio_cluster_v1_cluster_proto_rawDescGZIP() []byte {
 }
 
 var file_roomio_cluster_v1_cluster_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_roomio_cluster_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_roomio_cluster_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_roomio_cluster_v1_cluster_proto_goTypes = []any{
 	(Op)(0),                  // 0: roomio.cluster.v1.Op
 	(*Envelope)(nil),         // 1: roomio.cluster.v1.Envelope
@@ -1467,13 +1935,18 @@ var file_roomio_cluster_v1_cluster_proto_goTypes = []any{
 	(*Handshake)(nil),        // 10: roomio.cluster.v1.Handshake
 	(*ServerEvent)(nil),      // 11: roomio.cluster.v1.ServerEvent
 	(*ServerEventAck)(nil),   // 12: roomio.cluster.v1.ServerEventAck
-	(*TunnelOpen)(nil),       // 13: roomio.cluster.v1.TunnelOpen
-	(*TunnelData)(nil),       // 14: roomio.cluster.v1.TunnelData
-	(*TunnelClose)(nil),      // 15: roomio.cluster.v1.TunnelClose
-	nil,                      // 16: roomio.cluster.v1.Handshake.QueryEntry
-	nil,                      // 17: roomio.cluster.v1.Handshake.HeadersEntry
-	(*v1.Event)(nil),         // 18: roomio.wire.v1.Event
-	(*v1.Arg)(nil),           // 19: roomio.wire.v1.Arg
+	(*RoomJoin)(nil),         // 13: roomio.cluster.v1.RoomJoin
+	(*RoomJoinReply)(nil),    // 14: roomio.cluster.v1.RoomJoinReply
+	(*RoomLeave)(nil),        // 15: roomio.cluster.v1.RoomLeave
+	(*RoomMessage)(nil),      // 16: roomio.cluster.v1.RoomMessage
+	(*RoomMessageReply)(nil), // 17: roomio.cluster.v1.RoomMessageReply
+	(*TunnelOpen)(nil),       // 18: roomio.cluster.v1.TunnelOpen
+	(*TunnelData)(nil),       // 19: roomio.cluster.v1.TunnelData
+	(*TunnelClose)(nil),      // 20: roomio.cluster.v1.TunnelClose
+	nil,                      // 21: roomio.cluster.v1.Handshake.QueryEntry
+	nil,                      // 22: roomio.cluster.v1.Handshake.HeadersEntry
+	(*v1.Event)(nil),         // 23: roomio.wire.v1.Event
+	(*v1.Arg)(nil),           // 24: roomio.wire.v1.Arg
 }
 var file_roomio_cluster_v1_cluster_proto_depIdxs = []int32{
 	6,  // 0: roomio.cluster.v1.Envelope.broadcast:type_name -> roomio.cluster.v1.Broadcast
@@ -1483,26 +1956,38 @@ var file_roomio_cluster_v1_cluster_proto_depIdxs = []int32{
 	3,  // 4: roomio.cluster.v1.Envelope.interest:type_name -> roomio.cluster.v1.Interest
 	4,  // 5: roomio.cluster.v1.Envelope.interest_ack:type_name -> roomio.cluster.v1.InterestAck
 	5,  // 6: roomio.cluster.v1.Envelope.interest_snapshot:type_name -> roomio.cluster.v1.InterestSnapshot
-	13, // 7: roomio.cluster.v1.Envelope.tunnel_open:type_name -> roomio.cluster.v1.TunnelOpen
-	14, // 8: roomio.cluster.v1.Envelope.tunnel_data:type_name -> roomio.cluster.v1.TunnelData
-	15, // 9: roomio.cluster.v1.Envelope.tunnel_close:type_name -> roomio.cluster.v1.TunnelClose
-	2,  // 10: roomio.cluster.v1.Interest.room:type_name -> roomio.cluster.v1.Room
-	2,  // 11: roomio.cluster.v1.InterestSnapshot.rooms:type_name -> roomio.cluster.v1.Room
-	0,  // 12: roomio.cluster.v1.Broadcast.op:type_name -> roomio.cluster.v1.Op
-	18, // 13: roomio.cluster.v1.Broadcast.event:type_name -> roomio.wire.v1.Event
-	8,  // 14: roomio.cluster.v1.BroadcastReply.acks:type_name -> roomio.cluster.v1.AckReply
-	9,  // 15: roomio.cluster.v1.BroadcastReply.sockets:type_name -> roomio.cluster.v1.SocketInfo
-	19, // 16: roomio.cluster.v1.AckReply.args:type_name -> roomio.wire.v1.Arg
-	10, // 17: roomio.cluster.v1.SocketInfo.handshake:type_name -> roomio.cluster.v1.Handshake
-	16, // 18: roomio.cluster.v1.Handshake.query:type_name -> roomio.cluster.v1.Handshake.QueryEntry
-	17, // 19: roomio.cluster.v1.Handshake.headers:type_name -> roomio.cluster.v1.Handshake.HeadersEntry
-	19, // 20: roomio.cluster.v1.ServerEvent.args:type_name -> roomio.wire.v1.Arg
-	19, // 21: roomio.cluster.v1.ServerEventAck.args:type_name -> roomio.wire.v1.Arg
-	22, // [22:22] is the sub-list for method output_type
-	22, // [22:22] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	13, // 7: roomio.cluster.v1.Envelope.room_join:type_name -> roomio.cluster.v1.RoomJoin
+	14, // 8: roomio.cluster.v1.Envelope.room_join_reply:type_name -> roomio.cluster.v1.RoomJoinReply
+	15, // 9: roomio.cluster.v1.Envelope.room_leave:type_name -> roomio.cluster.v1.RoomLeave
+	16, // 10: roomio.cluster.v1.Envelope.room_message:type_name -> roomio.cluster.v1.RoomMessage
+	17, // 11: roomio.cluster.v1.Envelope.room_message_reply:type_name -> roomio.cluster.v1.RoomMessageReply
+	18, // 12: roomio.cluster.v1.Envelope.tunnel_open:type_name -> roomio.cluster.v1.TunnelOpen
+	19, // 13: roomio.cluster.v1.Envelope.tunnel_data:type_name -> roomio.cluster.v1.TunnelData
+	20, // 14: roomio.cluster.v1.Envelope.tunnel_close:type_name -> roomio.cluster.v1.TunnelClose
+	2,  // 15: roomio.cluster.v1.Interest.room:type_name -> roomio.cluster.v1.Room
+	2,  // 16: roomio.cluster.v1.InterestSnapshot.rooms:type_name -> roomio.cluster.v1.Room
+	0,  // 17: roomio.cluster.v1.Broadcast.op:type_name -> roomio.cluster.v1.Op
+	23, // 18: roomio.cluster.v1.Broadcast.event:type_name -> roomio.wire.v1.Event
+	8,  // 19: roomio.cluster.v1.BroadcastReply.acks:type_name -> roomio.cluster.v1.AckReply
+	9,  // 20: roomio.cluster.v1.BroadcastReply.sockets:type_name -> roomio.cluster.v1.SocketInfo
+	24, // 21: roomio.cluster.v1.AckReply.args:type_name -> roomio.wire.v1.Arg
+	10, // 22: roomio.cluster.v1.SocketInfo.handshake:type_name -> roomio.cluster.v1.Handshake
+	21, // 23: roomio.cluster.v1.Handshake.query:type_name -> roomio.cluster.v1.Handshake.QueryEntry
+	22, // 24: roomio.cluster.v1.Handshake.headers:type_name -> roomio.cluster.v1.Handshake.HeadersEntry
+	24, // 25: roomio.cluster.v1.ServerEvent.args:type_name -> roomio.wire.v1.Arg
+	24, // 26: roomio.cluster.v1.ServerEventAck.args:type_name -> roomio.wire.v1.Arg
+	2,  // 27: roomio.cluster.v1.RoomJoin.room:type_name -> roomio.cluster.v1.Room
+	24, // 28: roomio.cluster.v1.RoomJoin.options:type_name -> roomio.wire.v1.Arg
+	2,  // 29: roomio.cluster.v1.RoomJoinReply.room:type_name -> roomio.cluster.v1.Room
+	2,  // 30: roomio.cluster.v1.RoomLeave.room:type_name -> roomio.cluster.v1.Room
+	2,  // 31: roomio.cluster.v1.RoomMessage.room:type_name -> roomio.cluster.v1.Room
+	24, // 32: roomio.cluster.v1.RoomMessage.args:type_name -> roomio.wire.v1.Arg
+	24, // 33: roomio.cluster.v1.RoomMessageReply.args:type_name -> roomio.wire.v1.Arg
+	34, // [34:34] is the sub-list for method output_type
+	34, // [34:34] is the sub-list for method input_type
+	34, // [34:34] is the sub-list for extension type_name
+	34, // [34:34] is the sub-list for extension extendee
+	0,  // [0:34] is the sub-list for field type_name
 }
 
 func init() { file_roomio_cluster_v1_cluster_proto_init() }
@@ -1518,6 +2003,11 @@ func file_roomio_cluster_v1_cluster_proto_init() {
 		(*Envelope_Interest)(nil),
 		(*Envelope_InterestAck)(nil),
 		(*Envelope_InterestSnapshot)(nil),
+		(*Envelope_RoomJoin)(nil),
+		(*Envelope_RoomJoinReply)(nil),
+		(*Envelope_RoomLeave)(nil),
+		(*Envelope_RoomMessage)(nil),
+		(*Envelope_RoomMessageReply)(nil),
 		(*Envelope_TunnelOpen)(nil),
 		(*Envelope_TunnelData)(nil),
 		(*Envelope_TunnelClose)(nil),
@@ -1528,7 +2018,7 @@ func file_roomio_cluster_v1_cluster_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_roomio_cluster_v1_cluster_proto_rawDesc), len(file_roomio_cluster_v1_cluster_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   17,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,248 @@
+package actors
+
+import (
+	"sync/atomic"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/roomio/roomio/internal/packet"
+)
+
+// Placed behaviour rooms: in a cluster, a behaviour room lives on one node, its owner, which the engine
+// chooses ([Placement].Owner). There the namespace runs the room's behaviour actor (the authority: its
+// hooks, its state and the cluster-wide member list) among its owned rooms. Every node that has sockets
+// in the room, the owner included, keeps them in a plain room actor (the proxy), which only fans out; its
+// namespace asks the owner to decide each join (locally, or through the engine to the owner's node) and
+// adds the socket to the proxy only when the owner's answer (JoinAnswer) comes. Leaves and messages go to
+// the owner the same way. The authority emits through the engine (Placement.Emit), which routes the
+// emit like any other to the proxies of every node: the owner makes every emit of the room, and
+// messages between two actors, like envelopes between two nodes, keep their order, so every member on
+// every node sees the room's emits in the owner's order. A join answer travels the same path as the
+// emits that follow it, so it reaches the proxy before them.
+
+// Placement places the behaviour rooms of a namespace on one node of a cluster; the engine implements
+// it. Its methods are called from the namespace actor or a room actor and must not block.
+type Placement interface {
+	// Owner returns the node that owns room now, and whether that is this node.
+	Owner(room string) (node string, local bool)
+	// Join asks node (not this one) to decide the join of socket sid of this node. The answer must come
+	// back to this namespace actor as a JoinAnswer with the same token, unless the node is lost (then a
+	// Rebalance comes instead).
+	Join(node, room, sid string, token uint64, options packet.Arg, rejoin bool)
+	// Leave tells node (not this one) that socket sid of this node left room.
+	Leave(node, room, sid string, why LeaveReason)
+	// Emit sends p to every member of room, on every node, except socket except ("" for none), in the
+	// order of the calls.
+	Emit(room string, p *packet.Packet, except string)
+	// EmitTo sends p to socket sid, wherever it is.
+	EmitTo(sid string, p *packet.Packet)
+	// Kick removes socket sid from room on its node: the socket leaves the room as if it had left.
+	Kick(room, sid string)
+}
+
+// Messages from the engine to a namespace actor about placed rooms.
+type (
+	// JoinAnswer is the owner's answer to a join that this namespace asked for (Placement.Join): Err is
+	// nil when the owner accepted it.
+	JoinAnswer struct {
+		Room  string
+		Token uint64
+		Err   error
+	}
+	// OwnerJoin asks this node, the owner, to decide the join of a socket of another node. Answer is
+	// called once, from the room's actor, with nil or the refusal.
+	OwnerJoin struct {
+		Room    string
+		SID     string
+		Options packet.Arg
+		Answer  func(error)
+	}
+	// OwnerLeave tells this node, the owner, that a socket of another node left the room.
+	OwnerLeave struct {
+		Room string
+		SID  string
+		Why  LeaveReason
+	}
+	// Rebalance tells the namespace that the cluster's membership changed: each proxy whose owner
+	// changed asks the new owner to add its members back (and sends its waiting joins there); each owned
+	// room this node no longer owns is disposed.
+	Rebalance struct{}
+)
+
+// placedRoom is the placement state of a proxy (a plain room entry of a placed behaviour room).
+type placedRoom struct {
+	owner   string                  // the node the proxy's joins and leaves went to last
+	local   bool                    // owner is this node
+	members map[string]placedMember // the proxy's accepted members
+	joins   map[uint64]*placedJoin  // asked, not answered yet, by token
+}
+
+type placedMember struct {
+	pid *actor.PID
+	ref any
+}
+
+// placedJoin is one join asked of the owner.
+type placedJoin struct {
+	sid     string
+	pid     *actor.PID
+	ref     any
+	c       *Collector
+	options packet.Arg
+	left    bool // the socket left the room (or closed) after asking
+	rejoin  bool // the socket is a member already; the room's owner changed
+}
+
+// placed reports whether room r of this namespace is a placed behaviour room.
+func (n *namespaceActor) placed(r string) bool {
+	return n.hooks.Placement != nil && n.hooks.IsBehavior != nil && n.hooks.IsBehavior(r)
+}
+
+// placedJoin asks the owner of r to add the socket of m; the proxy e exists.
+func (n *namespaceActor) placedJoin(ctx actor.Context, r string, e *roomEntry, m *nsJoin) {
+	n.tokens++
+	pj := &placedJoin{sid: m.SID, pid: m.PID, ref: m.Ref, c: m.Collector, options: m.Options}
+	e.placed.joins[n.tokens] = pj
+	e.placed.owner, e.placed.local = n.hooks.Placement.Owner(r)
+	n.askOwner(ctx, r, e.placed, n.tokens, pj)
+}
+
+// askOwner sends one join to the owner of r (p.owner): the owned room when it is this node.
+func (n *namespaceActor) askOwner(ctx actor.Context, r string, p *placedRoom, token uint64, pj *placedJoin) {
+	if !p.local {
+		n.hooks.Placement.Join(p.owner, r, pj.sid, token, pj.options, pj.rejoin)
+		return
+	}
+	self, sys := ctx.Self(), ctx.ActorSystem()
+	n.ownerAdd(ctx, r, &roomAdd{Room: r, SID: pj.sid, Ref: pj.ref, Options: pj.options, Gated: true,
+		Answer: func(err error) { sys.Root.Send(self, &JoinAnswer{Room: r, Token: token, Err: err}) }})
+}
+
+// ownerAdd hands a join to the owned room r, starting it when it is not running.
+func (n *namespaceActor) ownerAdd(ctx actor.Context, r string, add *roomAdd) {
+	o := n.owned[r]
+	if o == nil {
+		spec := n.hooks.Behavior(r)
+		if spec == nil {
+			add.Answer(ErrNoBehavior)
+			return
+		}
+		o = &roomEntry{spec: spec, pending: new(atomic.Int64), maxPending: spec.MaxPending}
+		if o.maxPending <= 0 {
+			o.maxPending = 1024
+		}
+		br := newBehaviorRoom(r, spec, o.pending, n.live)
+		br.r.out = n.hooks.Placement
+		o.pid = ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return br }))
+		if n.owned == nil {
+			n.owned = make(map[string]*roomEntry)
+		}
+		n.owned[r] = o
+	}
+	o.adds++
+	ctx.Send(o.pid, add)
+}
+
+// joinAnswer applies the owner's answer to a join this namespace asked for.
+func (n *namespaceActor) joinAnswer(ctx actor.Context, m *JoinAnswer) {
+	e := n.rooms[m.Room]
+	if e == nil || e.placed == nil {
+		return
+	}
+	pj := e.placed.joins[m.Token]
+	if pj == nil {
+		return // answered already (asked again of a new owner)
+	}
+	delete(e.placed.joins, m.Token)
+	_, member := e.placed.members[pj.sid]
+	switch {
+	case pj.rejoin:
+		if m.Err != nil && member && !pj.left {
+			// The new owner refused a member back: it is out of the room.
+			n.placedRemove(ctx, m.Room, e, pj.sid, nil, LeaveKicked)
+			ctx.Send(pj.pid, &roomKicked{Room: m.Room})
+		}
+	case m.Err != nil:
+		ctx.Send(pj.pid, &roomRefused{Room: m.Room, Err: m.Err, Collector: pj.c})
+	case pj.left || member:
+		ctx.Send(pj.pid, &roomJoined{Room: m.Room, Collector: pj.c})
+	default:
+		e.members++
+		e.placed.members[pj.sid] = placedMember{pid: pj.pid, ref: pj.ref}
+		ctx.Send(e.pid, &roomAdd{Room: m.Room, SID: pj.sid, PID: pj.pid, Collector: pj.c, Gated: true})
+		room, sid := m.Room, pj.sid
+		n.hook(func() { n.hooks.Joined(room, sid) }, n.hooks.Joined != nil)
+	}
+	n.maybeDropProxy(ctx, m.Room, e)
+}
+
+// placedLeave removes sid from the proxy of r and tells the owner. notify, when set, gets roomReleased
+// from the proxy.
+func (n *namespaceActor) placedLeave(ctx actor.Context, r string, e *roomEntry, sid string, notify *actor.PID, why LeaveReason) {
+	for _, pj := range e.placed.joins {
+		if pj.sid == sid {
+			pj.left = true
+		}
+	}
+	n.placedRemove(ctx, r, e, sid, notify, why)
+	if e.placed.local {
+		if o := n.owned[r]; o != nil {
+			ctx.Send(o.pid, &roomRemove{SID: sid, Why: why})
+		}
+	} else {
+		n.hooks.Placement.Leave(e.placed.owner, r, sid, why)
+	}
+	n.maybeDropProxy(ctx, r, e)
+}
+
+// placedRemove drops sid from the proxy of r (only the local list; the owner is not told).
+func (n *namespaceActor) placedRemove(ctx actor.Context, r string, e *roomEntry, sid string, notify *actor.PID, why LeaveReason) {
+	ctx.Send(e.pid, &roomRemove{SID: sid, Notify: notify, Why: why})
+	if _, ok := e.placed.members[sid]; !ok {
+		return
+	}
+	delete(e.placed.members, sid)
+	e.members--
+	room := r
+	n.hook(func() { n.hooks.Left(room, sid) }, n.hooks.Left != nil)
+}
+
+// maybeDropProxy stops the proxy of r once it has no member and no join waiting.
+func (n *namespaceActor) maybeDropProxy(ctx actor.Context, r string, e *roomEntry) {
+	if e.members <= 0 && len(e.placed.joins) == 0 {
+		n.deleteRoom(ctx, r, e)
+	}
+}
+
+// rebalance follows a membership change: proxies whose owner changed ask the new owner to add their
+// members back and send it their waiting joins; owned rooms placed elsewhere now are disposed.
+func (n *namespaceActor) rebalance(ctx actor.Context) {
+	p := n.hooks.Placement
+	for r, e := range n.rooms {
+		if e.placed == nil {
+			continue
+		}
+		owner, local := p.Owner(r)
+		if owner == e.placed.owner {
+			continue
+		}
+		e.placed.owner, e.placed.local = owner, local
+		for token, pj := range e.placed.joins {
+			if !pj.left {
+				n.askOwner(ctx, r, e.placed, token, pj)
+			}
+		}
+		for sid, m := range e.placed.members {
+			n.tokens++
+			pj := &placedJoin{sid: sid, pid: m.pid, ref: m.ref, rejoin: true}
+			e.placed.joins[n.tokens] = pj
+			n.askOwner(ctx, r, e.placed, n.tokens, pj)
+		}
+	}
+	for r, o := range n.owned {
+		if _, local := p.Owner(r); !local {
+			ctx.Poison(o.pid)
+			delete(n.owned, r)
+		}
+	}
+}
