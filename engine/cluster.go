@@ -295,13 +295,15 @@ func (l *link) remoteBroadcast(from string, m *clusterv1.Broadcast) {
 	if b.Op == actors.OpEmit {
 		b.Packet.AckID = e.ackIDs.Add(1) // acks are matched per socket: use this node's id space
 	}
+	if !e.wg.add() {
+		return // shutting down: the caller's node sees this node leave instead
+	}
 	c := actors.NewCollector()
 	b.Collector = c
 	e.system.Root.Send(n.pid, b)
 	timeout := time.Duration(m.TimeoutMs) * time.Millisecond
-	e.wg.Add(1)
 	go func() {
-		defer e.wg.Done()
+		defer e.wg.done()
 		t := time.NewTimer(timeout)
 		defer t.Stop()
 		timedOut := false

@@ -230,7 +230,7 @@ type Engine struct {
 	dynamic  []*Namespace // parents of dynamic namespaces, in registration order
 	sessions map[*session]struct{}
 
-	wg sync.WaitGroup // executors and timers' work
+	wg workers // executors and timers' work
 }
 
 // New returns an engine for cfg. It allocates only; Start begins serving.
@@ -355,8 +355,7 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	go func() { sioErr <- e.sio.Shutdown(ctx) }()
 	err := errors.Join(e.native.Shutdown(ctx), <-sioErr, tunnelErr)
 	e.rec.shutdown() // after the connections: none is detached any more (the engine is not running)
-	done := make(chan struct{})
-	go func() { e.wg.Wait(); close(done) }()
+	done := e.wg.close()
 	select {
 	case <-done:
 	case <-ctx.Done():

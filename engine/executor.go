@@ -2,6 +2,38 @@ package engine
 
 import "sync"
 
+// workers counts the engine's goroutines (executors, remote-call waits) so that Shutdown can wait for
+// them. Once Shutdown waits it starts no more: a WaitGroup's Add must not race with its Wait, and actors
+// still stopping may hand hook events over meanwhile (they are dropped then; the engine is stopping).
+type workers struct {
+	mu     sync.Mutex
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// add counts one more goroutine, or reports false once closed.
+func (w *workers) add() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return false
+	}
+	w.wg.Add(1)
+	return true
+}
+
+func (w *workers) done() { w.wg.Done() }
+
+// close refuses new goroutines and returns a channel closed when the counted ones have ended.
+func (w *workers) close() <-chan struct{} {
+	w.mu.Lock()
+	w.closed = true
+	w.mu.Unlock()
+	done := make(chan struct{})
+	go func() { w.wg.Wait(); close(done) }()
+	return done
+}
+
 // executor runs functions one at a time, in submission order, on a goroutine that exists only while
 // there is work. It holds at most cap(ch) pending functions: submit blocks beyond that, which pushes back
 // on the connection's reader (and so on the client, through TCP) instead of growing memory.
@@ -9,11 +41,11 @@ type executor struct {
 	ch      chan func()
 	mu      sync.Mutex
 	running bool
-	wg      *sync.WaitGroup
+	w       *workers
 }
 
-func newExecutor(size int, wg *sync.WaitGroup) *executor {
-	return &executor{ch: make(chan func(), size), wg: wg}
+func newExecutor(size int, w *workers) *executor {
+	return &executor{ch: make(chan func(), size), w: w}
 }
 
 func (x *executor) submit(f func()) {
@@ -35,16 +67,15 @@ func (x *executor) offer(f func()) bool {
 
 func (x *executor) start() {
 	x.mu.Lock()
-	if !x.running {
+	if !x.running && x.w.add() {
 		x.running = true
-		x.wg.Add(1)
 		go x.run()
 	}
 	x.mu.Unlock()
 }
 
 func (x *executor) run() {
-	defer x.wg.Done()
+	defer x.w.done()
 	for {
 		select {
 		case f := <-x.ch:
