@@ -461,9 +461,20 @@ function encodeArg(v) {
 }
 
 function decodeArg(a) {
-  if (a && typeof a.json === "string") return parseJSON(a.json);
+  if (a && typeof a.json === "string") {
+    const v = parseJSON(a.json);
+    // Binary data a Socket.IO client nested in the value: put each buffer back where its placeholder is.
+    return Array.isArray(a.attachments) && a.attachments.length ? fillPlaceholders(v, a.attachments.map(fromBase64)) : v;
+  }
   if (a && typeof a.binary === "string") return fromBase64(a.binary);
   return null; // an Arg with no value is JSON null
+}
+
+function fillPlaceholders(v, atts) {
+  if (v === null || typeof v !== "object") return v;
+  if (v._placeholder === true && Number.isInteger(v.num) && v.num >= 0 && v.num < atts.length) return atts[v.num];
+  for (const k of Object.keys(v)) v[k] = fillPlaceholders(v[k], atts);
+  return v;
 }
 
 function parseJSON(s) {

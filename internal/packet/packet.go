@@ -24,9 +24,16 @@ const (
 )
 
 // Arg is one event or ack argument: JSON text, or raw bytes when Binary is set.
+//
+// Attachments holds binary data nested inside a JSON argument: Socket.IO writes each such buffer as a
+// placeholder object {"_placeholder":true,"num":N} in the JSON, and N indexes this argument's
+// Attachments (0 to len-1, whatever number the buffer has in the packet on the wire). It is nil for a
+// binary argument and for JSON without nested binary data. Keeping nested buffers with the argument
+// that refers to them lets an argument be re-sent alone or among others with its buffers in place.
 type Arg struct {
-	Data   []byte
-	Binary bool
+	Data        []byte
+	Binary      bool
+	Attachments [][]byte
 }
 
 // Decode unmarshals a JSON argument into v. A binary argument decodes only into *[]byte.
@@ -84,11 +91,6 @@ type Packet struct {
 	Message string // KindConnectError, KindError, KindDisconnect (reason)
 	Data    []byte // KindConnect: auth JSON; KindConnectError: data JSON
 	Seq     uint64 // KindPing, KindPong
-
-	// Attachments holds binary attachments referenced from inside JSON arguments by Socket.IO
-	// placeholders ({"_placeholder":true,"num":N}) nested in objects or arrays. Top-level binary arguments
-	// are Args with Binary set instead; Attachments is nil unless a Socket.IO client nested binary data.
-	Attachments [][]byte
 
 	// Volatile marks a packet that may be dropped when the recipient's queue is full.
 	Volatile bool

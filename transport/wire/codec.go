@@ -1,9 +1,11 @@
 package wire
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -218,24 +220,14 @@ func ToMessage(p *packet.Packet) *wirev1.Message {
 // str returns s with invalid UTF-8 replaced; a valid string, the usual case, is returned without a copy.
 func str(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }
 
-// toArgs converts p's arguments. Binary data a Socket.IO client nested inside a JSON argument
-// (p.Attachments) has no place in the native protocol's arguments: it follows them as binary arguments,
-// in placeholder order, and the JSON keeps its {"_placeholder":true,"num":N} objects (docs/socketio.md).
-func toArgs(p *packet.Packet) []*wirev1.Arg {
-	args := p.Args
-	if len(p.Attachments) > 0 {
-		args = make([]packet.Arg, 0, len(p.Args)+len(p.Attachments))
-		args = append(args, p.Args...)
-		for _, a := range p.Attachments {
-			args = append(args, packet.Arg{Data: a, Binary: true})
-		}
-	}
-	return ArgsToWire(args)
-}
+// toArgs converts p's arguments.
+func toArgs(p *packet.Packet) []*wirev1.Arg { return ArgsToWire(p.Args) }
 
 // ArgsToWire converts event or ack arguments to the protocol's Arg messages (nil for none). Invalid
-// UTF-8 in a JSON argument is replaced: protobuf strings must be UTF-8. The cluster protocol carries
-// arguments the same way.
+// UTF-8 in a JSON argument is replaced: protobuf strings must be UTF-8. Binary data a Socket.IO client
+// nested inside a JSON argument travels in the Arg's attachments, the JSON keeping its
+// {"_placeholder":true,"num":N} objects (docs/protocol.md). The cluster protocol carries arguments the
+// same way.
 func ArgsToWire(args []packet.Arg) []*wirev1.Arg {
 	if len(args) == 0 {
 		return nil
@@ -245,7 +237,7 @@ func ArgsToWire(args []packet.Arg) []*wirev1.Arg {
 		if a.Binary {
 			out[i] = &wirev1.Arg{Value: &wirev1.Arg_Binary{Binary: a.Data}}
 		} else {
-			out[i] = &wirev1.Arg{Value: &wirev1.Arg_Json{Json: str(string(a.Data))}}
+			out[i] = &wirev1.Arg{Value: &wirev1.Arg_Json{Json: str(string(a.Data))}, Attachments: a.Attachments}
 		}
 	}
 	return out
@@ -327,9 +319,54 @@ func ArgsFromWire(in []*wirev1.Arg) ([]packet.Arg, error) {
 				return nil, ErrInvalidArg
 			}
 			out[i] = packet.Arg{Data: []byte(v.Json)}
+			if len(a.Attachments) > 0 {
+				if !placeholdersIn([]byte(v.Json), len(a.Attachments)) {
+					return nil, ErrInvalidArg
+				}
+				out[i].Attachments = a.Attachments
+			}
 		default: // an Arg with no value is JSON null
 			out[i] = packet.Arg{Data: jsonNull}
 		}
+		if len(a.Attachments) > 0 && out[i].Attachments == nil {
+			return nil, ErrInvalidArg // attachments belong to a JSON argument
+		}
 	}
 	return out, nil
+}
+
+// placeholdersIn reports whether every Socket.IO placeholder in the JSON text js ({"_placeholder":true,
+// "num":N}, recognised as socket.io-client does) names one of n attachments. A receiver would otherwise
+// find no buffer, or another argument's, where the placeholder is.
+func placeholdersIn(js []byte, n int) bool {
+	var v any
+	d := json.NewDecoder(bytes.NewReader(js))
+	d.UseNumber()
+	if d.Decode(&v) != nil {
+		return false
+	}
+	var ok func(v any) bool
+	ok = func(v any) bool {
+		switch x := v.(type) {
+		case map[string]any:
+			if x["_placeholder"] == true {
+				num, isNum := x["num"].(json.Number)
+				k, err := strconv.Atoi(string(num))
+				return isNum && err == nil && k >= 0 && k < n
+			}
+			for _, e := range x {
+				if !ok(e) {
+					return false
+				}
+			}
+		case []any:
+			for _, e := range x {
+				if !ok(e) {
+					return false
+				}
+			}
+		}
+		return true
+	}
+	return ok(v)
 }

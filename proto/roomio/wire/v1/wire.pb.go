@@ -293,7 +293,11 @@ type Arg struct {
 	//
 	//	*Arg_Json
 	//	*Arg_Binary
-	Value         isArg_Value `protobuf_oneof:"value"`
+	Value isArg_Value `protobuf_oneof:"value"`
+	// attachments are binary data nested inside the JSON value: a Socket.IO client wrote each buffer as a
+	// placeholder {"_placeholder":true,"num":N} in json, and N indexes attachments. Only with json; a
+	// placeholder's num must be below the number of attachments.
+	Attachments   [][]byte `protobuf:"bytes,3,rep,name=attachments,proto3" json:"attachments,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -349,6 +353,13 @@ func (x *Arg) GetBinary() []byte {
 		if x, ok := x.Value.(*Arg_Binary); ok {
 			return x.Binary
 		}
+	}
+	return nil
+}
+
+func (x *Arg) GetAttachments() [][]byte {
+	if x != nil {
+		return x.Attachments
 	}
 	return nil
 }
@@ -990,10 +1001,11 @@ const file_roomio_wire_v1_wire_proto_rawDesc = "" +
 	"\x05error\x18\t \x01(\v2\x15.roomio.wire.v1.ErrorH\x00R\x05error\x12@\n" +
 	"\froom_message\x18\n" +
 	" \x01(\v2\x1b.roomio.wire.v1.RoomMessageH\x00R\vroomMessageB\x06\n" +
-	"\x04kind\">\n" +
+	"\x04kind\"`\n" +
 	"\x03Arg\x12\x14\n" +
 	"\x04json\x18\x01 \x01(\tH\x00R\x04json\x12\x18\n" +
-	"\x06binary\x18\x02 \x01(\fH\x00R\x06binaryB\a\n" +
+	"\x06binary\x18\x02 \x01(\fH\x00R\x06binary\x12 \n" +
+	"\vattachments\x18\x03 \x03(\fR\vattachmentsB\a\n" +
 	"\x05value\";\n" +
 	"\aConnect\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
