@@ -80,7 +80,9 @@ type Packet struct {
 	AckID     uint64 // KindEvent, KindRoomMessage: non-zero asks for an ack; KindAck, KindError: the id answered
 	SID       string // KindConnected
 	// PID is KindConnected's private session id, sent only when connection state recovery is on: the
-	// client presents it when it reconnects (Socket.IO's "pid").
+	// client presents it when it reconnects (Socket.IO's "pid", the native protocol's resume token). On
+	// a native KindConnect it is the session the client presents, with the last Offset it received
+	// (Socket.IO clients present theirs inside the auth JSON, Data).
 	PID string
 	// Offset, on a KindEvent without AckID that is not Volatile, names the packet in the recipients'
 	// recovery logs when connection state recovery is on; Socket.IO appends it as the last argument, and

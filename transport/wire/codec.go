@@ -194,13 +194,13 @@ func ToMessage(p *packet.Packet) *wirev1.Message {
 	ns := str(p.Namespace)
 	switch p.Kind {
 	case packet.KindConnect:
-		m.Kind = &wirev1.Message_Connect{Connect: &wirev1.Connect{Namespace: ns, Auth: str(string(p.Data))}}
+		m.Kind = &wirev1.Message_Connect{Connect: &wirev1.Connect{Namespace: ns, Auth: str(string(p.Data)), ResumeToken: str(p.PID), Offset: str(p.Offset)}}
 	case packet.KindConnected:
-		m.Kind = &wirev1.Message_Connected{Connected: &wirev1.Connected{Namespace: ns, Sid: str(p.SID)}}
+		m.Kind = &wirev1.Message_Connected{Connected: &wirev1.Connected{Namespace: ns, Sid: str(p.SID), ResumeToken: str(p.PID)}}
 	case packet.KindConnectError:
 		m.Kind = &wirev1.Message_ConnectError{ConnectError: &wirev1.ConnectError{Namespace: ns, Message: str(p.Message), Data: str(string(p.Data))}}
 	case packet.KindEvent:
-		m.Kind = &wirev1.Message_Event{Event: &wirev1.Event{Namespace: ns, Name: str(p.Name), Args: toArgs(p), AckId: p.AckID}}
+		m.Kind = &wirev1.Message_Event{Event: &wirev1.Event{Namespace: ns, Name: str(p.Name), Args: toArgs(p), AckId: p.AckID, Offset: str(p.Offset)}}
 	case packet.KindAck:
 		m.Kind = &wirev1.Message_Ack{Ack: &wirev1.Ack{Namespace: ns, AckId: p.AckID, Args: toArgs(p)}}
 	case packet.KindDisconnect:
@@ -252,16 +252,17 @@ func FromMessage(m *wirev1.Message) (*packet.Packet, error) {
 	var p *packet.Packet
 	switch k := m.Kind.(type) {
 	case *wirev1.Message_Connect:
-		p = &packet.Packet{Kind: packet.KindConnect, Namespace: k.Connect.Namespace, Data: optJSON(k.Connect.Auth)}
+		p = &packet.Packet{Kind: packet.KindConnect, Namespace: k.Connect.Namespace, Data: optJSON(k.Connect.Auth),
+			PID: k.Connect.ResumeToken, Offset: k.Connect.Offset}
 		if p.Data != nil && !json.Valid(p.Data) {
 			return p, ErrInvalidArg
 		}
 	case *wirev1.Message_Connected:
-		p = &packet.Packet{Kind: packet.KindConnected, Namespace: k.Connected.Namespace, SID: k.Connected.Sid}
+		p = &packet.Packet{Kind: packet.KindConnected, Namespace: k.Connected.Namespace, SID: k.Connected.Sid, PID: k.Connected.ResumeToken}
 	case *wirev1.Message_ConnectError:
 		p = &packet.Packet{Kind: packet.KindConnectError, Namespace: k.ConnectError.Namespace, Message: k.ConnectError.Message, Data: optJSON(k.ConnectError.Data)}
 	case *wirev1.Message_Event:
-		p = &packet.Packet{Kind: packet.KindEvent, Namespace: k.Event.Namespace, Name: k.Event.Name, AckID: k.Event.AckId}
+		p = &packet.Packet{Kind: packet.KindEvent, Namespace: k.Event.Namespace, Name: k.Event.Name, AckID: k.Event.AckId, Offset: k.Event.Offset}
 		var err error
 		p.Args, err = ArgsFromWire(k.Event.Args)
 		if err != nil {

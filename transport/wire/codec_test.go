@@ -25,6 +25,10 @@ func samplePackets() map[string]*packet.Packet {
 		"connect":            {Kind: packet.KindConnect, Namespace: "/chat", Data: []byte(`{"token":"abc"}`)},
 		"connect/no-auth":    {Kind: packet.KindConnect, Namespace: "/"},
 		"connected":          {Kind: packet.KindConnected, Namespace: "/chat", SID: "s0cket-1d"},
+		"connected/resume":   {Kind: packet.KindConnected, Namespace: "/chat", SID: "s0cket-1d", PID: "pr1vate"},
+		"connect/resume":     {Kind: packet.KindConnect, Namespace: "/", PID: "pr1vate", Offset: "k3x"},
+		"event/offset":       {Kind: packet.KindEvent, Namespace: "/", Name: "m", Args: []packet.Arg{{Data: []byte(`1`)}}, Offset: "k3y"},
+		"event/nested":       {Kind: packet.KindEvent, Namespace: "/", Name: "m", Args: []packet.Arg{{Data: []byte(`{"f":{"_placeholder":true,"num":0}}`), Attachments: [][]byte{{7}}}}},
 		"connect-error":      {Kind: packet.KindConnectError, Namespace: "/admin", Message: "Invalid namespace", Data: []byte(`{"retry":false}`)},
 		"connect-error/bare": {Kind: packet.KindConnectError, Namespace: "/admin", Message: "no"},
 		"event": {Kind: packet.KindEvent, Namespace: "/chat", Name: "message", AckID: 42, Args: []packet.Arg{
