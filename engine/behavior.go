@@ -182,6 +182,7 @@ func (c *RoomContext) EmitExcept(id, event string, args ...any) error {
 	if err != nil {
 		return err
 	}
+	c.ns.e.rec.stamp(p) // recoverable, as any emit (recovery.go)
 	c.r.Emit(p, id)
 	return nil
 }
@@ -193,6 +194,7 @@ func (c *RoomContext) EmitTo(id, event string, args ...any) error {
 	if err != nil {
 		return err
 	}
+	c.ns.e.rec.stamp(p)
 	if !c.r.EmitTo(id, p) {
 		return ErrNotInRoom
 	}
