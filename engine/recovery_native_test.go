@@ -10,8 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
+
 	"github.com/roomio/roomio/client"
 	"github.com/roomio/roomio/engine"
+	"github.com/roomio/roomio/internal/packet"
 	"github.com/roomio/roomio/transport/wire"
 )
 
@@ -193,5 +196,112 @@ func TestRecoverNativeClientExpired(t *testing.T) {
 	s.e.To(sock.ID()).Emit("m", "fresh")
 	if got := nextM(t, events); got != `"fresh"` {
 		t.Fatalf("first event on the fresh socket: %s", got)
+	}
+}
+
+// rawNative is a native-protocol connection the test drives frame by frame.
+type rawNative struct {
+	t       testing.TB
+	ctx     context.Context
+	ws      *websocket.Conn
+	pending []*packet.Packet // decoded from the last frame, not returned yet
+}
+
+func dialRawNative(t testing.TB, addr string) *rawNative {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	t.Cleanup(cancel)
+	ws, _, err := websocket.Dial(ctx, "ws://"+addr+"/ws", &websocket.DialOptions{Subprotocols: []string{wire.FormatProto.Subprotocol()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ws.CloseNow() })
+	return &rawNative{t: t, ctx: ctx, ws: ws}
+}
+
+// connect sends a Connect presenting token and offset, and returns the events before the Connected,
+// and the Connected.
+func (c *rawNative) connect(ns, token, offset string) (events []*packet.Packet, connected *packet.Packet) {
+	c.t.Helper()
+	f := wire.EncodeFrame(wire.FormatProto, &packet.Packet{Kind: packet.KindConnect, Namespace: ns, PID: token, Offset: offset})
+	if err := c.ws.Write(c.ctx, websocket.MessageBinary, f); err != nil {
+		c.t.Fatal(err)
+	}
+	for {
+		p := c.next()
+		switch p.Kind {
+		case packet.KindConnected:
+			return events, p
+		case packet.KindEvent:
+			events = append(events, p)
+		}
+	}
+}
+
+func (c *rawNative) next() *packet.Packet {
+	c.t.Helper()
+	for len(c.pending) == 0 {
+		_, data, err := c.ws.Read(c.ctx)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		msgs, err := wire.DecodeFrame(wire.FormatProto, data)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		for _, m := range msgs {
+			p, err := wire.FromMessage(m)
+			if err != nil {
+				c.t.Fatal(err)
+			}
+			c.pending = append(c.pending, p)
+		}
+	}
+	p := c.pending[0]
+	c.pending = c.pending[1:]
+	return p
+}
+
+// TestRecoverNativeBadInput: a forged token, a token presented in another namespace, and a token with an
+// offset the session does not hold each get a fresh socket, never the session; the first spends it.
+func TestRecoverNativeBadInput(t *testing.T) {
+	s := serveSIO(t, "127.0.0.1:0", recoveryConfig(time.Minute), func(e *engine.Engine) {
+		recoveryApp(e)
+		e.Of("/other")
+	})
+	victim := dialRawNative(t, s.addr)
+	_, conn := victim.connect("/", "", "")
+	if conn.PID == "" {
+		t.Fatal("Connected without a resume token while recovery is on")
+	}
+	sid, token := conn.SID, conn.PID
+	s.e.To(sid).Emit("m", 1)
+	offset := victim.next().Offset
+	if offset == "" {
+		t.Fatal("recoverable event without an offset")
+	}
+	victim.ws.CloseNow()
+	awaitRecovery(t, s.e, "the socket detached", func(st engine.RecoveryStats) bool { return st.Detached == 1 })
+
+	for _, tc := range []struct{ name, ns, token, offset string }{
+		{"forged token", "/", "AAAAAAAAAAAAAAAAAAAA", offset},
+		{"another namespace", "/other", token, offset},
+	} {
+		events, got := dialRawNative(t, s.addr).connect(tc.ns, tc.token, tc.offset)
+		if got.SID == sid || got.PID == token || len(events) != 0 {
+			t.Fatalf("%s: recovered someone's session: sid %q token %q events %d", tc.name, got.SID, got.PID, len(events))
+		}
+	}
+	// The session survived those; an unknown offset spends it.
+	events, got := dialRawNative(t, s.addr).connect("/", token, "not-an-offset")
+	if got.SID == sid || len(events) != 0 {
+		t.Fatalf("unknown offset recovered the session: sid %q", got.SID)
+	}
+	events, got = dialRawNative(t, s.addr).connect("/", token, offset)
+	if got.SID == sid || len(events) != 0 {
+		t.Fatalf("a refused session was recovered afterwards: sid %q", got.SID)
+	}
+	if st := s.e.RecoveryStats(); st.Recovered != 0 || st.Detached != 0 || st.Refused < 3 {
+		t.Fatalf("stats %+v", st)
 	}
 }
