@@ -28,7 +28,8 @@ type Options struct {
 	// HTTPClient performs the handshake. Nil means http.DefaultClient.
 	HTTPClient *http.Client
 	// Reconnect redials after the connection was lost unexpectedly and connects again, with the same
-	// auth, every namespace that was connected. There is no reconnection after Close, nor after the
+	// auth, every namespace that was connected, presenting its session for recovery when the server
+	// offered one (Socket.Recovered). There is no reconnection after Close, nor after the
 	// server closed the connection with 1000 (on purpose), 1002, 1003, 1007, 1009 (protocol errors, which
 	// a redial does not fix) or 4003 (connect timeout); a namespace the server disconnected with a
 	// Disconnect packet is not connected again. Each dial attempt is bounded by 10s.
@@ -486,17 +487,17 @@ func (c *Client) redial() *websocket.Conn {
 			return nil
 		}
 		c.ws = ws
-		var restore []*Socket
+		var restore []*packet.Packet
 		for _, s := range c.sockets {
-			if s.resume() {
-				restore = append(restore, s)
+			if p := s.resume(); p != nil {
+				restore = append(restore, p)
 			}
 		}
 		c.mu.Unlock()
 		c.log.Info("reconnected", "attempt", attempt, "namespaces", len(restore))
-		for _, s := range restore {
+		for _, p := range restore {
 			// A failed write means the connection is already gone: the read loop will report it.
-			c.sendTimeout(ws, &packet.Packet{Kind: packet.KindConnect, Namespace: s.ns, Data: s.auth})
+			c.sendTimeout(ws, p)
 		}
 		return ws
 	}
@@ -588,7 +589,7 @@ func (c *Client) handle(ws *websocket.Conn, p *packet.Packet) {
 	case packet.KindConnected:
 		c.mu.Lock()
 		s := c.sockets[p.Namespace]
-		ok := s != nil && s.connected(ws, p.SID)
+		ok := s != nil && s.connected(ws, p.SID, p.PID)
 		c.mu.Unlock()
 		if !ok {
 			// An abandoned Connect (its ctx ended) or a duplicate: leave the namespace.

@@ -28,7 +28,10 @@
 // a reason to [Socket.OnDisconnect] ("transport close: 4002 slow client"), and [Client.Err] and
 // [Socket.Err] return a [*CloseError] (see [CloseCode]). With [Options].Reconnect the client redials with
 // jittered exponential backoff and connects every namespace again with the same auth; a namespace the
-// server disconnected ("io server disconnect") is not connected again. [Client.Close] closes with code
+// server disconnected ("io server disconnect") is not connected again. When the server keeps sockets for
+// recovery, each namespace presents its resume token and the offset of the last event it received: a
+// recovered Socket keeps its ID and rooms, [Socket.Recovered] reports true, and the events it missed
+// reach its handlers after the OnReconnect hooks (docs/recovery.md). [Client.Close] closes with code
 // 1000 and waits for everything the Client started.
 //
 // # Concurrency

@@ -50,6 +50,14 @@ type Socket struct {
 	onDisconnect []func(reason string)
 	onError      []func(code uint32, msg string)
 	onReconnect  []func()
+
+	// Connection state recovery: the resume token of the latest Connected, the offset of the last
+	// recoverable event received, whether the latest reconnection was recovered, and the events the
+	// server replays before its Connected, delivered after it.
+	resumeToken string
+	offset      string
+	recovered   bool
+	replayed    []Event
 }
 
 type subscription struct {
@@ -79,6 +87,16 @@ func (s *Socket) ID() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.id
+}
+
+// Recovered reports whether the latest reconnection recovered the server-side socket (connection state
+// recovery, docs/recovery.md): same ID, rooms and data, and every event sent while the connection was
+// down delivered, in order, before the OnReconnect hooks' later events. False before any reconnection
+// and when the server started a fresh socket (its rooms are then gone).
+func (s *Socket) Recovered() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.recovered
 }
 
 // Namespace returns the Socket's namespace.
@@ -302,16 +320,22 @@ func (s *Socket) run() {
 // from its read loop.
 
 // connected records the server's Connected. It reports false when the Socket did not expect one.
-func (s *Socket) connected(ws *websocket.Conn, sid string) bool {
+func (s *Socket) connected(ws *websocket.Conn, sid, resumeToken string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch s.state {
 	case stateConnecting:
-		s.state, s.id, s.ws = stateConnected, sid, ws
+		s.state, s.id, s.ws, s.resumeToken = stateConnected, sid, ws, resumeToken
 		s.result <- nil
 		s.result = nil
 	case stateReconnecting:
-		s.state, s.id, s.ws = stateConnected, sid, ws
+		// The server answers a recovered session with the token the client presented.
+		s.recovered = s.resumeToken != "" && resumeToken == s.resumeToken && sid == s.id
+		if !s.recovered {
+			s.offset = ""
+			s.replayed = nil
+		}
+		s.state, s.id, s.ws, s.resumeToken = stateConnected, sid, ws, resumeToken
 		if hooks := s.onReconnect; len(hooks) > 0 {
 			s.d.push(func() {
 				for _, fn := range hooks {
@@ -319,6 +343,10 @@ func (s *Socket) connected(ws *websocket.Conn, sid string) bool {
 				}
 			})
 		}
+		for _, ev := range s.replayed {
+			s.d.push(func() { s.deliver(ev) })
+		}
+		s.replayed = nil
 	case stateConnected:
 		// A duplicate: keep the connection the server already confirmed.
 	default:
@@ -355,11 +383,16 @@ func (s *Socket) suspend(reason string, cause error) bool {
 	return true
 }
 
-// resume reports whether the Socket awaits reconnection, so that Connect must be sent again.
-func (s *Socket) resume() bool {
+// resume returns the Connect to send again when the Socket awaits reconnection (nil otherwise): it
+// presents the session to recover, if the server offered one.
+func (s *Socket) resume() *packet.Packet {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.state == stateReconnecting
+	if s.state != stateReconnecting {
+		return nil
+	}
+	s.replayed = nil
+	return &packet.Packet{Kind: packet.KindConnect, Namespace: s.ns, Data: s.auth, PID: s.resumeToken, Offset: s.offset}
 }
 
 // end ends the Socket for good. reason, when not empty, goes to OnDisconnect if the Socket was
@@ -412,19 +445,31 @@ func failAcks(acks map[uint64]chan ackResult, err error) {
 }
 
 // event queues a server event for the Socket's handlers.
+// While reconnecting, only a recovered session's replay can arrive (before the Connected): it is kept
+// and delivered after the OnReconnect hooks.
 func (s *Socket) event(ws *websocket.Conn, p *packet.Packet) {
-	s.mu.Lock()
-	ok := s.state == stateConnected
-	s.mu.Unlock()
-	if !ok {
-		return
-	}
 	ev := Event{Name: p.Name, Args: p.Args}
 	if p.AckID != 0 {
 		ev.Ack = s.ackFunc(ws, p.AckID)
 	}
-	s.d.push(func() { s.deliver(ev) })
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.state == stateConnected:
+		s.d.push(func() { s.deliver(ev) })
+	case s.state == stateReconnecting && s.resumeToken != "" && len(s.replayed) < maxReplayed:
+		s.replayed = append(s.replayed, ev)
+	default:
+		return
+	}
+	if p.Offset != "" {
+		s.offset = p.Offset
+	}
 }
+
+// maxReplayed bounds the events a Socket keeps while the server replays a recovered session (the
+// server sends at most twice its MaxBuffered, 512 by default); beyond it they are dropped.
+const maxReplayed = 1 << 14
 
 // deliver runs on the Socket's dispatcher.
 func (s *Socket) deliver(ev Event) {

@@ -1,5 +1,8 @@
 // chat.mjs drives the chat demo page in two real headless Chromium pages against a running roomio node:
-// both join room "lobby", page A sees B join, A sends a message, and it appears in both logs.
+// both join room "lobby", page A sees B join, A sends a message, and it appears in both logs. Then A's
+// WebSocket drops (closed under roomio.js, redials held off) while B sends five messages; once A may
+// redial it is recovered (connection state recovery): same id, still in the room, the five messages
+// once each and in order.
 //
 //   node e2e/chat.mjs http://127.0.0.1:PORT/
 //
@@ -38,6 +41,20 @@ const consoleLines = [];
 async function openPage(label, name) {
   const page = await browser.newPage();
   page.setDefaultTimeout(STEP_MS);
+  // Lets the test drop the page's WebSocket and hold its redials: while __hold is set, new WebSockets go
+  // to a closed port and fail, as when the network is down.
+  await page.addInitScript(() => {
+    const Native = window.WebSocket;
+    window.__sockets = [];
+    window.__hold = false;
+    window.WebSocket = function (url, protocols) {
+      const ws = new Native(window.__hold ? "ws://127.0.0.1:9/" : url, protocols);
+      window.__sockets.push(ws);
+      return ws;
+    };
+    window.WebSocket.prototype = Native.prototype;
+    Object.assign(window.WebSocket, { CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3 });
+  });
   page.on("console", (m) => consoleLines.push(`${label} console.${m.type()}: ${m.text()}`));
   page.on("pageerror", (e) => consoleLines.push(`${label} page error: ${e.message}`));
   page.on("requestfailed", (r) => consoleLines.push(`${label} request failed: ${r.url()} ${r.failure()?.errorText}`));
@@ -113,6 +130,53 @@ async function run() {
     const line = await b.$eval(`#log li.said[data-from="${cssEscape(idA)}"]`, (li) => li.innerText);
     if (!line.includes("ann")) throw new Error(`B's log line does not name the sender: ${JSON.stringify(line)}`);
     log(`B's log: ${JSON.stringify(line)}`);
+
+    await step("page A: connection drops", async () => {
+      await a.evaluate(() => {
+        window.__hold = true;
+        const ws = window.__sockets.at(-1);
+        window.__dropped = new Promise((r) => ws.addEventListener("close", r));
+        ws.close(3000, "test: connection dropped");
+      });
+      await a.evaluate(() => window.__dropped);
+    });
+    const missed = [];
+    for (let i = 0; i < 5; i++) {
+      const t = `while ann was away ${i} ${Math.random().toString(36).slice(2, 8)}`;
+      missed.push(t);
+      await step(`page B: send message ${i} while A is away`, async () => {
+        await b.fill("#message", t);
+        await b.click("#send");
+        await b.waitForFunction(
+          ([from, text]) => [...document.querySelectorAll("#log li.said")].some((li) => li.dataset.from === from && li.innerText.includes(text)),
+          [idB, t],
+        );
+      });
+    }
+    await step("page A: reconnects and is recovered", async () => {
+      await a.evaluate(() => (window.__hold = false));
+      await a.waitForFunction(() => [...document.querySelectorAll("#log li.info")].some((li) => li.innerText.includes("nothing was missed")), null, { timeout: 30_000 });
+    });
+    await step("page A: same id, the missed messages once each and in order", async () => {
+      const id = await a.$eval("#me", (el) => el.dataset.id);
+      if (id !== idA) throw new Error(`id after recovery ${id}, want ${idA}`);
+      await a.waitForFunction(
+        ([from, text]) => [...document.querySelectorAll("#log li.said")].some((li) => li.dataset.from === from && li.innerText.includes(text)),
+        [idB, missed[missed.length - 1]],
+      );
+      const lines = await a.$$eval(`#log li.said[data-from="${cssEscape(idB)}"]`, (lis) => lis.map((li) => li.innerText));
+      const seen = lines.flatMap((l) => missed.filter((t) => l.includes(t)));
+      if (JSON.stringify(seen) !== JSON.stringify(missed)) throw new Error(`missed messages on A: ${JSON.stringify(seen)}`);
+    });
+    const after = `after recovery ${Math.random().toString(36).slice(2, 8)}`;
+    await step("page A: still in the room (B's next message arrives)", async () => {
+      await b.fill("#message", after);
+      await b.click("#send");
+      await a.waitForFunction(
+        ([from, text]) => [...document.querySelectorAll("#log li.said")].some((li) => li.dataset.from === from && li.innerText.includes(text)),
+        [idB, after],
+      );
+    });
   } catch (err) {
     console.error(`--- page A log ---\n${await logText(a)}\n--- page B log ---\n${await logText(b)}`);
     throw err;
@@ -132,7 +196,7 @@ const overall = setTimeout(() => {
 let code = 0;
 try {
   await run();
-  log("PASS: two browsers chatted in #lobby");
+  log("PASS: two browsers chatted in #lobby, and a dropped one was recovered");
 } catch (err) {
   code = 1;
   console.error(`FAIL: ${err.message}`);

@@ -167,6 +167,30 @@ const scenarios = {
     if (!Buffer.from(gift).equals(Buffer.from("roomio"))) fail("server binary differs");
     s.close();
   },
+  // Binary data nested in objects and arrays keeps its place when the server re-emits the arguments
+  // (here in reverse order, so every attachment number changes): as an ack, an event and a broadcast.
+  async "nested-binary"() {
+    const s = io(base, { reconnection: false });
+    await connected(s);
+    const buf1 = Buffer.from([1, 1, 1]), buf2 = Buffer.from([2, 2]), buf3 = Buffer.from([3]);
+    const check = (args, what) => {
+      eq(args.length, 3, what + ": argument count");
+      const [obj, arr, b1] = args;
+      if (!Buffer.from(b1).equals(buf1)) fail(what + ": top-level buffer is not buf1");
+      if (!Buffer.from(obj.nested[0]).equals(buf2)) fail(what + ": nested buffer is not buf2");
+      eq(obj.nested[1], 7, what + ": number beside the nested buffer");
+      eq(arr.length, 2, what + ": array argument");
+      if (!Buffer.from(arr[0].deep).equals(buf3)) fail(what + ": deep buffer is not buf3");
+      eq(arr[1], "x", what + ": string in the array");
+    };
+    const ev = once(s, "mirrored");
+    const room = once(s, "mirrored-room");
+    const ack = await new Promise((r) => s.emit("mirror", buf1, [{ deep: buf3 }, "x"], { nested: [buf2, 7] }, (...a) => r(a)));
+    check(ack, "ack");
+    check(await ev, "event");
+    check(await room, "broadcast");
+    s.close();
+  },
   async "server-disconnect"() {
     const s = io(base, { reconnectionDelay: 100 });
     await connected(s);

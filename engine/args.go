@@ -10,9 +10,17 @@ import (
 
 // Arg is one event or ack argument as it came off the wire: JSON text in Data, or raw bytes when Binary
 // is set. Emit accepts an Arg and sends it as it is, so a handler can relay what it received unchanged.
+//
+// Attachments holds the binary data a Socket.IO client nested inside this JSON argument (a buffer
+// inside an object or array): the JSON keeps a placeholder {"_placeholder":true,"num":N} where the
+// buffer was, and N indexes Attachments. Emitting the Arg puts the buffers back in place for Socket.IO
+// clients whatever the argument's position; native clients receive the JSON with its placeholders and
+// the buffers beside it (docs/protocol.md). An Arg built by hand with Attachments must refer to each of
+// them with such a placeholder.
 type Arg struct {
-	Data   []byte
-	Binary bool
+	Data        []byte
+	Binary      bool
+	Attachments [][]byte
 }
 
 // Decode unmarshals a JSON argument into v (encoding/json). A binary argument decodes only into *[]byte

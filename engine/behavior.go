@@ -184,6 +184,7 @@ func (c *RoomContext) EmitExcept(id, event string, args ...any) error {
 	if err != nil {
 		return err
 	}
+	c.ns.e.rec.stamp(p) // recoverable, as any emit (recovery.go)
 	c.r.Emit(p, id)
 	return nil
 }
@@ -195,6 +196,7 @@ func (c *RoomContext) EmitTo(id, event string, args ...any) error {
 	if err != nil {
 		return err
 	}
+	c.ns.e.rec.stamp(p)
 	if !c.r.EmitTo(id, p) {
 		return ErrNotInRoom
 	}

@@ -129,9 +129,9 @@ func packetBytes(p *packet.Packet) int {
 	n := len(p.Name) + len(p.Namespace) + len(p.Data)
 	for _, a := range p.Args {
 		n += len(a.Data)
-	}
-	for _, a := range p.Attachments {
-		n += len(a)
+		for _, b := range a.Attachments {
+			n += len(b)
+		}
 	}
 	return n
 }

@@ -22,7 +22,8 @@ import (
 // session id and the offset of the last packet it saw gets the same socket id, rooms and data back,
 // and every packet it missed, before the connect reply.
 //
-// Only Socket.IO clients can present a session today. The zero value is off.
+// Socket.IO clients present the session in their CONNECT's auth ({"pid","offset"}), native clients in
+// their Connect's resume token and offset (docs/protocol.md). The zero value is off.
 type RecoveryConfig struct {
 	// Enabled turns recovery on: connect replies carry a private session id ("pid"), and every event
 	// sent without an ack and not volatile carries an offset (Socket.IO: as its last argument).
@@ -365,15 +366,29 @@ func (r *recovery) claim(ns *Namespace, auth []byte) (*lifeline, int) {
 	if json.Unmarshal(auth, &m) != nil || len(m.PID) == 0 || m.PID[0] != '"' {
 		return nil, 0
 	}
-	var pid, offset string
-	if json.Unmarshal(m.PID, &pid) != nil {
+	var ps presentedSession
+	if json.Unmarshal(m.PID, &ps.pid) != nil {
 		return nil, 0
 	}
-	hasOffset := len(m.Offset) > 0 && string(m.Offset) != "null"
-	if hasOffset && (m.Offset[0] != '"' || json.Unmarshal(m.Offset, &offset) != nil) {
+	ps.hasOffset = len(m.Offset) > 0 && string(m.Offset) != "null"
+	if ps.hasOffset && (m.Offset[0] != '"' || json.Unmarshal(m.Offset, &ps.offset) != nil) {
 		r.refused()
 		return nil, 0
 	}
+	return r.claimSession(ns, ps)
+}
+
+// presentedSession is the session a connecting client presents: its private session id and, when it
+// received a recoverable packet, the offset of the last one.
+type presentedSession struct {
+	pid       string
+	offset    string
+	hasOffset bool
+}
+
+// claimSession is claim for a parsed session.
+func (r *recovery) claimSession(ns *Namespace, ps presentedSession) (*lifeline, int) {
+	pid, offset, hasOffset := ps.pid, ps.offset, ps.hasOffset
 	r.mu.Lock()
 	l := r.detached[pid]
 	if l == nil || l.ns != ns {

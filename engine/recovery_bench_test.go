@@ -13,6 +13,7 @@ import (
 	"github.com/roomio/roomio/engine"
 	"github.com/roomio/roomio/internal/packet"
 	"github.com/roomio/roomio/transport"
+	"github.com/roomio/roomio/transport/wire"
 )
 
 // memConn is an in-process connection that drops what it is sent, but says when its socket connected.
@@ -107,6 +108,41 @@ func BenchmarkRecoverySocketIO(b *testing.B) {
 			b.Fatalf("iteration %d not recovered: sid %q pid %q offset %q: got %q %q %+v", i, sid, pid, offset, got, events, e.RecoveryStats())
 		}
 		c.ws.Write(c.ctx, websocket.MessageText, []byte("41"))
+		c.ws.CloseNow()
+		b.StartTimer()
+	}
+}
+
+// BenchmarkRecoveryNative is BenchmarkRecoverySocketIO for the native protocol: from the dial of the new
+// WebSocket (Connect with resume token and offset) to the Connected, the missed event replayed before it.
+func BenchmarkRecoveryNative(b *testing.B) {
+	e := newBenchEngine(b, engine.Config{Recovery: engine.RecoveryConfig{Enabled: true}})
+	mux := http.NewServeMux()
+	mux.Handle("/ws", e.Handler())
+	srv := httptest.NewServer(mux)
+	b.Cleanup(srv.Close)
+	addr := srv.Listener.Addr().String()
+	b.ResetTimer()
+	for i := range b.N {
+		b.StopTimer()
+		c := dialRawNative(b, addr)
+		_, conn := c.connect("/", "", "")
+		e.To(conn.SID).Emit("m", "warm")
+		offset := c.next().Offset
+		c.ws.CloseNow()
+		for e.RecoveryStats().Detached != 1 {
+			time.Sleep(100 * time.Microsecond)
+		}
+		e.To(conn.SID).Emit("m", i)
+		settled(b, e, conn.SID)
+		b.StartTimer()
+		c = dialRawNative(b, addr)
+		events, got := c.connect("/", conn.PID, offset)
+		b.StopTimer()
+		if got.SID != conn.SID || len(events) != 1 {
+			b.Fatalf("iteration %d not recovered: %+v %d %+v", i, got, len(events), e.RecoveryStats())
+		}
+		c.ws.Write(c.ctx, websocket.MessageBinary, wire.EncodeFrame(wire.FormatProto, &packet.Packet{Kind: packet.KindDisconnect, Namespace: "/"}))
 		c.ws.CloseNow()
 		b.StartTimer()
 	}

@@ -144,6 +144,8 @@ func (s *session) connect(p *packet.Packet) {
 		sess: s,
 		exec: newExecutor(s.e.cfg.EventQueueSize, &s.e.wg),
 		hs:   Handshake{Handshake: s.conn.Handshake(), Auth: p.Data},
+		// A native Connect's resume token and offset (Socket.IO's travel inside Auth).
+		presented: presentedSession{pid: p.PID, offset: p.Offset, hasOffset: p.Offset != ""},
 	}
 	sock.ctx, sock.cancel = context.WithCancel(context.Background())
 	s.mu.Lock()

@@ -40,6 +40,9 @@ type Socket struct {
 	life       *lifeline
 	recovered  bool
 	resumeFrom int
+	// presented is the session a native client presents in its Connect (resume token and offset);
+	// Socket.IO clients present theirs inside the auth payload.
+	presented presentedSession
 
 	state atomic.Int32
 	// ctx is the socket's context, cancelled when the socket disconnects.
@@ -449,7 +452,12 @@ func (s *Socket) connect() {
 	if rec := e.rec; rec != nil {
 		// The client may present a session to recover (recovery.go); the socket then takes its id.
 		var l *lifeline
-		if l, from = rec.claim(s.ns, s.hs.Auth); l != nil {
+		if s.presented.pid != "" {
+			l, from = rec.claimSession(s.ns, s.presented)
+		} else {
+			l, from = rec.claim(s.ns, s.hs.Auth)
+		}
+		if l != nil {
 			s.id, s.life, s.recovered = l.id, l, true
 			if !rec.cfg.RunMiddlewares {
 				mws = nil

@@ -186,6 +186,21 @@ func sioApp(reasons chan<- string) func(e *engine.Engine) {
 				ev.Ack(args...)
 			})
 			s.On("send-gift", func(*engine.Event) { s.Emit("gift", []byte("roomio")) })
+			// Re-emits what it received, in reverse order, as an event to the sender, to the room
+			// "mirror" (which the sender is in) and as the ack: nested binaries must stay in place.
+			s.On("mirror", func(ev *engine.Event) {
+				args := make([]any, len(ev.Args))
+				for i, a := range ev.Args {
+					args[len(args)-1-i] = a
+				}
+				if err := s.Join(ev.Context(), "mirror"); err != nil {
+					ev.Ack(err.Error())
+					return
+				}
+				s.Emit("mirrored", args...)
+				s.Namespace().To("mirror").Emit("mirrored-room", args...)
+				ev.Ack(args...)
+			})
 			s.On("join-room", func(ev *engine.Event) {
 				var req struct{ Room, Password string }
 				ev.Bind(0, &req)
@@ -236,7 +251,7 @@ func sioApp(reasons chan<- string) func(e *engine.Engine) {
 }
 
 func TestSocketIOClientScenarios(t *testing.T) {
-	for _, sc := range []string{"default-transports", "polling-only", "websocket-only", "namespaces", "auth-middleware", "acks", "binary", "server-disconnect", "behavior-room"} {
+	for _, sc := range []string{"default-transports", "polling-only", "websocket-only", "namespaces", "auth-middleware", "acks", "binary", "nested-binary", "server-disconnect", "behavior-room"} {
 		t.Run(sc, func(t *testing.T) {
 			s := serveSIO(t, "127.0.0.1:0", engine.Config{}, sioApp(nil))
 			runScenario(t, sc, "http://"+s.addr).wait(t)

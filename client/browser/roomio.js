@@ -24,7 +24,13 @@
 //   sock.roomRequest(room, event, ...args)  a Promise of the room's answer (first argument); rejected with
 //                                       the server's Error (.code 7–11, docs/protocol.md), on disconnect,
 //                                       or after options.ackTimeout ms
-//   sock.id, sock.connected, sock.active, sock.close(), sock.connect()
+//   sock.id, sock.connected, sock.active, sock.recovered, sock.close(), sock.connect()
+//
+// Connection state recovery (docs/recovery.md): when the server keeps sockets for recovery, a socket that
+// reconnects after an unexpected close presents its resume token and the offset of the last event it
+// received. If the server still holds its socket, "connect" fires with sock.recovered true, the same
+// sock.id and rooms, then every event missed while away, in order; otherwise sock.recovered is false and
+// the socket is a fresh one (new id, no rooms).
 //
 // Arguments are JSON values; a Uint8Array, ArrayBuffer or other ArrayBufferView goes as a binary argument
 // and binary arguments arrive as Uint8Array. Emits made while disconnected are buffered and sent once the
@@ -36,6 +42,9 @@
 // strings on input; zero values are omitted (a missing namespace is "/", a missing ackId is none).
 
 const SUBPROTOCOL = "roomio.v1.json";
+
+// Events kept while a recovered session is replayed (the server sends at most twice its MaxBuffered).
+const MAX_REPLAYED = 16384;
 
 // Reason strings passed to "disconnect" listeners, as in socket.io-client.
 const REASON_SERVER = "io server disconnect";
@@ -85,6 +94,10 @@ export class Socket {
     this._attempts = 0;
     this._retryTimer = null;
     this._serverDisconnected = false;
+    this.recovered = false;
+    this._resumeToken = ""; // the latest Connected's, presented on reconnection
+    this._offset = ""; // the last recoverable event's
+    this._replayed = []; // events a recovered session replays before its Connected
 
     if (this.opts.autoConnect) this.connect();
   }
@@ -243,6 +256,24 @@ export class Socket {
     }
   }
 
+  // _onEvent delivers a server event (live or replayed) and remembers its offset.
+  _onEvent(ws, body) {
+    if (body.offset) this._offset = body.offset;
+    const args = (body.args || []).map(decodeArg);
+    const ackId = body.ackId !== undefined && String(body.ackId) !== "0" ? String(body.ackId) : null;
+    if (ackId !== null) {
+      let sent = false;
+      args.push((...res) => {
+        if (sent) return;
+        sent = true;
+        const ack = { namespace: this.nsp, ackId };
+        if (res.length > 0) ack.args = res.map(encodeArg);
+        this._send({ ack });
+      });
+    }
+    this._fire(body.name, ...args);
+  }
+
   _open() {
     let ws;
     try {
@@ -258,6 +289,11 @@ export class Socket {
       if (typeof auth === "function") auth = auth();
       const c = { namespace: this.nsp };
       if (auth !== undefined && auth !== null) c.auth = JSON.stringify(auth);
+      if (this._resumeToken) {
+        c.resumeToken = this._resumeToken;
+        if (this._offset) c.offset = this._offset;
+      }
+      this._replayed = [];
       this._sendRaw(ws, [{ connect: c }]);
     };
     ws.onmessage = (e) => this._onFrame(ws, e.data);
@@ -364,13 +400,21 @@ export class Socket {
     if ((body.namespace || "/") !== this.nsp) return;
     switch (kind) {
       case "connected": {
+        // A recovered session is answered with the same sid and the token we presented.
+        this.recovered = !!this._resumeToken && body.resumeToken === this._resumeToken;
+        if (!this.recovered) this._offset = "";
+        this._resumeToken = body.resumeToken || "";
         this.id = body.sid;
         this.connected = true;
         this._attempts = 0;
         const buffered = this._buffer;
         this._buffer = [];
         if (buffered.length > 0) this._sendRaw(ws, buffered);
+        const replayed = this.recovered ? this._replayed : [];
+        this._replayed = [];
         this._fire("connect");
+        // As socket.io-client: the missed events after "connect".
+        for (const ev of replayed) this._onEvent(ws, ev);
         break;
       }
       case "connectError": {
@@ -386,19 +430,12 @@ export class Socket {
         break;
       }
       case "event": {
-        const args = (body.args || []).map(decodeArg);
-        const ackId = body.ackId !== undefined && String(body.ackId) !== "0" ? String(body.ackId) : null;
-        if (ackId !== null) {
-          let sent = false;
-          args.push((...res) => {
-            if (sent) return;
-            sent = true;
-            const ack = { namespace: this.nsp, ackId };
-            if (res.length > 0) ack.args = res.map(encodeArg);
-            this._send({ ack });
-          });
+        if (!this.connected) {
+          // Only a recovered session's replay arrives before its Connected: kept until then.
+          if (this._resumeToken && this._replayed.length < MAX_REPLAYED) this._replayed.push(body);
+          break;
         }
-        this._fire(body.name, ...args);
+        this._onEvent(ws, body);
         break;
       }
       case "ack": {
@@ -461,9 +498,20 @@ function encodeArg(v) {
 }
 
 function decodeArg(a) {
-  if (a && typeof a.json === "string") return parseJSON(a.json);
+  if (a && typeof a.json === "string") {
+    const v = parseJSON(a.json);
+    // Binary data a Socket.IO client nested in the value: put each buffer back where its placeholder is.
+    return Array.isArray(a.attachments) && a.attachments.length ? fillPlaceholders(v, a.attachments.map(fromBase64)) : v;
+  }
   if (a && typeof a.binary === "string") return fromBase64(a.binary);
   return null; // an Arg with no value is JSON null
+}
+
+function fillPlaceholders(v, atts) {
+  if (v === null || typeof v !== "object") return v;
+  if (v._placeholder === true && Number.isInteger(v.num) && v.num >= 0 && v.num < atts.length) return atts[v.num];
+  for (const k of Object.keys(v)) v[k] = fillPlaceholders(v[k], atts);
+  return v;
 }
 
 function parseJSON(s) {

@@ -57,7 +57,6 @@ func BroadcastToWire(ns string, b *actors.Broadcast) *clusterv1.Broadcast {
 	}
 	if p := b.Packet; p != nil {
 		m.Event = &wirev1.Event{Namespace: ns, Name: p.Name, Args: ArgsToWire(p.Args), AckId: p.AckID}
-		m.Attachments = p.Attachments
 		m.Volatile = p.Volatile
 	}
 	return m
@@ -77,7 +76,7 @@ func BroadcastFromWire(m *clusterv1.Broadcast) (*actors.Broadcast, error) {
 			return nil, err
 		}
 		b.Packet = &packet.Packet{Kind: packet.KindEvent, Namespace: m.Namespace, Name: m.Event.Name, Args: args,
-			Attachments: m.Attachments, Volatile: m.Volatile}
+			Volatile: m.Volatile}
 	} else if b.Op == actors.OpEmit {
 		return nil, errors.New("emit without an event")
 	}

@@ -24,9 +24,16 @@ const (
 )
 
 // Arg is one event or ack argument: JSON text, or raw bytes when Binary is set.
+//
+// Attachments holds binary data nested inside a JSON argument: Socket.IO writes each such buffer as a
+// placeholder object {"_placeholder":true,"num":N} in the JSON, and N indexes this argument's
+// Attachments (0 to len-1, whatever number the buffer has in the packet on the wire). It is nil for a
+// binary argument and for JSON without nested binary data. Keeping nested buffers with the argument
+// that refers to them lets an argument be re-sent alone or among others with its buffers in place.
 type Arg struct {
-	Data   []byte
-	Binary bool
+	Data        []byte
+	Binary      bool
+	Attachments [][]byte
 }
 
 // Decode unmarshals a JSON argument into v. A binary argument decodes only into *[]byte.
@@ -73,7 +80,9 @@ type Packet struct {
 	AckID     uint64 // KindEvent, KindRoomMessage: non-zero asks for an ack; KindAck, KindError: the id answered
 	SID       string // KindConnected
 	// PID is KindConnected's private session id, sent only when connection state recovery is on: the
-	// client presents it when it reconnects (Socket.IO's "pid").
+	// client presents it when it reconnects (Socket.IO's "pid", the native protocol's resume token). On
+	// a native KindConnect it is the session the client presents, with the last Offset it received
+	// (Socket.IO clients present theirs inside the auth JSON, Data).
 	PID string
 	// Offset, on a KindEvent without AckID that is not Volatile, names the packet in the recipients'
 	// recovery logs when connection state recovery is on; Socket.IO appends it as the last argument, and
@@ -84,11 +93,6 @@ type Packet struct {
 	Message string // KindConnectError, KindError, KindDisconnect (reason)
 	Data    []byte // KindConnect: auth JSON; KindConnectError: data JSON
 	Seq     uint64 // KindPing, KindPong
-
-	// Attachments holds binary attachments referenced from inside JSON arguments by Socket.IO
-	// placeholders ({"_placeholder":true,"num":N}) nested in objects or arrays. Top-level binary arguments
-	// are Args with Binary set instead; Attachments is nil unless a Socket.IO client nested binary data.
-	Attachments [][]byte
 
 	// Volatile marks a packet that may be dropped when the recipient's queue is full.
 	Volatile bool

@@ -38,17 +38,23 @@ type Decoder struct {
 
 	// The binary packet waiting for attachments, if any.
 	p      *packet.Packet
-	want   int      // attachments announced
-	atts   [][]byte // attachments received so far
-	size   int      // their total size
-	top    []topRef // binary arguments to fill in
-	nested []int    // p.Attachments[j] is attachment nested[j]
+	want   int         // attachments announced
+	atts   [][]byte    // attachments received so far
+	size   int         // their total size
+	top    []topRef    // binary arguments to fill in
+	nested []nestedRef // JSON arguments with placeholders nested inside them
 
 	s scanner // reused for each payload
 }
 
 // topRef says that p.Args[arg] is attachment num.
 type topRef struct{ arg, num int }
+
+// nestedRef says that p.Args[arg].Attachments[j] is attachment nums[j].
+type nestedRef struct {
+	arg  int
+	nums []int
+}
 
 // Text decodes a text payload: an Engine.IO message without its leading "4". It returns (nil, nil) when
 // the packet is a binary one that waits for attachments. The packet aliases data.
@@ -108,11 +114,12 @@ func (d *Decoder) complete() *packet.Packet {
 	for _, r := range d.top {
 		p.Args[r.arg] = packet.Arg{Data: d.atts[r.num], Binary: true}
 	}
-	if len(d.nested) > 0 {
-		p.Attachments = make([][]byte, len(d.nested))
-		for j, num := range d.nested {
-			p.Attachments[j] = d.atts[num]
+	for _, r := range d.nested {
+		atts := make([][]byte, len(r.nums))
+		for j, num := range r.nums {
+			atts[j] = d.atts[num]
 		}
+		p.Args[r.arg].Attachments = atts
 	}
 	d.reset()
 	return p
@@ -265,7 +272,7 @@ func (d *Decoder) text(data []byte) (*packet.Packet, error) {
 // placeholders resolves the placeholders of binary packet p and leaves it in d to wait for its want
 // attachments. skip is the number of payload elements before the first argument (the event name).
 func (d *Decoder) placeholders(p *packet.Packet, s *scanner, skip, want int) error {
-	var nestedNums []int
+	var nested []nestedRef
 	for _, ph := range s.phs {
 		num, ok := ph.num(s.b)
 		if !ok || num >= want {
@@ -273,30 +280,37 @@ func (d *Decoder) placeholders(p *packet.Packet, s *scanner, skip, want int) err
 		}
 		if ph.top {
 			d.top = append(d.top, topRef{arg: ph.elem - skip, num: num})
-		} else {
-			nestedNums = append(nestedNums, num)
+			continue
 		}
+		// Placeholders come in document order, so those of one argument are adjacent.
+		if k := len(nested) - 1; k < 0 || nested[k].arg != ph.elem-skip {
+			nested = append(nested, nestedRef{arg: ph.elem - skip})
+		}
+		r := &nested[len(nested)-1]
+		r.nums = append(r.nums, num)
 	}
-	if len(nestedNums) > 0 {
-		d.nested = slices.Compact(slices.Sorted(slices.Values(nestedNums)))
-		renumber(p, s, skip, d.nested)
+	for i := range nested {
+		nested[i].nums = slices.Compact(slices.Sorted(slices.Values(nested[i].nums)))
 	}
+	renumber(p, s, skip, nested)
+	d.nested = nested
 	d.p, d.want = p, want
 	return nil
 }
 
-// renumber rewrites the "num" of the nested placeholders to their index in nested (the sorted wire
-// numbers), so that they index Packet.Attachments. Arguments whose numbers already match keep their
-// bytes; the others are copied.
-func renumber(p *packet.Packet, s *scanner, skip int, nested []int) {
-	var out []byte // the argument being rebuilt, nil while it needs no change
-	last := 0      // end of what has been copied of the argument's element
-	elem := -1
+// renumber rewrites the "num" of the nested placeholders of each argument in nested to their index in
+// its nums (the argument's sorted wire numbers), so that they index the argument's Attachments. An
+// argument whose numbers already match keeps its bytes; the others are copied. One pass over the
+// placeholders, which are in document order like nested.
+func renumber(p *packet.Packet, s *scanner, skip int, nested []nestedRef) {
+	k := -1        // nested[k] is the argument being rewritten
+	var out []byte // its new bytes, nil while it needs no change
+	last := 0      // end of what has been copied of it
 	flush := func() {
 		if out != nil {
-			e := s.elems[elem]
+			e := s.elems[nested[k].arg+skip]
 			out = append(out, s.b[last:e.end]...)
-			p.Args[elem-skip].Data = out
+			p.Args[nested[k].arg].Data = out[:len(out):len(out)]
 		}
 		out = nil
 	}
@@ -304,24 +318,27 @@ func renumber(p *packet.Packet, s *scanner, skip int, nested []int) {
 		if ph.top {
 			continue
 		}
-		if ph.elem != elem {
+		if k < 0 || nested[k].arg+skip != ph.elem {
 			flush()
-			elem, last = ph.elem, s.elems[ph.elem].start
+			k++
+			last = s.elems[ph.elem].start
 		}
 		num, _ := ph.num(s.b)
-		j, _ := slices.BinarySearch(nested, num)
+		j, _ := slices.BinarySearch(nested[k].nums, num)
 		if j == num {
 			continue
 		}
 		if out == nil {
-			e := s.elems[elem]
+			e := s.elems[ph.elem]
 			out = make([]byte, 0, e.end-e.start+8)
 		}
 		out = append(out, s.b[last:ph.numStart]...)
 		out = strconv.AppendInt(out, int64(j), 10)
 		last = ph.numEnd
 	}
-	flush()
+	if k >= 0 {
+		flush()
+	}
 }
 
 // decodeConnectError decodes a CONNECT_ERROR payload: an object with "message" and optional "data", or a

@@ -102,17 +102,17 @@ func TestDecode(t *testing.T) {
 			&packet.Packet{Kind: packet.KindEvent, Namespace: "/", Name: "m", Args: []packet.Arg{bin(5), js(`{"a":1}`)}}},
 		{"plain-event-placeholder-is-json", `2["m",` + ph(0) + `]`, nil,
 			&packet.Packet{Kind: packet.KindEvent, Namespace: "/", Name: "m", Args: []packet.Arg{js(ph(0))}}},
-		// Nested placeholders stay in the JSON, renumbered to index Packet.Attachments.
+		// Nested placeholders stay in the JSON, renumbered to index their argument's Attachments.
 		{"nested/after-top", `52-["m",` + ph(0) + `,{"a":[` + ph(1) + `]}]`, [][]byte{{0}, {1}},
-			&packet.Packet{Kind: packet.KindEvent, Namespace: "/", Name: "m", Args: []packet.Arg{bin(0), js(`{"a":[` + ph(0) + `]}`)}, Attachments: [][]byte{{1}}}},
+			&packet.Packet{Kind: packet.KindEvent, Namespace: "/", Name: "m", Args: []packet.Arg{bin(0), jsa(`{"a":[`+ph(0)+`]}`, []byte{1})}}},
 		{"nested/first", `52-["m",{"a":` + ph(0) + `},` + ph(1) + `]`, [][]byte{{0}, {1}},
-			&packet.Packet{Kind: packet.KindEvent, Namespace: "/", Name: "m", Args: []packet.Arg{js(`{"a":` + ph(0) + `}`), bin(1)}, Attachments: [][]byte{{0}}}},
+			&packet.Packet{Kind: packet.KindEvent, Namespace: "/", Name: "m", Args: []packet.Arg{jsa(`{"a":`+ph(0)+`}`, []byte{0}), bin(1)}}},
 		{"nested/several", `64-3[` + ph(2) + `,[` + ph(3) + `,{"k":` + ph(1) + `}],{"z":` + ph(3) + `,"y":"num"}]`, [][]byte{{0}, {1}, {2}, {3}},
 			&packet.Packet{Kind: packet.KindAck, Namespace: "/", AckID: 4, Args: []packet.Arg{
-				bin(2), js(`[` + ph(1) + `,{"k":` + ph(0) + `}]`), js(`{"z":` + ph(1) + `,"y":"num"}`)}, Attachments: [][]byte{{1}, {3}}}},
+				bin(2), jsa(`[`+ph(1)+`,{"k":`+ph(0)+`}]`, []byte{1}, []byte{3}), jsa(`{"z":`+ph(0)+`,"y":"num"}`, []byte{3})}}},
 		{"nested/inside-placeholder", `52-["m",{"_placeholder":true,"num":0,"x":` + ph(1) + `},[{"_placeholder":true,"num":1,"x":` + ph(9) + `}]]`, [][]byte{{0}, {1}},
 			&packet.Packet{Kind: packet.KindEvent, Namespace: "/", Name: "m", Args: []packet.Arg{
-				bin(0), js(`[{"_placeholder":true,"num":0,"x":` + ph(9) + `}]`)}, Attachments: [][]byte{{1}}}},
+				bin(0), jsa(`[{"_placeholder":true,"num":0,"x":`+ph(9)+`}]`, []byte{1})}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

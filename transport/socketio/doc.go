@@ -59,19 +59,20 @@
 //
 // # Binary data
 //
-// A [packet.Arg] with Binary set is a top-level binary argument. Packet.Attachments holds attachments
-// referenced by placeholders nested inside JSON arguments; a nested placeholder's "num" is an index into
-// Packet.Attachments. A packet with either is encoded as BINARY_EVENT or BINARY_ACK, numbered this way:
-// first the nested attachments, 0 to len(Attachments)-1, exactly as the JSON arguments already refer to
-// them, then the top-level binary arguments in argument order, each replaced by its placeholder.
-// [Attachments] returns the frames in that order.
+// A [packet.Arg] with Binary set is a top-level binary argument. A JSON Arg's Attachments holds the
+// attachments referenced by placeholders nested inside it; a nested placeholder's "num" is an index into
+// that argument's Attachments. Keeping them per argument lets the engine re-emit received arguments in
+// any order or mix, with every buffer in place. A packet with binary data is encoded as BINARY_EVENT or
+// BINARY_ACK, its attachments numbered in document order as socket.io-client does: argument by argument,
+// a binary argument replaced by its placeholder, a JSON argument's attachments taking the next numbers
+// (its placeholders' "num" shifted by the attachments before it; an argument with nothing before it is
+// written as it is). [Attachments] returns the frames in that order.
 //
 // Decoding does the reverse. A placeholder that is a top-level element of the payload array becomes a
-// binary Arg; placeholders nested deeper stay in the JSON text and their attachments go to
-// Packet.Attachments in ascending order of their wire "num". When the wire numbers of the nested
-// placeholders are not already 0 to k-1 (socket.io-client numbers in document order, so a nested
-// attachment after a top-level one is 1), their "num" values are rewritten to the new indexes; nothing
-// else in the argument changes. Placeholders are only recognised in binary packets, as in the reference
+// binary Arg; placeholders nested deeper stay in the JSON text and their attachments go to the
+// Attachments of the argument they are in, in ascending order of their wire "num". When an argument's
+// wire numbers are not already 0 to k-1 (a nested attachment after a top-level one is 1), its "num"
+// values are rewritten to the new indexes; nothing else in the argument changes. Placeholders are only recognised in binary packets, as in the reference
 // parser; an object with "_placeholder":true is a placeholder whatever other keys it has, and its "num"
 // must be an integer below the announced attachment count.
 //

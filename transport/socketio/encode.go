@@ -52,14 +52,15 @@ func (encoder) Encode(p *packet.Packet) []byte {
 
 // encodeArgs encodes an EVENT, ACK, BINARY_EVENT or BINARY_ACK.
 func encodeArgs(p *packet.Packet) []byte {
-	n := len(p.Attachments) // nested attachments come first (see doc.go, Binary data)
+	n := 0 // attachments, numbered in document order (see doc.go, Binary data)
 	size := 48 + len(p.Namespace) + len(p.Name) + len(p.Offset)
 	for _, a := range p.Args {
 		if a.Binary {
 			n++
 			size += len(`{"_placeholder":true,"num":}`) + 4
 		} else {
-			size += len(a.Data) + 1
+			n += len(a.Attachments)
+			size += len(a.Data) + 1 + 2*len(a.Attachments)
 		}
 	}
 	typ := byte(typeAck)
@@ -76,7 +77,7 @@ func encodeArgs(p *packet.Packet) []byte {
 		b = appendString(b, p.Name)
 		first = false
 	}
-	num := len(p.Attachments)
+	num := 0
 	for _, a := range p.Args {
 		if !first {
 			b = append(b, ',')
@@ -90,8 +91,12 @@ func encodeArgs(p *packet.Packet) []byte {
 			num++
 		case len(a.Data) == 0:
 			b = append(b, "null"...) // an empty JSON argument would make the array invalid
+		case len(a.Attachments) > 0 && num > 0:
+			b = appendShifted(b, a.Data, num)
+			num += len(a.Attachments)
 		default:
 			b = append(b, a.Data...)
+			num += len(a.Attachments)
 		}
 	}
 	if p.Offset != "" && p.Kind == packet.KindEvent {
@@ -122,9 +127,31 @@ func appendHeader(b []byte, typ byte, attachments int, ns string, ackID uint64) 
 	return b
 }
 
-// Attachments returns the binary attachments that follow p's text frame, in placeholder order: first
-// p.Attachments, then the data of p's binary arguments. The byte slices are p's own, not copies; the
-// result is nil for a packet without binary data. It is safe for concurrent use.
+// appendShifted appends the JSON argument arg with base added to the "num" of each of its placeholders:
+// the argument numbers its attachments from 0, and in this packet they start at base. A placeholder
+// whose number is not a small integer, and an argument that does not scan, are written as they are.
+func appendShifted(b, arg []byte, base int) []byte {
+	var s scanner // the Encoder is shared: a scanner of its own (only arguments with nested binary data)
+	if s.scan(arg, true) != nil {
+		return append(b, arg...)
+	}
+	last := 0
+	for _, ph := range s.phs {
+		num, ok := ph.num(s.b)
+		if !ok {
+			continue
+		}
+		b = append(b, s.b[last:ph.numStart]...)
+		b = strconv.AppendInt(b, int64(base+num), 10)
+		last = ph.numEnd
+	}
+	return append(b, s.b[last:]...)
+}
+
+// Attachments returns the binary attachments that follow p's text frame, in placeholder order: the
+// arguments' in argument order, the data of a binary argument or the Attachments of a JSON one. The
+// byte slices are p's own, not copies; the result is nil for a packet without binary data. It is safe
+// for concurrent use.
 func Attachments(p *packet.Packet) [][]byte {
 	if p.Kind != packet.KindEvent && p.Kind != packet.KindAck {
 		return nil
@@ -133,19 +160,19 @@ func Attachments(p *packet.Packet) [][]byte {
 	for _, a := range p.Args {
 		if a.Binary {
 			n++
+		} else {
+			n += len(a.Attachments)
 		}
 	}
 	if n == 0 {
-		if len(p.Attachments) == 0 {
-			return nil
-		}
-		return p.Attachments
+		return nil
 	}
-	out := make([][]byte, 0, len(p.Attachments)+n)
-	out = append(out, p.Attachments...)
+	out := make([][]byte, 0, n)
 	for _, a := range p.Args {
 		if a.Binary {
 			out = append(out, a.Data)
+		} else {
+			out = append(out, a.Attachments...)
 		}
 	}
 	return out

@@ -65,10 +65,15 @@ func TestEncode(t *testing.T) {
 		{"raw-args", &packet.Packet{Kind: packet.KindEvent, Name: "e", Args: []packet.Arg{js(`{"b":1,"a":2}`), js(`1.0`), js(`1e3`), js(`"<>&"`), js(`"\u00e9"`)}},
 			`42["e",{"b":1,"a":2},1.0,1e3,"<>&","\u00e9"]`, nil},
 		{"empty-binary", &packet.Packet{Kind: packet.KindEvent, Name: "e", Args: []packet.Arg{{Binary: true}}}, `451-["e",` + ph(0) + `]`, [][]byte{nil}},
-		{"nested-then-top", &packet.Packet{Kind: packet.KindEvent, Name: "m", Args: []packet.Arg{bin(2), js(`{"x":` + ph(0) + `}`), bin(3)}, Attachments: [][]byte{{1}}},
-			`453-["m",` + ph(1) + `,{"x":` + ph(0) + `},` + ph(2) + `]`, [][]byte{{1}, {2}, {3}}},
-		{"nested-only", &packet.Packet{Kind: packet.KindAck, AckID: 1, Args: []packet.Arg{js(`[` + ph(1) + `,` + ph(0) + `]`)}, Attachments: [][]byte{{1}, {2}}},
+		// Attachments are numbered in document order, as socket.io-client does: a nested argument's
+		// placeholders are shifted by the attachments before it.
+		{"nested-then-top", &packet.Packet{Kind: packet.KindEvent, Name: "m", Args: []packet.Arg{bin(2), jsa(`{"x":`+ph(0)+`}`, []byte{1}), bin(3)}},
+			`453-["m",` + ph(0) + `,{"x":` + ph(1) + `},` + ph(2) + `]`, [][]byte{{2}, {1}, {3}}},
+		{"nested-only", &packet.Packet{Kind: packet.KindAck, AckID: 1, Args: []packet.Arg{jsa(`[`+ph(1)+`,`+ph(0)+`]`, []byte{1}, []byte{2})}},
 			`462-0[[` + ph(1) + `,` + ph(0) + `]]`, [][]byte{{1}, {2}}},
+		{"nested-twice", &packet.Packet{Kind: packet.KindEvent, Name: "m", Args: []packet.Arg{
+			jsa(`{"a":[`+ph(1)+`,`+ph(0)+`]}`, []byte{1}, []byte{2}), jsa(`[7,{"_placeholder":true,"x":"num","num":0},`+ph(0)+`]`, []byte{3})}},
+			`453-["m",{"a":[` + ph(1) + `,` + ph(0) + `]},[7,{"_placeholder":true,"x":"num","num":2},` + ph(2) + `]]`, [][]byte{{1}, {2}, {3}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -107,17 +112,13 @@ func TestEncodeNoSocketIOForm(t *testing.T) {
 func TestAttachmentsNoCopy(t *testing.T) {
 	t.Parallel()
 	nested := [][]byte{{1}, {2}}
-	p := &packet.Packet{Kind: packet.KindEvent, Name: "m", Args: []packet.Arg{js(ph(0) + ph(1))}, Attachments: nested}
-	if got := socketio.Attachments(p); &got[0] != &nested[0] {
-		t.Error("Attachments copied p.Attachments although there are no binary arguments")
-	}
 	b := []byte{3}
-	p.Args = append(p.Args, packet.Arg{Data: b, Binary: true})
+	p := &packet.Packet{Kind: packet.KindEvent, Name: "m", Args: []packet.Arg{bin(b...), jsa(`[`+ph(0)+`,`+ph(1)+`]`, nested...)}}
 	got := socketio.Attachments(p)
-	if len(got) != 3 || &got[0][0] != &nested[0][0] || &got[2][0] != &b[0] {
+	if len(got) != 3 || &got[0][0] != &b[0] || &got[1][0] != &nested[0][0] || &got[2][0] != &nested[1][0] {
 		t.Errorf("Attachments = %v, want the packet's own slices", got)
 	}
-	if len(p.Attachments) != 2 {
+	if len(p.Args[1].Attachments) != 2 || string(p.Args[1].Data) != `[`+ph(0)+`,`+ph(1)+`]` {
 		t.Error("Attachments modified the packet")
 	}
 	if socketio.Attachments(&packet.Packet{Kind: packet.KindEvent, Name: "m", Args: []packet.Arg{js(`1`)}}) != nil {

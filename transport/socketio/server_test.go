@@ -67,7 +67,7 @@ func (s *session) Packet(p *packet.Packet) {
 	case packet.KindConnect:
 		s.conn.Send(&packet.Packet{Kind: packet.KindConnected, Namespace: p.Namespace, SID: s.conn.ID()})
 	case packet.KindEvent:
-		s.conn.Send(&packet.Packet{Kind: packet.KindEvent, Namespace: p.Namespace, Name: p.Name, Args: p.Args, Attachments: p.Attachments})
+		s.conn.Send(&packet.Packet{Kind: packet.KindEvent, Namespace: p.Namespace, Name: p.Name, Args: p.Args})
 	}
 	s.packets <- p
 }
@@ -80,8 +80,8 @@ func (s *session) Closed(reason string) {
 
 // show describes p for a failure message.
 func show(p *packet.Packet) string {
-	return fmt.Sprintf("{Kind:%d Namespace:%q Name:%q Args:%s AckID:%d Message:%q Data:%q Attachments:%d}",
-		p.Kind, p.Namespace, p.Name, argsString(p.Args), p.AckID, p.Message, p.Data, len(p.Attachments))
+	return fmt.Sprintf("{Kind:%d Namespace:%q Name:%q Args:%s AckID:%d Message:%q Data:%q}",
+		p.Kind, p.Namespace, p.Name, argsString(p.Args), p.AckID, p.Message, p.Data)
 }
 
 // nextPacket returns the next packet the session was handed.
@@ -579,14 +579,14 @@ func TestServerBinaryEvent(t *testing.T) {
 		p := a.sess.nextPacket(t)
 		want := &packet.Packet{
 			Kind: packet.KindEvent, Namespace: "/", Name: "up",
-			Args:        []packet.Arg{{Data: []byte{1, 2, 3}, Binary: true}, {Data: []byte(`{"nested":` + ph(0) + `}`)}, {Data: []byte(`"text"`)}},
-			Attachments: [][]byte{{4, 5, 6}},
+			Args: []packet.Arg{{Data: []byte{1, 2, 3}, Binary: true}, {Data: []byte(`{"nested":` + ph(0) + `}`), Attachments: [][]byte{{4, 5, 6}}},
+				{Data: []byte(`"text"`)}},
 		}
 		if d := packetDiff(p, want); d != "" {
 			t.Fatalf("session got a different packet:\n%s", d)
 		}
-		// The echo numbers nested attachments first (doc.go, Binary data).
-		a.expect(`452-["up",`+ph(1)+`,{"nested":`+ph(0)+`},"text"]`, b64(4, 5, 6), b64(1, 2, 3))
+		// The echo is what the client sent: attachments in document order (doc.go, Binary data).
+		a.expect(`452-["up",`+ph(0)+`,{"nested":`+ph(1)+`},"text"]`, b64(1, 2, 3), b64(4, 5, 6))
 
 		// A BINARY_ACK in a namespace, with an ack id, and an empty attachment.
 		a.send(`461-/admin,7[`+ph(0)+`]`, b64())

@@ -1,9 +1,11 @@
 package wire
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -192,13 +194,13 @@ func ToMessage(p *packet.Packet) *wirev1.Message {
 	ns := str(p.Namespace)
 	switch p.Kind {
 	case packet.KindConnect:
-		m.Kind = &wirev1.Message_Connect{Connect: &wirev1.Connect{Namespace: ns, Auth: str(string(p.Data))}}
+		m.Kind = &wirev1.Message_Connect{Connect: &wirev1.Connect{Namespace: ns, Auth: str(string(p.Data)), ResumeToken: str(p.PID), Offset: str(p.Offset)}}
 	case packet.KindConnected:
-		m.Kind = &wirev1.Message_Connected{Connected: &wirev1.Connected{Namespace: ns, Sid: str(p.SID)}}
+		m.Kind = &wirev1.Message_Connected{Connected: &wirev1.Connected{Namespace: ns, Sid: str(p.SID), ResumeToken: str(p.PID)}}
 	case packet.KindConnectError:
 		m.Kind = &wirev1.Message_ConnectError{ConnectError: &wirev1.ConnectError{Namespace: ns, Message: str(p.Message), Data: str(string(p.Data))}}
 	case packet.KindEvent:
-		m.Kind = &wirev1.Message_Event{Event: &wirev1.Event{Namespace: ns, Name: str(p.Name), Args: toArgs(p), AckId: p.AckID}}
+		m.Kind = &wirev1.Message_Event{Event: &wirev1.Event{Namespace: ns, Name: str(p.Name), Args: toArgs(p), AckId: p.AckID, Offset: str(p.Offset)}}
 	case packet.KindAck:
 		m.Kind = &wirev1.Message_Ack{Ack: &wirev1.Ack{Namespace: ns, AckId: p.AckID, Args: toArgs(p)}}
 	case packet.KindDisconnect:
@@ -218,24 +220,14 @@ func ToMessage(p *packet.Packet) *wirev1.Message {
 // str returns s with invalid UTF-8 replaced; a valid string, the usual case, is returned without a copy.
 func str(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }
 
-// toArgs converts p's arguments. Binary data a Socket.IO client nested inside a JSON argument
-// (p.Attachments) has no place in the native protocol's arguments: it follows them as binary arguments,
-// in placeholder order, and the JSON keeps its {"_placeholder":true,"num":N} objects (docs/socketio.md).
-func toArgs(p *packet.Packet) []*wirev1.Arg {
-	args := p.Args
-	if len(p.Attachments) > 0 {
-		args = make([]packet.Arg, 0, len(p.Args)+len(p.Attachments))
-		args = append(args, p.Args...)
-		for _, a := range p.Attachments {
-			args = append(args, packet.Arg{Data: a, Binary: true})
-		}
-	}
-	return ArgsToWire(args)
-}
+// toArgs converts p's arguments.
+func toArgs(p *packet.Packet) []*wirev1.Arg { return ArgsToWire(p.Args) }
 
 // ArgsToWire converts event or ack arguments to the protocol's Arg messages (nil for none). Invalid
-// UTF-8 in a JSON argument is replaced: protobuf strings must be UTF-8. The cluster protocol carries
-// arguments the same way.
+// UTF-8 in a JSON argument is replaced: protobuf strings must be UTF-8. Binary data a Socket.IO client
+// nested inside a JSON argument travels in the Arg's attachments, the JSON keeping its
+// {"_placeholder":true,"num":N} objects (docs/protocol.md). The cluster protocol carries arguments the
+// same way.
 func ArgsToWire(args []packet.Arg) []*wirev1.Arg {
 	if len(args) == 0 {
 		return nil
@@ -245,7 +237,7 @@ func ArgsToWire(args []packet.Arg) []*wirev1.Arg {
 		if a.Binary {
 			out[i] = &wirev1.Arg{Value: &wirev1.Arg_Binary{Binary: a.Data}}
 		} else {
-			out[i] = &wirev1.Arg{Value: &wirev1.Arg_Json{Json: str(string(a.Data))}}
+			out[i] = &wirev1.Arg{Value: &wirev1.Arg_Json{Json: str(string(a.Data))}, Attachments: a.Attachments}
 		}
 	}
 	return out
@@ -260,16 +252,17 @@ func FromMessage(m *wirev1.Message) (*packet.Packet, error) {
 	var p *packet.Packet
 	switch k := m.Kind.(type) {
 	case *wirev1.Message_Connect:
-		p = &packet.Packet{Kind: packet.KindConnect, Namespace: k.Connect.Namespace, Data: optJSON(k.Connect.Auth)}
+		p = &packet.Packet{Kind: packet.KindConnect, Namespace: k.Connect.Namespace, Data: optJSON(k.Connect.Auth),
+			PID: k.Connect.ResumeToken, Offset: k.Connect.Offset}
 		if p.Data != nil && !json.Valid(p.Data) {
 			return p, ErrInvalidArg
 		}
 	case *wirev1.Message_Connected:
-		p = &packet.Packet{Kind: packet.KindConnected, Namespace: k.Connected.Namespace, SID: k.Connected.Sid}
+		p = &packet.Packet{Kind: packet.KindConnected, Namespace: k.Connected.Namespace, SID: k.Connected.Sid, PID: k.Connected.ResumeToken}
 	case *wirev1.Message_ConnectError:
 		p = &packet.Packet{Kind: packet.KindConnectError, Namespace: k.ConnectError.Namespace, Message: k.ConnectError.Message, Data: optJSON(k.ConnectError.Data)}
 	case *wirev1.Message_Event:
-		p = &packet.Packet{Kind: packet.KindEvent, Namespace: k.Event.Namespace, Name: k.Event.Name, AckID: k.Event.AckId}
+		p = &packet.Packet{Kind: packet.KindEvent, Namespace: k.Event.Namespace, Name: k.Event.Name, AckID: k.Event.AckId, Offset: k.Event.Offset}
 		var err error
 		p.Args, err = ArgsFromWire(k.Event.Args)
 		if err != nil {
@@ -327,9 +320,54 @@ func ArgsFromWire(in []*wirev1.Arg) ([]packet.Arg, error) {
 				return nil, ErrInvalidArg
 			}
 			out[i] = packet.Arg{Data: []byte(v.Json)}
+			if len(a.Attachments) > 0 {
+				if !placeholdersIn([]byte(v.Json), len(a.Attachments)) {
+					return nil, ErrInvalidArg
+				}
+				out[i].Attachments = a.Attachments
+			}
 		default: // an Arg with no value is JSON null
 			out[i] = packet.Arg{Data: jsonNull}
 		}
+		if len(a.Attachments) > 0 && out[i].Attachments == nil {
+			return nil, ErrInvalidArg // attachments belong to a JSON argument
+		}
 	}
 	return out, nil
+}
+
+// placeholdersIn reports whether every Socket.IO placeholder in the JSON text js ({"_placeholder":true,
+// "num":N}, recognised as socket.io-client does) names one of n attachments. A receiver would otherwise
+// find no buffer, or another argument's, where the placeholder is.
+func placeholdersIn(js []byte, n int) bool {
+	var v any
+	d := json.NewDecoder(bytes.NewReader(js))
+	d.UseNumber()
+	if d.Decode(&v) != nil {
+		return false
+	}
+	var ok func(v any) bool
+	ok = func(v any) bool {
+		switch x := v.(type) {
+		case map[string]any:
+			if x["_placeholder"] == true {
+				num, isNum := x["num"].(json.Number)
+				k, err := strconv.Atoi(string(num))
+				return isNum && err == nil && k >= 0 && k < n
+			}
+			for _, e := range x {
+				if !ok(e) {
+					return false
+				}
+			}
+		case []any:
+			for _, e := range x {
+				if !ok(e) {
+					return false
+				}
+			}
+		}
+		return true
+	}
+	return ok(v)
 }

@@ -25,6 +25,10 @@ func samplePackets() map[string]*packet.Packet {
 		"connect":            {Kind: packet.KindConnect, Namespace: "/chat", Data: []byte(`{"token":"abc"}`)},
 		"connect/no-auth":    {Kind: packet.KindConnect, Namespace: "/"},
 		"connected":          {Kind: packet.KindConnected, Namespace: "/chat", SID: "s0cket-1d"},
+		"connected/resume":   {Kind: packet.KindConnected, Namespace: "/chat", SID: "s0cket-1d", PID: "pr1vate"},
+		"connect/resume":     {Kind: packet.KindConnect, Namespace: "/", PID: "pr1vate", Offset: "k3x"},
+		"event/offset":       {Kind: packet.KindEvent, Namespace: "/", Name: "m", Args: []packet.Arg{{Data: []byte(`1`)}}, Offset: "k3y"},
+		"event/nested":       {Kind: packet.KindEvent, Namespace: "/", Name: "m", Args: []packet.Arg{{Data: []byte(`{"f":{"_placeholder":true,"num":0}}`), Attachments: [][]byte{{7}}}}},
 		"connect-error":      {Kind: packet.KindConnectError, Namespace: "/admin", Message: "Invalid namespace", Data: []byte(`{"retry":false}`)},
 		"connect-error/bare": {Kind: packet.KindConnectError, Namespace: "/admin", Message: "no"},
 		"event": {Kind: packet.KindEvent, Namespace: "/chat", Name: "message", AckID: 42, Args: []packet.Arg{
@@ -408,11 +412,10 @@ func TestServerKindsDecode(t *testing.T) {
 	}
 }
 
-// Binary nested in a Socket.IO client's JSON argument reaches native clients as trailing binary args.
-func TestNestedAttachmentsFollowTheArguments(t *testing.T) {
+// Binary nested in a Socket.IO client's JSON argument travels with that argument, both ways.
+func TestNestedAttachmentsStayWithTheirArgument(t *testing.T) {
 	p := &packet.Packet{Kind: packet.KindEvent, Namespace: "/", Name: "upload",
-		Args:        []packet.Arg{{Data: []byte(`{"file":{"_placeholder":true,"num":0}}`)}},
-		Attachments: [][]byte{{1, 2, 3}}}
+		Args: []packet.Arg{{Data: []byte{9}, Binary: true}, {Data: []byte(`{"file":{"_placeholder":true,"num":0}}`), Attachments: [][]byte{{1, 2, 3}}}}}
 	for _, f := range []wire.Format{wire.FormatProto, wire.FormatJSON} {
 		msgs, err := wire.DecodeFrame(f, wire.EncodeFrame(f, p))
 		if err != nil {
@@ -422,9 +425,31 @@ func TestNestedAttachmentsFollowTheArguments(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(got.Args) != 2 || string(got.Args[0].Data) != `{"file":{"_placeholder":true,"num":0}}` ||
-			!got.Args[1].Binary || !bytes.Equal(got.Args[1].Data, []byte{1, 2, 3}) {
+		if len(got.Args) != 2 || !got.Args[0].Binary || string(got.Args[1].Data) != `{"file":{"_placeholder":true,"num":0}}` ||
+			len(got.Args[1].Attachments) != 1 || !bytes.Equal(got.Args[1].Attachments[0], []byte{1, 2, 3}) {
 			t.Fatalf("format %d: args %+v", f, got.Args)
 		}
+	}
+}
+
+// A native client's nested attachments must match the placeholders of their JSON argument: a
+// Socket.IO receiver would otherwise find another argument's buffer, or none, in their place.
+func TestNestedAttachmentsChecked(t *testing.T) {
+	att := [][]byte{{1}}
+	for name, a := range map[string]*wirev1.Arg{
+		"num-too-big":     {Value: &wirev1.Arg_Json{Json: `[{"_placeholder":true,"num":1}]`}, Attachments: att},
+		"num-negative":    {Value: &wirev1.Arg_Json{Json: `{"_placeholder":true,"num":-1}`}, Attachments: att},
+		"num-not-integer": {Value: &wirev1.Arg_Json{Json: `{"a":{"_placeholder":true,"num":0.5}}`}, Attachments: att},
+		"num-missing":     {Value: &wirev1.Arg_Json{Json: `{"a":{"_placeholder":true}}`}, Attachments: att},
+		"on-binary":       {Value: &wirev1.Arg_Binary{Binary: []byte{1}}, Attachments: att},
+		"on-null":         {Attachments: att},
+	} {
+		if _, err := wire.ArgsFromWire([]*wirev1.Arg{a}); !errors.Is(err, wire.ErrInvalidArg) {
+			t.Errorf("%s: err %v, want ErrInvalidArg", name, err)
+		}
+	}
+	ok := &wirev1.Arg{Value: &wirev1.Arg_Json{Json: `{"a":[{"_placeholder":true,"num":0},{"_placeholder":false,"num":7}]}`}, Attachments: att}
+	if args, err := wire.ArgsFromWire([]*wirev1.Arg{ok}); err != nil || len(args[0].Attachments) != 1 {
+		t.Errorf("valid nested attachments: %v, %+v", err, args)
 	}
 }

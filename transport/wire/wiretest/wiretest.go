@@ -51,6 +51,8 @@ func PacketDiff(got, want *packet.Packet) string {
 	check("Name", got.Name == want.Name, got.Name, want.Name)
 	check("AckID", got.AckID == want.AckID, got.AckID, want.AckID)
 	check("SID", got.SID == want.SID, got.SID, want.SID)
+	check("PID", got.PID == want.PID, got.PID, want.PID)
+	check("Offset", got.Offset == want.Offset, got.Offset, want.Offset)
 	check("Code", got.Code == want.Code, got.Code, want.Code)
 	check("Message", got.Message == want.Message, got.Message, want.Message)
 	check("Data", bytes.Equal(got.Data, want.Data), string(got.Data), string(want.Data))
@@ -60,7 +62,11 @@ func PacketDiff(got, want *packet.Packet) string {
 	} else {
 		for i := range got.Args {
 			g, w := got.Args[i], want.Args[i]
-			check(fmt.Sprintf("Args[%d]", i), g.Binary == w.Binary && bytes.Equal(g.Data, w.Data), g, w)
+			eq := g.Binary == w.Binary && bytes.Equal(g.Data, w.Data) && len(g.Attachments) == len(w.Attachments)
+			for j := 0; eq && j < len(g.Attachments); j++ {
+				eq = bytes.Equal(g.Attachments[j], w.Attachments[j])
+			}
+			check(fmt.Sprintf("Args[%d]", i), eq, g, w)
 		}
 	}
 	return strings.Join(d, "; ")

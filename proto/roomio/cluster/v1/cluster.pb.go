@@ -614,10 +614,8 @@ type Broadcast struct {
 	Except    []string               `protobuf:"bytes,4,rep,name=except,proto3" json:"except,omitempty"`
 	Op        Op                     `protobuf:"varint,5,opt,name=op,proto3,enum=roomio.cluster.v1.Op" json:"op,omitempty"`
 	// event is the event to emit (OP_EMIT); its ack_id is non-zero when acks are collected.
-	Event *v1.Event `protobuf:"bytes,6,opt,name=event,proto3" json:"event,omitempty"`
-	// attachments are binary data a Socket.IO client nested inside JSON arguments.
-	Attachments [][]byte `protobuf:"bytes,7,rep,name=attachments,proto3" json:"attachments,omitempty"`
-	Volatile    bool     `protobuf:"varint,8,opt,name=volatile,proto3" json:"volatile,omitempty"`
+	Event    *v1.Event `protobuf:"bytes,6,opt,name=event,proto3" json:"event,omitempty"`
+	Volatile bool      `protobuf:"varint,8,opt,name=volatile,proto3" json:"volatile,omitempty"`
 	// op_rooms are the rooms to join or leave (OP_JOIN, OP_LEAVE).
 	OpRooms []string `protobuf:"bytes,9,rep,name=op_rooms,json=opRooms,proto3" json:"op_rooms,omitempty"`
 	// close also closes the connections (OP_DISCONNECT).
@@ -696,13 +694,6 @@ func (x *Broadcast) GetOp() Op {
 func (x *Broadcast) GetEvent() *v1.Event {
 	if x != nil {
 		return x.Event
-	}
-	return nil
-}
-
-func (x *Broadcast) GetAttachments() [][]byte {
-	if x != nil {
-		return x.Attachments
 	}
 	return nil
 }
@@ -1789,7 +1780,7 @@ const file_roomio_cluster_v1_cluster_proto_rawDesc = "" +
 	"\n" +
 	"request_id\x18\x01 \x01(\x04R\trequestId\"A\n" +
 	"\x10InterestSnapshot\x12-\n" +
-	"\x05rooms\x18\x01 \x03(\v2\x17.roomio.cluster.v1.RoomR\x05rooms\"\xd8\x02\n" +
+	"\x05rooms\x18\x01 \x03(\v2\x17.roomio.cluster.v1.RoomR\x05rooms\"\xbc\x02\n" +
 	"\tBroadcast\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\x04R\trequestId\x12\x1c\n" +
@@ -1797,14 +1788,13 @@ const file_roomio_cluster_v1_cluster_proto_rawDesc = "" +
 	"\x05rooms\x18\x03 \x03(\tR\x05rooms\x12\x16\n" +
 	"\x06except\x18\x04 \x03(\tR\x06except\x12%\n" +
 	"\x02op\x18\x05 \x01(\x0e2\x15.roomio.cluster.v1.OpR\x02op\x12+\n" +
-	"\x05event\x18\x06 \x01(\v2\x15.roomio.wire.v1.EventR\x05event\x12 \n" +
-	"\vattachments\x18\a \x03(\fR\vattachments\x12\x1a\n" +
+	"\x05event\x18\x06 \x01(\v2\x15.roomio.wire.v1.EventR\x05event\x12\x1a\n" +
 	"\bvolatile\x18\b \x01(\bR\bvolatile\x12\x19\n" +
 	"\bop_rooms\x18\t \x03(\tR\aopRooms\x12\x14\n" +
 	"\x05close\x18\n" +
 	" \x01(\bR\x05close\x12\x1d\n" +
 	"\n" +
-	"timeout_ms\x18\v \x01(\x03R\ttimeoutMs\"\xe8\x01\n" +
+	"timeout_ms\x18\v \x01(\x03R\ttimeoutMsJ\x04\b\a\x10\b\"\xe8\x01\n" +
 	"\x0eBroadcastReply\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\x04R\trequestId\x12\x1a\n" +

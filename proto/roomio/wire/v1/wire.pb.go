@@ -293,7 +293,11 @@ type Arg struct {
 	//
 	//	*Arg_Json
 	//	*Arg_Binary
-	Value         isArg_Value `protobuf_oneof:"value"`
+	Value isArg_Value `protobuf_oneof:"value"`
+	// attachments are binary data nested inside the JSON value: a Socket.IO client wrote each buffer as a
+	// placeholder {"_placeholder":true,"num":N} in json, and N indexes attachments. Only with json; a
+	// placeholder's num must be below the number of attachments.
+	Attachments   [][]byte `protobuf:"bytes,3,rep,name=attachments,proto3" json:"attachments,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -353,6 +357,13 @@ func (x *Arg) GetBinary() []byte {
 	return nil
 }
 
+func (x *Arg) GetAttachments() [][]byte {
+	if x != nil {
+		return x.Attachments
+	}
+	return nil
+}
+
 type isArg_Value interface {
 	isArg_Value()
 }
@@ -371,10 +382,17 @@ func (*Arg_Json) isArg_Value() {}
 func (*Arg_Binary) isArg_Value() {}
 
 // Connect (client → server) asks to join a namespace. auth is optional JSON text.
+//
+// Connection state recovery: a client that lost its connection presents the resume_token of its last
+// Connected and the offset of the last Event it received (empty if none); when the server still holds
+// that socket, it sends the events the client missed, then a Connected with the same sid and
+// resume_token. Otherwise the client gets a fresh socket (another sid, another resume_token).
 type Connect struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Namespace     string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
 	Auth          string                 `protobuf:"bytes,2,opt,name=auth,proto3" json:"auth,omitempty"`
+	ResumeToken   string                 `protobuf:"bytes,3,opt,name=resume_token,json=resumeToken,proto3" json:"resume_token,omitempty"`
+	Offset        string                 `protobuf:"bytes,4,opt,name=offset,proto3" json:"offset,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -423,11 +441,27 @@ func (x *Connect) GetAuth() string {
 	return ""
 }
 
-// Connected (server → client) confirms a namespace connection and names the socket.
+func (x *Connect) GetResumeToken() string {
+	if x != nil {
+		return x.ResumeToken
+	}
+	return ""
+}
+
+func (x *Connect) GetOffset() string {
+	if x != nil {
+		return x.Offset
+	}
+	return ""
+}
+
+// Connected (server → client) confirms a namespace connection and names the socket. resume_token is set
+// when the server keeps sockets for recovery: private to this client, it is presented in a later Connect.
 type Connected struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Namespace     string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
 	Sid           string                 `protobuf:"bytes,2,opt,name=sid,proto3" json:"sid,omitempty"`
+	ResumeToken   string                 `protobuf:"bytes,3,opt,name=resume_token,json=resumeToken,proto3" json:"resume_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -472,6 +506,13 @@ func (x *Connected) GetNamespace() string {
 func (x *Connected) GetSid() string {
 	if x != nil {
 		return x.Sid
+	}
+	return ""
+}
+
+func (x *Connected) GetResumeToken() string {
+	if x != nil {
+		return x.ResumeToken
 	}
 	return ""
 }
@@ -540,11 +581,14 @@ func (x *ConnectError) GetData() string {
 // Event carries a named event with arguments, in either direction. A non-zero ack_id asks the receiver to
 // answer with an Ack of the same id.
 type Event struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Namespace     string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
-	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
-	Args          []*Arg                 `protobuf:"bytes,3,rep,name=args,proto3" json:"args,omitempty"`
-	AckId         uint64                 `protobuf:"varint,4,opt,name=ack_id,json=ackId,proto3" json:"ack_id,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Namespace string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Name      string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Args      []*Arg                 `protobuf:"bytes,3,rep,name=args,proto3" json:"args,omitempty"`
+	AckId     uint64                 `protobuf:"varint,4,opt,name=ack_id,json=ackId,proto3" json:"ack_id,omitempty"`
+	// offset (server → client) names a recoverable event (no ack_id, not volatile) when the server keeps
+	// sockets for recovery: the client presents the last one it received in Connect.offset.
+	Offset        string `protobuf:"bytes,5,opt,name=offset,proto3" json:"offset,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -605,6 +649,13 @@ func (x *Event) GetAckId() uint64 {
 		return x.AckId
 	}
 	return 0
+}
+
+func (x *Event) GetOffset() string {
+	if x != nil {
+		return x.Offset
+	}
+	return ""
 }
 
 // Ack answers an Event that carried ack_id.
@@ -990,26 +1041,31 @@ const file_roomio_wire_v1_wire_proto_rawDesc = "" +
 	"\x05error\x18\t \x01(\v2\x15.roomio.wire.v1.ErrorH\x00R\x05error\x12@\n" +
 	"\froom_message\x18\n" +
 	" \x01(\v2\x1b.roomio.wire.v1.RoomMessageH\x00R\vroomMessageB\x06\n" +
-	"\x04kind\">\n" +
+	"\x04kind\"`\n" +
 	"\x03Arg\x12\x14\n" +
 	"\x04json\x18\x01 \x01(\tH\x00R\x04json\x12\x18\n" +
-	"\x06binary\x18\x02 \x01(\fH\x00R\x06binaryB\a\n" +
-	"\x05value\";\n" +
+	"\x06binary\x18\x02 \x01(\fH\x00R\x06binary\x12 \n" +
+	"\vattachments\x18\x03 \x03(\fR\vattachmentsB\a\n" +
+	"\x05value\"v\n" +
 	"\aConnect\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
-	"\x04auth\x18\x02 \x01(\tR\x04auth\";\n" +
+	"\x04auth\x18\x02 \x01(\tR\x04auth\x12!\n" +
+	"\fresume_token\x18\x03 \x01(\tR\vresumeToken\x12\x16\n" +
+	"\x06offset\x18\x04 \x01(\tR\x06offset\"^\n" +
 	"\tConnected\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x10\n" +
-	"\x03sid\x18\x02 \x01(\tR\x03sid\"Z\n" +
+	"\x03sid\x18\x02 \x01(\tR\x03sid\x12!\n" +
+	"\fresume_token\x18\x03 \x01(\tR\vresumeToken\"Z\n" +
 	"\fConnectError\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x12\n" +
-	"\x04data\x18\x03 \x01(\tR\x04data\"y\n" +
+	"\x04data\x18\x03 \x01(\tR\x04data\"\x91\x01\n" +
 	"\x05Event\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12'\n" +
 	"\x04args\x18\x03 \x03(\v2\x13.roomio.wire.v1.ArgR\x04args\x12\x15\n" +
-	"\x06ack_id\x18\x04 \x01(\x04R\x05ackId\"c\n" +
+	"\x06ack_id\x18\x04 \x01(\x04R\x05ackId\x12\x16\n" +
+	"\x06offset\x18\x05 \x01(\tR\x06offset\"c\n" +
 	"\x03Ack\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x15\n" +
 	"\x06ack_id\x18\x02 \x01(\x04R\x05ackId\x12'\n" +
