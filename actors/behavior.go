@@ -455,7 +455,7 @@ func (r *Room) join(ctx actor.Context, m *roomAdd) {
 		refuse(err)
 		return
 	}
-	r.members.add(member{sid: m.SID, pid: m.PID, ref: m.Ref})
+	r.members.add(member{sid: m.SID, pid: m.PID, sock: m.Sock, ref: m.Ref})
 	accept()
 }
 

@@ -42,10 +42,12 @@
 // An emit is one immutable [Broadcast]. It enters the namespace actor, which sends one delivery per
 // target room to that room's actor (and, for a room named after a socket id, straight to that socket),
 // or one to every socket for a namespace-wide emit. A room actor fans the same delivery out to its
-// members. The socket actor filters: a broadcast to several rooms (a union) reaches a socket in more
-// than one of them several times, and the socket acts only on the copy that came through the first
-// target room it is a member of; a socket in any except-room is skipped, by its own room set. It then
-// queues the packet on its [Outbox]. Nothing is copied on the way; the packet is encoded once per wire
+// members. An emit is applied to each member by the room actor itself, through the socket's sockRef (its
+// outbox, handle and room set): no socket actor is woken. The filter reads the socket's own room set: a
+// broadcast to several rooms (a union) reaches a socket in more than one of them several times, and only
+// the copy that came through the first target room it is a member of is taken; a socket in any
+// except-room is skipped. The packet is then queued on the socket's [Outbox]. Other operations (fetch,
+// join, leave, disconnect) go on to the socket actors, which apply the same filter. Nothing is copied on the way; the packet is encoded once per wire
 // format. A broadcast with Settled set counts its deliveries in flight (each actor adds the legs it sends
 // on, then settles its own), and Settled runs when the last actor is done with it: the engine bounds the
 // broadcasts in the mailboxes with it.
@@ -70,8 +72,10 @@
 //
 // # Concurrency
 //
-// The mailbox is the lock: room membership, socket room sets and the room registry are touched only by
-// their actor's Receive, one message at a time, and actors share nothing but immutable messages.
+// The mailbox is the lock: room membership and the room registry are touched only by their actor's
+// Receive, one message at a time. The one exception is a socket's room set, which its actor alone
+// writes, under a read-write lock, so that the actors fanning emits out can read it (sockRef); a
+// socket's Outbox and Handle are safe for concurrent use, and emits reach them from room actors.
 // [Collector] is the one shared mutable structure, safe for concurrent use; it counts delivery legs so
 // that acks, fetches and joins know when every recipient has been reached. [Hooks] run inside the
 // namespace actor and must not block. Stopping a namespace actor (PoisonFuture) stops its rooms and

@@ -83,8 +83,9 @@ type SocketInfo struct {
 	Ref any
 }
 
-// Handle is the engine's side of a socket, given to its actor with AddSocket. The socket actor calls
-// ExpectAck and ForceDisconnect; the engine calls CancelAck on the handles a Collector reports through
+// Handle is the engine's side of a socket, given to its actor with AddSocket. The room and namespace
+// actors fanning an emit out call ExpectAck (concurrently: it must be safe for that), the socket actor
+// ForceDisconnect; the engine calls CancelAck on the handles a Collector reports through
 // Expecting when it stops waiting for their acks.
 type Handle interface {
 	// ExpectAck registers fn for the client's ack of id; fn is called once, with an error when the socket
@@ -96,9 +97,10 @@ type Handle interface {
 	ForceDisconnect(close bool)
 }
 
-// Outbox is the connection a socket actor queues packets on, given to it with AddSocket (the engine
-// passes its transport connection). Send must not block: a full queue closes the connection, and the
-// engine then sends CloseSocket.
+// Outbox is the connection a socket's packets are queued on, given with AddSocket (the engine passes its
+// transport connection). Room and namespace actors call Send concurrently when they fan emits out, so it
+// must be safe for concurrent use and must not block: a full queue closes the connection, and the engine
+// then sends CloseSocket.
 type Outbox interface {
 	Send(p *packet.Packet) error
 }
@@ -170,6 +172,7 @@ type (
 	nsJoin struct {
 		SID       string
 		PID       *actor.PID
+		Sock      *sockRef
 		Ref       any // the socket's Handle, for behaviour rooms
 		Rooms     []string
 		Collector *Collector
@@ -208,6 +211,7 @@ type (
 		Room      string
 		SID       string
 		PID       *actor.PID
+		Sock      *sockRef // nil for a socket of another node (a placed room's owner)
 		Ref       any
 		Collector *Collector
 		Gated     bool

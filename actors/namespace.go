@@ -67,7 +67,7 @@ type roomEntry struct {
 // member counts; it routes every broadcast. A room actor exists only while the room has local members:
 // it is spawned on the first join and poisoned when its last member leaves.
 type namespaceActor struct {
-	sockets map[string]*actor.PID
+	sockets map[string]*sockRef
 	rooms   map[string]*roomEntry
 	hooks   Hooks
 	live    *Live
@@ -82,7 +82,7 @@ type namespaceActor struct {
 func NamespaceProps(hooks Hooks, live *Live) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
 		return &namespaceActor{
-			sockets: make(map[string]*actor.PID),
+			sockets: make(map[string]*sockRef),
 			rooms:   make(map[string]*roomEntry),
 			hooks:   hooks,
 			live:    live,
@@ -115,7 +115,7 @@ func (n *namespaceActor) Receive(ctx actor.Context) {
 				n.placedJoin(ctx, r, e, m)
 				continue
 			}
-			add := &roomAdd{Room: r, SID: m.SID, PID: m.PID, Collector: m.Collector}
+			add := &roomAdd{Room: r, SID: m.SID, PID: m.PID, Sock: m.Sock, Collector: m.Collector}
 			if e.spec != nil {
 				// The room decides, and reports joins to the engine's hooks itself.
 				e.adds++
@@ -180,7 +180,8 @@ func (n *namespaceActor) Receive(ctx actor.Context) {
 	case *AddSocket:
 		sa := newSocketActor(m, n.hooks.IsBehavior, n.live)
 		pid := ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return sa }))
-		n.sockets[m.SID] = pid
+		sa.ref.pid = pid
+		n.sockets[m.SID] = sa.ref
 		ctx.Respond(pid)
 	case *actor.Started:
 		n.live.Namespaces.Add(1)
@@ -321,17 +322,23 @@ func (n *namespaceActor) route(ctx actor.Context, b *Broadcast) {
 		for _, e := range n.rooms {
 			ctx.Send(e.pid, d)
 		}
-		for _, pid := range n.sockets {
-			ctx.Send(pid, d)
+		for _, k := range n.sockets {
+			ctx.Send(k.pid, d)
 		}
 	} else if len(b.Rooms) == 0 {
 		d := &delivery{b: b}
-		if c != nil {
-			c.AddLegs(len(n.sockets))
-		}
-		b.addLegs(len(n.sockets))
-		for _, pid := range n.sockets {
-			ctx.Send(pid, d)
+		if b.Op == OpEmit {
+			for _, k := range n.sockets {
+				k.emit(d)
+			}
+		} else {
+			if c != nil {
+				c.AddLegs(len(n.sockets))
+			}
+			b.addLegs(len(n.sockets))
+			for _, k := range n.sockets {
+				ctx.Send(k.pid, d)
+			}
 		}
 	} else {
 		for _, r := range b.Rooms {
@@ -341,8 +348,12 @@ func (n *namespaceActor) route(ctx actor.Context, b *Broadcast) {
 			if e := n.rooms[r]; e != nil {
 				n.send(ctx, e.pid, d)
 			}
-			if p := n.sockets[r]; p != nil {
-				n.send(ctx, p, d)
+			if k := n.sockets[r]; k != nil {
+				if b.Op == OpEmit {
+					k.emit(d)
+				} else {
+					n.send(ctx, k.pid, d)
+				}
 			}
 		}
 	}

@@ -2,6 +2,7 @@ package actors_test
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 
@@ -330,5 +331,63 @@ func TestTooManyRooms(t *testing.T) {
 	}
 	if err := h.join(s, "d"); err != nil {
 		t.Fatalf("join after a leave: %v", err)
+	}
+}
+
+// Room actors apply emits to their members through the socket's shared room set while the socket
+// actor changes it: the filter stays exact for the rooms that do not change, and the emits of one
+// emitter to one target keep their order.
+func TestFanOutWhileTheRoomSetChanges(t *testing.T) {
+	h := newHarness(t)
+	s1 := h.addSocket("s1", 0)
+	s2 := h.addSocket("s2", 0)
+	if err := h.join(s1, "a", "b", "x"); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.join(s2, "a"); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	churned := make(chan int)
+	go func() {
+		n := 0
+		for {
+			select {
+			case <-stop:
+				churned <- n
+				return
+			default:
+			}
+			// Join and leave c and d, which no emit names: only the set's other rooms decide.
+			c := actors.NewCollector()
+			h.sys.Root.Send(s1.pid, &actors.JoinRooms{Rooms: []string{"c", "d"}, Collector: c})
+			<-c.Done()
+			c = actors.NewCollector()
+			h.sys.Root.Send(s1.pid, &actors.LeaveRooms{Rooms: []string{"c"}, Collector: c})
+			<-c.Done()
+			n++
+		}
+	}()
+	const n = 500
+	var want1, want2 []string
+	for i := range n {
+		u, e := fmt.Sprint("u", i), fmt.Sprint("e", i)
+		h.sys.Root.Send(h.ns, &actors.Broadcast{Rooms: []string{"a", "b"}, Op: actors.OpEmit,
+			Packet: &packet.Packet{Kind: packet.KindEvent, Name: u}})
+		h.sys.Root.Send(h.ns, &actors.Broadcast{Rooms: []string{"a"}, Except: []string{"x"}, Op: actors.OpEmit,
+			Packet: &packet.Packet{Kind: packet.KindEvent, Name: e}})
+		want1 = append(want1, u)
+		want2 = append(want2, u, e)
+	}
+	h.flush()
+	close(stop)
+	if rounds := <-churned; rounds == 0 {
+		t.Fatal("the room set never changed during the emits")
+	}
+	if got := s1.take(); !slices.Equal(got, want1) {
+		t.Errorf("s1 (in a, b and x) got %d packets %v…, want the %d union emits once each, in order, and no except emit", len(got), got[:min(len(got), 6)], n)
+	}
+	if got := s2.take(); !slices.Equal(got, want2) {
+		t.Errorf("s2 (in a) got %d packets, want %d in emit order", len(got), len(want2))
 	}
 }

@@ -86,6 +86,7 @@ type placedMember struct {
 type placedJoin struct {
 	sid     string
 	pid     *actor.PID
+	sock    *sockRef
 	ref     any
 	c       *Collector
 	options packet.Arg
@@ -101,7 +102,7 @@ func (n *namespaceActor) placed(r string) bool {
 // placedJoin asks the owner of r to add the socket of m; the proxy e exists.
 func (n *namespaceActor) placedJoin(ctx actor.Context, r string, e *roomEntry, m *nsJoin) {
 	n.tokens++
-	pj := &placedJoin{sid: m.SID, pid: m.PID, ref: m.Ref, c: m.Collector, options: m.Options}
+	pj := &placedJoin{sid: m.SID, pid: m.PID, sock: m.Sock, ref: m.Ref, c: m.Collector, options: m.Options}
 	e.placed.joins[n.tokens] = pj
 	e.placed.owner, e.placed.local = n.hooks.Placement.Owner(r)
 	n.askOwner(ctx, r, e.placed, n.tokens, pj)
@@ -169,7 +170,7 @@ func (n *namespaceActor) joinAnswer(ctx actor.Context, m *JoinAnswer) {
 	default:
 		e.members++
 		e.placed.members[pj.sid] = placedMember{pid: pj.pid, ref: pj.ref}
-		ctx.Send(e.pid, &roomAdd{Room: m.Room, SID: pj.sid, PID: pj.pid, Collector: pj.c, Gated: true})
+		ctx.Send(e.pid, &roomAdd{Room: m.Room, SID: pj.sid, PID: pj.pid, Sock: pj.sock, Collector: pj.c, Gated: true})
 		room, sid := m.Room, pj.sid
 		n.hook(func() { n.hooks.Joined(room, sid) }, n.hooks.Joined != nil)
 	}

@@ -6,9 +6,10 @@ import (
 
 // member is one socket in a room.
 type member struct {
-	sid string
-	pid *actor.PID
-	ref any // the engine's reference to the socket (AddSocket.Handle); read by behaviour rooms
+	sid  string
+	pid  *actor.PID
+	sock *sockRef // nil for a socket of another node (the members of a placed room's owner)
+	ref  any      // the engine's reference to the socket (AddSocket.Handle); read by behaviour rooms
 }
 
 // memberSet is a room's local members: a slice to fan out over and an index to find one.
@@ -50,15 +51,25 @@ func (s *memberSet) remove(sid string) bool {
 	return true
 }
 
-// fanout sends d to every member, as one shared *delivery, holding one collector leg per member.
+// fanout applies d to every member. An emit is applied here, on the room's goroutine, through each
+// member's sockRef (one queue push per member, no socket actor woken); any other operation goes to the
+// socket actors, as one shared *delivery holding one collector leg per member.
 func (s *memberSet) fanout(ctx actor.Context, d *delivery) {
 	c := d.b.Collector
-	if c != nil {
-		c.AddLegs(len(s.list))
-	}
-	d.b.addLegs(len(s.list))
-	for _, m := range s.list {
-		ctx.Send(m.pid, d)
+	if d.b.Op == OpEmit {
+		for _, m := range s.list {
+			if m.sock != nil {
+				m.sock.emit(d)
+			}
+		}
+	} else {
+		if c != nil {
+			c.AddLegs(len(s.list))
+		}
+		d.b.addLegs(len(s.list))
+		for _, m := range s.list {
+			ctx.Send(m.pid, d)
+		}
 	}
 	if c != nil {
 		c.LegDone()
@@ -82,7 +93,7 @@ func (r *roomActor) Receive(ctx actor.Context) {
 	case *delivery:
 		r.members.fanout(ctx, m)
 	case *roomAdd:
-		r.members.add(member{sid: m.SID, pid: m.PID})
+		r.members.add(member{sid: m.SID, pid: m.PID, sock: m.Sock})
 		if m.Gated {
 			// The socket took this room for a behaviour room (a behaviour registered while the engine
 			// ran): it waits for the room's answer, which carries the leg.

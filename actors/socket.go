@@ -13,8 +13,9 @@ type socketActor struct {
 	sid      string
 	outbox   Outbox
 	handle   Handle
+	ref      *sockRef // shared with the fan-outs; ref.rooms is the room set, written only here
 	maxRooms int
-	rooms    map[string]struct{} // includes the socket's own id
+	rooms    map[string]struct{} // ref.rooms, read without the lock (this actor is its only writer)
 	live     *Live
 	// gated reports the rooms that have a behaviour (nil when the engine has none); a join of one is
 	// held in joining until the room accepts or refuses it, so that no delivery selects the socket by a
@@ -38,8 +39,9 @@ type pendingJoin struct {
 }
 
 func newSocketActor(m *AddSocket, gated func(string) bool, live *Live) *socketActor {
-	return &socketActor{sid: m.SID, outbox: m.Outbox, handle: m.Handle, maxRooms: m.MaxRooms,
-		rooms: map[string]struct{}{m.SID: {}}, live: live, gated: gated}
+	ref := &sockRef{sid: m.SID, outbox: m.Outbox, handle: m.Handle, rooms: map[string]struct{}{m.SID: {}}}
+	return &socketActor{sid: m.SID, outbox: m.Outbox, handle: m.Handle, ref: ref, maxRooms: m.MaxRooms,
+		rooms: ref.rooms, live: live, gated: gated}
 }
 
 func (s *socketActor) Receive(ctx actor.Context) {
@@ -56,7 +58,7 @@ func (s *socketActor) Receive(ctx actor.Context) {
 		m.b.legDone()
 	case *nsRefused:
 		for _, r := range m.Rooms {
-			delete(s.rooms, r)
+			s.ref.delRoom(r)
 		}
 		settle(m.Collector)
 	case *JoinRooms:
@@ -87,7 +89,7 @@ func (s *socketActor) Receive(ctx actor.Context) {
 	case *roomKicked:
 		// A pending join of the room is a newer membership the kick does not concern.
 		if _, ok := s.joining[m.Room]; !ok {
-			delete(s.rooms, m.Room)
+			s.ref.delRoom(m.Room)
 		}
 	case *GetRooms:
 		if s.closed {
@@ -127,6 +129,7 @@ func (s *socketActor) close(ctx actor.Context) {
 		return
 	}
 	s.closed = true
+	s.ref.closed.Store(true)
 	rooms := slices.DeleteFunc(s.roomList(), func(r string) bool { return r == s.sid })
 	for r := range s.joining {
 		rooms = append(rooms, r) // the room holds it if it accepted meanwhile
@@ -149,35 +152,10 @@ func (s *socketActor) roomList() []string {
 	return out
 }
 
-// accepts is the socket's filter. A broadcast to several rooms travels through each of their actors, so a
-// socket in more than one of them receives it several times: it acts only on the copy that came through
-// the first target room (in Broadcast.Rooms order) it is a member of, and so reaches the client once.
-// Except-rooms are exact because the socket checks its own room set, which is current in its mailbox
-// order, rather than a room actor's possibly different view.
-func (s *socketActor) accepts(d *delivery) bool {
-	b := d.b
-	if len(b.Rooms) > 1 {
-		for _, r := range b.Rooms {
-			if _, ok := s.rooms[r]; ok {
-				if r != d.via {
-					return false
-				}
-				break
-			}
-		}
-	}
-	for _, r := range b.Except {
-		if _, ok := s.rooms[r]; ok {
-			return false
-		}
-	}
-	return true
-}
-
 func (s *socketActor) deliver(ctx actor.Context, d *delivery) {
 	b := d.b
 	c := b.Collector
-	if !s.accepts(d) {
+	if !s.ref.accepts(d) {
 		if c != nil {
 			c.LegDone()
 		}
@@ -185,15 +163,7 @@ func (s *socketActor) deliver(ctx actor.Context, d *delivery) {
 	}
 	switch b.Op {
 	case OpEmit:
-		if c != nil {
-			// Register the ack before the packet can reach the client.
-			c.Expect(s.handle)
-			sid := s.sid
-			s.handle.ExpectAck(b.Packet.AckID, func(args []packet.Arg, err error) {
-				c.Add(Result{SID: sid, Args: args, Err: err})
-			})
-		}
-		s.outbox.Send(b.Packet) // a full queue closes the connection; the socket then stops
+		s.ref.emit(d) // fan-outs call it themselves (sockRef); kept for a delivery sent here directly
 	case OpFetch:
 		c.Expect(nil)
 		c.Add(Result{SID: s.sid, Info: &SocketInfo{SID: s.sid, Rooms: s.roomList(), Ref: s.handle}})
@@ -243,7 +213,7 @@ func (s *socketActor) join(ctx actor.Context, rooms []string, c *Collector, opts
 			}
 			s.joining[r] = &pendingJoin{answers: 1, want: true}
 		} else {
-			s.rooms[r] = struct{}{}
+			s.ref.addRoom(r)
 		}
 		added = append(added, r)
 	}
@@ -253,7 +223,7 @@ func (s *socketActor) join(ctx actor.Context, rooms []string, c *Collector, opts
 		}
 		return
 	}
-	ctx.Send(ctx.Parent(), &nsJoin{SID: s.sid, PID: ctx.Self(), Ref: s.handle, Rooms: added, Collector: c, Options: opts})
+	ctx.Send(ctx.Parent(), &nsJoin{SID: s.sid, PID: ctx.Self(), Sock: s.ref, Ref: s.handle, Rooms: added, Collector: c, Options: opts})
 }
 
 // answered applies a behaviour room's answer to a join of room.
@@ -261,7 +231,7 @@ func (s *socketActor) answered(room string, ok bool) {
 	p := s.joining[room]
 	if p == nil {
 		if !ok {
-			delete(s.rooms, room) // joined as a plain room before its behaviour was registered
+			s.ref.delRoom(room) // joined as a plain room before its behaviour was registered
 		}
 		return
 	}
@@ -270,7 +240,7 @@ func (s *socketActor) answered(room string, ok bool) {
 	}
 	delete(s.joining, room)
 	if ok && p.want {
-		s.rooms[room] = struct{}{}
+		s.ref.addRoom(room)
 	}
 }
 
@@ -288,7 +258,7 @@ func (s *socketActor) leave(ctx actor.Context, rooms []string, c *Collector) {
 		if _, ok := s.rooms[r]; !ok || r == s.sid {
 			continue // a socket never leaves its own-id room
 		}
-		delete(s.rooms, r)
+		s.ref.delRoom(r)
 		removed = append(removed, r)
 	}
 	if len(removed) == 0 {
