@@ -19,8 +19,9 @@ const (
 	Fanout Scenario = "fanout"
 	// ManyRooms: Clients are spread round-robin over Rooms rooms and every one of them emits into its room.
 	ManyRooms Scenario = "rooms"
-	// Idle: Clients connect (no join) and stay connected for Duration; what is measured is whether they
-	// connect, how fast, and whether they stay.
+	// Idle: Clients connect and stay connected for Duration; what is measured is whether they connect,
+	// how fast, whether they stay, and (with PIDs) what the server holds per connection. With Rooms, each
+	// client joins one of them (round-robin) first; without, it joins none.
 	Idle Scenario = "idle"
 	// ConnectStorm: Clients connect as fast as Concurrency allows, then disconnect: the connect latency
 	// distribution and the errors.
@@ -53,9 +54,13 @@ type Config struct {
 	Protocol Protocol // zero means SocketIO
 	// Clients is the number of connections. Zero means 100.
 	Clients int
-	// Rooms is the number of rooms of ManyRooms. Zero means Clients/10 (at least 1). Fanout uses one room.
+	// Rooms is the number of rooms of ManyRooms (zero means Clients/10, at least 1) or Idle (zero means
+	// none joined). Fanout uses one room.
 	Rooms int
-	// Publishers is how many of the Fanout clients emit. Zero means 1. ManyRooms: every client emits.
+	// Publishers is how many of the clients emit. Fanout: the first Publishers clients, members of the
+	// room like the others; zero means 1. ManyRooms: zero (or Clients) means every client emits into its
+	// own room; fewer makes the first Publishers clients dedicated publishers that join every room and
+	// emit into the rooms in turn, while the other clients are spread over the rooms and only receive.
 	Publishers int
 	// Rate is each publisher's emits per second. Zero means flat out: each publisher keeps Window emits
 	// on their way and sends the next when one comes back to it (the chat contract delivers said to the
@@ -97,6 +102,11 @@ type Config struct {
 	SayArgs string
 	// Interval is the progress and timeline interval. Zero means 1s.
 	Interval time.Duration
+	// PIDs are server processes to sample from /proc over the measured window (CPU time, VmRSS): the
+	// Result's ServerStats. Linux only; every pid must exist when the run starts.
+	PIDs []int
+	// Label is copied into the Result, to tell runs apart in a file of several (roomio-bench compare).
+	Label string
 	// Progress receives one line per interval (connected, emits/s, deliveries/s, p50/p99, errors); nil
 	// writes none.
 	Progress io.Writer
@@ -152,27 +162,37 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Clients < 0 {
 		return bad("clients %d", c.Clients)
 	}
-	if c.Scenario == Fanout {
-		c.Rooms = 1
-	}
-	if c.Rooms == 0 {
-		c.Rooms = max(c.Clients/10, 1)
-	}
 	if c.Rooms < 0 {
 		return bad("rooms %d", c.Rooms)
 	}
+	if c.Publishers < 0 || c.Publishers > c.Clients {
+		return bad("publishers %d: between 0 and clients (%d)", c.Publishers, c.Clients)
+	}
 	switch c.Scenario {
 	case Fanout:
+		c.Rooms = 1
 		if c.Publishers == 0 {
 			c.Publishers = 1
 		}
-		if c.Publishers < 0 || c.Publishers > c.Clients {
-			return bad("publishers %d: between 1 and clients (%d)", c.Publishers, c.Clients)
-		}
 	case ManyRooms:
-		c.Publishers = c.Clients
+		if c.Rooms == 0 {
+			c.Rooms = max(c.Clients/10, 1)
+		}
+		if c.Publishers == 0 {
+			c.Publishers = c.Clients
+		}
+	case Idle:
+		c.Publishers = 0
 	default:
 		c.Publishers, c.Rooms = 0, 0
+	}
+	for _, pid := range c.PIDs {
+		if pid <= 0 {
+			return bad("pid %d", pid)
+		}
+		if _, err := procCPUTicks(pid); err != nil {
+			return bad("%v", err)
+		}
 	}
 	if c.Window == 0 {
 		c.Window = 16

@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -409,4 +411,125 @@ func TestServerGone(t *testing.T) {
 			t.Errorf("connections %+v errors %+v, want 4 connected and 4 lost", o.res.Connections, o.res.Errors)
 		}
 	})
+}
+
+// TestServerStats samples the node's process (this one: the node runs in-process) over the measured
+// window: CPU and RSS are read, and the per-delivery and per-connection figures are the divisions of
+// what was read by what was counted.
+func TestServerStats(t *testing.T) {
+	url := serveNode(t, engine.Config{})
+	pid := os.Getpid()
+
+	res := run(t, loadgen.Config{URL: url, Clients: 5, Publishers: 1, Window: 4, Messages: 300,
+		Duration: time.Minute, PIDs: []int{pid}, Label: "A:fanout"})
+	checkClosed(t, res)
+	s := res.ServerStats
+	if s == nil || s.Error != "" {
+		t.Fatalf("server stats %+v", s)
+	}
+	if !slices.Equal(s.PIDs, []int{pid}) || s.CPUMicros <= 0 || s.WindowSec <= 0 || s.CPUPct <= 0 ||
+		s.RSSKiBBefore <= 0 || s.RSSKiBAfter <= 0 || s.RSSKiBPerConn != 0 || res.Label != "A:fanout" {
+		t.Errorf("server stats %+v label %q", s, res.Label)
+	}
+	if want := math.Round(float64(s.CPUMicros)/float64(res.Messages.Deliveries)*1000) / 1000; s.CPUMicrosPerDelivery != want {
+		t.Errorf("cpu µs per delivery %v, want %d/%d = %v", s.CPUMicrosPerDelivery, s.CPUMicros, res.Messages.Deliveries, want)
+	}
+	checkJSON(t, res)
+	b, _ := json.Marshal(res)
+	var top map[string]any
+	_ = json.Unmarshal(b, &top)
+	for _, k := range []string{"server_cpu_us_per_delivery", "server_rss_kib_per_conn", "server_cpu_us", "label"} {
+		if _, ok := top[k]; !ok {
+			t.Errorf("JSON has no top-level %q", k)
+		}
+	}
+
+	// Idle with rooms: every client joins one; RSS per connection is the delta over the connections.
+	res = run(t, loadgen.Config{URL: url, Scenario: loadgen.Idle, Clients: 20, Rooms: 4,
+		Duration: 100 * time.Millisecond, PIDs: []int{pid}})
+	s = res.ServerStats
+	if res.Connections.Connected != 20 || res.Errors.Total != 0 || s == nil || s.Error != "" || s.RSSKiBAfter <= 0 {
+		t.Fatalf("idle: connections %+v errors %+v server %+v", res.Connections, res.Errors, s)
+	}
+	if want := math.Round(float64(s.RSSKiBAfter-s.RSSKiBBefore)/20*1000) / 1000; s.RSSKiBPerConn != want {
+		t.Errorf("RSS KiB per connection %v, want (%d-%d)/20 = %v", s.RSSKiBPerConn, s.RSSKiBAfter, s.RSSKiBBefore, want)
+	}
+	// The joins happen: a room name the chat refuses fails each of them.
+	res = run(t, loadgen.Config{URL: url, Scenario: loadgen.Idle, Clients: 6, Rooms: 2,
+		RoomPrefix: strings.Repeat("r", 200), Duration: time.Millisecond})
+	if res.Errors.Join != 6 || res.ServerStats != nil {
+		t.Errorf("idle with refused rooms: errors %+v, server stats %+v (no PIDs: want none)", res.Errors, res.ServerStats)
+	}
+
+	if _, err := loadgen.Run(context.Background(), loadgen.Config{URL: url, PIDs: []int{1 << 30}}); !errors.Is(err, loadgen.ErrConfig) {
+		t.Errorf("a pid that does not exist: %v, want ErrConfig", err)
+	}
+}
+
+// TestRoomsPublishers: a dedicated publisher joins every room and emits into them in turn; receivers
+// are spread over the rooms after it. 1 + 8 clients over 4 rooms: each emit reaches 2 receivers and the
+// publisher itself.
+func TestRoomsPublishers(t *testing.T) {
+	url := serveNode(t, engine.Config{})
+	res := run(t, loadgen.Config{URL: url, Scenario: loadgen.ManyRooms, Clients: 9, Rooms: 4, Publishers: 1,
+		Window: 4, Messages: 400, Duration: time.Minute})
+	checkClosed(t, res)
+	if res.Messages.Emits != 400 || res.Messages.Expected != 400*3 {
+		t.Errorf("messages %+v, want 400 emits and 1200 deliveries", res.Messages)
+	}
+	if res.Params.Publishers != 1 {
+		t.Errorf("params %+v", res.Params)
+	}
+}
+
+// TestCompare reads labelled results back from their JSON and prints the medians and ratios.
+func TestCompare(t *testing.T) {
+	mk := func(label string, sc loadgen.Scenario, cpu, dps, p99, rss float64) *loadgen.Result {
+		r := &loadgen.Result{Label: label, Scenario: sc, Params: loadgen.Params{Clients: 10}}
+		r.Connections.Connected = 10
+		r.Messages.DeliveriesPerSec = dps
+		r.Latency = loadgen.LatencyStats{Count: 1, P50Ms: p99 / 2, P99Ms: p99}
+		r.ServerStats = &loadgen.ServerStats{CPUMicrosPerDelivery: cpu, RSSKiBPerConn: rss, CPUPct: 50}
+		return r
+	}
+	in := []*loadgen.Result{
+		mk("A:fanout", loadgen.Fanout, 10, 1000, 4, 0), mk("B:fanout", loadgen.Fanout, 6, 1500, 2, 0),
+		mk("A:fanout", loadgen.Fanout, 12, 1200, 6, 0), mk("B:fanout", loadgen.Fanout, 4, 2500, 3, 0),
+		mk("A:fanout", loadgen.Fanout, 20, 100, 5, 0), mk("B:fanout", loadgen.Fanout, 5, 2000, 1, 0),
+		mk("A:idle", loadgen.Idle, 0, 0, 0, 20), mk("B:idle", loadgen.Idle, 0, 0, 0, 50),
+		mk("other", loadgen.Fanout, 1, 1, 1, 1),
+	}
+	in[1].Messages.Missing = 3
+	var buf bytes.Buffer
+	for _, r := range in {
+		b, _ := json.MarshalIndent(r, "", "  ")
+		buf.Write(b)
+	}
+	back, err := loadgen.ReadResults(&buf)
+	if err != nil || len(back) != len(in) {
+		t.Fatalf("ReadResults: %d results, %v", len(back), err)
+	}
+	var out bytes.Buffer
+	if err := loadgen.Compare(&out, back); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"RATIO fanout.cpu_us_per_delivery B/A=0.417 (A=12.00 B=5.000)",
+		"RATIO fanout.deliveries_per_s B/A=2.000 (A=1000 B=2000)",
+		"RATIO fanout.p99_ms B/A=0.400 (A=5.000 B=2.000)",
+		"RATIO fanout.server_cpu_pct B/A=1.000 (A=50.00 B=50.00)",
+		"RATIO idle.rss_kib_per_conn B/A=2.500 (A=20.00 B=50.00)",
+		"WARN B fanout run 1: 3 deliveries missing, 0 duplicated",
+		"12.00 [10.00 .. 20.00]",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("no %q in\n%s", want, out.String())
+		}
+	}
+	if strings.Contains(out.String(), "RATIO idle.cpu") || strings.Contains(out.String(), "other") {
+		t.Errorf("idle has message metrics, or an unlabelled run counted:\n%s", out.String())
+	}
+	if err := loadgen.Compare(io.Discard, in[8:]); err == nil {
+		t.Error("no labelled result: no error")
+	}
 }

@@ -9,10 +9,11 @@ const SchemaVersion = "roomio-bench/v1"
 // Result is what a run measured. Its JSON form (the tags below) is the -json output of roomio-bench;
 // docs/benchmarks.md describes it. Durations are seconds, latencies milliseconds.
 type Result struct {
-	Schema   string    `json:"schema"`   // SchemaVersion
-	Scenario Scenario  `json:"scenario"` // fanout, rooms, idle or connect-storm
-	Protocol Protocol  `json:"protocol"` // socketio, socketio-polling or native
-	Target   string    `json:"target"`   // the URL dialled
+	Schema   string    `json:"schema"`          // SchemaVersion
+	Scenario Scenario  `json:"scenario"`        // fanout, rooms, idle or connect-storm
+	Protocol Protocol  `json:"protocol"`        // socketio, socketio-polling or native
+	Target   string    `json:"target"`          // the URL dialled
+	Label    string    `json:"label,omitempty"` // Config.Label
 	Started  time.Time `json:"started"`
 	Params   Params    `json:"params"`
 	// Phases gives how long each phase took: connecting (and joining), sending, waiting for the last
@@ -25,6 +26,9 @@ type Result struct {
 	Latency  LatencyStats `json:"latency"`
 	Errors   ErrorStats   `json:"errors"`
 	Timeline []Sample     `json:"timeline"` // one sample per progress interval
+	// ServerStats (nil without Config.PIDs) is the server's CPU and memory over the measured window; its
+	// fields are at the top level of the JSON form (server_cpu_us_per_delivery, …).
+	*ServerStats
 }
 
 // Params are the settings the run used, after defaults.

@@ -47,13 +47,16 @@ func (rc *runConfig) appendSayArgs(b []byte, room string, payload []byte) []byte
 type benchClient struct {
 	idx  int
 	room int // index into runner.rooms; -1 when the scenario has none
-	c    conn
+	// everyRoom: a dedicated ManyRooms publisher, member of every room; it emits into them in turn,
+	// starting at room.
+	everyRoom bool
+	c         conn
 	// joined is set when the client is a member of its room (the join was acknowledged).
 	joined bool
 	// window holds a token per emit of this (flat-out) publisher not yet echoed back to it.
 	window chan struct{}
-	// last holds, per publisher, the last sequence number received: only the connection's receiving
-	// goroutine touches it.
+	// last holds, per publisher (per publisher and room for dedicated ManyRooms publishers), the last
+	// sequence number received: only the connection's receiving goroutine touches it.
 	last map[int64]int64
 }
 
@@ -112,7 +115,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	r.members = make([]atomic.Int64, len(r.rooms))
 	res := &Result{Schema: SchemaVersion, Scenario: cfg.Scenario, Protocol: cfg.Protocol, Target: rc.target,
-		Started: r.base.UTC(), Params: cfg.params()}
+		Label: cfg.Label, Started: r.base.UTC(), Params: cfg.params()}
+	var srv *serverSampler
+	if len(cfg.PIDs) > 0 {
+		srv = newServerSampler(cfg.PIDs)
+		res.ServerStats = &srv.stats
+	}
 
 	// The progress goroutine samples every interval until the run ends.
 	stopProgress := make(chan struct{})
@@ -125,6 +133,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.Phases.ConnectSec = time.Since(t0).Seconds()
 
 	t1 := time.Now()
+	srv.windowStart()
 	switch cfg.Scenario {
 	case Fanout, ManyRooms:
 		if ctx.Err() == nil {
@@ -144,6 +153,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 		res.Phases.SendSec = time.Since(t1).Seconds()
 	}
+	srv.windowEnd()
 
 	t3 := time.Now()
 	r.setPhase("close")
@@ -153,6 +163,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	pwg.Wait()
 
 	r.fill(res)
+	srv.fill(res)
 	res.Timeline = timeline
 	if res.Timeline == nil {
 		res.Timeline = []Sample{}
@@ -214,6 +225,13 @@ func (r *runner) connectOne(ctx context.Context, i int) *benchClient {
 	}
 	if len(r.rooms) > 0 {
 		bc.room = i % len(r.rooms)
+		if cfg.Scenario == ManyRooms && cfg.Publishers < cfg.Clients {
+			// Dedicated publishers first, in every room; the receivers spread over the rooms after them.
+			bc.everyRoom = i < cfg.Publishers
+			if !bc.everyRoom {
+				bc.room = (i - cfg.Publishers) % len(r.rooms)
+			}
+		}
 	}
 	hooks := connHooks{said: func(args []byte) { r.said(bc, args) }, ended: r.ended}
 	start := time.Now()
@@ -231,16 +249,26 @@ func (r *runner) connectOne(ctx context.Context, i int) *benchClient {
 	r.connLat.Record(time.Since(start))
 	r.connected.Add(1)
 	bc.c = c
-	if bc.room >= 0 && cfg.JoinEvent != "-" {
-		if err := c.join(ctx, r.rooms[bc.room]); err != nil {
-			r.errorf(&r.errJoin, "join: %v", err)
-			return bc // connected: it is closed with the others, but counts in no room
+	if bc.room < 0 {
+		return bc
+	}
+	rooms := []int{bc.room}
+	if bc.everyRoom {
+		rooms = rooms[:0]
+		for k := range r.rooms {
+			rooms = append(rooms, k)
 		}
 	}
-	if bc.room >= 0 {
-		bc.joined = true
-		r.members[bc.room].Add(1)
+	for _, k := range rooms {
+		if cfg.JoinEvent != "-" {
+			if err := c.join(ctx, r.rooms[k]); err != nil {
+				r.errorf(&r.errJoin, "join: %v", err)
+				return bc // connected: it is closed with the others, but publishes nowhere
+			}
+		}
+		r.members[k].Add(1)
 	}
+	bc.joined = true
 	return bc
 }
 
@@ -269,10 +297,16 @@ func (r *runner) said(bc *benchClient, args []byte) {
 		default:
 		}
 	}
-	if last, seen := bc.last[pub]; seen && seq <= last {
+	// Order holds per emitter and room: a dedicated publisher's emits into different rooms (which it
+	// receives all of) may overtake each other, so its sequence is tracked per room.
+	key := pub
+	if cfg := &r.rc.Config; cfg.Scenario == ManyRooms && cfg.Publishers < cfg.Clients {
+		key = pub*int64(len(r.rooms)) + seq%int64(len(r.rooms))
+	}
+	if last, seen := bc.last[key]; seen && seq <= last {
 		r.dups.Add(1)
 	} else {
-		bc.last[pub] = seq
+		bc.last[key] = seq
 	}
 	if r.draining.Load() && n-r.dups.Load() >= r.expected.Load() {
 		r.drainOnce.Do(func() { close(r.drained) })
@@ -286,7 +320,7 @@ func (r *runner) publish(ctx context.Context) {
 	defer cancel()
 	var wg sync.WaitGroup
 	for _, bc := range r.clients {
-		if cfg.Scenario == Fanout && bc.idx >= cfg.Publishers {
+		if bc.idx >= cfg.Publishers {
 			break
 		}
 		if !bc.joined {
@@ -299,7 +333,6 @@ func (r *runner) publish(ctx context.Context) {
 
 func (r *runner) publisher(ctx context.Context, bc *benchClient) {
 	cfg := r.rc.Config
-	room := r.rooms[bc.room]
 	var interval time.Duration
 	next := time.Now()
 	if cfg.Rate > 0 {
@@ -342,9 +375,14 @@ func (r *runner) publisher(ctx context.Context, bc *benchClient) {
 		if ctx.Err() != nil {
 			return
 		}
+		k := bc.room
+		if bc.everyRoom {
+			k = (bc.room + seq) % len(r.rooms)
+		}
+		room := r.rooms[k]
 		buf = appendPayload(buf[:0], bc.idx, seq, int64(time.Since(r.base)), cfg.PayloadBytes)
 		// Count what this emit should deliver before it can be delivered.
-		members := r.members[bc.room].Load()
+		members := r.members[k].Load()
 		r.expected.Add(members)
 		// The write gets its own deadline, not ctx's: a write cut short by ctx's end would close the
 		// connection (coder/websocket does so) and lose what is still to be delivered to it.
