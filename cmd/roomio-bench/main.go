@@ -200,8 +200,11 @@ func summary(w io.Writer, r *loadgen.Result) {
 		if s.Error != "" {
 			fmt.Fprintf(w, "server       not measured: %s\n", s.Error)
 		} else {
-			fmt.Fprintf(w, "server       pids %v: %d µs CPU over %.3f s (%.1f %% of a core), %.3f µs per delivery; RSS %d → %d KiB",
-				s.PIDs, s.CPUMicros, s.WindowSec, s.CPUPct, s.CPUMicrosPerDelivery, s.RSSKiBBefore, s.RSSKiBAfter)
+			fmt.Fprintf(w, "server       pids %v: %d µs CPU over %.3f s (%.1f %% of a core)", s.PIDs, s.CPUMicros, s.WindowSec, s.CPUPct)
+			if r.Messages.Deliveries > 0 {
+				fmt.Fprintf(w, ", %.3f µs per delivery", s.CPUMicrosPerDelivery)
+			}
+			fmt.Fprintf(w, "; RSS %d → %d KiB", s.RSSKiBBefore, s.RSSKiBAfter)
 			if r.Scenario == loadgen.Idle {
 				fmt.Fprintf(w, ", %.2f KiB per connection", s.RSSKiBPerConn)
 			}
