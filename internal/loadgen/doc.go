@@ -5,19 +5,30 @@
 //
 // [Run] takes a [Config] (the scenario, the protocol, the numbers) and returns a [Result], whose JSON
 // form is the tool's -json output (schema [SchemaVersion]). [WriteHTML] turns a Result into a
-// self-contained HTML report with inline SVG charts.
+// self-contained HTML report with inline SVG charts. [ReadResults] reads back Results appended into one
+// file and [Compare] prints the A/B table of those labelled "A:<scenario>" and "B:<scenario>" (medians,
+// B/A ratios, RATIO lines): scripts/bench/compare.sh's output.
 //
 // # Scenarios
 //
 //   - [Fanout]: every client joins one room; the first Publishers emit into it.
-//   - [ManyRooms]: clients are spread round-robin over Rooms rooms; every client emits into its room.
-//   - [Idle]: clients connect and stay connected for Duration.
+//   - [ManyRooms]: clients are spread round-robin over Rooms rooms; every client emits into its room, or
+//     with fewer Publishers than Clients, those are dedicated publishers in every room that emit into
+//     the rooms in turn.
+//   - [Idle]: clients connect (and join one of Rooms rooms, if any) and stay connected for Duration.
 //   - [ConnectStorm]: clients connect as fast as Concurrency allows, then leave.
 //
 // Publishers emit at Rate per second each, or flat out with Window emits in flight (the next goes when
 // one comes back to its sender). All clients have joined before the first emit, so Fanout and ManyRooms
 // are closed: each emit must reach every member of its room exactly once, and the Result counts what is
 // expected, missing and duplicated.
+//
+// # Server figures
+//
+// With Config.PIDs, the run reads the server processes' CPU time (/proc/PID/stat) and VmRSS
+// (/proc/PID/status) before the first connect and at both ends of the measured window — from the moment
+// every client connected and joined until the drain or the hold ends — and reports them as
+// [ServerStats]: CPU µs per delivery, and for Idle RSS KiB per connection.
 //
 // # The server's contract
 //
