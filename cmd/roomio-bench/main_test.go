@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -96,6 +97,9 @@ func TestBadFlags(t *testing.T) {
 // TestPIDAndCompare runs two labelled fan-outs with -pid (this process: the node runs in it), appends
 // their JSON into one file and prints the comparison from it.
 func TestPIDAndCompare(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("-pid reads /proc: Linux only")
+	}
 	url := serveChat(t)
 	dir := t.TempDir()
 	all := filepath.Join(dir, "all.json")

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -417,6 +418,9 @@ func TestServerGone(t *testing.T) {
 // window: CPU and RSS are read, and the per-delivery and per-connection figures are the divisions of
 // what was read by what was counted.
 func TestServerStats(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("-pid reads /proc: Linux only")
+	}
 	url := serveNode(t, engine.Config{})
 	pid := os.Getpid()
 

@@ -3,6 +3,7 @@ package loadgen
 import (
 	"encoding/binary"
 	"os"
+	"runtime"
 	"testing"
 )
 
@@ -57,6 +58,9 @@ func TestAuxvClockTicks(t *testing.T) {
 
 // TestSampleProcs reads this process: its CPU time only grows, its RSS is not zero.
 func TestSampleProcs(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("-pid reads /proc: Linux only")
+	}
 	pid := os.Getpid()
 	a, err := sampleProcs([]int{pid})
 	if err != nil {
