@@ -51,7 +51,7 @@ type RoomInfo struct {
 	// Clients is the room's member count, on every node.
 	Clients int `json:"clients"`
 	// MaxClients is the room's member limit; zero means none.
-	MaxClients int  `json:"maxClients"`
+	MaxClients int  `json:"max_clients"`
 	Locked     bool `json:"locked"`
 }
 
@@ -68,7 +68,7 @@ type RoomList struct {
 	// rooms it owns are missing.
 	Complete bool `json:"complete"`
 	// Missing names the nodes that did not answer.
-	Missing []string `json:"missing,omitempty"`
+	Missing []string `json:"missing_nodes,omitempty"`
 }
 
 // WithName names a behaviour for listings and join-or-create (Namespace.Rooms, Socket.JoinOrCreate).

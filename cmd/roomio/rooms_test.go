@@ -1,0 +1,134 @@
+package main_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sync"
+	"testing"
+)
+
+type roomsAnswer struct {
+	Rooms []struct {
+		Name       string            `json:"name"`
+		Node       string            `json:"node"`
+		Metadata   map[string]string `json:"metadata"`
+		Clients    int               `json:"clients"`
+		MaxClients int               `json:"max_clients"`
+		Locked     bool              `json:"locked"`
+	} `json:"rooms"`
+	Complete bool     `json:"complete"`
+	Missing  []string `json:"missing_nodes"`
+	Error    string   `json:"error"`
+}
+
+type findAck struct {
+	OK      bool   `json:"ok"`
+	Room    string `json:"room"`
+	Created bool   `json:"created"`
+	Count   int    `json:"count"`
+	Error   string `json:"error"`
+}
+
+// TestClusterProcessesRoomsAndFind: on three node processes, ten sockets per node ask for a chat room
+// on topic "go" at once (the chat's find: join-or-create): exactly one room is created and all thirty
+// are in it. GET /api/v1/rooms on every node lists it with its owner and thirty members, next to rooms
+// joined by name on each node, and answers bad input with its documented errors.
+func TestClusterProcessesRoomsAndFind(t *testing.T) {
+	c := newTestCluster(t)
+	nodes := c.startNodes(3)
+	var users []*user
+	for i, n := range nodes {
+		for j := range 10 {
+			users = append(users, n.user(t, fmt.Sprintf("u%d%d", i+1, j)))
+		}
+	}
+	acks := make([]findAck, len(users))
+	var wg sync.WaitGroup
+	for i, u := range users {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(t.Context(), clusterWait)
+			defer cancel()
+			res, err := u.EmitWithAck(ctx, "find", map[string]string{"topic": "go"})
+			if err != nil || len(res) != 1 || res[0].Decode(&acks[i]) != nil || !acks[i].OK {
+				t.Errorf("%s: find: %s %v", u.name, argsJSON(res), err)
+			}
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	room, fresh := acks[0].Room, 0
+	for i, a := range acks {
+		if a.Room != room {
+			t.Fatalf("%s found %s, %s found %s", users[i].name, a.Room, users[0].name, room)
+		}
+		if a.Created {
+			fresh++
+		}
+	}
+	if fresh != 1 {
+		t.Fatalf("%d finds created the room, want 1", fresh)
+	}
+	// A room joined by name on each node: no metadata, one member.
+	named := map[string]bool{}
+	for i, n := range nodes {
+		r := roomOwnedBy(t, nodes, nodes[(i+1)%3], nodes[(i+2)%3]) // owned by n
+		named[r] = true
+		n.user(t, "named"+r).call(t, joined(r), "join", r)
+	}
+	owner := placeOwner(nodes, "/", room)
+	for _, n := range nodes {
+		var all roomsAnswer
+		if code := n.getJSON("/api/v1/rooms?behavior=chat", &all); code != http.StatusOK || !all.Complete || len(all.Rooms) != 4 {
+			t.Fatalf("%s: GET /api/v1/rooms = %d %+v", n.name, code, all)
+		}
+		for _, r := range all.Rooms {
+			if want := placeOwner(nodes, "/", r.Name).id; r.Node != want {
+				t.Fatalf("%s lists %s on %s, its owner is %s", n.name, r.Name, r.Node, want)
+			}
+			if r.Name == room && (r.Clients != 30 || r.Metadata["topic"] != "go") || named[r.Name] && r.Clients != 1 {
+				t.Fatalf("%s lists %+v", n.name, r)
+			}
+		}
+		var goRooms roomsAnswer
+		q := "/api/v1/rooms?namespace=/&behavior=chat&available=true&filter=" + url.QueryEscape(`{"topic":"go"}`)
+		if code := n.getJSON(q, &goRooms); code != http.StatusOK || len(goRooms.Rooms) != 1 || goRooms.Rooms[0].Name != room ||
+			goRooms.Rooms[0].Node != owner.id || goRooms.Rooms[0].Clients != 30 {
+			t.Fatalf("%s: filtered = %d %+v", n.name, code, goRooms)
+		}
+	}
+	// Another topic makes another room.
+	other := nodes[2].user(t, "other")
+	var a findAck
+	ctx, cancel := context.WithTimeout(t.Context(), clusterWait)
+	defer cancel()
+	res, err := other.EmitWithAck(ctx, "find", map[string]string{"topic": "rust"})
+	if err != nil || res[0].Decode(&a) != nil || !a.OK || !a.Created || a.Room == room {
+		t.Fatalf("find rust: %s %v", argsJSON(res), err)
+	}
+	res, err = other.EmitWithAck(ctx, "find", "not an object")
+	if err != nil || res[0].Decode(&a) != nil || a.OK || a.Error == "" {
+		t.Fatalf("find with a bad topic: %s %v", argsJSON(res), err)
+	}
+
+	for _, bad := range []struct {
+		query string
+		code  int
+		err   string
+	}{
+		{"", http.StatusBadRequest, "missing behavior"},
+		{"?behavior=nope", http.StatusNotFound, `unknown behavior "nope"`},
+		{"?behavior=chat&namespace=/nope", http.StatusNotFound, `unknown namespace "/nope"`},
+		{"?behavior=chat&filter=" + url.QueryEscape(`[1]`), http.StatusBadRequest, "invalid filter: must be a JSON object"},
+		{"?behavior=chat&filter=" + url.QueryEscape(`{"topic":`), http.StatusBadRequest, "invalid filter: must be a JSON object"},
+		{"?behavior=chat&available=maybe", http.StatusBadRequest, "available must be true or false"},
+	} {
+		var got roomsAnswer
+		if code := nodes[0].getJSON("/api/v1/rooms"+bad.query, &got); code != bad.code || got.Error != bad.err {
+			t.Fatalf("GET /api/v1/rooms%s = %d %q, want %d %q", bad.query, code, got.Error, bad.code, bad.err)
+		}
+	}
+}
