@@ -37,6 +37,15 @@ var (
 	ErrNoRoomNames = errors.New("engine: the behaviour cannot name a new room")
 )
 
+// MaxListedRooms is how many rooms one node lists at most in one listing (the first in its registry's
+// order, which is not sorted); past it the listing says Truncated. MaxListedMetadata bounds a room's
+// metadata as listed: larger metadata is listed as none (and logged). Together they bound a node's
+// answer to about 8 MiB.
+const (
+	MaxListedRooms    = 2000
+	MaxListedMetadata = 4 << 10
+)
+
 // DefaultListTimeout bounds a cluster-wide listing whose context has no deadline: a node that has not
 // answered by then is reported in RoomList.Missing.
 const DefaultListTimeout = 2 * time.Second
@@ -69,6 +78,8 @@ type RoomList struct {
 	Complete bool `json:"complete"`
 	// Missing names the nodes that did not answer.
 	Missing []string `json:"missing_nodes,omitempty"`
+	// Truncated is set when a node owns more matching rooms than MaxListedRooms: some are not listed.
+	Truncated bool `json:"truncated,omitempty"`
 }
 
 // WithName names a behaviour for listings and join-or-create (Namespace.Rooms, Socket.JoinOrCreate).
@@ -119,8 +130,12 @@ func (a *roomAdapter) setMeta(v any) {
 		return
 	}
 	b, err := packet.MarshalJSON(v)
-	if err != nil {
+	switch {
+	case err != nil:
 		a.c.log.Warn("room metadata is not JSON; listed without it", "err", err)
+		b = nil
+	case len(b) > MaxListedMetadata:
+		a.c.log.Warn("room metadata larger than MaxListedMetadata; listed without it", "bytes", len(b))
 		b = nil
 	}
 	a.meta.set(b)
@@ -193,9 +208,9 @@ func (f filter) within(m map[string]any) bool {
 	return true
 }
 
-// localRooms lists this node's open rooms of def matching f.
-func (n *Namespace) localRooms(def *behaviorDef, f filter, node string) []RoomInfo {
-	var out []RoomInfo
+// localRooms lists this node's open rooms of def matching f, at most MaxListedRooms; truncated says
+// there were more.
+func (n *Namespace) localRooms(def *behaviorDef, f filter, node string) (out []RoomInfo, truncated bool) {
 	n.listed.Range(func(k, v any) bool {
 		l := v.(*listedRoom)
 		if l.def != def || !l.status.Open() {
@@ -205,11 +220,15 @@ func (n *Namespace) localRooms(def *behaviorDef, f filter, node string) []RoomIn
 		if !f.matches(meta) {
 			return true
 		}
+		if len(out) == MaxListedRooms {
+			truncated = true
+			return false
+		}
 		out = append(out, RoomInfo{Name: k.(string), Node: node, Metadata: json.RawMessage(meta),
 			Clients: l.status.Clients(), MaxClients: l.status.MaxClients(), Locked: l.status.Locked()})
 		return true
 	})
-	return out
+	return out, truncated
 }
 
 // Rooms lists the open rooms of the behaviour named behavior (WithName; a Define's prefix by default)
@@ -245,9 +264,10 @@ func (n *Namespace) rooms(ctx context.Context, behavior string, raw []byte, f fi
 	if l != nil {
 		self = l.node.ID()
 	}
-	list.Rooms = n.localRooms(def, f, self)
+	list.Rooms, list.Truncated = n.localRooms(def, f, self)
 	if l != nil {
-		rooms, missing := l.listRooms(ctx, n.name, behavior, raw)
+		rooms, missing, truncated := l.listRooms(ctx, n.name, behavior, raw)
+		list.Truncated = list.Truncated || truncated
 		list.Rooms = append(list.Rooms, rooms...)
 		list.Missing = missing
 		list.Complete = len(missing) == 0
@@ -314,10 +334,10 @@ func (c *nodeCalls) down(node string) {
 
 // listRooms asks every peer for its rooms of behavior and waits for the answers until ctx ends (or
 // DefaultListTimeout). It returns the rooms and the peers that did not answer.
-func (l *link) listRooms(ctx context.Context, ns, behavior string, filter []byte) ([]RoomInfo, []string) {
+func (l *link) listRooms(ctx context.Context, ns, behavior string, filter []byte) (rooms []RoomInfo, missing []string, truncated bool) {
 	peers := l.node.Members()
 	if len(peers) == 0 {
-		return nil, nil
+		return nil, nil, false
 	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
@@ -346,7 +366,6 @@ func (l *link) listRooms(ctx context.Context, ns, behavior string, filter []byte
 			}
 		}
 	}
-	var rooms []RoomInfo
 	answered := make(map[string]bool, len(peers))
 wait:
 	for range peers {
@@ -364,6 +383,7 @@ wait:
 				}
 			}
 			answered[a.node] = true
+			truncated = truncated || a.reply.Truncated
 			for _, r := range a.reply.Rooms {
 				rooms = append(rooms, RoomInfo{Name: r.Name, Node: a.node, Metadata: json.RawMessage(r.Metadata),
 					Clients: int(r.Clients), MaxClients: int(r.MaxClients), Locked: r.Locked})
@@ -375,13 +395,12 @@ wait:
 	for _, id := range ids {
 		l.calls.take(id)
 	}
-	var missing []string
 	for _, p := range peers {
 		if !answered[p.ID] {
 			missing = append(missing, p.ID)
 		}
 	}
-	return rooms, missing
+	return rooms, missing, truncated
 }
 
 // remoteListRooms answers a peer's ListRooms with the rooms this node owns.
@@ -408,7 +427,9 @@ func (l *link) remoteListRooms(from string, m *clusterv1.ListRooms) {
 		send()
 		return
 	}
-	for _, info := range n.localRooms(def, f, "") {
+	infos, truncated := n.localRooms(def, f, "")
+	r.Truncated = truncated
+	for _, info := range infos {
 		r.Rooms = append(r.Rooms, &clusterv1.ListedRoom{Name: info.Name, Metadata: info.Metadata,
 			Clients: uint32(info.Clients), MaxClients: uint32(info.MaxClients), Locked: info.Locked})
 	}

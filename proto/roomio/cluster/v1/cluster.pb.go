@@ -1959,10 +1959,12 @@ func (x *ListedRoom) GetLocked() bool {
 // ListRoomsReply answers a ListRooms: the rooms the sender owns, or error (the sender does not know the
 // namespace or the behaviour, or the filter is malformed).
 type ListRoomsReply struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	RequestId     uint64                 `protobuf:"varint,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
-	Rooms         []*ListedRoom          `protobuf:"bytes,2,rep,name=rooms,proto3" json:"rooms,omitempty"`
-	Error         string                 `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	RequestId uint64                 `protobuf:"varint,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Rooms     []*ListedRoom          `protobuf:"bytes,2,rep,name=rooms,proto3" json:"rooms,omitempty"`
+	Error     string                 `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	// truncated: the sender owns more matching rooms than it lists (engine.MaxListedRooms).
+	Truncated     bool `protobuf:"varint,4,opt,name=truncated,proto3" json:"truncated,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2016,6 +2018,13 @@ func (x *ListRoomsReply) GetError() string {
 		return x.Error
 	}
 	return ""
+}
+
+func (x *ListRoomsReply) GetTruncated() bool {
+	if x != nil {
+		return x.Truncated
+	}
+	return false
 }
 
 // MatchRequest asks the matchmaker of a behaviour (the node owning the key "\x00match:" + behaviour in
@@ -2329,12 +2338,13 @@ const file_roomio_cluster_v1_cluster_proto_rawDesc = "" +
 	"\aclients\x18\x03 \x01(\rR\aclients\x12\x1f\n" +
 	"\vmax_clients\x18\x04 \x01(\rR\n" +
 	"maxClients\x12\x16\n" +
-	"\x06locked\x18\x05 \x01(\bR\x06locked\"z\n" +
+	"\x06locked\x18\x05 \x01(\bR\x06locked\"\x98\x01\n" +
 	"\x0eListRoomsReply\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\x04R\trequestId\x123\n" +
 	"\x05rooms\x18\x02 \x03(\v2\x1d.roomio.cluster.v1.ListedRoomR\x05rooms\x12\x14\n" +
-	"\x05error\x18\x03 \x01(\tR\x05error\"\x7f\n" +
+	"\x05error\x18\x03 \x01(\tR\x05error\x12\x1c\n" +
+	"\ttruncated\x18\x04 \x01(\bR\ttruncated\"\x7f\n" +
 	"\fMatchRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\x04R\trequestId\x12\x1c\n" +
