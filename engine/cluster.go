@@ -206,7 +206,7 @@ func (l *link) Receive(from cluster.Member, env *clusterv1.Envelope) {
 	case *clusterv1.Envelope_TunnelOpen, *clusterv1.Envelope_TunnelData, *clusterv1.Envelope_TunnelClose:
 		l.tunnels.Receive(from.ID, env)
 	case *clusterv1.Envelope_ListRooms:
-		l.remoteListRooms(from.ID, b.ListRooms)
+		go l.remoteListRooms(from.ID, b.ListRooms) // reads every room's status: off the node router
 	case *clusterv1.Envelope_ListRoomsReply:
 		l.remoteCallReply(b.ListRoomsReply.RequestId, b.ListRoomsReply)
 	case *clusterv1.Envelope_MatchRequest:
