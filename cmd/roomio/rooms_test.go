@@ -201,3 +201,40 @@ func TestClusterProcessesFindSocketIO(t *testing.T) {
 		t.Fatalf("node sio.mjs cluster-find: %v\n%s", err, out.String())
 	}
 }
+
+// TestClusterProcessesRoomsPartial: a node killed with SIGKILL does not answer a listing: until the
+// cluster notices it is gone, GET /api/v1/rooms answers within its 2 s with the other nodes' rooms,
+// complete false and the silent node named; afterwards the listing is complete again.
+func TestClusterProcessesRoomsPartial(t *testing.T) {
+	c := newTestCluster(t)
+	nodes := c.startNodes(3)
+	for i, n := range nodes {
+		r := roomOwnedBy(t, nodes, nodes[(i+1)%3], nodes[(i+2)%3]) // owned by n, joined through n
+		n.user(t, "u"+r).call(t, joined(r), "join", r)
+	}
+	var before roomsAnswer
+	if code := nodes[0].getJSON("/api/v1/rooms?behavior=chat", &before); code != http.StatusOK || len(before.Rooms) != 3 || !before.Complete {
+		t.Fatalf("before: %d %+v", code, before)
+	}
+	dead := nodes[2]
+	dead.kill(t)
+	start := time.Now()
+	var during roomsAnswer
+	code := nodes[0].getJSON("/api/v1/rooms?behavior=chat", &during)
+	took := time.Since(start)
+	if code != http.StatusOK || during.Complete || len(during.Missing) != 1 || during.Missing[0] != dead.id || len(during.Rooms) != 2 {
+		t.Fatalf("just after the kill: %d %+v", code, during)
+	}
+	for _, r := range during.Rooms {
+		if r.Node == dead.id {
+			t.Fatalf("lists %+v of the dead node", r)
+		}
+	}
+	if took > 5*time.Second {
+		t.Fatalf("the partial listing took %v", took)
+	}
+	eventually(t, clusterWait, "a complete listing without the dead node", func() bool {
+		var after roomsAnswer
+		return nodes[1].getJSON("/api/v1/rooms?behavior=chat", &after) == http.StatusOK && after.Complete && len(after.Rooms) == 2
+	})
+}
