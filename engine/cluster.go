@@ -206,7 +206,14 @@ func (l *link) Receive(from cluster.Member, env *clusterv1.Envelope) {
 	case *clusterv1.Envelope_TunnelOpen, *clusterv1.Envelope_TunnelData, *clusterv1.Envelope_TunnelClose:
 		l.tunnels.Receive(from.ID, env)
 	case *clusterv1.Envelope_ListRooms:
-		go l.remoteListRooms(from.ID, b.ListRooms) // reads every room's status: off the node router
+		// It reads every room's status: off the node router, counted for Shutdown (a stopping engine
+		// does not answer; the asker counts it missing).
+		if l.e.wg.add() {
+			go func() {
+				defer l.e.wg.done()
+				l.remoteListRooms(from.ID, b.ListRooms)
+			}()
+		}
 	case *clusterv1.Envelope_ListRoomsReply:
 		l.remoteCallReply(b.ListRoomsReply.RequestId, b.ListRoomsReply)
 	case *clusterv1.Envelope_MatchRequest:

@@ -139,7 +139,7 @@ func (n *Namespace) matchRoom(ctx context.Context, behavior string, filter []byt
 
 // matchError turns a matchmaker's error text back into the engine's error.
 func matchError(msg string) error {
-	for _, e := range []error{ErrUnknownBehavior, ErrBadFilter, ErrUnknownNamespace, ErrNoRoomNames} {
+	for _, e := range []error{ErrUnknownBehavior, ErrBadFilter, ErrUnknownNamespace, ErrNoRoomNames, ErrClosed} {
 		if e.Error() == msg {
 			return e
 		}
@@ -182,7 +182,8 @@ func (n *Namespace) matcher(behavior string) *matchmaker {
 }
 
 // matchmaker decides the join-or-creates of one behaviour of one namespace, one batch at a time, on a
-// goroutine that exists while requests wait.
+// goroutine that exists while requests wait (counted in the engine's workers, so Shutdown waits for it;
+// once Shutdown began, requests fail with ErrClosed).
 type matchmaker struct {
 	n        *Namespace
 	behavior string
@@ -210,6 +211,16 @@ func (m *matchmaker) ask(filter []byte, done func(string, bool, error)) {
 	m.mu.Lock()
 	m.queue = append(m.queue, &matchAsk{filter: filter, done: done})
 	start := !m.running
+	if start && !m.n.e.wg.add() {
+		// The engine is shutting down: no goroutine starts; refuse what waits.
+		queued := m.queue
+		m.queue = nil
+		m.mu.Unlock()
+		for _, a := range queued {
+			a.done("", false, ErrClosed)
+		}
+		return
+	}
 	m.running = true
 	m.mu.Unlock()
 	if start {
@@ -218,6 +229,7 @@ func (m *matchmaker) ask(filter []byte, done func(string, bool, error)) {
 }
 
 func (m *matchmaker) run() {
+	defer m.n.e.wg.done()
 	for {
 		m.mu.Lock()
 		batch := m.queue
