@@ -43,7 +43,7 @@ const pendingForget = 10 * time.Second
 // Errors: ErrUnknownBehavior, ErrBadFilter, ErrNoRoomNames; a *RefusedError when the chosen room's hooks
 // refused the join (ErrRoomFull or ErrRoomLocked only when several attempts in a row met a room filled
 // meanwhile); ErrRoomUnavailable when the matchmaker's node cannot be reached; ctx's error wrapped in
-// ErrTimeout when ctx ends.
+// ErrTimeout when ctx ends; ErrClosed once the matchmaker's engine is shutting down.
 func (s *Socket) JoinOrCreate(ctx context.Context, behavior string, filter map[string]any, options any) (room string, created bool, err error) {
 	n := s.ns
 	def := n.hooks.behaviorNamed(behavior)
