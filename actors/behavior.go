@@ -65,6 +65,8 @@ type RoomSpec struct {
 	MaxPending int64
 	// MaxClients is the room's initial member limit (Room.SetMaxClients); zero means none.
 	MaxClients int
+	// Status, when set, gets the room's state after each message the room handles (listing.go).
+	Status *RoomStatus
 }
 
 // RoomHooks is a behaviour room's code, implemented by the engine around the application's. Every
@@ -145,6 +147,7 @@ type Room struct {
 	system *actor.ActorSystem
 
 	created, closing bool
+	stopped          bool   // the actor stopped (Status shows it closed)
 	asked            bool   // nsDispose sent since the last roomAdd
 	adds             uint64 // roomAdds received (see nsDispose)
 	maxClients       int
@@ -400,6 +403,7 @@ func (b *behaviorRoom) Receive(ctx actor.Context) {
 			r.created = false
 		}
 		r.live.Rooms.Add(-1)
+		r.stopped = true
 	}
 	for len(r.after) > 0 {
 		f := r.after[0]
@@ -407,6 +411,9 @@ func (b *behaviorRoom) Receive(ctx actor.Context) {
 		f()
 	}
 	r.after = nil
+	if s := r.spec.Status; s != nil {
+		s.publish(r)
+	}
 }
 
 // join decides a join: create first if needed, then the limits, then the Join hook. The answer goes to

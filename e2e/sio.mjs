@@ -152,6 +152,24 @@ const scenarios = {
     eq(msg, { from, payload: { n: 1, text: "from node 1" }, room: "r" }, "said");
     s.close();
   },
+  // The chat's find (join-or-create) from socket.io-client sockets on several nodes at once: extra
+  // arguments are more base URLs; eight sockets per node ask for topic "ts" together. Every ack is ok
+  // and names one room; exactly one says created; a bad topic is refused in the ack.
+  async "cluster-find"() {
+    const bases = [base, ...process.argv.slice(4)];
+    const socks = bases.flatMap((b) => Array.from({ length: 8 }, () => io(b, { reconnection: false, transports: ["websocket"] })));
+    await Promise.all(socks.map(connected));
+    const acks = await Promise.all(socks.map((s) => s.timeout(10000).emitWithAck("find", { topic: "ts" })));
+    for (const a of acks) {
+      if (!a.ok || a.room !== acks[0].room || !Array.isArray(a.history)) fail("find ack: " + JSON.stringify(a) + " first " + JSON.stringify(acks[0]));
+    }
+    eq(acks.filter((a) => a.created).length, 1, "finds that created the room");
+    const bad = await socks[0].emitWithAck("find", ["not", "an", "object"]);
+    eq(bad, { error: "the topic must be an object of strings", ok: false }, "bad topic");
+    console.log("step found " + acks[0].room); // the Go test lists the room, then answers
+    await nextLine();
+    socks.forEach((s) => s.close());
+  },
   async binary() {
     const s = io(base, { reconnection: false });
     await connected(s);

@@ -146,6 +146,7 @@ type RoomContext struct {
 	r    *actors.Room
 	meta any
 	log  *slog.Logger
+	ad   *roomAdapter // the adapter this context belongs to
 }
 
 // Name returns the room's name.
@@ -206,8 +207,15 @@ func (c *RoomContext) EmitTo(id, event string, args ...any) error {
 // Metadata returns the value stored with SetMetadata.
 func (c *RoomContext) Metadata() any { return c.meta }
 
-// SetMetadata stores an application value with the room (a title, a mode, a map name).
-func (c *RoomContext) SetMetadata(v any) { c.meta = v }
+// SetMetadata stores an application value with the room (a title, a mode, a map name). Listings
+// (Namespace.Rooms, GET /api/v1/rooms) show it as JSON, encoded at this call: a value changed afterwards
+// is listed as it was here until SetMetadata is called again. Filters match the keys of a JSON object.
+func (c *RoomContext) SetMetadata(v any) {
+	c.meta = v
+	if c.ad != nil {
+		c.ad.setMeta(v)
+	}
+}
 
 // MaxClients returns the member limit; zero means none.
 func (c *RoomContext) MaxClients() int { return c.r.MaxClients() }
@@ -273,6 +281,8 @@ const defaultRoomMessageBytes = 64 << 10
 
 // behaviorDef is one registered behaviour.
 type behaviorDef struct {
+	name    string              // for listings and join-or-create (listing.go)
+	namer   func(string) string // names of rooms join-or-create makes (WithRoomNames)
 	prefix  string
 	match   func(string) bool
 	factory func(room string) Behavior
@@ -295,7 +305,7 @@ func (d *behaviorDef) matches(room string) bool {
 // matches stay plain rooms and pay nothing for behaviours. Register before Start: a room created before
 // its definition stays plain. On a dynamic parent (OfFunc), the definition applies to every child.
 func (n *Namespace) Define(prefix string, factory func(room string) Behavior, opts ...BehaviorOption) {
-	n.define(&behaviorDef{prefix: prefix, factory: factory}, opts)
+	n.define(&behaviorDef{name: prefix, prefix: prefix, factory: factory}, opts)
 }
 
 // DefineFunc is Define for the rooms whose name match accepts. match must be fast and must not block.
@@ -344,10 +354,12 @@ func (n *Namespace) roomSpec(room string) *actors.RoomSpec {
 	if d == nil {
 		return nil
 	}
-	a := &roomAdapter{ns: n, b: d.factory(room), placed: n.e.link != nil}
+	a := &roomAdapter{ns: n, b: d.factory(room), placed: n.e.link != nil, def: d, status: new(actors.RoomStatus)}
 	a.c.ns = n
+	a.c.ad = a
 	a.c.log = n.e.log.With("namespace", n.name, "room", room)
-	return &actors.RoomSpec{Hooks: a, DisposeDelay: d.disposeDelay, MaxPending: d.maxPending, MaxClients: d.maxClients}
+	return &actors.RoomSpec{Hooks: a, DisposeDelay: d.disposeDelay, MaxPending: d.maxPending, MaxClients: d.maxClients,
+		Status: a.status}
 }
 
 // roomAdapter runs a Behavior as the actors' RoomHooks: it converts the arguments, recovers panics, and
@@ -359,6 +371,11 @@ type roomAdapter struct {
 	// placed: the room is placed in a cluster (placement.go); the members' nodes report their joins and
 	// leaves to the observer hooks, not the owner.
 	placed bool
+
+	// For listings (listing.go): the definition, the room's published state and its metadata as JSON.
+	def    *behaviorDef
+	status *actors.RoomStatus
+	meta   metaBox
 }
 
 // ctx returns the room's context (the same value for every hook of the room).
@@ -380,7 +397,11 @@ func (a *roomAdapter) safely(hook string, fn func() error) (err error) {
 
 func (a *roomAdapter) Create(r *actors.Room, j *actors.Joiner) error {
 	c := a.ctx(r)
-	return a.safely("OnCreate", func() error { return a.b.OnCreate(c, Arg(j.Options)) })
+	if err := a.safely("OnCreate", func() error { return a.b.OnCreate(c, Arg(j.Options)) }); err != nil {
+		return err
+	}
+	a.listed(r.Name())
+	return nil
 }
 
 func (a *roomAdapter) Join(r *actors.Room, j *actors.Joiner) error {
@@ -425,4 +446,5 @@ func (a *roomAdapter) Timer(r *actors.Room, key any) {
 func (a *roomAdapter) Dispose(r *actors.Room) {
 	c := a.ctx(r)
 	a.safely("OnDispose", func() error { a.b.OnDispose(c); return nil })
+	a.unlisted(r.Name())
 }

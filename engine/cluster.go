@@ -67,6 +67,8 @@ type link struct {
 	tunnels *tunnel.Tunnels // requests relayed to the node of their session (relay.go)
 
 	roomCalls map[uint64]*roomCall // room messages waiting for their owner's answer (placement.go); under mu
+
+	calls nodeCalls // listings and matchmaking waiting for a peer's answer (listing.go, matchmaking.go)
 }
 
 type pendingCall struct {
@@ -203,6 +205,21 @@ func (l *link) Receive(from cluster.Member, env *clusterv1.Envelope) {
 		l.remoteRoomMessageReply(b.RoomMessageReply)
 	case *clusterv1.Envelope_TunnelOpen, *clusterv1.Envelope_TunnelData, *clusterv1.Envelope_TunnelClose:
 		l.tunnels.Receive(from.ID, env)
+	case *clusterv1.Envelope_ListRooms:
+		// It reads every room's status: off the node router, counted for Shutdown (a stopping engine
+		// does not answer; the asker counts it missing).
+		if l.e.wg.add() {
+			go func() {
+				defer l.e.wg.done()
+				l.remoteListRooms(from.ID, b.ListRooms)
+			}()
+		}
+	case *clusterv1.Envelope_ListRoomsReply:
+		l.remoteCallReply(b.ListRoomsReply.RequestId, b.ListRoomsReply)
+	case *clusterv1.Envelope_MatchRequest:
+		l.remoteMatch(from.ID, b.MatchRequest)
+	case *clusterv1.Envelope_MatchReply:
+		l.remoteCallReply(b.MatchReply.RequestId, b.MatchReply)
 	}
 }
 
@@ -231,6 +248,7 @@ func (l *link) MemberDown(m cluster.Member) {
 	}
 	l.membersChanged()
 	l.roomCallsDown(m.ID)
+	l.calls.down(m.ID)
 }
 
 func (l *link) reply(r *clusterv1.BroadcastReply) {

@@ -57,6 +57,9 @@
 // goroutine of the namespace; they must not block for long: past 1024 waiting events they are dropped
 // and counted (DroppedHookEvents), never stalling the namespace. Behaviour rooms (Namespace.Define) run
 // their hooks inside their own actor, one at a time: see Behavior and docs/behaviors.md.
+// Namespace.Rooms lists them cluster-wide from what each room publishes (no actor is entered), and
+// Socket.JoinOrCreate asks the behaviour's one matchmaker in the cluster, a goroutine that exists while
+// requests wait (listing.go, matchmaking.go).
 //
 // # Guarantees
 //

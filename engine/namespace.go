@@ -34,6 +34,9 @@ type Namespace struct {
 	// connected counts this node's connected sockets of the namespace (SocketCount).
 	connected atomic.Int64
 	stopped   chan struct{} // closed when the namespace actor has stopped (nil on a dynamic parent)
+
+	listed   sync.Map // room name → *listedRoom: the created behaviour rooms this node runs (listing.go)
+	matchers sync.Map // behaviour name → *matchmaker (matchmaking.go)
 }
 
 type nsHooks struct {

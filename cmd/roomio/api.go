@@ -26,6 +26,7 @@ func (n *node) apiHandler() http.Handler {
 	mux.HandleFunc("GET /api/v1/sockets", n.apiSockets)
 	mux.HandleFunc("GET /api/v1/cluster", n.apiCluster)
 	mux.HandleFunc("GET /api/v1/stats", n.apiStats)
+	mux.HandleFunc("GET /api/v1/rooms", n.apiRooms)
 	mux.Handle("GET /metrics", n.metrics)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, apiError{Error: "not found"})

@@ -130,21 +130,29 @@ func clamp(v, lo, hi float64) float64 { return max(lo, min(hi, v)) }
 // the page sends (a client asks; the server joins it). Inputs need no handler: the page sends them
 // straight to the room (roomEmit, the native protocol's room message).
 func register(ns *engine.Namespace) {
-	ns.Define("arena:", newArena)
+	// WithMaxClients tells the matchmaker (quick play) how many places a new arena has before it exists.
+	ns.Define("arena:", newArena, engine.WithMaxClients(maxPlayers))
 	ns.OnConnection(func(s *engine.Socket) {
 		s.On("join", func(ev *engine.Event) {
 			var req struct {
 				Arena string `json:"arena"`
 				Name  string `json:"name"`
 			}
-			if ev.Bind(0, &req) != nil || req.Arena == "" || len(req.Arena) > 64 {
+			if ev.Bind(0, &req) != nil || len(req.Arena) > 64 {
 				ev.Ack(map[string]any{"ok": false, "error": "say which arena to join"})
 				return
 			}
-			room := "arena:" + req.Arena
 			ctx, cancel := context.WithTimeout(ev.Context(), 5*time.Second)
 			defer cancel()
-			err := s.JoinRoom(ctx, room, map[string]string{"name": req.Name})
+			room := "arena:" + req.Arena
+			var err error
+			if req.Arena == "" {
+				// Quick play: the fullest arena with a free place, or a new one (join-or-create; in a
+				// cluster one node decides, so players asking at once fill one arena before the next).
+				room, _, err = s.JoinOrCreate(ctx, "arena:", nil, map[string]string{"name": req.Name})
+			} else {
+				err = s.JoinRoom(ctx, room, map[string]string{"name": req.Name})
+			}
 			var re *engine.RefusedError
 			switch {
 			case errors.Is(err, engine.ErrRoomFull):

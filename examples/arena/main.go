@@ -2,7 +2,8 @@
 // steer a dot with the arrow keys to collect a coin. Each arena is one room whose code (arena.go) holds
 // the game's state, refuses joins beyond four players or with a taken name, runs a 20 Hz game loop and
 // sends every player the state each tick. The browser page (index.html) draws it on a canvas and sends
-// its inputs straight to the room.
+// its inputs straight to the room. Joining with no arena name is quick play: the fullest arena with a
+// free place, or a new one (engine.Socket.JoinOrCreate).
 //
 //	go run ./examples/arena                  # then open http://127.0.0.1:8080/ in a few tabs
 //	go run ./examples/arena -addr 127.0.0.1:9000

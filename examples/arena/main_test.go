@@ -208,3 +208,46 @@ func TestArenaBrowser(t *testing.T) {
 	}
 	t.Logf("node e2e/arena.mjs:\n%s", out)
 }
+
+// TestArenaQuickPlay: six players ask for quick play (no arena name) at once: the first four fill one
+// arena, the next two open a second, each named "arena:" and a fresh id.
+func TestArenaQuickPlay(t *testing.T) {
+	url := serve(t)
+	type result struct{ room, err string }
+	results := make(chan result, 6)
+	for i := range 6 {
+		g := dial(t, url)
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+			defer cancel()
+			res, err := g.s.EmitWithAck(ctx, "join", map[string]string{"arena": "", "name": string(rune('a' + i))})
+			var ack struct {
+				OK    bool
+				Room  string
+				Error string
+			}
+			if err == nil {
+				err = client.DecodeArgs(res, &ack)
+			}
+			if err != nil {
+				ack.Error = err.Error()
+			}
+			results <- result{ack.Room, ack.Error}
+		}()
+	}
+	per := map[string]int{}
+	for range 6 {
+		r := <-results
+		if r.err != "" || !strings.HasPrefix(r.room, "arena:") {
+			t.Fatalf("quick play: %+v", r)
+		}
+		per[r.room]++
+	}
+	counts := []int{}
+	for _, n := range per {
+		counts = append(counts, n)
+	}
+	if len(per) != 2 || !(counts[0] == 4 && counts[1] == 2 || counts[0] == 2 && counts[1] == 4) {
+		t.Fatalf("six quick plays: %v, want one arena of 4 and one of 2", per)
+	}
+}

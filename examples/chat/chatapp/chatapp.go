@@ -30,7 +30,7 @@ func Register(ns *engine.Namespace) {
 	reserved := func(name string) bool { return isSocket(name) || clusterSID(name) }
 	ns.DefineFunc(validRoom, func(room string) engine.Behavior {
 		return &chatRoom{ns: ns, name: room, reserved: reserved}
-	})
+	}, engine.WithName(Behaviour), engine.WithRoomNames(func(id string) string { return "chat-" + id }))
 	ns.OnConnection(func(s *engine.Socket) {
 		// Keyed to this *Socket: a socket recovered after a dropped connection (connection state
 		// recovery) is a new Socket with the same id, whose connection handler may run before the old
@@ -39,6 +39,7 @@ func Register(ns *engine.Namespace) {
 		s.OnDisconnect(func(string) { ids.CompareAndDelete(s.ID(), s) })
 		s.On("join", func(ev *engine.Event) { chatJoin(ev, reserved) })
 		s.On("leave", func(ev *engine.Event) { chatLeave(ev, reserved) })
+		s.On("find", chatFind)
 		s.On("say", func(ev *engine.Event) {
 			var room string
 			if ev.Bind(0, &room) != nil || !validRoom(room) || reserved(room) {

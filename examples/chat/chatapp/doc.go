@@ -17,6 +17,12 @@
 //     {"ok":true,"seq":N}. seq numbers the room's messages from 1, one more per message; a room that
 //     empties is disposed and starts again at 1. A non-member is acked "not in room". The payload is
 //     relayed as it came: JSON as is, binary as a base64 string.
+//   - find(topic): joins the fullest chat room whose metadata holds every key of topic (an object of at
+//     most 8 string keys and values, each at most 64 bytes; absent: any room) with the same value, or
+//     creates a room named "chat-" and 16 random characters with topic as its metadata (Colyseus'
+//     joinOrCreate, engine.Socket.JoinOrCreate; one node of a cluster decides, so sockets asking at once
+//     on different nodes land in one room). Ack: join's, plus "room" and "created". Rooms joined by name
+//     have no metadata, so only an empty topic finds them.
 //   - whisper(socketId, payload): whispered {"from","payload"} to that socket alone, on this node or,
 //     in a cluster, on another.
 //

@@ -30,10 +30,11 @@ type chatRoom struct {
 }
 
 // OnCreate refuses a room named like a socket: a member would receive that socket's whispers.
-func (c *chatRoom) OnCreate(r *engine.RoomContext, _ engine.Arg) error {
+func (c *chatRoom) OnCreate(r *engine.RoomContext, opts engine.Arg) error {
 	if c.reserved(c.name) {
 		return errReserved
 	}
+	setTopic(r, opts)
 	return nil
 }
 

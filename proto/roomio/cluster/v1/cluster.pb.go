@@ -111,6 +111,10 @@ type Envelope struct {
 	//	*Envelope_TunnelOpen
 	//	*Envelope_TunnelData
 	//	*Envelope_TunnelClose
+	//	*Envelope_ListRooms
+	//	*Envelope_ListRoomsReply
+	//	*Envelope_MatchRequest
+	//	*Envelope_MatchReply
 	Body          isEnvelope_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -302,6 +306,42 @@ func (x *Envelope) GetTunnelClose() *TunnelClose {
 	return nil
 }
 
+func (x *Envelope) GetListRooms() *ListRooms {
+	if x != nil {
+		if x, ok := x.Body.(*Envelope_ListRooms); ok {
+			return x.ListRooms
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetListRoomsReply() *ListRoomsReply {
+	if x != nil {
+		if x, ok := x.Body.(*Envelope_ListRoomsReply); ok {
+			return x.ListRoomsReply
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetMatchRequest() *MatchRequest {
+	if x != nil {
+		if x, ok := x.Body.(*Envelope_MatchRequest); ok {
+			return x.MatchRequest
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetMatchReply() *MatchReply {
+	if x != nil {
+		if x, ok := x.Body.(*Envelope_MatchReply); ok {
+			return x.MatchReply
+		}
+	}
+	return nil
+}
+
 type isEnvelope_Body interface {
 	isEnvelope_Body()
 }
@@ -366,6 +406,22 @@ type Envelope_TunnelClose struct {
 	TunnelClose *TunnelClose `protobuf:"bytes,22,opt,name=tunnel_close,json=tunnelClose,proto3,oneof"`
 }
 
+type Envelope_ListRooms struct {
+	ListRooms *ListRooms `protobuf:"bytes,40,opt,name=list_rooms,json=listRooms,proto3,oneof"`
+}
+
+type Envelope_ListRoomsReply struct {
+	ListRoomsReply *ListRoomsReply `protobuf:"bytes,41,opt,name=list_rooms_reply,json=listRoomsReply,proto3,oneof"`
+}
+
+type Envelope_MatchRequest struct {
+	MatchRequest *MatchRequest `protobuf:"bytes,42,opt,name=match_request,json=matchRequest,proto3,oneof"`
+}
+
+type Envelope_MatchReply struct {
+	MatchReply *MatchReply `protobuf:"bytes,43,opt,name=match_reply,json=matchReply,proto3,oneof"`
+}
+
 func (*Envelope_Broadcast) isEnvelope_Body() {}
 
 func (*Envelope_BroadcastReply) isEnvelope_Body() {}
@@ -395,6 +451,14 @@ func (*Envelope_TunnelOpen) isEnvelope_Body() {}
 func (*Envelope_TunnelData) isEnvelope_Body() {}
 
 func (*Envelope_TunnelClose) isEnvelope_Body() {}
+
+func (*Envelope_ListRooms) isEnvelope_Body() {}
+
+func (*Envelope_ListRoomsReply) isEnvelope_Body() {}
+
+func (*Envelope_MatchRequest) isEnvelope_Body() {}
+
+func (*Envelope_MatchReply) isEnvelope_Body() {}
 
 // Room names one room of one namespace.
 type Room struct {
@@ -1740,11 +1804,378 @@ func (x *TunnelClose) GetToOpener() bool {
 	return false
 }
 
+// ListRooms asks a node for the behaviour rooms it owns (runs the hooks of) of one behaviour of one
+// namespace. It is answered with one ListRoomsReply carrying the same request_id.
+type ListRooms struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	RequestId uint64                 `protobuf:"varint,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Namespace string                 `protobuf:"bytes,2,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	// behavior is the behaviour's name (engine.WithName; a Define's prefix by default).
+	Behavior string `protobuf:"bytes,3,opt,name=behavior,proto3" json:"behavior,omitempty"`
+	// filter is a JSON object; a room is listed when its metadata is a JSON object holding every key of
+	// filter with an equal JSON value. Empty: every room of the behaviour.
+	Filter        []byte `protobuf:"bytes,4,opt,name=filter,proto3" json:"filter,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRooms) Reset() {
+	*x = ListRooms{}
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRooms) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRooms) ProtoMessage() {}
+
+func (x *ListRooms) ProtoReflect() protoreflect.Message {
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRooms.ProtoReflect.Descriptor instead.
+func (*ListRooms) Descriptor() ([]byte, []int) {
+	return file_roomio_cluster_v1_cluster_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *ListRooms) GetRequestId() uint64 {
+	if x != nil {
+		return x.RequestId
+	}
+	return 0
+}
+
+func (x *ListRooms) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *ListRooms) GetBehavior() string {
+	if x != nil {
+		return x.Behavior
+	}
+	return ""
+}
+
+func (x *ListRooms) GetFilter() []byte {
+	if x != nil {
+		return x.Filter
+	}
+	return nil
+}
+
+// ListedRoom is one behaviour room in a ListRoomsReply.
+type ListedRoom struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// metadata is the room's metadata as JSON (RoomContext.SetMetadata); empty when it has none.
+	Metadata []byte `protobuf:"bytes,2,opt,name=metadata,proto3" json:"metadata,omitempty"`
+	Clients  uint32 `protobuf:"varint,3,opt,name=clients,proto3" json:"clients,omitempty"`
+	// max_clients is the member limit; zero means none.
+	MaxClients    uint32 `protobuf:"varint,4,opt,name=max_clients,json=maxClients,proto3" json:"max_clients,omitempty"`
+	Locked        bool   `protobuf:"varint,5,opt,name=locked,proto3" json:"locked,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListedRoom) Reset() {
+	*x = ListedRoom{}
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListedRoom) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListedRoom) ProtoMessage() {}
+
+func (x *ListedRoom) ProtoReflect() protoreflect.Message {
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListedRoom.ProtoReflect.Descriptor instead.
+func (*ListedRoom) Descriptor() ([]byte, []int) {
+	return file_roomio_cluster_v1_cluster_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *ListedRoom) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ListedRoom) GetMetadata() []byte {
+	if x != nil {
+		return x.Metadata
+	}
+	return nil
+}
+
+func (x *ListedRoom) GetClients() uint32 {
+	if x != nil {
+		return x.Clients
+	}
+	return 0
+}
+
+func (x *ListedRoom) GetMaxClients() uint32 {
+	if x != nil {
+		return x.MaxClients
+	}
+	return 0
+}
+
+func (x *ListedRoom) GetLocked() bool {
+	if x != nil {
+		return x.Locked
+	}
+	return false
+}
+
+// ListRoomsReply answers a ListRooms: the rooms the sender owns, or error (the sender does not know the
+// namespace or the behaviour, or the filter is malformed).
+type ListRoomsReply struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	RequestId uint64                 `protobuf:"varint,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Rooms     []*ListedRoom          `protobuf:"bytes,2,rep,name=rooms,proto3" json:"rooms,omitempty"`
+	Error     string                 `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	// truncated: the sender owns more matching rooms than it lists (engine.MaxListedRooms).
+	Truncated     bool `protobuf:"varint,4,opt,name=truncated,proto3" json:"truncated,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRoomsReply) Reset() {
+	*x = ListRoomsReply{}
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRoomsReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRoomsReply) ProtoMessage() {}
+
+func (x *ListRoomsReply) ProtoReflect() protoreflect.Message {
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRoomsReply.ProtoReflect.Descriptor instead.
+func (*ListRoomsReply) Descriptor() ([]byte, []int) {
+	return file_roomio_cluster_v1_cluster_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *ListRoomsReply) GetRequestId() uint64 {
+	if x != nil {
+		return x.RequestId
+	}
+	return 0
+}
+
+func (x *ListRoomsReply) GetRooms() []*ListedRoom {
+	if x != nil {
+		return x.Rooms
+	}
+	return nil
+}
+
+func (x *ListRoomsReply) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *ListRoomsReply) GetTruncated() bool {
+	if x != nil {
+		return x.Truncated
+	}
+	return false
+}
+
+// MatchRequest asks the matchmaker of a behaviour (the node owning the key "\x00match:" + behaviour in
+// the namespace by the rendezvous rule of the rooms) for a room a socket of the sender should join:
+// one matching filter with a free place, or a fresh name. Answered with a MatchReply of the same
+// request_id.
+type MatchRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	RequestId uint64                 `protobuf:"varint,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Namespace string                 `protobuf:"bytes,2,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Behavior  string                 `protobuf:"bytes,3,opt,name=behavior,proto3" json:"behavior,omitempty"`
+	// filter: as in ListRooms.
+	Filter        []byte `protobuf:"bytes,4,opt,name=filter,proto3" json:"filter,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MatchRequest) Reset() {
+	*x = MatchRequest{}
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MatchRequest) ProtoMessage() {}
+
+func (x *MatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MatchRequest.ProtoReflect.Descriptor instead.
+func (*MatchRequest) Descriptor() ([]byte, []int) {
+	return file_roomio_cluster_v1_cluster_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *MatchRequest) GetRequestId() uint64 {
+	if x != nil {
+		return x.RequestId
+	}
+	return 0
+}
+
+func (x *MatchRequest) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *MatchRequest) GetBehavior() string {
+	if x != nil {
+		return x.Behavior
+	}
+	return ""
+}
+
+func (x *MatchRequest) GetFilter() []byte {
+	if x != nil {
+		return x.Filter
+	}
+	return nil
+}
+
+// MatchReply answers a MatchRequest: room is the room to join; created says it is a fresh name that no
+// room had (the joiner's join creates it). error is set when no room can be given.
+type MatchReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RequestId     uint64                 `protobuf:"varint,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Room          string                 `protobuf:"bytes,2,opt,name=room,proto3" json:"room,omitempty"`
+	Created       bool                   `protobuf:"varint,3,opt,name=created,proto3" json:"created,omitempty"`
+	Error         string                 `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MatchReply) Reset() {
+	*x = MatchReply{}
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MatchReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MatchReply) ProtoMessage() {}
+
+func (x *MatchReply) ProtoReflect() protoreflect.Message {
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MatchReply.ProtoReflect.Descriptor instead.
+func (*MatchReply) Descriptor() ([]byte, []int) {
+	return file_roomio_cluster_v1_cluster_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *MatchReply) GetRequestId() uint64 {
+	if x != nil {
+		return x.RequestId
+	}
+	return 0
+}
+
+func (x *MatchReply) GetRoom() string {
+	if x != nil {
+		return x.Room
+	}
+	return ""
+}
+
+func (x *MatchReply) GetCreated() bool {
+	if x != nil {
+		return x.Created
+	}
+	return false
+}
+
+func (x *MatchReply) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
 var File_roomio_cluster_v1_cluster_proto protoreflect.FileDescriptor
 
 const file_roomio_cluster_v1_cluster_proto_rawDesc = "" +
 	"\n" +
-	"\x1froomio/cluster/v1/cluster.proto\x12\x11roomio.cluster.v1\x1a\x19roomio/wire/v1/wire.proto\"\xde\b\n" +
+	"\x1froomio/cluster/v1/cluster.proto\x12\x11roomio.cluster.v1\x1a\x19roomio/wire/v1/wire.proto\"\xf6\n" +
+	"\n" +
 	"\bEnvelope\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\tR\x04from\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\rR\aversion\x12<\n" +
@@ -1766,7 +2197,13 @@ const file_roomio_cluster_v1_cluster_proto_rawDesc = "" +
 	"tunnelOpen\x12@\n" +
 	"\vtunnel_data\x18\x15 \x01(\v2\x1d.roomio.cluster.v1.TunnelDataH\x00R\n" +
 	"tunnelData\x12C\n" +
-	"\ftunnel_close\x18\x16 \x01(\v2\x1e.roomio.cluster.v1.TunnelCloseH\x00R\vtunnelCloseB\x06\n" +
+	"\ftunnel_close\x18\x16 \x01(\v2\x1e.roomio.cluster.v1.TunnelCloseH\x00R\vtunnelClose\x12=\n" +
+	"\n" +
+	"list_rooms\x18( \x01(\v2\x1c.roomio.cluster.v1.ListRoomsH\x00R\tlistRooms\x12M\n" +
+	"\x10list_rooms_reply\x18) \x01(\v2!.roomio.cluster.v1.ListRoomsReplyH\x00R\x0elistRoomsReply\x12F\n" +
+	"\rmatch_request\x18* \x01(\v2\x1f.roomio.cluster.v1.MatchRequestH\x00R\fmatchRequest\x12@\n" +
+	"\vmatch_reply\x18+ \x01(\v2\x1d.roomio.cluster.v1.MatchReplyH\x00R\n" +
+	"matchReplyB\x06\n" +
 	"\x04body\"8\n" +
 	"\x04Room\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
@@ -1887,7 +2324,40 @@ const file_roomio_cluster_v1_cluster_proto_rawDesc = "" +
 	"\vTunnelClose\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x14\n" +
 	"\x05error\x18\x02 \x01(\tR\x05error\x12\x1b\n" +
-	"\tto_opener\x18\x03 \x01(\bR\btoOpener*a\n" +
+	"\tto_opener\x18\x03 \x01(\bR\btoOpener\"|\n" +
+	"\tListRooms\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\x04R\trequestId\x12\x1c\n" +
+	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12\x1a\n" +
+	"\bbehavior\x18\x03 \x01(\tR\bbehavior\x12\x16\n" +
+	"\x06filter\x18\x04 \x01(\fR\x06filter\"\x8f\x01\n" +
+	"\n" +
+	"ListedRoom\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
+	"\bmetadata\x18\x02 \x01(\fR\bmetadata\x12\x18\n" +
+	"\aclients\x18\x03 \x01(\rR\aclients\x12\x1f\n" +
+	"\vmax_clients\x18\x04 \x01(\rR\n" +
+	"maxClients\x12\x16\n" +
+	"\x06locked\x18\x05 \x01(\bR\x06locked\"\x98\x01\n" +
+	"\x0eListRoomsReply\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\x04R\trequestId\x123\n" +
+	"\x05rooms\x18\x02 \x03(\v2\x1d.roomio.cluster.v1.ListedRoomR\x05rooms\x12\x14\n" +
+	"\x05error\x18\x03 \x01(\tR\x05error\x12\x1c\n" +
+	"\ttruncated\x18\x04 \x01(\bR\ttruncated\"\x7f\n" +
+	"\fMatchRequest\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\x04R\trequestId\x12\x1c\n" +
+	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12\x1a\n" +
+	"\bbehavior\x18\x03 \x01(\tR\bbehavior\x12\x16\n" +
+	"\x06filter\x18\x04 \x01(\fR\x06filter\"o\n" +
+	"\n" +
+	"MatchReply\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\x04R\trequestId\x12\x12\n" +
+	"\x04room\x18\x02 \x01(\tR\x04room\x12\x18\n" +
+	"\acreated\x18\x03 \x01(\bR\acreated\x12\x14\n" +
+	"\x05error\x18\x04 \x01(\tR\x05error*a\n" +
 	"\x02Op\x12\x12\n" +
 	"\x0eOP_UNSPECIFIED\x10\x00\x12\v\n" +
 	"\aOP_EMIT\x10\x01\x12\f\n" +
@@ -1910,7 +2380,7 @@ func file_roomio_cluster_v1_cluster_proto_rawDescGZIP() []byte {
 }
 
 var file_roomio_cluster_v1_cluster_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_roomio_cluster_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_roomio_cluster_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_roomio_cluster_v1_cluster_proto_goTypes = []any{
 	(Op)(0),                  // 0: roomio.cluster.v1.Op
 	(*Envelope)(nil),         // 1: roomio.cluster.v1.Envelope
@@ -1933,10 +2403,15 @@ var file_roomio_cluster_v1_cluster_proto_goTypes = []any{
 	(*TunnelOpen)(nil),       // 18: roomio.cluster.v1.TunnelOpen
 	(*TunnelData)(nil),       // 19: roomio.cluster.v1.TunnelData
 	(*TunnelClose)(nil),      // 20: roomio.cluster.v1.TunnelClose
-	nil,                      // 21: roomio.cluster.v1.Handshake.QueryEntry
-	nil,                      // 22: roomio.cluster.v1.Handshake.HeadersEntry
-	(*v1.Event)(nil),         // 23: roomio.wire.v1.Event
-	(*v1.Arg)(nil),           // 24: roomio.wire.v1.Arg
+	(*ListRooms)(nil),        // 21: roomio.cluster.v1.ListRooms
+	(*ListedRoom)(nil),       // 22: roomio.cluster.v1.ListedRoom
+	(*ListRoomsReply)(nil),   // 23: roomio.cluster.v1.ListRoomsReply
+	(*MatchRequest)(nil),     // 24: roomio.cluster.v1.MatchRequest
+	(*MatchReply)(nil),       // 25: roomio.cluster.v1.MatchReply
+	nil,                      // 26: roomio.cluster.v1.Handshake.QueryEntry
+	nil,                      // 27: roomio.cluster.v1.Handshake.HeadersEntry
+	(*v1.Event)(nil),         // 28: roomio.wire.v1.Event
+	(*v1.Arg)(nil),           // 29: roomio.wire.v1.Arg
 }
 var file_roomio_cluster_v1_cluster_proto_depIdxs = []int32{
 	6,  // 0: roomio.cluster.v1.Envelope.broadcast:type_name -> roomio.cluster.v1.Broadcast
@@ -1954,30 +2429,35 @@ var file_roomio_cluster_v1_cluster_proto_depIdxs = []int32{
 	18, // 12: roomio.cluster.v1.Envelope.tunnel_open:type_name -> roomio.cluster.v1.TunnelOpen
 	19, // 13: roomio.cluster.v1.Envelope.tunnel_data:type_name -> roomio.cluster.v1.TunnelData
 	20, // 14: roomio.cluster.v1.Envelope.tunnel_close:type_name -> roomio.cluster.v1.TunnelClose
-	2,  // 15: roomio.cluster.v1.Interest.room:type_name -> roomio.cluster.v1.Room
-	2,  // 16: roomio.cluster.v1.InterestSnapshot.rooms:type_name -> roomio.cluster.v1.Room
-	0,  // 17: roomio.cluster.v1.Broadcast.op:type_name -> roomio.cluster.v1.Op
-	23, // 18: roomio.cluster.v1.Broadcast.event:type_name -> roomio.wire.v1.Event
-	8,  // 19: roomio.cluster.v1.BroadcastReply.acks:type_name -> roomio.cluster.v1.AckReply
-	9,  // 20: roomio.cluster.v1.BroadcastReply.sockets:type_name -> roomio.cluster.v1.SocketInfo
-	24, // 21: roomio.cluster.v1.AckReply.args:type_name -> roomio.wire.v1.Arg
-	10, // 22: roomio.cluster.v1.SocketInfo.handshake:type_name -> roomio.cluster.v1.Handshake
-	21, // 23: roomio.cluster.v1.Handshake.query:type_name -> roomio.cluster.v1.Handshake.QueryEntry
-	22, // 24: roomio.cluster.v1.Handshake.headers:type_name -> roomio.cluster.v1.Handshake.HeadersEntry
-	24, // 25: roomio.cluster.v1.ServerEvent.args:type_name -> roomio.wire.v1.Arg
-	24, // 26: roomio.cluster.v1.ServerEventAck.args:type_name -> roomio.wire.v1.Arg
-	2,  // 27: roomio.cluster.v1.RoomJoin.room:type_name -> roomio.cluster.v1.Room
-	24, // 28: roomio.cluster.v1.RoomJoin.options:type_name -> roomio.wire.v1.Arg
-	2,  // 29: roomio.cluster.v1.RoomJoinReply.room:type_name -> roomio.cluster.v1.Room
-	2,  // 30: roomio.cluster.v1.RoomLeave.room:type_name -> roomio.cluster.v1.Room
-	2,  // 31: roomio.cluster.v1.RoomMessage.room:type_name -> roomio.cluster.v1.Room
-	24, // 32: roomio.cluster.v1.RoomMessage.args:type_name -> roomio.wire.v1.Arg
-	24, // 33: roomio.cluster.v1.RoomMessageReply.args:type_name -> roomio.wire.v1.Arg
-	34, // [34:34] is the sub-list for method output_type
-	34, // [34:34] is the sub-list for method input_type
-	34, // [34:34] is the sub-list for extension type_name
-	34, // [34:34] is the sub-list for extension extendee
-	0,  // [0:34] is the sub-list for field type_name
+	21, // 15: roomio.cluster.v1.Envelope.list_rooms:type_name -> roomio.cluster.v1.ListRooms
+	23, // 16: roomio.cluster.v1.Envelope.list_rooms_reply:type_name -> roomio.cluster.v1.ListRoomsReply
+	24, // 17: roomio.cluster.v1.Envelope.match_request:type_name -> roomio.cluster.v1.MatchRequest
+	25, // 18: roomio.cluster.v1.Envelope.match_reply:type_name -> roomio.cluster.v1.MatchReply
+	2,  // 19: roomio.cluster.v1.Interest.room:type_name -> roomio.cluster.v1.Room
+	2,  // 20: roomio.cluster.v1.InterestSnapshot.rooms:type_name -> roomio.cluster.v1.Room
+	0,  // 21: roomio.cluster.v1.Broadcast.op:type_name -> roomio.cluster.v1.Op
+	28, // 22: roomio.cluster.v1.Broadcast.event:type_name -> roomio.wire.v1.Event
+	8,  // 23: roomio.cluster.v1.BroadcastReply.acks:type_name -> roomio.cluster.v1.AckReply
+	9,  // 24: roomio.cluster.v1.BroadcastReply.sockets:type_name -> roomio.cluster.v1.SocketInfo
+	29, // 25: roomio.cluster.v1.AckReply.args:type_name -> roomio.wire.v1.Arg
+	10, // 26: roomio.cluster.v1.SocketInfo.handshake:type_name -> roomio.cluster.v1.Handshake
+	26, // 27: roomio.cluster.v1.Handshake.query:type_name -> roomio.cluster.v1.Handshake.QueryEntry
+	27, // 28: roomio.cluster.v1.Handshake.headers:type_name -> roomio.cluster.v1.Handshake.HeadersEntry
+	29, // 29: roomio.cluster.v1.ServerEvent.args:type_name -> roomio.wire.v1.Arg
+	29, // 30: roomio.cluster.v1.ServerEventAck.args:type_name -> roomio.wire.v1.Arg
+	2,  // 31: roomio.cluster.v1.RoomJoin.room:type_name -> roomio.cluster.v1.Room
+	29, // 32: roomio.cluster.v1.RoomJoin.options:type_name -> roomio.wire.v1.Arg
+	2,  // 33: roomio.cluster.v1.RoomJoinReply.room:type_name -> roomio.cluster.v1.Room
+	2,  // 34: roomio.cluster.v1.RoomLeave.room:type_name -> roomio.cluster.v1.Room
+	2,  // 35: roomio.cluster.v1.RoomMessage.room:type_name -> roomio.cluster.v1.Room
+	29, // 36: roomio.cluster.v1.RoomMessage.args:type_name -> roomio.wire.v1.Arg
+	29, // 37: roomio.cluster.v1.RoomMessageReply.args:type_name -> roomio.wire.v1.Arg
+	22, // 38: roomio.cluster.v1.ListRoomsReply.rooms:type_name -> roomio.cluster.v1.ListedRoom
+	39, // [39:39] is the sub-list for method output_type
+	39, // [39:39] is the sub-list for method input_type
+	39, // [39:39] is the sub-list for extension type_name
+	39, // [39:39] is the sub-list for extension extendee
+	0,  // [0:39] is the sub-list for field type_name
 }
 
 func init() { file_roomio_cluster_v1_cluster_proto_init() }
@@ -2001,6 +2481,10 @@ func file_roomio_cluster_v1_cluster_proto_init() {
 		(*Envelope_TunnelOpen)(nil),
 		(*Envelope_TunnelData)(nil),
 		(*Envelope_TunnelClose)(nil),
+		(*Envelope_ListRooms)(nil),
+		(*Envelope_ListRoomsReply)(nil),
+		(*Envelope_MatchRequest)(nil),
+		(*Envelope_MatchReply)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2008,7 +2492,7 @@ func file_roomio_cluster_v1_cluster_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_roomio_cluster_v1_cluster_proto_rawDesc), len(file_roomio_cluster_v1_cluster_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   22,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
