@@ -9,7 +9,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -25,7 +27,9 @@ import (
 //
 // The clients are raw TCP connections that did the handshake by hand and then read nothing, so the
 // figures are the server's, plus a client socket each (a few hundred bytes). Run it with
-// -benchtime=1x: the measurement is done once, whatever b.N.
+// -benchtime=1x: the measurement is done once, whatever b.N. With ROOMIO_IDLE_HEAPPROFILE=path it writes
+// the heap profile with the connections open to path.socketio and path.native (run with
+// -memprofilerate=512 for a fine sample).
 func BenchmarkIdleConns(b *testing.B) {
 	for _, proto := range []string{"socketio", "native"} {
 		for _, n := range []int{2000} {
@@ -84,6 +88,15 @@ func benchIdleConns(b *testing.B, proto string, n int) {
 		}
 	}
 	after := memAndGoroutines()
+	if path := os.Getenv("ROOMIO_IDLE_HEAPPROFILE"); path != "" {
+		// The heap with the connections open (-memprofile is written after they are closed).
+		f, err := os.Create(path + "." + proto)
+		if err != nil {
+			b.Fatal(err)
+		}
+		pprof.WriteHeapProfile(f)
+		f.Close()
+	}
 	for b.Loop() {
 	}
 	b.ReportMetric(float64(after.heap-before.heap)/float64(n), "heap-B/conn")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"time"
 
@@ -32,10 +33,11 @@ func (srv *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, s *Ses
 	// An upgrade starts before the handshake is answered, so that a poll the client sends once its
 	// WebSocket is open finds the upgrade under way.
 	probing := s != nil && s.beginUpgrade()
+	uw := &transport.UpgradeWriter{ResponseWriter: w, WriteTimeout: srv.opts.WriteTimeout}
 	if probing {
-		w = &upgradeWriter{ResponseWriter: w, s: s}
+		uw.Wrap = func(c net.Conn) net.Conn { return s.watchUpgrade(c) }
 	}
-	ws, err := websocket.Accept(w, r, opts)
+	ws, err := websocket.Accept(uw, r, opts)
 	if err != nil {
 		// Accept has answered (403 for a refused origin, 400/426 for a bad handshake).
 		srv.opts.Logger.Warn("websocket upgrade refused", "component", "engineio", "remote_addr", r.RemoteAddr, "err", err)
@@ -54,7 +56,9 @@ func (srv *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, s *Ses
 			ws.Close(websocket.StatusPolicyViolation, "session already upgraded or upgrading")
 			return
 		}
-		s.upgrade(ws)
+		// The connection runs on a goroutine of its own, so that the request's goroutine, with net/http's
+		// connection state, request and buffers, ends here (see runWebSocket).
+		srv.wg.Go(func() { s.upgrade(ws, uw.Conn) })
 		return
 	}
 	s = srv.newSession(r, TransportWebSocket, adm)
@@ -62,7 +66,7 @@ func (srv *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, s *Ses
 	// The open packet goes first; frames the handler sends from OnSession follow it.
 	s.queue.Push(Frame{Data: srv.openPacket(s, false)}, false)
 	srv.open(s)
-	s.runWebSocket(ws, nil)
+	srv.wg.Go(func() { s.runWebSocket(ws, uw.Conn, nil) })
 }
 
 // beginUpgrade marks s as upgrading; it reports false when s cannot upgrade: it is not on long-polling
@@ -93,7 +97,7 @@ func (s *Session) endUpgrade(ok bool) {
 // upgrade runs the upgrade of s to ws ("Upgrade"): the client probes with "2probe", the server answers
 // "3probe" and ends the pending poll with a noop, the client confirms with "5". Until then the session
 // stays on long-polling; an upgrade that fails leaves it there. beginUpgrade was called.
-func (s *Session) upgrade(ws *websocket.Conn) {
+func (s *Session) upgrade(ws *websocket.Conn, bc *transport.BatchConn) {
 	waitPoll, ok := s.probe(ws)
 	s.endUpgrade(ok)
 	if !ok {
@@ -101,7 +105,7 @@ func (s *Session) upgrade(ws *websocket.Conn) {
 		return
 	}
 	s.log.Debug("upgraded to websocket")
-	s.runWebSocket(ws, waitPoll)
+	s.runWebSocket(ws, bc, waitPoll)
 }
 
 // probe reads the upgrade's packets. On success the session's transport is ws, and waitPoll (when not
@@ -150,27 +154,32 @@ func (s *Session) probe(ws *websocket.Conn) (waitPoll chan struct{}, ok bool) {
 	}
 }
 
-// runWebSocket serves ws as the session's transport: this goroutine reads, a second one writes. It
-// returns when both have ended.
-func (s *Session) runWebSocket(ws *websocket.Conn, waitPoll chan struct{}) {
-	// Cancelling readCtx makes a pending Read drop the connection; the writer uses it to bound the
-	// close handshake, which otherwise waits up to 10s for a peer that does not answer.
-	readCtx, cancelRead := context.WithCancel(s.ctx)
-	defer cancelRead()
-	writerDone := make(chan struct{})
-	s.srv.wg.Go(func() {
-		defer close(writerDone)
-		if waitPoll != nil {
+// runWebSocket serves ws (over bc) as the session's transport: this goroutine reads; a writer (wsWriter)
+// runs whenever the queue has something to write. It returns when the reader has ended and the writer has
+// closed the connection.
+//
+// The reader runs on a goroutine started for it rather than on the request's: an idle connection then
+// holds no net/http state (the request, its headers, the server's connection and buffers), and its
+// stack holds only what reading needs.
+func (s *Session) runWebSocket(ws *websocket.Conn, bc *transport.BatchConn, waitPoll chan struct{}) {
+	w := &wsWriter{s: s, ws: ws, bc: bc, done: make(chan struct{})}
+	if waitPoll == nil {
+		s.queue.SetDrain(w.start)
+	} else {
+		// The poll that was pending when the upgrade completed still takes from the queue: the writer must
+		// not start before it has answered. A dropped session ends that poll at once.
+		s.srv.wg.Go(func() {
 			select {
 			case <-waitPoll:
 			case <-s.ctx.Done():
-				return
 			}
-		}
-		s.writeLoop(ws, cancelRead)
-	})
-	s.readLoop(readCtx, ws)
-	<-writerDone
+			s.queue.SetDrain(w.start)
+		})
+	}
+	s.readLoop(s.ctx, ws)
+	// The reader returns once the session is closing: the queue is shut, so the writer runs (or is about
+	// to) and ends by closing the connection.
+	<-w.done
 	ws.CloseNow()
 	s.mu.Lock()
 	done := s.wsDone
@@ -214,46 +223,68 @@ func (s *Session) readLoop(ctx context.Context, ws *websocket.Conn) {
 	}
 }
 
-// writeLoop drains the session's queue into ws, one message per frame, and closes ws once the session
-// closes.
-func (s *Session) writeLoop(ws *websocket.Conn, cancelRead context.CancelFunc) {
+// wsWriter writes a WebSocket session's queue. It is started (start) by the push or close that finds the
+// queue idle, writes everything queued, and returns as soon as the queue is empty: an idle connection
+// has no writer goroutine. Once the queue is shut it closes the connection and closes done; it is not
+// started again after that.
+type wsWriter struct {
+	s    *Session
+	ws   *websocket.Conn
+	bc   *transport.BatchConn
+	done chan struct{}
+}
+
+func (w *wsWriter) start() { w.s.srv.wg.Go(w.run) }
+
+// run writes batches until the queue is empty (the writer ends) or shut (it closes the connection).
+// Each batch goes to the client in one write (BatchConn), with one deadline (WriteTimeout) and no
+// context or timer per message: coder/websocket flushes each message into the corked connection.
+func (w *wsWriter) run() {
+	s := w.s
 	var frames []Frame
 	for {
-		var shut bool
-		var err error
-		frames, shut, err = s.queue.Take(s.ctx, frames)
-		if err != nil {
-			return // dropped: the reader's Read fails on the same context
+		var shut, idle bool
+		frames, shut, idle = s.queue.Next(frames)
+		if idle {
+			return
 		}
-		// One deadline for the batch (at most the queue's bound of bytes), not one per message: a
-		// context per message was most of this writer's allocations in the fan-out profile.
-		wctx, cancel := context.WithTimeout(s.ctx, s.srv.opts.WriteTimeout)
-		for _, f := range frames {
-			if s.aborted.Load() {
-				break // what is queued is dropped
+		if !s.aborted.Load() && len(frames) > 0 {
+			w.bc.Cork()
+			var err error
+			for _, f := range frames {
+				if s.aborted.Load() {
+					break // what is queued is dropped
+				}
+				typ := websocket.MessageText
+				if f.Binary {
+					typ = websocket.MessageBinary
+				}
+				if err = w.ws.Write(context.Background(), typ, f.Data); err != nil {
+					break
+				}
 			}
-			typ := websocket.MessageText
-			if f.Binary {
-				typ = websocket.MessageBinary
+			if uerr := w.bc.Uncork(); err == nil {
+				err = uerr
 			}
-			if err = ws.Write(wctx, typ, f.Data); err != nil {
-				cancel()
+			if err != nil {
 				s.closeWith(transport.ReasonTransportError, closeAbort, transport.CloseProtocolError)
-				ws.CloseNow()
+				w.ws.CloseNow()
+				close(w.done)
 				return
 			}
 		}
-		cancel()
 		clear(frames) // drop references to the senders' bytes
-		frames = frames[:0]
 		if shut {
 			s.overflowed() // unless closeWith already shut the queue, it overflowed
 			s.mu.Lock()
 			code, reason := s.closeCode, s.closeReason
 			s.mu.Unlock()
-			timer := time.AfterFunc(s.srv.opts.WriteTimeout, cancelRead)
-			ws.Close(code, transport.CloseReason(reason))
+			// coder/websocket allows 5s for the close frame and 5s more for the answer: a client that does
+			// not read gets WriteTimeout, like any write. Closing the socket ends the handshake and the reader.
+			timer := time.AfterFunc(s.srv.opts.WriteTimeout, func() { w.bc.Conn.Close() })
+			w.ws.Close(code, transport.CloseReason(reason))
 			timer.Stop()
+			close(w.done)
 			return
 		}
 	}
