@@ -138,6 +138,9 @@ func (q *Queue[T]) Next(dst []T) (frames []T, shut, idle bool) {
 		if cap(q.frames) > keptFrames {
 			q.frames = nil
 		}
+		if q.frames == nil && cap(dst) <= keptFrames {
+			q.frames = dst[:0] // the next push appends without allocating
+		}
 		return nil, false, true
 	}
 	frames = q.frames
@@ -148,8 +151,9 @@ func (q *Queue[T]) Next(dst []T) (frames []T, shut, idle bool) {
 	return frames, q.done, false
 }
 
-// keptFrames is the largest frame slice Next keeps for the next pushes.
-const keptFrames = 64
+// keptFrames is the largest frame slice (in frames) Next keeps for the next pushes: what an idle
+// connection keeps after a burst.
+const keptFrames = 16
 
 // Take waits until frames are queued or the queue is shut, then returns all queued frames, appended to
 // dst[:0], and whether the queue is shut (no frame will follow once it returns an empty batch with shut

@@ -163,6 +163,10 @@ func (s *Session) probe(ws *websocket.Conn) (waitPoll chan struct{}, ok bool) {
 // stack holds only what reading needs.
 func (s *Session) runWebSocket(ws *websocket.Conn, bc *transport.BatchConn, waitPoll chan struct{}) {
 	w := &wsWriter{s: s, ws: ws, bc: bc, done: make(chan struct{})}
+	w.runDone = func() {
+		defer s.srv.wg.Done()
+		w.run()
+	}
 	if waitPoll == nil {
 		s.queue.SetDrain(w.start)
 	} else {
@@ -232,9 +236,17 @@ type wsWriter struct {
 	ws   *websocket.Conn
 	bc   *transport.BatchConn
 	done chan struct{}
+	// runDone is run, counted in the server's WaitGroup: built once, so that starting the writer
+	// allocates nothing (a go statement of a func value without arguments needs no closure).
+	runDone func()
 }
 
-func (w *wsWriter) start() { w.s.srv.wg.Go(w.run) }
+// start starts the writer (transport.Queue.SetDrain). The session's reader holds the server's
+// WaitGroup above zero until the writer has closed done, so this Add cannot race with Shutdown's Wait.
+func (w *wsWriter) start() {
+	w.s.srv.wg.Add(1)
+	go w.runDone()
+}
 
 // run writes batches until the queue is empty (the writer ends) or shut (it closes the connection).
 // Each batch goes to the client in one write (BatchConn), with one deadline (WriteTimeout) and no

@@ -258,6 +258,9 @@ type Conn struct {
 	buf     []byte
 	dropped atomic.Bool
 	done    chan struct{}
+	// runWriter is writeBatches counted in the server's WaitGroup, built once: a go statement of a func
+	// value without arguments allocates nothing, so starting the writer costs no allocation.
+	runWriter func()
 
 	closeOnce   sync.Once
 	closing     atomic.Bool // set after closeCode, closeReason and closeCause, which are then read-only
@@ -314,6 +317,10 @@ func (c *Conn) closeWith(code int, reason, cause string, abort bool) {
 // serve runs the connection on its goroutine: it reads until the connection ends, then waits for the
 // writer and reports the end to the session.
 func (c *Conn) serve() {
+	c.runWriter = func() {
+		defer c.srv.wg.Done()
+		c.writeBatches()
+	}
 	// Frames sent from Open start the writer.
 	c.queue.SetDrain(c.startWriter)
 	c.session = c.srv.opts.Acceptor.Open(c)
@@ -449,7 +456,12 @@ func (c *Conn) answer(answered *bool, p *packet.Packet) {
 	c.Send(p)
 }
 
-func (c *Conn) startWriter() { c.srv.wg.Go(c.writeBatches) }
+// startWriter starts the writer (transport.Queue.SetDrain). The connection's reader holds the server's
+// WaitGroup above zero until the writer has closed done, so this Add cannot race with Shutdown's Wait.
+func (c *Conn) startWriter() {
+	c.srv.wg.Add(1)
+	go c.runWriter()
+}
 
 // keptBuf is the largest encoding buffer the writer keeps between runs.
 const keptBuf = 4 << 10
