@@ -59,11 +59,9 @@ type Session struct {
 	dispatchMu sync.Mutex // serialises Handler calls
 	ended      bool       // OnClose was called; guarded by dispatchMu
 
-	// ctx ends when the session is dropped (Shutdown's deadline); closeCtx ends when it starts closing.
-	ctx         context.Context
-	cancel      context.CancelFunc
-	closeCtx    context.Context
-	cancelClose context.CancelFunc
+	// ctx ends when the session is dropped (Shutdown's deadline).
+	ctx    context.Context
+	cancel context.CancelFunc
 
 	closeOnce sync.Once
 	closed    chan struct{} // closed by closeWith
@@ -88,6 +86,7 @@ type Session struct {
 	probing   bool          // a WebSocket is connected for an upgrade and not yet confirmed
 	upgrading bool          // that WebSocket sent the probe: polls end at once, with a noop
 	probeConn *probeConn    // that WebSocket's connection, once its handshake is answered
+	probeStop func()        // ends that WebSocket's upgrade reads: called when the session starts closing
 	step      chan struct{} // closed (and replaced) when the upgrade moves on: see stepUpgrade
 	held      int           // polls waiting for the upgrade to move on
 	wsDone    chan struct{} // closed when the active WebSocket's reader and writer have returned
@@ -187,10 +186,12 @@ func (s *Session) closeWith(reason string, kind closeKind, code int) {
 			s.getCancel(pollEndNoop)
 			s.markDrained()
 		}
+		if s.probeStop != nil {
+			s.probeStop()
+		}
 		live := s.live
 		s.mu.Unlock()
 		s.queue.Shut()
-		s.cancelClose()
 		close(s.closed)
 		s.hbMu.Lock()
 		if s.hbTimer != nil {

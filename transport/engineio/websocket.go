@@ -111,9 +111,21 @@ func (s *Session) upgrade(ws *websocket.Conn, bc *transport.BatchConn) {
 // probe reads the upgrade's packets. On success the session's transport is ws, and waitPoll (when not
 // nil) is closed once the poll that was pending has answered: the writer must not start before.
 func (s *Session) probe(ws *websocket.Conn) (waitPoll chan struct{}, ok bool) {
-	// The upgrade is abandoned when it takes too long or the session closes meanwhile (closeCtx).
-	ctx, cancel := context.WithTimeout(s.closeCtx, s.srv.opts.UpgradeTimeout)
+	// The upgrade is abandoned when it takes too long or the session closes meanwhile (probeStop).
+	ctx, cancel := context.WithTimeout(s.ctx, s.srv.opts.UpgradeTimeout)
 	defer cancel()
+	s.mu.Lock()
+	if s.closeKind != 0 {
+		s.mu.Unlock()
+		return nil, false
+	}
+	s.probeStop = cancel
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.probeStop = nil
+		s.mu.Unlock()
+	}()
 	for {
 		typ, data, err := ws.Read(ctx)
 		if err != nil {
@@ -180,7 +192,11 @@ func (s *Session) runWebSocket(ws *websocket.Conn, bc *transport.BatchConn, wait
 			s.queue.SetDrain(w.start)
 		})
 	}
-	s.readLoop(s.ctx, ws)
+	// Reads take no context (a context with a Done channel costs a timer registration per read): a
+	// dropped session's socket is closed instead, which fails the pending read.
+	stop := context.AfterFunc(s.ctx, func() { bc.Conn.Close() })
+	s.readLoop(ws)
+	stop()
 	// The reader returns once the session is closing: the queue is shut, so the writer runs (or is about
 	// to) and ends by closing the connection.
 	<-w.done
@@ -192,9 +208,9 @@ func (s *Session) runWebSocket(ws *websocket.Conn, bc *transport.BatchConn, wait
 }
 
 // readLoop reads the client's packets until the connection ends.
-func (s *Session) readLoop(ctx context.Context, ws *websocket.Conn) {
+func (s *Session) readLoop(ws *websocket.Conn) {
 	for {
-		typ, data, err := ws.Read(ctx)
+		typ, data, err := ws.Read(context.Background())
 		if err != nil {
 			if s.isClosing() {
 				return
