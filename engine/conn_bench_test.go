@@ -104,10 +104,12 @@ func benchIdleConns(b *testing.B, proto string, n int) {
 	b.ReportMetric(float64(after.stack-before.stack)/float64(n), "stack-B/conn")
 	b.ReportMetric(float64(after.heap+after.stack-before.heap-before.stack)/float64(n), "B/conn")
 	b.ReportMetric(float64(after.goroutines-before.goroutines)/float64(n), "goroutines/conn")
+	b.ReportMetric(float64(after.rss-before.rss)/float64(n), "rss-B/conn")
 }
 
 type memSample struct {
 	heap, stack uint64
+	rss         int64
 	goroutines  int
 }
 
@@ -118,7 +120,23 @@ func memAndGoroutines() memSample {
 	runtime.GC()
 	runtime.GC()
 	runtime.ReadMemStats(&ms)
-	return memSample{heap: ms.HeapAlloc, stack: ms.StackInuse, goroutines: runtime.NumGoroutine()}
+	return memSample{heap: ms.HeapAlloc, stack: ms.StackInuse, rss: vmRSS(), goroutines: runtime.NumGoroutine()}
+}
+
+// vmRSS returns the process's resident set in bytes (/proc/self/status; 0 where it is missing). It
+// counts the clients' side of the connections too, and whatever garbage the collector has not returned.
+func vmRSS() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return n << 10
+		}
+	}
+	return 0
 }
 
 // dialIdleSocketIO opens an Engine.IO WebSocket by hand, reads the open packet, connects the main
