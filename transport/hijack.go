@@ -3,6 +3,8 @@ package transport
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -27,7 +29,8 @@ type UpgradeWriter struct {
 	http.ResponseWriter
 	// Wrap, when set, wraps the hijacked connection first (under the BatchConn).
 	Wrap func(net.Conn) net.Conn
-	// WriteTimeout bounds each write of a batch (BatchConn.Uncork). Zero means no bound.
+	// WriteTimeout bounds each write to the connection (a batch, or a control frame coder/websocket
+	// writes). Zero means no bound.
 	WriteTimeout time.Duration
 	// Conn is the connection handed to coder/websocket, set by a successful Hijack.
 	Conn *BatchConn
@@ -94,8 +97,69 @@ func (c *BatchConn) Write(p []byte) (int, error) {
 		*c.buf = append(*c.buf, p...)
 		return len(p), nil
 	}
+	c.arm()
 	return c.Conn.Write(p)
 }
+
+// arm sets the write deadline for the write about to start. It is left in place afterwards: every
+// write to the connection arms it again first, so a stale one never fails a later write. The caller
+// holds c.mu.
+func (c *BatchConn) arm() {
+	if c.timeout > 0 {
+		c.Conn.SetWriteDeadline(time.Now().Add(c.timeout))
+	}
+}
+
+// WriteMessage appends p to the batch as one WebSocket data message: a single unmasked frame with FIN
+// set (RFC 6455 §5.2), text or binary, without compression (RSV1 clear, valid with or without
+// permessage-deflate, §7 of RFC 7692). It is coder/websocket's Write without its per-message locks and
+// copies: the writer that owns the connection's data messages calls it between Cork and Uncork.
+// coder/websocket still writes the control frames (pong, close), each with one Write, which the
+// connection's lock keeps whole and in order with the batch. It returns an error when not corked.
+func (c *BatchConn) WriteMessage(isBinary bool, p []byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.corked {
+		return errNotCorked
+	}
+	if c.buf == nil {
+		c.buf = batchPool.Get().(*[]byte)
+	}
+	b := *c.buf
+	op := byte(0x1) // text
+	if isBinary {
+		op = 0x2
+	}
+	b = append(b, 0x80|op)
+	switch n := len(p); {
+	case n < 126:
+		b = append(b, byte(n))
+	case n <= 0xffff:
+		b = append(b, 126, byte(n>>8), byte(n))
+	default:
+		b = append(b, 127)
+		b = binary.BigEndian.AppendUint64(b, uint64(n))
+	}
+	*c.buf = append(b, p...)
+	return nil
+}
+
+var errNotCorked = errors.New("transport: WriteMessage outside a batch")
+
+// Buffered returns how many bytes the batch holds so far.
+func (c *BatchConn) Buffered() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.buf == nil {
+		return 0
+	}
+	return len(*c.buf)
+}
+
+// MaxBatchBytes is how many bytes a writer gathers before it uncorks within a batch: a burst of large
+// messages goes out in writes of about this size rather than all at once, so the batch buffer stays
+// small beside the queue's bound.
+const MaxBatchBytes = 64 << 10
 
 // Cork starts a batch: writes are gathered until Uncork.
 func (c *BatchConn) Cork() {
@@ -117,14 +181,8 @@ func (c *BatchConn) Uncork() error {
 	c.buf = nil
 	var err error
 	if len(*b) > 0 {
-		if c.timeout > 0 {
-			c.Conn.SetWriteDeadline(time.Now().Add(c.timeout))
-		}
+		c.arm()
 		_, err = c.Conn.Write(*b)
-		if c.timeout > 0 && err == nil {
-			// The deadline would otherwise outlive the batch and fail a later direct write.
-			c.Conn.SetWriteDeadline(time.Time{})
-		}
 	}
 	if cap(*b) <= maxPooledBatch {
 		*b = (*b)[:0]

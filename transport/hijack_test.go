@@ -2,6 +2,7 @@ package transport_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -164,4 +165,49 @@ func maskedFrame(p string) []byte {
 		f = append(f, p[i]^key[i%4])
 	}
 	return f
+}
+
+// TestBatchConnWriteMessage: messages framed by WriteMessage, at every length encoding (7-bit, 16-bit,
+// 64-bit), text and binary, read back by coder/websocket's client in order; outside a batch it refuses.
+func TestBatchConnWriteMessage(t *testing.T) {
+	got := make(chan *transport.UpgradeWriter, 1)
+	conns := make(chan *websocket.Conn, 1)
+	var counter *countingConn
+	srv := acceptServer(t, got, conns, &counter)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	client, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.CloseNow()
+	client.SetReadLimit(-1)
+	uw := <-got
+	<-conns
+	if err := uw.Conn.WriteMessage(false, []byte("x")); err == nil {
+		t.Fatal("WriteMessage outside a batch succeeded")
+	}
+	sizes := []int{0, 1, 125, 126, 127, 65535, 65536, 70000}
+	uw.Conn.Cork()
+	for i, n := range sizes {
+		if err := uw.Conn.WriteMessage(i%2 == 1, bytes.Repeat([]byte{byte('a' + i)}, n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := uw.Conn.Uncork(); err != nil {
+		t.Fatal(err)
+	}
+	for i, n := range sizes {
+		typ, b, err := client.Read(ctx)
+		if err != nil {
+			t.Fatalf("message %d (%d bytes): %v", i, n, err)
+		}
+		wantTyp := websocket.MessageText
+		if i%2 == 1 {
+			wantTyp = websocket.MessageBinary
+		}
+		if typ != wantTyp || !bytes.Equal(b, bytes.Repeat([]byte{byte('a' + i)}, n)) {
+			t.Fatalf("message %d: %v of %d bytes, want %v of %d", i, typ, len(b), wantTyp, n)
+		}
+	}
 }

@@ -264,9 +264,29 @@ func (w *wsWriter) start() {
 	go w.runDone()
 }
 
+// writeBatch writes frames, one WebSocket message each, in one write to the socket (or one per
+// transport.MaxBatchBytes). The messages are framed by BatchConn.WriteMessage: coder/websocket's Write
+// would take two locks, a select and a copy through its buffer per message.
+func (w *wsWriter) writeBatch(frames []Frame) error {
+	w.bc.Cork()
+	for _, f := range frames {
+		if w.s.aborted.Load() {
+			break // what is queued is dropped
+		}
+		w.bc.WriteMessage(f.Binary, f.Data)
+		if w.bc.Buffered() >= transport.MaxBatchBytes {
+			if err := w.bc.Uncork(); err != nil {
+				return err
+			}
+			w.bc.Cork()
+		}
+	}
+	return w.bc.Uncork()
+}
+
 // run writes batches until the queue is empty (the writer ends) or shut (it closes the connection).
 // Each batch goes to the client in one write (BatchConn), with one deadline (WriteTimeout) and no
-// context or timer per message: coder/websocket flushes each message into the corked connection.
+// context or timer per message.
 func (w *wsWriter) run() {
 	s := w.s
 	var frames []Frame
@@ -277,24 +297,7 @@ func (w *wsWriter) run() {
 			return
 		}
 		if !s.aborted.Load() && len(frames) > 0 {
-			w.bc.Cork()
-			var err error
-			for _, f := range frames {
-				if s.aborted.Load() {
-					break // what is queued is dropped
-				}
-				typ := websocket.MessageText
-				if f.Binary {
-					typ = websocket.MessageBinary
-				}
-				if err = w.ws.Write(context.Background(), typ, f.Data); err != nil {
-					break
-				}
-			}
-			if uerr := w.bc.Uncork(); err == nil {
-				err = uerr
-			}
-			if err != nil {
+			if err := w.writeBatch(frames); err != nil {
 				s.closeWith(transport.ReasonTransportError, closeAbort, transport.CloseProtocolError)
 				w.ws.CloseNow()
 				close(w.done)

@@ -468,14 +468,12 @@ const keptBuf = 4 << 10
 
 // writeBatches is the connection's writer, started by the push that finds the queue idle: it writes what
 // is queued, joined into frames of at most MaxBatchBytes, all of them with one syscall (BatchConn) under
-// one deadline (WriteTimeout), and returns once the queue is empty. Once the queue is shut it closes the
+// one deadline (WriteTimeout), and returns once the queue is empty. The WebSocket messages are framed by
+// BatchConn.WriteMessage, without coder/websocket's per-message locks. Once the queue is shut it closes the
 // connection and closes done.
 func (c *Conn) writeBatches() {
 	var frames [][]byte
-	typ := websocket.MessageText
-	if c.format == wire.FormatProto {
-		typ = websocket.MessageBinary
-	}
+	binary := c.format == wire.FormatProto
 	max := c.srv.opts.MaxBatchBytes
 	for {
 		var shut, idle bool
@@ -496,10 +494,14 @@ func (c *Conn) writeBatches() {
 					n++
 				}
 				buf = wire.AppendBatch(c.format, buf[:0], batch[:n])
-				if err = c.ws.Write(context.Background(), typ, buf); err != nil {
-					break
-				}
+				c.bc.WriteMessage(binary, buf)
 				batch = batch[n:]
+				if len(batch) > 0 && c.bc.Buffered() >= transport.MaxBatchBytes {
+					if err = c.bc.Uncork(); err != nil {
+						break
+					}
+					c.bc.Cork()
+				}
 			}
 			if uerr := c.bc.Uncork(); err == nil {
 				err = uerr
