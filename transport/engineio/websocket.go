@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"time"
 
 	"github.com/coder/websocket"
@@ -305,6 +306,12 @@ func (w *wsWriter) run() {
 			}
 		}
 		clear(frames) // drop references to the senders' bytes
+		if !shut {
+			// Let the producers that share this P push before the queue is looked at again: a writer that
+			// finds it empty at once ends, and the next push pays a write and a start of its own. Measured
+			// (BenchmarkDelivery, 16 emits in flight): fewer, larger batches and less CPU per delivery.
+			runtime.Gosched()
+		}
 		if shut {
 			s.overflowed() // unless closeWith already shut the queue, it overflowed
 			s.mu.Lock()

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -517,6 +518,12 @@ func (c *Conn) writeBatches() {
 			}
 		}
 		clear(frames) // drop references to shared packet bytes
+		if !shut {
+			// Let the producers that share this P push before the queue is looked at again: a writer that
+			// finds it empty at once ends, and the next push pays a write and a start of its own. Measured
+			// (BenchmarkDelivery, 16 emits in flight): fewer, larger batches and less CPU per delivery.
+			runtime.Gosched()
+		}
 		if shut {
 			if !c.dropped.Load() {
 				// Only closeWith shuts the queue, except an overflow, which shuts it before Send gets to
