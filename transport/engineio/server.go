@@ -460,7 +460,6 @@ func (srv *Server) newSession(r *http.Request, tr string, adm *admission) *Sessi
 		},
 	}
 	s.ctx, s.cancel = context.WithCancel(srv.hard)
-	s.log = srv.opts.Logger.With("component", "engineio", "sid", s.id)
 	s.queue.SetMeter(s.meter)
 	s.arm(time.Now())
 	return s

@@ -49,7 +49,6 @@ type Session struct {
 	id    string
 	srv   *Server
 	hs    transport.Handshake
-	log   *slog.Logger
 	queue *transport.Queue[Frame]
 	meter *transport.MeterShard // nil without Options.Meter
 	// release uncounts the session from its address's connections (Options.AddrLimit), once.
@@ -100,6 +99,12 @@ type Session struct {
 	pingSent time.Time   // when the current cycle's ping went out
 	awaiting bool        // the ping went out and no pong came back yet
 	hbTimer  *time.Timer // runs beat; stopped (and never re-armed) once the session is closing
+}
+
+// logger returns the session's logger. It is built when a session logs, which is rare (a misbehaving
+// client, a timeout), rather than kept: a logger with attributes costs a few hundred bytes per session.
+func (s *Session) logger() *slog.Logger {
+	return s.srv.opts.Logger.With("component", "engineio", "sid", s.id)
 }
 
 // ID returns the session ID (the sid query parameter).
@@ -155,7 +160,7 @@ func (s *Session) Close(reason string) {
 // overflowed closes the session after its queue overflowed (the queue has already refused everything).
 func (s *Session) overflowed() {
 	if !s.closing.Load() {
-		s.log.Warn("slow client disconnected", "remote_addr", s.hs.RemoteAddr)
+		s.logger().Warn("slow client disconnected", "remote_addr", s.hs.RemoteAddr)
 	}
 	s.closeWith(transport.ReasonSlowClient, closeAbort, transport.CloseSlowClient)
 }
@@ -265,7 +270,7 @@ func (s *Session) pingExpired(mayPong bool) bool {
 	expired := !now.Before(s.deadline) && !(mayPong && s.awaiting && now.Before(s.lateDeadline()))
 	s.hbMu.Unlock()
 	if expired && !s.isClosing() {
-		s.log.Debug("ping timeout (request after the deadline)")
+		s.logger().Debug("ping timeout (request after the deadline)")
 		s.closeWith(transport.ReasonPingTimeout, closeAbort, transport.ClosePingTimeout)
 		return true
 	}
@@ -289,7 +294,7 @@ func (s *Session) beat() {
 	switch {
 	case s.awaiting && !now.Before(deadline):
 		s.hbMu.Unlock()
-		s.log.Debug("ping timeout")
+		s.logger().Debug("ping timeout")
 		s.closeWith(transport.ReasonPingTimeout, closeAbort, transport.ClosePingTimeout)
 		return
 	case s.awaiting:
@@ -347,7 +352,9 @@ func (s *Session) teardown() {
 		s.remove()
 	}
 	s.release() // the session no longer counts against its address
-	s.log.Debug("session closed", "reason", reason)
+	if s.srv.opts.Logger.Enabled(context.Background(), slog.LevelDebug) {
+		s.logger().Debug("session closed", "reason", reason)
+	}
 	s.dispatchMu.Lock()
 	s.ended = true
 	s.handler.OnClose(reason)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"runtime"
@@ -53,7 +54,7 @@ func (srv *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, s *Ses
 			// "A client MUST NOT open more than one WebSocket connection per session. Should it happen,
 			// the server MUST close the WebSocket connection." Like the reference server, accept it, then
 			// close it.
-			s.log.Warn("second websocket for a session refused")
+			s.logger().Warn("second websocket for a session refused")
 			ws.Close(websocket.StatusPolicyViolation, "session already upgraded or upgrading")
 			return
 		}
@@ -105,7 +106,9 @@ func (s *Session) upgrade(ws *websocket.Conn, bc *transport.BatchConn) {
 		ws.Close(websocket.StatusPolicyViolation, "upgrade failed")
 		return
 	}
-	s.log.Debug("upgraded to websocket")
+	if s.srv.opts.Logger.Enabled(context.Background(), slog.LevelDebug) {
+		s.logger().Debug("upgraded to websocket")
+	}
 	s.runWebSocket(ws, bc, waitPoll)
 }
 
@@ -219,7 +222,7 @@ func (s *Session) readLoop(ws *websocket.Conn) {
 			reason, code := transport.ReasonTransportError, transport.CloseProtocolError
 			switch {
 			case errors.Is(err, websocket.ErrMessageTooBig):
-				s.log.Warn("message too big", "err", err)
+				s.logger().Warn("message too big", "err", err)
 				code = transport.CloseTooBig
 			case websocket.CloseStatus(err) != -1 || errors.Is(err, io.EOF):
 				reason, code = transport.ReasonTransportClose, transport.CloseNormal
@@ -236,7 +239,7 @@ func (s *Session) readLoop(ws *websocket.Conn) {
 			continue
 		}
 		if !validText(data) {
-			s.log.Warn("bad packet", "packet", transport.CloseReason(string(data)))
+			s.logger().Warn("bad packet", "packet", transport.CloseReason(string(data)))
 			s.closeWith(transport.ReasonParseError, closeAbort, transport.CloseProtocolError)
 			continue
 		}
