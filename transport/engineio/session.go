@@ -246,7 +246,7 @@ func (s *Session) onPong() {
 	s.hbMu.Unlock()
 }
 
-// lateDeadline is when the loop gives up waiting for the pong: the planned deadline, or PingTimeout after
+// lateDeadline is when the heartbeat gives up waiting for the pong: the planned deadline, or PingTimeout after
 // the ping went out if it went out late. The caller holds hbMu.
 func (s *Session) lateDeadline() time.Time {
 	if d := s.pingSent.Add(s.srv.opts.PingTimeout); d.After(s.deadline) {
