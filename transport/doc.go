@@ -8,8 +8,11 @@
 //
 // A front-end (package transport/native for roomio's own protocol, transport/engineio with
 // transport/socketio for Socket.IO) owns one connection: it runs one reader, which decodes frames and
-// calls the [Session] the engine returned from [Acceptor.Open], and one writer, which drains the
-// connection's [Queue]. The engine answers by calling [Conn.Send]; it never touches the socket. The
+// calls the [Session] the engine returned from [Acceptor.Open], and a writer, which drains the
+// connection's [Queue] and exists only while there is something to write ([Queue.SetDrain]). A WebSocket
+// is accepted through an [UpgradeWriter], which gives coder/websocket small buffers and a [BatchConn]:
+// the writer corks it, frames a batch of messages into it, and uncorks it, one write to the socket per
+// batch. The engine answers by calling [Conn.Send]; it never touches the socket. The
 // native protocol's codec and its per-message error codes live in package transport/wire, which the Go
 // client imports without this package.
 //

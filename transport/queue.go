@@ -12,6 +12,9 @@ import (
 // then refuses everything and reports overflow so the connection is closed with CloseSlowClient. A slow
 // client therefore never blocks a producer, and its memory stays under the bound.
 //
+// A consumer either waits in Take (a long-polling request), or is started on demand (SetDrain): a
+// connection then has no writer goroutine while it has nothing to write.
+//
 // T is what the connection writes: encoded frames ([]byte) for the native protocol, or a front-end's own
 // frame type; size tells how many bytes one occupies.
 type Queue[T any] struct {
@@ -24,6 +27,8 @@ type Queue[T any] struct {
 	dropped uint64
 	ready   chan struct{} // capacity 1: "something to do"
 	meter   *MeterShard   // nil: not counted
+	start   func()        // SetDrain's consumer starter; nil: consumers Take
+	running bool          // a drain consumer is running (or about to): no other is started
 }
 
 // SetMeter makes the queue count what it accepts and drops on m (nil: nothing). Call it before the first
@@ -68,32 +73,87 @@ func (q *Queue[T]) PushGroup(frames []T, volatile bool) (ok, overflow bool) {
 		}
 		q.done = true
 		q.frames, q.size = nil, 0
-		q.mu.Unlock()
-		q.signal()
+		q.wake()
 		return false, true
 	}
 	q.frames = append(q.frames, frames...)
 	q.size += n
-	q.mu.Unlock()
+	q.wake()
 	q.meter.queued(n)
-	q.signal()
 	return true, false
 }
 
-// Shut refuses further pushes; frames already queued are still handed to Take.
+// Shut refuses further pushes; frames already queued are still handed to Take (or the drain consumer).
 func (q *Queue[T]) Shut() {
 	q.mu.Lock()
 	q.done = true
-	q.mu.Unlock()
-	q.signal()
+	q.wake()
 }
 
-func (q *Queue[T]) signal() {
+// wake tells the consumer that there is something to do, and unlocks q.mu: it starts the drain consumer
+// when none runs (outside the lock), or signals a waiting Take.
+func (q *Queue[T]) wake() {
+	if q.start != nil {
+		start := !q.running
+		q.running = true
+		q.mu.Unlock()
+		if start {
+			q.start()
+		}
+		return
+	}
+	q.mu.Unlock()
 	select {
 	case q.ready <- struct{}{}:
 	default:
 	}
 }
+
+// SetDrain makes the queue start its consumer on demand instead of waking a Take: start is called,
+// outside the queue's lock and at most once until the consumer has seen the queue empty, by the Push or
+// Shut that gives an idle queue something to do (and by SetDrain itself when there is already). start
+// must not block (it starts a goroutine); the consumer calls Next until Next reports idle, then stops.
+// Take must not be used while a drain is set; SetDrain(nil) returns to Take once no consumer runs.
+func (q *Queue[T]) SetDrain(start func()) {
+	q.mu.Lock()
+	q.start = start
+	if start != nil && (len(q.frames) > 0 || q.done) {
+		q.wake()
+		return
+	}
+	q.mu.Unlock()
+}
+
+// Next is the drain consumer's Take that does not wait: it returns everything queued and whether the
+// queue is shut. dst (emptied and cleared by the caller: the batch Next returned last, once written) is
+// reused for what is pushed next, so a busy connection swaps two slices. When nothing is queued and the
+// queue is not shut it returns idle: the consumer must stop, and the next Push starts a new one; a burst's
+// large slice is let go then, so that an idle connection keeps none. After it returned shut, no consumer
+// is started again.
+func (q *Queue[T]) Next(dst []T) (frames []T, shut, idle bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.frames) == 0 && !q.done {
+		q.running = false
+		if cap(q.frames) > keptFrames {
+			q.frames = nil
+		}
+		if q.frames == nil && cap(dst) <= keptFrames {
+			q.frames = dst[:0] // the next push appends without allocating
+		}
+		return nil, false, true
+	}
+	frames = q.frames
+	q.frames, q.size = dst[:0], 0
+	if cap(q.frames) > keptFrames {
+		q.frames = nil
+	}
+	return frames, q.done, false
+}
+
+// keptFrames is the largest frame slice (in frames) Next keeps for the next pushes: what an idle
+// connection keeps after a burst.
+const keptFrames = 16
 
 // Take waits until frames are queued or the queue is shut, then returns all queued frames, appended to
 // dst[:0], and whether the queue is shut (no frame will follow once it returns an empty batch with shut

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -481,5 +482,95 @@ func TestCloseReasonCutsAtACharacter(t *testing.T) {
 	got := transport.CloseReason(long)
 	if len(got) > 123 || !utf8.ValidString(got) || !strings.HasPrefix(long, got) {
 		t.Fatalf("%d bytes, valid %v", len(got), utf8.ValidString(got))
+	}
+}
+
+// TestQueueDrain runs the on-demand consumer against concurrent producers: one consumer at a time,
+// started again after it found the queue empty, every frame delivered once and in each producer's
+// order, then the shut queue seen once.
+func TestQueueDrain(t *testing.T) {
+	q := transport.NewQueueOf(1<<20, func(v [2]int) int { return 1 })
+	var (
+		running  atomic.Int32
+		starts   atomic.Int32
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		next     = map[int]int{}
+		shutSeen = make(chan struct{})
+	)
+	consume := func() {
+		defer wg.Done()
+		if running.Add(1) != 1 {
+			t.Error("two consumers ran at once")
+		}
+		defer running.Add(-1)
+		var frames [][2]int
+		for {
+			var shut, idle bool
+			frames, shut, idle = q.Next(frames)
+			if idle {
+				return
+			}
+			mu.Lock()
+			for _, f := range frames {
+				if f[1] != next[f[0]] {
+					t.Errorf("producer %d: got frame %d, want %d", f[0], f[1], next[f[0]])
+				}
+				next[f[0]] = f[1] + 1
+			}
+			mu.Unlock()
+			clear(frames)
+			if shut {
+				close(shutSeen)
+				return
+			}
+		}
+	}
+	q.SetDrain(func() { starts.Add(1); wg.Add(1); go consume() })
+	const producers, each = 4, 2000
+	var pw sync.WaitGroup
+	for p := range producers {
+		pw.Go(func() {
+			for i := range each {
+				if ok, _ := q.Push([2]int{p, i}, false); !ok {
+					t.Errorf("push refused")
+				}
+			}
+		})
+	}
+	pw.Wait()
+	q.Shut()
+	<-shutSeen
+	wg.Wait()
+	for p := range producers {
+		if next[p] != each {
+			t.Errorf("producer %d: %d frames delivered, want %d", p, next[p], each)
+		}
+	}
+	if ok, _ := q.Push([2]int{0, 0}, false); ok {
+		t.Error("push accepted after Shut")
+	}
+	t.Logf("%d consumer starts for %d pushes", starts.Load(), producers*each)
+}
+
+// TestQueueDrainOverflow: an overflow starts the consumer, which finds the queue shut and empty.
+func TestQueueDrainOverflow(t *testing.T) {
+	q := transport.NewQueue(10)
+	started := make(chan struct{}, 4)
+	q.SetDrain(func() { started <- struct{}{} })
+	q.Push([]byte("0123456789"), false)
+	<-started
+	// The consumer has not run yet: the queue is still marked running, so no second start.
+	if ok, overflow := q.Push([]byte("x"), false); ok || !overflow {
+		t.Fatalf("push over the bound: ok=%v overflow=%v", ok, overflow)
+	}
+	select {
+	case <-started:
+		t.Fatal("a second consumer was started while one was due")
+	default:
+	}
+	frames, shut, idle := q.Next(nil)
+	if len(frames) != 0 || !shut || idle {
+		t.Fatalf("Next after overflow = %d frames, shut=%v, idle=%v; want none, shut", len(frames), shut, idle)
 	}
 }

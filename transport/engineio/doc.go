@@ -15,11 +15,15 @@
 //
 // A long-polling session is served by its requests: a GET waits until frames are queued and answers
 // with all of them; a POST carries packets, which are handled before the POST is answered, so the
-// replies they cause are queued when the client polls again. A WebSocket session has a reader (the
-// request's goroutine) and a writer goroutine. Both kinds share one bounded outbound queue per session
-// ([transport.Queue]): a client that does not read fast enough is disconnected ("slow client") rather
-// than allowed to grow the server's memory. Inbound, POST bodies and WebSocket messages are limited to
-// Options.MaxPayload.
+// replies they cause are queued when the client polls again. A WebSocket session has one goroutine
+// while it is idle, its reader, started for it so that the request's goroutine and net/http's state for
+// the connection end after the handshake; coder/websocket gets small buffers ([transport.UpgradeWriter]).
+// Its writer is started by the push that finds the queue idle and ends when the queue is empty: it writes
+// everything queued as one batch, one write to the socket with one deadline (Options.WriteTimeout),
+// framing the messages itself ([transport.BatchConn]). Both kinds share one bounded outbound queue per
+// session ([transport.Queue]): a client that does not read fast enough is disconnected ("slow client")
+// rather than allowed to grow the server's memory. Inbound, POST bodies and WebSocket messages are
+// limited to Options.MaxPayload.
 //
 // # Upgrade
 //
@@ -38,9 +42,11 @@
 //
 // # Heartbeat
 //
-// Every session has one goroutine of its own, which sends a ping every PingInterval and closes the
-// session with "ping timeout" when the pong does not come within PingTimeout. Each HTTP request also
-// checks the deadline on arrival, so a late timer never lets a late request through.
+// Every session has a timer (no goroutine), which sends a ping every PingInterval and closes the session
+// with "ping timeout" when the pong does not come within PingTimeout. Each HTTP request also checks the
+// deadline on arrival, so a late timer never lets a late request through. When a session closes, a
+// goroutine of its own waits (bounded) for its transports to deliver what they should, then calls
+// Handler.OnClose.
 //
 // # Several servers without sticky sessions
 //

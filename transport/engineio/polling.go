@@ -60,7 +60,7 @@ func (s *Session) poll(w http.ResponseWriter, r *http.Request) {
 		// "a client MUST NOT have more than one active GET request. Should it happen, the server MUST
 		// return an HTTP 400 error status and close the session." The pending poll gets the close packet.
 		s.mu.Unlock()
-		s.log.Warn("overlapping polls", "remote_addr", r.RemoteAddr)
+		s.logger().Warn("overlapping polls", "remote_addr", r.RemoteAddr)
 		s.closeWith(transport.ReasonTransportError, closeAbort, transport.CloseProtocolError)
 		s.srv.failHTTP(w, http.StatusBadRequest, codeBadRequest)
 		return
@@ -169,7 +169,7 @@ func (s *Session) post(w http.ResponseWriter, r *http.Request) {
 		// "a client MUST NOT have more than one active POST request. Should it happen, the server MUST
 		// return an HTTP 400 error status and close the session."
 		s.mu.Unlock()
-		s.log.Warn("overlapping posts", "remote_addr", r.RemoteAddr)
+		s.logger().Warn("overlapping posts", "remote_addr", r.RemoteAddr)
 		s.closeWith(transport.ReasonTransportError, closeAbort, transport.CloseProtocolError)
 		s.srv.failHTTP(w, http.StatusBadRequest, codeBadRequest)
 		return
@@ -189,7 +189,7 @@ func (s *Session) post(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.Header.Get("Content-Type") == "application/octet-stream" {
 		// Engine.IO v4 payloads are text: binary packets travel as base64.
-		s.log.Warn("binary POST body", "remote_addr", r.RemoteAddr)
+		s.logger().Warn("binary POST body", "remote_addr", r.RemoteAddr)
 		s.closeWith(transport.ReasonTransportError, closeAbort, transport.CloseProtocolError)
 		s.srv.failHTTP(w, http.StatusBadRequest, codeBadRequest)
 		return
@@ -212,7 +212,7 @@ func (s *Session) post(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err != nil {
-		s.log.Warn("bad payload", "remote_addr", r.RemoteAddr, "err", err)
+		s.logger().Warn("bad payload", "remote_addr", r.RemoteAddr, "err", err)
 		s.closeWith(transport.ReasonParseError, closeAbort, transport.CloseProtocolError)
 		s.srv.failHTTP(w, http.StatusBadRequest, codeBadRequest)
 		return
@@ -239,7 +239,7 @@ func (s *Session) handlePacket(f Frame) bool {
 		return false
 	case PacketPing:
 		// In v4 only the server pings; a probe ping belongs to an upgrading WebSocket (see upgrade).
-		s.log.Warn("ping from client")
+		s.logger().Warn("ping from client")
 		s.closeWith(transport.ReasonTransportError, closeAbort, transport.CloseProtocolError)
 		return false
 	default:

@@ -1,9 +1,7 @@
 package engineio
 
 import (
-	"bufio"
 	"net"
-	"net/http"
 	"sync/atomic"
 )
 
@@ -22,25 +20,15 @@ import (
 // non-blocking reads), caughtUp always reports true: a poll is then answered as if it had not crossed
 // anything, which only a client that polls after its upgrade packet can tell.
 
-// upgradeWriter is the ResponseWriter given to websocket.Accept for an upgrade: its Hijack returns the
-// connection wrapped in a probeConn.
-type upgradeWriter struct {
-	http.ResponseWriter
-	s    *Session
-	conn *probeConn
-}
-
-func (w *upgradeWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	c, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
-	if err != nil {
-		return nil, nil, err
-	}
-	w.conn = newProbeConn(c, w.s)
-	w.s.mu.Lock()
-	w.s.probeConn = w.conn
-	w.s.stepUpgrade()
-	w.s.mu.Unlock()
-	return w.conn, brw, nil
+// watchUpgrade wraps the hijacked connection of an upgrading WebSocket in a probeConn and makes it the
+// session's probeConn (transport.UpgradeWriter.Wrap).
+func (s *Session) watchUpgrade(c net.Conn) net.Conn {
+	pc := newProbeConn(c, s)
+	s.mu.Lock()
+	s.probeConn = pc
+	s.stepUpgrade()
+	s.mu.Unlock()
+	return pc
 }
 
 // probeConn wraps the connection of an upgrading WebSocket; see above.

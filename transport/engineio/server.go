@@ -144,8 +144,8 @@ type Server struct {
 
 	mu       sync.Mutex
 	closing  bool
-	sessions map[string]*Session // every session whose loop runs, addressable or not
-	wg       sync.WaitGroup      // session loops, request handlers, WebSocket writers
+	sessions map[string]*Session // every session not yet torn down, addressable or not
+	wg       sync.WaitGroup      // sessions (open to teardown), request handlers, WebSocket readers and writers
 
 	// afterPollAnswer, when set (by tests only), runs once a poll has written its answer, before its
 	// handler decides anything else: a test holds the handler there to reproduce a slow server.
@@ -301,7 +301,8 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	srv.mu.Lock()
 	s := srv.sessions[sid]
 	if s != nil && s.addressable() {
-		// The session's loop holds the WaitGroup above zero, so this Add cannot race with Shutdown's Wait.
+		// The session holds the WaitGroup above zero until its teardown, so this Add cannot race with
+		// Shutdown's Wait.
 		srv.wg.Add(1)
 	} else {
 		s = nil
@@ -446,7 +447,6 @@ func (srv *Server) newSession(r *http.Request, tr string, adm *admission) *Sessi
 		tr:      tr,
 		closed:  make(chan struct{}),
 		drained: make(chan struct{}),
-		pong:    make(chan struct{}, 1),
 		queue:   transport.NewQueueOf(srv.opts.QueueBytes, Frame.size),
 		meter:   srv.opts.Meter.Shard(),
 		release: adm.release,
@@ -460,14 +460,12 @@ func (srv *Server) newSession(r *http.Request, tr string, adm *admission) *Sessi
 		},
 	}
 	s.ctx, s.cancel = context.WithCancel(srv.hard)
-	s.closeCtx, s.cancelClose = context.WithCancel(s.ctx)
-	s.log = srv.opts.Logger.With("component", "engineio", "sid", s.id)
 	s.queue.SetMeter(s.meter)
 	s.arm(time.Now())
 	return s
 }
 
-// open calls OnSession, registers s and starts its loop. A session opened while the server shuts down
+// open calls OnSession, registers s and starts its heartbeat. A session opened while the server shuts down
 // is closed at once (Shutdown may not have seen it), so its handler still gets OnClose. The caller holds a
 // WaitGroup count, so the Add cannot race with Shutdown's Wait.
 func (srv *Server) open(s *Session) {
@@ -478,8 +476,20 @@ func (srv *Server) open(s *Session) {
 	srv.mu.Lock()
 	closing := srv.closing
 	srv.sessions[s.id] = s
-	srv.wg.Go(s.loop)
+	srv.wg.Add(1) // released by the session's teardown
 	srv.mu.Unlock()
+	s.hbMu.Lock()
+	s.hbTimer = time.AfterFunc(srv.opts.PingInterval, s.beat)
+	s.hbMu.Unlock()
+	s.mu.Lock()
+	s.live = true
+	closed := s.closeKind != 0
+	s.mu.Unlock()
+	if closed {
+		// Closed from OnSession: closeWith found it not live yet and left the teardown to us.
+		s.hbTimer.Stop()
+		go s.teardown()
+	}
 	if closing {
 		s.closeWith(transport.ReasonShuttingDown, closeGraceful, transport.CloseGoingAway)
 	}

@@ -40,14 +40,15 @@ const (
 // Session is one Engine.IO session: its queue of frames to send, its heartbeat and its current transport
 // (long-polling or WebSocket). Its methods are safe for concurrent use.
 //
-// A session has one goroutine of its own (loop: heartbeat, then teardown); a WebSocket adds its reader (the
-// request's goroutine) and a writer. Lock order: dispatchMu (held during Handler calls, which may call any
-// Session method), then mu, then Server.mu; hbMu is taken alone.
+// An idle WebSocket session has one goroutine: its reader. The heartbeat runs on a timer, the writer is
+// started by the push that finds the queue idle and ends when it has written everything (see wsWriter),
+// and the teardown gets a goroutine once the session closes. A long-polling session has none between
+// requests. Lock order: dispatchMu (held during Handler calls, which may call any Session method), then
+// mu, then Server.mu; hbMu is taken alone.
 type Session struct {
 	id    string
 	srv   *Server
 	hs    transport.Handshake
-	log   *slog.Logger
 	queue *transport.Queue[Frame]
 	meter *transport.MeterShard // nil without Options.Meter
 	// release uncounts the session from its address's connections (Options.AddrLimit), once.
@@ -57,11 +58,9 @@ type Session struct {
 	dispatchMu sync.Mutex // serialises Handler calls
 	ended      bool       // OnClose was called; guarded by dispatchMu
 
-	// ctx ends when the session is dropped (Shutdown's deadline); closeCtx ends when it starts closing.
-	ctx         context.Context
-	cancel      context.CancelFunc
-	closeCtx    context.Context
-	cancelClose context.CancelFunc
+	// ctx ends when the session is dropped (Shutdown's deadline).
+	ctx    context.Context
+	cancel context.CancelFunc
 
 	closeOnce sync.Once
 	closed    chan struct{} // closed by closeWith
@@ -70,6 +69,7 @@ type Session struct {
 	gone      atomic.Bool // requests for this sid are answered "Session ID unknown"
 
 	mu          sync.Mutex
+	live        bool   // registered by Server.open: closing starts the teardown
 	tr          string // current transport
 	closeReason string
 	closeKind   closeKind
@@ -85,6 +85,7 @@ type Session struct {
 	probing   bool          // a WebSocket is connected for an upgrade and not yet confirmed
 	upgrading bool          // that WebSocket sent the probe: polls end at once, with a noop
 	probeConn *probeConn    // that WebSocket's connection, once its handshake is answered
+	probeStop func()        // ends that WebSocket's upgrade reads: called when the session starts closing
 	step      chan struct{} // closed (and replaced) when the upgrade moves on: see stepUpgrade
 	held      int           // polls waiting for the upgrade to move on
 	wsDone    chan struct{} // closed when the active WebSocket's reader and writer have returned
@@ -93,11 +94,17 @@ type Session struct {
 	// firing, so a request that arrives after it is refused however late the timer runs; only a POST,
 	// which may carry the pong, gets the full PingTimeout from the moment a late ping went out.
 	hbMu     sync.Mutex
-	nextPing time.Time // when the current cycle's ping is (or was) due
-	deadline time.Time // the pong is due by then: nextPing+PingTimeout
-	pingSent time.Time // when the current cycle's ping went out
-	awaiting bool      // the ping went out and no pong came back yet
-	pong     chan struct{}
+	nextPing time.Time   // when the current cycle's ping is (or was) due
+	deadline time.Time   // the pong is due by then: nextPing+PingTimeout
+	pingSent time.Time   // when the current cycle's ping went out
+	awaiting bool        // the ping went out and no pong came back yet
+	hbTimer  *time.Timer // runs beat; stopped (and never re-armed) once the session is closing
+}
+
+// logger returns the session's logger. It is built when a session logs, which is rare (a misbehaving
+// client, a timeout), rather than kept: a logger with attributes costs a few hundred bytes per session.
+func (s *Session) logger() *slog.Logger {
+	return s.srv.opts.Logger.With("component", "engineio", "sid", s.id)
 }
 
 // ID returns the session ID (the sid query parameter).
@@ -153,7 +160,7 @@ func (s *Session) Close(reason string) {
 // overflowed closes the session after its queue overflowed (the queue has already refused everything).
 func (s *Session) overflowed() {
 	if !s.closing.Load() {
-		s.log.Warn("slow client disconnected", "remote_addr", s.hs.RemoteAddr)
+		s.logger().Warn("slow client disconnected", "remote_addr", s.hs.RemoteAddr)
 	}
 	s.closeWith(transport.ReasonSlowClient, closeAbort, transport.CloseSlowClient)
 }
@@ -184,10 +191,21 @@ func (s *Session) closeWith(reason string, kind closeKind, code int) {
 			s.getCancel(pollEndNoop)
 			s.markDrained()
 		}
+		if s.probeStop != nil {
+			s.probeStop()
+		}
+		live := s.live
 		s.mu.Unlock()
 		s.queue.Shut()
-		s.cancelClose()
 		close(s.closed)
+		s.hbMu.Lock()
+		if s.hbTimer != nil {
+			s.hbTimer.Stop()
+		}
+		s.hbMu.Unlock()
+		if live {
+			go s.teardown() // Server.open counted it in the server's WaitGroup
+		}
 	})
 }
 
@@ -221,15 +239,14 @@ func (s *Session) onPong() {
 	if s.awaiting {
 		s.awaiting = false
 		s.arm(time.Now())
+		if s.hbTimer != nil && !s.isClosing() {
+			s.hbTimer.Reset(s.srv.opts.PingInterval)
+		}
 	}
 	s.hbMu.Unlock()
-	select {
-	case s.pong <- struct{}{}:
-	default:
-	}
 }
 
-// lateDeadline is when the loop gives up waiting for the pong: the planned deadline, or PingTimeout after
+// lateDeadline is when the heartbeat gives up waiting for the pong: the planned deadline, or PingTimeout after
 // the ping went out if it went out late. The caller holds hbMu.
 func (s *Session) lateDeadline() time.Time {
 	if d := s.pingSent.Add(s.srv.opts.PingTimeout); d.After(s.deadline) {
@@ -253,62 +270,55 @@ func (s *Session) pingExpired(mayPong bool) bool {
 	expired := !now.Before(s.deadline) && !(mayPong && s.awaiting && now.Before(s.lateDeadline()))
 	s.hbMu.Unlock()
 	if expired && !s.isClosing() {
-		s.log.Debug("ping timeout (request after the deadline)")
+		s.logger().Debug("ping timeout (request after the deadline)")
 		s.closeWith(transport.ReasonPingTimeout, closeAbort, transport.ClosePingTimeout)
 		return true
 	}
 	return s.gone.Load()
 }
 
-// loop runs the heartbeat until the session closes, then tears it down and calls OnClose.
-func (s *Session) loop() {
-	timer := time.NewTimer(s.srv.opts.PingInterval)
-	defer timer.Stop()
-heartbeat:
-	for {
-		select {
-		case <-timer.C:
-		case <-s.pong:
-		case <-s.closed:
-			break heartbeat
-		case <-s.ctx.Done():
-			// Dropped by Shutdown's deadline; Shutdown has normally closed the session already.
-			s.closeWith(transport.ReasonShuttingDown, closeAbort, transport.CloseGoingAway)
-			break heartbeat
-		}
-		now := time.Now()
-		s.hbMu.Lock()
-		deadline := s.lateDeadline()
-		sendPing := false
-		var wait time.Duration
-		switch {
-		case s.awaiting && !now.Before(deadline):
-			s.hbMu.Unlock()
-			s.log.Debug("ping timeout")
-			s.closeWith(transport.ReasonPingTimeout, closeAbort, transport.ClosePingTimeout)
-			continue // s.closed is ready now
-		case s.awaiting:
-			wait = deadline.Sub(now)
-		case !now.Before(s.nextPing):
-			s.awaiting, sendPing = true, true
-			s.pingSent = now
-			wait = s.lateDeadline().Sub(now)
-		default:
-			wait = s.nextPing.Sub(now)
-		}
+// beat runs on the heartbeat timer: it sends the ping when it is due, closes the session with "ping
+// timeout" when the pong is overdue, and re-arms the timer for whichever comes next. It recomputes
+// everything from the schedule, so a firing that crosses a pong (which re-arms the timer too) is
+// harmless.
+func (s *Session) beat() {
+	now := time.Now()
+	s.hbMu.Lock()
+	if s.isClosing() {
 		s.hbMu.Unlock()
-		if sendPing {
-			// An overflow closes the session; the error needs no other handling here.
-			_ = s.SendFrames(false, Frame{Data: []byte{PacketPing}})
-		}
-		timer.Reset(wait)
+		return
 	}
-	s.teardown()
+	deadline := s.lateDeadline()
+	sendPing := false
+	var wait time.Duration
+	switch {
+	case s.awaiting && !now.Before(deadline):
+		s.hbMu.Unlock()
+		s.logger().Debug("ping timeout")
+		s.closeWith(transport.ReasonPingTimeout, closeAbort, transport.ClosePingTimeout)
+		return
+	case s.awaiting:
+		wait = deadline.Sub(now)
+	case !now.Before(s.nextPing):
+		s.awaiting, sendPing = true, true
+		s.pingSent = now
+		wait = s.lateDeadline().Sub(now)
+	default:
+		wait = s.nextPing.Sub(now)
+	}
+	s.hbTimer.Reset(wait)
+	s.hbMu.Unlock()
+	if sendPing {
+		// An overflow closes the session; the error needs no other handling here.
+		_ = s.SendFrames(false, Frame{Data: []byte{PacketPing}})
+	}
 }
 
-// teardown runs once the session is closing: it waits until the transports have delivered what they
-// should (bounded), removes the session and calls OnClose.
+// teardown runs once the session is closing, in a goroutine of its own counted in the server's
+// WaitGroup since Server.open: it waits until the transports have delivered what they should (bounded),
+// removes the session and calls OnClose.
 func (s *Session) teardown() {
+	defer s.srv.wg.Done()
 	s.mu.Lock()
 	kind, tr, reason := s.closeKind, s.tr, s.closeReason
 	s.mu.Unlock()
@@ -342,7 +352,9 @@ func (s *Session) teardown() {
 		s.remove()
 	}
 	s.release() // the session no longer counts against its address
-	s.log.Debug("session closed", "reason", reason)
+	if s.srv.opts.Logger.Enabled(context.Background(), slog.LevelDebug) {
+		s.logger().Debug("session closed", "reason", reason)
+	}
 	s.dispatchMu.Lock()
 	s.ended = true
 	s.handler.OnClose(reason)

@@ -13,9 +13,13 @@
 //
 // The subprotocol selects the format (wire.FormatProto or wire.FormatJSON; a client that offers neither
 // gets the JSON mapping). Each connection has one reader, which decodes frames, answers the client's
-// pings and passes connects, events, acks and disconnects to its transport.Session, and one writer, which
-// drains the connection's bounded transport.Queue, joining what is queued into one frame of up to
-// Options.MaxBatchBytes. A frame that does not decode closes the connection with a protocol close code
+// pings and passes connects, events, acks and disconnects to its transport.Session; it runs on a
+// goroutine started for it, so that the request's goroutine and net/http's state for the connection end
+// after the upgrade, and coder/websocket gets small buffers (transport.UpgradeWriter). Its writer drains
+// the connection's bounded transport.Queue, joining what is queued into frames of up to
+// Options.MaxBatchBytes, all written with one write to the socket under one deadline
+// (transport.BatchConn); it is started by the push that finds the queue idle and ends when the queue is
+// empty, so an idle connection holds one goroutine. The heartbeat is a timer. A frame that does not decode closes the connection with a protocol close code
 // (transport.CloseProtocolError, CloseUnsupportedData, CloseInvalidPayload); a single bad message is
 // answered with an Error packet (wire.ErrCodeInvalid, wire.ErrCodeUnknownKind) and skipped. The server
 // pings every Options.PingInterval and closes with transport.ClosePingTimeout when no pong comes back.
