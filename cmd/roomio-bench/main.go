@@ -53,7 +53,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var quiet bool
 	fs := flag.NewFlagSet("roomio-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&cfg.URL, "url", "http://127.0.0.1:8080", "server base URL")
+	fs.StringVar(&cfg.URL, "url", "http://127.0.0.1:8080", "server base URL; several, comma-separated (the nodes of a cluster), spread the clients round-robin")
 	fs.StringVar(&cfg.Path, "path", "", "endpoint path (default /socket.io/, or /ws for native)")
 	fs.StringVar(&scenario, "scenario", "fanout", "fanout, rooms, idle or connect-storm")
 	fs.StringVar(&protocol, "protocol", "socketio", "socketio (WebSocket), socketio-polling (no upgrade) or native")

@@ -46,7 +46,9 @@ const (
 // The chat contract (join(room) with an ack, say(room, payload) → said {room, from, payload} to the room)
 // is the default; the event fields adapt the tool to a server with other names.
 type Config struct {
-	// URL is the server's base URL: http(s)://host:port. A path in it is kept and replaces Path.
+	// URL is the server's base URL: http(s)://host:port. A path in it is kept and replaces Path. Several
+	// URLs separated by commas (the nodes of a cluster) spread the clients round-robin: client i dials
+	// URL number i mod n, so the first publisher dials the first.
 	URL string
 	// Path is the endpoint path. Zero means /socket.io/ for Socket.IO and /ws for native.
 	Path     string
@@ -135,17 +137,25 @@ func (c Config) withDefaults() (Config, error) {
 	default:
 		return bad("unknown protocol %q (socketio, socketio-polling, native)", c.Protocol)
 	}
-	u, err := url.Parse(c.URL)
-	if err != nil || c.URL == "" {
-		return bad("url %q: want http(s)://host:port", c.URL)
-	}
-	switch u.Scheme {
-	case "http", "https", "ws", "wss":
-	default:
-		return bad("url %q: want http(s)://host:port", c.URL)
-	}
-	if u.Host == "" {
-		return bad("url %q has no host", c.URL)
+	var u *url.URL
+	for i, s := range strings.Split(c.URL, ",") {
+		v, err := url.Parse(s)
+		if err != nil || s == "" {
+			return bad("url %q: want http(s)://host:port", s)
+		}
+		switch v.Scheme {
+		case "http", "https", "ws", "wss":
+		default:
+			return bad("url %q: want http(s)://host:port", s)
+		}
+		if v.Host == "" {
+			return bad("url %q has no host", s)
+		}
+		if i == 0 {
+			u = v
+		} else if v.Path != u.Path {
+			return bad("urls %q: every URL must have the same path", c.URL)
+		}
 	}
 	if c.Path == "" && u.Path != "" && u.Path != "/" {
 		c.Path = u.Path
@@ -262,9 +272,18 @@ func (c Config) withDefaults() (Config, error) {
 	return c, nil
 }
 
-// target returns the URL dialled (without Engine.IO query parameters).
-func (c Config) target() string {
-	u, _ := url.Parse(c.URL)
+// targets returns the URLs dialled (without Engine.IO query parameters), one per URL of c.URL.
+func (c Config) targets() []string {
+	var out []string
+	for _, s := range strings.Split(c.URL, ",") {
+		out = append(out, c.target(s))
+	}
+	return out
+}
+
+// target returns the URL dialled for base URL s.
+func (c Config) target(s string) string {
+	u, _ := url.Parse(s)
 	u.Path = c.Path
 	u.RawQuery = ""
 	switch c.Protocol {

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -28,11 +29,20 @@ import (
 // "/", the native endpoint at /ws and Socket.IO at /socket.io/, on a loopback httptest server.
 func serveNode(t *testing.T, cfg engine.Config) string {
 	t.Helper()
+	return serveNodeCounting(t, cfg, nil)
+}
+
+// serveNodeCounting is serveNode, counting the node's connected sockets on connected (nil: none).
+func serveNodeCounting(t *testing.T, cfg engine.Config, connected *atomic.Int64) string {
+	t.Helper()
 	eng, err := engine.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	chatapp.Register(eng.Of("/"))
+	if connected != nil {
+		eng.OnConnection(func(*engine.Socket) { connected.Add(1) })
+	}
 	if err := eng.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -164,6 +174,31 @@ func TestIdleHeartbeat(t *testing.T) {
 		checkJSON(t, res)
 		checkHTML(t, res, 3)
 	})
+}
+
+// Several URLs, as for the nodes of a cluster: the clients spread over them round-robin.
+func TestSeveralURLs(t *testing.T) {
+	var counts [3]atomic.Int64
+	var urls []string
+	for i := range counts {
+		urls = append(urls, serveNodeCounting(t, engine.Config{}, &counts[i]))
+	}
+	res := run(t, loadgen.Config{URL: strings.Join(urls, ","), Scenario: loadgen.Idle, Clients: 9,
+		Duration: 100 * time.Millisecond})
+	if res.Connections.Connected != 9 || res.Errors.Total != 0 {
+		t.Fatalf("connections %+v errors %+v, want 9 connected", res.Connections, res.Errors)
+	}
+	for i := range counts {
+		if n := counts[i].Load(); n != 3 {
+			t.Errorf("node %d got %d connections, want 3", i, n)
+		}
+	}
+	if res.Target != strings.Join([]string{urls[0] + "/socket.io/", urls[1] + "/socket.io/", urls[2] + "/socket.io/"}, ",") {
+		t.Errorf("target %q, want the three URLs", res.Target)
+	}
+	if _, err := loadgen.Run(context.Background(), loadgen.Config{URL: urls[0] + ",ftp://x", Scenario: loadgen.Idle}); !errors.Is(err, loadgen.ErrConfig) {
+		t.Errorf("a bad second URL: %v, want ErrConfig", err)
+	}
 }
 
 func TestConnectStorm(t *testing.T) {

@@ -64,7 +64,8 @@ type benchClient struct {
 // progress goroutine reads them.
 type runner struct {
 	rc      *runConfig
-	base    time.Time // latencies are measured on this monotonic clock
+	nodes   []*runConfig // rc dialling each URL of Config.URL; client i dials nodes[i mod len]
+	base    time.Time    // latencies are measured on this monotonic clock
 	rooms   []string
 	members []atomic.Int64 // per room: clients that joined it
 	clients []*benchClient
@@ -96,7 +97,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	rc := &runConfig{Config: cfg, target: cfg.target(), saidPrefix: eventPrefix(cfg.SaidEvent),
+	targets := cfg.targets()
+	rc := &runConfig{Config: cfg, target: targets[0], saidPrefix: eventPrefix(cfg.SaidEvent),
 		sayPrefix: eventPrefix(cfg.SayEvent), sayArgs: strings.Split(cfg.SayArgs, ",")}
 	// One HTTP transport for every connection: long-polling keeps a GET and a POST per connection.
 	tr := &http.Transport{Proxy: http.ProxyFromEnvironment, MaxIdleConns: 0,
@@ -106,6 +108,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	defer tr.CloseIdleConnections()
 
 	r := &runner{rc: rc, base: time.Now(), drained: make(chan struct{})}
+	for _, t := range targets {
+		node := *rc // the same settings, dialling another node
+		node.target = t
+		r.nodes = append(r.nodes, &node)
+	}
 	r.cur.Store(new(histogram))
 	r.setPhase("connect")
 	var tag [3]byte
@@ -114,7 +121,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		r.rooms = append(r.rooms, fmt.Sprintf("%s-%s-%d", cfg.RoomPrefix, hex.EncodeToString(tag[:]), i))
 	}
 	r.members = make([]atomic.Int64, len(r.rooms))
-	res := &Result{Schema: SchemaVersion, Scenario: cfg.Scenario, Protocol: cfg.Protocol, Target: rc.target,
+	res := &Result{Schema: SchemaVersion, Scenario: cfg.Scenario, Protocol: cfg.Protocol, Target: strings.Join(targets, ","),
 		Label: cfg.Label, Started: r.base.UTC(), Params: cfg.params()}
 	var srv *serverSampler
 	if len(cfg.PIDs) > 0 {
@@ -238,9 +245,9 @@ func (r *runner) connectOne(ctx context.Context, i int) *benchClient {
 	var c conn
 	var err error
 	if cfg.Protocol == Native {
-		c, err = dialNative(ctx, r.rc, hooks)
+		c, err = dialNative(ctx, r.nodes[i%len(r.nodes)], hooks)
 	} else {
-		c, err = dialSIO(ctx, r.rc, hooks)
+		c, err = dialSIO(ctx, r.nodes[i%len(r.nodes)], hooks)
 	}
 	if err != nil {
 		r.errorf(&r.errConnect, "connect: %v", err)

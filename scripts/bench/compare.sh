@@ -29,6 +29,13 @@
 #               server's RSS growth per connection
 #   rooms       ROOMS_CLIENTS (2000) clients over ROOMS (200) rooms, one of them a publisher in every room
 #               emitting into them in turn, flat out, DURATION
+#   cluster     three server processes as one: CLUSTER_CLIENTS (999) in one room spread round-robin over
+#               the three, the first (on the first process) publishing flat out, DURATION. Not in the
+#               default list. A = three Node reference processes sharing a redis-server through
+#               @socket.io/redis-adapter (needs redis-server and redis-cli); B = three roomio nodes in one
+#               cluster (gossip and remote on 127.0.0.1, a fresh cluster key per run). Node i serves
+#               port PORT+100*i; every process of both sides, redis included, is sampled.
+#               A_CLUSTER_CMD / B_CLUSTER_CMD replace the commands (see cluster_cmd below).
 # Every run gets a freshly started server; runs alternate A B A B ..., REPS (2) times per scenario.
 # roomio-bench samples the server's CPU time and RSS from /proc over the measured window (after every
 # client connected and joined, until the last delivery arrived or the hold ended). The table on stdout
@@ -39,7 +46,7 @@
 # line per metric. Progress and each run's summary go to stderr.
 #
 # Knobs (env): REPS=2 DURATION=10s HOLD=10s RATE=30 WINDOW=64 PAYLOAD=64 FANOUT_CLIENTS=1000
-#   IDLE_CLIENTS=5000 IDLE_ROOMS=500 ROOMS_CLIENTS=2000 ROOMS=200 CONCURRENCY=100 A_PORT=4201
+#   IDLE_CLIENTS=5000 IDLE_ROOMS=500 ROOMS_CLIENTS=2000 ROOMS=200 CLUSTER_CLIENTS=999 CONCURRENCY=100 A_PORT=4201
 #   B_PORT=4202 START_TIMEOUT=60 (seconds) WORK_DIR=${TMPDIR:-/tmp}/roomio-compare A_CMD B_CMD
 # Results: one JSON document per run in $WORK_DIR/results/compare-<stamp>.json (labels A:<scenario>,
 # B:<scenario>; `roomio-bench compare FILE` prints the table again), server output in
@@ -65,6 +72,7 @@ IDLE_CLIENTS=${IDLE_CLIENTS:-5000}
 IDLE_ROOMS=${IDLE_ROOMS:-500} # 10 per room: in one shared room every join is announced to all earlier members
 ROOMS_CLIENTS=${ROOMS_CLIENTS:-2000}
 ROOMS=${ROOMS:-200}
+CLUSTER_CLIENTS=${CLUSTER_CLIENTS:-999}
 CONCURRENCY=${CONCURRENCY:-100}
 A_PORT=${A_PORT:-4201}
 B_PORT=${B_PORT:-4202}
@@ -74,6 +82,16 @@ REF_CMD="exec node $REF_DIR/chat-server.mjs"
 ROOMIO_CMD="exec $BIN_DIR/roomio -addr 127.0.0.1:\$PORT -log-level error -max-conns-per-ip -1 -event-rate 0 -api-addr ''"
 A_CMD=${A_CMD:-$REF_CMD}
 B_CMD=${B_CMD:-$ROOMIO_CMD}
+# The cluster scenario's sides: one session holding every process; node i on port PORT+100*i.
+REF_CLUSTER_CMD="R=\$((PORT+300)); redis-server --port \$R --bind 127.0.0.1 --save '' --appendonly no & \
+until redis-cli -p \$R ping >/dev/null 2>&1; do sleep 0.1; done; \
+for i in 0 1 2; do PORT=\$((PORT+100*i)) REDIS_URL=redis://127.0.0.1:\$R node $REF_DIR/chat-server.mjs & done; wait"
+ROOMIO_CLUSTER_CMD="K=\$(head -c 32 /dev/urandom | base64); for i in 0 1 2; do \
+$BIN_DIR/roomio -addr 127.0.0.1:\$((PORT+100*i)) -cluster-addr 127.0.0.1:\$((PORT+400+100*i)) \
+-remote-addr 127.0.0.1:\$((PORT+700+100*i)) -cluster-key \$K \$([ \$i = 0 ] || echo -join 127.0.0.1:\$((PORT+400))) \
+-log-level error -max-conns-per-ip -1 -event-rate 0 -api-addr '' & done; wait"
+A_CLUSTER_CMD=${A_CLUSTER_CMD:-$REF_CLUSTER_CMD}
+B_CLUSTER_CMD=${B_CLUSTER_CMD:-$ROOMIO_CLUSTER_CMD}
 
 die() { echo "compare.sh: $*" >&2; exit 1; }
 log() { echo "== $*" >&2; }
@@ -81,7 +99,7 @@ log() { echo "== $*" >&2; }
 SCENARIOS=("$@")
 [ ${#SCENARIOS[@]} -gt 0 ] || SCENARIOS=(fanout fanoutrate idle rooms)
 for s in "${SCENARIOS[@]}"; do
-  case $s in fanout | fanoutrate | idle | rooms) ;; *) die "unknown scenario '$s' (fanout, fanoutrate, idle, rooms)" ;; esac
+  case $s in fanout | fanoutrate | idle | rooms | cluster) ;; *) die "unknown scenario '$s' (fanout, fanoutrate, idle, rooms, cluster)" ;; esac
 done
 [[ $REPS =~ ^[1-9][0-9]*$ ]] || die "REPS=$REPS: want a positive integer"
 for tool in go curl ps ss; do command -v $tool >/dev/null || die "$tool not found"; done
@@ -128,16 +146,21 @@ ready() {
   [ "$r" = 404 ] && [ "$(http_code "$1" /healthz)" = 200 ]
 }
 
-# start_server CMD PORT LOG: starts CMD in a session of its own, waits until it is ready; sets SRV_PID
-# and SRV_PIDS (the session's processes, comma-separated, for roomio-bench -pid).
+# start_server CMD PORT LOG [NODES]: starts CMD in a session of its own, waits until it is ready on PORT
+# (and, with NODES > 1, on PORT+100, PORT+200, ...); sets SRV_PID and SRV_PIDS (the session's processes,
+# comma-separated, for roomio-bench -pid).
+all_ready() {
+  local k
+  for ((k = 0; k < $2; k++)); do ready $(($1 + 100 * k)) || return 1; done
+}
 start_server() {
-  local i
+  local i nodes=${4:-1}
   for ((i = 0; i < 50; i++)); do port_in_use "$2" || break; sleep 0.1; done
   port_in_use "$2" && die "port $2 is in use (A_PORT/B_PORT move the servers)"
   (cd "$ROOT" && PORT=$2 HOST=127.0.0.1 exec setsid bash -c "$1") >>"$3" 2>&1 &
   SRV_PID=$!
   for ((i = 0; i < START_TIMEOUT * 10; i++)); do
-    ready "$2" && break
+    all_ready "$2" "$nodes" && break
     kill -0 "$SRV_PID" 2>/dev/null || { tail -20 "$3" >&2; die "server exited before it was ready (log $3)"; }
     sleep 0.1
   done
@@ -150,11 +173,11 @@ start_server() {
 mkdir -p "$BIN_DIR" "$OUT_DIR"
 log "building roomio-bench -> $BENCH"
 (cd "$ROOT" && go build -o "$BENCH" ./cmd/roomio-bench)
-if [ "$A_CMD" = "$ROOMIO_CMD" ] || [ "$B_CMD" = "$ROOMIO_CMD" ]; then
+if [ "$A_CMD" = "$ROOMIO_CMD" ] || [ "$B_CMD" = "$ROOMIO_CMD" ] || [[ " ${SCENARIOS[*]} " == *" cluster "* ]]; then
   log "building roomio -> $BIN_DIR/roomio"
   (cd "$ROOT" && go build -o "$BIN_DIR/roomio" ./cmd/roomio)
 fi
-if [ "$A_CMD" = "$REF_CMD" ] || [ "$B_CMD" = "$REF_CMD" ]; then
+if [ "$A_CMD" = "$REF_CMD" ] || [ "$B_CMD" = "$REF_CMD" ] || [[ " ${SCENARIOS[*]} " == *" cluster "* ]]; then
   command -v node >/dev/null && command -v npm >/dev/null || die "node and npm are needed for the reference server"
   mkdir -p "$REF_DIR"
   fresh=1
@@ -178,6 +201,7 @@ scenario_args() { # scenario -> roomio-bench arguments
     fanoutrate) echo -scenario fanout -clients "$FANOUT_CLIENTS" -publishers 1 -rate "$RATE" -payload "$PAYLOAD" -duration "$DURATION" ;;
     idle) echo -scenario idle -clients "$IDLE_CLIENTS" -rooms "$IDLE_ROOMS" -duration "$HOLD" ;;
     rooms) echo -scenario rooms -clients "$ROOMS_CLIENTS" -rooms "$ROOMS" -publishers 1 -rate 0 -window "$WINDOW" -payload "$PAYLOAD" -duration "$DURATION" ;;
+    cluster) echo -scenario fanout -clients "$CLUSTER_CLIENTS" -publishers 1 -rate 0 -window "$WINDOW" -payload "$PAYLOAD" -duration "$DURATION" ;;
   esac
 }
 FAILED=0
@@ -186,10 +210,15 @@ for s in "${SCENARIOS[@]}"; do
   for ((i = 1; i <= REPS; i++)); do
     for side in A B; do
       if [ $side = A ]; then cmd=$A_CMD port=$A_PORT; else cmd=$B_CMD port=$B_PORT; fi
+      nodes=1 url="http://127.0.0.1:$port"
+      if [ "$s" = cluster ]; then
+        if [ $side = A ]; then cmd=$A_CLUSTER_CMD; else cmd=$B_CLUSTER_CMD; fi
+        nodes=3 url="$url,http://127.0.0.1:$((port + 100)),http://127.0.0.1:$((port + 200))"
+      fi
       log "$side $s run $i/$REPS ($(date -u +%T))"
-      start_server "$cmd" "$port" "$OUT_DIR/compare-$STAMP-$side.log"
+      start_server "$cmd" "$port" "$OUT_DIR/compare-$STAMP-$side.log" "$nodes"
       rm -f "$RUN_JSON"
-      "$BENCH" "${args[@]}" -url "http://127.0.0.1:$port" -concurrency "$CONCURRENCY" -q \
+      "$BENCH" "${args[@]}" -url "$url" -concurrency "$CONCURRENCY" -q \
         -pid "$SRV_PIDS" -label "$side:$s" -json "$RUN_JSON" >&2 &
       BENCH_PID=$!
       if wait "$BENCH_PID" && [ -s "$RUN_JSON" ]; then

@@ -11,6 +11,7 @@
 //   whisper(id, payload)   `whispered` {from, payload} to socket id
 //
 // GET /healthz answers 200. Listens on 127.0.0.1:$PORT (default 8080) and prints "ready" once it does.
+// With REDIS_URL set, the processes started with it form one server through the Redis adapter.
 import http from "node:http";
 import { Server } from "socket.io";
 
@@ -21,6 +22,15 @@ const srv = http.createServer((req, res) => {
   res.end();
 });
 const io = new Server(srv);
+// REDIS_URL: several processes share their rooms through @socket.io/redis-adapter (scripts/bench/cluster.sh).
+if (process.env.REDIS_URL) {
+  const { createAdapter } = await import("@socket.io/redis-adapter");
+  const { createClient } = await import("redis");
+  const pub = createClient({ url: process.env.REDIS_URL });
+  const sub = pub.duplicate();
+  await Promise.all([pub.connect(), sub.connect()]);
+  io.adapter(createAdapter(pub, sub));
+}
 const okRoom = (r) => typeof r === "string" && Buffer.byteLength(r) >= 1 && Buffer.byteLength(r) <= 128;
 const ackIf = (ack, v) => typeof ack === "function" && ack(v);
 
