@@ -56,7 +56,7 @@ func BroadcastToWire(ns string, b *actors.Broadcast) *clusterv1.Broadcast {
 		Namespace: ns, Rooms: b.Rooms, Except: b.Except, OpRooms: b.OpRooms, Close: b.Close, Op: op,
 	}
 	if p := b.Packet; p != nil {
-		m.Event = &wirev1.Event{Namespace: ns, Name: p.Name, Args: ArgsToWire(p.Args), AckId: p.AckID}
+		m.Event = &wirev1.Event{Namespace: ns, Name: p.Name, Args: ArgsToWire(p.Args), AckId: p.AckID, Offset: p.Offset}
 		m.Volatile = p.Volatile
 	}
 	return m
@@ -76,7 +76,7 @@ func BroadcastFromWire(m *clusterv1.Broadcast) (*actors.Broadcast, error) {
 			return nil, err
 		}
 		b.Packet = &packet.Packet{Kind: packet.KindEvent, Namespace: m.Namespace, Name: m.Event.Name, Args: args,
-			Volatile: m.Volatile}
+			Volatile: m.Volatile, Offset: m.Event.Offset}
 	} else if b.Op == actors.OpEmit {
 		return nil, errors.New("emit without an event")
 	}

@@ -111,6 +111,10 @@ type Envelope struct {
 	//	*Envelope_TunnelOpen
 	//	*Envelope_TunnelData
 	//	*Envelope_TunnelClose
+	//	*Envelope_RecoveryClaim
+	//	*Envelope_RecoveryState
+	//	*Envelope_RecoveryTake
+	//	*Envelope_RecoveryBuffer
 	Body          isEnvelope_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -302,6 +306,42 @@ func (x *Envelope) GetTunnelClose() *TunnelClose {
 	return nil
 }
 
+func (x *Envelope) GetRecoveryClaim() *RecoveryClaim {
+	if x != nil {
+		if x, ok := x.Body.(*Envelope_RecoveryClaim); ok {
+			return x.RecoveryClaim
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetRecoveryState() *RecoveryState {
+	if x != nil {
+		if x, ok := x.Body.(*Envelope_RecoveryState); ok {
+			return x.RecoveryState
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetRecoveryTake() *RecoveryTake {
+	if x != nil {
+		if x, ok := x.Body.(*Envelope_RecoveryTake); ok {
+			return x.RecoveryTake
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetRecoveryBuffer() *RecoveryBuffer {
+	if x != nil {
+		if x, ok := x.Body.(*Envelope_RecoveryBuffer); ok {
+			return x.RecoveryBuffer
+		}
+	}
+	return nil
+}
+
 type isEnvelope_Body interface {
 	isEnvelope_Body()
 }
@@ -366,6 +406,23 @@ type Envelope_TunnelClose struct {
 	TunnelClose *TunnelClose `protobuf:"bytes,22,opt,name=tunnel_close,json=tunnelClose,proto3,oneof"`
 }
 
+type Envelope_RecoveryClaim struct {
+	// Connection state recovery across nodes: 50–59.
+	RecoveryClaim *RecoveryClaim `protobuf:"bytes,50,opt,name=recovery_claim,json=recoveryClaim,proto3,oneof"`
+}
+
+type Envelope_RecoveryState struct {
+	RecoveryState *RecoveryState `protobuf:"bytes,51,opt,name=recovery_state,json=recoveryState,proto3,oneof"`
+}
+
+type Envelope_RecoveryTake struct {
+	RecoveryTake *RecoveryTake `protobuf:"bytes,52,opt,name=recovery_take,json=recoveryTake,proto3,oneof"`
+}
+
+type Envelope_RecoveryBuffer struct {
+	RecoveryBuffer *RecoveryBuffer `protobuf:"bytes,53,opt,name=recovery_buffer,json=recoveryBuffer,proto3,oneof"`
+}
+
 func (*Envelope_Broadcast) isEnvelope_Body() {}
 
 func (*Envelope_BroadcastReply) isEnvelope_Body() {}
@@ -395,6 +452,14 @@ func (*Envelope_TunnelOpen) isEnvelope_Body() {}
 func (*Envelope_TunnelData) isEnvelope_Body() {}
 
 func (*Envelope_TunnelClose) isEnvelope_Body() {}
+
+func (*Envelope_RecoveryClaim) isEnvelope_Body() {}
+
+func (*Envelope_RecoveryState) isEnvelope_Body() {}
+
+func (*Envelope_RecoveryTake) isEnvelope_Body() {}
+
+func (*Envelope_RecoveryBuffer) isEnvelope_Body() {}
 
 // Room names one room of one namespace.
 type Room struct {
@@ -1740,11 +1805,302 @@ func (x *TunnelClose) GetToOpener() bool {
 	return false
 }
 
+// RecoveryClaim (taker → giver) asks for the detached session pid of namespace; offset is the last one
+// the client received, when it presents one (has_offset).
+type RecoveryClaim struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RequestId     uint64                 `protobuf:"varint,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Namespace     string                 `protobuf:"bytes,2,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Pid           string                 `protobuf:"bytes,3,opt,name=pid,proto3" json:"pid,omitempty"`
+	Offset        string                 `protobuf:"bytes,4,opt,name=offset,proto3" json:"offset,omitempty"`
+	HasOffset     bool                   `protobuf:"varint,5,opt,name=has_offset,json=hasOffset,proto3" json:"has_offset,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecoveryClaim) Reset() {
+	*x = RecoveryClaim{}
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecoveryClaim) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecoveryClaim) ProtoMessage() {}
+
+func (x *RecoveryClaim) ProtoReflect() protoreflect.Message {
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecoveryClaim.ProtoReflect.Descriptor instead.
+func (*RecoveryClaim) Descriptor() ([]byte, []int) {
+	return file_roomio_cluster_v1_cluster_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *RecoveryClaim) GetRequestId() uint64 {
+	if x != nil {
+		return x.RequestId
+	}
+	return 0
+}
+
+func (x *RecoveryClaim) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *RecoveryClaim) GetPid() string {
+	if x != nil {
+		return x.Pid
+	}
+	return ""
+}
+
+func (x *RecoveryClaim) GetOffset() string {
+	if x != nil {
+		return x.Offset
+	}
+	return ""
+}
+
+func (x *RecoveryClaim) GetHasOffset() bool {
+	if x != nil {
+		return x.HasOffset
+	}
+	return false
+}
+
+// RecoveryState (giver → taker) answers a RecoveryClaim: ok is false when the session is unknown,
+// expired, of another namespace, or does not hold the offset (the client then gets a fresh socket).
+type RecoveryState struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	RequestId uint64                 `protobuf:"varint,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Ok        bool                   `protobuf:"varint,2,opt,name=ok,proto3" json:"ok,omitempty"`
+	// sid is the socket's id, rooms its rooms (its own-id room included), data_json its data as JSON.
+	Sid           string   `protobuf:"bytes,3,opt,name=sid,proto3" json:"sid,omitempty"`
+	Rooms         []string `protobuf:"bytes,4,rep,name=rooms,proto3" json:"rooms,omitempty"`
+	DataJson      []byte   `protobuf:"bytes,5,opt,name=data_json,json=dataJson,proto3" json:"data_json,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecoveryState) Reset() {
+	*x = RecoveryState{}
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecoveryState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecoveryState) ProtoMessage() {}
+
+func (x *RecoveryState) ProtoReflect() protoreflect.Message {
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecoveryState.ProtoReflect.Descriptor instead.
+func (*RecoveryState) Descriptor() ([]byte, []int) {
+	return file_roomio_cluster_v1_cluster_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *RecoveryState) GetRequestId() uint64 {
+	if x != nil {
+		return x.RequestId
+	}
+	return 0
+}
+
+func (x *RecoveryState) GetOk() bool {
+	if x != nil {
+		return x.Ok
+	}
+	return false
+}
+
+func (x *RecoveryState) GetSid() string {
+	if x != nil {
+		return x.Sid
+	}
+	return ""
+}
+
+func (x *RecoveryState) GetRooms() []string {
+	if x != nil {
+		return x.Rooms
+	}
+	return nil
+}
+
+func (x *RecoveryState) GetDataJson() []byte {
+	if x != nil {
+		return x.DataJson
+	}
+	return nil
+}
+
+// RecoveryTake (taker → giver) completes a handover that a RecoveryState accepted: request_id is the
+// claim's.
+type RecoveryTake struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RequestId     uint64                 `protobuf:"varint,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Pid           string                 `protobuf:"bytes,2,opt,name=pid,proto3" json:"pid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecoveryTake) Reset() {
+	*x = RecoveryTake{}
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecoveryTake) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecoveryTake) ProtoMessage() {}
+
+func (x *RecoveryTake) ProtoReflect() protoreflect.Message {
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecoveryTake.ProtoReflect.Descriptor instead.
+func (*RecoveryTake) Descriptor() ([]byte, []int) {
+	return file_roomio_cluster_v1_cluster_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *RecoveryTake) GetRequestId() uint64 {
+	if x != nil {
+		return x.RequestId
+	}
+	return 0
+}
+
+func (x *RecoveryTake) GetPid() string {
+	if x != nil {
+		return x.Pid
+	}
+	return ""
+}
+
+// RecoveryBuffer (giver → taker) answers a RecoveryTake with every packet the socket keeps, in order
+// (events with their offsets); the client missed events[from:]. ok is false when the session was
+// dropped meanwhile (its buffer overflowed).
+type RecoveryBuffer struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	RequestId uint64                 `protobuf:"varint,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Ok        bool                   `protobuf:"varint,2,opt,name=ok,proto3" json:"ok,omitempty"`
+	Events    []*v1.Event            `protobuf:"bytes,3,rep,name=events,proto3" json:"events,omitempty"`
+	From      uint32                 `protobuf:"varint,4,opt,name=from,proto3" json:"from,omitempty"`
+	// complete is set when no packet ever fell out of the socket's ring of sent packets.
+	Complete      bool `protobuf:"varint,5,opt,name=complete,proto3" json:"complete,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecoveryBuffer) Reset() {
+	*x = RecoveryBuffer{}
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecoveryBuffer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecoveryBuffer) ProtoMessage() {}
+
+func (x *RecoveryBuffer) ProtoReflect() protoreflect.Message {
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecoveryBuffer.ProtoReflect.Descriptor instead.
+func (*RecoveryBuffer) Descriptor() ([]byte, []int) {
+	return file_roomio_cluster_v1_cluster_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *RecoveryBuffer) GetRequestId() uint64 {
+	if x != nil {
+		return x.RequestId
+	}
+	return 0
+}
+
+func (x *RecoveryBuffer) GetOk() bool {
+	if x != nil {
+		return x.Ok
+	}
+	return false
+}
+
+func (x *RecoveryBuffer) GetEvents() []*v1.Event {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+func (x *RecoveryBuffer) GetFrom() uint32 {
+	if x != nil {
+		return x.From
+	}
+	return 0
+}
+
+func (x *RecoveryBuffer) GetComplete() bool {
+	if x != nil {
+		return x.Complete
+	}
+	return false
+}
+
 var File_roomio_cluster_v1_cluster_proto protoreflect.FileDescriptor
 
 const file_roomio_cluster_v1_cluster_proto_rawDesc = "" +
 	"\n" +
-	"\x1froomio/cluster/v1/cluster.proto\x12\x11roomio.cluster.v1\x1a\x19roomio/wire/v1/wire.proto\"\xde\b\n" +
+	"\x1froomio/cluster/v1/cluster.proto\x12\x11roomio.cluster.v1\x1a\x19roomio/wire/v1/wire.proto\"\x8a\v\n" +
 	"\bEnvelope\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\tR\x04from\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\rR\aversion\x12<\n" +
@@ -1766,7 +2122,11 @@ const file_roomio_cluster_v1_cluster_proto_rawDesc = "" +
 	"tunnelOpen\x12@\n" +
 	"\vtunnel_data\x18\x15 \x01(\v2\x1d.roomio.cluster.v1.TunnelDataH\x00R\n" +
 	"tunnelData\x12C\n" +
-	"\ftunnel_close\x18\x16 \x01(\v2\x1e.roomio.cluster.v1.TunnelCloseH\x00R\vtunnelCloseB\x06\n" +
+	"\ftunnel_close\x18\x16 \x01(\v2\x1e.roomio.cluster.v1.TunnelCloseH\x00R\vtunnelClose\x12I\n" +
+	"\x0erecovery_claim\x182 \x01(\v2 .roomio.cluster.v1.RecoveryClaimH\x00R\rrecoveryClaim\x12I\n" +
+	"\x0erecovery_state\x183 \x01(\v2 .roomio.cluster.v1.RecoveryStateH\x00R\rrecoveryState\x12F\n" +
+	"\rrecovery_take\x184 \x01(\v2\x1f.roomio.cluster.v1.RecoveryTakeH\x00R\frecoveryTake\x12L\n" +
+	"\x0frecovery_buffer\x185 \x01(\v2!.roomio.cluster.v1.RecoveryBufferH\x00R\x0erecoveryBufferB\x06\n" +
 	"\x04body\"8\n" +
 	"\x04Room\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
@@ -1887,7 +2247,33 @@ const file_roomio_cluster_v1_cluster_proto_rawDesc = "" +
 	"\vTunnelClose\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x14\n" +
 	"\x05error\x18\x02 \x01(\tR\x05error\x12\x1b\n" +
-	"\tto_opener\x18\x03 \x01(\bR\btoOpener*a\n" +
+	"\tto_opener\x18\x03 \x01(\bR\btoOpener\"\x95\x01\n" +
+	"\rRecoveryClaim\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\x04R\trequestId\x12\x1c\n" +
+	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12\x10\n" +
+	"\x03pid\x18\x03 \x01(\tR\x03pid\x12\x16\n" +
+	"\x06offset\x18\x04 \x01(\tR\x06offset\x12\x1d\n" +
+	"\n" +
+	"has_offset\x18\x05 \x01(\bR\thasOffset\"\x83\x01\n" +
+	"\rRecoveryState\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\x04R\trequestId\x12\x0e\n" +
+	"\x02ok\x18\x02 \x01(\bR\x02ok\x12\x10\n" +
+	"\x03sid\x18\x03 \x01(\tR\x03sid\x12\x14\n" +
+	"\x05rooms\x18\x04 \x03(\tR\x05rooms\x12\x1b\n" +
+	"\tdata_json\x18\x05 \x01(\fR\bdataJson\"?\n" +
+	"\fRecoveryTake\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\x04R\trequestId\x12\x10\n" +
+	"\x03pid\x18\x02 \x01(\tR\x03pid\"\x9e\x01\n" +
+	"\x0eRecoveryBuffer\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\x04R\trequestId\x12\x0e\n" +
+	"\x02ok\x18\x02 \x01(\bR\x02ok\x12-\n" +
+	"\x06events\x18\x03 \x03(\v2\x15.roomio.wire.v1.EventR\x06events\x12\x12\n" +
+	"\x04from\x18\x04 \x01(\rR\x04from\x12\x1a\n" +
+	"\bcomplete\x18\x05 \x01(\bR\bcomplete*a\n" +
 	"\x02Op\x12\x12\n" +
 	"\x0eOP_UNSPECIFIED\x10\x00\x12\v\n" +
 	"\aOP_EMIT\x10\x01\x12\f\n" +
@@ -1910,7 +2296,7 @@ func file_roomio_cluster_v1_cluster_proto_rawDescGZIP() []byte {
 }
 
 var file_roomio_cluster_v1_cluster_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_roomio_cluster_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_roomio_cluster_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_roomio_cluster_v1_cluster_proto_goTypes = []any{
 	(Op)(0),                  // 0: roomio.cluster.v1.Op
 	(*Envelope)(nil),         // 1: roomio.cluster.v1.Envelope
@@ -1933,10 +2319,14 @@ var file_roomio_cluster_v1_cluster_proto_goTypes = []any{
 	(*TunnelOpen)(nil),       // 18: roomio.cluster.v1.TunnelOpen
 	(*TunnelData)(nil),       // 19: roomio.cluster.v1.TunnelData
 	(*TunnelClose)(nil),      // 20: roomio.cluster.v1.TunnelClose
-	nil,                      // 21: roomio.cluster.v1.Handshake.QueryEntry
-	nil,                      // 22: roomio.cluster.v1.Handshake.HeadersEntry
-	(*v1.Event)(nil),         // 23: roomio.wire.v1.Event
-	(*v1.Arg)(nil),           // 24: roomio.wire.v1.Arg
+	(*RecoveryClaim)(nil),    // 21: roomio.cluster.v1.RecoveryClaim
+	(*RecoveryState)(nil),    // 22: roomio.cluster.v1.RecoveryState
+	(*RecoveryTake)(nil),     // 23: roomio.cluster.v1.RecoveryTake
+	(*RecoveryBuffer)(nil),   // 24: roomio.cluster.v1.RecoveryBuffer
+	nil,                      // 25: roomio.cluster.v1.Handshake.QueryEntry
+	nil,                      // 26: roomio.cluster.v1.Handshake.HeadersEntry
+	(*v1.Event)(nil),         // 27: roomio.wire.v1.Event
+	(*v1.Arg)(nil),           // 28: roomio.wire.v1.Arg
 }
 var file_roomio_cluster_v1_cluster_proto_depIdxs = []int32{
 	6,  // 0: roomio.cluster.v1.Envelope.broadcast:type_name -> roomio.cluster.v1.Broadcast
@@ -1954,30 +2344,35 @@ var file_roomio_cluster_v1_cluster_proto_depIdxs = []int32{
 	18, // 12: roomio.cluster.v1.Envelope.tunnel_open:type_name -> roomio.cluster.v1.TunnelOpen
 	19, // 13: roomio.cluster.v1.Envelope.tunnel_data:type_name -> roomio.cluster.v1.TunnelData
 	20, // 14: roomio.cluster.v1.Envelope.tunnel_close:type_name -> roomio.cluster.v1.TunnelClose
-	2,  // 15: roomio.cluster.v1.Interest.room:type_name -> roomio.cluster.v1.Room
-	2,  // 16: roomio.cluster.v1.InterestSnapshot.rooms:type_name -> roomio.cluster.v1.Room
-	0,  // 17: roomio.cluster.v1.Broadcast.op:type_name -> roomio.cluster.v1.Op
-	23, // 18: roomio.cluster.v1.Broadcast.event:type_name -> roomio.wire.v1.Event
-	8,  // 19: roomio.cluster.v1.BroadcastReply.acks:type_name -> roomio.cluster.v1.AckReply
-	9,  // 20: roomio.cluster.v1.BroadcastReply.sockets:type_name -> roomio.cluster.v1.SocketInfo
-	24, // 21: roomio.cluster.v1.AckReply.args:type_name -> roomio.wire.v1.Arg
-	10, // 22: roomio.cluster.v1.SocketInfo.handshake:type_name -> roomio.cluster.v1.Handshake
-	21, // 23: roomio.cluster.v1.Handshake.query:type_name -> roomio.cluster.v1.Handshake.QueryEntry
-	22, // 24: roomio.cluster.v1.Handshake.headers:type_name -> roomio.cluster.v1.Handshake.HeadersEntry
-	24, // 25: roomio.cluster.v1.ServerEvent.args:type_name -> roomio.wire.v1.Arg
-	24, // 26: roomio.cluster.v1.ServerEventAck.args:type_name -> roomio.wire.v1.Arg
-	2,  // 27: roomio.cluster.v1.RoomJoin.room:type_name -> roomio.cluster.v1.Room
-	24, // 28: roomio.cluster.v1.RoomJoin.options:type_name -> roomio.wire.v1.Arg
-	2,  // 29: roomio.cluster.v1.RoomJoinReply.room:type_name -> roomio.cluster.v1.Room
-	2,  // 30: roomio.cluster.v1.RoomLeave.room:type_name -> roomio.cluster.v1.Room
-	2,  // 31: roomio.cluster.v1.RoomMessage.room:type_name -> roomio.cluster.v1.Room
-	24, // 32: roomio.cluster.v1.RoomMessage.args:type_name -> roomio.wire.v1.Arg
-	24, // 33: roomio.cluster.v1.RoomMessageReply.args:type_name -> roomio.wire.v1.Arg
-	34, // [34:34] is the sub-list for method output_type
-	34, // [34:34] is the sub-list for method input_type
-	34, // [34:34] is the sub-list for extension type_name
-	34, // [34:34] is the sub-list for extension extendee
-	0,  // [0:34] is the sub-list for field type_name
+	21, // 15: roomio.cluster.v1.Envelope.recovery_claim:type_name -> roomio.cluster.v1.RecoveryClaim
+	22, // 16: roomio.cluster.v1.Envelope.recovery_state:type_name -> roomio.cluster.v1.RecoveryState
+	23, // 17: roomio.cluster.v1.Envelope.recovery_take:type_name -> roomio.cluster.v1.RecoveryTake
+	24, // 18: roomio.cluster.v1.Envelope.recovery_buffer:type_name -> roomio.cluster.v1.RecoveryBuffer
+	2,  // 19: roomio.cluster.v1.Interest.room:type_name -> roomio.cluster.v1.Room
+	2,  // 20: roomio.cluster.v1.InterestSnapshot.rooms:type_name -> roomio.cluster.v1.Room
+	0,  // 21: roomio.cluster.v1.Broadcast.op:type_name -> roomio.cluster.v1.Op
+	27, // 22: roomio.cluster.v1.Broadcast.event:type_name -> roomio.wire.v1.Event
+	8,  // 23: roomio.cluster.v1.BroadcastReply.acks:type_name -> roomio.cluster.v1.AckReply
+	9,  // 24: roomio.cluster.v1.BroadcastReply.sockets:type_name -> roomio.cluster.v1.SocketInfo
+	28, // 25: roomio.cluster.v1.AckReply.args:type_name -> roomio.wire.v1.Arg
+	10, // 26: roomio.cluster.v1.SocketInfo.handshake:type_name -> roomio.cluster.v1.Handshake
+	25, // 27: roomio.cluster.v1.Handshake.query:type_name -> roomio.cluster.v1.Handshake.QueryEntry
+	26, // 28: roomio.cluster.v1.Handshake.headers:type_name -> roomio.cluster.v1.Handshake.HeadersEntry
+	28, // 29: roomio.cluster.v1.ServerEvent.args:type_name -> roomio.wire.v1.Arg
+	28, // 30: roomio.cluster.v1.ServerEventAck.args:type_name -> roomio.wire.v1.Arg
+	2,  // 31: roomio.cluster.v1.RoomJoin.room:type_name -> roomio.cluster.v1.Room
+	28, // 32: roomio.cluster.v1.RoomJoin.options:type_name -> roomio.wire.v1.Arg
+	2,  // 33: roomio.cluster.v1.RoomJoinReply.room:type_name -> roomio.cluster.v1.Room
+	2,  // 34: roomio.cluster.v1.RoomLeave.room:type_name -> roomio.cluster.v1.Room
+	2,  // 35: roomio.cluster.v1.RoomMessage.room:type_name -> roomio.cluster.v1.Room
+	28, // 36: roomio.cluster.v1.RoomMessage.args:type_name -> roomio.wire.v1.Arg
+	28, // 37: roomio.cluster.v1.RoomMessageReply.args:type_name -> roomio.wire.v1.Arg
+	27, // 38: roomio.cluster.v1.RecoveryBuffer.events:type_name -> roomio.wire.v1.Event
+	39, // [39:39] is the sub-list for method output_type
+	39, // [39:39] is the sub-list for method input_type
+	39, // [39:39] is the sub-list for extension type_name
+	39, // [39:39] is the sub-list for extension extendee
+	0,  // [0:39] is the sub-list for field type_name
 }
 
 func init() { file_roomio_cluster_v1_cluster_proto_init() }
@@ -2001,6 +2396,10 @@ func file_roomio_cluster_v1_cluster_proto_init() {
 		(*Envelope_TunnelOpen)(nil),
 		(*Envelope_TunnelData)(nil),
 		(*Envelope_TunnelClose)(nil),
+		(*Envelope_RecoveryClaim)(nil),
+		(*Envelope_RecoveryState)(nil),
+		(*Envelope_RecoveryTake)(nil),
+		(*Envelope_RecoveryBuffer)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2008,7 +2407,7 @@ func file_roomio_cluster_v1_cluster_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_roomio_cluster_v1_cluster_proto_rawDesc), len(file_roomio_cluster_v1_cluster_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   22,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

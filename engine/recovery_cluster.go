@@ -1,0 +1,463 @@
+package engine
+
+import (
+	"encoding/json"
+	"hash/fnv"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/roomio/roomio/actors"
+	"github.com/roomio/roomio/internal/clusterlink"
+	"github.com/roomio/roomio/internal/packet"
+	clusterv1 "github.com/roomio/roomio/proto/roomio/cluster/v1"
+	wirev1 "github.com/roomio/roomio/proto/roomio/wire/v1"
+)
+
+// Connection state recovery across the cluster (docs/recovery.md, "Across the cluster").
+//
+// In a cluster a private session id names the node that holds the detached socket ("node.secret"; the
+// secret is looked up on that node only, so a forged or foreign pid never finds another session). A
+// node a client presents another node's pid to (the taker) asks that node (the giver) for the session in
+// two steps, so that no packet addressed to the socket is lost or sent twice while it moves:
+//
+//  1. RecoveryClaim: the giver takes the session out of its registry (no other claim can have it),
+//     checks namespace, expiry and offset exactly as for a local claim, and answers with the socket's
+//     id, rooms and data. Its socket actor stays in its rooms and keeps buffering.
+//  2. The taker starts the socket's actor with the same id in those rooms, detached (buffering), and
+//     announces the socket's own-id room to every peer (its id names the giver, which emits to it
+//     would otherwise reach alone); it waits until every peer acknowledged the rooms, so every emit
+//     begun from then on reaches the taker's socket.
+//  3. RecoveryTake: the giver first waits for an answer from every peer to a request it sends then
+//     (a barrier: a peer answers after everything it sent the giver before, so every emit a peer
+//     routed before it knew of the taker's rooms has arrived); then its socket actor leaves its rooms
+//     while still keeping what reaches it (actors.CloseSocket.Drain), and once it stopped — every room
+//     confirmed, nothing more can reach it — the giver sends everything it kept. An emit reaches the giver (if it started before step 2
+//     completed) or the taker (if it reached the taker's rooms), or both; offsets are given by the
+//     emitting node and shared by every recipient, so the taker keeps the giver's packets, then its own
+//     whose offset the giver's do not hold, in order per emitter.
+//
+// A giver that is not a member of the cluster (it crashed, and gossip declared it dead) is not asked: the
+// client gets a fresh socket at once. A member that does not answer is given recoveryCallTimeout per
+// step.
+
+// recoveryCallTimeout bounds each of the two steps of a handover, and handoverTimeout how long the giver
+// keeps a claimed session for its taker's RecoveryTake before dropping it.
+const (
+	recoveryCallTimeout = 3 * time.Second
+	handoverTimeout     = 10 * time.Second
+)
+
+// seedNode makes this node's offsets its own: the top 24 bits of every offset it hands out hash its node
+// id, so offsets given by two nodes never meet in one socket's log (a handover dedupes by offset).
+func (r *recovery) seedNode(node string) {
+	if r == nil {
+		return
+	}
+	h := fnv.New32a()
+	h.Write([]byte(node))
+	r.seq.Store(uint64(h.Sum32()&0xffffff)<<40 | r.seq.Load()&0xffffffff)
+}
+
+// newPID returns a fresh private session id; in a cluster it names this node.
+func (r *recovery) newPID() string {
+	if l := r.e.link; l != nil {
+		return clusterlink.QualifySID(l.node.ID(), newSID())
+	}
+	return newSID()
+}
+
+// remoteNode returns the node that holds the session pid when it is another node of this cluster, or
+// false (no cluster, a pid of this node, or one that names no node: claimed locally).
+func (r *recovery) remoteNode(pid string) (string, bool) {
+	l := r.e.link
+	if l == nil {
+		return "", false
+	}
+	node, ok := clusterlink.NodeOfSID(pid)
+	if !ok || node == l.node.ID() {
+		return "", false
+	}
+	return node, true
+}
+
+// foreign reports whether socket id sid names another node than this one (a socket recovered here from
+// another node): emits to its id reach this node only because it announced the id as a room.
+func (e *Engine) foreignSID(sid string) bool {
+	if e.link == nil {
+		return false
+	}
+	node, ok := clusterlink.NodeOfSID(sid)
+	return ok && node != e.link.node.ID()
+}
+
+// releaseSID withdraws the announcement of a foreign socket's own-id room once its actor goes.
+func (e *Engine) releaseSID(ns, sid string) {
+	if e.foreignSID(sid) {
+		e.link.localInterest(ns, sid, false, nil)
+	}
+}
+
+// recCall is a handover step waiting for the giver's answer.
+type recCall struct {
+	node string
+	ch   chan any // *clusterv1.RecoveryState, *clusterv1.RecoveryBuffer, or nil when the node left
+}
+
+// handover is a session this node (the giver) handed out by a RecoveryState, until its RecoveryTake.
+type handover struct {
+	l     *lifeline
+	from  int
+	timer *time.Timer
+}
+
+type handoverKey struct {
+	node string
+	req  uint64
+}
+
+// recoveryCall sends a handover step to node and waits for its answer: nil when the node is not a
+// member, leaves, or does not answer within recoveryCallTimeout.
+func (l *link) recoveryCall(node string, id uint64, env *clusterv1.Envelope) any {
+	if !l.isMember(node) {
+		return nil
+	}
+	c := &recCall{node: node, ch: make(chan any, 1)}
+	l.mu.Lock()
+	l.recCalls[id] = c
+	l.mu.Unlock()
+	defer func() {
+		l.mu.Lock()
+		delete(l.recCalls, id)
+		l.mu.Unlock()
+	}()
+	if err := l.node.Send(node, env); err != nil {
+		return nil
+	}
+	t := time.NewTimer(recoveryCallTimeout)
+	defer t.Stop()
+	select {
+	case m := <-c.ch:
+		return m
+	case <-t.C:
+		return nil
+	}
+}
+
+func (l *link) isMember(node string) bool {
+	for _, m := range l.node.Members() {
+		if m.ID == node {
+			return true
+		}
+	}
+	return false
+}
+
+// recoveryAnswer hands a giver's answer to its waiting step, if any.
+func (l *link) recoveryAnswer(from string, id uint64, m any) {
+	l.mu.Lock()
+	c := l.recCalls[id]
+	l.mu.Unlock()
+	if c == nil || c.node != from {
+		return
+	}
+	select {
+	case c.ch <- m:
+	default:
+	}
+}
+
+// recoveryCallsDown ends the steps waiting for a node that left.
+func (l *link) recoveryCallsDown(node string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, c := range l.recCalls {
+		if c.node == node {
+			select {
+			case c.ch <- nil:
+			default:
+			}
+		}
+	}
+}
+
+// claimRemote is claimSession for a session held by node (the taker's side of a handover): it returns a
+// lifeline holding the socket's actor, detached, in its rooms, with every packet kept, and the index
+// from which the client missed them; or nil (the client then gets a fresh socket).
+func (r *recovery) claimRemote(ns *Namespace, node string, ps presentedSession) (*lifeline, int) {
+	e := r.e
+	lk := e.link
+	if !e.wg.add() {
+		return nil, 0
+	}
+	defer e.wg.done()
+	id := lk.reqIDs.Add(1)
+	ans := lk.recoveryCall(node, id, &clusterv1.Envelope{Body: &clusterv1.Envelope_RecoveryClaim{RecoveryClaim: &clusterv1.RecoveryClaim{
+		RequestId: id, Namespace: ns.name, Pid: ps.pid, Offset: ps.offset, HasOffset: ps.hasOffset,
+	}}})
+	st, _ := ans.(*clusterv1.RecoveryState)
+	if st == nil || !st.Ok || st.Sid == "" {
+		r.refused()
+		return nil, 0
+	}
+	l := &lifeline{r: r, ns: ns, id: st.Sid, pid: r.newPID(), complete: true, detachedAt: time.Now()}
+	if len(st.DataJson) > 0 {
+		var v any
+		if json.Unmarshal(st.DataJson, &v) == nil {
+			l.data = v
+		}
+	}
+	fail := func() (*lifeline, int) {
+		l.mu.Lock()
+		l.dropLocked(func(st *RecoveryStats) { st.Refused++ })
+		l.mu.Unlock()
+		return nil, 0
+	}
+	// The socket's actor, detached: what reaches it from now on is buffered.
+	res, err := e.system.Root.RequestFuture(ns.pid, &actors.AddSocket{SID: l.id, Outbox: l, Handle: l, MaxRooms: e.cfg.MaxRoomsPerSocket}, connectWait).Result()
+	if err != nil {
+		e.log.Error("spawning a recovered socket's actor", "namespace", ns.name, "err", err)
+		r.refused()
+		return nil, 0
+	}
+	l.setActor(res.(*actor.PID))
+	// Its rooms, and its own-id room announced to every peer: once both are acknowledged, every emit to
+	// the socket begun anywhere reaches this node.
+	wait := func(c *actors.Collector) bool {
+		t := time.NewTimer(recoveryCallTimeout)
+		defer t.Stop()
+		select {
+		case <-c.Done():
+			return true
+		case <-t.C:
+			return false
+		}
+	}
+	if e.foreignSID(l.id) {
+		c := actors.NewCollector()
+		lk.localInterest(ns.name, l.id, true, c)
+		c.LegDone()
+		if !wait(c) {
+			return fail()
+		}
+	}
+	// Plain rooms now; behaviour rooms once the giver's socket has left them (below): their owner keeps
+	// one membership per socket id, which the giver's leave would otherwise end.
+	var rooms, behaviour []string
+	for _, rm := range st.Rooms {
+		switch {
+		case rm == l.id:
+		case ns.IsDefined(rm):
+			behaviour = append(behaviour, rm)
+		default:
+			rooms = append(rooms, rm)
+		}
+	}
+	join := func(rooms []string) bool {
+		if len(rooms) == 0 {
+			return true
+		}
+		c := actors.NewCollector()
+		e.system.Root.Send(l.actor, &actors.JoinRooms{Rooms: rooms, Collector: c})
+		if !wait(c) {
+			return false
+		}
+		if _, _, err := c.Snapshot(); err != nil {
+			e.log.Warn("rejoining a recovered socket's rooms", "namespace", ns.name, "socket", l.id, "err", err)
+		}
+		return true
+	}
+	if !join(rooms) {
+		return fail()
+	}
+	ans = lk.recoveryCall(node, id, &clusterv1.Envelope{Body: &clusterv1.Envelope_RecoveryTake{RecoveryTake: &clusterv1.RecoveryTake{RequestId: id, Pid: ps.pid}}})
+	buf, _ := ans.(*clusterv1.RecoveryBuffer)
+	if buf == nil || !buf.Ok || int(buf.From) > len(buf.Events) {
+		return fail()
+	}
+	given := make([]*packet.Packet, 0, len(buf.Events)+8)
+	// The giver's packets, in its order, then this node's own that the giver's do not hold: an emit
+	// reached one of them or both. A copy of one of the giver's may still be on its way here: it is
+	// dropped on arrival (lifeline.given) for handoverTimeout.
+	seen := make(map[string]struct{}, len(buf.Events))
+	for _, ev := range buf.Events {
+		args, err := clusterlink.ArgsFromWire(ev.Args)
+		if err != nil || ev.Offset == "" {
+			return fail()
+		}
+		given = append(given, &packet.Packet{Kind: packet.KindEvent, Namespace: ns.name, Name: ev.Name, Args: args, Offset: ev.Offset})
+		seen[ev.Offset] = struct{}{}
+	}
+	if !join(behaviour) {
+		return fail()
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.dropped {
+		return nil, 0 // its buffer overflowed meanwhile (counted)
+	}
+	for _, p := range l.log {
+		if _, dup := seen[p.Offset]; !dup {
+			given = append(given, p)
+		}
+	}
+	l.log = given
+	l.complete = buf.Complete
+	l.given, l.givenUntil = seen, time.Now().Add(handoverTimeout)
+	return l, int(buf.From)
+}
+
+// remoteRecoveryClaim is the giver's first step. It runs on the node router: the work is done aside.
+func (l *link) remoteRecoveryClaim(from string, m *clusterv1.RecoveryClaim) {
+	e := l.e
+	no := func() {
+		l.node.Send(from, &clusterv1.Envelope{Body: &clusterv1.Envelope_RecoveryState{RecoveryState: &clusterv1.RecoveryState{RequestId: m.RequestId}}})
+	}
+	n := e.Lookup(m.Namespace)
+	r := e.rec
+	if r == nil || n == nil || e.state.Load() != stateRunning || !e.wg.add() {
+		no()
+		return
+	}
+	go func() {
+		defer e.wg.done()
+		lf, fromIdx := r.claimSession(n, presentedSession{pid: m.Pid, offset: m.Offset, hasOffset: m.HasOffset})
+		if lf == nil {
+			no()
+			return
+		}
+		lf.mu.Lock()
+		apid, data := lf.actor, lf.data
+		lf.mu.Unlock()
+		reply := make(chan []string, 1)
+		e.system.Root.Send(apid, &actors.GetRooms{Reply: reply})
+		var rooms []string
+		t := time.NewTimer(recoveryCallTimeout)
+		defer t.Stop()
+		select {
+		case rooms = <-reply:
+		case <-t.C:
+		}
+		if rooms == nil {
+			lf.mu.Lock()
+			lf.dropLocked(nil)
+			lf.mu.Unlock()
+			no()
+			return
+		}
+		st := &clusterv1.RecoveryState{RequestId: m.RequestId, Ok: true, Sid: lf.id, Rooms: rooms}
+		if data != nil {
+			st.DataJson, _ = json.Marshal(data)
+		}
+		k := handoverKey{from, m.RequestId}
+		h := &handover{l: lf, from: fromIdx}
+		h.timer = time.AfterFunc(handoverTimeout, func() {
+			if l.takeHandover(k) != nil {
+				lf.mu.Lock()
+				lf.dropLocked(func(st *RecoveryStats) { st.Expired++ })
+				lf.mu.Unlock()
+			}
+		})
+		l.mu.Lock()
+		l.handovers[k] = h
+		l.mu.Unlock()
+		l.node.Send(from, &clusterv1.Envelope{Body: &clusterv1.Envelope_RecoveryState{RecoveryState: st}})
+	}()
+}
+
+func (l *link) takeHandover(k handoverKey) *handover {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	h := l.handovers[k]
+	delete(l.handovers, k)
+	return h
+}
+
+// remoteRecoveryTake is the giver's second step: the socket leaves its rooms, still keeping what reaches
+// it, and once its actor stopped everything kept goes to the taker.
+func (l *link) remoteRecoveryTake(from string, m *clusterv1.RecoveryTake) {
+	no := func() {
+		l.node.Send(from, &clusterv1.Envelope{Body: &clusterv1.Envelope_RecoveryBuffer{RecoveryBuffer: &clusterv1.RecoveryBuffer{RequestId: m.RequestId}}})
+	}
+	h := l.takeHandover(handoverKey{from, m.RequestId})
+	if h == nil || h.l.pid != m.Pid {
+		if h != nil {
+			h.timer.Stop()
+			h.l.mu.Lock()
+			h.l.dropLocked(nil)
+			h.l.mu.Unlock()
+		}
+		no()
+		return
+	}
+	h.timer.Stop()
+	e := l.e
+	if !e.wg.add() {
+		no()
+		return
+	}
+	go func() {
+		defer e.wg.done()
+		l.barrier(h.l.ns.name, h.l.id)
+		l.give(from, m, h, no)
+	}()
+}
+
+// barrier returns once every peer has answered a request sent now (or left, or recoveryCallTimeout
+// passed): a peer answers after everything it sent this node before, so every emit a peer sent here
+// before it routed the socket's rooms to the taker too has arrived. The request is a fetch of the
+// socket's id, which no peer reports (the taker's socket is detached).
+func (l *link) barrier(ns, sid string) {
+	peers := l.node.Members()
+	if len(peers) == 0 {
+		return
+	}
+	ids := make([]string, 0, len(peers))
+	for _, m := range peers {
+		ids = append(ids, m.ID)
+	}
+	c := actors.NewCollector()
+	l.forward(ids, ns, &actors.Broadcast{Rooms: []string{sid}, Op: actors.OpFetch, Collector: c}, time.Now().Add(recoveryCallTimeout))
+	c.LegDone()
+	t := time.NewTimer(recoveryCallTimeout)
+	defer t.Stop()
+	select {
+	case <-c.Done():
+	case <-t.C:
+		l.abandon(c)
+	}
+}
+
+// give ends a handover on the giver: the socket leaves its rooms, keeping what still reaches it, and
+// once its actor stopped everything kept goes to the taker.
+func (l *link) give(from string, m *clusterv1.RecoveryTake, h *handover, no func()) {
+	lf := h.l
+	lf.mu.Lock()
+	defer lf.mu.Unlock()
+	if lf.dropped || lf.actor == nil {
+		no()
+		return
+	}
+	ns, sid := lf.ns.name, lf.id
+	l.e.system.Root.Send(lf.actor, &actors.CloseSocket{Drain: true, Stopped: func() {
+		l.e.releaseSID(ns, sid)
+		lf.mu.Lock()
+		if lf.dropped {
+			lf.mu.Unlock()
+			no() // its buffer overflowed while it left its rooms
+			return
+		}
+		lf.dropped = true
+		buf := &clusterv1.RecoveryBuffer{RequestId: m.RequestId, Ok: true, From: uint32(h.from), Complete: lf.complete,
+			Events: make([]*wirev1.Event, 0, len(lf.log))}
+		for _, p := range lf.log {
+			buf.Events = append(buf.Events, &wirev1.Event{Namespace: ns, Name: p.Name, Args: clusterlink.ArgsToWire(p.Args), Offset: p.Offset})
+		}
+		lf.log = nil
+		lf.mu.Unlock()
+		lf.r.mu.Lock()
+		lf.r.stats.HandedOver++
+		lf.r.mu.Unlock()
+		l.node.Send(from, &clusterv1.Envelope{Body: &clusterv1.Envelope_RecoveryBuffer{RecoveryBuffer: buf}})
+	}})
+}
