@@ -9,9 +9,7 @@ import (
 
 	"github.com/roomio/roomio/actors"
 	"github.com/roomio/roomio/internal/clusterlink"
-	"github.com/roomio/roomio/internal/packet"
 	clusterv1 "github.com/roomio/roomio/proto/roomio/cluster/v1"
-	wirev1 "github.com/roomio/roomio/proto/roomio/wire/v1"
 )
 
 // Connection state recovery across the cluster (docs/recovery.md, "Across the cluster").
@@ -275,18 +273,16 @@ func (r *recovery) claimRemote(ns *Namespace, node string, ps presentedSession) 
 	if buf == nil || !buf.Ok || int(buf.From) > len(buf.Events) {
 		return fail()
 	}
-	given := make([]*packet.Packet, 0, len(buf.Events)+8)
+	given, err := clusterlink.EventsFromWire(ns.name, buf.Events)
+	if err != nil {
+		return fail()
+	}
 	// The giver's packets, in its order, then this node's own that the giver's do not hold: an emit
 	// reached one of them or both. A copy of one of the giver's may still be on its way here: it is
 	// dropped on arrival (lifeline.given) for handoverTimeout.
-	seen := make(map[string]struct{}, len(buf.Events))
-	for _, ev := range buf.Events {
-		args, err := clusterlink.ArgsFromWire(ev.Args)
-		if err != nil || ev.Offset == "" {
-			return fail()
-		}
-		given = append(given, &packet.Packet{Kind: packet.KindEvent, Namespace: ns.name, Name: ev.Name, Args: args, Offset: ev.Offset})
-		seen[ev.Offset] = struct{}{}
+	seen := make(map[string]struct{}, len(given))
+	for _, p := range given {
+		seen[p.Offset] = struct{}{}
 	}
 	if !join(behaviour) {
 		return fail()
@@ -449,10 +445,7 @@ func (l *link) give(from string, m *clusterv1.RecoveryTake, h *handover, no func
 		}
 		lf.dropped = true
 		buf := &clusterv1.RecoveryBuffer{RequestId: m.RequestId, Ok: true, From: uint32(h.from), Complete: lf.complete,
-			Events: make([]*wirev1.Event, 0, len(lf.log))}
-		for _, p := range lf.log {
-			buf.Events = append(buf.Events, &wirev1.Event{Namespace: ns, Name: p.Name, Args: clusterlink.ArgsToWire(p.Args), Offset: p.Offset})
-		}
+			Events: clusterlink.EventsToWire(ns, lf.log)}
 		lf.log = nil
 		lf.mu.Unlock()
 		lf.r.mu.Lock()

@@ -114,3 +114,30 @@ func ArgFromWire(a *wirev1.Arg) (packet.Arg, error) {
 	}
 	return args[0], nil
 }
+
+// EventsToWire converts the recoverable packets a socket keeps (recovery handover): name, arguments and
+// offset of each.
+func EventsToWire(ns string, ps []*packet.Packet) []*wirev1.Event {
+	out := make([]*wirev1.Event, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, &wirev1.Event{Namespace: ns, Name: p.Name, Args: ArgsToWire(p.Args), Offset: p.Offset})
+	}
+	return out
+}
+
+// EventsFromWire converts packets a peer handed over; it fails for an argument that is not valid JSON
+// and for an event without an offset.
+func EventsFromWire(ns string, evs []*wirev1.Event) ([]*packet.Packet, error) {
+	out := make([]*packet.Packet, 0, len(evs))
+	for _, ev := range evs {
+		args, err := ArgsFromWire(ev.Args)
+		if err != nil {
+			return nil, err
+		}
+		if ev.Offset == "" {
+			return nil, errors.New("handed-over event without an offset")
+		}
+		out = append(out, &packet.Packet{Kind: packet.KindEvent, Namespace: ns, Name: ev.Name, Args: args, Offset: ev.Offset})
+	}
+	return out, nil
+}
