@@ -14,10 +14,13 @@ import (
 
 // Connection state recovery across the cluster (docs/recovery.md, "Across the cluster").
 //
-// In a cluster a private session id names the node that holds the detached socket ("node.secret"; the
-// secret is looked up on that node only, so a forged or foreign pid never finds another session). A
-// node a client presents another node's pid to (the taker) asks that node (the giver) for the session in
-// two steps, so that no packet addressed to the socket is lost or sent twice while it moves:
+// In a cluster a private session id names the node that issued it ("node.secret"); it is only ever
+// looked up as a whole in the registries of detached sockets, so a forged pid, or one naming another
+// node, never finds another session. A node a client presents a pid it does not hold to (the taker)
+// asks the node the pid names, then, if that node does not hold it (the session moved on, or the node
+// is gone), every other reachable node; the holder (the giver) hands the session over in two steps, so
+// that no packet addressed to the socket is lost or sent twice while it moves. The session keeps its pid
+// (clients compare the pid of the connect reply with theirs to tell a recovery).
 //
 //  1. RecoveryClaim: the giver takes the session out of its registry (no other claim can have it),
 //     checks namespace, expiry and offset exactly as for a local claim, and answers with the socket's
@@ -65,18 +68,17 @@ func (r *recovery) newPID() string {
 	return newSID()
 }
 
-// remoteNode returns the node that holds the session pid when it is another node of this cluster, or
-// false (no cluster, a pid of this node, or one that names no node: claimed locally).
-func (r *recovery) remoteNode(pid string) (string, bool) {
-	l := r.e.link
-	if l == nil {
-		return "", false
-	}
-	node, ok := clusterlink.NodeOfSID(pid)
-	if !ok || node == l.node.ID() {
-		return "", false
-	}
-	return node, true
+// remote reports whether session pid must be looked for on other nodes: in a cluster, when this node
+// does not hold it.
+func (r *recovery) remote(pid string) bool {
+	return r.e.link != nil && !r.holds(pid)
+}
+
+// holds reports whether session pid is detached on this node.
+func (r *recovery) holds(pid string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.detached[pid] != nil
 }
 
 // foreign reports whether socket id sid names another node than this one (a socket recovered here from
@@ -114,10 +116,12 @@ type handoverKey struct {
 	req  uint64
 }
 
-// recoveryCall sends a handover step to node and waits for its answer: nil when the node is not a
-// member, leaves, or does not answer within recoveryCallTimeout.
+// recoveryCall sends a handover step to node and waits for its answer: nil at once when the node is not
+// a member or this node has no stream open to it (a crashed node's stream ends with its process, well
+// before gossip declares it dead), nil when it leaves meanwhile or does not answer within
+// recoveryCallTimeout.
 func (l *link) recoveryCall(node string, id uint64, env *clusterv1.Envelope) any {
-	if !l.isMember(node) {
+	if !l.reachable(node) {
 		return nil
 	}
 	c := &recCall{node: node, ch: make(chan any, 1)}
@@ -142,10 +146,11 @@ func (l *link) recoveryCall(node string, id uint64, env *clusterv1.Envelope) any
 	}
 }
 
-func (l *link) isMember(node string) bool {
-	for _, m := range l.node.Members() {
-		if m.ID == node {
-			return true
+// reachable reports whether node is a member with an open stream.
+func (l *link) reachable(node string) bool {
+	for _, p := range l.node.PeerStats() {
+		if p.ID == node {
+			return p.Connected
 		}
 	}
 	return false
@@ -182,23 +187,20 @@ func (l *link) recoveryCallsDown(node string) {
 // claimRemote is claimSession for a session held by node (the taker's side of a handover): it returns a
 // lifeline holding the socket's actor, detached, in its rooms, with every packet kept, and the index
 // from which the client missed them; or nil (the client then gets a fresh socket).
-func (r *recovery) claimRemote(ns *Namespace, node string, ps presentedSession) (*lifeline, int) {
+func (r *recovery) claimRemote(ns *Namespace, ps presentedSession) (*lifeline, int) {
 	e := r.e
 	lk := e.link
 	if !e.wg.add() {
 		return nil, 0
 	}
 	defer e.wg.done()
-	id := lk.reqIDs.Add(1)
-	ans := lk.recoveryCall(node, id, &clusterv1.Envelope{Body: &clusterv1.Envelope_RecoveryClaim{RecoveryClaim: &clusterv1.RecoveryClaim{
-		RequestId: id, Namespace: ns.name, Pid: ps.pid, Offset: ps.offset, HasOffset: ps.hasOffset,
-	}}})
-	st, _ := ans.(*clusterv1.RecoveryState)
-	if st == nil || !st.Ok || st.Sid == "" {
+	node, id, st := lk.findSession(ns.name, ps)
+	if st == nil {
 		r.refused()
 		return nil, 0
 	}
-	l := &lifeline{r: r, ns: ns, id: st.Sid, pid: r.newPID(), complete: true, detachedAt: time.Now()}
+	// The session keeps its private id (clients compare it to tell a recovery from a fresh socket).
+	l := &lifeline{r: r, ns: ns, id: st.Sid, pid: ps.pid, complete: true, detachedAt: time.Now()}
 	if len(st.DataJson) > 0 {
 		var v any
 		if json.Unmarshal(st.DataJson, &v) == nil {
@@ -268,7 +270,7 @@ func (r *recovery) claimRemote(ns *Namespace, node string, ps presentedSession) 
 	if !join(rooms) {
 		return fail()
 	}
-	ans = lk.recoveryCall(node, id, &clusterv1.Envelope{Body: &clusterv1.Envelope_RecoveryTake{RecoveryTake: &clusterv1.RecoveryTake{RequestId: id, Pid: ps.pid}}})
+	ans := lk.recoveryCall(node, id, &clusterv1.Envelope{Body: &clusterv1.Envelope_RecoveryTake{RecoveryTake: &clusterv1.RecoveryTake{RequestId: id, Pid: ps.pid}}})
 	buf, _ := ans.(*clusterv1.RecoveryBuffer)
 	if buf == nil || !buf.Ok || int(buf.From) > len(buf.Events) {
 		return fail()
@@ -303,6 +305,56 @@ func (r *recovery) claimRemote(ns *Namespace, node string, ps presentedSession) 
 	return l, int(buf.From)
 }
 
+// findSession sends the claim of session ps to the node its pid names, then, when that node does not
+// hold it (the session moved on since, or the node is gone), to every other reachable peer at once. It
+// returns the node that holds it, the claim's request id and its answer; a nil answer when none holds
+// it (the first step then has taken it out of that node's registry).
+func (l *link) findSession(ns string, ps presentedSession) (string, uint64, *clusterv1.RecoveryState) {
+	claim := func(node string) (uint64, *clusterv1.RecoveryState) {
+		id := l.reqIDs.Add(1)
+		ans := l.recoveryCall(node, id, &clusterv1.Envelope{Body: &clusterv1.Envelope_RecoveryClaim{RecoveryClaim: &clusterv1.RecoveryClaim{
+			RequestId: id, Namespace: ns, Pid: ps.pid, Offset: ps.offset, HasOffset: ps.hasOffset,
+		}}})
+		st, _ := ans.(*clusterv1.RecoveryState)
+		if st == nil || !st.Ok || st.Sid == "" {
+			return id, nil
+		}
+		return id, st
+	}
+	self := l.node.ID()
+	home, _ := clusterlink.NodeOfSID(ps.pid)
+	if home != self && l.reachable(home) {
+		if id, st := claim(home); st != nil {
+			return home, id, st
+		}
+	}
+	var others []string
+	for _, m := range l.node.Members() {
+		if m.ID != home {
+			others = append(others, m.ID)
+		}
+	}
+	type found struct {
+		node string
+		id   uint64
+		st   *clusterv1.RecoveryState
+	}
+	ch := make(chan found, len(others))
+	for _, n := range others {
+		go func() {
+			id, st := claim(n)
+			ch <- found{n, id, st}
+		}()
+	}
+	var f found
+	for range others {
+		if x := <-ch; x.st != nil {
+			f = x
+		}
+	}
+	return f.node, f.id, f.st
+}
+
 // remoteRecoveryClaim is the giver's first step. It runs on the node router: the work is done aside.
 func (l *link) remoteRecoveryClaim(from string, m *clusterv1.RecoveryClaim) {
 	e := l.e
@@ -317,6 +369,10 @@ func (l *link) remoteRecoveryClaim(from string, m *clusterv1.RecoveryClaim) {
 	}
 	go func() {
 		defer e.wg.done()
+		if !r.holds(m.Pid) {
+			no() // asked by a taker looking everywhere: not a refusal of this node's
+			return
+		}
 		lf, fromIdx := r.claimSession(n, presentedSession{pid: m.Pid, offset: m.Offset, hasOffset: m.HasOffset})
 		if lf == nil {
 			no()

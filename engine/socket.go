@@ -458,8 +458,8 @@ func (s *Socket) connect() {
 			ps, ok = rec.parse(s.hs.Auth)
 		}
 		if ok {
-			if node, remote := rec.remoteNode(ps.pid); remote {
-				l, from = rec.claimRemote(s.ns, node, ps) // held by another node (recovery_cluster.go)
+			if rec.remote(ps.pid) {
+				l, from = rec.claimRemote(s.ns, ps) // held by another node (recovery_cluster.go)
 			} else {
 				l, from = rec.claimSession(s.ns, ps)
 			}

@@ -1,0 +1,267 @@
+package main_test
+
+// Connection state recovery across node processes: three nodes behind a round-robin TCP proxy (no
+// sticky sessions), a client whose connection the proxy cuts reconnects through it to another node and
+// is recovered there; with its node killed (SIGKILL) it gets a fresh socket at once.
+
+import (
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/roomio/roomio/client"
+	"github.com/roomio/roomio/engine"
+)
+
+// rrProxy is a round-robin TCP proxy: each accepted connection goes to the next backend in turn (a
+// backend that refuses the dial costs the client that connection, as behind a real balancer without
+// health checks). cut closes every connection (no WebSocket close: the TCP connections end); hold
+// makes new connections wait until release.
+type rrProxy struct {
+	addr     string
+	ln       net.Listener
+	backends []string
+	wg       sync.WaitGroup
+
+	mu     sync.Mutex
+	next   int
+	conns  map[net.Conn]struct{}
+	gate   chan struct{} // closed: open
+	picked []int         // backend of each connection, in order
+}
+
+func newRRProxy(t testing.TB, nodes []*procNode) *rrProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &rrProxy{addr: ln.Addr().String(), ln: ln, conns: make(map[net.Conn]struct{}), gate: make(chan struct{})}
+	close(p.gate)
+	for _, n := range nodes {
+		p.backends = append(p.backends, n.p.addr)
+	}
+	p.wg.Go(p.serve)
+	t.Cleanup(func() {
+		ln.Close()
+		p.release()
+		p.cut()
+		p.wg.Wait()
+	})
+	return p
+}
+
+func (p *rrProxy) serve() {
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		p.wg.Go(func() { p.handle(c) })
+	}
+}
+
+func (p *rrProxy) track(c net.Conn) {
+	p.mu.Lock()
+	p.conns[c] = struct{}{}
+	p.mu.Unlock()
+}
+
+func (p *rrProxy) handle(c net.Conn) {
+	p.track(c)
+	p.mu.Lock()
+	gate := p.gate
+	p.mu.Unlock()
+	<-gate
+	p.mu.Lock()
+	i := p.next % len(p.backends)
+	p.next++
+	p.picked = append(p.picked, i)
+	p.mu.Unlock()
+	b, err := net.DialTimeout("tcp", p.backends[i], 2*time.Second)
+	if err != nil {
+		c.Close()
+		return
+	}
+	p.track(b)
+	var wg sync.WaitGroup
+	wg.Go(func() { io.Copy(b, c); b.Close() })
+	io.Copy(c, b)
+	c.Close()
+	wg.Wait()
+}
+
+func (p *rrProxy) setNext(i int) {
+	p.mu.Lock()
+	p.next = i
+	p.mu.Unlock()
+}
+
+func (p *rrProxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for c := range p.conns {
+		c.Close()
+	}
+	clear(p.conns)
+}
+
+func (p *rrProxy) hold() {
+	p.mu.Lock()
+	p.gate = make(chan struct{})
+	p.mu.Unlock()
+}
+
+func (p *rrProxy) release() {
+	p.mu.Lock()
+	select {
+	case <-p.gate:
+	default:
+		close(p.gate)
+	}
+	p.mu.Unlock()
+}
+
+// recoveryStats returns the node's recovery counters (GET /api/v1/stats).
+func (n *procNode) recoveryStats() engine.RecoveryStats {
+	var st struct{ Recovery engine.RecoveryStats }
+	n.getJSON("/api/v1/stats", &st)
+	return st.Recovery
+}
+
+// recoveringClient dials the node behind the proxy with a reconnecting Go client, joins chat room r
+// and receives one message to its id (so that it holds an offset).
+func recoveringClient(t *testing.T, p *rrProxy, via *procNode) (*client.Socket, <-chan client.Event, chan struct{}) {
+	t.Helper()
+	ctx := t.Context()
+	tr := &http.Transport{}
+	t.Cleanup(tr.CloseIdleConnections)
+	c, err := client.Dial(ctx, "ws://"+p.addr+"/ws", client.Options{HTTPClient: &http.Client{Transport: tr},
+		Reconnect: true, ReconnectMin: 5 * time.Millisecond, ReconnectMax: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	sock, err := c.Connect(ctx, "/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reconnected := make(chan struct{}, 1)
+	sock.OnReconnect(func() { reconnected <- struct{}{} })
+	events := sock.Events("m", 128)
+	res, err := sock.EmitWithAck(ctx, "join", "r")
+	var ack struct{ OK bool }
+	if err != nil || len(res) != 1 || res[0].Decode(&ack) != nil || !ack.OK {
+		t.Fatalf("join r: %v %v", argsJSON(res), err)
+	}
+	via.emit(t, "m", "warm", sock.ID())
+	if got := nextEvent(t, events); got != `"warm"` {
+		t.Fatalf("warm-up: %s", got)
+	}
+	return sock, events, reconnected
+}
+
+func nextEvent(t *testing.T, events <-chan client.Event) string {
+	t.Helper()
+	select {
+	case ev := <-events:
+		return string(ev.Args[0].Data)
+	case <-time.After(clusterWait):
+		t.Fatal("no event")
+		return ""
+	}
+}
+
+// TestClusterProcessesRecoveryNative: a Go client on node 1, in chat room r, loses its connection; 20
+// messages go to r and to its id through the API of all three nodes; it reconnects through the proxy,
+// which sends it to node 2: recovered there (same id, still in r) with the 20 once each, in order per
+// emitting node and target, then new messages flow, to r and to its id (whose node prefix names node 1).
+// Then a client on node 3 loses its connection and node 3 is killed: through the proxy it gets a fresh
+// socket at once, without waiting for gossip to declare node 3 dead.
+func TestClusterProcessesRecoveryNative(t *testing.T) {
+	c := newTestCluster(t)
+	nodes := c.startNodes(3)
+	p := newRRProxy(t, nodes)
+
+	sock, events, reconnected := recoveringClient(t, p, nodes[2])
+	id := sock.ID()
+	p.hold()
+	p.cut()
+	eventually(t, clusterWait, "the socket detached on node 1", func() bool { return nodes[0].recoveryStats().Detached == 1 })
+	for i := range 20 {
+		target := []string{"r", id}[i%2]
+		nodes[i%3].emit(t, "m", i, target)
+	}
+	for _, n := range nodes {
+		n.sockets("r")
+		n.sockets(id)
+	}
+	p.setNext(1)
+	p.release()
+	<-reconnected
+	if !sock.Recovered() || sock.ID() != id {
+		t.Fatalf("recovered %v, id %q (was %q)", sock.Recovered(), sock.ID(), id)
+	}
+	var missed []int
+	for range 20 {
+		n, err := strconv.Atoi(nextEvent(t, events))
+		if err != nil {
+			t.Fatal(err)
+		}
+		missed = append(missed, n)
+	}
+	if got := slices.Sorted(slices.Values(missed)); len(slices.Compact(got)) != 20 || got[0] != 0 || got[19] != 19 {
+		t.Fatalf("missed messages: %v", missed)
+	}
+	for k := range 6 { // emitting node i%3 and target i%2: i%6
+		var per []int
+		for _, n := range missed {
+			if n%6 == k {
+				per = append(per, n)
+			}
+		}
+		if !slices.IsSorted(per) {
+			t.Fatalf("order of the messages of group %d: %v (all: %v)", k, per, missed)
+		}
+	}
+	nodes[2].emit(t, "m", "after-r", "r")
+	if got := nextEvent(t, events); got != `"after-r"` {
+		t.Fatalf("after recovery (a duplicate?): %s", got)
+	}
+	nodes[2].emit(t, "m", "after-id", id)
+	if got := nextEvent(t, events); got != `"after-id"` {
+		t.Fatalf("after recovery: %s", got)
+	}
+	if st := nodes[0].recoveryStats(); st.HandedOver != 1 || st.Detached != 0 {
+		t.Fatalf("node 1 stats %+v", st)
+	}
+	if st := nodes[1].recoveryStats(); st.Recovered != 1 {
+		t.Fatalf("node 2 stats %+v", st)
+	}
+
+	// The old node killed: a fresh socket at once.
+	p.setNext(2)
+	sock, _, reconnected = recoveringClient(t, p, nodes[0])
+	id = sock.ID()
+	p.hold()
+	p.cut()
+	eventually(t, clusterWait, "the socket detached on node 3", func() bool { return nodes[2].recoveryStats().Detached == 1 })
+	nodes[2].kill(t)
+	p.setNext(0)
+	start := time.Now()
+	p.release()
+	<-reconnected
+	took := time.Since(start)
+	if sock.Recovered() || sock.ID() == id {
+		t.Fatalf("recovered %v, id %q (was %q)", sock.Recovered(), sock.ID(), id)
+	}
+	if took > 2*time.Second {
+		t.Fatalf("the fresh socket took %v", took)
+	}
+	t.Logf("fresh socket %v after the release (old node killed)", took)
+}
