@@ -5,11 +5,19 @@ package main_test
 // is recovered there; with its node killed (SIGKILL) it gets a fresh socket at once.
 
 import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -215,20 +223,7 @@ func TestClusterProcessesRecoveryNative(t *testing.T) {
 		}
 		missed = append(missed, n)
 	}
-	if got := slices.Sorted(slices.Values(missed)); len(slices.Compact(got)) != 20 || got[0] != 0 || got[19] != 19 {
-		t.Fatalf("missed messages: %v", missed)
-	}
-	for k := range 6 { // emitting node i%3 and target i%2: i%6
-		var per []int
-		for _, n := range missed {
-			if n%6 == k {
-				per = append(per, n)
-			}
-		}
-		if !slices.IsSorted(per) {
-			t.Fatalf("order of the messages of group %d: %v (all: %v)", k, per, missed)
-		}
-	}
+	checkMissed(t, missed)
 	nodes[2].emit(t, "m", "after-r", "r")
 	if got := nextEvent(t, events); got != `"after-r"` {
 		t.Fatalf("after recovery (a duplicate?): %s", got)
@@ -264,4 +259,181 @@ func TestClusterProcessesRecoveryNative(t *testing.T) {
 		t.Fatalf("the fresh socket took %v", took)
 	}
 	t.Logf("fresh socket %v after the release (old node killed)", took)
+}
+
+// sioRun is a socket.io-client scenario of e2e/sio.mjs run by Node.js: its "step" lines, and lines the
+// test writes to it.
+type sioRun struct {
+	steps  chan string
+	stdin  io.WriteCloser
+	out    *strings.Builder
+	finish func() error
+}
+
+// runSIO starts scenario against base; it needs ROOMIO_E2E=1, Node.js and e2e/node_modules (the test
+// is skipped without ROOMIO_E2E).
+func runSIO(t *testing.T, scenario, base string) *sioRun {
+	t.Helper()
+	if os.Getenv("ROOMIO_E2E") != "1" {
+		t.Skip("set ROOMIO_E2E=1 after scripts/e2e-setup.sh to run the socket.io-client tests (scripts/test.sh does both)")
+	}
+	e2e, err := filepath.Abs(filepath.Join("..", "..", "e2e"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(e2e, "node_modules", "socket.io-client")); err != nil {
+		t.Fatalf("socket.io-client is not installed: run scripts/e2e-setup.sh (%v)", err)
+	}
+	nodeJS, err := exec.LookPath("node")
+	if err != nil {
+		t.Fatalf("ROOMIO_E2E=1 but Node.js is not on PATH: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	cmd := exec.CommandContext(ctx, nodeJS, "sio.mjs", scenario, base)
+	cmd.Dir = e2e
+	cmd.WaitDelay = 5 * time.Second
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r := &sioRun{steps: make(chan string, 8), stdin: stdin, out: &strings.Builder{}}
+	var mu sync.Mutex
+	scanned := make(chan struct{})
+	go func() {
+		defer close(scanned)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			mu.Lock()
+			r.out.WriteString(sc.Text() + "\n")
+			mu.Unlock()
+			if step, ok := strings.CutPrefix(sc.Text(), "step "); ok {
+				r.steps <- step
+			}
+		}
+	}()
+	r.finish = sync.OnceValue(func() error {
+		<-scanned
+		return cmd.Wait()
+	})
+	t.Cleanup(func() {
+		stdin.Close()
+		cancel()
+		r.finish()
+	})
+	return r
+}
+
+func (r *sioRun) step(t *testing.T) string {
+	t.Helper()
+	select {
+	case s := <-r.steps:
+		return s
+	case <-time.After(clusterWait):
+		t.Fatalf("no step from the scenario:\n%s", r.out)
+		return ""
+	}
+}
+
+func (r *sioRun) proceed() { fmt.Fprintln(r.stdin, "go") }
+
+func (r *sioRun) wait(t *testing.T) {
+	t.Helper()
+	r.stdin.Close()
+	if err := r.finish(); err != nil {
+		t.Fatalf("scenario failed (%v):\n%s", err, r.out)
+	}
+}
+
+// TestClusterProcessesRecoverySocketIO: the official socket.io-client through the round-robin proxy,
+// the scenarios of TestClusterProcessesRecoveryNative.
+func TestClusterProcessesRecoverySocketIO(t *testing.T) {
+	c := newTestCluster(t)
+	nodes := c.startNodes(3)
+	p := newRRProxy(t, nodes)
+
+	run := runSIO(t, "recover-proxy", "http://"+p.addr)
+	id, ok := strings.CutPrefix(run.step(t), "joined ")
+	if !ok {
+		t.Fatalf("scenario:\n%s", run.out)
+	}
+	nodes[2].emit(t, "m", "warm", id)
+	if st := run.step(t); st != "away" {
+		t.Fatalf("step %q", st)
+	}
+	eventually(t, clusterWait, "the socket detached on node 1", func() bool { return nodes[0].recoveryStats().Detached == 1 })
+	for i := range 20 {
+		nodes[i%3].emit(t, "m", i, []string{"r", id}[i%2])
+	}
+	for _, n := range nodes {
+		n.sockets("r")
+		n.sockets(id)
+	}
+	p.setNext(1)
+	run.proceed()
+	back := strings.SplitN(run.step(t), " ", 5) // back <recovered> <same id> <ms> <missed>
+	if len(back) != 5 || back[0] != "back" || back[1] != "true" || back[2] != "true" {
+		t.Fatalf("back: %q", back)
+	}
+	t.Logf("recovered on node 2 after %s ms", back[3])
+	var missed []int
+	if err := json.Unmarshal([]byte(back[4]), &missed); err != nil {
+		t.Fatal(err)
+	}
+	checkMissed(t, missed)
+	nodes[2].emit(t, "m", "after", "r")
+	run.proceed()
+	run.wait(t)
+	if st := nodes[0].recoveryStats(); st.HandedOver != 1 {
+		t.Fatalf("node 1 stats %+v", st)
+	}
+
+	// The old node killed: a fresh socket at once.
+	p.setNext(2)
+	run = runSIO(t, "recover-proxy", "http://"+p.addr)
+	id, _ = strings.CutPrefix(run.step(t), "joined ")
+	nodes[0].emit(t, "m", "warm", id)
+	if st := run.step(t); st != "away" {
+		t.Fatalf("step %q", st)
+	}
+	eventually(t, clusterWait, "the socket detached on node 3", func() bool { return nodes[2].recoveryStats().Detached == 1 })
+	nodes[2].kill(t)
+	p.setNext(0)
+	run.proceed()
+	back = strings.SplitN(run.step(t), " ", 5)
+	if len(back) != 5 || back[1] != "false" || back[2] != "false" || back[4] != "[]" {
+		t.Fatalf("back after the kill: %q", back)
+	}
+	if ms, _ := strconv.Atoi(back[3]); ms > 2000 {
+		t.Fatalf("the fresh socket took %d ms", ms)
+	}
+	t.Logf("fresh socket after %s ms (old node killed)", back[3])
+	run.wait(t)
+}
+
+// checkMissed checks the 20 messages of the recovery tests: 0…19 once each, in order per emitting node
+// and target (i%3, i%2: i%6).
+func checkMissed(t *testing.T, missed []int) {
+	t.Helper()
+	if got := slices.Sorted(slices.Values(missed)); len(got) != 20 || len(slices.Compact(got)) != 20 || got[0] != 0 || got[19] != 19 {
+		t.Fatalf("missed messages: %v", missed)
+	}
+	for k := range 6 {
+		var per []int
+		for _, n := range missed {
+			if n%6 == k {
+				per = append(per, n)
+			}
+		}
+		if !slices.IsSorted(per) {
+			t.Fatalf("order of the messages of group %d: %v (all: %v)", k, per, missed)
+		}
+	}
 }
