@@ -6,6 +6,7 @@ package main_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -41,6 +42,10 @@ type rrProxy struct {
 	conns  map[net.Conn]struct{}
 	gate   chan struct{} // closed: open
 	picked []int         // backend of each connection, in order
+	// avoidLast: a new WebSocket connection never goes to the backend of the WebSocket connection that
+	// ended last (so that a client that lost its connection surely reconnects to another node).
+	avoidLast bool
+	last      int // backend of the WebSocket connection that ended last; -1 none
 }
 
 func newRRProxy(t testing.TB, nodes []*procNode) *rrProxy {
@@ -49,7 +54,7 @@ func newRRProxy(t testing.TB, nodes []*procNode) *rrProxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &rrProxy{addr: ln.Addr().String(), ln: ln, conns: make(map[net.Conn]struct{}), gate: make(chan struct{})}
+	p := &rrProxy{addr: ln.Addr().String(), ln: ln, conns: make(map[net.Conn]struct{}), gate: make(chan struct{}), last: -1}
 	close(p.gate)
 	for _, n := range nodes {
 		p.backends = append(p.backends, n.p.addr)
@@ -86,9 +91,22 @@ func (p *rrProxy) handle(c net.Conn) {
 	gate := p.gate
 	p.mu.Unlock()
 	<-gate
+	// The first bytes tell a WebSocket upgrade (the request's headers fit in them in these tests).
+	head := make([]byte, 4096)
+	n, err := c.Read(head)
+	if err != nil {
+		c.Close()
+		return
+	}
+	head = head[:n]
+	ws := bytes.Contains(bytes.ToLower(head), []byte("upgrade: websocket"))
 	p.mu.Lock()
 	i := p.next % len(p.backends)
 	p.next++
+	if p.avoidLast && ws && i == p.last {
+		i = p.next % len(p.backends)
+		p.next++
+	}
 	p.picked = append(p.picked, i)
 	p.mu.Unlock()
 	b, err := net.DialTimeout("tcp", p.backends[i], 2*time.Second)
@@ -97,11 +115,21 @@ func (p *rrProxy) handle(c net.Conn) {
 		return
 	}
 	p.track(b)
+	if _, err := b.Write(head); err != nil {
+		b.Close()
+		c.Close()
+		return
+	}
 	var wg sync.WaitGroup
 	wg.Go(func() { io.Copy(b, c); b.Close() })
 	io.Copy(c, b)
 	c.Close()
 	wg.Wait()
+	if ws {
+		p.mu.Lock()
+		p.last = i
+		p.mu.Unlock()
+	}
 }
 
 func (p *rrProxy) setNext(i int) {
@@ -435,5 +463,47 @@ func checkMissed(t *testing.T, missed []int) {
 		if !slices.IsSorted(per) {
 			t.Fatalf("order of the messages of group %d: %v (all: %v)", k, per, missed)
 		}
+	}
+}
+
+// TestBrowserChatRecoveryAcrossNodes runs e2e/chat.mjs (two Chromium pages chat; page A's WebSocket
+// drops, B sends five messages, A is recovered with them, same id, still in the room) through the
+// round-robin proxy over three node processes, the proxy sending A's new connection to another node
+// than the one it lost: the browser client (roomio.js) recovered across nodes.
+func TestBrowserChatRecoveryAcrossNodes(t *testing.T) {
+	if os.Getenv("ROOMIO_E2E") != "1" {
+		t.Skip("real-browser test: run scripts/e2e-setup.sh, then ROOMIO_E2E=1 go test -run Browser -v ./cmd/roomio/")
+	}
+	nodeJS, err := exec.LookPath("node")
+	if err != nil {
+		t.Fatalf("ROOMIO_E2E=1 but Node.js is not on PATH: %v", err)
+	}
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newTestCluster(t)
+	nodes := c.startNodes(3)
+	p := newRRProxy(t, nodes)
+	p.mu.Lock()
+	p.avoidLast = true
+	p.mu.Unlock()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, nodeJS, filepath.Join("e2e", "chat.mjs"), "http://"+p.addr+"/")
+	cmd.Dir = root
+	cmd.WaitDelay = 5 * time.Second
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("node e2e/chat.mjs failed: %v\n%s", err, out)
+	}
+	var handed, recovered int64
+	for _, n := range nodes {
+		st := n.recoveryStats()
+		handed += st.HandedOver
+		recovered += st.Recovered
+	}
+	if handed != 1 || recovered != 1 {
+		t.Fatalf("handed over %d, recovered %d (want 1, 1)\n%s", handed, recovered, out)
 	}
 }
