@@ -68,9 +68,8 @@ func TestRecoverAcrossNodesSocketIO(t *testing.T) {
 		if err := op.Emit("m", i); err != nil {
 			t.Fatal(err)
 		}
-	}
-	for _, s := range ns {
-		settled(t, s.e, "a", "b", id)
+		// Buffered before the next one: order is kept per emitter, and these come from three.
+		settled(t, e, "a", "b", id)
 	}
 	p.setNext(1)
 	run.proceed()
@@ -230,8 +229,8 @@ func TestRecoverAcrossNodesTwice(t *testing.T) {
 	c.ws.CloseNow()
 	awaitRecovery(t, ns[1].e, "detached on node 1", func(st engine.RecoveryStats) bool { return st.Detached == 1 })
 	ns[0].e.To(sid).Emit("m", "two")
-	ns[2].e.To("a").Emit("m", "three")
 	settled(t, ns[0].e, sid)
+	ns[2].e.To("a").Emit("m", "three")
 	settled(t, ns[2].e, "a")
 	c = dialRawSIO(t, ns[2].addr)
 	events, got, gotPID = c.connect(fmt.Sprintf(`{"pid":%q,"offset":%q}`, pid, offset))
