@@ -5,6 +5,8 @@ package engine_test
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
@@ -243,5 +245,61 @@ func TestRecoverAcrossNodesTwice(t *testing.T) {
 	}
 	if st := ns[1].e.RecoveryStats(); st.HandedOver != 1 || st.Recovered != 1 {
 		t.Fatalf("node 1 stats %+v", st)
+	}
+}
+
+// BenchmarkRecoveryAcrossNodes is BenchmarkRecoverySocketIO with the client back on another node: from
+// the dial of the new WebSocket to node 1 to its CONNECT reply, the message it missed on node 0 replayed
+// before it (the claim, the rejoin of the socket's room with every peer's acknowledgement, the barrier,
+// the take).
+func BenchmarkRecoveryAcrossNodes(b *testing.B) {
+	var es []*engine.Engine
+	var addrs []string
+	var seed string
+	for range 2 {
+		cfg := engine.Config{Recovery: engine.RecoveryConfig{Enabled: true},
+			Cluster: engine.ClusterConfig{GossipAddr: "127.0.0.1:0", RemoteAddr: "127.0.0.1:0"}}
+		if seed != "" {
+			cfg.Cluster.Seeds = []string{seed}
+		}
+		e := newBenchEngine(b, cfg)
+		if seed == "" {
+			seed = e.ClusterMembers()[0].GossipAddr
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/socket.io/", e.SocketIOHandler())
+		srv := httptest.NewServer(mux)
+		b.Cleanup(srv.Close)
+		es, addrs = append(es, e), append(addrs, srv.Listener.Addr().String())
+	}
+	for _, e := range es {
+		for len(e.ClusterMembers()) != 2 {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		b.StopTimer()
+		from, to := es[i%2], addrs[(i+1)%2]
+		c := dialRawSIO(b, addrs[i%2])
+		_, sid, pid := c.connect("")
+		from.To(sid).Emit("m", "warm")
+		offset := lastOffset(b, c.event())
+		c.ws.CloseNow()
+		for from.RecoveryStats().Detached != 1 {
+			time.Sleep(100 * time.Microsecond)
+		}
+		from.To(sid).Emit("m", i)
+		settled(b, from, sid)
+		b.StartTimer()
+		c = dialRawSIO(b, to)
+		events, got, _ := c.connect(fmt.Sprintf(`{"pid":%q,"offset":%q}`, pid, offset))
+		b.StopTimer()
+		if got != sid || len(events) != 1 {
+			b.Fatalf("iteration %d not recovered: got %q %q", i, got, events)
+		}
+		c.ws.Write(c.ctx, websocket.MessageText, []byte("41"))
+		c.ws.CloseNow()
+		b.StartTimer()
 	}
 }
