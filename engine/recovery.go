@@ -516,6 +516,16 @@ func (r *recovery) shutdown() {
 		ls = append(ls, l)
 	}
 	r.mu.Unlock()
+	if lk := r.e.link; lk != nil {
+		// Sessions claimed by another node and not taken yet (recovery_cluster.go).
+		lk.mu.Lock()
+		for k, h := range lk.handovers {
+			h.timer.Stop()
+			ls = append(ls, h.l)
+			delete(lk.handovers, k)
+		}
+		lk.mu.Unlock()
+	}
 	for _, l := range ls {
 		l.mu.Lock()
 		l.dropLocked(nil)
