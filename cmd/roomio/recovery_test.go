@@ -507,3 +507,89 @@ func TestBrowserChatRecoveryAcrossNodes(t *testing.T) {
 		t.Fatalf("handed over %d, recovered %d (want 1, 1)\n%s", handed, recovered, out)
 	}
 }
+
+// TestBrowserChatRecoveryNodeGone runs e2e/chat-gone.mjs through the proxy over three node processes:
+// the chat page loses its connection, the node that held its socket is killed (SIGKILL), and the page
+// (roomio.js) gets a fresh socket at once, not recovered, and joins its room again.
+func TestBrowserChatRecoveryNodeGone(t *testing.T) {
+	if os.Getenv("ROOMIO_E2E") != "1" {
+		t.Skip("real-browser test: run scripts/e2e-setup.sh, then ROOMIO_E2E=1 go test -run Browser -v ./cmd/roomio/")
+	}
+	nodeJS, err := exec.LookPath("node")
+	if err != nil {
+		t.Fatalf("ROOMIO_E2E=1 but Node.js is not on PATH: %v", err)
+	}
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newTestCluster(t)
+	nodes := c.startNodes(3)
+	p := newRRProxy(t, nodes)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, nodeJS, filepath.Join("e2e", "chat-gone.mjs"), "http://"+p.addr+"/")
+	cmd.Dir = root
+	cmd.WaitDelay = 5 * time.Second
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stdin.Close()
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan string, 4)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	next := func() string {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("chat-gone.mjs ended: %v\n%s", cmd.Wait(), stderr.String())
+			}
+			return l
+		case <-time.After(time.Minute):
+			t.Fatalf("no line from chat-gone.mjs\n%s", stderr.String())
+			return ""
+		}
+	}
+	id, ok := strings.CutPrefix(next(), "AWAY ")
+	if !ok {
+		t.Fatalf("chat-gone.mjs: %s", stderr.String())
+	}
+	var holder *procNode
+	eventually(t, clusterWait, "the page's socket detached", func() bool {
+		for _, n := range nodes {
+			if n.recoveryStats().Detached == 1 {
+				holder = n
+				return true
+			}
+		}
+		return false
+	})
+	holder.kill(t)
+	fmt.Fprintln(stdin, "go")
+	ms, ok := strings.CutPrefix(next(), "FRESH ")
+	if !ok {
+		t.Fatalf("chat-gone.mjs: %s", stderr.String())
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("chat-gone.mjs: %v\n%s", err, stderr.String())
+	}
+	if n, _ := strconv.Atoi(ms); n > 2000 {
+		t.Fatalf("the fresh socket took %s ms", ms)
+	}
+	t.Logf("socket %s on the killed node %s; the page had a fresh socket %s ms after the dial that got through", id, holder.name, ms)
+}
