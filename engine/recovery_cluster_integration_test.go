@@ -303,3 +303,51 @@ func BenchmarkRecoveryAcrossNodes(b *testing.B) {
 		b.StartTimer()
 	}
 }
+
+// TestRecoverAcrossNodesNative: the native protocol's resume token across nodes: a socket detached on
+// node 0 is recovered on node 1 with its missed event, the same sid and token; forged tokens (of node
+// 0, of a node that is not a member), a real one with an unknown offset: fresh sockets, at once.
+func TestRecoverAcrossNodesNative(t *testing.T) {
+	ns := startRecoveryNodes(t, 3)
+	detach := func() (sid, token, offset string) {
+		t.Helper()
+		c := dialRawNative(t, ns[0].addr)
+		_, conn := c.connect("/", "", "")
+		if err := ns[0].e.Of("/").In(conn.SID).SocketsJoin(ctxT(t), "a"); err != nil {
+			t.Fatal(err)
+		}
+		ns[2].e.To("a").Emit("m", "warm")
+		offset = c.next().Offset
+		c.ws.CloseNow()
+		awaitRecovery(t, ns[0].e, "detached", func(st engine.RecoveryStats) bool { return st.Detached == 1 })
+		return conn.SID, conn.PID, offset
+	}
+	sid, token, offset := detach()
+	ns[2].e.To("a").Emit("m", "missed")
+	settled(t, ns[2].e, "a")
+	c := dialRawNative(t, ns[1].addr)
+	events, conn := c.connect("/", token, offset)
+	if conn.SID != sid || conn.PID != token || len(events) != 1 || string(events[0].Args[0].Data) != `"missed"` {
+		t.Fatalf("recovery: %+v, %d events", conn, len(events))
+	}
+	ns[2].e.To("a").Emit("m", "after")
+	if p := c.next(); string(p.Args[0].Data) != `"after"` {
+		t.Fatalf("after: %+v", p)
+	}
+
+	fresh := func(token, offset string) {
+		t.Helper()
+		c := dialRawNative(t, ns[1].addr)
+		start := time.Now()
+		events, conn := c.connect("/", token, offset)
+		if conn.SID == sid || len(events) != 0 || time.Since(start) > time.Second {
+			t.Fatalf("token %q offset %q: %+v, %d events, after %v", token, offset, conn, len(events), time.Since(start))
+		}
+	}
+	sid, token, _ = detach()
+	secret := strings.TrimPrefix(token, ns[0].e.NodeID()+".")
+	fresh(ns[0].e.NodeID()+".forgedforgedforgedAA", "1")
+	fresh("nosuchnode."+secret, "1")
+	fresh(token, "unknown-offset") // the session is dropped with it
+	awaitRecovery(t, ns[0].e, "the session dropped", func(st engine.RecoveryStats) bool { return st.Detached == 0 })
+}
