@@ -374,19 +374,6 @@ func (l *lifeline) dropLocked(count func(*RecoveryStats)) {
 	l.closeActorLocked()
 }
 
-// claim looks for the session a connecting client presents in its CONNECT payload ({"pid", "offset"}).
-// It returns the detached lifeline and the index in its log from which to replay, or nil: unknown,
-// expired or malformed, another namespace's, or an offset the log does not hold. A found session is
-// taken out of the registry at once, so only one of two clients presenting it can have it; when the
-// offset does not fit, it is dropped.
-func (r *recovery) claim(ns *Namespace, auth []byte) (*lifeline, int) {
-	ps, ok := r.parse(auth)
-	if !ok {
-		return nil, 0
-	}
-	return r.claimSession(ns, ps)
-}
-
 // parse reads the session a Socket.IO client presents in its CONNECT payload ({"pid", "offset"}); false
 // when it presents none (a malformed offset is counted as refused).
 func (r *recovery) parse(auth []byte) (presentedSession, bool) {
@@ -420,7 +407,11 @@ type presentedSession struct {
 	hasOffset bool
 }
 
-// claimSession is claim for a parsed session.
+// claimSession looks for the session a connecting client presents in this node's registry. It returns
+// the detached lifeline and the index in its log from which to replay, or nil: unknown, expired,
+// another namespace's, or an offset the log does not hold. A found session is taken out of the registry
+// at once, so only one of two clients presenting it can have it; when the offset does not fit, it is
+// dropped.
 func (r *recovery) claimSession(ns *Namespace, ps presentedSession) (*lifeline, int) {
 	pid, offset, hasOffset := ps.pid, ps.offset, ps.hasOffset
 	r.mu.Lock()
