@@ -243,6 +243,11 @@ func TestRecoverAcrossNodesTwice(t *testing.T) {
 	if a := c.event(); string(a[0]) != `"four"` {
 		t.Fatalf("after the second move: %s", a)
 	}
+	// Its data came along (as JSON).
+	c.ws.Write(ctxT(t), websocket.MessageText, []byte(`421["data"]`))
+	if got := c.read(); got != `431[{"user":"ann"}]` {
+		t.Fatalf("data after two moves: %q", got)
+	}
 	if st := ns[1].e.RecoveryStats(); st.HandedOver != 1 || st.Recovered != 1 {
 		t.Fatalf("node 1 stats %+v", st)
 	}
