@@ -33,14 +33,15 @@ import (
 //     (a barrier: a peer answers after everything it sent the giver before, so every emit a peer
 //     routed before it knew of the taker's rooms has arrived); then its socket actor leaves its rooms
 //     while still keeping what reaches it (actors.CloseSocket.Drain), and once it stopped — every room
-//     confirmed, nothing more can reach it — the giver sends everything it kept. An emit reaches the giver (if it started before step 2
-//     completed) or the taker (if it reached the taker's rooms), or both; offsets are given by the
-//     emitting node and shared by every recipient, so the taker keeps the giver's packets, then its own
-//     whose offset the giver's do not hold, in order per emitter.
+//     confirmed, nothing more can reach it — the giver sends everything it kept.
+//  4. An emit reached the giver (routed before step 2 completed), the taker (it reached the taker's
+//     rooms), or both. Offsets are given by the emitting node and shared by every recipient, so the
+//     taker keeps the giver's packets, then those of its own whose offset the giver's do not hold, in
+//     order per emitter, and drops a copy of one of the giver's that arrives later (lifeline.given).
 //
-// A giver that is not a member of the cluster (it crashed, and gossip declared it dead) is not asked: the
-// client gets a fresh socket at once. A member that does not answer is given recoveryCallTimeout per
-// step.
+// A node that is not a member, or to which this node has no stream open (a crashed node's stream ends
+// with its process, before gossip declares it dead), is not asked: without a holder the client gets a
+// fresh socket at once. A member that does not answer is given recoveryCallTimeout per step.
 
 // recoveryCallTimeout bounds each of the two steps of a handover, and handoverTimeout how long the giver
 // keeps a claimed session for its taker's RecoveryTake before dropping it.
@@ -81,7 +82,7 @@ func (r *recovery) holds(pid string) bool {
 	return r.detached[pid] != nil
 }
 
-// foreign reports whether socket id sid names another node than this one (a socket recovered here from
+// foreignSID reports whether socket id sid names another node than this one (a socket recovered here from
 // another node): emits to its id reach this node only because it announced the id as a room.
 func (e *Engine) foreignSID(sid string) bool {
 	if e.link == nil {
@@ -184,7 +185,7 @@ func (l *link) recoveryCallsDown(node string) {
 	}
 }
 
-// claimRemote is claimSession for a session held by node (the taker's side of a handover): it returns a
+// claimRemote is claimSession for a session held by another node (the taker's side of a handover): it returns a
 // lifeline holding the socket's actor, detached, in its rooms, with every packet kept, and the index
 // from which the client missed them; or nil (the client then gets a fresh socket).
 func (r *recovery) claimRemote(ns *Namespace, ps presentedSession) (*lifeline, int) {
