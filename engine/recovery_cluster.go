@@ -185,9 +185,9 @@ func (l *link) recoveryCallsDown(node string) {
 	}
 }
 
-// claimRemote is claimSession for a session held by another node (the taker's side of a handover): it returns a
-// lifeline holding the socket's actor, detached, in its rooms, with every packet kept, and the index
-// from which the client missed them; or nil (the client then gets a fresh socket).
+// claimRemote is claimSession for a session held by another node (the taker's side of a handover): it
+// returns a lifeline holding the socket's actor, detached, in its rooms, with every packet kept, and the
+// index from which the client missed them; or nil (the client then gets a fresh socket).
 func (r *recovery) claimRemote(ns *Namespace, ps presentedSession) (*lifeline, int) {
 	e := r.e
 	lk := e.link
