@@ -171,10 +171,11 @@ func (l *link) recoveryAnswer(from string, id uint64, m any) {
 	}
 }
 
-// recoveryCallsDown ends the steps waiting for a node that left.
+// recoveryCallsDown ends the steps waiting for a node that left, and drops the sessions it claimed and
+// has not taken.
 func (l *link) recoveryCallsDown(node string) {
+	var drop []*lifeline
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	for _, c := range l.recCalls {
 		if c.node == node {
 			select {
@@ -182,6 +183,19 @@ func (l *link) recoveryCallsDown(node string) {
 			default:
 			}
 		}
+	}
+	for k, h := range l.handovers {
+		if k.node == node {
+			h.timer.Stop()
+			drop = append(drop, h.l)
+			delete(l.handovers, k)
+		}
+	}
+	l.mu.Unlock()
+	for _, lf := range drop {
+		lf.mu.Lock()
+		lf.dropLocked(func(st *RecoveryStats) { st.Expired++ })
+		lf.mu.Unlock()
 	}
 }
 
