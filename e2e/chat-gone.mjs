@@ -1,6 +1,6 @@
 // chat-gone.mjs: the chat demo page in headless Chromium loses its connection, the Go test kills the
 // node that held its socket (cmd/roomio/recovery_test.go, TestBrowserChatRecoveryNodeGone), and the page
-// gets a fresh socket at once through the round-robin proxy: a new id, not recovered, back in its room.
+// gets a fresh socket at once through the round-robin proxy: a new id, not recovered.
 //
 //   node e2e/chat-gone.mjs http://PROXY/      (stdout: "AWAY <id>", then, after a stdin line, "FRESH <ms>":
 //   from the dial of the WebSocket that got through to the page showing its new id)
@@ -68,8 +68,9 @@ try {
   const ms = await page.evaluate(() => window.__connectedAt - window.__dialedAt);
   const recovered = await page.$$eval("#log li.info", (lis) => lis.some((li) => li.innerText.includes("nothing was missed")));
   if (recovered) throw new Error("recovered although the node that held the socket was killed");
-  // The page joins its room again on a fresh socket.
-  await page.waitForSelector("#message:not([disabled])");
+  // The page then joins its room again on the fresh socket; not waited for here: when the killed node
+  // owned the room (a behaviour room placed on one node), the join waits for the cluster to declare it
+  // dead (docs/cluster.md), which is not what this scenario measures.
   console.log("FRESH " + ms);
 } catch (err) {
   console.error("FAIL: " + err.message);

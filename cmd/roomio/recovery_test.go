@@ -510,7 +510,7 @@ func TestBrowserChatRecoveryAcrossNodes(t *testing.T) {
 
 // TestBrowserChatRecoveryNodeGone runs e2e/chat-gone.mjs through the proxy over three node processes:
 // the chat page loses its connection, the node that held its socket is killed (SIGKILL), and the page
-// (roomio.js) gets a fresh socket at once, not recovered, and joins its room again.
+// (roomio.js) gets a fresh socket at once, not recovered.
 func TestBrowserChatRecoveryNodeGone(t *testing.T) {
 	if os.Getenv("ROOMIO_E2E") != "1" {
 		t.Skip("real-browser test: run scripts/e2e-setup.sh, then ROOMIO_E2E=1 go test -run Browser -v ./cmd/roomio/")
