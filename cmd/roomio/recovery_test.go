@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -46,6 +47,7 @@ type rrProxy struct {
 	// ended last (so that a client that lost its connection surely reconnects to another node).
 	avoidLast bool
 	last      int // backend of the WebSocket connection that ended last; -1 none
+	down      int // a backend never picked (a health check found it silent); -1 none
 }
 
 func newRRProxy(t testing.TB, nodes []*procNode) *rrProxy {
@@ -54,7 +56,7 @@ func newRRProxy(t testing.TB, nodes []*procNode) *rrProxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &rrProxy{addr: ln.Addr().String(), ln: ln, conns: make(map[net.Conn]struct{}), gate: make(chan struct{}), last: -1}
+	p := &rrProxy{addr: ln.Addr().String(), ln: ln, conns: make(map[net.Conn]struct{}), gate: make(chan struct{}), last: -1, down: -1}
 	close(p.gate)
 	for _, n := range nodes {
 		p.backends = append(p.backends, n.p.addr)
@@ -103,7 +105,7 @@ func (p *rrProxy) handle(c net.Conn) {
 	p.mu.Lock()
 	i := p.next % len(p.backends)
 	p.next++
-	if p.avoidLast && ws && i == p.last {
+	for (p.avoidLast && ws && i == p.last) || i == p.down {
 		i = p.next % len(p.backends)
 		p.next++
 	}
@@ -170,9 +172,9 @@ func (n *procNode) recoveryStats() engine.RecoveryStats {
 	return st.Recovery
 }
 
-// recoveringClient dials the node behind the proxy with a reconnecting Go client, joins chat room r
-// and receives one message to its id (so that it holds an offset).
-func recoveringClient(t *testing.T, p *rrProxy, via *procNode) (*client.Socket, <-chan client.Event, chan struct{}) {
+// recoveringClient dials the node behind the proxy with a reconnecting Go client, joins chat room room
+// (none if empty) and receives one message to its id (so that it holds an offset).
+func recoveringClient(t *testing.T, p *rrProxy, via *procNode, room string) (*client.Socket, <-chan client.Event, chan struct{}) {
 	t.Helper()
 	ctx := t.Context()
 	tr := &http.Transport{}
@@ -188,12 +190,19 @@ func recoveringClient(t *testing.T, p *rrProxy, via *procNode) (*client.Socket, 
 		t.Fatal(err)
 	}
 	reconnected := make(chan struct{}, 1)
-	sock.OnReconnect(func() { reconnected <- struct{}{} })
+	sock.OnReconnect(func() {
+		select { // a later part of the test cuts this client's connection again: never block its hooks
+		case reconnected <- struct{}{}:
+		default:
+		}
+	})
 	events := sock.Events("m", 128)
-	res, err := sock.EmitWithAck(ctx, "join", "r")
-	var ack struct{ OK bool }
-	if err != nil || len(res) != 1 || res[0].Decode(&ack) != nil || !ack.OK {
-		t.Fatalf("join r: %v %v", argsJSON(res), err)
+	if room != "" {
+		res, err := sock.EmitWithAck(ctx, "join", room)
+		var ack struct{ OK bool }
+		if err != nil || len(res) != 1 || res[0].Decode(&ack) != nil || !ack.OK {
+			t.Fatalf("join %s: %v %v", room, argsJSON(res), err)
+		}
 	}
 	via.emit(t, "m", "warm", sock.ID())
 	if got := nextEvent(t, events); got != `"warm"` {
@@ -224,7 +233,7 @@ func TestClusterProcessesRecoveryNative(t *testing.T) {
 	nodes := c.startNodes(3)
 	p := newRRProxy(t, nodes)
 
-	sock, events, reconnected := recoveringClient(t, p, nodes[2])
+	sock, events, reconnected := recoveringClient(t, p, nodes[2], "r")
 	id := sock.ID()
 	p.hold()
 	p.cut()
@@ -239,7 +248,7 @@ func TestClusterProcessesRecoveryNative(t *testing.T) {
 	}
 	p.setNext(1)
 	p.release()
-	<-reconnected
+	awaitReconnect(t, reconnected)
 	if !sock.Recovered() || sock.ID() != id {
 		t.Fatalf("recovered %v, id %q (was %q)", sock.Recovered(), sock.ID(), id)
 	}
@@ -269,7 +278,7 @@ func TestClusterProcessesRecoveryNative(t *testing.T) {
 
 	// The old node killed: a fresh socket at once.
 	p.setNext(2)
-	sock, _, reconnected = recoveringClient(t, p, nodes[0])
+	sock, _, reconnected = recoveringClient(t, p, nodes[0], "r")
 	id = sock.ID()
 	p.hold()
 	p.cut()
@@ -278,7 +287,7 @@ func TestClusterProcessesRecoveryNative(t *testing.T) {
 	p.setNext(0)
 	start := time.Now()
 	p.release()
-	<-reconnected
+	awaitReconnect(t, reconnected)
 	took := time.Since(start)
 	if sock.Recovered() || sock.ID() == id {
 		t.Fatalf("recovered %v, id %q (was %q)", sock.Recovered(), sock.ID(), id)
@@ -287,6 +296,41 @@ func TestClusterProcessesRecoveryNative(t *testing.T) {
 		t.Fatalf("the fresh socket took %v", took)
 	}
 	t.Logf("fresh socket %v after the release (old node killed)", took)
+
+	// The old node alive but silent (SIGSTOP: a member, its stream open, no answer): a fresh socket after
+	// the bounded wait (3 s per step, or sooner if gossip declares the node dead meanwhile).
+	// (The earlier clients lose their connections too and come back as well; the proxy stops sending
+	// anything to the stopped node, as a balancer's health check would.)
+	p.setNext(0)
+	// No room: a chat room may be owned by the node killed above, whose death gossip may not have
+	// declared yet.
+	sock, _, reconnected = recoveringClient(t, p, nodes[1], "")
+	id = sock.ID()
+	before := nodes[0].recoveryStats().Detached
+	p.hold()
+	p.cut()
+	eventually(t, clusterWait, "the socket detached on node 1", func() bool { return nodes[0].recoveryStats().Detached > before })
+	if err := nodes[0].cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nodes[0].cmd.Process.Signal(syscall.SIGCONT) }) // first, should the test fail
+	p.mu.Lock()
+	p.down = 0
+	p.mu.Unlock()
+	start = time.Now()
+	p.release()
+	awaitReconnect(t, reconnected)
+	took = time.Since(start)
+	if err := nodes[0].cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	if sock.Recovered() || sock.ID() == id {
+		t.Fatalf("recovered %v, id %q (was %q)", sock.Recovered(), sock.ID(), id)
+	}
+	if took > 7*time.Second {
+		t.Fatalf("the fresh socket took %v with the old node silent", took)
+	}
+	t.Logf("fresh socket %v after the release (old node stopped)", took)
 }
 
 // sioRun is a socket.io-client scenario of e2e/sio.mjs run by Node.js: its "step" lines, and lines the
@@ -592,4 +636,13 @@ func TestBrowserChatRecoveryNodeGone(t *testing.T) {
 		t.Fatalf("the fresh socket took %s ms", ms)
 	}
 	t.Logf("socket %s on the killed node %s; the page had a fresh socket %s ms after the dial that got through", id, holder.name, ms)
+}
+
+func awaitReconnect(t *testing.T, reconnected <-chan struct{}) {
+	t.Helper()
+	select {
+	case <-reconnected:
+	case <-time.After(clusterWait):
+		t.Fatal("the client did not reconnect")
+	}
 }
