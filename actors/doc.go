@@ -69,6 +69,8 @@
 // once the namespace and every room have confirmed. Since messages between two actors arrive in the
 // order sent, nothing from them can follow their confirmation. Deliveries to an actor that has already
 // stopped become dead letters, whose collector legs the subscriber installed by [NewSystem] settles.
+// With CloseSocket.Drain the socket keeps handing emits to its Outbox until it stops (connection state
+// recovery moves a detached socket to another node so), and CloseSocket.Stopped is called once it has.
 //
 // # Concurrency
 //

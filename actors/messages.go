@@ -162,7 +162,15 @@ type (
 	}
 	// CloseSocket (engine → socket) ends the socket: it leaves every room and stops once no actor can
 	// send it anything more (see socketActor.close). The engine sends it when the connection ends.
-	CloseSocket struct{}
+	//
+	// Drain keeps the deliveries that arrive while the socket leaves flowing to its Outbox (by default
+	// they are settled without being acted on), and Stopped, when set, is called once the actor stopped:
+	// from then on nothing more reaches the Outbox. Connection state recovery uses both to hand a
+	// detached socket over to another node without losing a packet.
+	CloseSocket struct {
+		Drain   bool
+		Stopped func()
+	}
 )
 
 // Messages between the actors. Every one that carries a Collector holds one leg of it, settled by its

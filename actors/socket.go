@@ -26,8 +26,10 @@ type socketActor struct {
 	// Closing (see close): no delivery is acted on any more; the actor stops itself once the namespace
 	// and every room it was in have confirmed they dropped it.
 	closed   bool
-	released bool // nsReleased arrived
-	pending  int  // roomReleased still expected
+	draining bool     // closed, but emits still reach the outbox (CloseSocket.Drain)
+	stopped  []func() // CloseSocket.Stopped callbacks
+	released bool     // nsReleased arrived
+	pending  int      // roomReleased still expected
 }
 
 // pendingJoin is a behaviour room the socket asked to join and whose answer has not come yet. A leave
@@ -47,7 +49,7 @@ func newSocketActor(m *AddSocket, gated func(string) bool, live *Live) *socketAc
 func (s *socketActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *delivery:
-		if s.closed {
+		if s.closed && !(s.draining && m.b.Op == OpEmit) {
 			if m.b.Collector != nil {
 				m.b.Collector.LegDone()
 			}
@@ -98,6 +100,12 @@ func (s *socketActor) Receive(ctx actor.Context) {
 		}
 		m.Reply <- s.roomList()
 	case *CloseSocket:
+		if m.Stopped != nil {
+			s.stopped = append(s.stopped, m.Stopped)
+		}
+		if !s.closed {
+			s.draining = m.Drain
+		}
 		s.close(ctx)
 	case *nsReleased:
 		s.released = true
@@ -110,6 +118,9 @@ func (s *socketActor) Receive(ctx actor.Context) {
 		s.live.Sockets.Add(1)
 	case *actor.Stopped:
 		s.live.Sockets.Add(-1)
+		for _, fn := range s.stopped {
+			fn()
+		}
 	}
 }
 

@@ -319,6 +319,43 @@ const scenarios = {
     eq(await s.emitWithAck("rooms"), [s.id], "rooms of the fresh socket");
     s.close();
   },
+  // Connection state recovery through a round-robin proxy over node processes running the chat app
+  // (cmd/roomio/recovery_test.go). The client joins chat room r, gets "warm" (sent to its id), loses its
+  // engine without a DISCONNECT packet and reconnects when told to; it prints "step back <recovered>
+  // <same id> <ms to connect> <JSON of the m arguments received meanwhile>". Recovered, it waits for one
+  // more "after" and checks that it came once.
+  async "recover-proxy"() {
+    const s = io(base, { transports: ["websocket"], reconnection: false });
+    const got = [];
+    let offsetsOK = true;
+    s.on("m", (n, offset) => {
+      if (typeof offset !== "string") offsetsOK = false;
+      got.push(n);
+    });
+    await connected(s);
+    const ack = await s.emitWithAck("join", "r");
+    if (!ack.ok) fail("join r: " + JSON.stringify(ack));
+    const id = s.id;
+    console.log("step joined " + id);
+    while (!got.includes("warm")) await once(s, "m");
+    const gone = once(s, "disconnect");
+    s.io.engine.close();
+    await gone;
+    console.log("step away");
+    await nextLine();
+    const before = got.length;
+    const t0 = Date.now();
+    s.connect();
+    await connected(s);
+    console.log(`step back ${s.recovered} ${s.id === id} ${Date.now() - t0} ${JSON.stringify(got.slice(before))}`);
+    if (!offsetsOK) fail("an event came without its offset");
+    if (s.recovered) {
+      await nextLine();
+      while (!got.includes("after")) await once(s, "m");
+      eq(got.filter((x) => x === "after").length, 1, "after, once");
+    }
+    s.close();
+  },
   // A client's own disconnect() is not recoverable.
   async "recover-client-disconnect"() {
     const s = io(base, { transports: ["websocket"], reconnection: false });

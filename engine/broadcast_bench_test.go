@@ -85,41 +85,58 @@ func waitMembers(b *testing.B, e *engine.Engine, n int) {
 // → encoded once → connection queues) to in-process sinks; every queue is drained inside the timing.
 func BenchmarkBroadcast(b *testing.B) {
 	for _, n := range []int{1, 100, 1000, 10000} {
-		b.Run(fmt.Sprintf("members=%d", n), func(b *testing.B) {
-			e := newBenchEngine(b)
-			var delivered atomic.Int64
-			sinks := make([]*sink, n)
-			for i := range sinks {
-				sinks[i] = &sink{id: fmt.Sprint(i), q: transport.NewQueue(1 << 20), delivered: &delivered}
-				e.Open(sinks[i]).Packet(&packet.Packet{Kind: packet.KindConnect, Namespace: "/"})
-			}
-			waitMembers(b, e, n)
-			var frames [][]byte
-			ctx := context.Background()
-			drain := func(sent int64) {
-				for delivered.Load() < sent {
-					runtime.Gosched() // the actors need the CPU more than this loop does
-				}
-				for _, s := range sinks {
-					frames, _, _ = s.q.Take(ctx, frames)
-				}
-			}
-			b.ReportAllocs()
-			b.ResetTimer()
-			// Up to `window` emits are in flight; then every queue is drained inside the timing.
-			sent := int64(0)
-			for i := 1; i <= b.N; i++ {
-				if err := e.To("bench").Emit("tick", 1); err != nil {
-					b.Fatal(err)
-				}
-				sent += int64(n)
-				if i%window == 0 || i == b.N {
-					drain(sent)
-				}
-			}
-			b.ReportMetric(float64(sent)/b.Elapsed().Seconds(), "deliveries/s")
-		})
+		b.Run(fmt.Sprintf("members=%d", n), func(b *testing.B) { benchBroadcast(b, n, engine.Config{}) })
 	}
+}
+
+// BenchmarkBroadcastRecovery is BenchmarkBroadcast with connection state recovery off and on (every
+// tick then carries an offset and is recorded in each socket's ring): the CPU recovery costs the fan-out
+// path, without the network's noise.
+func BenchmarkBroadcastRecovery(b *testing.B) {
+	for _, n := range []int{100, 1000} {
+		for _, on := range []bool{false, true} {
+			name := map[bool]string{false: "off", true: "on"}[on]
+			b.Run(fmt.Sprintf("members=%d/recovery=%s", n, name), func(b *testing.B) {
+				benchBroadcast(b, n, engine.Config{Recovery: engine.RecoveryConfig{Enabled: on}})
+			})
+		}
+	}
+}
+
+// benchBroadcast emits to n in-process members of room "bench" of an engine configured by cfg.
+func benchBroadcast(b *testing.B, n int, cfg engine.Config) {
+	e := newBenchEngine(b, cfg)
+	var delivered atomic.Int64
+	sinks := make([]*sink, n)
+	for i := range sinks {
+		sinks[i] = &sink{id: fmt.Sprint(i), q: transport.NewQueue(1 << 20), delivered: &delivered}
+		e.Open(sinks[i]).Packet(&packet.Packet{Kind: packet.KindConnect, Namespace: "/"})
+	}
+	waitMembers(b, e, n)
+	var frames [][]byte
+	ctx := context.Background()
+	drain := func(sent int64) {
+		for delivered.Load() < sent {
+			runtime.Gosched() // the actors need the CPU more than this loop does
+		}
+		for _, s := range sinks {
+			frames, _, _ = s.q.Take(ctx, frames)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	// Up to `window` emits are in flight; then every queue is drained inside the timing.
+	sent := int64(0)
+	for i := 1; i <= b.N; i++ {
+		if err := e.To("bench").Emit("tick", 1); err != nil {
+			b.Fatal(err)
+		}
+		sent += int64(n)
+		if i%window == 0 || i == b.N {
+			drain(sent)
+		}
+	}
+	b.ReportMetric(float64(sent)/b.Elapsed().Seconds(), "deliveries/s")
 }
 
 // wsReaders dials n WebSocket clients to url and counts the messages they receive.

@@ -69,6 +69,10 @@ type link struct {
 	roomCalls map[uint64]*roomCall // room messages waiting for their owner's answer (placement.go); under mu
 
 	calls nodeCalls // listings and matchmaking waiting for a peer's answer (listing.go, matchmaking.go)
+	// Connection state recovery across nodes (recovery_cluster.go), under mu: the handover steps this
+	// node waits for as taker, and the sessions it handed out as giver until their RecoveryTake.
+	recCalls  map[uint64]*recCall
+	handovers map[handoverKey]*handover
 }
 
 type pendingCall struct {
@@ -83,7 +87,8 @@ func (e *Engine) newLink() error {
 	if cc.GossipAddr == "" {
 		return nil
 	}
-	l := &link{e: e, pending: make(map[uint64]*pendingCall), interest: clusterlink.NewInterest(), roomCalls: make(map[uint64]*roomCall)}
+	l := &link{e: e, pending: make(map[uint64]*pendingCall), interest: clusterlink.NewInterest(), roomCalls: make(map[uint64]*roomCall),
+		recCalls: make(map[uint64]*recCall), handovers: make(map[handoverKey]*handover)}
 	node, err := cluster.New(cluster.Config{
 		GossipAddr: cc.GossipAddr, AdvertiseGossip: cc.AdvertiseGossip,
 		RemoteAddr: cc.RemoteAddr, AdvertiseRemote: cc.AdvertiseRemote,
@@ -95,6 +100,7 @@ func (e *Engine) newLink() error {
 	l.node = node
 	l.tunnels = e.newTunnels(node)
 	e.link = l
+	e.rec.seedNode(node.ID())
 	return nil
 }
 
@@ -220,6 +226,14 @@ func (l *link) Receive(from cluster.Member, env *clusterv1.Envelope) {
 		l.remoteMatch(from.ID, b.MatchRequest)
 	case *clusterv1.Envelope_MatchReply:
 		l.remoteCallReply(b.MatchReply.RequestId, b.MatchReply)
+	case *clusterv1.Envelope_RecoveryClaim:
+		l.remoteRecoveryClaim(from.ID, b.RecoveryClaim)
+	case *clusterv1.Envelope_RecoveryState:
+		l.recoveryAnswer(from.ID, b.RecoveryState.RequestId, b.RecoveryState)
+	case *clusterv1.Envelope_RecoveryTake:
+		l.remoteRecoveryTake(from.ID, b.RecoveryTake)
+	case *clusterv1.Envelope_RecoveryBuffer:
+		l.recoveryAnswer(from.ID, b.RecoveryBuffer.RequestId, b.RecoveryBuffer)
 	}
 }
 
@@ -249,6 +263,7 @@ func (l *link) MemberDown(m cluster.Member) {
 	l.membersChanged()
 	l.roomCallsDown(m.ID)
 	l.calls.down(m.ID)
+	l.recoveryCallsDown(m.ID)
 }
 
 func (l *link) reply(r *clusterv1.BroadcastReply) {
@@ -304,14 +319,19 @@ func (l *link) remoteBroadcast(from string, m *clusterv1.Broadcast) {
 		return
 	}
 	if m.RequestId == 0 {
-		if b.Op == actors.OpEmit {
-			e.rec.stamp(b.Packet) // this node's offset (recovery)
+		if b.Op == actors.OpEmit && b.Packet.Offset == "" {
+			// The emitting node's offset (recovery), which every node uses for this emit, is missing
+			// when recovery is off there: this node's then.
+			e.rec.stamp(b.Packet)
+		} else if e.rec == nil && b.Packet != nil {
+			b.Packet.Offset = "" // recovery is off here: no offsets on this node's connections
 		}
 		e.system.Root.Send(n.pid, b)
 		return
 	}
 	if b.Op == actors.OpEmit {
 		b.Packet.AckID = e.ackIDs.Add(1) // acks are matched per socket: use this node's id space
+		b.Packet.Offset = ""             // an emit with an ack is not recoverable
 	}
 	if !e.wg.add() {
 		return // shutting down: the caller's node sees this node leave instead

@@ -64,6 +64,7 @@ type RecoveryStats struct {
 	Expired    int64 `json:"expired"`    // detached sockets dropped after MaxDisconnection
 	Overflowed int64 `json:"overflowed"` // detached sockets dropped because their buffer was full
 	Full       int64 `json:"full"`       // sockets not detached because MaxDetached was reached
+	HandedOver int64 `json:"handedOver"` // detached sockets handed over to another node, whose client reconnected there
 }
 
 // RecoveryStats returns the recovery counters; all zero when recovery is off.
@@ -145,18 +146,34 @@ type lifeline struct {
 	timer      *time.Timer
 	dropped    bool
 	data       any // the detached socket's data
+	// given holds, until givenUntil, the offsets of the packets another node handed over with the
+	// socket (recovery_cluster.go): a copy of one of them may still reach this node afterwards, and is
+	// dropped.
+	given      map[string]struct{}
+	givenUntil time.Time
 }
 
 // newLifeline returns the lifeline of a new socket s (not yet connected: attached, without an actor).
 func (r *recovery) newLifeline(ns *Namespace, id string, s *Socket) *lifeline {
-	return &lifeline{r: r, ns: ns, id: id, pid: newSID(), sock: s, complete: true}
+	return &lifeline{r: r, ns: ns, id: id, pid: r.newPID(), sock: s, complete: true}
 }
 
 // setActor records the socket actor, once spawned: from then on the socket can be detached.
 func (l *lifeline) setActor(pid *actor.PID) {
 	l.mu.Lock()
 	l.actor = pid
+	if l.dropped { // dropped before its actor was known (a handover's buffer overflowed)
+		l.closeActorLocked()
+	}
 	l.mu.Unlock()
+}
+
+// closeActorLocked tells the lifeline's actor to leave its rooms and stop. l.mu is held.
+func (l *lifeline) closeActorLocked() {
+	if l.actor != nil {
+		l.r.e.system.Root.Send(l.actor, &actors.CloseSocket{})
+		l.r.e.releaseSID(l.ns.name, l.id)
+	}
 }
 
 // lifePID returns the private session id the connect reply carries; "" when recovery is off.
@@ -206,6 +223,13 @@ func (s *Socket) resume(hs []func(*Socket), from int) bool {
 func (l *lifeline) Send(p *packet.Packet) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.given != nil && p.Offset != "" {
+		if time.Now().After(l.givenUntil) {
+			l.given = nil
+		} else if _, dup := l.given[p.Offset]; dup {
+			return nil
+		}
+	}
 	if l.sock == nil {
 		if l.dropped || p.Offset == "" {
 			return nil // not recoverable: lost, as for a disconnected socket
@@ -347,35 +371,32 @@ func (l *lifeline) dropLocked(count func(*RecoveryStats)) {
 		count(&r.stats)
 	}
 	r.mu.Unlock()
-	r.e.system.Root.Send(l.actor, &actors.CloseSocket{})
+	l.closeActorLocked()
 }
 
-// claim looks for the session a connecting client presents in its CONNECT payload ({"pid", "offset"}).
-// It returns the detached lifeline and the index in its log from which to replay, or nil: unknown,
-// expired or malformed, another namespace's, or an offset the log does not hold. A found session is
-// taken out of the registry at once, so only one of two clients presenting it can have it; when the
-// offset does not fit, it is dropped.
-func (r *recovery) claim(ns *Namespace, auth []byte) (*lifeline, int) {
+// parse reads the session a Socket.IO client presents in its CONNECT payload ({"pid", "offset"}); false
+// when it presents none (a malformed offset is counted as refused).
+func (r *recovery) parse(auth []byte) (presentedSession, bool) {
+	var ps presentedSession
 	if len(auth) == 0 {
-		return nil, 0
+		return ps, false
 	}
 	var m struct {
 		PID    json.RawMessage `json:"pid"`
 		Offset json.RawMessage `json:"offset"`
 	}
 	if json.Unmarshal(auth, &m) != nil || len(m.PID) == 0 || m.PID[0] != '"' {
-		return nil, 0
+		return ps, false
 	}
-	var ps presentedSession
-	if json.Unmarshal(m.PID, &ps.pid) != nil {
-		return nil, 0
+	if json.Unmarshal(m.PID, &ps.pid) != nil || ps.pid == "" {
+		return ps, false
 	}
 	ps.hasOffset = len(m.Offset) > 0 && string(m.Offset) != "null"
 	if ps.hasOffset && (m.Offset[0] != '"' || json.Unmarshal(m.Offset, &ps.offset) != nil) {
 		r.refused()
-		return nil, 0
+		return ps, false
 	}
-	return r.claimSession(ns, ps)
+	return ps, true
 }
 
 // presentedSession is the session a connecting client presents: its private session id and, when it
@@ -386,7 +407,11 @@ type presentedSession struct {
 	hasOffset bool
 }
 
-// claimSession is claim for a parsed session.
+// claimSession looks for the session a connecting client presents in this node's registry. It returns
+// the detached lifeline and the index in its log from which to replay, or nil: unknown, expired,
+// another namespace's, or an offset the log does not hold. A found session is taken out of the registry
+// at once, so only one of two clients presenting it can have it; when the offset does not fit, it is
+// dropped.
 func (r *recovery) claimSession(ns *Namespace, ps presentedSession) (*lifeline, int) {
 	pid, offset, hasOffset := ps.pid, ps.offset, ps.hasOffset
 	r.mu.Lock()
@@ -482,6 +507,16 @@ func (r *recovery) shutdown() {
 		ls = append(ls, l)
 	}
 	r.mu.Unlock()
+	if lk := r.e.link; lk != nil {
+		// Sessions claimed by another node and not taken yet (recovery_cluster.go).
+		lk.mu.Lock()
+		for k, h := range lk.handovers {
+			h.timer.Stop()
+			ls = append(ls, h.l)
+			delete(lk.handovers, k)
+		}
+		lk.mu.Unlock()
+	}
 	for _, l := range ls {
 		l.mu.Lock()
 		l.dropLocked(nil)

@@ -32,6 +32,10 @@ func recoveryApp(e *engine.Engine) {
 			ev.Ack(rooms)
 		})
 		s.On("recovered", func(ev *engine.Event) { ev.Ack(s.Recovered()) })
+		if !s.Recovered() {
+			s.SetData(map[string]any{"user": "ann"}) // kept by a recovered socket, across nodes too
+		}
+		s.On("data", func(ev *engine.Event) { ev.Ack(s.Data()) })
 		s.On("send-to-a", func(ev *engine.Event) {
 			var v string
 			ev.Bind(0, &v)

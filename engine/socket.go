@@ -434,6 +434,7 @@ func (s *Socket) closeActorLocked() {
 	if s.pid != nil && !s.closeSent {
 		s.closeSent = true
 		s.ns.e.system.Root.Send(s.pid, &actors.CloseSocket{})
+		s.ns.e.releaseSID(s.ns.name, s.id)
 	}
 }
 
@@ -452,10 +453,16 @@ func (s *Socket) connect() {
 	if rec := e.rec; rec != nil {
 		// The client may present a session to recover (recovery.go); the socket then takes its id.
 		var l *lifeline
-		if s.presented.pid != "" {
-			l, from = rec.claimSession(s.ns, s.presented)
-		} else {
-			l, from = rec.claim(s.ns, s.hs.Auth)
+		ps, ok := s.presented, s.presented.pid != ""
+		if !ok {
+			ps, ok = rec.parse(s.hs.Auth)
+		}
+		if ok {
+			if rec.remote(ps.pid) {
+				l, from = rec.claimRemote(s.ns, ps) // held by another node (recovery_cluster.go)
+			} else {
+				l, from = rec.claimSession(s.ns, ps)
+			}
 		}
 		if l != nil {
 			s.id, s.life, s.recovered = l.id, l, true

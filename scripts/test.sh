@@ -14,7 +14,7 @@ go test -race -count=1 -timeout 20m ./...
 # process-global logger, which races under the detector (each node's gRPC setup writes it). The multi-process cluster
 # tests (cmd/roomio, one node per process, binaries built with -race) carry the race coverage.
 go test -tags integration -count=1 -timeout 10m ./cluster/
-go test -tags integration -count=1 -timeout 10m -run '^(TestCluster|TestTunnel)' ./engine/
+go test -tags integration -count=1 -timeout 10m -run '^(TestCluster|TestTunnel|TestRecoverAcross)' ./engine/
 go test -tags integration -count=1 -timeout 10m ./examples/cluster/
 
 # Fuzz every decoder of untrusted bytes briefly (go test -fuzz takes one target per run).

@@ -125,6 +125,7 @@ func (n *node) apiStats(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{
 		"api_auth_failures": n.apiFailures.Load(),
 		"cluster":           map[string]uint64{"sent": sent, "received": received, "dropped": dropped, "rejected": rejected},
+		"recovery":          n.eng.RecoveryStats(),
 	})
 }
 

@@ -56,7 +56,7 @@ func BroadcastToWire(ns string, b *actors.Broadcast) *clusterv1.Broadcast {
 		Namespace: ns, Rooms: b.Rooms, Except: b.Except, OpRooms: b.OpRooms, Close: b.Close, Op: op,
 	}
 	if p := b.Packet; p != nil {
-		m.Event = &wirev1.Event{Namespace: ns, Name: p.Name, Args: ArgsToWire(p.Args), AckId: p.AckID}
+		m.Event = &wirev1.Event{Namespace: ns, Name: p.Name, Args: ArgsToWire(p.Args), AckId: p.AckID, Offset: p.Offset}
 		m.Volatile = p.Volatile
 	}
 	return m
@@ -76,7 +76,7 @@ func BroadcastFromWire(m *clusterv1.Broadcast) (*actors.Broadcast, error) {
 			return nil, err
 		}
 		b.Packet = &packet.Packet{Kind: packet.KindEvent, Namespace: m.Namespace, Name: m.Event.Name, Args: args,
-			Volatile: m.Volatile}
+			Volatile: m.Volatile, Offset: m.Event.Offset}
 	} else if b.Op == actors.OpEmit {
 		return nil, errors.New("emit without an event")
 	}
@@ -113,4 +113,31 @@ func ArgFromWire(a *wirev1.Arg) (packet.Arg, error) {
 		return packet.Arg{}, err
 	}
 	return args[0], nil
+}
+
+// EventsToWire converts the recoverable packets a socket keeps (recovery handover): name, arguments and
+// offset of each.
+func EventsToWire(ns string, ps []*packet.Packet) []*wirev1.Event {
+	out := make([]*wirev1.Event, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, &wirev1.Event{Namespace: ns, Name: p.Name, Args: ArgsToWire(p.Args), Offset: p.Offset})
+	}
+	return out
+}
+
+// EventsFromWire converts packets a peer handed over; it fails for an argument that is not valid JSON
+// and for an event without an offset.
+func EventsFromWire(ns string, evs []*wirev1.Event) ([]*packet.Packet, error) {
+	out := make([]*packet.Packet, 0, len(evs))
+	for _, ev := range evs {
+		args, err := ArgsFromWire(ev.Args)
+		if err != nil {
+			return nil, err
+		}
+		if ev.Offset == "" {
+			return nil, errors.New("handed-over event without an offset")
+		}
+		out = append(out, &packet.Packet{Kind: packet.KindEvent, Namespace: ns, Name: ev.Name, Args: args, Offset: ev.Offset})
+	}
+	return out, nil
 }

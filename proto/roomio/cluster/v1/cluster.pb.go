@@ -115,6 +115,10 @@ type Envelope struct {
 	//	*Envelope_ListRoomsReply
 	//	*Envelope_MatchRequest
 	//	*Envelope_MatchReply
+	//	*Envelope_RecoveryClaim
+	//	*Envelope_RecoveryState
+	//	*Envelope_RecoveryTake
+	//	*Envelope_RecoveryBuffer
 	Body          isEnvelope_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -342,6 +346,42 @@ func (x *Envelope) GetMatchReply() *MatchReply {
 	return nil
 }
 
+func (x *Envelope) GetRecoveryClaim() *RecoveryClaim {
+	if x != nil {
+		if x, ok := x.Body.(*Envelope_RecoveryClaim); ok {
+			return x.RecoveryClaim
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetRecoveryState() *RecoveryState {
+	if x != nil {
+		if x, ok := x.Body.(*Envelope_RecoveryState); ok {
+			return x.RecoveryState
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetRecoveryTake() *RecoveryTake {
+	if x != nil {
+		if x, ok := x.Body.(*Envelope_RecoveryTake); ok {
+			return x.RecoveryTake
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetRecoveryBuffer() *RecoveryBuffer {
+	if x != nil {
+		if x, ok := x.Body.(*Envelope_RecoveryBuffer); ok {
+			return x.RecoveryBuffer
+		}
+	}
+	return nil
+}
+
 type isEnvelope_Body interface {
 	isEnvelope_Body()
 }
@@ -422,6 +462,23 @@ type Envelope_MatchReply struct {
 	MatchReply *MatchReply `protobuf:"bytes,43,opt,name=match_reply,json=matchReply,proto3,oneof"`
 }
 
+type Envelope_RecoveryClaim struct {
+	// Connection state recovery across nodes: 50–59.
+	RecoveryClaim *RecoveryClaim `protobuf:"bytes,50,opt,name=recovery_claim,json=recoveryClaim,proto3,oneof"`
+}
+
+type Envelope_RecoveryState struct {
+	RecoveryState *RecoveryState `protobuf:"bytes,51,opt,name=recovery_state,json=recoveryState,proto3,oneof"`
+}
+
+type Envelope_RecoveryTake struct {
+	RecoveryTake *RecoveryTake `protobuf:"bytes,52,opt,name=recovery_take,json=recoveryTake,proto3,oneof"`
+}
+
+type Envelope_RecoveryBuffer struct {
+	RecoveryBuffer *RecoveryBuffer `protobuf:"bytes,53,opt,name=recovery_buffer,json=recoveryBuffer,proto3,oneof"`
+}
+
 func (*Envelope_Broadcast) isEnvelope_Body() {}
 
 func (*Envelope_BroadcastReply) isEnvelope_Body() {}
@@ -459,6 +516,14 @@ func (*Envelope_ListRoomsReply) isEnvelope_Body() {}
 func (*Envelope_MatchRequest) isEnvelope_Body() {}
 
 func (*Envelope_MatchReply) isEnvelope_Body() {}
+
+func (*Envelope_RecoveryClaim) isEnvelope_Body() {}
+
+func (*Envelope_RecoveryState) isEnvelope_Body() {}
+
+func (*Envelope_RecoveryTake) isEnvelope_Body() {}
+
+func (*Envelope_RecoveryBuffer) isEnvelope_Body() {}
 
 // Room names one room of one namespace.
 type Room struct {
@@ -2170,12 +2235,302 @@ func (x *MatchReply) GetError() string {
 	return ""
 }
 
+// RecoveryClaim (taker → giver) asks for the detached session pid of namespace; offset is the last one
+// the client received, when it presents one (has_offset).
+type RecoveryClaim struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RequestId     uint64                 `protobuf:"varint,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Namespace     string                 `protobuf:"bytes,2,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Pid           string                 `protobuf:"bytes,3,opt,name=pid,proto3" json:"pid,omitempty"`
+	Offset        string                 `protobuf:"bytes,4,opt,name=offset,proto3" json:"offset,omitempty"`
+	HasOffset     bool                   `protobuf:"varint,5,opt,name=has_offset,json=hasOffset,proto3" json:"has_offset,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecoveryClaim) Reset() {
+	*x = RecoveryClaim{}
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecoveryClaim) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecoveryClaim) ProtoMessage() {}
+
+func (x *RecoveryClaim) ProtoReflect() protoreflect.Message {
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecoveryClaim.ProtoReflect.Descriptor instead.
+func (*RecoveryClaim) Descriptor() ([]byte, []int) {
+	return file_roomio_cluster_v1_cluster_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *RecoveryClaim) GetRequestId() uint64 {
+	if x != nil {
+		return x.RequestId
+	}
+	return 0
+}
+
+func (x *RecoveryClaim) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *RecoveryClaim) GetPid() string {
+	if x != nil {
+		return x.Pid
+	}
+	return ""
+}
+
+func (x *RecoveryClaim) GetOffset() string {
+	if x != nil {
+		return x.Offset
+	}
+	return ""
+}
+
+func (x *RecoveryClaim) GetHasOffset() bool {
+	if x != nil {
+		return x.HasOffset
+	}
+	return false
+}
+
+// RecoveryState (giver → taker) answers a RecoveryClaim: ok is false when the session is unknown,
+// expired, of another namespace, or does not hold the offset (the client then gets a fresh socket).
+type RecoveryState struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	RequestId uint64                 `protobuf:"varint,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Ok        bool                   `protobuf:"varint,2,opt,name=ok,proto3" json:"ok,omitempty"`
+	// sid is the socket's id, rooms its rooms (its own-id room included), data_json its data as JSON.
+	Sid           string   `protobuf:"bytes,3,opt,name=sid,proto3" json:"sid,omitempty"`
+	Rooms         []string `protobuf:"bytes,4,rep,name=rooms,proto3" json:"rooms,omitempty"`
+	DataJson      []byte   `protobuf:"bytes,5,opt,name=data_json,json=dataJson,proto3" json:"data_json,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecoveryState) Reset() {
+	*x = RecoveryState{}
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecoveryState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecoveryState) ProtoMessage() {}
+
+func (x *RecoveryState) ProtoReflect() protoreflect.Message {
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecoveryState.ProtoReflect.Descriptor instead.
+func (*RecoveryState) Descriptor() ([]byte, []int) {
+	return file_roomio_cluster_v1_cluster_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *RecoveryState) GetRequestId() uint64 {
+	if x != nil {
+		return x.RequestId
+	}
+	return 0
+}
+
+func (x *RecoveryState) GetOk() bool {
+	if x != nil {
+		return x.Ok
+	}
+	return false
+}
+
+func (x *RecoveryState) GetSid() string {
+	if x != nil {
+		return x.Sid
+	}
+	return ""
+}
+
+func (x *RecoveryState) GetRooms() []string {
+	if x != nil {
+		return x.Rooms
+	}
+	return nil
+}
+
+func (x *RecoveryState) GetDataJson() []byte {
+	if x != nil {
+		return x.DataJson
+	}
+	return nil
+}
+
+// RecoveryTake (taker → giver) completes a handover that a RecoveryState accepted: request_id is the
+// claim's.
+type RecoveryTake struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RequestId     uint64                 `protobuf:"varint,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Pid           string                 `protobuf:"bytes,2,opt,name=pid,proto3" json:"pid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecoveryTake) Reset() {
+	*x = RecoveryTake{}
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecoveryTake) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecoveryTake) ProtoMessage() {}
+
+func (x *RecoveryTake) ProtoReflect() protoreflect.Message {
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecoveryTake.ProtoReflect.Descriptor instead.
+func (*RecoveryTake) Descriptor() ([]byte, []int) {
+	return file_roomio_cluster_v1_cluster_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *RecoveryTake) GetRequestId() uint64 {
+	if x != nil {
+		return x.RequestId
+	}
+	return 0
+}
+
+func (x *RecoveryTake) GetPid() string {
+	if x != nil {
+		return x.Pid
+	}
+	return ""
+}
+
+// RecoveryBuffer (giver → taker) answers a RecoveryTake with every packet the socket keeps, in order
+// (events with their offsets); the client missed events[from:]. ok is false when the session was
+// dropped meanwhile (its buffer overflowed).
+type RecoveryBuffer struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	RequestId uint64                 `protobuf:"varint,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Ok        bool                   `protobuf:"varint,2,opt,name=ok,proto3" json:"ok,omitempty"`
+	Events    []*v1.Event            `protobuf:"bytes,3,rep,name=events,proto3" json:"events,omitempty"`
+	From      uint32                 `protobuf:"varint,4,opt,name=from,proto3" json:"from,omitempty"`
+	// complete is set when no packet ever fell out of the socket's ring of sent packets.
+	Complete      bool `protobuf:"varint,5,opt,name=complete,proto3" json:"complete,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecoveryBuffer) Reset() {
+	*x = RecoveryBuffer{}
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecoveryBuffer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecoveryBuffer) ProtoMessage() {}
+
+func (x *RecoveryBuffer) ProtoReflect() protoreflect.Message {
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecoveryBuffer.ProtoReflect.Descriptor instead.
+func (*RecoveryBuffer) Descriptor() ([]byte, []int) {
+	return file_roomio_cluster_v1_cluster_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *RecoveryBuffer) GetRequestId() uint64 {
+	if x != nil {
+		return x.RequestId
+	}
+	return 0
+}
+
+func (x *RecoveryBuffer) GetOk() bool {
+	if x != nil {
+		return x.Ok
+	}
+	return false
+}
+
+func (x *RecoveryBuffer) GetEvents() []*v1.Event {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+func (x *RecoveryBuffer) GetFrom() uint32 {
+	if x != nil {
+		return x.From
+	}
+	return 0
+}
+
+func (x *RecoveryBuffer) GetComplete() bool {
+	if x != nil {
+		return x.Complete
+	}
+	return false
+}
+
 var File_roomio_cluster_v1_cluster_proto protoreflect.FileDescriptor
 
 const file_roomio_cluster_v1_cluster_proto_rawDesc = "" +
 	"\n" +
-	"\x1froomio/cluster/v1/cluster.proto\x12\x11roomio.cluster.v1\x1a\x19roomio/wire/v1/wire.proto\"\xf6\n" +
-	"\n" +
+	"\x1froomio/cluster/v1/cluster.proto\x12\x11roomio.cluster.v1\x1a\x19roomio/wire/v1/wire.proto\"\xa2\r\n" +
 	"\bEnvelope\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\tR\x04from\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\rR\aversion\x12<\n" +
@@ -2203,7 +2558,11 @@ const file_roomio_cluster_v1_cluster_proto_rawDesc = "" +
 	"\x10list_rooms_reply\x18) \x01(\v2!.roomio.cluster.v1.ListRoomsReplyH\x00R\x0elistRoomsReply\x12F\n" +
 	"\rmatch_request\x18* \x01(\v2\x1f.roomio.cluster.v1.MatchRequestH\x00R\fmatchRequest\x12@\n" +
 	"\vmatch_reply\x18+ \x01(\v2\x1d.roomio.cluster.v1.MatchReplyH\x00R\n" +
-	"matchReplyB\x06\n" +
+	"matchReply\x12I\n" +
+	"\x0erecovery_claim\x182 \x01(\v2 .roomio.cluster.v1.RecoveryClaimH\x00R\rrecoveryClaim\x12I\n" +
+	"\x0erecovery_state\x183 \x01(\v2 .roomio.cluster.v1.RecoveryStateH\x00R\rrecoveryState\x12F\n" +
+	"\rrecovery_take\x184 \x01(\v2\x1f.roomio.cluster.v1.RecoveryTakeH\x00R\frecoveryTake\x12L\n" +
+	"\x0frecovery_buffer\x185 \x01(\v2!.roomio.cluster.v1.RecoveryBufferH\x00R\x0erecoveryBufferB\x06\n" +
 	"\x04body\"8\n" +
 	"\x04Room\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
@@ -2357,7 +2716,33 @@ const file_roomio_cluster_v1_cluster_proto_rawDesc = "" +
 	"request_id\x18\x01 \x01(\x04R\trequestId\x12\x12\n" +
 	"\x04room\x18\x02 \x01(\tR\x04room\x12\x18\n" +
 	"\acreated\x18\x03 \x01(\bR\acreated\x12\x14\n" +
-	"\x05error\x18\x04 \x01(\tR\x05error*a\n" +
+	"\x05error\x18\x04 \x01(\tR\x05error\"\x95\x01\n" +
+	"\rRecoveryClaim\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\x04R\trequestId\x12\x1c\n" +
+	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12\x10\n" +
+	"\x03pid\x18\x03 \x01(\tR\x03pid\x12\x16\n" +
+	"\x06offset\x18\x04 \x01(\tR\x06offset\x12\x1d\n" +
+	"\n" +
+	"has_offset\x18\x05 \x01(\bR\thasOffset\"\x83\x01\n" +
+	"\rRecoveryState\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\x04R\trequestId\x12\x0e\n" +
+	"\x02ok\x18\x02 \x01(\bR\x02ok\x12\x10\n" +
+	"\x03sid\x18\x03 \x01(\tR\x03sid\x12\x14\n" +
+	"\x05rooms\x18\x04 \x03(\tR\x05rooms\x12\x1b\n" +
+	"\tdata_json\x18\x05 \x01(\fR\bdataJson\"?\n" +
+	"\fRecoveryTake\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\x04R\trequestId\x12\x10\n" +
+	"\x03pid\x18\x02 \x01(\tR\x03pid\"\x9e\x01\n" +
+	"\x0eRecoveryBuffer\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\x04R\trequestId\x12\x0e\n" +
+	"\x02ok\x18\x02 \x01(\bR\x02ok\x12-\n" +
+	"\x06events\x18\x03 \x03(\v2\x15.roomio.wire.v1.EventR\x06events\x12\x12\n" +
+	"\x04from\x18\x04 \x01(\rR\x04from\x12\x1a\n" +
+	"\bcomplete\x18\x05 \x01(\bR\bcomplete*a\n" +
 	"\x02Op\x12\x12\n" +
 	"\x0eOP_UNSPECIFIED\x10\x00\x12\v\n" +
 	"\aOP_EMIT\x10\x01\x12\f\n" +
@@ -2380,7 +2765,7 @@ func file_roomio_cluster_v1_cluster_proto_rawDescGZIP() []byte {
 }
 
 var file_roomio_cluster_v1_cluster_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_roomio_cluster_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_roomio_cluster_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
 var file_roomio_cluster_v1_cluster_proto_goTypes = []any{
 	(Op)(0),                  // 0: roomio.cluster.v1.Op
 	(*Envelope)(nil),         // 1: roomio.cluster.v1.Envelope
@@ -2408,10 +2793,14 @@ var file_roomio_cluster_v1_cluster_proto_goTypes = []any{
 	(*ListRoomsReply)(nil),   // 23: roomio.cluster.v1.ListRoomsReply
 	(*MatchRequest)(nil),     // 24: roomio.cluster.v1.MatchRequest
 	(*MatchReply)(nil),       // 25: roomio.cluster.v1.MatchReply
-	nil,                      // 26: roomio.cluster.v1.Handshake.QueryEntry
-	nil,                      // 27: roomio.cluster.v1.Handshake.HeadersEntry
-	(*v1.Event)(nil),         // 28: roomio.wire.v1.Event
-	(*v1.Arg)(nil),           // 29: roomio.wire.v1.Arg
+	(*RecoveryClaim)(nil),    // 26: roomio.cluster.v1.RecoveryClaim
+	(*RecoveryState)(nil),    // 27: roomio.cluster.v1.RecoveryState
+	(*RecoveryTake)(nil),     // 28: roomio.cluster.v1.RecoveryTake
+	(*RecoveryBuffer)(nil),   // 29: roomio.cluster.v1.RecoveryBuffer
+	nil,                      // 30: roomio.cluster.v1.Handshake.QueryEntry
+	nil,                      // 31: roomio.cluster.v1.Handshake.HeadersEntry
+	(*v1.Event)(nil),         // 32: roomio.wire.v1.Event
+	(*v1.Arg)(nil),           // 33: roomio.wire.v1.Arg
 }
 var file_roomio_cluster_v1_cluster_proto_depIdxs = []int32{
 	6,  // 0: roomio.cluster.v1.Envelope.broadcast:type_name -> roomio.cluster.v1.Broadcast
@@ -2433,31 +2822,36 @@ var file_roomio_cluster_v1_cluster_proto_depIdxs = []int32{
 	23, // 16: roomio.cluster.v1.Envelope.list_rooms_reply:type_name -> roomio.cluster.v1.ListRoomsReply
 	24, // 17: roomio.cluster.v1.Envelope.match_request:type_name -> roomio.cluster.v1.MatchRequest
 	25, // 18: roomio.cluster.v1.Envelope.match_reply:type_name -> roomio.cluster.v1.MatchReply
-	2,  // 19: roomio.cluster.v1.Interest.room:type_name -> roomio.cluster.v1.Room
-	2,  // 20: roomio.cluster.v1.InterestSnapshot.rooms:type_name -> roomio.cluster.v1.Room
-	0,  // 21: roomio.cluster.v1.Broadcast.op:type_name -> roomio.cluster.v1.Op
-	28, // 22: roomio.cluster.v1.Broadcast.event:type_name -> roomio.wire.v1.Event
-	8,  // 23: roomio.cluster.v1.BroadcastReply.acks:type_name -> roomio.cluster.v1.AckReply
-	9,  // 24: roomio.cluster.v1.BroadcastReply.sockets:type_name -> roomio.cluster.v1.SocketInfo
-	29, // 25: roomio.cluster.v1.AckReply.args:type_name -> roomio.wire.v1.Arg
-	10, // 26: roomio.cluster.v1.SocketInfo.handshake:type_name -> roomio.cluster.v1.Handshake
-	26, // 27: roomio.cluster.v1.Handshake.query:type_name -> roomio.cluster.v1.Handshake.QueryEntry
-	27, // 28: roomio.cluster.v1.Handshake.headers:type_name -> roomio.cluster.v1.Handshake.HeadersEntry
-	29, // 29: roomio.cluster.v1.ServerEvent.args:type_name -> roomio.wire.v1.Arg
-	29, // 30: roomio.cluster.v1.ServerEventAck.args:type_name -> roomio.wire.v1.Arg
-	2,  // 31: roomio.cluster.v1.RoomJoin.room:type_name -> roomio.cluster.v1.Room
-	29, // 32: roomio.cluster.v1.RoomJoin.options:type_name -> roomio.wire.v1.Arg
-	2,  // 33: roomio.cluster.v1.RoomJoinReply.room:type_name -> roomio.cluster.v1.Room
-	2,  // 34: roomio.cluster.v1.RoomLeave.room:type_name -> roomio.cluster.v1.Room
-	2,  // 35: roomio.cluster.v1.RoomMessage.room:type_name -> roomio.cluster.v1.Room
-	29, // 36: roomio.cluster.v1.RoomMessage.args:type_name -> roomio.wire.v1.Arg
-	29, // 37: roomio.cluster.v1.RoomMessageReply.args:type_name -> roomio.wire.v1.Arg
-	22, // 38: roomio.cluster.v1.ListRoomsReply.rooms:type_name -> roomio.cluster.v1.ListedRoom
-	39, // [39:39] is the sub-list for method output_type
-	39, // [39:39] is the sub-list for method input_type
-	39, // [39:39] is the sub-list for extension type_name
-	39, // [39:39] is the sub-list for extension extendee
-	0,  // [0:39] is the sub-list for field type_name
+	26, // 19: roomio.cluster.v1.Envelope.recovery_claim:type_name -> roomio.cluster.v1.RecoveryClaim
+	27, // 20: roomio.cluster.v1.Envelope.recovery_state:type_name -> roomio.cluster.v1.RecoveryState
+	28, // 21: roomio.cluster.v1.Envelope.recovery_take:type_name -> roomio.cluster.v1.RecoveryTake
+	29, // 22: roomio.cluster.v1.Envelope.recovery_buffer:type_name -> roomio.cluster.v1.RecoveryBuffer
+	2,  // 23: roomio.cluster.v1.Interest.room:type_name -> roomio.cluster.v1.Room
+	2,  // 24: roomio.cluster.v1.InterestSnapshot.rooms:type_name -> roomio.cluster.v1.Room
+	0,  // 25: roomio.cluster.v1.Broadcast.op:type_name -> roomio.cluster.v1.Op
+	32, // 26: roomio.cluster.v1.Broadcast.event:type_name -> roomio.wire.v1.Event
+	8,  // 27: roomio.cluster.v1.BroadcastReply.acks:type_name -> roomio.cluster.v1.AckReply
+	9,  // 28: roomio.cluster.v1.BroadcastReply.sockets:type_name -> roomio.cluster.v1.SocketInfo
+	33, // 29: roomio.cluster.v1.AckReply.args:type_name -> roomio.wire.v1.Arg
+	10, // 30: roomio.cluster.v1.SocketInfo.handshake:type_name -> roomio.cluster.v1.Handshake
+	30, // 31: roomio.cluster.v1.Handshake.query:type_name -> roomio.cluster.v1.Handshake.QueryEntry
+	31, // 32: roomio.cluster.v1.Handshake.headers:type_name -> roomio.cluster.v1.Handshake.HeadersEntry
+	33, // 33: roomio.cluster.v1.ServerEvent.args:type_name -> roomio.wire.v1.Arg
+	33, // 34: roomio.cluster.v1.ServerEventAck.args:type_name -> roomio.wire.v1.Arg
+	2,  // 35: roomio.cluster.v1.RoomJoin.room:type_name -> roomio.cluster.v1.Room
+	33, // 36: roomio.cluster.v1.RoomJoin.options:type_name -> roomio.wire.v1.Arg
+	2,  // 37: roomio.cluster.v1.RoomJoinReply.room:type_name -> roomio.cluster.v1.Room
+	2,  // 38: roomio.cluster.v1.RoomLeave.room:type_name -> roomio.cluster.v1.Room
+	2,  // 39: roomio.cluster.v1.RoomMessage.room:type_name -> roomio.cluster.v1.Room
+	33, // 40: roomio.cluster.v1.RoomMessage.args:type_name -> roomio.wire.v1.Arg
+	33, // 41: roomio.cluster.v1.RoomMessageReply.args:type_name -> roomio.wire.v1.Arg
+	22, // 42: roomio.cluster.v1.ListRoomsReply.rooms:type_name -> roomio.cluster.v1.ListedRoom
+	32, // 43: roomio.cluster.v1.RecoveryBuffer.events:type_name -> roomio.wire.v1.Event
+	44, // [44:44] is the sub-list for method output_type
+	44, // [44:44] is the sub-list for method input_type
+	44, // [44:44] is the sub-list for extension type_name
+	44, // [44:44] is the sub-list for extension extendee
+	0,  // [0:44] is the sub-list for field type_name
 }
 
 func init() { file_roomio_cluster_v1_cluster_proto_init() }
@@ -2485,6 +2879,10 @@ func file_roomio_cluster_v1_cluster_proto_init() {
 		(*Envelope_ListRoomsReply)(nil),
 		(*Envelope_MatchRequest)(nil),
 		(*Envelope_MatchReply)(nil),
+		(*Envelope_RecoveryClaim)(nil),
+		(*Envelope_RecoveryState)(nil),
+		(*Envelope_RecoveryTake)(nil),
+		(*Envelope_RecoveryBuffer)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2492,7 +2890,7 @@ func file_roomio_cluster_v1_cluster_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_roomio_cluster_v1_cluster_proto_rawDesc), len(file_roomio_cluster_v1_cluster_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   27,
+			NumMessages:   31,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
