@@ -38,6 +38,31 @@ type Placement interface {
 	EmitTo(sid string, p *packet.Packet)
 	// Kick removes socket sid from room on its node: the socket leaves the room as if it had left.
 	Kick(room, sid string)
+
+	// Handoff and replication (handoff.go). Pull asks the cluster what it has of room, which this node
+	// starts running, and calls done once, from any goroutine, with the state to restore (nil: none).
+	Pull(room string, done func(*RoomState))
+	// Replicate sends st to room's replica node; it reports false when there is none (the state then
+	// counts as acknowledged). The acknowledgement comes back as a ReplicaAck.
+	Replicate(room string, st *RoomState) bool
+	// Dropped tells room's replica node that the room was disposed.
+	Dropped(room string)
+	// Push hands st over to node unasked; done, when set, is called once, when node acknowledged it or
+	// cannot.
+	Push(node, room string, st *RoomState, done func())
+	// Fence calls done once, from any goroutine, when every emit of room made so far has reached the
+	// sockets of every node (or after a bound).
+	Fence(room string, done func())
+	// Alive reports whether the node of socket sid is this node or a live member; NodeAlive the same of
+	// a node.
+	Alive(sid string) bool
+	NodeAlive(node string) bool
+	// Successor returns the owner of room among the live nodes other than this one.
+	Successor(room string) (node string, ok bool)
+	// RelayJoin, RelayLeave and RelayMessage pass work for a room this node no longer runs to node.
+	RelayJoin(node, room, sid string, options packet.Arg, rejoin bool, answer func(error))
+	RelayLeave(node, room, sid string, why LeaveReason)
+	RelayMessage(node string, m *RoomMessage)
 }
 
 // Messages from the engine to a namespace actor about placed rooms.
@@ -56,12 +81,15 @@ type (
 		SID     string
 		Options packet.Arg
 		Answer  func(error)
+		Rejoin  bool // see Joiner.Rejoin
+		Relayed bool // see RoomMessage.Relayed
 	}
 	// OwnerLeave tells this node, the owner, that a socket of another node left the room.
 	OwnerLeave struct {
-		Room string
-		SID  string
-		Why  LeaveReason
+		Room    string
+		SID     string
+		Why     LeaveReason
+		Relayed bool
 	}
 	// Rebalance tells the namespace that the cluster's membership changed: each proxy whose owner
 	// changed asks the new owner to add its members back (and sends its waiting joins there); each owned
@@ -114,33 +142,117 @@ func (n *namespaceActor) askOwner(ctx actor.Context, r string, p *placedRoom, to
 		return
 	}
 	self, sys := ctx.Self(), ctx.ActorSystem()
-	n.ownerAdd(ctx, r, &roomAdd{Room: r, SID: pj.sid, Ref: pj.ref, Options: pj.options, Gated: true,
+	n.ownerAdd(ctx, r, &roomAdd{Room: r, SID: pj.sid, Ref: pj.ref, Options: pj.options, Gated: true, Rejoin: pj.rejoin,
 		Answer: func(err error) { sys.Root.Send(self, &JoinAnswer{Room: r, Token: token, Err: err}) }})
 }
 
 // ownerAdd hands a join to the owned room r, starting it when it is not running.
 func (n *namespaceActor) ownerAdd(ctx actor.Context, r string, add *roomAdd) {
-	o := n.owned[r]
+	o := n.ownedRoom(ctx, r)
 	if o == nil {
-		spec := n.hooks.Behavior(r)
-		if spec == nil {
-			add.Answer(ErrNoBehavior)
-			return
-		}
-		o = &roomEntry{spec: spec, pending: new(atomic.Int64), maxPending: spec.MaxPending}
-		if o.maxPending <= 0 {
-			o.maxPending = 1024
-		}
-		br := newBehaviorRoom(r, spec, o.pending, n.live)
-		br.r.out = n.hooks.Placement
-		o.pid = ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return br }))
-		if n.owned == nil {
-			n.owned = make(map[string]*roomEntry)
-		}
-		n.owned[r] = o
+		add.Answer(ErrNoBehavior)
+		return
 	}
 	o.adds++
 	ctx.Send(o.pid, add)
+}
+
+// ownedRoom returns the owner's actor of placed room r, starting it (it restores the room's state
+// first: handoff.go) when it is not running; nil when r has no behaviour.
+func (n *namespaceActor) ownedRoom(ctx actor.Context, r string) *roomEntry {
+	if o := n.owned[r]; o != nil {
+		return o
+	}
+	spec := n.hooks.Behavior(r)
+	if spec == nil {
+		return nil
+	}
+	o := &roomEntry{spec: spec, pending: new(atomic.Int64), maxPending: spec.MaxPending}
+	if o.maxPending <= 0 {
+		o.maxPending = 1024
+	}
+	br := newBehaviorRoom(r, spec, o.pending, n.live)
+	br.r.out = n.hooks.Placement
+	o.pid = ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return br }))
+	if n.owned == nil {
+		n.owned = make(map[string]*roomEntry)
+	}
+	n.owned[r] = o
+	return o
+}
+
+// ownerHere decides where work for placed room r that reached this node as its owner goes: to the room's
+// actor here (it runs, or this node owns the room in its view, or the work was relayed: it is started),
+// or, relayed, to the owner in this node's view (returned; "" for here).
+func (n *namespaceActor) ownerHere(r string, relayed bool) string {
+	if o := n.owned[r]; o != nil || relayed {
+		return ""
+	}
+	if owner, local := n.hooks.Placement.Owner(r); !local {
+		return owner
+	}
+	return ""
+}
+
+// ownerJoin handles a join asked of this node as the owner of m.Room.
+func (n *namespaceActor) ownerJoin(ctx actor.Context, m *OwnerJoin) {
+	if to := n.ownerHere(m.Room, m.Relayed); to != "" {
+		n.hooks.Placement.RelayJoin(to, m.Room, m.SID, m.Options, m.Rejoin, m.Answer)
+		return
+	}
+	n.ownerAdd(ctx, m.Room, &roomAdd{Room: m.Room, SID: m.SID, Options: m.Options, Gated: true, Answer: m.Answer,
+		Rejoin: m.Rejoin, Relayed: m.Relayed})
+}
+
+// ownerLeave handles a leave told to this node as the owner of m.Room.
+func (n *namespaceActor) ownerLeave(ctx actor.Context, m *OwnerLeave) {
+	if to := n.ownerHere(m.Room, m.Relayed); to != "" {
+		n.hooks.Placement.RelayLeave(to, m.Room, m.SID, m.Why)
+		return
+	}
+	if o := n.owned[m.Room]; o != nil {
+		ctx.Send(o.pid, &roomRemove{SID: m.SID, Why: m.Why, Relayed: m.Relayed})
+	}
+}
+
+// ownerMessage returns the owner's actor that takes m, a message for placed room m.Room, starting it
+// when needed; nil when m was relayed on or has no room.
+func (n *namespaceActor) ownerMessage(ctx actor.Context, m *RoomMessage) *roomEntry {
+	if to := n.ownerHere(m.Room, m.Relayed); to != "" {
+		n.hooks.Placement.RelayMessage(to, m)
+		return nil
+	}
+	o := n.ownedRoom(ctx, m.Room)
+	if o == nil {
+		m.fail(ErrNoBehavior)
+	}
+	return o
+}
+
+// stateRequest answers a peer's pull: the room runs here, so it is handed over to the peer.
+func (n *namespaceActor) stateRequest(ctx actor.Context, m *StateRequest) {
+	o := n.owned[m.Room]
+	if o == nil || o.moved != "" {
+		m.Reply(nil)
+		return
+	}
+	ctx.Send(o.pid, &roomHandoff{to: m.From, reply: m.Reply})
+}
+
+// handOffAll pushes every room this node runs to its next owner (shutdown).
+func (n *namespaceActor) handOffAll(ctx actor.Context, m *HandOffAll) {
+	for r, o := range n.owned {
+		if o.moved != "" {
+			continue
+		}
+		to, ok := n.hooks.Placement.Successor(r)
+		if !ok {
+			continue
+		}
+		m.Collector.AddLegs(1)
+		ctx.Send(o.pid, &roomHandoff{to: to, done: m.Collector.LegDone})
+	}
+	m.Collector.LegDone()
 }
 
 // joinAnswer applies the owner's answer to a join this namespace asked for.
@@ -240,9 +352,18 @@ func (n *namespaceActor) rebalance(ctx actor.Context) {
 		}
 	}
 	for r, o := range n.owned {
-		if _, local := p.Owner(r); !local {
+		owner, local := p.Owner(r)
+		switch {
+		case o.moved != "" && (!local || !p.NodeAlive(o.moved)):
+			// A forwarder is needed only while this node's view still names it the owner: otherwise what
+			// reaches it is relayed to the owner of its view (ownerHere).
 			ctx.Poison(o.pid)
 			delete(n.owned, r)
+		case o.moved != "":
+		case !local:
+			ctx.Send(o.pid, &roomHandoff{to: owner})
+		default:
+			ctx.Send(o.pid, &roomMembersCheck{})
 		}
 	}
 }

@@ -67,6 +67,11 @@ type link struct {
 	tunnels *tunnel.Tunnels // requests relayed to the node of their session (relay.go)
 
 	roomCalls map[uint64]*roomCall // room messages waiting for their owner's answer (placement.go); under mu
+
+	// Handoff and replication (handoff.go), under mu.
+	store  map[string]*actors.RoomState // copies of placed rooms (replicas, handoff pushes), by stateKey
+	pulls  map[uint64]*pull
+	pushes map[string][]push
 }
 
 type pendingCall struct {
@@ -81,7 +86,8 @@ func (e *Engine) newLink() error {
 	if cc.GossipAddr == "" {
 		return nil
 	}
-	l := &link{e: e, pending: make(map[uint64]*pendingCall), interest: clusterlink.NewInterest(), roomCalls: make(map[uint64]*roomCall)}
+	l := &link{e: e, pending: make(map[uint64]*pendingCall), interest: clusterlink.NewInterest(), roomCalls: make(map[uint64]*roomCall),
+		store: make(map[string]*actors.RoomState), pulls: make(map[uint64]*pull), pushes: make(map[string][]push)}
 	node, err := cluster.New(cluster.Config{
 		GossipAddr: cc.GossipAddr, AdvertiseGossip: cc.AdvertiseGossip,
 		RemoteAddr: cc.RemoteAddr, AdvertiseRemote: cc.AdvertiseRemote,
@@ -201,6 +207,16 @@ func (l *link) Receive(from cluster.Member, env *clusterv1.Envelope) {
 		l.remoteRoomMessage(from.ID, b.RoomMessage)
 	case *clusterv1.Envelope_RoomMessageReply:
 		l.remoteRoomMessageReply(b.RoomMessageReply)
+	case *clusterv1.Envelope_RoomStateRequest:
+		l.remoteStateRequest(from.ID, b.RoomStateRequest)
+	case *clusterv1.Envelope_RoomState:
+		l.remoteRoomState(from.ID, b.RoomState)
+	case *clusterv1.Envelope_RoomStateAck:
+		l.remoteStateAck(from.ID, b.RoomStateAck)
+	case *clusterv1.Envelope_RoomRelay:
+		l.remoteRelay(from.ID, b.RoomRelay)
+	case *clusterv1.Envelope_RoomRelayJoinReply:
+		l.remoteRelayJoinReply(b.RoomRelayJoinReply)
 	case *clusterv1.Envelope_TunnelOpen, *clusterv1.Envelope_TunnelData, *clusterv1.Envelope_TunnelClose:
 		l.tunnels.Receive(from.ID, env)
 	}
@@ -231,6 +247,7 @@ func (l *link) MemberDown(m cluster.Member) {
 	}
 	l.membersChanged()
 	l.roomCallsDown(m.ID)
+	l.handoffDown(m.ID)
 }
 
 func (l *link) reply(r *clusterv1.BroadcastReply) {

@@ -137,6 +137,11 @@ type roomCall struct {
 // answer, or ErrRoomUnavailable when the owner cannot be reached or leaves first; past deadline the call
 // is forgotten (its caller stopped waiting).
 func (l *link) sendRoomMessage(node, ns, room, sid, event string, args []packet.Arg, ask bool, reply func([]packet.Arg, error), deadline time.Time) {
+	l.sendRoomMessageVia(node, ns, room, sid, event, args, ask, reply, deadline, false)
+}
+
+// sendRoomMessageVia is sendRoomMessage; relay sends it as a RoomRelay (handoff.go).
+func (l *link) sendRoomMessageVia(node, ns, room, sid, event string, args []packet.Arg, ask bool, reply func([]packet.Arg, error), deadline time.Time, relay bool) {
 	m := &clusterv1.RoomMessage{Room: &clusterv1.Room{Namespace: ns, Room: room}, Sid: sid, Event: event,
 		Args: clusterlink.ArgsToWire(args), Ask: ask}
 	// The owner reports errors on an ask only; for a plain send it logs them.
@@ -150,7 +155,11 @@ func (l *link) sendRoomMessage(node, ns, room, sid, event string, args []packet.
 		l.roomCalls[id] = &roomCall{node: node, reply: reply, timer: time.AfterFunc(time.Until(deadline), func() { l.takeRoomCall(id) })}
 		l.mu.Unlock()
 	}
-	if err := l.node.Send(node, &clusterv1.Envelope{Body: &clusterv1.Envelope_RoomMessage{RoomMessage: m}}); err != nil {
+	env := &clusterv1.Envelope{Body: &clusterv1.Envelope_RoomMessage{RoomMessage: m}}
+	if relay {
+		env = &clusterv1.Envelope{Body: &clusterv1.Envelope_RoomRelay{RoomRelay: &clusterv1.RoomRelay{Body: &clusterv1.RoomRelay_Message{Message: m}}}}
+	}
+	if err := l.node.Send(node, env); err != nil {
 		if ask {
 			if c := l.takeRoomCall(m.RequestId); c != nil {
 				c.reply(nil, fmt.Errorf("%w: %v", ErrRoomUnavailable, err))
@@ -207,14 +216,19 @@ func (l *link) placedNamespace(ns, room string) *Namespace {
 }
 
 func (l *link) remoteRoomJoin(from string, m *clusterv1.RoomJoin) {
-	ns, room := roomOf(m.Room)
-	answer := func(err error) {
+	l.ownerJoin(m, false, func(err error) {
 		r := &clusterv1.RoomJoinReply{RequestId: m.RequestId, Room: m.Room}
 		if err != nil {
 			r.Error = err.Error()
 		}
 		l.node.Send(from, &clusterv1.Envelope{Body: &clusterv1.Envelope_RoomJoinReply{RoomJoinReply: r}})
-	}
+	})
+}
+
+// ownerJoin hands a join asked of this node as the room's owner (relayed: by the node that ran it) to
+// the namespace.
+func (l *link) ownerJoin(m *clusterv1.RoomJoin, relayed bool, answer func(error)) {
+	ns, room := roomOf(m.Room)
 	n := l.placedNamespace(ns, room)
 	if n == nil {
 		answer(ErrNoBehavior)
@@ -225,7 +239,7 @@ func (l *link) remoteRoomJoin(from string, m *clusterv1.RoomJoin) {
 		answer(err)
 		return
 	}
-	l.e.system.Root.Send(n.pid, &actors.OwnerJoin{Room: room, SID: m.Sid, Options: opt, Answer: answer})
+	l.e.system.Root.Send(n.pid, &actors.OwnerJoin{Room: room, SID: m.Sid, Options: opt, Answer: answer, Rejoin: m.Rejoin, Relayed: relayed})
 }
 
 func (l *link) remoteRoomJoinReply(m *clusterv1.RoomJoinReply) {
@@ -241,14 +255,18 @@ func (l *link) remoteRoomJoinReply(m *clusterv1.RoomJoinReply) {
 	l.e.system.Root.Send(n.pid, &actors.JoinAnswer{Room: room, Token: m.RequestId, Err: err})
 }
 
-func (l *link) remoteRoomLeave(m *clusterv1.RoomLeave) {
+func (l *link) remoteRoomLeave(m *clusterv1.RoomLeave) { l.ownerLeaveMsg(m, false) }
+
+func (l *link) ownerLeaveMsg(m *clusterv1.RoomLeave, relayed bool) {
 	ns, room := roomOf(m.Room)
 	if n := l.placedNamespace(ns, room); n != nil {
-		l.e.system.Root.Send(n.pid, &actors.OwnerLeave{Room: room, SID: m.Sid, Why: actors.LeaveReason(m.Why)})
+		l.e.system.Root.Send(n.pid, &actors.OwnerLeave{Room: room, SID: m.Sid, Why: actors.LeaveReason(m.Why), Relayed: relayed})
 	}
 }
 
-func (l *link) remoteRoomMessage(from string, m *clusterv1.RoomMessage) {
+func (l *link) remoteRoomMessage(from string, m *clusterv1.RoomMessage) { l.ownerMessage(from, m, false) }
+
+func (l *link) ownerMessage(from string, m *clusterv1.RoomMessage, relayed bool) {
 	ns, room := roomOf(m.Room)
 	var answered atomic.Bool
 	reply := func(args []packet.Arg, err error) {
@@ -277,7 +295,7 @@ func (l *link) remoteRoomMessage(from string, m *clusterv1.RoomMessage) {
 		reply(nil, err)
 		return
 	}
-	l.e.system.Root.Send(n.pid, &actors.RoomMessage{Room: room, SID: m.Sid, Event: m.Event, Args: args, Ask: m.Ask, Reply: reply})
+	l.e.system.Root.Send(n.pid, &actors.RoomMessage{Room: room, SID: m.Sid, Event: m.Event, Args: args, Ask: m.Ask, Reply: reply, Relayed: relayed})
 }
 
 func (l *link) remoteRoomMessageReply(m *clusterv1.RoomMessageReply) {
@@ -299,6 +317,9 @@ var roomErrors = []error{ErrNotInRoom, ErrNoRoom, ErrNoBehavior, ErrRoomBusy, Er
 // roomError turns an owner's error text back into the engine's error of that text, or a new error
 // carrying it (a behaviour's own refusal).
 func roomError(msg string) error {
+	if msg == errRoomMoved.Error() {
+		return ErrRoomUnavailable
+	}
 	for _, e := range roomErrors {
 		if e.Error() == msg {
 			return e
