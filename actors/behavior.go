@@ -122,8 +122,9 @@ type RoomMessage struct {
 	Args  []packet.Arg
 	Ask   bool
 	Reply func(args []packet.Arg, err error)
-	// Relayed: a node that no longer runs the room passed it on (placed rooms); it is not relayed again.
-	Relayed bool
+	// Hops counts the nodes that passed it on because they no longer ran the room (placed rooms): at
+	// most two (a node hands it back once to the node it came from, which took the room meanwhile).
+	Hops uint8
 }
 
 // fail answers m with err.

@@ -354,26 +354,30 @@ func (r *Room) fenced() {
 	}
 }
 
-// relay passes work for a room that moved to its new owner; relayed work is not relayed twice.
+// maxHops bounds relaying: work goes from a node that no longer runs the room to the one it handed it
+// to, and at most once more (back, when that node had handed the room here before it knew).
+const maxHops = 2
+
+// relay passes work for a room that moved to its new owner.
 func (r *Room) relay(m any) {
 	switch m := m.(type) {
 	case *roomAdd:
-		if m.Relayed {
+		if m.Hops >= maxHops {
 			m.Answer(ErrRoomMoved)
 			return
 		}
-		r.out.RelayJoin(r.movedTo, r.name, m.SID, m.Options, m.Rejoin, m.Answer)
+		r.out.RelayJoin(r.movedTo, r.name, m.SID, m.Options, m.Rejoin, m.Hops+1, m.Answer)
 	case *roomRemove:
-		if !m.Relayed {
-			r.out.RelayLeave(r.movedTo, r.name, m.SID, m.Why)
+		if m.Hops < maxHops {
+			r.out.RelayLeave(r.movedTo, r.name, m.SID, m.Why, m.Hops+1)
 		}
 	case *RoomMessage:
 		r.pending.Add(-1)
-		if m.Relayed {
+		if m.Hops >= maxHops {
 			m.fail(ErrRoomMoved)
 			return
 		}
-		r.out.RelayMessage(r.movedTo, m)
+		r.out.RelayMessage(r.movedTo, m, m.Hops+1)
 	case *roomHandoff:
 		if m.reply != nil {
 			m.reply(nil)

@@ -181,6 +181,11 @@ func (n *namespaceActor) Receive(ctx actor.Context) {
 		}
 	case *HandOffAll:
 		n.handOffAll(ctx, m)
+	case *StatePushed:
+		if o := n.owned[m.Room]; o != nil && o.moved != "" {
+			ctx.Poison(o.pid)
+			delete(n.owned, m.Room)
+		}
 	case *nsMoved:
 		if o := n.owned[m.Room]; o != nil && o.pid.Equal(m.PID) {
 			o.moved = m.To

@@ -60,9 +60,10 @@ type Placement interface {
 	// Successor returns the owner of room among the live nodes other than this one.
 	Successor(room string) (node string, ok bool)
 	// RelayJoin, RelayLeave and RelayMessage pass work for a room this node no longer runs to node.
-	RelayJoin(node, room, sid string, options packet.Arg, rejoin bool, answer func(error))
-	RelayLeave(node, room, sid string, why LeaveReason)
-	RelayMessage(node string, m *RoomMessage)
+	// hops is the count the relayed work carries (one more than it came with).
+	RelayJoin(node, room, sid string, options packet.Arg, rejoin bool, hops uint8, answer func(error))
+	RelayLeave(node, room, sid string, why LeaveReason, hops uint8)
+	RelayMessage(node string, m *RoomMessage, hops uint8)
 }
 
 // Messages from the engine to a namespace actor about placed rooms.
@@ -81,16 +82,19 @@ type (
 		SID     string
 		Options packet.Arg
 		Answer  func(error)
-		Rejoin  bool // see Joiner.Rejoin
-		Relayed bool // see RoomMessage.Relayed
+		Rejoin  bool  // see Joiner.Rejoin
+		Hops    uint8 // see RoomMessage.Hops
 	}
 	// OwnerLeave tells this node, the owner, that a socket of another node left the room.
 	OwnerLeave struct {
 		Room    string
 		SID     string
 		Why     LeaveReason
-		Relayed bool
+		Hops    uint8
 	}
+	// StatePushed tells the namespace that a peer handed Room over to this node: a forwarder of this
+	// node for it is stopped (the room is run here from now on).
+	StatePushed struct{ Room string }
 	// Rebalance tells the namespace that the cluster's membership changed: each proxy whose owner
 	// changed asks the new owner to add its members back (and sends its waiting joins there); each owned
 	// room this node no longer owns is disposed.
@@ -184,8 +188,8 @@ func (n *namespaceActor) ownedRoom(ctx actor.Context, r string) *roomEntry {
 // ownerHere decides where work for placed room r that reached this node as its owner goes: to the room's
 // actor here (it runs, or this node owns the room in its view, or the work was relayed: it is started),
 // or, relayed, to the owner in this node's view (returned; "" for here).
-func (n *namespaceActor) ownerHere(r string, relayed bool) string {
-	if o := n.owned[r]; o != nil || relayed {
+func (n *namespaceActor) ownerHere(r string, hops uint8) string {
+	if o := n.owned[r]; o != nil || hops > 0 {
 		return ""
 	}
 	if owner, local := n.hooks.Placement.Owner(r); !local {
@@ -196,30 +200,30 @@ func (n *namespaceActor) ownerHere(r string, relayed bool) string {
 
 // ownerJoin handles a join asked of this node as the owner of m.Room.
 func (n *namespaceActor) ownerJoin(ctx actor.Context, m *OwnerJoin) {
-	if to := n.ownerHere(m.Room, m.Relayed); to != "" {
-		n.hooks.Placement.RelayJoin(to, m.Room, m.SID, m.Options, m.Rejoin, m.Answer)
+	if to := n.ownerHere(m.Room, m.Hops); to != "" {
+		n.hooks.Placement.RelayJoin(to, m.Room, m.SID, m.Options, m.Rejoin, 1, m.Answer)
 		return
 	}
 	n.ownerAdd(ctx, m.Room, &roomAdd{Room: m.Room, SID: m.SID, Options: m.Options, Gated: true, Answer: m.Answer,
-		Rejoin: m.Rejoin, Relayed: m.Relayed})
+		Rejoin: m.Rejoin, Hops: m.Hops})
 }
 
 // ownerLeave handles a leave told to this node as the owner of m.Room.
 func (n *namespaceActor) ownerLeave(ctx actor.Context, m *OwnerLeave) {
-	if to := n.ownerHere(m.Room, m.Relayed); to != "" {
-		n.hooks.Placement.RelayLeave(to, m.Room, m.SID, m.Why)
+	if to := n.ownerHere(m.Room, m.Hops); to != "" {
+		n.hooks.Placement.RelayLeave(to, m.Room, m.SID, m.Why, 1)
 		return
 	}
 	if o := n.owned[m.Room]; o != nil {
-		ctx.Send(o.pid, &roomRemove{SID: m.SID, Why: m.Why, Relayed: m.Relayed})
+		ctx.Send(o.pid, &roomRemove{SID: m.SID, Why: m.Why, Hops: m.Hops})
 	}
 }
 
 // ownerMessage returns the owner's actor that takes m, a message for placed room m.Room, starting it
 // when needed; nil when m was relayed on or has no room.
 func (n *namespaceActor) ownerMessage(ctx actor.Context, m *RoomMessage) *roomEntry {
-	if to := n.ownerHere(m.Room, m.Relayed); to != "" {
-		n.hooks.Placement.RelayMessage(to, m)
+	if to := n.ownerHere(m.Room, m.Hops); to != "" {
+		n.hooks.Placement.RelayMessage(to, m, 1)
 		return nil
 	}
 	o := n.ownedRoom(ctx, m.Room)
@@ -327,9 +331,27 @@ func (n *namespaceActor) maybeDropProxy(ctx actor.Context, r string, e *roomEntr
 }
 
 // rebalance follows a membership change: proxies whose owner changed ask the new owner to add their
-// members back and send it their waiting joins; owned rooms placed elsewhere now are disposed.
+// members back and send it their waiting joins; an owned room placed elsewhere now is handed over to
+// its new owner (handoff.go), a forwarder no longer needed is stopped, and the others drop members of
+// lost nodes.
 func (n *namespaceActor) rebalance(ctx actor.Context) {
 	p := n.hooks.Placement
+	// Owned rooms first: a forwarder must be gone before a proxy of this node asks this node again.
+	for r, o := range n.owned {
+		owner, local := p.Owner(r)
+		switch {
+		case o.moved != "" && (!local || !p.NodeAlive(o.moved)):
+			// A forwarder is needed only while this node's view still names it the owner: otherwise what
+			// reaches it is relayed to the owner of its view (ownerHere).
+			ctx.Poison(o.pid)
+			delete(n.owned, r)
+		case o.moved != "":
+		case !local:
+			ctx.Send(o.pid, &roomHandoff{to: owner})
+		default:
+			ctx.Send(o.pid, &roomMembersCheck{})
+		}
+	}
 	for r, e := range n.rooms {
 		if e.placed == nil {
 			continue
@@ -349,21 +371,6 @@ func (n *namespaceActor) rebalance(ctx actor.Context) {
 			pj := &placedJoin{sid: sid, pid: m.pid, ref: m.ref, rejoin: true}
 			e.placed.joins[n.tokens] = pj
 			n.askOwner(ctx, r, e.placed, n.tokens, pj)
-		}
-	}
-	for r, o := range n.owned {
-		owner, local := p.Owner(r)
-		switch {
-		case o.moved != "" && (!local || !p.NodeAlive(o.moved)):
-			// A forwarder is needed only while this node's view still names it the owner: otherwise what
-			// reaches it is relayed to the owner of its view (ownerHere).
-			ctx.Poison(o.pid)
-			delete(n.owned, r)
-		case o.moved != "":
-		case !local:
-			ctx.Send(o.pid, &roomHandoff{to: owner})
-		default:
-			ctx.Send(o.pid, &roomMembersCheck{})
 		}
 	}
 }

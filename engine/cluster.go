@@ -39,6 +39,9 @@ type ClusterConfig struct {
 	// ProbeInterval is memberlist's failure-probe interval: a crashed node is declared dead after roughly
 	// 5–6 intervals. Zero means memberlist's LAN default (1 s: about 6 s to detect a crash).
 	ProbeInterval time.Duration
+	// NodeID names this node (1–64 characters of [A-Za-z0-9_-], unique among the live nodes); empty: a
+	// generated one. It prefixes this node's socket ids and decides which behaviour rooms it owns.
+	NodeID string
 }
 
 // remoteTimeout is how long a peer waits for its local answers: it replies a margin (a tenth of the
@@ -72,6 +75,9 @@ type link struct {
 	store  map[string]*actors.RoomState // copies of placed rooms (replicas, handoff pushes), by stateKey
 	pulls  map[uint64]*pull
 	pushes map[string][]push
+	// answers waiting for a peer to come up (whenUp), and their count
+	deferred  map[string][]func()
+	ndeferred int
 }
 
 type pendingCall struct {
@@ -87,11 +93,12 @@ func (e *Engine) newLink() error {
 		return nil
 	}
 	l := &link{e: e, pending: make(map[uint64]*pendingCall), interest: clusterlink.NewInterest(), roomCalls: make(map[uint64]*roomCall),
-		store: make(map[string]*actors.RoomState), pulls: make(map[uint64]*pull), pushes: make(map[string][]push)}
+		store: make(map[string]*actors.RoomState), pulls: make(map[uint64]*pull), pushes: make(map[string][]push),
+		deferred: make(map[string][]func())}
 	node, err := cluster.New(cluster.Config{
 		GossipAddr: cc.GossipAddr, AdvertiseGossip: cc.AdvertiseGossip,
 		RemoteAddr: cc.RemoteAddr, AdvertiseRemote: cc.AdvertiseRemote,
-		Seeds: cc.Seeds, Key: cc.Key, ProbeInterval: cc.ProbeInterval, Logger: e.log, System: e.system,
+		Seeds: cc.Seeds, Key: cc.Key, ProbeInterval: cc.ProbeInterval, NodeID: cc.NodeID, Logger: e.log, System: e.system,
 	}, l)
 	if err != nil {
 		return err
@@ -227,6 +234,7 @@ func (l *link) MemberUp(m cluster.Member) {
 	l.e.log.Info("node joined", "node", m.ID, "remote_addr", m.RemoteAddr)
 	l.peerUp(m.ID)
 	l.membersChanged()
+	l.peerUpHandoff(m.ID)
 }
 
 // MemberDown implements cluster.Handler: calls waiting for that node end without its answer.

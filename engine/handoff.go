@@ -33,7 +33,9 @@ const handoffBudget = 3 * time.Second
 // pull is a RoomStateRequest waiting for the peers' answers.
 type pull struct {
 	key     string
-	waiting map[string]bool
+	req     *clusterv1.Envelope
+	asked   map[string]bool // every peer asked
+	waiting map[string]bool // those that have not answered
 	best    *actors.RoomState
 	done    func(*actors.RoomState)
 	timer   *time.Timer
@@ -106,12 +108,14 @@ func (l *link) nodeAlive(node string) bool {
 // pullState asks every peer for room of ns and calls done once with the best state found, its own copy
 // included.
 func (l *link) pullState(ns, room string, done func(*actors.RoomState)) {
-	p := &pull{key: stateKey(ns, room), waiting: make(map[string]bool), done: done}
-	peers := l.node.Members()
 	id := l.reqIDs.Add(1)
+	req := &clusterv1.Envelope{Body: &clusterv1.Envelope_RoomStateRequest{RoomStateRequest: &clusterv1.RoomStateRequest{
+		RequestId: id, Room: &clusterv1.Room{Namespace: ns, Room: room}}}}
+	p := &pull{key: stateKey(ns, room), req: req, asked: make(map[string]bool), waiting: make(map[string]bool), done: done}
 	l.mu.Lock()
+	peers := l.node.Members() // under mu: a peer that comes up later is asked by pullPeerUp
 	for _, m := range peers {
-		p.waiting[m.ID] = true
+		p.waiting[m.ID], p.asked[m.ID] = true, true
 	}
 	l.pulls[id] = p
 	p.timer = time.AfterFunc(pullTimeout, func() { l.pullAnswer(id, "", nil, true) })
@@ -120,13 +124,69 @@ func (l *link) pullState(ns, room string, done func(*actors.RoomState)) {
 		l.pullAnswer(id, "", nil, true)
 		return
 	}
-	req := &clusterv1.Envelope{Body: &clusterv1.Envelope_RoomStateRequest{RoomStateRequest: &clusterv1.RoomStateRequest{
-		RequestId: id, Room: &clusterv1.Room{Namespace: ns, Room: room}}}}
 	for _, m := range peers {
 		if err := l.node.Send(m.ID, req); err != nil {
 			l.pullAnswer(id, m.ID, nil, false)
 		}
 	}
+}
+
+// peerUpHandoff: a peer that came up is asked by the pulls under way (it may run one of their rooms:
+// it sent work here before this node saw it), and gets the answers that waited for it.
+func (l *link) peerUpHandoff(node string) {
+	l.mu.Lock()
+	type ask struct {
+		id  uint64
+		req *clusterv1.Envelope
+	}
+	var asks []ask
+	for id, p := range l.pulls {
+		if !p.asked[node] {
+			p.asked[node], p.waiting[node] = true, true
+			asks = append(asks, ask{id, p.req})
+		}
+	}
+	deferred := l.deferred[node]
+	delete(l.deferred, node)
+	l.ndeferred -= len(deferred)
+	l.mu.Unlock()
+	for _, a := range asks {
+		if err := l.node.Send(node, a.req); err != nil {
+			l.pullAnswer(a.id, node, nil, false)
+		}
+	}
+	for _, f := range deferred {
+		f()
+	}
+}
+
+// maxDeferred bounds the answers waiting for peers this node has not seen come up yet.
+const maxDeferred = 4096
+
+// whenUp runs f now when node is a live member, or once it comes up (within pullTimeout; after that
+// f is dropped: the asker has stopped waiting).
+func (l *link) whenUp(node string, f func()) {
+	l.mu.Lock()
+	if l.nodeAlive(node) {
+		l.mu.Unlock()
+		f()
+		return
+	}
+	if l.ndeferred >= maxDeferred {
+		l.mu.Unlock()
+		return
+	}
+	l.ndeferred++
+	l.deferred[node] = append(l.deferred[node], f)
+	l.mu.Unlock()
+	time.AfterFunc(pullTimeout, func() {
+		l.mu.Lock()
+		if len(l.deferred[node]) > 0 {
+			l.ndeferred -= len(l.deferred[node])
+			delete(l.deferred, node)
+		}
+		l.mu.Unlock()
+	})
 }
 
 // pullAnswer records node's answer to pull id (all: end it now) and completes the pull once every peer
@@ -170,12 +230,16 @@ func (l *link) remoteStateRequest(from string, m *clusterv1.RoomStateRequest) {
 		w.RequestId = m.RequestId
 		l.node.Send(from, &clusterv1.Envelope{Body: &clusterv1.Envelope_RoomState{RoomState: w}})
 	}
-	n := l.placedNamespace(ns, room)
-	if n == nil {
-		answer(nil)
-		return
-	}
-	l.e.system.Root.Send(n.pid, &actors.StateRequest{Room: room, From: from, Reply: answer})
+	// A peer may ask before this node saw it come up: the room is handed over (and then relayed to it)
+	// only once it can be reached.
+	l.whenUp(from, func() {
+		n := l.placedNamespace(ns, room)
+		if n == nil {
+			answer(nil)
+			return
+		}
+		l.e.system.Root.Send(n.pid, &actors.StateRequest{Room: room, From: from, Reply: answer})
+	})
 }
 
 // remoteRoomState takes an answer to a pull, or a pushed copy (kept, and acknowledged).
@@ -198,6 +262,11 @@ func (l *link) remoteRoomState(from string, m *clusterv1.RoomState) {
 	}
 	l.mu.Unlock()
 	if !m.Dropped {
+		// The sender handed the room to this node: a forwarder of this node for it must not send work back
+		// (sent before what the sender relays after the push, on the same path).
+		if n := l.e.Lookup(ns); n != nil && n.pid != nil {
+			l.e.system.Root.Send(n.pid, &actors.StatePushed{Room: room})
+		}
 		l.node.Send(from, &clusterv1.Envelope{Body: &clusterv1.Envelope_RoomStateAck{RoomStateAck: &clusterv1.RoomStateAck{
 			Room: m.Room, Version: m.Version}}})
 	}
@@ -324,7 +393,7 @@ func (l *link) fence(n *Namespace, room string, done func()) {
 }
 
 // relayJoin passes a join to node, which runs the room now; answer gets its answer.
-func (l *link) relayJoin(node, ns, room, sid string, options packet.Arg, rejoin bool, answer func(error)) {
+func (l *link) relayJoin(node, ns, room, sid string, options packet.Arg, rejoin bool, hops uint8, answer func(error)) {
 	var once atomic.Bool
 	reply := func(_ []packet.Arg, err error) {
 		if once.CompareAndSwap(false, true) {
@@ -344,7 +413,7 @@ func (l *link) relayJoin(node, ns, room, sid string, options packet.Arg, rejoin 
 		m.Options = clusterlink.ArgsToWire([]packet.Arg{options})[0]
 	}
 	if err := l.node.Send(node, &clusterv1.Envelope{Body: &clusterv1.Envelope_RoomRelay{RoomRelay: &clusterv1.RoomRelay{
-		Body: &clusterv1.RoomRelay_Join{Join: m}}}}); err != nil {
+		Body: &clusterv1.RoomRelay_Join{Join: m}, Hops: uint32(hops)}}}); err != nil {
 		if c := l.takeRoomCall(id); c != nil {
 			c.reply(nil, fmt.Errorf("%w: %v", ErrRoomUnavailable, err))
 		}
@@ -363,10 +432,11 @@ func (l *link) remoteRelayJoinReply(m *clusterv1.RoomRelayJoinReply) {
 
 // remoteRelay takes work relayed by a node that no longer runs the room.
 func (l *link) remoteRelay(from string, m *clusterv1.RoomRelay) {
+	hops := uint8(min(max(m.Hops, 1), 2))
 	switch b := m.Body.(type) {
 	case *clusterv1.RoomRelay_Join:
 		j := b.Join
-		l.ownerJoin(j, true, func(err error) {
+		l.ownerJoin(j, hops, func(err error) {
 			r := &clusterv1.RoomRelayJoinReply{RequestId: j.RequestId}
 			if err != nil {
 				r.Error = err.Error()
@@ -374,9 +444,9 @@ func (l *link) remoteRelay(from string, m *clusterv1.RoomRelay) {
 			l.node.Send(from, &clusterv1.Envelope{Body: &clusterv1.Envelope_RoomRelayJoinReply{RoomRelayJoinReply: r}})
 		})
 	case *clusterv1.RoomRelay_Leave:
-		l.ownerLeaveMsg(b.Leave, true)
+		l.ownerLeaveMsg(b.Leave, hops)
 	case *clusterv1.RoomRelay_Message:
-		l.ownerMessage(from, b.Message, true)
+		l.ownerMessage(from, b.Message, hops)
 	}
 }
 
@@ -444,21 +514,21 @@ func (p placer) NodeAlive(node string) bool { return p.n.e.link.nodeAlive(node) 
 
 func (p placer) Successor(room string) (string, bool) { return p.n.e.link.successor(p.n.name, room) }
 
-func (p placer) RelayJoin(node, room, sid string, options packet.Arg, rejoin bool, answer func(error)) {
-	p.n.e.link.relayJoin(node, p.n.name, room, sid, options, rejoin, answer)
+func (p placer) RelayJoin(node, room, sid string, options packet.Arg, rejoin bool, hops uint8, answer func(error)) {
+	p.n.e.link.relayJoin(node, p.n.name, room, sid, options, rejoin, hops, answer)
 }
 
-func (p placer) RelayLeave(node, room, sid string, why actors.LeaveReason) {
+func (p placer) RelayLeave(node, room, sid string, why actors.LeaveReason, hops uint8) {
 	n := p.n
 	m := &clusterv1.RoomLeave{Room: &clusterv1.Room{Namespace: n.name, Room: room}, Sid: sid, Why: uint32(why)}
 	n.e.link.node.Send(node, &clusterv1.Envelope{Body: &clusterv1.Envelope_RoomRelay{RoomRelay: &clusterv1.RoomRelay{
-		Body: &clusterv1.RoomRelay_Leave{Leave: m}}}})
+		Body: &clusterv1.RoomRelay_Leave{Leave: m}, Hops: uint32(hops)}}})
 }
 
-func (p placer) RelayMessage(node string, m *actors.RoomMessage) {
+func (p placer) RelayMessage(node string, m *actors.RoomMessage, hops uint8) {
 	reply := m.Reply
 	if reply == nil {
 		reply = func([]packet.Arg, error) {}
 	}
-	p.n.e.link.sendRoomMessageVia(node, p.n.name, m.Room, m.SID, m.Event, m.Args, m.Ask, reply, time.Time{}, true)
+	p.n.e.link.sendRoomMessageVia(node, p.n.name, m.Room, m.SID, m.Event, m.Args, m.Ask, reply, time.Time{}, hops)
 }

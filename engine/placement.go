@@ -137,11 +137,11 @@ type roomCall struct {
 // answer, or ErrRoomUnavailable when the owner cannot be reached or leaves first; past deadline the call
 // is forgotten (its caller stopped waiting).
 func (l *link) sendRoomMessage(node, ns, room, sid, event string, args []packet.Arg, ask bool, reply func([]packet.Arg, error), deadline time.Time) {
-	l.sendRoomMessageVia(node, ns, room, sid, event, args, ask, reply, deadline, false)
+	l.sendRoomMessageVia(node, ns, room, sid, event, args, ask, reply, deadline, 0)
 }
 
-// sendRoomMessageVia is sendRoomMessage; relay sends it as a RoomRelay (handoff.go).
-func (l *link) sendRoomMessageVia(node, ns, room, sid, event string, args []packet.Arg, ask bool, reply func([]packet.Arg, error), deadline time.Time, relay bool) {
+// sendRoomMessageVia is sendRoomMessage; hops > 0 sends it as a RoomRelay (handoff.go).
+func (l *link) sendRoomMessageVia(node, ns, room, sid, event string, args []packet.Arg, ask bool, reply func([]packet.Arg, error), deadline time.Time, hops uint8) {
 	m := &clusterv1.RoomMessage{Room: &clusterv1.Room{Namespace: ns, Room: room}, Sid: sid, Event: event,
 		Args: clusterlink.ArgsToWire(args), Ask: ask}
 	// The owner reports errors on an ask only; for a plain send it logs them.
@@ -156,8 +156,8 @@ func (l *link) sendRoomMessageVia(node, ns, room, sid, event string, args []pack
 		l.mu.Unlock()
 	}
 	env := &clusterv1.Envelope{Body: &clusterv1.Envelope_RoomMessage{RoomMessage: m}}
-	if relay {
-		env = &clusterv1.Envelope{Body: &clusterv1.Envelope_RoomRelay{RoomRelay: &clusterv1.RoomRelay{Body: &clusterv1.RoomRelay_Message{Message: m}}}}
+	if hops > 0 {
+		env = &clusterv1.Envelope{Body: &clusterv1.Envelope_RoomRelay{RoomRelay: &clusterv1.RoomRelay{Body: &clusterv1.RoomRelay_Message{Message: m}, Hops: uint32(hops)}}}
 	}
 	if err := l.node.Send(node, env); err != nil {
 		if ask {
@@ -216,7 +216,7 @@ func (l *link) placedNamespace(ns, room string) *Namespace {
 }
 
 func (l *link) remoteRoomJoin(from string, m *clusterv1.RoomJoin) {
-	l.ownerJoin(m, false, func(err error) {
+	l.ownerJoin(m, 0, func(err error) {
 		r := &clusterv1.RoomJoinReply{RequestId: m.RequestId, Room: m.Room}
 		if err != nil {
 			r.Error = err.Error()
@@ -227,7 +227,7 @@ func (l *link) remoteRoomJoin(from string, m *clusterv1.RoomJoin) {
 
 // ownerJoin hands a join asked of this node as the room's owner (relayed: by the node that ran it) to
 // the namespace.
-func (l *link) ownerJoin(m *clusterv1.RoomJoin, relayed bool, answer func(error)) {
+func (l *link) ownerJoin(m *clusterv1.RoomJoin, hops uint8, answer func(error)) {
 	ns, room := roomOf(m.Room)
 	n := l.placedNamespace(ns, room)
 	if n == nil {
@@ -239,7 +239,7 @@ func (l *link) ownerJoin(m *clusterv1.RoomJoin, relayed bool, answer func(error)
 		answer(err)
 		return
 	}
-	l.e.system.Root.Send(n.pid, &actors.OwnerJoin{Room: room, SID: m.Sid, Options: opt, Answer: answer, Rejoin: m.Rejoin, Relayed: relayed})
+	l.e.system.Root.Send(n.pid, &actors.OwnerJoin{Room: room, SID: m.Sid, Options: opt, Answer: answer, Rejoin: m.Rejoin, Hops: hops})
 }
 
 func (l *link) remoteRoomJoinReply(m *clusterv1.RoomJoinReply) {
@@ -255,18 +255,18 @@ func (l *link) remoteRoomJoinReply(m *clusterv1.RoomJoinReply) {
 	l.e.system.Root.Send(n.pid, &actors.JoinAnswer{Room: room, Token: m.RequestId, Err: err})
 }
 
-func (l *link) remoteRoomLeave(m *clusterv1.RoomLeave) { l.ownerLeaveMsg(m, false) }
+func (l *link) remoteRoomLeave(m *clusterv1.RoomLeave) { l.ownerLeaveMsg(m, 0) }
 
-func (l *link) ownerLeaveMsg(m *clusterv1.RoomLeave, relayed bool) {
+func (l *link) ownerLeaveMsg(m *clusterv1.RoomLeave, hops uint8) {
 	ns, room := roomOf(m.Room)
 	if n := l.placedNamespace(ns, room); n != nil {
-		l.e.system.Root.Send(n.pid, &actors.OwnerLeave{Room: room, SID: m.Sid, Why: actors.LeaveReason(m.Why), Relayed: relayed})
+		l.e.system.Root.Send(n.pid, &actors.OwnerLeave{Room: room, SID: m.Sid, Why: actors.LeaveReason(m.Why), Hops: hops})
 	}
 }
 
-func (l *link) remoteRoomMessage(from string, m *clusterv1.RoomMessage) { l.ownerMessage(from, m, false) }
+func (l *link) remoteRoomMessage(from string, m *clusterv1.RoomMessage) { l.ownerMessage(from, m, 0) }
 
-func (l *link) ownerMessage(from string, m *clusterv1.RoomMessage, relayed bool) {
+func (l *link) ownerMessage(from string, m *clusterv1.RoomMessage, hops uint8) {
 	ns, room := roomOf(m.Room)
 	var answered atomic.Bool
 	reply := func(args []packet.Arg, err error) {
@@ -295,7 +295,7 @@ func (l *link) ownerMessage(from string, m *clusterv1.RoomMessage, relayed bool)
 		reply(nil, err)
 		return
 	}
-	l.e.system.Root.Send(n.pid, &actors.RoomMessage{Room: room, SID: m.Sid, Event: m.Event, Args: args, Ask: m.Ask, Reply: reply, Relayed: relayed})
+	l.e.system.Root.Send(n.pid, &actors.RoomMessage{Room: room, SID: m.Sid, Event: m.Event, Args: args, Ask: m.Ask, Reply: reply, Hops: hops})
 }
 
 func (l *link) remoteRoomMessageReply(m *clusterv1.RoomMessageReply) {

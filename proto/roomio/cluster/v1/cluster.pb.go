@@ -2062,7 +2062,9 @@ func (x *RoomStateAck) GetVersion() uint64 {
 // RoomRelay carries a join, leave or message that reached a node that no longer runs the room, to the
 // node it handed the room over to (or to the owner in the sender's view). A relayed join is answered
 // with a RoomRelayJoinReply (its request_id is the sender's), a relayed message with a RoomMessageReply
-// when it has a request_id. A relayed item is never relayed again.
+// when it has a request_id. An item is relayed at most twice: to the node the room was handed to, and
+// back once from there when that node had handed the room to the sender before it knew (it runs the room
+// then: a RoomState push reached it first).
 type RoomRelay struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Types that are valid to be assigned to Body:
@@ -2070,7 +2072,9 @@ type RoomRelay struct {
 	//	*RoomRelay_Join
 	//	*RoomRelay_Leave
 	//	*RoomRelay_Message
-	Body          isRoomRelay_Body `protobuf_oneof:"body"`
+	Body isRoomRelay_Body `protobuf_oneof:"body"`
+	// hops: how many times the item was relayed, this time included (1 or 2).
+	Hops          uint32 `protobuf:"varint,4,opt,name=hops,proto3" json:"hops,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2137,6 +2141,13 @@ func (x *RoomRelay) GetMessage() *RoomMessage {
 		}
 	}
 	return nil
+}
+
+func (x *RoomRelay) GetHops() uint32 {
+	if x != nil {
+		return x.Hops
+	}
+	return 0
 }
 
 type isRoomRelay_Body interface {
@@ -2390,11 +2401,12 @@ const file_roomio_cluster_v1_cluster_proto_rawDesc = "" +
 	"\adropped\x18\v \x01(\bR\adropped\"U\n" +
 	"\fRoomStateAck\x12+\n" +
 	"\x04room\x18\x01 \x01(\v2\x17.roomio.cluster.v1.RoomR\x04room\x12\x18\n" +
-	"\aversion\x18\x02 \x01(\x04R\aversion\"\xb8\x01\n" +
+	"\aversion\x18\x02 \x01(\x04R\aversion\"\xcc\x01\n" +
 	"\tRoomRelay\x121\n" +
 	"\x04join\x18\x01 \x01(\v2\x1b.roomio.cluster.v1.RoomJoinH\x00R\x04join\x124\n" +
 	"\x05leave\x18\x02 \x01(\v2\x1c.roomio.cluster.v1.RoomLeaveH\x00R\x05leave\x12:\n" +
-	"\amessage\x18\x03 \x01(\v2\x1e.roomio.cluster.v1.RoomMessageH\x00R\amessageB\x06\n" +
+	"\amessage\x18\x03 \x01(\v2\x1e.roomio.cluster.v1.RoomMessageH\x00R\amessage\x12\x12\n" +
+	"\x04hops\x18\x04 \x01(\rR\x04hopsB\x06\n" +
 	"\x04body\"I\n" +
 	"\x12RoomRelayJoinReply\x12\x1d\n" +
 	"\n" +
