@@ -114,12 +114,12 @@ func (p placer) Emit(room string, pk *packet.Packet, except string) {
 		b = b.Except(except)
 	}
 	p.n.e.rec.stamp(pk)
-	b.send(p.n, actors.OpEmit, pk, nil, nil, false, time.Time{})
+	b.sendAnyway(p.n, actors.OpEmit, pk, nil, nil, false, time.Time{})
 }
 
 func (p placer) EmitTo(sid string, pk *packet.Packet) {
 	p.n.e.rec.stamp(pk)
-	p.n.To(sid).send(p.n, actors.OpEmit, pk, nil, nil, false, time.Time{})
+	p.n.To(sid).sendAnyway(p.n, actors.OpEmit, pk, nil, nil, false, time.Time{})
 }
 
 func (p placer) Kick(room, sid string) {
