@@ -221,10 +221,10 @@ type (
 	}
 	// roomRemove (namespace → room): remove a member.
 	roomRemove struct {
-		SID     string
-		Notify  *actor.PID // answered with roomReleased once removed; nil for none
-		Why     LeaveReason
-		Hops    uint8 // see RoomMessage.Hops
+		SID    string
+		Notify *actor.PID // answered with roomReleased once removed; nil for none
+		Why    LeaveReason
+		Hops   uint8 // see RoomMessage.Hops
 	}
 	// roomJoined (behaviour room → socket): the room accepted the socket's join of Room.
 	roomJoined struct {

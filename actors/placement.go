@@ -87,10 +87,10 @@ type (
 	}
 	// OwnerLeave tells this node, the owner, that a socket of another node left the room.
 	OwnerLeave struct {
-		Room    string
-		SID     string
-		Why     LeaveReason
-		Hops    uint8
+		Room string
+		SID  string
+		Why  LeaveReason
+		Hops uint8
 	}
 	// StatePushed tells the namespace that a peer handed Room over to this node: a forwarder of this
 	// node for it is stopped (the room is run here from now on).

@@ -93,7 +93,6 @@ type Snapshotter interface {
 // its owner was lost and it was not replicated).
 const EventRoomReset = "roomio:reset"
 
-
 var leaveReasons = [...]LeaveReason{actors.LeaveLeft: LeaveLeft, actors.LeaveDisconnected: LeaveDisconnected,
 	actors.LeaveKicked: LeaveKicked, actors.LeaveNodeLost: LeaveNodeLost}
 

@@ -480,7 +480,9 @@ var errRoomMoved = errors.New(actors.ErrRoomMoved.Error())
 
 // placer's handoff methods (actors.Placement).
 
-func (p placer) Pull(room string, done func(*actors.RoomState)) { p.n.e.link.pullState(p.n.name, room, done) }
+func (p placer) Pull(room string, done func(*actors.RoomState)) {
+	p.n.e.link.pullState(p.n.name, room, done)
+}
 
 func (p placer) Replicate(room string, st *actors.RoomState) bool {
 	l := p.n.e.link

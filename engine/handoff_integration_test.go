@@ -43,7 +43,9 @@ func (b *plainRoom) OnMessage(r *engine.RoomContext, m *engine.RoomMessage) {
 
 type snapRoom struct{ plainRoom }
 
-func (b *snapRoom) Snapshot(*engine.RoomContext) ([]byte, error) { return []byte(strconv.Itoa(b.seq)), nil }
+func (b *snapRoom) Snapshot(*engine.RoomContext) ([]byte, error) {
+	return []byte(strconv.Itoa(b.seq)), nil
+}
 
 func (b *snapRoom) Restore(_ *engine.RoomContext, state []byte) error {
 	n, err := strconv.Atoi(string(state))
