@@ -76,6 +76,8 @@ type namespaceActor struct {
 
 	owned  map[string]*roomEntry // placed behaviour rooms this node owns (Hooks.Placement)
 	tokens uint64                // the last token of a join asked of an owner
+	// closing: HandOffAll came (the node shuts down); no owned room is started any more
+	closing bool
 }
 
 // NamespaceProps returns the props of a namespace actor. The engine spawns one per namespace from its

@@ -188,20 +188,32 @@ func (n *namespaceActor) ownedRoom(ctx actor.Context, r string) *roomEntry {
 // ownerHere decides where work for placed room r that reached this node as its owner goes: to the room's
 // actor here (it runs, or this node owns the room in its view, or the work was relayed: it is started),
 // or, relayed, to the owner in this node's view (returned; "" for here).
-func (n *namespaceActor) ownerHere(r string, hops uint8) string {
-	if o := n.owned[r]; o != nil || hops > 0 {
-		return ""
+// While the node shuts down (after HandOffAll), work for a room it does not run goes to the room's
+// next owner; fail reports work that cannot go anywhere (relayed twice already, or no other node).
+func (n *namespaceActor) ownerHere(r string, hops uint8) (to string, fail bool) {
+	if o := n.owned[r]; o != nil {
+		return "", false
+	}
+	if n.closing {
+		to, ok := n.hooks.Placement.Successor(r)
+		return to, !ok || hops >= maxHops
+	}
+	if hops > 0 {
+		return "", false
 	}
 	if owner, local := n.hooks.Placement.Owner(r); !local {
-		return owner
+		return owner, false
 	}
-	return ""
+	return "", false
 }
 
 // ownerJoin handles a join asked of this node as the owner of m.Room.
 func (n *namespaceActor) ownerJoin(ctx actor.Context, m *OwnerJoin) {
-	if to := n.ownerHere(m.Room, m.Hops); to != "" {
-		n.hooks.Placement.RelayJoin(to, m.Room, m.SID, m.Options, m.Rejoin, 1, m.Answer)
+	if to, fail := n.ownerHere(m.Room, m.Hops); fail {
+		m.Answer(ErrRoomMoved)
+		return
+	} else if to != "" {
+		n.hooks.Placement.RelayJoin(to, m.Room, m.SID, m.Options, m.Rejoin, m.Hops+1, m.Answer)
 		return
 	}
 	n.ownerAdd(ctx, m.Room, &roomAdd{Room: m.Room, SID: m.SID, Options: m.Options, Gated: true, Answer: m.Answer,
@@ -210,8 +222,10 @@ func (n *namespaceActor) ownerJoin(ctx actor.Context, m *OwnerJoin) {
 
 // ownerLeave handles a leave told to this node as the owner of m.Room.
 func (n *namespaceActor) ownerLeave(ctx actor.Context, m *OwnerLeave) {
-	if to := n.ownerHere(m.Room, m.Hops); to != "" {
-		n.hooks.Placement.RelayLeave(to, m.Room, m.SID, m.Why, 1)
+	if to, fail := n.ownerHere(m.Room, m.Hops); fail {
+		return
+	} else if to != "" {
+		n.hooks.Placement.RelayLeave(to, m.Room, m.SID, m.Why, m.Hops+1)
 		return
 	}
 	if o := n.owned[m.Room]; o != nil {
@@ -222,8 +236,11 @@ func (n *namespaceActor) ownerLeave(ctx actor.Context, m *OwnerLeave) {
 // ownerMessage returns the owner's actor that takes m, a message for placed room m.Room, starting it
 // when needed; nil when m was relayed on or has no room.
 func (n *namespaceActor) ownerMessage(ctx actor.Context, m *RoomMessage) *roomEntry {
-	if to := n.ownerHere(m.Room, m.Hops); to != "" {
-		n.hooks.Placement.RelayMessage(to, m, 1)
+	if to, fail := n.ownerHere(m.Room, m.Hops); fail {
+		m.fail(ErrRoomMoved)
+		return nil
+	} else if to != "" {
+		n.hooks.Placement.RelayMessage(to, m, m.Hops+1)
 		return nil
 	}
 	o := n.ownedRoom(ctx, m.Room)
@@ -245,6 +262,7 @@ func (n *namespaceActor) stateRequest(ctx actor.Context, m *StateRequest) {
 
 // handOffAll pushes every room this node runs to its next owner (shutdown).
 func (n *namespaceActor) handOffAll(ctx actor.Context, m *HandOffAll) {
+	n.closing = true
 	for r, o := range n.owned {
 		if o.moved != "" {
 			continue

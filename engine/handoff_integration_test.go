@@ -139,7 +139,7 @@ func converged(t *testing.T, hs ...*harness) {
 }
 
 // movingRoom returns a room of prefix owned by b among {a, b} and by c among {a, b, c}.
-func movingRoom(t *testing.T, prefix, a, b, c string) string {
+func movingRoom(t testing.TB, prefix, a, b, c string) string {
 	for i := range 1000 {
 		room := fmt.Sprintf("%s%d", prefix, i)
 		if ownerOf([]string{a, b}, "/", room) == b && ownerOf([]string{a, b, c}, "/", room) == c {

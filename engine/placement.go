@@ -205,12 +205,17 @@ func roomOf(r *clusterv1.Room) (ns, room string) { return r.GetNamespace(), r.Ge
 // placedNamespace returns the running namespace ns of this node that defines a behaviour for room, or
 // nil.
 func (l *link) placedNamespace(ns, room string) *Namespace {
-	if l.e.state.Load() != stateRunning {
-		return nil
-	}
+	// A starting node is a member of the cluster before Start returns: it takes the rooms it owns at
+	// once (its behaviours are defined before Start). A node that shuts down hands its rooms off: its
+	// namespace relays what comes for them until it stops.
 	n := l.e.lookup(ns)
 	if n == nil || n.pid == nil || !n.IsDefined(room) {
 		return nil
+	}
+	select {
+	case <-n.stopped:
+		return nil
+	default:
 	}
 	return n
 }
@@ -231,14 +236,6 @@ func (l *link) ownerJoin(m *clusterv1.RoomJoin, hops uint8, answer func(error)) 
 	ns, room := roomOf(m.Room)
 	n := l.placedNamespace(ns, room)
 	if n == nil {
-		if to, ok := l.closingRelay(ns, room, hops); ok {
-			var opt packet.Arg
-			if o, err := clusterlink.ArgFromWire(m.Options); err == nil {
-				opt = o
-			}
-			l.relayJoin(to, ns, room, m.Sid, opt, m.Rejoin, hops+1, answer)
-			return
-		}
 		answer(ErrNoBehavior)
 		return
 	}
@@ -248,20 +245,6 @@ func (l *link) ownerJoin(m *clusterv1.RoomJoin, hops uint8, answer func(error)) 
 		return
 	}
 	l.e.system.Root.Send(n.pid, &actors.OwnerJoin{Room: room, SID: m.Sid, Options: opt, Answer: answer, Rejoin: m.Rejoin, Hops: hops})
-}
-
-// closingRelay tells where work for a placed room that reaches this node while it shuts down goes:
-// to the node it handed the room to (Shutdown hands every room off before leaving), unless the work was
-// relayed twice already.
-func (l *link) closingRelay(ns, room string, hops uint8) (string, bool) {
-	if l.e.state.Load() != stateClosed || hops >= 2 {
-		return "", false
-	}
-	n := l.e.Lookup(ns)
-	if n == nil || n.pid == nil || !n.IsDefined(room) {
-		return "", false
-	}
-	return l.successor(ns, room)
 }
 
 func (l *link) remoteRoomJoinReply(m *clusterv1.RoomJoinReply) {
@@ -283,8 +266,6 @@ func (l *link) ownerLeaveMsg(m *clusterv1.RoomLeave, hops uint8) {
 	ns, room := roomOf(m.Room)
 	if n := l.placedNamespace(ns, room); n != nil {
 		l.e.system.Root.Send(n.pid, &actors.OwnerLeave{Room: room, SID: m.Sid, Why: actors.LeaveReason(m.Why), Hops: hops})
-	} else if to, ok := l.closingRelay(ns, room, hops); ok {
-		placer{l.e.Lookup(ns)}.RelayLeave(to, room, m.Sid, actors.LeaveReason(m.Why), hops+1)
 	}
 }
 
@@ -311,12 +292,6 @@ func (l *link) ownerMessage(from string, m *clusterv1.RoomMessage, hops uint8) {
 	}
 	n := l.placedNamespace(ns, room)
 	if n == nil {
-		if to, ok := l.closingRelay(ns, room, hops); ok {
-			if args, err := clusterlink.ArgsFromWire(m.Args); err == nil {
-				l.sendRoomMessageVia(to, ns, room, m.Sid, m.Event, args, m.RequestId != 0, reply, time.Time{}, hops+1)
-				return
-			}
-		}
 		reply(nil, ErrNoBehavior)
 		return
 	}
