@@ -78,6 +78,10 @@ type link struct {
 	// answers waiting for a peer to come up (whenUp), and their count
 	deferred  map[string][]func()
 	ndeferred int
+	// up: the peers reported up and not down; heard: peers that sent room work before they were
+	// reported up (a pull waits for them too)
+	up    map[string]bool
+	heard map[string]bool
 }
 
 type pendingCall struct {
@@ -94,7 +98,7 @@ func (e *Engine) newLink() error {
 	}
 	l := &link{e: e, pending: make(map[uint64]*pendingCall), interest: clusterlink.NewInterest(), roomCalls: make(map[uint64]*roomCall),
 		store: make(map[string]*actors.RoomState), pulls: make(map[uint64]*pull), pushes: make(map[string][]push),
-		deferred: make(map[string][]func())}
+		deferred: make(map[string][]func()), up: make(map[string]bool), heard: make(map[string]bool)}
 	node, err := cluster.New(cluster.Config{
 		GossipAddr: cc.GossipAddr, AdvertiseGossip: cc.AdvertiseGossip,
 		RemoteAddr: cc.RemoteAddr, AdvertiseRemote: cc.AdvertiseRemote,
@@ -205,12 +209,14 @@ func (l *link) Receive(from cluster.Member, env *clusterv1.Envelope) {
 	case *clusterv1.Envelope_ServerEventAck:
 		l.serverEventAck(from.ID, b.ServerEventAck)
 	case *clusterv1.Envelope_RoomJoin:
+		l.heardFrom(from.ID)
 		l.remoteRoomJoin(from.ID, b.RoomJoin)
 	case *clusterv1.Envelope_RoomJoinReply:
 		l.remoteRoomJoinReply(b.RoomJoinReply)
 	case *clusterv1.Envelope_RoomLeave:
 		l.remoteRoomLeave(b.RoomLeave)
 	case *clusterv1.Envelope_RoomMessage:
+		l.heardFrom(from.ID)
 		l.remoteRoomMessage(from.ID, b.RoomMessage)
 	case *clusterv1.Envelope_RoomMessageReply:
 		l.remoteRoomMessageReply(b.RoomMessageReply)
@@ -221,6 +227,7 @@ func (l *link) Receive(from cluster.Member, env *clusterv1.Envelope) {
 	case *clusterv1.Envelope_RoomStateAck:
 		l.remoteStateAck(from.ID, b.RoomStateAck)
 	case *clusterv1.Envelope_RoomRelay:
+		l.heardFrom(from.ID)
 		l.remoteRelay(from.ID, b.RoomRelay)
 	case *clusterv1.Envelope_RoomRelayJoinReply:
 		l.remoteRelayJoinReply(b.RoomRelayJoinReply)
@@ -232,6 +239,10 @@ func (l *link) Receive(from cluster.Member, env *clusterv1.Envelope) {
 // MemberUp implements cluster.Handler.
 func (l *link) MemberUp(m cluster.Member) {
 	l.e.log.Info("node joined", "node", m.ID, "remote_addr", m.RemoteAddr)
+	l.mu.Lock()
+	l.up[m.ID] = true
+	delete(l.heard, m.ID)
+	l.mu.Unlock()
 	l.peerUp(m.ID)
 	l.membersChanged()
 	l.peerUpHandoff(m.ID)
@@ -240,6 +251,10 @@ func (l *link) MemberUp(m cluster.Member) {
 // MemberDown implements cluster.Handler: calls waiting for that node end without its answer.
 func (l *link) MemberDown(m cluster.Member) {
 	l.e.log.Info("node left", "node", m.ID)
+	l.mu.Lock()
+	delete(l.up, m.ID)
+	delete(l.heard, m.ID)
+	l.mu.Unlock()
 	l.tunnels.MemberDown(m.ID)
 	l.interest.PeerDown(m.ID)
 	l.mu.Lock()

@@ -97,12 +97,19 @@ func (l *link) nodeAlive(node string) bool {
 	if node == l.node.ID() {
 		return true
 	}
-	for _, m := range l.node.Members() {
-		if m.ID == node {
-			return true
-		}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.up[node]
+}
+
+// heardFrom notes a peer that sent room work before this node saw it come up: it may run a room this
+// node is about to pull (a node that just joined hears from its peers before its view holds them all).
+func (l *link) heardFrom(node string) {
+	l.mu.Lock()
+	if !l.up[node] && len(l.heard) < maxDeferred {
+		l.heard[node] = true
 	}
-	return false
+	l.mu.Unlock()
 }
 
 // pullState asks every peer for room of ns and calls done once with the best state found, its own copy
@@ -113,14 +120,19 @@ func (l *link) pullState(ns, room string, done func(*actors.RoomState)) {
 		RequestId: id, Room: &clusterv1.Room{Namespace: ns, Room: room}}}}
 	p := &pull{key: stateKey(ns, room), req: req, asked: make(map[string]bool), waiting: make(map[string]bool), done: done}
 	l.mu.Lock()
-	peers := l.node.Members() // under mu: a peer that comes up later is asked by pullPeerUp
+	peers := l.node.Members() // under mu: a peer that comes up later is asked by peerUpHandoff
 	for _, m := range peers {
 		p.waiting[m.ID], p.asked[m.ID] = true, true
+	}
+	for node := range l.heard {
+		if !p.asked[node] {
+			p.waiting[node] = true // asked once it is up (peerUpHandoff), or the pull times out
+		}
 	}
 	l.pulls[id] = p
 	p.timer = time.AfterFunc(pullTimeout, func() { l.pullAnswer(id, "", nil, true) })
 	l.mu.Unlock()
-	if len(peers) == 0 {
+	if len(p.waiting) == 0 {
 		l.pullAnswer(id, "", nil, true)
 		return
 	}
@@ -167,7 +179,7 @@ const maxDeferred = 4096
 // f is dropped: the asker has stopped waiting).
 func (l *link) whenUp(node string, f func()) {
 	l.mu.Lock()
-	if l.nodeAlive(node) {
+	if node == l.node.ID() || l.up[node] {
 		l.mu.Unlock()
 		f()
 		return
