@@ -288,7 +288,8 @@ func WithDisposeDelay(d time.Duration) BehaviorOption {
 }
 
 // WithReplication makes each room of the behaviour survive the loss of its node (kill -9) in a cluster:
-// after every hook that changed the room's snapshot (Snapshotter, required: Define panics without it)
+// after every hook that changed the room's snapshot (Snapshotter, required: a room without it is not
+// replicated, and says so in the log)
 // the state goes to the node that would own the room without this one, and the emits, join answers and
 // replies the hook made (through the RoomContext and RoomMessage.Reply) wait until that node has it. When
 // the owner dies, that node runs the room from the copy: nothing a member or sender was told is lost.
@@ -346,11 +347,6 @@ func (n *Namespace) define(d *behaviorDef, opts []BehaviorOption) {
 	for _, o := range opts {
 		o(d)
 	}
-	if d.replicate {
-		if _, ok := d.factory("").(Snapshotter); !ok {
-			panic("engine: WithReplication needs a Behavior that implements Snapshotter")
-		}
-	}
 	if d.maxBytes <= 0 {
 		d.maxBytes = defaultRoomMessageBytes
 	}
@@ -391,8 +387,13 @@ func (n *Namespace) roomSpec(room string) *actors.RoomSpec {
 	a := &roomAdapter{ns: n, b: d.factory(room), placed: n.e.link != nil}
 	a.c.ns = n
 	a.c.log = n.e.log.With("namespace", n.name, "room", room)
+	replicate := d.replicate
+	if _, ok := a.b.(Snapshotter); replicate && !ok {
+		a.c.log.Error("WithReplication needs a Behavior that implements Snapshotter: the room is not replicated")
+		replicate = false
+	}
 	return &actors.RoomSpec{Hooks: a, DisposeDelay: d.disposeDelay, MaxPending: d.maxPending, MaxClients: d.maxClients,
-		Replicate: d.replicate && a.placed}
+		Replicate: replicate && a.placed}
 }
 
 // roomAdapter runs a Behavior as the actors' RoomHooks: it converts the arguments, recovers panics, and
