@@ -40,6 +40,9 @@ var (
 	// ErrRoomMoved fails work relayed to a node that has handed the room on itself (a relay is never
 	// relayed twice); the engine reports it as its ErrRoomUnavailable.
 	ErrRoomMoved = errors.New("actors: room moved")
+	// ErrRoomUnavailable: the room's node could not be reached (the engine re-exports it). A member's
+	// rejoin that fails with it is asked again (placement.go), not taken as a refusal.
+	ErrRoomUnavailable = errors.New("engine: the room's node cannot be reached")
 )
 
 // RefusedError is a join that a behaviour room refused: by its Create or Join hook (Err is the hook's

@@ -169,6 +169,8 @@ func (n *namespaceActor) Receive(ctx actor.Context) {
 		} else if e := n.rooms[m.Room]; e != nil && e.pid.Equal(m.PID) && e.adds == m.Adds {
 			n.deleteRoom(ctx, m.Room, e)
 		}
+	case *placedRetry:
+		n.retryRejoin(ctx, m)
 	case *JoinAnswer:
 		n.joinAnswer(ctx, m)
 	case *OwnerJoin:

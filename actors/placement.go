@@ -1,7 +1,9 @@
 package actors
 
 import (
+	"errors"
 	"sync/atomic"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -114,6 +116,19 @@ type placedMember struct {
 	ref any
 }
 
+// Rejoins that fail because the owner could not be reached (the nodes' views of the membership differ
+// for a moment after a change) are asked again, rejoinRetries times at most, rejoinRetry apart.
+const (
+	rejoinRetries = 50
+	rejoinRetry   = 100 * time.Millisecond
+)
+
+// placedRetry (namespace → itself): ask the owner for a rejoin again.
+type placedRetry struct {
+	room  string
+	token uint64
+}
+
 // placedJoin is one join asked of the owner.
 type placedJoin struct {
 	sid     string
@@ -123,6 +138,7 @@ type placedJoin struct {
 	options packet.Arg
 	left    bool // the socket left the room (or closed) after asking
 	rejoin  bool // the socket is a member already; the room's owner changed
+	tries   int  // rejoins asked again after ErrRoomUnavailable
 }
 
 // placed reports whether room r of this namespace is a placed behaviour room.
@@ -290,6 +306,13 @@ func (n *namespaceActor) joinAnswer(ctx actor.Context, m *JoinAnswer) {
 	delete(e.placed.joins, m.Token)
 	_, member := e.placed.members[pj.sid]
 	switch {
+	case pj.rejoin && errors.Is(m.Err, ErrRoomUnavailable) && member && !pj.left && pj.tries < rejoinRetries:
+		// Not the room's answer: its owner could not be reached. Ask again shortly, of the owner then.
+		pj.tries++
+		e.placed.joins[m.Token] = pj
+		self, sys, msg := ctx.Self(), ctx.ActorSystem(), &placedRetry{room: m.Room, token: m.Token}
+		time.AfterFunc(rejoinRetry, func() { sys.Root.Send(self, msg) })
+		return
 	case pj.rejoin:
 		if m.Err != nil && member && !pj.left {
 			// The new owner refused a member back: it is out of the room.
@@ -308,6 +331,25 @@ func (n *namespaceActor) joinAnswer(ctx actor.Context, m *JoinAnswer) {
 		n.hook(func() { n.hooks.Joined(room, sid) }, n.hooks.Joined != nil)
 	}
 	n.maybeDropProxy(ctx, m.Room, e)
+}
+
+// retryRejoin asks the owner again for a rejoin that could not reach it.
+func (n *namespaceActor) retryRejoin(ctx actor.Context, m *placedRetry) {
+	e := n.rooms[m.room]
+	if e == nil || e.placed == nil {
+		return
+	}
+	pj := e.placed.joins[m.token]
+	if pj == nil {
+		return
+	}
+	if _, member := e.placed.members[pj.sid]; !member || pj.left {
+		delete(e.placed.joins, m.token)
+		n.maybeDropProxy(ctx, m.room, e)
+		return
+	}
+	e.placed.owner, e.placed.local = n.hooks.Placement.Owner(m.room)
+	n.askOwner(ctx, m.room, e.placed, m.token, pj)
 }
 
 // placedLeave removes sid from the proxy of r and tells the owner. notify, when set, gets roomReleased

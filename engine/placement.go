@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -21,7 +22,7 @@ import (
 
 // ErrRoomUnavailable is the error of a join or a message of a behaviour room whose owner (the node the
 // room lives on, in a cluster) could not be reached: it left or its queue is full.
-var ErrRoomUnavailable = errors.New("engine: the room's node cannot be reached")
+var ErrRoomUnavailable = actors.ErrRoomUnavailable
 
 // placeHash is the rendezvous weight of node for room of namespace ns: FNV-1a 64 of node id, a zero
 // byte, namespace, a zero byte and room, then MurmurHash3's 64-bit finalizer (fmix64). FNV alone mixes
@@ -322,7 +323,7 @@ var roomErrors = []error{ErrNotInRoom, ErrNoRoom, ErrNoBehavior, ErrRoomBusy, Er
 // roomError turns an owner's error text back into the engine's error of that text, or a new error
 // carrying it (a behaviour's own refusal).
 func roomError(msg string) error {
-	if msg == errRoomMoved.Error() {
+	if msg == errRoomMoved.Error() || strings.HasPrefix(msg, ErrRoomUnavailable.Error()) {
 		return ErrRoomUnavailable
 	}
 	for _, e := range roomErrors {
