@@ -377,9 +377,14 @@ func (l *link) pushState(node, ns, room string, st *actors.RoomState, done func(
 	return true
 }
 
-// fence calls done once every emit to room of n made so far has reached the sockets of every node that
-// has members (a fetch travels the path of the emits and is answered after them), or after
-// fenceTimeout.
+// fenceRoom names no room and no socket: a fetch of it is answered by each namespace actor it reaches,
+// once the actor has routed everything it received before.
+const fenceRoom = "\x00fence"
+
+// fence calls done once every emit to room of n made so far has been routed by the namespace actor of
+// every node with members of room (a fetch of fenceRoom travels behind the emits on each node's stream
+// and is answered by the namespace actor after them: the new owner's emits, routed later, reach each
+// socket after the old owner's), or after fenceTimeout.
 func (l *link) fence(n *Namespace, room string, done func()) {
 	e := l.e
 	if !e.wg.add() {
@@ -387,9 +392,9 @@ func (l *link) fence(n *Namespace, room string, done func()) {
 		return
 	}
 	c := actors.NewCollector()
-	b := &actors.Broadcast{Rooms: []string{room}, Op: actors.OpFetch, Collector: c}
+	b := &actors.Broadcast{Rooms: []string{fenceRoom}, Op: actors.OpFetch, Collector: c}
 	deadline := time.Now().Add(fenceTimeout)
-	l.forward(l.targetNodes(n.name, b.Rooms), n.name, b, deadline)
+	l.forward(l.targetNodes(n.name, []string{room}), n.name, b, deadline)
 	e.system.Root.Send(n.pid, b)
 	go func() {
 		defer e.wg.done()
