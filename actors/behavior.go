@@ -37,6 +37,12 @@ var (
 	ErrRoomFull   = errors.New("actors: room is full")
 	ErrRoomLocked = errors.New("actors: room is locked")
 	ErrRoomClosed = errors.New("actors: room is being disposed")
+	// ErrRoomMoved fails work relayed to a node that has handed the room on itself (a relay is never
+	// relayed twice); the engine reports it as its ErrRoomUnavailable.
+	ErrRoomMoved = errors.New("actors: room moved")
+	// ErrRoomUnavailable: the room's node could not be reached (the engine re-exports it). A member's
+	// rejoin that fails with it is asked again (placement.go), not taken as a refusal.
+	ErrRoomUnavailable = errors.New("engine: the room's node cannot be reached")
 )
 
 // RefusedError is a join that a behaviour room refused: by its Create or Join hook (Err is the hook's
@@ -67,6 +73,9 @@ type RoomSpec struct {
 	MaxClients int
 	// Status, when set, gets the room's state after each message the room handles (listing.go).
 	Status *RoomStatus
+	// Replicate (placed rooms): after each hook that changed the room's snapshot, the state goes to the
+	// replica node, and the hook's outputs wait until that node has it (handoff.go).
+	Replicate bool
 }
 
 // RoomHooks is a behaviour room's code, implemented by the engine around the application's. Every
@@ -87,8 +96,15 @@ type RoomHooks interface {
 	// Timer runs when a timer set by Room.SetTimer fires.
 	Timer(r *Room, key any)
 	// Dispose runs once when a created room stops: empty (after DisposeDelay), disposed by Room.Dispose,
-	// or at shutdown.
+	// or at shutdown; not when it was handed over with its state to another node.
 	Dispose(r *Room)
+	// Snapshot returns the room's state as bytes (placed rooms: at handoff, and after each hook of a
+	// replicated room); ok is false when the behaviour keeps none (the room is then re-created on its
+	// new owner).
+	Snapshot(r *Room) (data []byte, ok bool, err error)
+	// Restore replaces Create on the node a room moved to, with the Snapshot taken on the old one; an
+	// error re-creates the room instead.
+	Restore(r *Room, data []byte) error
 }
 
 // Joiner is a socket asking to join a behaviour room.
@@ -96,6 +112,8 @@ type Joiner struct {
 	SID     string
 	Ref     any        // the socket's Handle given with AddSocket
 	Options packet.Arg // the join's options; Data is nil when it carries none
+	// Rejoin: the socket was a member on the room's previous owner (placed rooms).
+	Rejoin bool
 }
 
 // RoomMessage (engine → namespace) is a message for a behaviour room's code: from a member socket (SID
@@ -109,6 +127,9 @@ type RoomMessage struct {
 	Args  []packet.Arg
 	Ask   bool
 	Reply func(args []packet.Arg, err error)
+	// Hops counts the nodes that passed it on because they no longer ran the room (placed rooms): at
+	// most two (a node hands it back once to the node it came from, which took the room meanwhile).
+	Hops uint8
 }
 
 // fail answers m with err.
@@ -141,6 +162,21 @@ type Room struct {
 	// out, when set, makes this room the owner's actor of a placed room: its members are sockets of any
 	// node, its emits and kicks go through out, and its join answers through roomAdd.Answer.
 	out Placement
+	b   *behaviorRoom
+	cur any // the message being handled
+
+	// Placed rooms (handoff.go).
+	phase      roomPhase
+	held       []any // work held while restoring or handing over, in arrival order
+	movedTo    string
+	leaving    *roomHandoff
+	recreated  bool
+	version    uint64 // changes (replicated rooms)
+	acked      uint64 // the version the replica node acknowledged
+	lastSnap   []byte
+	hookOut    []func() // outputs of the current hook (replicated rooms)
+	outbox     []outItem
+	retryTimer *time.Timer
 
 	ctx    actor.Context // the context of the message being handled
 	self   *actor.PID
@@ -197,7 +233,7 @@ func (r *Room) Ref(sid string) any {
 // the packets in the order the room emits them.
 func (r *Room) Emit(p *packet.Packet, except string) {
 	if r.out != nil {
-		r.out.Emit(r.name, p, except)
+		r.output(func() { r.out.Emit(r.name, p, except) })
 		return
 	}
 	d := &delivery{b: &Broadcast{Rooms: []string{r.name}, Op: OpEmit, Packet: p}, via: r.name}
@@ -212,11 +248,11 @@ func (r *Room) Emit(p *packet.Packet, except string) {
 // joiner, who is not a member yet.
 func (r *Room) EmitTo(sid string, p *packet.Packet) bool {
 	if r.out != nil {
-		a, joining := r.ctx.Message().(*roomAdd)
+		a, joining := r.cur.(*roomAdd)
 		if !r.members.has(sid) && (!joining || a.SID != sid) {
 			return false
 		}
-		r.out.EmitTo(sid, p)
+		r.output(func() { r.out.EmitTo(sid, p) })
 		return true
 	}
 	pid := r.pidOf(sid)
@@ -231,7 +267,7 @@ func (r *Room) pidOf(sid string) *actor.PID {
 	if i, ok := r.members.index[sid]; ok {
 		return r.members.list[i].pid
 	}
-	if a, ok := r.ctx.Message().(*roomAdd); ok && a.SID == sid {
+	if a, ok := r.cur.(*roomAdd); ok && a.SID == sid {
 		return a.PID
 	}
 	return nil
@@ -338,22 +374,44 @@ func (r *Room) hooks() RoomHooks { return r.spec.Hooks }
 type behaviorRoom struct{ r *Room }
 
 func newBehaviorRoom(name string, spec *RoomSpec, pending *atomic.Int64, live *Live) *behaviorRoom {
-	return &behaviorRoom{r: &Room{name: name, spec: spec, members: newMemberSet(), live: live,
+	b := &behaviorRoom{r: &Room{name: name, spec: spec, members: newMemberSet(), live: live,
 		pending: pending, maxClients: spec.MaxClients}}
+	b.r.b = b
+	return b
 }
 
 func (b *behaviorRoom) Receive(ctx actor.Context) {
+	b.r.ctx = ctx
+	b.handle(ctx, ctx.Message())
+}
+
+// handle handles one message (from the mailbox, or held and run later: handoff.go).
+func (b *behaviorRoom) handle(ctx actor.Context, msg any) {
 	r := b.r
-	r.ctx = ctx
-	switch m := ctx.Message().(type) {
+	r.cur = msg
+	defer func() { r.cur = nil }()
+	if r.out != nil {
+		switch msg.(type) {
+		case *actor.Started, *actor.Stopped, *actor.Stopping, *actor.Restarting:
+		default:
+			if b.placedReceive(ctx, msg) {
+				r.runAfter()
+				return
+			}
+		}
+	}
+	hook := false
+	switch m := msg.(type) {
 	case *delivery:
 		r.members.fanout(ctx, m)
 	case *roomAdd:
+		hook = true
 		r.adds++
 		r.asked = false
 		r.graceGen++ // a pending grace period ends: the room is wanted again
 		r.join(ctx, m)
 	case *roomRemove:
+		hook = true
 		if m.Notify != nil {
 			defer ctx.Send(m.Notify, &roomReleased{})
 		}
@@ -362,13 +420,17 @@ func (b *behaviorRoom) Receive(ctx actor.Context) {
 			r.maybeEmpty()
 		}
 	case *RoomMessage:
+		hook = true
 		r.pending.Add(-1)
 		if m.SID != "" && !r.members.has(m.SID) {
 			m.fail(ErrNotInRoom)
 			break
 		}
+		g := r.gateReply(m)
 		r.hooks().Message(r, m)
+		g.close(r)
 	case *roomTick:
+		hook = true
 		if m.gen != r.tickGen {
 			break // stopped or reset since
 		}
@@ -385,6 +447,7 @@ func (b *behaviorRoom) Receive(ctx actor.Context) {
 		}
 		r.scheduleTick()
 	case *roomTimer:
+		hook = true
 		if _, ok := r.timers[m.id]; ok {
 			delete(r.timers, m.id)
 			r.hooks().Timer(r, m.key)
@@ -396,7 +459,29 @@ func (b *behaviorRoom) Receive(ctx actor.Context) {
 	case *actor.Started:
 		r.self, r.system, r.ns = ctx.Self(), ctx.ActorSystem(), ctx.Parent()
 		r.live.Rooms.Add(1)
+		if r.out != nil {
+			r.startPlaced()
+		}
 	case *actor.Stopped:
+		for _, o := range r.outbox {
+			o.f() // the replica node may not have them: nothing better is left
+		}
+		r.outbox = nil
+		for _, h := range r.held {
+			switch h := h.(type) {
+			case *roomAdd:
+				if h.Answer != nil {
+					h.Answer(ErrRoomClosed)
+				}
+			case *RoomMessage:
+				r.pending.Add(-1)
+				h.fail(ErrRoomClosed)
+			}
+		}
+		r.held = nil
+		if r.created && r.out != nil && r.spec.Replicate {
+			r.out.Dropped(r.name)
+		}
 		r.stopTimers()
 		if r.created {
 			r.hooks().Dispose(r)
@@ -405,6 +490,14 @@ func (b *behaviorRoom) Receive(ctx actor.Context) {
 		r.live.Rooms.Add(-1)
 		r.stopped = true
 	}
+	r.runAfter()
+	if hook && r.out != nil {
+		r.afterHook()
+	}
+}
+
+// runAfter runs the work hooks asked for (Kick, Dispose).
+func (r *Room) runAfter() {
 	for len(r.after) > 0 {
 		f := r.after[0]
 		r.after = r.after[1:]
@@ -421,7 +514,7 @@ func (b *behaviorRoom) Receive(ctx actor.Context) {
 func (r *Room) join(ctx actor.Context, m *roomAdd) {
 	refuse := func(err error) {
 		if m.Answer != nil {
-			m.Answer(err)
+			r.output(func() { m.Answer(err) })
 		} else {
 			ctx.Send(m.PID, &roomRefused{Room: r.name, Err: err, Collector: m.Collector})
 		}
@@ -429,12 +522,15 @@ func (r *Room) join(ctx actor.Context, m *roomAdd) {
 	}
 	accept := func() {
 		if m.Answer != nil {
-			m.Answer(nil)
+			r.output(func() { m.Answer(nil) })
 		} else {
 			ctx.Send(m.PID, &roomJoined{Room: r.name, Collector: m.Collector})
 		}
 	}
-	if r.members.has(m.SID) {
+	if i, ok := r.members.index[m.SID]; ok {
+		if m.Ref != nil {
+			r.members.list[i].ref = m.Ref // a restored member rejoining from this node
+		}
 		accept()
 		return
 	}
@@ -442,8 +538,11 @@ func (r *Room) join(ctx actor.Context, m *roomAdd) {
 		refuse(ErrRoomClosed)
 		return
 	}
-	j := &Joiner{SID: m.SID, Ref: m.Ref, Options: m.Options}
+	j := &Joiner{SID: m.SID, Ref: m.Ref, Options: m.Options, Rejoin: m.Rejoin}
 	if !r.created {
+		if m.Rejoin && r.out != nil {
+			r.recreated = true // its members were in it on the previous owner: it existed, its state did not come
+		}
 		if err := r.hooks().Create(r, j); err != nil {
 			refuse(err)
 			return
@@ -504,5 +603,8 @@ func (r *Room) stopTimers() {
 	}
 	if r.graceTimer != nil {
 		r.graceTimer.Stop()
+	}
+	if r.retryTimer != nil {
+		r.retryTimer.Stop()
 	}
 }

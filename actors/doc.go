@@ -35,7 +35,11 @@
 // each join ([JoinAnswer] brings the decision back), to remove its leavers ([OwnerJoin], [OwnerLeave] on
 // the owner's side) and to handle messages. The owner's emits go out through the Placement, as
 // broadcasts to the proxies. [Rebalance] follows a membership change: proxies join their members again
-// to a new owner, and an owner disposes the rooms it lost.
+// to a new owner, and an owner hands the rooms it lost over (handoff.go): the owner's actor of a room
+// starts by pulling the room's state ([Placement].Pull) and holds its work until then; an owner that
+// gives a room away ([StateRequest], a rebalance, [HandOffAll] at shutdown) drains, fences its emits,
+// passes the [RoomState] and relays what still reaches it; a replicated room ([RoomSpec].Replicate)
+// holds each hook's outputs until its replica node acknowledged the state ([ReplicaAck]).
 //
 // # The broadcast path
 //

@@ -227,12 +227,16 @@ type (
 		// Answer, when set, takes the behaviour room's decision instead of the socket (roomJoined,
 		// roomRefused): the join of a placed room, decided by its owner (placement.go).
 		Answer func(error)
+		// Rejoin and Hops: see Joiner.Rejoin and RoomMessage.Hops.
+		Rejoin bool
+		Hops   uint8
 	}
 	// roomRemove (namespace → room): remove a member.
 	roomRemove struct {
 		SID    string
 		Notify *actor.PID // answered with roomReleased once removed; nil for none
 		Why    LeaveReason
+		Hops   uint8 // see RoomMessage.Hops
 	}
 	// roomJoined (behaviour room → socket): the room accepted the socket's join of Room.
 	roomJoined struct {

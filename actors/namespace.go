@@ -61,6 +61,8 @@ type roomEntry struct {
 
 	// The proxy of a placed behaviour room (a plain room actor) only.
 	placed *placedRoom
+	// An owned placed room that handed itself over: the node it relays to.
+	moved string
 }
 
 // namespaceActor is the registry of one namespace: its sockets (children), its rooms (children) and their
@@ -74,6 +76,8 @@ type namespaceActor struct {
 
 	owned  map[string]*roomEntry // placed behaviour rooms this node owns (Hooks.Placement)
 	tokens uint64                // the last token of a join asked of an owner
+	// closing: HandOffAll came (the node shuts down); no owned room is started any more
+	closing bool
 }
 
 // NamespaceProps returns the props of a namespace actor. The engine spawns one per namespace from its
@@ -165,13 +169,30 @@ func (n *namespaceActor) Receive(ctx actor.Context) {
 		} else if e := n.rooms[m.Room]; e != nil && e.pid.Equal(m.PID) && e.adds == m.Adds {
 			n.deleteRoom(ctx, m.Room, e)
 		}
+	case *placedRetry:
+		n.retryRejoin(ctx, m)
 	case *JoinAnswer:
 		n.joinAnswer(ctx, m)
 	case *OwnerJoin:
-		n.ownerAdd(ctx, m.Room, &roomAdd{Room: m.Room, SID: m.SID, Options: m.Options, Gated: true, Answer: m.Answer})
+		n.ownerJoin(ctx, m)
 	case *OwnerLeave:
+		n.ownerLeave(ctx, m)
+	case *StateRequest:
+		n.stateRequest(ctx, m)
+	case *ReplicaAck:
 		if o := n.owned[m.Room]; o != nil {
-			ctx.Send(o.pid, &roomRemove{SID: m.SID, Why: m.Why})
+			ctx.Send(o.pid, m)
+		}
+	case *HandOffAll:
+		n.handOffAll(ctx, m)
+	case *StatePushed:
+		if o := n.owned[m.Room]; o != nil && o.moved != "" {
+			ctx.Poison(o.pid)
+			delete(n.owned, m.Room)
+		}
+	case *nsMoved:
+		if o := n.owned[m.Room]; o != nil && o.pid.Equal(m.PID) {
+			o.moved = m.To
 		}
 	case *Rebalance:
 		if n.hooks.Placement != nil {
@@ -283,7 +304,10 @@ func (n *namespaceActor) leave(ctx actor.Context, r, sid string, notify *actor.P
 func (n *namespaceActor) roomMessage(ctx actor.Context, m *RoomMessage) {
 	e := n.rooms[m.Room]
 	if n.placed(m.Room) {
-		e = n.owned[m.Room] // the engine sends it here when this node owns the room
+		// The engine sends it here when this node owns the room in its view, or a peer relayed it.
+		if e = n.ownerMessage(ctx, m); e == nil {
+			return
+		}
 	}
 	switch {
 	case e == nil && m.SID != "":

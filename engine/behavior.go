@@ -65,10 +65,33 @@ const (
 	LeaveLeft         LeaveReason = "left"         // Leave or SocketsLeave
 	LeaveDisconnected LeaveReason = "disconnected" // the socket disconnected
 	LeaveKicked       LeaveReason = "kicked"       // RoomContext.Kick or Dispose
-	// LeaveNodeLost is reserved for a member whose node left the cluster; it is not reported yet (such a
-	// member stays in the room until the room is disposed or moves).
+	// LeaveNodeLost: the member's node left the cluster (crashed, or left before its sockets' leaves
+	// reached the room). Only in a cluster.
 	LeaveNodeLost LeaveReason = "node lost"
 )
+
+// Snapshotter is implemented by a Behavior whose state can move between the nodes of a cluster. When
+// the room's owner changes (a node joins or leaves the cluster, or shuts down), the old owner calls
+// Snapshot after the room's last hook there, and the new owner calls Restore instead of OnCreate, before
+// any other hook; the members stay in the room (no OnJoin for them). A behaviour without it is
+// re-created on the new owner: OnCreate runs again, RoomContext.Recreated reports true, and its members
+// join again (OnJoin) and receive EventRoomReset.
+//
+// Both run inside the room's actor like the hooks. Snapshot must capture everything the behaviour needs
+// (the engine carries the member list, MaxClients and Locked itself; metadata, tick and timers are the
+// behaviour's to restore: Restore may call SetMetadata, SetTick, SetTimer). A Snapshot error keeps the
+// room where it is for replication (the change is not replicated) and re-creates it at a handoff; a
+// Restore error (or panic) re-creates the room.
+type Snapshotter interface {
+	Snapshot(r *RoomContext) ([]byte, error)
+	Restore(r *RoomContext, state []byte) error
+}
+
+// EventRoomReset is the event the engine sends to each member of a behaviour room that was re-created
+// without its state (RoomContext.Recreated): its argument is {"room": name}. A member gets it when it is
+// joined again to the re-created room, after the room's owner changed (the room had no Snapshotter, or
+// its owner was lost and it was not replicated).
+const EventRoomReset = "roomio:reset"
 
 var leaveReasons = [...]LeaveReason{actors.LeaveLeft: LeaveLeft, actors.LeaveDisconnected: LeaveDisconnected,
 	actors.LeaveKicked: LeaveKicked, actors.LeaveNodeLost: LeaveNodeLost}
@@ -232,6 +255,12 @@ func (c *RoomContext) Unlock() { c.r.Unlock() }
 // Locked reports whether the room is locked.
 func (c *RoomContext) Locked() bool { return c.r.Locked() }
 
+// Recreated reports whether this room existed on another node of the cluster and was created again here
+// without its state: its owner changed and the behaviour has no Snapshotter, or its owner was lost and it
+// was not replicated (WithReplication). OnCreate can read it; the members that rejoin get
+// EventRoomReset.
+func (c *RoomContext) Recreated() bool { return c.r.Recreated() }
+
 // SetTick makes OnTick run every interval (a game loop at 20–60 Hz: 50 ms to 16 ms), on a fixed schedule
 // from now; zero stops it. Ticks are mailbox messages, handled between the room's other messages: a tick
 // comes late by the timer's latency plus the time the room spends on messages queued before it
@@ -266,6 +295,16 @@ func WithDisposeDelay(d time.Duration) BehaviorOption {
 	return func(b *behaviorDef) { b.disposeDelay = d }
 }
 
+// WithReplication makes each room of the behaviour survive the loss of its node (kill -9) in a cluster:
+// after every hook that changed the room's snapshot (Snapshotter, required: a room without it is not
+// replicated, and says so in the log)
+// the state goes to the node that would own the room without this one, and the emits, join answers and
+// replies the hook made (through the RoomContext and RoomMessage.Reply) wait until that node has it. When
+// the owner dies, that node runs the room from the copy: nothing a member or sender was told is lost.
+// Each change costs a snapshot and a round trip to the replica before its outputs leave; a reply given
+// after OnMessage returned is not held. On a single node it changes nothing.
+func WithReplication() BehaviorOption { return func(b *behaviorDef) { b.replicate = true } }
+
 // WithMaxClients sets each room's initial member limit (RoomContext.SetMaxClients). Zero means none.
 func WithMaxClients(n int) BehaviorOption { return func(b *behaviorDef) { b.maxClients = n } }
 
@@ -291,6 +330,7 @@ type behaviorDef struct {
 	maxClients   int
 	maxPending   int64
 	maxBytes     int
+	replicate    bool
 }
 
 func (d *behaviorDef) matches(room string) bool {
@@ -358,8 +398,13 @@ func (n *Namespace) roomSpec(room string) *actors.RoomSpec {
 	a.c.ns = n
 	a.c.ad = a
 	a.c.log = n.e.log.With("namespace", n.name, "room", room)
+	replicate := d.replicate
+	if _, ok := a.b.(Snapshotter); replicate && !ok {
+		a.c.log.Error("WithReplication needs a Behavior that implements Snapshotter: the room is not replicated")
+		replicate = false
+	}
 	return &actors.RoomSpec{Hooks: a, DisposeDelay: d.disposeDelay, MaxPending: d.maxPending, MaxClients: d.maxClients,
-		Status: a.status}
+		Status: a.status, Replicate: replicate && a.placed}
 }
 
 // roomAdapter runs a Behavior as the actors' RoomHooks: it converts the arguments, recovers panics, and
@@ -411,6 +456,9 @@ func (a *roomAdapter) Join(r *actors.Room, j *actors.Joiner) error {
 	if err := a.safely("OnJoin", func() error { return a.b.OnJoin(c, jn) }); err != nil {
 		return err
 	}
+	if j.Rejoin && r.Recreated() {
+		c.EmitTo(j.SID, EventRoomReset, map[string]string{"room": r.Name()})
+	}
 	if !a.placed {
 		a.ns.observe(a.ns.hooks.joinedList, 1, r.Name(), j.SID)
 	}
@@ -447,4 +495,31 @@ func (a *roomAdapter) Dispose(r *actors.Room) {
 	c := a.ctx(r)
 	a.safely("OnDispose", func() error { a.b.OnDispose(c); return nil })
 	a.unlisted(r.Name())
+}
+
+func (a *roomAdapter) Snapshot(r *actors.Room) ([]byte, bool, error) {
+	sn, ok := a.b.(Snapshotter)
+	if !ok {
+		return nil, false, nil
+	}
+	c := a.ctx(r)
+	var data []byte
+	err := a.safely("Snapshot", func() (err error) { data, err = sn.Snapshot(c); return err })
+	if err != nil {
+		a.c.log.Error("room snapshot failed", "err", err)
+	}
+	return data, err == nil, err
+}
+
+func (a *roomAdapter) Restore(r *actors.Room, state []byte) error {
+	sn, ok := a.b.(Snapshotter)
+	if !ok {
+		return ErrNoBehavior
+	}
+	c := a.ctx(r)
+	err := a.safely("Restore", func() error { return sn.Restore(c, state) })
+	if err != nil {
+		a.c.log.Error("room restore failed: re-created", "err", err)
+	}
+	return err
 }

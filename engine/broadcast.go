@@ -78,10 +78,17 @@ func (b BroadcastOperator) Timeout(d time.Duration) BroadcastOperator {
 // send hands one broadcast to the namespace actor and, in a cluster, to the other nodes. With a
 // collector, every node is a leg of it; deadline bounds how long a node waits for its local answers.
 func (b BroadcastOperator) send(n *Namespace, op actors.Op, p *packet.Packet, c *actors.Collector, opRooms []string, close bool, deadline time.Time) error {
-	e := n.e
-	if e.state.Load() != stateRunning {
+	if n.e.state.Load() != stateRunning {
 		return ErrNotStarted
 	}
+	b.sendAnyway(n, op, p, c, opRooms, close, deadline)
+	return nil
+}
+
+// sendAnyway is send without the check that the engine runs: a placed room's emits while the node
+// shuts down and hands it off (placement.go) still reach its members.
+func (b BroadcastOperator) sendAnyway(n *Namespace, op actors.Op, p *packet.Packet, c *actors.Collector, opRooms []string, close bool, deadline time.Time) {
+	e := n.e
 	msg := &actors.Broadcast{Rooms: b.rooms, Except: b.except, Op: op, Packet: p, Collector: c, OpRooms: opRooms, Close: close}
 	if op == actors.OpEmit {
 		e.ctr.emits.Add(1)
@@ -92,7 +99,6 @@ func (b BroadcastOperator) send(n *Namespace, op actors.Op, p *packet.Packet, c 
 		e.link.forward(e.link.targetNodes(n.name, b.rooms), n.name, msg, deadline)
 	}
 	e.system.Root.Send(n.pid, msg)
-	return nil
 }
 
 func eventPacket(ns, event string, args []any, volatile bool) (*packet.Packet, error) {

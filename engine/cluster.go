@@ -39,6 +39,9 @@ type ClusterConfig struct {
 	// ProbeInterval is memberlist's failure-probe interval: a crashed node is declared dead after roughly
 	// 5–6 intervals. Zero means memberlist's LAN default (1 s: about 6 s to detect a crash).
 	ProbeInterval time.Duration
+	// NodeID names this node (1–64 characters of [A-Za-z0-9_-], unique among the live nodes); empty: a
+	// generated one. It prefixes this node's socket ids and decides which behaviour rooms it owns.
+	NodeID string
 }
 
 // remoteTimeout is how long a peer waits for its local answers: it replies a margin (a tenth of the
@@ -73,6 +76,17 @@ type link struct {
 	// node waits for as taker, and the sessions it handed out as giver until their RecoveryTake.
 	recCalls  map[uint64]*recCall
 	handovers map[handoverKey]*handover
+	// Handoff and replication (handoff.go), under mu.
+	store  map[string]*actors.RoomState // copies of placed rooms (replicas, handoff pushes), by stateKey
+	pulls  map[uint64]*pull
+	pushes map[string][]push
+	// answers waiting for a peer to come up (whenUp), and their count
+	deferred  map[string][]func()
+	ndeferred int
+	// up: the peers reported up and not down; heard: peers that sent room work before they were
+	// reported up (a pull waits for them too)
+	up    map[string]bool
+	heard map[string]bool
 }
 
 type pendingCall struct {
@@ -88,11 +102,13 @@ func (e *Engine) newLink() error {
 		return nil
 	}
 	l := &link{e: e, pending: make(map[uint64]*pendingCall), interest: clusterlink.NewInterest(), roomCalls: make(map[uint64]*roomCall),
-		recCalls: make(map[uint64]*recCall), handovers: make(map[handoverKey]*handover)}
+		recCalls: make(map[uint64]*recCall), handovers: make(map[handoverKey]*handover),
+		store: make(map[string]*actors.RoomState), pulls: make(map[uint64]*pull), pushes: make(map[string][]push),
+		deferred: make(map[string][]func()), up: make(map[string]bool), heard: make(map[string]bool)}
 	node, err := cluster.New(cluster.Config{
 		GossipAddr: cc.GossipAddr, AdvertiseGossip: cc.AdvertiseGossip,
 		RemoteAddr: cc.RemoteAddr, AdvertiseRemote: cc.AdvertiseRemote,
-		Seeds: cc.Seeds, Key: cc.Key, ProbeInterval: cc.ProbeInterval, Logger: e.log, System: e.system,
+		Seeds: cc.Seeds, Key: cc.Key, ProbeInterval: cc.ProbeInterval, NodeID: cc.NodeID, Logger: e.log, System: e.system,
 	}, l)
 	if err != nil {
 		return err
@@ -200,15 +216,28 @@ func (l *link) Receive(from cluster.Member, env *clusterv1.Envelope) {
 	case *clusterv1.Envelope_ServerEventAck:
 		l.serverEventAck(from.ID, b.ServerEventAck)
 	case *clusterv1.Envelope_RoomJoin:
+		l.heardFrom(from.ID)
 		l.remoteRoomJoin(from.ID, b.RoomJoin)
 	case *clusterv1.Envelope_RoomJoinReply:
 		l.remoteRoomJoinReply(b.RoomJoinReply)
 	case *clusterv1.Envelope_RoomLeave:
 		l.remoteRoomLeave(b.RoomLeave)
 	case *clusterv1.Envelope_RoomMessage:
+		l.heardFrom(from.ID)
 		l.remoteRoomMessage(from.ID, b.RoomMessage)
 	case *clusterv1.Envelope_RoomMessageReply:
 		l.remoteRoomMessageReply(b.RoomMessageReply)
+	case *clusterv1.Envelope_RoomStateRequest:
+		l.remoteStateRequest(from.ID, b.RoomStateRequest)
+	case *clusterv1.Envelope_RoomState:
+		l.remoteRoomState(from.ID, b.RoomState)
+	case *clusterv1.Envelope_RoomStateAck:
+		l.remoteStateAck(from.ID, b.RoomStateAck)
+	case *clusterv1.Envelope_RoomRelay:
+		l.heardFrom(from.ID)
+		l.remoteRelay(from.ID, b.RoomRelay)
+	case *clusterv1.Envelope_RoomRelayJoinReply:
+		l.remoteRelayJoinReply(b.RoomRelayJoinReply)
 	case *clusterv1.Envelope_TunnelOpen, *clusterv1.Envelope_TunnelData, *clusterv1.Envelope_TunnelClose:
 		l.tunnels.Receive(from.ID, env)
 	case *clusterv1.Envelope_ListRooms:
@@ -240,13 +269,22 @@ func (l *link) Receive(from cluster.Member, env *clusterv1.Envelope) {
 // MemberUp implements cluster.Handler.
 func (l *link) MemberUp(m cluster.Member) {
 	l.e.log.Info("node joined", "node", m.ID, "remote_addr", m.RemoteAddr)
+	l.mu.Lock()
+	l.up[m.ID] = true
+	delete(l.heard, m.ID)
+	l.mu.Unlock()
 	l.peerUp(m.ID)
 	l.membersChanged()
+	l.peerUpHandoff(m.ID)
 }
 
 // MemberDown implements cluster.Handler: calls waiting for that node end without its answer.
 func (l *link) MemberDown(m cluster.Member) {
 	l.e.log.Info("node left", "node", m.ID)
+	l.mu.Lock()
+	delete(l.up, m.ID)
+	delete(l.heard, m.ID)
+	l.mu.Unlock()
 	l.tunnels.MemberDown(m.ID)
 	l.interest.PeerDown(m.ID)
 	l.mu.Lock()
@@ -264,6 +302,7 @@ func (l *link) MemberDown(m cluster.Member) {
 	l.roomCallsDown(m.ID)
 	l.calls.down(m.ID)
 	l.recoveryCallsDown(m.ID)
+	l.handoffDown(m.ID)
 }
 
 func (l *link) reply(r *clusterv1.BroadcastReply) {

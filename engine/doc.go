@@ -22,6 +22,13 @@
 // Timeout(d).EmitWithAck collects every recipient's ack; FetchSockets, SocketsJoin, SocketsLeave and
 // DisconnectSockets act on the selected sockets.
 //
+// # Behaviour rooms
+//
+// Namespace.Define gives rooms code of their own ([Behavior], run in the room's actor). In a cluster a
+// behaviour room lives on one node (placement.go) and moves when the membership changes (handoff.go):
+// a [Snapshotter] carries its state, WithReplication keeps a copy on the next node so it survives the
+// loss of its node; docs/behaviors.md has the rules.
+//
 // # Authentication and readiness
 //
 // Config.Auth runs an [Authenticator] before every namespace connect (package engine/auth verifies JWTs

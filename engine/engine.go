@@ -323,6 +323,9 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	// Leave the cluster first: peers stop routing to this node at once instead of after failure detection.
 	var tunnelErr error
 	if e.link != nil {
+		// Hand the behaviour rooms this node runs to their next owners while the peers still route to
+		// this node (what reaches a room after its handoff is relayed to its new owner).
+		e.handOff(ctx)
 		// memberlist's Leave waits until the leave has been gossiped, which never happens when every
 		// other node is leaving at the same time (a whole-cluster stop): give it a budget of its own.
 		lctx, cancel := context.WithTimeout(ctx, leaveBudget)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -21,7 +22,7 @@ import (
 
 // ErrRoomUnavailable is the error of a join or a message of a behaviour room whose owner (the node the
 // room lives on, in a cluster) could not be reached: it left or its queue is full.
-var ErrRoomUnavailable = errors.New("engine: the room's node cannot be reached")
+var ErrRoomUnavailable = actors.ErrRoomUnavailable
 
 // placeHash is the rendezvous weight of node for room of namespace ns: FNV-1a 64 of node id, a zero
 // byte, namespace, a zero byte and room, then MurmurHash3's 64-bit finalizer (fmix64). FNV alone mixes
@@ -114,12 +115,12 @@ func (p placer) Emit(room string, pk *packet.Packet, except string) {
 		b = b.Except(except)
 	}
 	p.n.e.rec.stamp(pk)
-	b.send(p.n, actors.OpEmit, pk, nil, nil, false, time.Time{})
+	b.sendAnyway(p.n, actors.OpEmit, pk, nil, nil, false, time.Time{})
 }
 
 func (p placer) EmitTo(sid string, pk *packet.Packet) {
 	p.n.e.rec.stamp(pk)
-	p.n.To(sid).send(p.n, actors.OpEmit, pk, nil, nil, false, time.Time{})
+	p.n.To(sid).sendAnyway(p.n, actors.OpEmit, pk, nil, nil, false, time.Time{})
 }
 
 func (p placer) Kick(room, sid string) {
@@ -137,6 +138,11 @@ type roomCall struct {
 // answer, or ErrRoomUnavailable when the owner cannot be reached or leaves first; past deadline the call
 // is forgotten (its caller stopped waiting).
 func (l *link) sendRoomMessage(node, ns, room, sid, event string, args []packet.Arg, ask bool, reply func([]packet.Arg, error), deadline time.Time) {
+	l.sendRoomMessageVia(node, ns, room, sid, event, args, ask, reply, deadline, 0)
+}
+
+// sendRoomMessageVia is sendRoomMessage; hops > 0 sends it as a RoomRelay (handoff.go).
+func (l *link) sendRoomMessageVia(node, ns, room, sid, event string, args []packet.Arg, ask bool, reply func([]packet.Arg, error), deadline time.Time, hops uint8) {
 	m := &clusterv1.RoomMessage{Room: &clusterv1.Room{Namespace: ns, Room: room}, Sid: sid, Event: event,
 		Args: clusterlink.ArgsToWire(args), Ask: ask}
 	// The owner reports errors on an ask only; for a plain send it logs them.
@@ -150,7 +156,11 @@ func (l *link) sendRoomMessage(node, ns, room, sid, event string, args []packet.
 		l.roomCalls[id] = &roomCall{node: node, reply: reply, timer: time.AfterFunc(time.Until(deadline), func() { l.takeRoomCall(id) })}
 		l.mu.Unlock()
 	}
-	if err := l.node.Send(node, &clusterv1.Envelope{Body: &clusterv1.Envelope_RoomMessage{RoomMessage: m}}); err != nil {
+	env := &clusterv1.Envelope{Body: &clusterv1.Envelope_RoomMessage{RoomMessage: m}}
+	if hops > 0 {
+		env = &clusterv1.Envelope{Body: &clusterv1.Envelope_RoomRelay{RoomRelay: &clusterv1.RoomRelay{Body: &clusterv1.RoomRelay_Message{Message: m}, Hops: uint32(hops)}}}
+	}
+	if err := l.node.Send(node, env); err != nil {
 		if ask {
 			if c := l.takeRoomCall(m.RequestId); c != nil {
 				c.reply(nil, fmt.Errorf("%w: %v", ErrRoomUnavailable, err))
@@ -196,25 +206,35 @@ func roomOf(r *clusterv1.Room) (ns, room string) { return r.GetNamespace(), r.Ge
 // placedNamespace returns the running namespace ns of this node that defines a behaviour for room, or
 // nil.
 func (l *link) placedNamespace(ns, room string) *Namespace {
-	if l.e.state.Load() != stateRunning {
-		return nil
-	}
+	// A starting node is a member of the cluster before Start returns: it takes the rooms it owns at
+	// once (its behaviours are defined before Start). A node that shuts down hands its rooms off: its
+	// namespace relays what comes for them until it stops.
 	n := l.e.lookup(ns)
 	if n == nil || n.pid == nil || !n.IsDefined(room) {
 		return nil
+	}
+	select {
+	case <-n.stopped:
+		return nil
+	default:
 	}
 	return n
 }
 
 func (l *link) remoteRoomJoin(from string, m *clusterv1.RoomJoin) {
-	ns, room := roomOf(m.Room)
-	answer := func(err error) {
+	l.ownerJoin(m, 0, func(err error) {
 		r := &clusterv1.RoomJoinReply{RequestId: m.RequestId, Room: m.Room}
 		if err != nil {
 			r.Error = err.Error()
 		}
 		l.node.Send(from, &clusterv1.Envelope{Body: &clusterv1.Envelope_RoomJoinReply{RoomJoinReply: r}})
-	}
+	})
+}
+
+// ownerJoin hands a join asked of this node as the room's owner (relayed: by the node that ran it) to
+// the namespace.
+func (l *link) ownerJoin(m *clusterv1.RoomJoin, hops uint8, answer func(error)) {
+	ns, room := roomOf(m.Room)
 	n := l.placedNamespace(ns, room)
 	if n == nil {
 		answer(ErrNoBehavior)
@@ -225,7 +245,7 @@ func (l *link) remoteRoomJoin(from string, m *clusterv1.RoomJoin) {
 		answer(err)
 		return
 	}
-	l.e.system.Root.Send(n.pid, &actors.OwnerJoin{Room: room, SID: m.Sid, Options: opt, Answer: answer})
+	l.e.system.Root.Send(n.pid, &actors.OwnerJoin{Room: room, SID: m.Sid, Options: opt, Answer: answer, Rejoin: m.Rejoin, Hops: hops})
 }
 
 func (l *link) remoteRoomJoinReply(m *clusterv1.RoomJoinReply) {
@@ -241,14 +261,18 @@ func (l *link) remoteRoomJoinReply(m *clusterv1.RoomJoinReply) {
 	l.e.system.Root.Send(n.pid, &actors.JoinAnswer{Room: room, Token: m.RequestId, Err: err})
 }
 
-func (l *link) remoteRoomLeave(m *clusterv1.RoomLeave) {
+func (l *link) remoteRoomLeave(m *clusterv1.RoomLeave) { l.ownerLeaveMsg(m, 0) }
+
+func (l *link) ownerLeaveMsg(m *clusterv1.RoomLeave, hops uint8) {
 	ns, room := roomOf(m.Room)
 	if n := l.placedNamespace(ns, room); n != nil {
-		l.e.system.Root.Send(n.pid, &actors.OwnerLeave{Room: room, SID: m.Sid, Why: actors.LeaveReason(m.Why)})
+		l.e.system.Root.Send(n.pid, &actors.OwnerLeave{Room: room, SID: m.Sid, Why: actors.LeaveReason(m.Why), Hops: hops})
 	}
 }
 
-func (l *link) remoteRoomMessage(from string, m *clusterv1.RoomMessage) {
+func (l *link) remoteRoomMessage(from string, m *clusterv1.RoomMessage) { l.ownerMessage(from, m, 0) }
+
+func (l *link) ownerMessage(from string, m *clusterv1.RoomMessage, hops uint8) {
 	ns, room := roomOf(m.Room)
 	var answered atomic.Bool
 	reply := func(args []packet.Arg, err error) {
@@ -277,7 +301,7 @@ func (l *link) remoteRoomMessage(from string, m *clusterv1.RoomMessage) {
 		reply(nil, err)
 		return
 	}
-	l.e.system.Root.Send(n.pid, &actors.RoomMessage{Room: room, SID: m.Sid, Event: m.Event, Args: args, Ask: m.Ask, Reply: reply})
+	l.e.system.Root.Send(n.pid, &actors.RoomMessage{Room: room, SID: m.Sid, Event: m.Event, Args: args, Ask: m.Ask, Reply: reply, Hops: hops})
 }
 
 func (l *link) remoteRoomMessageReply(m *clusterv1.RoomMessageReply) {
@@ -299,6 +323,9 @@ var roomErrors = []error{ErrNotInRoom, ErrNoRoom, ErrNoBehavior, ErrRoomBusy, Er
 // roomError turns an owner's error text back into the engine's error of that text, or a new error
 // carrying it (a behaviour's own refusal).
 func roomError(msg string) error {
+	if msg == errRoomMoved.Error() || strings.HasPrefix(msg, ErrRoomUnavailable.Error()) {
+		return ErrRoomUnavailable
+	}
 	for _, e := range roomErrors {
 		if e.Error() == msg {
 			return e

@@ -54,6 +54,7 @@ type options struct {
 	clusterKey      string // base64 of a 16-, 24- or 32-byte key
 	clusterInsecure bool   // allow a cluster without a key on non-loopback addresses
 	probe           time.Duration
+	nodeID          string // empty: generated
 
 	adminUI       bool   // serve the Socket.IO Admin UI's namespace /admin
 	adminUser     string // its basic-auth user
@@ -148,6 +149,7 @@ func parseFlags(args []string) (options, error) {
 	if err != nil {
 		return o, err
 	}
+	fs.StringVar(&o.nodeID, "node-id", envOr("ROOMIO_NODE_ID", ""), "this node's id in the cluster, 1-64 of [A-Za-z0-9_-], unique among live nodes; empty: generated (env ROOMIO_NODE_ID)")
 	fs.DurationVar(&o.probe, "probe-interval", probeDefault, "failure-probe interval; a crashed node is declared dead after about 6 intervals; 0: 1s (env ROOMIO_PROBE_INTERVAL)")
 	fs.BoolVar(&o.adminUI, "admin-ui", envOr("ROOMIO_ADMIN_UI", "") == "true", "serve the Socket.IO Admin UI's namespace /admin (env ROOMIO_ADMIN_UI=true)")
 	fs.StringVar(&o.adminUser, "admin-user", envOr("ROOMIO_ADMIN_USER", "admin"), "Admin UI user name (env ROOMIO_ADMIN_USER)")
@@ -177,8 +179,8 @@ func parseFlags(args []string) (options, error) {
 		// Without a key the API's only protection is that no other host can reach it.
 		return o, fmt.Errorf("-api-addr %s is not a loopback address: set -api-key (ROOMIO_API_KEY), or bind the API to 127.0.0.1", o.apiAddr)
 	}
-	if o.clusterAddr == "" && (o.remoteAddr != "" || o.join != "" || o.clusterKey != "" || o.probe != 0 || o.clusterInsecure) {
-		return o, errors.New("-remote-addr, -join, -cluster-key, -cluster-insecure and -probe-interval need -cluster-addr")
+	if o.clusterAddr == "" && (o.remoteAddr != "" || o.join != "" || o.clusterKey != "" || o.probe != 0 || o.clusterInsecure || o.nodeID != "") {
+		return o, errors.New("-remote-addr, -join, -cluster-key, -cluster-insecure, -node-id and -probe-interval need -cluster-addr")
 	}
 	if o.probe < 0 {
 		return o, errors.New("-probe-interval must not be negative")
@@ -252,6 +254,7 @@ func (o options) clusterConfig() (engine.ClusterConfig, error) {
 	cc.AdvertiseRemote = cc.RemoteAddr
 	cc.Seeds = splitComma(o.join)
 	cc.ProbeInterval = o.probe
+	cc.NodeID = o.nodeID
 	if o.clusterKey != "" {
 		key, err := base64.StdEncoding.DecodeString(o.clusterKey)
 		if err != nil {

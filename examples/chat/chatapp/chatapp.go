@@ -30,7 +30,8 @@ func Register(ns *engine.Namespace) {
 	reserved := func(name string) bool { return isSocket(name) || clusterSID(name) }
 	ns.DefineFunc(validRoom, func(room string) engine.Behavior {
 		return &chatRoom{ns: ns, name: room, reserved: reserved}
-	}, engine.WithName(Behaviour), engine.WithRoomNames(func(id string) string { return "chat-" + id }))
+	}, engine.WithName(Behaviour), engine.WithRoomNames(func(id string) string { return "chat-" + id }),
+		engine.WithReplication())
 	ns.OnConnection(func(s *engine.Socket) {
 		// Keyed to this *Socket: a socket recovered after a dropped connection (connection state
 		// recovery) is a new Socket with the same id, whose connection handler may run before the old

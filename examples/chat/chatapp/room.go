@@ -14,7 +14,9 @@ var errReserved = errors.New("invalid room name")
 
 // chatRoom is a chat room's behaviour: it refuses names that would capture whispers, numbers what is
 // said in it, and keeps the last historySize messages for those who join. Its hooks run in the room's
-// actor, one at a time, so its fields need no lock.
+// actor, one at a time, so its fields need no lock. In a cluster it is replicated (Register defines it
+// WithReplication): its seq and history move with the room when its node changes, and survive the
+// loss of that node (Snapshot, Restore).
 type chatRoom struct {
 	engine.BaseBehavior
 	ns       *engine.Namespace
@@ -48,9 +50,34 @@ func (c *chatRoom) OnJoin(r *engine.RoomContext, j *engine.Joiner) error {
 		c.missed = make(map[string][]json.RawMessage)
 	}
 	c.missed[j.ID] = append([]json.RawMessage{}, c.history...)
-	// Through the namespace, so members on other nodes hear it too; the joiner, a member by the time the
-	// room fans it out, is excluded.
-	c.ns.To(c.name).Except(j.ID).Emit("joined", map[string]any{"room": c.name, "id": j.ID})
+	// Through the room's context: it reaches the members on every node, after what the room emitted
+	// before, and (replicated) once the join is safe on the replica node. The joiner is not told.
+	r.EmitExcept(j.ID, "joined", map[string]any{"room": c.name, "id": j.ID})
+	return nil
+}
+
+// chatState is what a chat room carries to another node.
+type chatState struct {
+	Seq     int64             `json:"seq"`
+	History []json.RawMessage `json:"history"`
+}
+
+// Snapshot implements engine.Snapshotter: the seq and the history (the joiners' pending histories are
+// not kept; a joiner that asks after a move gets the whole history).
+func (c *chatRoom) Snapshot(*engine.RoomContext) ([]byte, error) {
+	return json.Marshal(chatState{Seq: c.seq, History: c.history})
+}
+
+// Restore implements engine.Snapshotter.
+func (c *chatRoom) Restore(_ *engine.RoomContext, state []byte) error {
+	var s chatState
+	if err := json.Unmarshal(state, &s); err != nil {
+		return err
+	}
+	if len(s.History) > historySize {
+		s.History = s.History[len(s.History)-historySize:]
+	}
+	c.seq, c.history = s.Seq, s.History
 	return nil
 }
 
@@ -75,7 +102,7 @@ func (c *chatRoom) OnMessage(r *engine.RoomContext, m *engine.RoomMessage) {
 			c.history = append(c.history[:0], c.history[1:]...)
 		}
 		c.history = append(c.history, said)
-		c.ns.To(c.name).Emit("said", json.RawMessage(said))
+		r.Emit("said", json.RawMessage(said))
 		m.Reply(map[string]any{"ok": true, "seq": c.seq})
 	case "history":
 		h, ok := c.missed[m.From]

@@ -119,6 +119,11 @@ type Envelope struct {
 	//	*Envelope_RecoveryState
 	//	*Envelope_RecoveryTake
 	//	*Envelope_RecoveryBuffer
+	//	*Envelope_RoomStateRequest
+	//	*Envelope_RoomState
+	//	*Envelope_RoomStateAck
+	//	*Envelope_RoomRelay
+	//	*Envelope_RoomRelayJoinReply
 	Body          isEnvelope_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -382,6 +387,51 @@ func (x *Envelope) GetRecoveryBuffer() *RecoveryBuffer {
 	return nil
 }
 
+func (x *Envelope) GetRoomStateRequest() *RoomStateRequest {
+	if x != nil {
+		if x, ok := x.Body.(*Envelope_RoomStateRequest); ok {
+			return x.RoomStateRequest
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetRoomState() *RoomState {
+	if x != nil {
+		if x, ok := x.Body.(*Envelope_RoomState); ok {
+			return x.RoomState
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetRoomStateAck() *RoomStateAck {
+	if x != nil {
+		if x, ok := x.Body.(*Envelope_RoomStateAck); ok {
+			return x.RoomStateAck
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetRoomRelay() *RoomRelay {
+	if x != nil {
+		if x, ok := x.Body.(*Envelope_RoomRelay); ok {
+			return x.RoomRelay
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetRoomRelayJoinReply() *RoomRelayJoinReply {
+	if x != nil {
+		if x, ok := x.Body.(*Envelope_RoomRelayJoinReply); ok {
+			return x.RoomRelayJoinReply
+		}
+	}
+	return nil
+}
+
 type isEnvelope_Body interface {
 	isEnvelope_Body()
 }
@@ -479,6 +529,26 @@ type Envelope_RecoveryBuffer struct {
 	RecoveryBuffer *RecoveryBuffer `protobuf:"bytes,53,opt,name=recovery_buffer,json=recoveryBuffer,proto3,oneof"`
 }
 
+type Envelope_RoomStateRequest struct {
+	RoomStateRequest *RoomStateRequest `protobuf:"bytes,30,opt,name=room_state_request,json=roomStateRequest,proto3,oneof"`
+}
+
+type Envelope_RoomState struct {
+	RoomState *RoomState `protobuf:"bytes,31,opt,name=room_state,json=roomState,proto3,oneof"`
+}
+
+type Envelope_RoomStateAck struct {
+	RoomStateAck *RoomStateAck `protobuf:"bytes,32,opt,name=room_state_ack,json=roomStateAck,proto3,oneof"`
+}
+
+type Envelope_RoomRelay struct {
+	RoomRelay *RoomRelay `protobuf:"bytes,33,opt,name=room_relay,json=roomRelay,proto3,oneof"`
+}
+
+type Envelope_RoomRelayJoinReply struct {
+	RoomRelayJoinReply *RoomRelayJoinReply `protobuf:"bytes,34,opt,name=room_relay_join_reply,json=roomRelayJoinReply,proto3,oneof"`
+}
+
 func (*Envelope_Broadcast) isEnvelope_Body() {}
 
 func (*Envelope_BroadcastReply) isEnvelope_Body() {}
@@ -524,6 +594,16 @@ func (*Envelope_RecoveryState) isEnvelope_Body() {}
 func (*Envelope_RecoveryTake) isEnvelope_Body() {}
 
 func (*Envelope_RecoveryBuffer) isEnvelope_Body() {}
+
+func (*Envelope_RoomStateRequest) isEnvelope_Body() {}
+
+func (*Envelope_RoomState) isEnvelope_Body() {}
+
+func (*Envelope_RoomStateAck) isEnvelope_Body() {}
+
+func (*Envelope_RoomRelay) isEnvelope_Body() {}
+
+func (*Envelope_RoomRelayJoinReply) isEnvelope_Body() {}
 
 // Room names one room of one namespace.
 type Room struct {
@@ -2526,11 +2606,416 @@ func (x *RecoveryBuffer) GetComplete() bool {
 	return false
 }
 
+// RoomStateRequest asks a peer for what it has of a placed room.
+type RoomStateRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RequestId     uint64                 `protobuf:"varint,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Room          *Room                  `protobuf:"bytes,2,opt,name=room,proto3" json:"room,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RoomStateRequest) Reset() {
+	*x = RoomStateRequest{}
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoomStateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoomStateRequest) ProtoMessage() {}
+
+func (x *RoomStateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoomStateRequest.ProtoReflect.Descriptor instead.
+func (*RoomStateRequest) Descriptor() ([]byte, []int) {
+	return file_roomio_cluster_v1_cluster_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *RoomStateRequest) GetRequestId() uint64 {
+	if x != nil {
+		return x.RequestId
+	}
+	return 0
+}
+
+func (x *RoomStateRequest) GetRoom() *Room {
+	if x != nil {
+		return x.Room
+	}
+	return nil
+}
+
+// RoomState is a placed room's state: an answer to a RoomStateRequest (request_id set), a replica or a
+// handoff push (request_id zero: the receiver keeps it as its copy and answers with a RoomStateAck).
+type RoomState struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	RequestId uint64                 `protobuf:"varint,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Room      *Room                  `protobuf:"bytes,2,opt,name=room,proto3" json:"room,omitempty"`
+	// found: the sender ran the room or holds a copy. Without it the rest is empty.
+	Found bool `protobuf:"varint,3,opt,name=found,proto3" json:"found,omitempty"`
+	// live: the sender ran the room and has handed it over (an answer) or is handing it over (a push).
+	Live bool `protobuf:"varint,4,opt,name=live,proto3" json:"live,omitempty"`
+	// snapshot: data is the behaviour's snapshot (Snapshotter); without it the room's state is lost and
+	// the room is re-created.
+	Snapshot bool `protobuf:"varint,5,opt,name=snapshot,proto3" json:"snapshot,omitempty"`
+	// version counts the room's changes; the receiver of several copies restores the highest.
+	Version uint64 `protobuf:"varint,6,opt,name=version,proto3" json:"version,omitempty"`
+	Data    []byte `protobuf:"bytes,7,opt,name=data,proto3" json:"data,omitempty"`
+	// members are the room's members (socket ids) when the state was taken.
+	Members    []string `protobuf:"bytes,8,rep,name=members,proto3" json:"members,omitempty"`
+	MaxClients uint32   `protobuf:"varint,9,opt,name=max_clients,json=maxClients,proto3" json:"max_clients,omitempty"`
+	Locked     bool     `protobuf:"varint,10,opt,name=locked,proto3" json:"locked,omitempty"`
+	// dropped (a push): the room was disposed; the receiver forgets its copy.
+	Dropped       bool `protobuf:"varint,11,opt,name=dropped,proto3" json:"dropped,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RoomState) Reset() {
+	*x = RoomState{}
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoomState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoomState) ProtoMessage() {}
+
+func (x *RoomState) ProtoReflect() protoreflect.Message {
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoomState.ProtoReflect.Descriptor instead.
+func (*RoomState) Descriptor() ([]byte, []int) {
+	return file_roomio_cluster_v1_cluster_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *RoomState) GetRequestId() uint64 {
+	if x != nil {
+		return x.RequestId
+	}
+	return 0
+}
+
+func (x *RoomState) GetRoom() *Room {
+	if x != nil {
+		return x.Room
+	}
+	return nil
+}
+
+func (x *RoomState) GetFound() bool {
+	if x != nil {
+		return x.Found
+	}
+	return false
+}
+
+func (x *RoomState) GetLive() bool {
+	if x != nil {
+		return x.Live
+	}
+	return false
+}
+
+func (x *RoomState) GetSnapshot() bool {
+	if x != nil {
+		return x.Snapshot
+	}
+	return false
+}
+
+func (x *RoomState) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *RoomState) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *RoomState) GetMembers() []string {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
+func (x *RoomState) GetMaxClients() uint32 {
+	if x != nil {
+		return x.MaxClients
+	}
+	return 0
+}
+
+func (x *RoomState) GetLocked() bool {
+	if x != nil {
+		return x.Locked
+	}
+	return false
+}
+
+func (x *RoomState) GetDropped() bool {
+	if x != nil {
+		return x.Dropped
+	}
+	return false
+}
+
+// RoomStateAck acknowledges a pushed RoomState of that version.
+type RoomStateAck struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Room          *Room                  `protobuf:"bytes,1,opt,name=room,proto3" json:"room,omitempty"`
+	Version       uint64                 `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RoomStateAck) Reset() {
+	*x = RoomStateAck{}
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoomStateAck) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoomStateAck) ProtoMessage() {}
+
+func (x *RoomStateAck) ProtoReflect() protoreflect.Message {
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoomStateAck.ProtoReflect.Descriptor instead.
+func (*RoomStateAck) Descriptor() ([]byte, []int) {
+	return file_roomio_cluster_v1_cluster_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *RoomStateAck) GetRoom() *Room {
+	if x != nil {
+		return x.Room
+	}
+	return nil
+}
+
+func (x *RoomStateAck) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+// RoomRelay carries a join, leave or message that reached a node that no longer runs the room, to the
+// node it handed the room over to (or to the owner in the sender's view). A relayed join is answered
+// with a RoomRelayJoinReply (its request_id is the sender's), a relayed message with a RoomMessageReply
+// when it has a request_id. An item is relayed at most twice: to the node the room was handed to, and
+// back once from there when that node had handed the room to the sender before it knew (it runs the room
+// then: a RoomState push reached it first).
+type RoomRelay struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Body:
+	//
+	//	*RoomRelay_Join
+	//	*RoomRelay_Leave
+	//	*RoomRelay_Message
+	Body isRoomRelay_Body `protobuf_oneof:"body"`
+	// hops: how many times the item was relayed, this time included (1 or 2).
+	Hops          uint32 `protobuf:"varint,4,opt,name=hops,proto3" json:"hops,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RoomRelay) Reset() {
+	*x = RoomRelay{}
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoomRelay) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoomRelay) ProtoMessage() {}
+
+func (x *RoomRelay) ProtoReflect() protoreflect.Message {
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoomRelay.ProtoReflect.Descriptor instead.
+func (*RoomRelay) Descriptor() ([]byte, []int) {
+	return file_roomio_cluster_v1_cluster_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *RoomRelay) GetBody() isRoomRelay_Body {
+	if x != nil {
+		return x.Body
+	}
+	return nil
+}
+
+func (x *RoomRelay) GetJoin() *RoomJoin {
+	if x != nil {
+		if x, ok := x.Body.(*RoomRelay_Join); ok {
+			return x.Join
+		}
+	}
+	return nil
+}
+
+func (x *RoomRelay) GetLeave() *RoomLeave {
+	if x != nil {
+		if x, ok := x.Body.(*RoomRelay_Leave); ok {
+			return x.Leave
+		}
+	}
+	return nil
+}
+
+func (x *RoomRelay) GetMessage() *RoomMessage {
+	if x != nil {
+		if x, ok := x.Body.(*RoomRelay_Message); ok {
+			return x.Message
+		}
+	}
+	return nil
+}
+
+func (x *RoomRelay) GetHops() uint32 {
+	if x != nil {
+		return x.Hops
+	}
+	return 0
+}
+
+type isRoomRelay_Body interface {
+	isRoomRelay_Body()
+}
+
+type RoomRelay_Join struct {
+	Join *RoomJoin `protobuf:"bytes,1,opt,name=join,proto3,oneof"`
+}
+
+type RoomRelay_Leave struct {
+	Leave *RoomLeave `protobuf:"bytes,2,opt,name=leave,proto3,oneof"`
+}
+
+type RoomRelay_Message struct {
+	Message *RoomMessage `protobuf:"bytes,3,opt,name=message,proto3,oneof"`
+}
+
+func (*RoomRelay_Join) isRoomRelay_Body() {}
+
+func (*RoomRelay_Leave) isRoomRelay_Body() {}
+
+func (*RoomRelay_Message) isRoomRelay_Body() {}
+
+// RoomRelayJoinReply answers a relayed join: error empty when accepted.
+type RoomRelayJoinReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RequestId     uint64                 `protobuf:"varint,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Error         string                 `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RoomRelayJoinReply) Reset() {
+	*x = RoomRelayJoinReply{}
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoomRelayJoinReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoomRelayJoinReply) ProtoMessage() {}
+
+func (x *RoomRelayJoinReply) ProtoReflect() protoreflect.Message {
+	mi := &file_roomio_cluster_v1_cluster_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoomRelayJoinReply.ProtoReflect.Descriptor instead.
+func (*RoomRelayJoinReply) Descriptor() ([]byte, []int) {
+	return file_roomio_cluster_v1_cluster_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *RoomRelayJoinReply) GetRequestId() uint64 {
+	if x != nil {
+		return x.RequestId
+	}
+	return 0
+}
+
+func (x *RoomRelayJoinReply) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
 var File_roomio_cluster_v1_cluster_proto protoreflect.FileDescriptor
 
 const file_roomio_cluster_v1_cluster_proto_rawDesc = "" +
 	"\n" +
-	"\x1froomio/cluster/v1/cluster.proto\x12\x11roomio.cluster.v1\x1a\x19roomio/wire/v1/wire.proto\"\xa2\r\n" +
+	"\x1froomio/cluster/v1/cluster.proto\x12\x11roomio.cluster.v1\x1a\x19roomio/wire/v1/wire.proto\"\x9a\x10\n" +
 	"\bEnvelope\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\tR\x04from\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\rR\aversion\x12<\n" +
@@ -2562,7 +3047,14 @@ const file_roomio_cluster_v1_cluster_proto_rawDesc = "" +
 	"\x0erecovery_claim\x182 \x01(\v2 .roomio.cluster.v1.RecoveryClaimH\x00R\rrecoveryClaim\x12I\n" +
 	"\x0erecovery_state\x183 \x01(\v2 .roomio.cluster.v1.RecoveryStateH\x00R\rrecoveryState\x12F\n" +
 	"\rrecovery_take\x184 \x01(\v2\x1f.roomio.cluster.v1.RecoveryTakeH\x00R\frecoveryTake\x12L\n" +
-	"\x0frecovery_buffer\x185 \x01(\v2!.roomio.cluster.v1.RecoveryBufferH\x00R\x0erecoveryBufferB\x06\n" +
+	"\x0frecovery_buffer\x185 \x01(\v2!.roomio.cluster.v1.RecoveryBufferH\x00R\x0erecoveryBuffer\x12S\n" +
+	"\x12room_state_request\x18\x1e \x01(\v2#.roomio.cluster.v1.RoomStateRequestH\x00R\x10roomStateRequest\x12=\n" +
+	"\n" +
+	"room_state\x18\x1f \x01(\v2\x1c.roomio.cluster.v1.RoomStateH\x00R\troomState\x12G\n" +
+	"\x0eroom_state_ack\x18  \x01(\v2\x1f.roomio.cluster.v1.RoomStateAckH\x00R\froomStateAck\x12=\n" +
+	"\n" +
+	"room_relay\x18! \x01(\v2\x1c.roomio.cluster.v1.RoomRelayH\x00R\troomRelay\x12Z\n" +
+	"\x15room_relay_join_reply\x18\" \x01(\v2%.roomio.cluster.v1.RoomRelayJoinReplyH\x00R\x12roomRelayJoinReplyB\x06\n" +
 	"\x04body\"8\n" +
 	"\x04Room\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
@@ -2742,7 +3234,39 @@ const file_roomio_cluster_v1_cluster_proto_rawDesc = "" +
 	"\x02ok\x18\x02 \x01(\bR\x02ok\x12-\n" +
 	"\x06events\x18\x03 \x03(\v2\x15.roomio.wire.v1.EventR\x06events\x12\x12\n" +
 	"\x04from\x18\x04 \x01(\rR\x04from\x12\x1a\n" +
-	"\bcomplete\x18\x05 \x01(\bR\bcomplete*a\n" +
+	"\bcomplete\x18\x05 \x01(\bR\bcomplete\"^\n" +
+	"\x10RoomStateRequest\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\x04R\trequestId\x12+\n" +
+	"\x04room\x18\x02 \x01(\v2\x17.roomio.cluster.v1.RoomR\x04room\"\xb8\x02\n" +
+	"\tRoomState\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\x04R\trequestId\x12+\n" +
+	"\x04room\x18\x02 \x01(\v2\x17.roomio.cluster.v1.RoomR\x04room\x12\x14\n" +
+	"\x05found\x18\x03 \x01(\bR\x05found\x12\x12\n" +
+	"\x04live\x18\x04 \x01(\bR\x04live\x12\x1a\n" +
+	"\bsnapshot\x18\x05 \x01(\bR\bsnapshot\x12\x18\n" +
+	"\aversion\x18\x06 \x01(\x04R\aversion\x12\x12\n" +
+	"\x04data\x18\a \x01(\fR\x04data\x12\x18\n" +
+	"\amembers\x18\b \x03(\tR\amembers\x12\x1f\n" +
+	"\vmax_clients\x18\t \x01(\rR\n" +
+	"maxClients\x12\x16\n" +
+	"\x06locked\x18\n" +
+	" \x01(\bR\x06locked\x12\x18\n" +
+	"\adropped\x18\v \x01(\bR\adropped\"U\n" +
+	"\fRoomStateAck\x12+\n" +
+	"\x04room\x18\x01 \x01(\v2\x17.roomio.cluster.v1.RoomR\x04room\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\x04R\aversion\"\xcc\x01\n" +
+	"\tRoomRelay\x121\n" +
+	"\x04join\x18\x01 \x01(\v2\x1b.roomio.cluster.v1.RoomJoinH\x00R\x04join\x124\n" +
+	"\x05leave\x18\x02 \x01(\v2\x1c.roomio.cluster.v1.RoomLeaveH\x00R\x05leave\x12:\n" +
+	"\amessage\x18\x03 \x01(\v2\x1e.roomio.cluster.v1.RoomMessageH\x00R\amessage\x12\x12\n" +
+	"\x04hops\x18\x04 \x01(\rR\x04hopsB\x06\n" +
+	"\x04body\"I\n" +
+	"\x12RoomRelayJoinReply\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\x04R\trequestId\x12\x14\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error*a\n" +
 	"\x02Op\x12\x12\n" +
 	"\x0eOP_UNSPECIFIED\x10\x00\x12\v\n" +
 	"\aOP_EMIT\x10\x01\x12\f\n" +
@@ -2765,42 +3289,47 @@ func file_roomio_cluster_v1_cluster_proto_rawDescGZIP() []byte {
 }
 
 var file_roomio_cluster_v1_cluster_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_roomio_cluster_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
+var file_roomio_cluster_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
 var file_roomio_cluster_v1_cluster_proto_goTypes = []any{
-	(Op)(0),                  // 0: roomio.cluster.v1.Op
-	(*Envelope)(nil),         // 1: roomio.cluster.v1.Envelope
-	(*Room)(nil),             // 2: roomio.cluster.v1.Room
-	(*Interest)(nil),         // 3: roomio.cluster.v1.Interest
-	(*InterestAck)(nil),      // 4: roomio.cluster.v1.InterestAck
-	(*InterestSnapshot)(nil), // 5: roomio.cluster.v1.InterestSnapshot
-	(*Broadcast)(nil),        // 6: roomio.cluster.v1.Broadcast
-	(*BroadcastReply)(nil),   // 7: roomio.cluster.v1.BroadcastReply
-	(*AckReply)(nil),         // 8: roomio.cluster.v1.AckReply
-	(*SocketInfo)(nil),       // 9: roomio.cluster.v1.SocketInfo
-	(*Handshake)(nil),        // 10: roomio.cluster.v1.Handshake
-	(*ServerEvent)(nil),      // 11: roomio.cluster.v1.ServerEvent
-	(*ServerEventAck)(nil),   // 12: roomio.cluster.v1.ServerEventAck
-	(*RoomJoin)(nil),         // 13: roomio.cluster.v1.RoomJoin
-	(*RoomJoinReply)(nil),    // 14: roomio.cluster.v1.RoomJoinReply
-	(*RoomLeave)(nil),        // 15: roomio.cluster.v1.RoomLeave
-	(*RoomMessage)(nil),      // 16: roomio.cluster.v1.RoomMessage
-	(*RoomMessageReply)(nil), // 17: roomio.cluster.v1.RoomMessageReply
-	(*TunnelOpen)(nil),       // 18: roomio.cluster.v1.TunnelOpen
-	(*TunnelData)(nil),       // 19: roomio.cluster.v1.TunnelData
-	(*TunnelClose)(nil),      // 20: roomio.cluster.v1.TunnelClose
-	(*ListRooms)(nil),        // 21: roomio.cluster.v1.ListRooms
-	(*ListedRoom)(nil),       // 22: roomio.cluster.v1.ListedRoom
-	(*ListRoomsReply)(nil),   // 23: roomio.cluster.v1.ListRoomsReply
-	(*MatchRequest)(nil),     // 24: roomio.cluster.v1.MatchRequest
-	(*MatchReply)(nil),       // 25: roomio.cluster.v1.MatchReply
-	(*RecoveryClaim)(nil),    // 26: roomio.cluster.v1.RecoveryClaim
-	(*RecoveryState)(nil),    // 27: roomio.cluster.v1.RecoveryState
-	(*RecoveryTake)(nil),     // 28: roomio.cluster.v1.RecoveryTake
-	(*RecoveryBuffer)(nil),   // 29: roomio.cluster.v1.RecoveryBuffer
-	nil,                      // 30: roomio.cluster.v1.Handshake.QueryEntry
-	nil,                      // 31: roomio.cluster.v1.Handshake.HeadersEntry
-	(*v1.Event)(nil),         // 32: roomio.wire.v1.Event
-	(*v1.Arg)(nil),           // 33: roomio.wire.v1.Arg
+	(Op)(0),                    // 0: roomio.cluster.v1.Op
+	(*Envelope)(nil),           // 1: roomio.cluster.v1.Envelope
+	(*Room)(nil),               // 2: roomio.cluster.v1.Room
+	(*Interest)(nil),           // 3: roomio.cluster.v1.Interest
+	(*InterestAck)(nil),        // 4: roomio.cluster.v1.InterestAck
+	(*InterestSnapshot)(nil),   // 5: roomio.cluster.v1.InterestSnapshot
+	(*Broadcast)(nil),          // 6: roomio.cluster.v1.Broadcast
+	(*BroadcastReply)(nil),     // 7: roomio.cluster.v1.BroadcastReply
+	(*AckReply)(nil),           // 8: roomio.cluster.v1.AckReply
+	(*SocketInfo)(nil),         // 9: roomio.cluster.v1.SocketInfo
+	(*Handshake)(nil),          // 10: roomio.cluster.v1.Handshake
+	(*ServerEvent)(nil),        // 11: roomio.cluster.v1.ServerEvent
+	(*ServerEventAck)(nil),     // 12: roomio.cluster.v1.ServerEventAck
+	(*RoomJoin)(nil),           // 13: roomio.cluster.v1.RoomJoin
+	(*RoomJoinReply)(nil),      // 14: roomio.cluster.v1.RoomJoinReply
+	(*RoomLeave)(nil),          // 15: roomio.cluster.v1.RoomLeave
+	(*RoomMessage)(nil),        // 16: roomio.cluster.v1.RoomMessage
+	(*RoomMessageReply)(nil),   // 17: roomio.cluster.v1.RoomMessageReply
+	(*TunnelOpen)(nil),         // 18: roomio.cluster.v1.TunnelOpen
+	(*TunnelData)(nil),         // 19: roomio.cluster.v1.TunnelData
+	(*TunnelClose)(nil),        // 20: roomio.cluster.v1.TunnelClose
+	(*ListRooms)(nil),          // 21: roomio.cluster.v1.ListRooms
+	(*ListedRoom)(nil),         // 22: roomio.cluster.v1.ListedRoom
+	(*ListRoomsReply)(nil),     // 23: roomio.cluster.v1.ListRoomsReply
+	(*MatchRequest)(nil),       // 24: roomio.cluster.v1.MatchRequest
+	(*MatchReply)(nil),         // 25: roomio.cluster.v1.MatchReply
+	(*RecoveryClaim)(nil),      // 26: roomio.cluster.v1.RecoveryClaim
+	(*RecoveryState)(nil),      // 27: roomio.cluster.v1.RecoveryState
+	(*RecoveryTake)(nil),       // 28: roomio.cluster.v1.RecoveryTake
+	(*RecoveryBuffer)(nil),     // 29: roomio.cluster.v1.RecoveryBuffer
+	(*RoomStateRequest)(nil),   // 30: roomio.cluster.v1.RoomStateRequest
+	(*RoomState)(nil),          // 31: roomio.cluster.v1.RoomState
+	(*RoomStateAck)(nil),       // 32: roomio.cluster.v1.RoomStateAck
+	(*RoomRelay)(nil),          // 33: roomio.cluster.v1.RoomRelay
+	(*RoomRelayJoinReply)(nil), // 34: roomio.cluster.v1.RoomRelayJoinReply
+	nil,                        // 35: roomio.cluster.v1.Handshake.QueryEntry
+	nil,                        // 36: roomio.cluster.v1.Handshake.HeadersEntry
+	(*v1.Event)(nil),           // 37: roomio.wire.v1.Event
+	(*v1.Arg)(nil),             // 38: roomio.wire.v1.Arg
 }
 var file_roomio_cluster_v1_cluster_proto_depIdxs = []int32{
 	6,  // 0: roomio.cluster.v1.Envelope.broadcast:type_name -> roomio.cluster.v1.Broadcast
@@ -2826,32 +3355,43 @@ var file_roomio_cluster_v1_cluster_proto_depIdxs = []int32{
 	27, // 20: roomio.cluster.v1.Envelope.recovery_state:type_name -> roomio.cluster.v1.RecoveryState
 	28, // 21: roomio.cluster.v1.Envelope.recovery_take:type_name -> roomio.cluster.v1.RecoveryTake
 	29, // 22: roomio.cluster.v1.Envelope.recovery_buffer:type_name -> roomio.cluster.v1.RecoveryBuffer
-	2,  // 23: roomio.cluster.v1.Interest.room:type_name -> roomio.cluster.v1.Room
-	2,  // 24: roomio.cluster.v1.InterestSnapshot.rooms:type_name -> roomio.cluster.v1.Room
-	0,  // 25: roomio.cluster.v1.Broadcast.op:type_name -> roomio.cluster.v1.Op
-	32, // 26: roomio.cluster.v1.Broadcast.event:type_name -> roomio.wire.v1.Event
-	8,  // 27: roomio.cluster.v1.BroadcastReply.acks:type_name -> roomio.cluster.v1.AckReply
-	9,  // 28: roomio.cluster.v1.BroadcastReply.sockets:type_name -> roomio.cluster.v1.SocketInfo
-	33, // 29: roomio.cluster.v1.AckReply.args:type_name -> roomio.wire.v1.Arg
-	10, // 30: roomio.cluster.v1.SocketInfo.handshake:type_name -> roomio.cluster.v1.Handshake
-	30, // 31: roomio.cluster.v1.Handshake.query:type_name -> roomio.cluster.v1.Handshake.QueryEntry
-	31, // 32: roomio.cluster.v1.Handshake.headers:type_name -> roomio.cluster.v1.Handshake.HeadersEntry
-	33, // 33: roomio.cluster.v1.ServerEvent.args:type_name -> roomio.wire.v1.Arg
-	33, // 34: roomio.cluster.v1.ServerEventAck.args:type_name -> roomio.wire.v1.Arg
-	2,  // 35: roomio.cluster.v1.RoomJoin.room:type_name -> roomio.cluster.v1.Room
-	33, // 36: roomio.cluster.v1.RoomJoin.options:type_name -> roomio.wire.v1.Arg
-	2,  // 37: roomio.cluster.v1.RoomJoinReply.room:type_name -> roomio.cluster.v1.Room
-	2,  // 38: roomio.cluster.v1.RoomLeave.room:type_name -> roomio.cluster.v1.Room
-	2,  // 39: roomio.cluster.v1.RoomMessage.room:type_name -> roomio.cluster.v1.Room
-	33, // 40: roomio.cluster.v1.RoomMessage.args:type_name -> roomio.wire.v1.Arg
-	33, // 41: roomio.cluster.v1.RoomMessageReply.args:type_name -> roomio.wire.v1.Arg
-	22, // 42: roomio.cluster.v1.ListRoomsReply.rooms:type_name -> roomio.cluster.v1.ListedRoom
-	32, // 43: roomio.cluster.v1.RecoveryBuffer.events:type_name -> roomio.wire.v1.Event
-	44, // [44:44] is the sub-list for method output_type
-	44, // [44:44] is the sub-list for method input_type
-	44, // [44:44] is the sub-list for extension type_name
-	44, // [44:44] is the sub-list for extension extendee
-	0,  // [0:44] is the sub-list for field type_name
+	30, // 23: roomio.cluster.v1.Envelope.room_state_request:type_name -> roomio.cluster.v1.RoomStateRequest
+	31, // 24: roomio.cluster.v1.Envelope.room_state:type_name -> roomio.cluster.v1.RoomState
+	32, // 25: roomio.cluster.v1.Envelope.room_state_ack:type_name -> roomio.cluster.v1.RoomStateAck
+	33, // 26: roomio.cluster.v1.Envelope.room_relay:type_name -> roomio.cluster.v1.RoomRelay
+	34, // 27: roomio.cluster.v1.Envelope.room_relay_join_reply:type_name -> roomio.cluster.v1.RoomRelayJoinReply
+	2,  // 28: roomio.cluster.v1.Interest.room:type_name -> roomio.cluster.v1.Room
+	2,  // 29: roomio.cluster.v1.InterestSnapshot.rooms:type_name -> roomio.cluster.v1.Room
+	0,  // 30: roomio.cluster.v1.Broadcast.op:type_name -> roomio.cluster.v1.Op
+	37, // 31: roomio.cluster.v1.Broadcast.event:type_name -> roomio.wire.v1.Event
+	8,  // 32: roomio.cluster.v1.BroadcastReply.acks:type_name -> roomio.cluster.v1.AckReply
+	9,  // 33: roomio.cluster.v1.BroadcastReply.sockets:type_name -> roomio.cluster.v1.SocketInfo
+	38, // 34: roomio.cluster.v1.AckReply.args:type_name -> roomio.wire.v1.Arg
+	10, // 35: roomio.cluster.v1.SocketInfo.handshake:type_name -> roomio.cluster.v1.Handshake
+	35, // 36: roomio.cluster.v1.Handshake.query:type_name -> roomio.cluster.v1.Handshake.QueryEntry
+	36, // 37: roomio.cluster.v1.Handshake.headers:type_name -> roomio.cluster.v1.Handshake.HeadersEntry
+	38, // 38: roomio.cluster.v1.ServerEvent.args:type_name -> roomio.wire.v1.Arg
+	38, // 39: roomio.cluster.v1.ServerEventAck.args:type_name -> roomio.wire.v1.Arg
+	2,  // 40: roomio.cluster.v1.RoomJoin.room:type_name -> roomio.cluster.v1.Room
+	38, // 41: roomio.cluster.v1.RoomJoin.options:type_name -> roomio.wire.v1.Arg
+	2,  // 42: roomio.cluster.v1.RoomJoinReply.room:type_name -> roomio.cluster.v1.Room
+	2,  // 43: roomio.cluster.v1.RoomLeave.room:type_name -> roomio.cluster.v1.Room
+	2,  // 44: roomio.cluster.v1.RoomMessage.room:type_name -> roomio.cluster.v1.Room
+	38, // 45: roomio.cluster.v1.RoomMessage.args:type_name -> roomio.wire.v1.Arg
+	38, // 46: roomio.cluster.v1.RoomMessageReply.args:type_name -> roomio.wire.v1.Arg
+	22, // 47: roomio.cluster.v1.ListRoomsReply.rooms:type_name -> roomio.cluster.v1.ListedRoom
+	37, // 48: roomio.cluster.v1.RecoveryBuffer.events:type_name -> roomio.wire.v1.Event
+	2,  // 49: roomio.cluster.v1.RoomStateRequest.room:type_name -> roomio.cluster.v1.Room
+	2,  // 50: roomio.cluster.v1.RoomState.room:type_name -> roomio.cluster.v1.Room
+	2,  // 51: roomio.cluster.v1.RoomStateAck.room:type_name -> roomio.cluster.v1.Room
+	13, // 52: roomio.cluster.v1.RoomRelay.join:type_name -> roomio.cluster.v1.RoomJoin
+	15, // 53: roomio.cluster.v1.RoomRelay.leave:type_name -> roomio.cluster.v1.RoomLeave
+	16, // 54: roomio.cluster.v1.RoomRelay.message:type_name -> roomio.cluster.v1.RoomMessage
+	55, // [55:55] is the sub-list for method output_type
+	55, // [55:55] is the sub-list for method input_type
+	55, // [55:55] is the sub-list for extension type_name
+	55, // [55:55] is the sub-list for extension extendee
+	0,  // [0:55] is the sub-list for field type_name
 }
 
 func init() { file_roomio_cluster_v1_cluster_proto_init() }
@@ -2883,6 +3423,16 @@ func file_roomio_cluster_v1_cluster_proto_init() {
 		(*Envelope_RecoveryState)(nil),
 		(*Envelope_RecoveryTake)(nil),
 		(*Envelope_RecoveryBuffer)(nil),
+		(*Envelope_RoomStateRequest)(nil),
+		(*Envelope_RoomState)(nil),
+		(*Envelope_RoomStateAck)(nil),
+		(*Envelope_RoomRelay)(nil),
+		(*Envelope_RoomRelayJoinReply)(nil),
+	}
+	file_roomio_cluster_v1_cluster_proto_msgTypes[32].OneofWrappers = []any{
+		(*RoomRelay_Join)(nil),
+		(*RoomRelay_Leave)(nil),
+		(*RoomRelay_Message)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2890,7 +3440,7 @@ func file_roomio_cluster_v1_cluster_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_roomio_cluster_v1_cluster_proto_rawDesc), len(file_roomio_cluster_v1_cluster_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   31,
+			NumMessages:   36,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
