@@ -15,7 +15,6 @@ type socketActor struct {
 	handle   Handle
 	ref      *sockRef // shared with the fan-outs; ref.rooms is the room set, written only here
 	maxRooms int
-	rooms    map[string]struct{} // ref.rooms, read without the lock (this actor is its only writer)
 	live     *Live
 	// gated reports the rooms that have a behaviour (nil when the engine has none); a join of one is
 	// held in joining until the room accepts or refuses it, so that no delivery selects the socket by a
@@ -39,9 +38,9 @@ type pendingJoin struct {
 }
 
 func newSocketActor(m *AddSocket, gated func(string) bool, live *Live) *socketActor {
-	ref := &sockRef{sid: m.SID, outbox: m.Outbox, handle: m.Handle, rooms: map[string]struct{}{m.SID: {}}}
+	ref := &sockRef{sid: m.SID, outbox: m.Outbox, handle: m.Handle, rooms: newRoomSet(m.SID)}
 	return &socketActor{sid: m.SID, outbox: m.Outbox, handle: m.Handle, ref: ref, maxRooms: m.MaxRooms,
-		rooms: ref.rooms, live: live, gated: gated}
+		live: live, gated: gated}
 }
 
 func (s *socketActor) Receive(ctx actor.Context) {
@@ -144,10 +143,7 @@ func (s *socketActor) maybeStop(ctx actor.Context) {
 }
 
 func (s *socketActor) roomList() []string {
-	out := make([]string, 0, len(s.rooms))
-	for r := range s.rooms {
-		out = append(out, r)
-	}
+	out := s.ref.rooms.list() // read without the lock: this actor is the set's only writer
 	slices.Sort(out)
 	return out
 }
@@ -190,7 +186,7 @@ func (s *socketActor) deliver(ctx actor.Context, d *delivery) {
 func (s *socketActor) join(ctx actor.Context, rooms []string, c *Collector, opts packet.Arg) {
 	var added []string
 	for _, r := range rooms {
-		if _, ok := s.rooms[r]; ok {
+		if s.ref.rooms.has(r) {
 			continue
 		}
 		if p := s.joining[r]; p != nil {
@@ -201,7 +197,7 @@ func (s *socketActor) join(ctx actor.Context, rooms []string, c *Collector, opts
 			}
 			continue
 		}
-		if s.maxRooms > 0 && len(s.rooms)+len(s.joining) >= s.maxRooms+1 { // +1: the own-id room does not count
+		if s.maxRooms > 0 && s.ref.rooms.len()+len(s.joining) >= s.maxRooms+1 { // +1: the own-id room does not count
 			if c != nil {
 				c.Fail(ErrTooManyRooms)
 			}
@@ -255,7 +251,7 @@ func (s *socketActor) leave(ctx actor.Context, rooms []string, c *Collector) {
 			}
 			continue
 		}
-		if _, ok := s.rooms[r]; !ok || r == s.sid {
+		if !s.ref.rooms.has(r) || r == s.sid {
 			continue // a socket never leaves its own-id room
 		}
 		s.ref.delRoom(r)

@@ -197,7 +197,7 @@ func (s *Socket) authenticate() ([]string, *AuthError) {
 	if a == nil {
 		return nil, nil
 	}
-	ctx, cancel := context.WithTimeout(s.ctx, e.authTimeout())
+	ctx, cancel := context.WithTimeout(s.Context(), e.authTimeout())
 	defer cancel()
 	var id *Identity
 	var err error
@@ -335,7 +335,7 @@ func (s *Socket) refresh(p *packet.Packet) {
 	s.mu.Lock()
 	user := s.ident.userID
 	s.mu.Unlock()
-	ctx, cancel := context.WithTimeout(s.ctx, e.authTimeout())
+	ctx, cancel := context.WithTimeout(s.Context(), e.authTimeout())
 	defer cancel()
 	var id *Identity
 	var err error

@@ -576,7 +576,7 @@ type acceptor Engine
 // Open starts one session per connection.
 func (a *acceptor) Open(c transport.Conn) transport.Session {
 	e := (*Engine)(a)
-	s := &session{e: e, conn: c, sockets: make(map[string]*Socket)}
+	s := &session{e: e, conn: c}
 	if rl := e.cfg.RateLimit; !rl.Disabled {
 		s.events = rate.NewLimiter(rate.Limit(rl.Events), rl.Burst)
 		s.bytes = rate.NewLimiter(rate.Limit(rl.Bytes), rl.ByteBurst)
