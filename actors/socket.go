@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"fmt"
 	"slices"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -44,6 +45,14 @@ func newSocketActor(m *AddSocket, gated func(string) bool, live *Live) *socketAc
 }
 
 func (s *socketActor) Receive(ctx actor.Context) {
+	// A panic is contained here: the message is dropped and the actor goes on with its state, as it did
+	// when protoactor restarted it (its producer returned the same actor), less the second Started. A
+	// restart now would call the namespace's shared producer (socketProps) off the namespace's goroutine.
+	defer func() {
+		if r := recover(); r != nil {
+			ctx.Logger().Error("socket actor: panic, message dropped", "socket", s.sid, "message", fmt.Sprintf("%T", ctx.Message()), "err", fmt.Sprint(r))
+		}
+	}()
 	switch m := ctx.Message().(type) {
 	case *delivery:
 		if s.closed {
