@@ -155,7 +155,7 @@ func (s *session) connect(p *packet.Packet) {
 		ns:   n,
 		sess: s,
 		exec: newExecutor(s.e.cfg.EventQueueSize, &s.e.wg),
-		hs:   Handshake{Handshake: s.conn.Handshake(), Auth: p.Data},
+		auth: p.Data,
 		// A native Connect's resume token and offset (Socket.IO's travel inside Auth).
 		presented: presentedSession{pid: p.PID, offset: p.Offset, hasOffset: p.Offset != ""},
 	}

@@ -33,7 +33,9 @@ type Socket struct {
 	id   string
 	ns   *Namespace
 	sess *session
-	hs   Handshake
+	// auth is the connect packet's auth payload; the rest of Handshake is the connection's (one copy per
+	// connection, not per socket).
+	auth []byte
 	exec *executor
 	// life is set when recovery is on: what of the socket outlives its connection. resumeFrom is where
 	// the replay of a recovered socket's log starts (recovered is set before connect runs).
@@ -119,7 +121,9 @@ func (s *Socket) ID() string { return s.id }
 func (s *Socket) Namespace() *Namespace { return s.ns }
 
 // Handshake returns what the client presented when it connected.
-func (s *Socket) Handshake() Handshake { return s.hs }
+func (s *Socket) Handshake() Handshake {
+	return Handshake{Handshake: s.sess.conn.Handshake(), Auth: s.auth}
+}
 
 // Data returns the value stored with SetData (Socket.IO's socket.data).
 func (s *Socket) Data() any {
@@ -474,7 +478,7 @@ func (s *Socket) connect() {
 		if s.presented.pid != "" {
 			l, from = rec.claimSession(s.ns, s.presented)
 		} else {
-			l, from = rec.claim(s.ns, s.hs.Auth)
+			l, from = rec.claim(s.ns, s.auth)
 		}
 		if l != nil {
 			s.id, s.life, s.recovered = l.id, l, true
@@ -571,7 +575,7 @@ func (s *Socket) handleEvent(p *packet.Packet) {
 	if err := s.ns.e.flow.wait(s, s.ns.e.cfg.BackpressureTimeout); err != nil {
 		if errors.Is(err, errBackpressure) {
 			s.ns.e.bpClosed.Add(1)
-			s.ns.e.log.Warn("client closed: backpressure timeout", "socket", s.id, "remote_addr", s.hs.RemoteAddr)
+			s.ns.e.log.Warn("client closed: backpressure timeout", "socket", s.id, "remote_addr", s.sess.conn.Handshake().RemoteAddr)
 			s.sess.conn.Close(transport.CloseBackpressure, transport.ReasonBackpressure)
 		}
 		return
