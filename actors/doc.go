@@ -17,6 +17,9 @@
 // join and poisoned when its last member leaves, as Socket.IO deletes empty rooms; [Hooks] report both
 // and every join and leave. A socket actor holds the socket's room set (its own id included, which has
 // no room actor: deliveries to it go straight to the socket) and filters what reaches the connection.
+// Every socket actor of a namespace is spawned from one Props (its producer returns the actor AddSocket
+// built, on the namespace's goroutine), so a socket actor is never restarted: a panic in it is logged
+// and drops that message, and the actor goes on with its state.
 //
 // # Behaviour rooms
 //

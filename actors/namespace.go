@@ -78,6 +78,13 @@ type namespaceActor struct {
 	tokens uint64                // the last token of a join asked of an owner
 	// closing: HandOffAll came (the node shuts down); no owned room is started any more
 	closing bool
+
+	// socketProps spawns every socket actor of the namespace: its producer returns spawning, set just
+	// before the (synchronous) Spawn. One Props per namespace instead of one per socket, which each socket
+	// actor's context keeps for its life. A socket actor is never restarted (its Receive contains its own
+	// panics), so the producer runs only within AddSocket.
+	socketProps *actor.Props
+	spawning    *socketActor
 }
 
 // NamespaceProps returns the props of a namespace actor. The engine spawns one per namespace from its
@@ -85,12 +92,14 @@ type namespaceActor struct {
 // poisoning it stops them all first. live is shared by every actor of the engine.
 func NamespaceProps(hooks Hooks, live *Live) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
-		return &namespaceActor{
+		n := &namespaceActor{
 			sockets: make(map[string]*sockRef),
 			rooms:   make(map[string]*roomEntry),
 			hooks:   hooks,
 			live:    live,
 		}
+		n.socketProps = actor.PropsFromProducer(n.produceSocket)
+		return n
 	})
 }
 
@@ -200,7 +209,9 @@ func (n *namespaceActor) Receive(ctx actor.Context) {
 		}
 	case *AddSocket:
 		sa := newSocketActor(m, n.hooks.IsBehavior, n.live)
-		pid := ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return sa }))
+		n.spawning = sa
+		pid := ctx.Spawn(n.socketProps)
+		n.spawning = nil
 		sa.ref.pid = pid
 		n.sockets[m.SID] = sa.ref
 		ctx.Respond(pid)
@@ -212,6 +223,17 @@ func (n *namespaceActor) Receive(ctx actor.Context) {
 			n.hooks.Stopped()
 		}
 	}
+}
+
+// produceSocket is socketProps' producer: the socket actor AddSocket is spawning, on the namespace's
+// goroutine.
+func (n *namespaceActor) produceSocket() actor.Actor {
+	sa := n.spawning
+	if sa == nil {
+		panic("actors: a socket actor was produced outside AddSocket")
+	}
+	n.spawning = nil
+	return sa
 }
 
 // refuse returns why socket sid may not join room r (create: r has no room yet), or nil.

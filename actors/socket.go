@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"fmt"
 	"slices"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -15,7 +16,6 @@ type socketActor struct {
 	handle   Handle
 	ref      *sockRef // shared with the fan-outs; ref.rooms is the room set, written only here
 	maxRooms int
-	rooms    map[string]struct{} // ref.rooms, read without the lock (this actor is its only writer)
 	live     *Live
 	// gated reports the rooms that have a behaviour (nil when the engine has none); a join of one is
 	// held in joining until the room accepts or refuses it, so that no delivery selects the socket by a
@@ -41,12 +41,20 @@ type pendingJoin struct {
 }
 
 func newSocketActor(m *AddSocket, gated func(string) bool, live *Live) *socketActor {
-	ref := &sockRef{sid: m.SID, outbox: m.Outbox, handle: m.Handle, rooms: map[string]struct{}{m.SID: {}}}
+	ref := &sockRef{sid: m.SID, outbox: m.Outbox, handle: m.Handle, rooms: newRoomSet(m.SID)}
 	return &socketActor{sid: m.SID, outbox: m.Outbox, handle: m.Handle, ref: ref, maxRooms: m.MaxRooms,
-		rooms: ref.rooms, live: live, gated: gated}
+		live: live, gated: gated}
 }
 
 func (s *socketActor) Receive(ctx actor.Context) {
+	// A panic is contained here: the message is dropped and the actor goes on with its state, as it did
+	// when protoactor restarted it (its producer returned the same actor), less the second Started. A
+	// restart now would call the namespace's shared producer (socketProps) off the namespace's goroutine.
+	defer func() {
+		if r := recover(); r != nil {
+			ctx.Logger().Error("socket actor: panic, message dropped", "socket", s.sid, "message", fmt.Sprintf("%T", ctx.Message()), "err", fmt.Sprint(r))
+		}
+	}()
 	switch m := ctx.Message().(type) {
 	case *delivery:
 		if s.closed && !(s.draining && m.b.Op == OpEmit) {
@@ -155,10 +163,7 @@ func (s *socketActor) maybeStop(ctx actor.Context) {
 }
 
 func (s *socketActor) roomList() []string {
-	out := make([]string, 0, len(s.rooms))
-	for r := range s.rooms {
-		out = append(out, r)
-	}
+	out := s.ref.rooms.list() // read without the lock: this actor is the set's only writer
 	slices.Sort(out)
 	return out
 }
@@ -201,7 +206,7 @@ func (s *socketActor) deliver(ctx actor.Context, d *delivery) {
 func (s *socketActor) join(ctx actor.Context, rooms []string, c *Collector, opts packet.Arg) {
 	var added []string
 	for _, r := range rooms {
-		if _, ok := s.rooms[r]; ok {
+		if s.ref.rooms.has(r) {
 			continue
 		}
 		if p := s.joining[r]; p != nil {
@@ -212,7 +217,7 @@ func (s *socketActor) join(ctx actor.Context, rooms []string, c *Collector, opts
 			}
 			continue
 		}
-		if s.maxRooms > 0 && len(s.rooms)+len(s.joining) >= s.maxRooms+1 { // +1: the own-id room does not count
+		if s.maxRooms > 0 && s.ref.rooms.len()+len(s.joining) >= s.maxRooms+1 { // +1: the own-id room does not count
 			if c != nil {
 				c.Fail(ErrTooManyRooms)
 			}
@@ -266,7 +271,7 @@ func (s *socketActor) leave(ctx actor.Context, rooms []string, c *Collector) {
 			}
 			continue
 		}
-		if _, ok := s.rooms[r]; !ok || r == s.sid {
+		if !s.ref.rooms.has(r) || r == s.sid {
 			continue // a socket never leaves its own-id room
 		}
 		s.ref.delRoom(r)

@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -21,20 +22,20 @@ type sockRef struct {
 	handle Handle
 
 	mu     sync.RWMutex
-	rooms  map[string]struct{} // includes the socket's own id; written by the socket actor only
-	closed atomic.Bool         // set when the socket starts its end: emits are no longer applied
+	rooms  roomSet     // includes the socket's own id; written by the socket actor only
+	closed atomic.Bool // set when the socket starts its end: emits are no longer applied
 }
 
 // addRoom and delRoom change the room set; only the socket actor calls them.
 func (k *sockRef) addRoom(r string) {
 	k.mu.Lock()
-	k.rooms[r] = struct{}{}
+	k.rooms.add(r)
 	k.mu.Unlock()
 }
 
 func (k *sockRef) delRoom(r string) {
 	k.mu.Lock()
-	delete(k.rooms, r)
+	k.rooms.del(r)
 	k.mu.Unlock()
 }
 
@@ -52,7 +53,7 @@ func (k *sockRef) accepts(d *delivery) bool {
 	defer k.mu.RUnlock()
 	if len(b.Rooms) > 1 {
 		for _, r := range b.Rooms {
-			if _, ok := k.rooms[r]; ok {
+			if k.rooms.has(r) {
 				if r != d.via {
 					return false
 				}
@@ -61,7 +62,7 @@ func (k *sockRef) accepts(d *delivery) bool {
 		}
 	}
 	for _, r := range b.Except {
-		if _, ok := k.rooms[r]; ok {
+		if k.rooms.has(r) {
 			return false
 		}
 	}
@@ -86,4 +87,77 @@ func (k *sockRef) emit(d *delivery) {
 		})
 	}
 	k.outbox.Send(b.Packet) // a full queue closes the connection; the socket then stops
+}
+
+// smallRoomSet is the size up to which a roomSet is a slice: most sockets are in their own-id room and a
+// few others, where a slice costs a fraction of a map's memory and is searched as fast.
+const smallRoomSet = 8
+
+// roomSet is a socket's set of rooms: a slice while it has at most smallRoomSet rooms, a map beyond
+// (kept once made). Not safe for concurrent use: sockRef guards it.
+type roomSet struct {
+	small []string
+	big   map[string]struct{}
+}
+
+func newRoomSet(own string) roomSet { return roomSet{small: []string{own}} }
+
+func (s *roomSet) has(r string) bool {
+	if s.big != nil {
+		_, ok := s.big[r]
+		return ok
+	}
+	return slices.Contains(s.small, r)
+}
+
+func (s *roomSet) add(r string) {
+	if s.big != nil {
+		s.big[r] = struct{}{}
+		return
+	}
+	if slices.Contains(s.small, r) {
+		return
+	}
+	if len(s.small) < smallRoomSet {
+		s.small = append(s.small, r)
+		return
+	}
+	s.big = make(map[string]struct{}, 2*smallRoomSet)
+	for _, x := range s.small {
+		s.big[x] = struct{}{}
+	}
+	s.big[r] = struct{}{}
+	s.small = nil
+}
+
+func (s *roomSet) del(r string) {
+	if s.big != nil {
+		delete(s.big, r)
+		return
+	}
+	if i := slices.Index(s.small, r); i >= 0 {
+		last := len(s.small) - 1
+		s.small[i] = s.small[last]
+		s.small[last] = ""
+		s.small = s.small[:last]
+	}
+}
+
+func (s *roomSet) len() int {
+	if s.big != nil {
+		return len(s.big)
+	}
+	return len(s.small)
+}
+
+// list returns the rooms, unordered, in a new slice.
+func (s *roomSet) list() []string {
+	if s.big == nil {
+		return slices.Clone(s.small)
+	}
+	out := make([]string, 0, len(s.big))
+	for r := range s.big {
+		out = append(out, r)
+	}
+	return out
 }

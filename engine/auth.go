@@ -197,13 +197,13 @@ func (s *Socket) authenticate() ([]string, *AuthError) {
 	if a == nil {
 		return nil, nil
 	}
-	ctx, cancel := context.WithTimeout(s.ctx, e.authTimeout())
+	ctx, cancel := context.WithTimeout(s.Context(), e.authTimeout())
 	defer cancel()
 	var id *Identity
 	var err error
 	s.safely("authenticator", func() {
 		id, err = a.Authenticate(ctx, &AuthRequest{
-			Namespace: s.ns.name, Transport: s.sess.transportName(), Handshake: s.hs, Token: presentedToken(s.hs),
+			Namespace: s.ns.name, Transport: s.sess.transportName(), Handshake: s.Handshake(), Token: presentedToken(s.Handshake()),
 		})
 	})
 	if err == nil && id == nil {
@@ -335,13 +335,13 @@ func (s *Socket) refresh(p *packet.Packet) {
 	s.mu.Lock()
 	user := s.ident.userID
 	s.mu.Unlock()
-	ctx, cancel := context.WithTimeout(s.ctx, e.authTimeout())
+	ctx, cancel := context.WithTimeout(s.Context(), e.authTimeout())
 	defer cancel()
 	var id *Identity
 	var err error
 	s.safely("authenticator", func() {
 		id, err = e.cfg.Auth.Authenticator.Authenticate(ctx, &AuthRequest{
-			Namespace: s.ns.name, Transport: s.sess.transportName(), Handshake: s.hs, Token: token, Refresh: true, UserID: user,
+			Namespace: s.ns.name, Transport: s.sess.transportName(), Handshake: s.Handshake(), Token: token, Refresh: true, UserID: user,
 		})
 	})
 	if err == nil && id == nil {
@@ -413,7 +413,7 @@ func (s *Socket) authorizeJoin(ctx context.Context, rooms []string) error {
 	defer cancel()
 	var err error
 	s.safely("join authorizer", func() {
-		err = ja.AuthorizeJoin(cctx, &JoinRequest{Namespace: s.ns.name, SocketID: s.id, UserID: user, Rooms: ask, Handshake: s.hs})
+		err = ja.AuthorizeJoin(cctx, &JoinRequest{Namespace: s.ns.name, SocketID: s.id, UserID: user, Rooms: ask, Handshake: s.Handshake()})
 	})
 	if err != nil {
 		var ae *AuthError

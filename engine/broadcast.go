@@ -283,7 +283,7 @@ func (b BroadcastOperator) FetchSockets(ctx context.Context) ([]*RemoteSocket, e
 				continue // detached, waiting for its client
 			}
 			out = append(out, &RemoteSocket{
-				ID: s.id, Namespace: s.ns.name, Rooms: r.Info.Rooms, Handshake: s.hs, Data: s.Data(),
+				ID: s.id, Namespace: s.ns.name, Rooms: r.Info.Rooms, Handshake: s.Handshake(), Data: s.Data(),
 				UserID: s.UserID(), Node: b.ns.e.NodeID(), s: s,
 			})
 		case *remoteRef:

@@ -465,7 +465,7 @@ func socketInfoToWire(ns string, info *actors.SocketInfo) *clusterv1.SocketInfo 
 	if s == nil {
 		return nil // detached (recovery): not reported, as on this node
 	}
-	hs := s.hs
+	hs := s.Handshake()
 	w := &clusterv1.SocketInfo{Sid: info.SID, Namespace: ns, Rooms: info.Rooms, UserId: s.UserID(), Handshake: &clusterv1.Handshake{
 		Auth: hs.Auth, RemoteAddr: hs.RemoteAddr, Url: hs.URL, Secure: hs.Secure, TimeUnixMs: hs.Time.UnixMilli(),
 		Query: flatten(hs.Query), Headers: flatten(hs.Headers),

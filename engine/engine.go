@@ -46,7 +46,9 @@ type Config struct {
 	// dropped and any other message disconnects the client (close code 4002). Zero means 1 MiB.
 	WriteQueueBytes int
 	// EventQueueSize bounds how many received events may wait for a socket's handlers. When it is full the
-	// connection's reader waits, so a fast sender is slowed by TCP rather than buffered. Zero means 128.
+	// connection's reader waits, so a fast sender is slowed by TCP rather than buffered. The queue grows
+	// as events wait and is released when drained, so the bound costs an idle socket nothing. Zero means
+	// 128.
 	EventQueueSize int
 	// MaxBroadcastsInFlight and MaxBroadcastBytesInFlight bound the broadcasts the node's actors hold at
 	// once: those emitted and not yet processed by every namespace, room and socket actor they travel
@@ -579,7 +581,7 @@ type acceptor Engine
 // Open starts one session per connection.
 func (a *acceptor) Open(c transport.Conn) transport.Session {
 	e := (*Engine)(a)
-	s := &session{e: e, conn: c, sockets: make(map[string]*Socket)}
+	s := &session{e: e, conn: c}
 	if rl := e.cfg.RateLimit; !rl.Disabled {
 		s.events = rate.NewLimiter(rate.Limit(rl.Events), rl.Burst)
 		s.bytes = rate.NewLimiter(rate.Limit(rl.Bytes), rl.ByteBurst)

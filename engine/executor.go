@@ -35,59 +35,101 @@ func (w *workers) close() <-chan struct{} {
 }
 
 // executor runs functions one at a time, in submission order, on a goroutine that exists only while
-// there is work. It holds at most cap(ch) pending functions: submit blocks beyond that, which pushes back
+// there is work. It holds at most size pending functions: submit blocks beyond that, which pushes back
 // on the connection's reader (and so on the client, through TCP) instead of growing memory.
+//
+// The pending functions sit in a ring that starts empty, doubles as it fills (never beyond size rounded
+// up to a power of two) and is let go when the goroutine finds it drained (a ring of minRing slots is
+// kept), so an idle socket holds a few slots at most. Every connected socket has an executor, and a
+// queue of EventQueueSize slots allocated up front was the largest part of an idle socket's memory.
 type executor struct {
-	ch      chan func()
+	size int
+	w    *workers
+
 	mu      sync.Mutex
+	space   sync.Cond // signalled (with mu) when a pending function was taken
+	ring    []func()  // len(ring) is a power of two or zero, at most roundUp(size)
+	head    int       // index of the oldest pending function
+	n       int       // pending functions
 	running bool
-	w       *workers
 }
+
+// minRing is the ring's first allocation: events of one socket usually come one or two at a time.
+const minRing = 4
 
 func newExecutor(size int, w *workers) *executor {
-	return &executor{ch: make(chan func(), size), w: w}
+	x := &executor{size: max(size, 1), w: w}
+	x.space.L = &x.mu
+	return x
 }
 
+// submit queues f, waiting while size functions are pending.
 func (x *executor) submit(f func()) {
-	x.ch <- f
-	x.start()
+	x.mu.Lock()
+	for x.n >= x.size {
+		x.space.Wait()
+	}
+	x.push(f)
+	x.startLocked()
+	x.mu.Unlock()
 }
 
-// offer queues f unless cap(ch) functions are already pending; it never blocks and reports whether f was
+// offer queues f unless size functions are already pending; it never blocks and reports whether f was
 // queued.
 func (x *executor) offer(f func()) bool {
-	select {
-	case x.ch <- f:
-	default:
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.n >= x.size {
 		return false
 	}
-	x.start()
+	x.push(f)
+	x.startLocked()
 	return true
 }
 
-func (x *executor) start() {
-	x.mu.Lock()
+// push appends f to the ring, growing it when full; the caller holds mu and has checked n < size.
+func (x *executor) push(f func()) {
+	if x.n == len(x.ring) {
+		grown := make([]func(), max(minRing, 2*len(x.ring)))
+		for i := range x.n {
+			grown[i] = x.ring[(x.head+i)&(len(x.ring)-1)]
+		}
+		x.ring, x.head = grown, 0
+	}
+	x.ring[(x.head+x.n)&(len(x.ring)-1)] = f
+	x.n++
+}
+
+func (x *executor) startLocked() {
 	if !x.running && x.w.add() {
 		x.running = true
 		go x.run()
 	}
-	x.mu.Unlock()
 }
 
 func (x *executor) run() {
 	defer x.w.done()
-	for {
-		select {
-		case f := <-x.ch:
-			f()
-		default:
-			x.mu.Lock()
-			if len(x.ch) == 0 {
-				x.running = false
-				x.mu.Unlock()
-				return
-			}
-			x.mu.Unlock()
-		}
+	x.mu.Lock()
+	for x.n > 0 {
+		f := x.ring[x.head]
+		x.ring[x.head] = nil
+		x.head = (x.head + 1) & (len(x.ring) - 1)
+		x.n--
+		x.space.Signal()
+		x.mu.Unlock()
+		f()
+		x.mu.Lock()
 	}
+	x.running = false
+	if len(x.ring) > minRing {
+		x.ring, x.head = nil, 0 // a burst's ring goes; the first one is kept (cheaper than one per event)
+	}
+	x.mu.Unlock()
+}
+
+// pending reports how many functions wait, and the ring's current capacity (tests).
+func (x *executor) pending() (n, capacity int) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.n, len(x.ring)
 }

@@ -84,11 +84,13 @@ func (f *flow) wakeIfRoom() {
 }
 
 // wait returns once the budget has room and every earlier waiter has gone, or errBackpressure after
-// timeout, or ctx's error.
-func (f *flow) wait(ctx context.Context, timeout time.Duration) error {
+// timeout, or the error of the waiter's context (asked for only when it has to wait: a socket makes its
+// context on demand).
+func (f *flow) wait(w interface{ Context() context.Context }, timeout time.Duration) error {
 	if !f.full() && !f.waiting.Load() {
 		return nil
 	}
+	ctx := w.Context()
 	f.waits.Add(1)
 	go1 := make(chan struct{})
 	f.mu.Lock()

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -23,8 +24,10 @@ type session struct {
 	throttledSince time.Time     // start of the current rate-limit period; zero before the first wait
 	waited         time.Duration // the waits imposed in that period
 
-	mu            sync.Mutex
-	sockets       map[string]*Socket
+	mu sync.Mutex
+	// sockets holds one socket per connected namespace: a slice, as a connection rarely joins more
+	// than a few namespaces (and a map of one entry is several times the size of its entry).
+	sockets       []*Socket
 	closed        bool
 	everConnected bool
 }
@@ -36,7 +39,16 @@ func (s *session) errorPacket(ns string, code uint32, msg string) {
 func (s *session) socket(ns string) *Socket {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.sockets[ns]
+	return s.socketLocked(ns)
+}
+
+func (s *session) socketLocked(ns string) *Socket {
+	for _, sock := range s.sockets {
+		if sock.ns.name == ns {
+			return sock
+		}
+	}
+	return nil
 }
 
 // Packet implements transport.Session.
@@ -143,7 +155,7 @@ func (s *session) connect(p *packet.Packet) {
 		ns:   n,
 		sess: s,
 		exec: newExecutor(s.e.cfg.EventQueueSize, &s.e.wg),
-		hs:   Handshake{Handshake: s.conn.Handshake(), Auth: p.Data},
+		auth: p.Data,
 		// A native Connect's resume token and offset (Socket.IO's travel inside Auth).
 		presented: presentedSession{pid: p.PID, offset: p.Offset, hasOffset: p.Offset != ""},
 	}
@@ -153,20 +165,20 @@ func (s *session) connect(p *packet.Packet) {
 		s.mu.Unlock()
 		return
 	}
-	if s.sockets[p.Namespace] != nil {
+	if s.socketLocked(p.Namespace) != nil {
 		s.mu.Unlock()
 		s.errorPacket(p.Namespace, wire.ErrCodeAlreadyConnected, "already connected to namespace")
 		return
 	}
-	s.sockets[p.Namespace] = sock
+	s.sockets = append(s.sockets, sock)
 	s.mu.Unlock()
 	sock.exec.submit(sock.connect)
 }
 
 func (s *session) remove(sock *Socket) {
 	s.mu.Lock()
-	if s.sockets[sock.ns.name] == sock {
-		delete(s.sockets, sock.ns.name)
+	if i := slices.Index(s.sockets, sock); i >= 0 {
+		s.sockets = slices.Delete(s.sockets, i, i+1)
 	}
 	s.mu.Unlock()
 }
@@ -192,10 +204,7 @@ func (s *session) Closed(reason string) {
 	s.connectTimer.Stop()
 	s.mu.Lock()
 	s.closed = true
-	socks := make([]*Socket, 0, len(s.sockets))
-	for _, sock := range s.sockets {
-		socks = append(socks, sock)
-	}
+	socks := slices.Clone(s.sockets)
 	s.mu.Unlock()
 	for _, sock := range socks {
 		sock.teardown(reason)

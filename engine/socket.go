@@ -33,7 +33,9 @@ type Socket struct {
 	id   string
 	ns   *Namespace
 	sess *session
-	hs   Handshake
+	// auth is the connect packet's auth payload; the rest of Handshake is the connection's (one copy per
+	// connection, not per socket).
+	auth []byte
 	exec *executor
 	// life is set when recovery is on: what of the socket outlives its connection. resumeFrom is where
 	// the replay of a recovered socket's log starts (recovered is set before connect runs).
@@ -45,15 +47,16 @@ type Socket struct {
 	presented presentedSession
 
 	state atomic.Int32
-	// ctx is the socket's context, cancelled when the socket disconnects.
-	ctx    context.Context
-	cancel context.CancelFunc
 
-	mu              sync.Mutex
+	mu sync.Mutex
+	// ctx is the socket's context, cancelled when the socket disconnects; made by the first Context call
+	// (most sockets never need one), under mu.
+	ctx             context.Context
+	cancel          context.CancelFunc
 	pid             *actor.PID
-	closeSent       bool // CloseSocket was sent to pid: its rooms are gone
-	observed        bool // observers were told of the connect, and will be of the disconnect
-	handlers        map[string][]func(*Event)
+	closeSent       bool           // CloseSocket was sent to pid: its rooms are gone
+	observed        bool           // observers were told of the connect, and will be of the disconnect
+	handlers        []eventHandler // in registration order; appended to only
 	anyHandlers     []func(*Event)
 	middlewares     []func(*Event) error
 	onDisconnecting []func(reason string)
@@ -61,6 +64,13 @@ type Socket struct {
 	acks            map[uint64]func([]Arg, error)
 	data            any
 	ident           identity // set by the Authenticator (auth.go)
+}
+
+// eventHandler is a handler registered with On. A socket keeps them in a slice, searched per event: an
+// application registers a handful per socket, and a map of them cost several times the memory.
+type eventHandler struct {
+	event string
+	fn    func(*Event)
 }
 
 // Event is one event received from a client.
@@ -77,7 +87,7 @@ func (ev *Event) HasAck() bool { return ev.ackID != 0 }
 
 // Context returns the socket's context: it is cancelled when the socket disconnects, so work a handler
 // starts for the client (a query, a wait for an ack, a Join) ends with it.
-func (ev *Event) Context() context.Context { return ev.Socket.ctx }
+func (ev *Event) Context() context.Context { return ev.Socket.Context() }
 
 // Ack answers the event's ack with args (converted as in Emit). Only the first call sends; later calls
 // return ErrAlreadyAcked. When the client asked for no ack (HasAck is false) Ack does nothing and returns
@@ -111,7 +121,9 @@ func (s *Socket) ID() string { return s.id }
 func (s *Socket) Namespace() *Namespace { return s.ns }
 
 // Handshake returns what the client presented when it connected.
-func (s *Socket) Handshake() Handshake { return s.hs }
+func (s *Socket) Handshake() Handshake {
+	return Handshake{Handshake: s.sess.conn.Handshake(), Auth: s.auth}
+}
 
 // Data returns the value stored with SetData (Socket.IO's socket.data).
 func (s *Socket) Data() any {
@@ -135,8 +147,19 @@ func (s *Socket) Recovered() bool { return s.recovered }
 // Connected reports whether the socket is connected.
 func (s *Socket) Connected() bool { return s.state.Load() == sockConnected }
 
-// Context returns a context that is cancelled when the socket disconnects.
-func (s *Socket) Context() context.Context { return s.ctx }
+// Context returns a context that is cancelled when the socket disconnects (already cancelled once it
+// has).
+func (s *Socket) Context() context.Context {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ctx == nil {
+		s.ctx, s.cancel = context.WithCancel(context.Background())
+		if s.state.Load() == sockDisconnected {
+			s.cancel()
+		}
+	}
+	return s.ctx
+}
 
 // Rooms returns the rooms the socket is in, its own-id room included, sorted. It asks the socket's actor,
 // which owns the set, and waits for the answer or for ctx. Once the socket has disconnected it returns
@@ -216,10 +239,7 @@ func (s *Socket) membership(ctx context.Context, rooms []string, join bool) erro
 // On adds a handler for event. Handlers of one socket run one at a time in arrival order.
 func (s *Socket) On(event string, fn func(*Event)) {
 	s.mu.Lock()
-	if s.handlers == nil {
-		s.handlers = make(map[string][]func(*Event))
-	}
-	s.handlers[event] = append(s.handlers[event], fn)
+	s.handlers = append(s.handlers, eventHandler{event, fn})
 	s.mu.Unlock()
 }
 
@@ -400,8 +420,11 @@ func (s *Socket) teardown(reason string) {
 		s.observed = false
 		s.observeDisconnected(reason)
 	}
+	cancel := s.cancel // nil when no one asked for the context: a later Context call makes a cancelled one
 	s.mu.Unlock()
-	s.cancel()
+	if cancel != nil {
+		cancel()
+	}
 
 	s.sess.remove(s)
 	for _, fn := range acks {
@@ -455,7 +478,7 @@ func (s *Socket) connect() {
 		var l *lifeline
 		ps, ok := s.presented, s.presented.pid != ""
 		if !ok {
-			ps, ok = rec.parse(s.hs.Auth)
+			ps, ok = rec.parse(s.auth)
 		}
 		if ok {
 			if rec.remote(ps.pid) {
@@ -514,7 +537,7 @@ func (s *Socket) connect() {
 	s.mu.Unlock()
 	// The identity's rooms are joined before the client learns it is connected.
 	if len(joinRooms) > 0 {
-		if err := s.membership(s.ctx, joinRooms, true); err != nil {
+		if err := s.membership(s.Context(), joinRooms, true); err != nil {
 			e.log.Warn("joining the identity's rooms", "namespace", s.ns.name, "socket", s.id, "err", err)
 			s.mu.Lock()
 			s.closeActorLocked()
@@ -556,17 +579,17 @@ func (s *Socket) handleEvent(p *packet.Packet) {
 	}
 	// The node's broadcast budget: while it is spent no client event runs, which stops this
 	// connection's reader once its event queue is full (Config.MaxBroadcastsInFlight).
-	if err := s.ns.e.flow.wait(s.ctx, s.ns.e.cfg.BackpressureTimeout); err != nil {
+	if err := s.ns.e.flow.wait(s, s.ns.e.cfg.BackpressureTimeout); err != nil {
 		if errors.Is(err, errBackpressure) {
 			s.ns.e.bpClosed.Add(1)
-			s.ns.e.log.Warn("client closed: backpressure timeout", "socket", s.id, "remote_addr", s.hs.RemoteAddr)
+			s.ns.e.log.Warn("client closed: backpressure timeout", "socket", s.id, "remote_addr", s.sess.conn.Handshake().RemoteAddr)
 			s.sess.conn.Close(transport.CloseBackpressure, transport.ReasonBackpressure)
 		}
 		return
 	}
 	ev := &Event{Name: p.Name, Args: argsOut(p.Args), Socket: s, ackID: p.AckID}
 	s.mu.Lock()
-	mws, anys, hs := s.middlewares, s.anyHandlers, s.handlers[p.Name]
+	mws, anys, hs := s.middlewares, s.anyHandlers, s.handlers
 	s.mu.Unlock()
 	for _, mw := range mws {
 		var err error
@@ -580,7 +603,9 @@ func (s *Socket) handleEvent(p *packet.Packet) {
 		s.safely("catch-all handler", func() { h(ev) })
 	}
 	for _, h := range hs {
-		s.safely("event handler", func() { h(ev) })
+		if h.event == p.Name {
+			s.safely("event handler", func() { h.fn(ev) })
+		}
 	}
 }
 
