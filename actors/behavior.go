@@ -238,8 +238,8 @@ func (r *Room) Emit(p *packet.Packet, except string) {
 	}
 	d := &delivery{b: &Broadcast{Rooms: []string{r.name}, Op: OpEmit, Packet: p}, via: r.name}
 	for _, m := range r.members.list {
-		if m.sid != except {
-			r.ctx.Send(m.pid, d)
+		if m.sid != except && m.sock != nil {
+			m.sock.emit(d) // straight to the member's queue, as a plain room's fan-out does
 		}
 	}
 }
@@ -255,20 +255,21 @@ func (r *Room) EmitTo(sid string, p *packet.Packet) bool {
 		r.output(func() { r.out.EmitTo(sid, p) })
 		return true
 	}
-	pid := r.pidOf(sid)
-	if pid == nil {
+	k := r.sockOf(sid)
+	if k == nil {
 		return false
 	}
-	r.ctx.Send(pid, &delivery{b: &Broadcast{Rooms: []string{sid}, Op: OpEmit, Packet: p}, via: sid})
+	k.emit(&delivery{b: &Broadcast{Rooms: []string{sid}, Op: OpEmit, Packet: p}, via: sid})
 	return true
 }
 
-func (r *Room) pidOf(sid string) *actor.PID {
+// sockOf returns the sockRef of member sid, or of the joiner during Join; nil for anyone else.
+func (r *Room) sockOf(sid string) *sockRef {
 	if i, ok := r.members.index[sid]; ok {
-		return r.members.list[i].pid
+		return r.members.list[i].sock
 	}
 	if a, ok := r.cur.(*roomAdd); ok && a.SID == sid {
-		return a.PID
+		return a.Sock
 	}
 	return nil
 }
