@@ -3,6 +3,8 @@ package transport
 import (
 	"context"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // Queue is a connection's bounded outbound queue of encoded frames. Producers (actors, the engine) Push;
@@ -81,8 +83,11 @@ func (q *Queue[T]) PushGroup(frames []T, volatile bool) (ok, overflow bool) {
 	q.size += n
 	q.meter.queued(n)
 	if q.inline != nil && q.start != nil && !q.running {
-		q.writeInline()
-		return true, false
+		if t0, ok := inlineBudget.take(); ok {
+			q.writeInline()
+			inlineBudget.spent(t0)
+			return true, false
+		}
 	}
 	q.wake()
 	return true, false
@@ -100,6 +105,43 @@ func (q *Queue[T]) SetInline(write func(frames []T) (n int, flushed bool)) {
 	q.mu.Lock()
 	q.inline = write
 	q.mu.Unlock()
+}
+
+// InlineShare is the share of one CPU (in 1/1000) the process's inline writes may take (SetInline),
+// over windows of inlineWindow: beyond it, pushes start the connections' writers as without inline
+// writes. Below saturation every delivery is written inline, on the pushing goroutine, one write(2)
+// each and no goroutine start; at saturation a fan-out goroutine would otherwise pay the syscalls of
+// all its members serially, one write per message, while writers started on demand gather what is
+// pushed meanwhile into batches and spread the writes over the cores.
+const InlineShare = 250
+
+const inlineWindow = 100 * time.Millisecond
+
+// inlineBudget meters the inline writes' time (InlineShare per inlineWindow), process-wide.
+var inlineBudget budget
+
+type budget struct {
+	start atomic.Int64 // the window's start, in ns since epoch0
+	used  atomic.Int64 // ns of inline writes in the window
+}
+
+// epoch0 makes budget times monotonic (time.Since uses the monotonic clock).
+var epoch0 = time.Now()
+
+// take reports whether an inline write may start now, and the time it starts.
+func (b *budget) take() (int64, bool) {
+	now := int64(time.Since(epoch0))
+	if w := b.start.Load(); now-w >= int64(inlineWindow) {
+		if b.start.CompareAndSwap(w, now) {
+			b.used.Store(0)
+		}
+	}
+	return now, b.used.Load() < int64(inlineWindow)*InlineShare/1000
+}
+
+// spent counts the inline write that started at t0.
+func (b *budget) spent(t0 int64) {
+	b.used.Add(int64(time.Since(epoch0)) - t0)
 }
 
 // writeInline runs the inline writer on what is queued, as the consumer would (running is set, so no
