@@ -12,7 +12,9 @@
 // connection's [Queue] and exists only while there is something to write ([Queue.SetDrain]). A WebSocket
 // is accepted through an [UpgradeWriter], which gives coder/websocket small buffers and a [BatchConn]:
 // the writer corks it, frames a batch of messages into it, and uncorks it, one write to the socket per
-// batch. The engine answers by calling [Conn.Send]; it never touches the socket. The
+// batch. The push that finds a connection idle writes instead, on its own goroutine, with one
+// non-blocking write ([Queue.SetInline], [BatchConn.TryUncork]); what the socket does not take is left
+// to the writer. Inline writes are bounded process-wide ([InlineShare]). The engine answers by calling [Conn.Send]; it never touches the socket. The
 // native protocol's codec and its per-message error codes live in package transport/wire, which the Go
 // client imports without this package.
 //

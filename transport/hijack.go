@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -45,7 +46,7 @@ func (w *UpgradeWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if w.Wrap != nil {
 		c = w.Wrap(c)
 	}
-	bc := &BatchConn{Conn: c, timeout: w.WriteTimeout}
+	bc := NewBatchConn(c, w.WriteTimeout)
 	w.Conn = bc
 	n := brw.Reader.Buffered()
 	var r io.Reader = bc
@@ -69,15 +70,51 @@ func (w *UpgradeWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // message into the connection), then uncorks: the client gets the whole batch in one write instead of
 // one per message, and no per-message context or timer is needed. Outside a batch, writes (control
 // frames the reader answers, the close frame) go straight to the connection, in order with the batches.
+//
+// A batch may instead end with TryUncork, which never blocks: one non-blocking write attempt, and what
+// the socket did not take stays pending in the connection, ahead of anything written later (Flush, the
+// next Uncork or a direct Write sends it first, under the deadline).
+//
+// The write deadline is amortised: it is set to now+timeout only when the one in place ends in less than
+// 90 % of the timeout, so a busy connection sets it about once every timeout/10 rather than per write; a
+// write is then cut after between 0.9× and 1× the timeout.
 // Its methods are safe for concurrent use.
 type BatchConn struct {
 	net.Conn
 	timeout time.Duration
+	rc      syscall.RawConn // the socket's descriptor, for TryUncork; nil: TryUncork never writes
 
-	mu     sync.Mutex // held across the connection's Write: keeps batches and direct writes in order
-	corked bool
-	buf    *[]byte // the batch's bytes while corked; from batchPool
+	mu       sync.Mutex // held across the connection's Write: keeps batches and direct writes in order
+	corked   bool
+	buf      *[]byte   // the batch's bytes while corked, or the pending remainder of a TryUncork; from batchPool
+	pending  bool      // buf holds bytes a TryUncork left unwritten (not corked)
+	failed   error     // a TryUncork's write failed: the connection is broken, Flush and Uncork report it
+	deadline time.Time // the write deadline in place (zero: none)
+
+	// tryWrite's non-blocking write, built once (a func value passed to RawConn.Write would otherwise
+	// be allocated per write), and its argument and results; guarded by mu.
+	rawWrite func(fd uintptr) bool
+	rawBuf   []byte
+	rawN     int
+	rawErr   error
 }
+
+// NewBatchConn returns a BatchConn over c whose writes are bounded by timeout (zero: no bound). When c
+// exposes its descriptor (syscall.Conn: a TCP or Unix socket, not TLS), TryUncork can write without
+// blocking.
+func NewBatchConn(c net.Conn, timeout time.Duration) *BatchConn {
+	bc := &BatchConn{Conn: c, timeout: timeout}
+	if sc, ok := c.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil && canRawWrite {
+			bc.rc = rc
+			bc.rawWrite = bc.writeFD
+		}
+	}
+	return bc
+}
+
+// CanTryWrite reports whether TryUncork can write (the connection exposes its descriptor).
+func (c *BatchConn) CanTryWrite() bool { return c.rc != nil }
 
 // batchPool recycles batch buffers between connections: an idle connection holds none.
 var batchPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
@@ -86,7 +123,8 @@ var batchPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &
 // left to the collector.
 const maxPooledBatch = 64 << 10
 
-// Write implements net.Conn: while corked it appends p to the batch.
+// Write implements net.Conn: while corked it appends p to the batch. Otherwise it writes what a
+// TryUncork left pending, then p.
 func (c *BatchConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -97,17 +135,34 @@ func (c *BatchConn) Write(p []byte) (int, error) {
 		*c.buf = append(*c.buf, p...)
 		return len(p), nil
 	}
+	if c.pending {
+		*c.buf = append(*c.buf, p...)
+		if err := c.flushLocked(); err != nil {
+			return 0, err
+		}
+		return len(p), nil
+	}
 	c.arm()
 	return c.Conn.Write(p)
 }
 
-// arm sets the write deadline for the write about to start. It is left in place afterwards: every
-// write to the connection arms it again first, so a stale one never fails a later write. The caller
-// holds c.mu.
+// deadlineSlack is the share of the timeout a deadline in place may have used before arm sets a new one.
+const deadlineSlack = 10
+
+// arm makes sure a write deadline is in place for the write about to start, ending between 0.9× and 1×
+// the timeout from now: it is set again only when less than 90 % of the timeout remains, so a busy
+// connection does not pay a SetWriteDeadline per write. It is left in place afterwards (every blocking
+// write arms first, so a stale one never fails a later write). The caller holds c.mu.
 func (c *BatchConn) arm() {
-	if c.timeout > 0 {
-		c.Conn.SetWriteDeadline(time.Now().Add(c.timeout))
+	if c.timeout <= 0 {
+		return
 	}
+	now := time.Now()
+	if c.deadline.Sub(now) >= c.timeout-c.timeout/deadlineSlack {
+		return
+	}
+	c.deadline = now.Add(c.timeout)
+	c.Conn.SetWriteDeadline(c.deadline)
 }
 
 // WriteMessage appends p to the batch as one WebSocket data message: a single unmasked frame with FIN
@@ -168,12 +223,43 @@ func (c *BatchConn) Cork() {
 	c.mu.Unlock()
 }
 
-// Uncork ends a batch: what was written since Cork goes to the connection in one write, bounded by the
-// write timeout. An error means the connection is broken (the caller closes it).
+// Uncork ends a batch: what was written since Cork (after what a TryUncork left pending) goes to the
+// connection in one write, bounded by the write timeout. An error means the connection is broken (the
+// caller closes it).
 func (c *BatchConn) Uncork() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.corked = false
+	return c.flushLocked()
+}
+
+// Flush writes what a TryUncork left pending, bounded by the write timeout (nothing when nothing is).
+func (c *BatchConn) Flush() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.corked {
+		return nil
+	}
+	return c.flushLocked()
+}
+
+// Pending reports whether a TryUncork left bytes unwritten (Flush or Uncork sends them).
+func (c *BatchConn) Pending() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.pending
+}
+
+// flushLocked writes c.buf whole under the deadline and releases it. The caller holds c.mu.
+func (c *BatchConn) flushLocked() error {
+	if c.failed != nil {
+		if c.buf != nil {
+			release(c.buf)
+			c.buf = nil
+		}
+		return c.failed
+	}
+	c.pending = false
 	if c.buf == nil {
 		return nil
 	}
@@ -184,9 +270,61 @@ func (c *BatchConn) Uncork() error {
 		c.arm()
 		_, err = c.Conn.Write(*b)
 	}
+	release(b)
+	return err
+}
+
+// release returns a batch buffer to the pool unless it grew too large.
+func release(b *[]byte) {
 	if cap(*b) <= maxPooledBatch {
 		*b = (*b)[:0]
 		batchPool.Put(b)
 	}
-	return err
+}
+
+// TryCork starts a batch like Cork, unless the connection is busy (another goroutine is writing to it:
+// a control frame, a blocked flush) or bytes are pending: then it reports false and nothing changes. It
+// never waits, so a producer can try to write a batch itself without blocking.
+func (c *BatchConn) TryCork() bool {
+	if c.rc == nil || !c.mu.TryLock() {
+		return false
+	}
+	if c.pending || c.corked || c.failed != nil {
+		c.mu.Unlock()
+		return false
+	}
+	c.corked = true
+	c.mu.Unlock()
+	return true
+}
+
+// TryUncork ends a batch started by TryCork with one non-blocking write: the socket takes what fits in
+// its buffer, and no deadline is needed since the write cannot block. It reports whether everything was
+// written; if not (the client reads slowly, or its socket buffer is full), the rest stays pending, and
+// Flush (or the next Uncork or Write) must send it. An error means the connection is broken; Flush and
+// Uncork report it again, so the writer that follows finds it.
+func (c *BatchConn) TryUncork() (flushed bool, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.corked = false
+	if c.buf == nil {
+		return true, nil
+	}
+	b := *c.buf
+	n, err := c.tryWrite(b)
+	if err != nil {
+		c.failed = err
+		c.pending = false
+		release(c.buf)
+		c.buf = nil
+		return false, err
+	}
+	if n == len(b) {
+		release(c.buf)
+		c.buf = nil
+		return true, nil
+	}
+	*c.buf = b[:copy(b, b[n:])]
+	c.pending = true
+	return false, nil
 }

@@ -3,6 +3,8 @@ package transport
 import (
 	"context"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // Queue is a connection's bounded outbound queue of encoded frames. Producers (actors, the engine) Push;
@@ -29,6 +31,7 @@ type Queue[T any] struct {
 	meter   *MeterShard   // nil: not counted
 	start   func()        // SetDrain's consumer starter; nil: consumers Take
 	running bool          // a drain consumer is running (or about to): no other is started
+	inline  func([]T) (n int, flushed bool)
 }
 
 // SetMeter makes the queue count what it accepts and drops on m (nil: nothing). Call it before the first
@@ -78,9 +81,100 @@ func (q *Queue[T]) PushGroup(frames []T, volatile bool) (ok, overflow bool) {
 	}
 	q.frames = append(q.frames, frames...)
 	q.size += n
-	q.wake()
 	q.meter.queued(n)
+	if q.inline != nil && q.start != nil && !q.running {
+		if t0, ok := inlineBudget.take(); ok {
+			q.writeInline()
+			inlineBudget.spent(t0)
+			return true, false
+		}
+	}
+	q.wake()
 	return true, false
+}
+
+// SetInline lets the push that finds an idle drained queue (SetDrain: no consumer running, nothing
+// queued before it) write what is queued itself, on its own goroutine, instead of starting the consumer:
+// write is given the queued frames and returns how many of them it took (from the front) and whether
+// they are all written. It must not block (one non-blocking write attempt), and must keep what it took
+// but did not write for the consumer to write first (flushed false). Frames it did not take go back to
+// the front of the queue. Unless everything was taken and written and nothing was pushed meanwhile, the
+// consumer is started as usual; while write runs, other pushes queue behind it, so the order holds.
+// nil turns it off. Call it before SetDrain.
+func (q *Queue[T]) SetInline(write func(frames []T) (n int, flushed bool)) {
+	q.mu.Lock()
+	q.inline = write
+	q.mu.Unlock()
+}
+
+// InlineShare is the share of one CPU (in 1/1000) the process's inline writes may take (SetInline),
+// over windows of inlineWindow: beyond it, pushes start the connections' writers as without inline
+// writes. Below saturation every delivery is written inline, on the pushing goroutine, one write(2)
+// each and no goroutine start; at saturation a fan-out goroutine would otherwise pay the syscalls of
+// all its members serially, one write per message, while writers started on demand gather what is
+// pushed meanwhile into batches and spread the writes over the cores.
+const InlineShare = 250
+
+const inlineWindow = 100 * time.Millisecond
+
+// inlineBudget meters the inline writes' time (InlineShare per inlineWindow), process-wide.
+var inlineBudget budget
+
+type budget struct {
+	start atomic.Int64 // the window's start, in ns since epoch0
+	used  atomic.Int64 // ns of inline writes in the window
+}
+
+// epoch0 makes budget times monotonic (time.Since uses the monotonic clock).
+var epoch0 = time.Now()
+
+// take reports whether an inline write may start now, and the time it starts.
+func (b *budget) take() (int64, bool) {
+	now := int64(time.Since(epoch0))
+	if w := b.start.Load(); now-w >= int64(inlineWindow) {
+		if b.start.CompareAndSwap(w, now) {
+			b.used.Store(0)
+		}
+	}
+	return now, b.used.Load() < int64(inlineWindow)*InlineShare/1000
+}
+
+// spent counts the inline write that started at t0.
+func (b *budget) spent(t0 int64) {
+	b.used.Add(int64(time.Since(epoch0)) - t0)
+}
+
+// writeInline runs the inline writer on what is queued, as the consumer would (running is set, so no
+// consumer starts meanwhile), then hands over to the consumer if anything is left. Called with q.mu
+// held; it unlocks it.
+func (q *Queue[T]) writeInline() {
+	q.running = true
+	frames := q.frames
+	q.frames, q.size = nil, 0 // like Next: the batch in hand is the writer's, no longer the queue's
+	q.mu.Unlock()
+
+	n, flushed := q.inline(frames)
+
+	q.mu.Lock()
+	if n < len(frames) {
+		// Not taken: back in front of what was pushed meanwhile (even if the queue was shut meanwhile:
+		// Next still hands them to the consumer, which decides as for any queued frame).
+		for _, f := range frames[n:] {
+			q.size += q.sizeOf(f)
+		}
+		q.frames = append(frames[n:len(frames):len(frames)], q.frames...)
+	}
+	clear(frames[:n])
+	if flushed && len(q.frames) == 0 && !q.done {
+		if cap(frames) <= keptFrames {
+			q.frames = frames[:0] // the next push appends without allocating
+		}
+		q.running = false
+		q.mu.Unlock()
+		return
+	}
+	q.mu.Unlock()
+	q.start()
 }
 
 // Shut refuses further pushes; frames already queued are still handed to Take (or the drain consumer).

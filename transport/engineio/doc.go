@@ -20,7 +20,9 @@
 // the connection end after the handshake; coder/websocket gets small buffers ([transport.UpgradeWriter]).
 // Its writer is started by the push that finds the queue idle and ends when the queue is empty: it writes
 // everything queued as one batch, one write to the socket with one deadline (Options.WriteTimeout),
-// framing the messages itself ([transport.BatchConn]). Both kinds share one bounded outbound queue per
+// framing the messages itself ([transport.BatchConn]); below saturation the push that finds the queue
+// idle writes itself instead, with one non-blocking write ([transport.Queue.SetInline]), and starts the
+// writer only for what the socket did not take. Both kinds share one bounded outbound queue per
 // session ([transport.Queue]): a client that does not read fast enough is disconnected ("slow client")
 // rather than allowed to grow the server's memory. Inbound, POST bodies and WebSocket messages are
 // limited to Options.MaxPayload.

@@ -183,6 +183,9 @@ func (s *Session) runWebSocket(ws *websocket.Conn, bc *transport.BatchConn, wait
 		defer s.srv.wg.Done()
 		w.run()
 	}
+	if bc.CanTryWrite() {
+		s.queue.SetInline(w.inline)
+	}
 	if waitPoll == nil {
 		s.queue.SetDrain(w.start)
 	} else {
@@ -288,11 +291,43 @@ func (w *wsWriter) writeBatch(frames []Frame) error {
 	return w.bc.Uncork()
 }
 
+// inline is the queue's inline writer (transport.Queue.SetInline): the push that finds the connection
+// idle frames what is queued and writes it itself with one non-blocking write, without starting the
+// writer or setting a deadline. It declines (takes nothing) when the connection is busy (a control frame
+// being written) or closing; what the socket does not take is left pending in the BatchConn, and the
+// writer, started then, sends it first under the deadline.
+func (w *wsWriter) inline(frames []Frame) (n int, flushed bool) {
+	if w.s.aborted.Load() || !w.bc.TryCork() {
+		return 0, true
+	}
+	for _, f := range frames {
+		if n > 0 && w.bc.Buffered() >= transport.MaxBatchBytes {
+			break
+		}
+		w.bc.WriteMessage(f.Binary, f.Data)
+		n++
+	}
+	flushed, _ = w.bc.TryUncork() // an error is reported again by the writer's Flush
+	return n, flushed
+}
+
+// fail ends the writer for good after a failed write: the connection is broken.
+func (w *wsWriter) fail() {
+	w.s.closeWith(transport.ReasonTransportError, closeAbort, transport.CloseProtocolError)
+	w.ws.CloseNow()
+	close(w.done)
+}
+
 // run writes batches until the queue is empty (the writer ends) or shut (it closes the connection).
 // Each batch goes to the client in one write (BatchConn), with one deadline (WriteTimeout) and no
 // context or timer per message.
 func (w *wsWriter) run() {
 	s := w.s
+	// What an inline write left pending goes first (nothing to do otherwise).
+	if err := w.bc.Flush(); err != nil {
+		w.fail()
+		return
+	}
 	var frames []Frame
 	for {
 		var shut, idle bool
@@ -302,9 +337,7 @@ func (w *wsWriter) run() {
 		}
 		if !s.aborted.Load() && len(frames) > 0 {
 			if err := w.writeBatch(frames); err != nil {
-				s.closeWith(transport.ReasonTransportError, closeAbort, transport.CloseProtocolError)
-				w.ws.CloseNow()
-				close(w.done)
+				w.fail()
 				return
 			}
 		}

@@ -19,7 +19,9 @@
 // the connection's bounded transport.Queue, joining what is queued into frames of up to
 // Options.MaxBatchBytes, all written with one write to the socket under one deadline
 // (transport.BatchConn); it is started by the push that finds the queue idle and ends when the queue is
-// empty, so an idle connection holds one goroutine. The heartbeat is a timer. A frame that does not decode closes the connection with a protocol close code
+// empty, so an idle connection holds one goroutine. Below saturation the push that finds the queue idle
+// writes itself instead, with one non-blocking write (transport.Queue.SetInline), and starts the writer
+// only for what the socket did not take. The heartbeat is a timer. A frame that does not decode closes the connection with a protocol close code
 // (transport.CloseProtocolError, CloseUnsupportedData, CloseInvalidPayload); a single bad message is
 // answered with an Error packet (wire.ErrCodeInvalid, wire.ErrCodeUnknownKind) and skipped. The server
 // pings every Options.PingInterval and closes with transport.ClosePingTimeout when no pong comes back.

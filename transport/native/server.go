@@ -322,7 +322,10 @@ func (c *Conn) serve() {
 		defer c.srv.wg.Done()
 		c.writeBatches()
 	}
-	// Frames sent from Open start the writer.
+	// Frames sent from Open start the writer (or are written inline).
+	if c.bc.CanTryWrite() {
+		c.queue.SetInline(c.writeInline)
+	}
 	c.queue.SetDrain(c.startWriter)
 	c.session = c.srv.opts.Acceptor.Open(c)
 	c.hbMu.Lock()
@@ -464,6 +467,49 @@ func (c *Conn) startWriter() {
 	go c.runWriter()
 }
 
+// writeInline is the queue's inline writer (transport.Queue.SetInline): the push that finds the
+// connection idle encodes what is queued and writes it itself with one non-blocking write, without
+// starting the writer or setting a deadline. It declines (takes nothing) when the connection is busy (a
+// control frame being written) or closing; what the socket does not take is left pending in the
+// BatchConn, and the writer, started then, sends it first under the deadline.
+func (c *Conn) writeInline(frames [][]byte) (n int, flushed bool) {
+	if c.abort.Load() || c.dropped.Load() || !c.bc.TryCork() {
+		return 0, true
+	}
+	n = c.encode(frames)
+	flushed, _ = c.bc.TryUncork() // an error is reported again by the writer's Flush
+	return n, flushed
+}
+
+// encode frames the frames as WebSocket messages into the corked BatchConn, joining as many as fit in
+// one message (at most Options.MaxBatchBytes, at least one frame each), until the batch holds
+// transport.MaxBatchBytes. It returns how many frames it framed. The writer (or the inline write) owns c.buf.
+func (c *Conn) encode(frames [][]byte) int {
+	binary := c.format == wire.FormatProto
+	max := c.srv.opts.MaxBatchBytes
+	buf := c.buf
+	done := 0
+	for done < len(frames) {
+		batch := frames[done:]
+		n, size := 1, len(batch[0])
+		for n < len(batch) && size+len(batch[n]) <= max {
+			size += len(batch[n])
+			n++
+		}
+		buf = wire.AppendBatch(c.format, buf[:0], batch[:n])
+		c.bc.WriteMessage(binary, buf)
+		done += n
+		if c.bc.Buffered() >= transport.MaxBatchBytes {
+			break
+		}
+	}
+	if cap(buf) > keptBuf {
+		buf = nil
+	}
+	c.buf = buf[:0]
+	return done
+}
+
 // keptBuf is the largest encoding buffer the writer keeps between runs.
 const keptBuf = 4 << 10
 
@@ -473,9 +519,13 @@ const keptBuf = 4 << 10
 // BatchConn.WriteMessage, without coder/websocket's per-message locks. Once the queue is shut it closes the
 // connection and closes done.
 func (c *Conn) writeBatches() {
+	// What an inline write left pending goes first (nothing to do otherwise).
+	if err := c.bc.Flush(); err != nil {
+		c.ws.CloseNow()
+		close(c.done)
+		return
+	}
 	var frames [][]byte
-	binary := c.format == wire.FormatProto
-	max := c.srv.opts.MaxBatchBytes
 	for {
 		var shut, idle bool
 		frames, shut, idle = c.queue.Next(frames)
@@ -483,21 +533,13 @@ func (c *Conn) writeBatches() {
 			return
 		}
 		if !c.abort.Load() && !c.dropped.Load() && len(frames) > 0 {
-			buf := c.buf
 			batch := frames
 			c.bc.Cork()
 			var err error
 			for len(batch) > 0 {
-				// Join as many frames as fit in one message (at least one).
-				n, size := 1, len(batch[0])
-				for n < len(batch) && size+len(batch[n]) <= max {
-					size += len(batch[n])
-					n++
-				}
-				buf = wire.AppendBatch(c.format, buf[:0], batch[:n])
-				c.bc.WriteMessage(binary, buf)
-				batch = batch[n:]
-				if len(batch) > 0 && c.bc.Buffered() >= transport.MaxBatchBytes {
+				// Up to MaxBatchBytes per write: uncork, and go on with the rest.
+				batch = batch[c.encode(batch):]
+				if len(batch) > 0 {
 					if err = c.bc.Uncork(); err != nil {
 						break
 					}
@@ -507,10 +549,6 @@ func (c *Conn) writeBatches() {
 			if uerr := c.bc.Uncork(); err == nil {
 				err = uerr
 			}
-			if cap(buf) > keptBuf {
-				buf = nil
-			}
-			c.buf = buf[:0] // before Next: the next run may start as soon as Next reports idle
 			if err != nil {
 				c.ws.CloseNow()
 				close(c.done)
