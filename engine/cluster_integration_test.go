@@ -189,12 +189,15 @@ func TestClusterInterestRouting(t *testing.T) {
 				t.Fatalf("from node %d: message %d is %d (%v)", from, i, got, err)
 			}
 		}
-		sent1, _, _, _ := hs[from].e.ClusterStats()
 		want := uint64(emits)
 		if from == 0 {
 			want = 0 // the room's only members are local
 		}
-		if d := sent1 - sent0; d != want {
+		// Sent counts an envelope once its write to the stream returned, which can be after the peer
+		// delivered it.
+		sent := func() uint64 { s, _, _, _ := hs[from].e.ClusterStats(); return s - sent0 }
+		waitUntil(t, "the emits counted", func() bool { return sent() >= want })
+		if d := sent(); d != want {
 			t.Errorf("from node %d: %d cross-node messages for %d emits, want %d", from, d, emits, want)
 		}
 	}
@@ -204,8 +207,12 @@ func TestClusterInterestRouting(t *testing.T) {
 	if ev := u.next(t); ev.Name != "all" {
 		t.Fatalf("got %q", ev.Name)
 	}
-	if sent1, _, _, _ := hs[5].e.ClusterStats(); sent1-sent0 != n-1 {
-		t.Errorf("namespace-wide emit: %d messages, want %d", sent1-sent0, n-1)
+	// Node 0's copy may arrive before the envelopes to other peers left their queues (Sent counts an
+	// envelope once it is written to the peer's stream): wait for them, then check there is no extra.
+	sent := func() uint64 { s, _, _, _ := hs[5].e.ClusterStats(); return s - sent0 }
+	waitUntil(t, "the namespace-wide emit sent to every peer", func() bool { return sent() >= n-1 })
+	if d := sent(); d != n-1 {
+		t.Errorf("namespace-wide emit: %d messages, want %d", d, n-1)
 	}
 }
 
