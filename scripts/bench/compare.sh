@@ -46,7 +46,8 @@
 # line per metric. Progress and each run's summary go to stderr.
 #
 # Knobs (env): REPS=2 DURATION=10s HOLD=10s RATE=30 WINDOW=64 PAYLOAD=64 FANOUT_CLIENTS=1000
-#   IDLE_CLIENTS=5000 IDLE_ROOMS=500 ROOMS_CLIENTS=2000 ROOMS=200 CLUSTER_CLIENTS=999 CONCURRENCY=100 A_PORT=4201
+#   IDLE_CLIENTS=5000 IDLE_ROOMS=500 ROOMS_CLIENTS=2000 ROOMS=200 CLUSTER_CLIENTS=999 CONCURRENCY=100
+#   PROTOCOL=socketio (socketio-polling: HTTP long-polling without upgrade, for both sides) A_PORT=4201
 #   B_PORT=4202 START_TIMEOUT=60 (seconds) WORK_DIR=${TMPDIR:-/tmp}/roomio-compare A_CMD B_CMD
 # Results: one JSON document per run in $WORK_DIR/results/compare-<stamp>.json (labels A:<scenario>,
 # B:<scenario>; `roomio-bench compare FILE` prints the table again), server output in
@@ -74,6 +75,7 @@ ROOMS_CLIENTS=${ROOMS_CLIENTS:-2000}
 ROOMS=${ROOMS:-200}
 CLUSTER_CLIENTS=${CLUSTER_CLIENTS:-999}
 CONCURRENCY=${CONCURRENCY:-100}
+PROTOCOL=${PROTOCOL:-socketio} # roomio-bench -protocol: socketio (WebSocket) or socketio-polling
 A_PORT=${A_PORT:-4201}
 B_PORT=${B_PORT:-4202}
 START_TIMEOUT=${START_TIMEOUT:-60}
@@ -218,7 +220,7 @@ for s in "${SCENARIOS[@]}"; do
       log "$side $s run $i/$REPS ($(date -u +%T))"
       start_server "$cmd" "$port" "$OUT_DIR/compare-$STAMP-$side.log" "$nodes"
       rm -f "$RUN_JSON"
-      "$BENCH" "${args[@]}" -url "$url" -concurrency "$CONCURRENCY" -q \
+      "$BENCH" "${args[@]}" -url "$url" -protocol "$PROTOCOL" -concurrency "$CONCURRENCY" -q \
         -pid "$SRV_PIDS" -label "$side:$s" -json "$RUN_JSON" >&2 &
       BENCH_PID=$!
       if wait "$BENCH_PID" && [ -s "$RUN_JSON" ]; then
@@ -236,7 +238,7 @@ rm -f "$RUN_JSON"
 
 echo "A: $A_CMD (port $A_PORT)"
 echo "B: $B_CMD (port $B_PORT)"
-echo "scenarios ${SCENARIOS[*]}; REPS=$REPS DURATION=$DURATION HOLD=$HOLD RATE=$RATE WINDOW=$WINDOW PAYLOAD=$PAYLOAD" \
+echo "scenarios ${SCENARIOS[*]}; PROTOCOL=$PROTOCOL REPS=$REPS DURATION=$DURATION HOLD=$HOLD RATE=$RATE WINDOW=$WINDOW PAYLOAD=$PAYLOAD" \
   "FANOUT_CLIENTS=$FANOUT_CLIENTS IDLE_CLIENTS=$IDLE_CLIENTS IDLE_ROOMS=$IDLE_ROOMS ROOMS_CLIENTS=$ROOMS_CLIENTS ROOMS=$ROOMS"
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ //'), $(date -u +%F)"
 echo "results: $RESULTS"
