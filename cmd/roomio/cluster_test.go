@@ -941,20 +941,7 @@ func TestClusterProcessesWrongKey(t *testing.T) {
 //
 //	scripts/e2e-setup.sh && ROOMIO_E2E=1 go test -race -run ClusterProcessesSocketIO -v ./cmd/roomio/
 func TestClusterProcessesSocketIO(t *testing.T) {
-	if os.Getenv("ROOMIO_E2E") != "1" {
-		t.Skip("set ROOMIO_E2E=1 after scripts/e2e-setup.sh to run the socket.io-client tests (scripts/test.sh does both)")
-	}
-	e2e, err := filepath.Abs(filepath.Join("..", "..", "e2e"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(e2e, "node_modules", "socket.io-client")); err != nil {
-		t.Fatalf("socket.io-client is not installed: run scripts/e2e-setup.sh (%v)", err)
-	}
-	nodeJS, err := exec.LookPath("node")
-	if err != nil {
-		t.Fatalf("ROOMIO_E2E=1 but Node.js is not on PATH: %v", err)
-	}
+	e2e, nodeJS := sioClientEnv(t)
 	c := newTestCluster(t)
 	nodes := c.startNodes(3)
 	u1 := nodes[0].user(t, "u1")
@@ -1063,4 +1050,26 @@ func TestClusterProcessesReadyz(t *testing.T) {
 			return code == http.StatusOK && body == "ready\n"
 		})
 	}
+}
+
+// sioClientEnv skips the test without ROOMIO_E2E=1 and otherwise returns the e2e directory, where the
+// official socket.io-client is installed (scripts/e2e-setup.sh), and the path of Node.js; it fails the
+// test when either is missing.
+func sioClientEnv(t *testing.T) (e2e, nodeJS string) {
+	t.Helper()
+	if os.Getenv("ROOMIO_E2E") != "1" {
+		t.Skip("set ROOMIO_E2E=1 after scripts/e2e-setup.sh to run the socket.io-client tests (scripts/test.sh does both)")
+	}
+	e2e, err := filepath.Abs(filepath.Join("..", "..", "e2e"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(e2e, "node_modules", "socket.io-client")); err != nil {
+		t.Fatalf("socket.io-client is not installed: run scripts/e2e-setup.sh (%v)", err)
+	}
+	nodeJS, err = exec.LookPath("node")
+	if err != nil {
+		t.Fatalf("ROOMIO_E2E=1 but Node.js is not on PATH: %v", err)
+	}
+	return e2e, nodeJS
 }

@@ -346,20 +346,7 @@ type sioRun struct {
 // is skipped without ROOMIO_E2E).
 func runSIO(t *testing.T, scenario, base string) *sioRun {
 	t.Helper()
-	if os.Getenv("ROOMIO_E2E") != "1" {
-		t.Skip("set ROOMIO_E2E=1 after scripts/e2e-setup.sh to run the socket.io-client tests (scripts/test.sh does both)")
-	}
-	e2e, err := filepath.Abs(filepath.Join("..", "..", "e2e"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(e2e, "node_modules", "socket.io-client")); err != nil {
-		t.Fatalf("socket.io-client is not installed: run scripts/e2e-setup.sh (%v)", err)
-	}
-	nodeJS, err := exec.LookPath("node")
-	if err != nil {
-		t.Fatalf("ROOMIO_E2E=1 but Node.js is not on PATH: %v", err)
-	}
+	e2e, nodeJS := sioClientEnv(t)
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	cmd := exec.CommandContext(ctx, nodeJS, "sio.mjs", scenario, base)
 	cmd.Dir = e2e

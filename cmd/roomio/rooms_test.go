@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -142,20 +140,7 @@ func TestClusterProcessesRoomsAndFind(t *testing.T) {
 // TestClusterProcessesFindSocketIO: the official socket.io-client, eight sockets on each of three node
 // processes, asks the chat's find at once: one room, created once, holding all 24 (GET /api/v1/rooms).
 func TestClusterProcessesFindSocketIO(t *testing.T) {
-	if os.Getenv("ROOMIO_E2E") != "1" {
-		t.Skip("set ROOMIO_E2E=1 after scripts/e2e-setup.sh to run the socket.io-client tests (scripts/test.sh does both)")
-	}
-	e2e, err := filepath.Abs(filepath.Join("..", "..", "e2e"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(e2e, "node_modules", "socket.io-client")); err != nil {
-		t.Fatalf("socket.io-client is not installed: run scripts/e2e-setup.sh (%v)", err)
-	}
-	nodeJS, err := exec.LookPath("node")
-	if err != nil {
-		t.Fatalf("ROOMIO_E2E=1 but Node.js is not on PATH: %v", err)
-	}
+	e2e, nodeJS := sioClientEnv(t)
 	c := newTestCluster(t)
 	nodes := c.startNodes(3)
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
