@@ -24,6 +24,7 @@ var layers = map[string][]string{
 	"transport":               {"internal/packet"},
 	"transport/wire":          {"internal/packet", "proto/roomio/wire/v1"},
 	"transport/wire/wiretest": {"internal/packet", "transport/wire"},
+	"transport/transporttest": {},
 	"transport/native":        {"internal/packet", "proto/roomio/wire/v1", "transport", "transport/wire"},
 	"transport/engineio":      {"transport"},
 	"transport/socketio":      {"internal/packet", "transport", "transport/engineio"},
@@ -61,29 +62,30 @@ var layers = map[string][]string{
 // testLayers lists what a package's tests may import besides its own imports and itself: tests drive
 // a package from above (a client against a server, an engine behind a program).
 var testLayers = map[string][]string{
-	"actors":                {},
-	"client":                {"transport", "transport/native"}, // a native server to dial
-	"client/browser":        {},
-	"cluster":               {"cluster/clustertest"},
-	"cluster/tunnel":        {"cluster"},
-	"cmd/roomio":            {"client", "examples/chat/chatapp/chattest", "transport/wire"},
-	"cmd/roomio-bench":      {"engine", "examples/chat/chatapp"}, // a node to run against
-	"engine":                {"client"},
-	"engine/admin":          {},
-	"engine/auth":           {"client"},
-	"engine/metrics":        {"client"}, // native clients to count
-	"examples/chat":         {"client"},
-	"examples/chat/chatapp": {"client", "examples/chat/chatapp/chattest", "transport/wire"},
-	"examples/cluster":      {"client"},
-	"examples/arena":        {"client"},
-	"internal/clusterlink":  {},
-	"internal/loadgen":      {"engine", "examples/chat/chatapp"}, // a node to run against
-	"internal/packet":       {},
-	"transport":             {},
-	"transport/engineio":    {},
-	"transport/native":      {"transport/wire/wiretest"},
-	"transport/socketio":    {"transport/wire"},
-	"transport/wire":        {"transport/wire/wiretest"},
+	"actors":                  {},
+	"client":                  {"transport", "transport/native"}, // a native server to dial
+	"client/browser":          {},
+	"cluster":                 {"cluster/clustertest"},
+	"cluster/tunnel":          {"cluster"},
+	"cmd/roomio":              {"client", "examples/chat/chatapp/chattest", "transport/wire"},
+	"cmd/roomio-bench":        {"engine", "examples/chat/chatapp"}, // a node to run against
+	"engine":                  {"client"},
+	"engine/admin":            {},
+	"engine/auth":             {"client"},
+	"engine/metrics":          {"client"}, // native clients to count
+	"examples/chat":           {"client"},
+	"examples/chat/chatapp":   {"client", "examples/chat/chatapp/chattest", "transport/wire"},
+	"examples/cluster":        {"client"},
+	"examples/arena":          {"client"},
+	"internal/clusterlink":    {},
+	"internal/loadgen":        {"engine", "examples/chat/chatapp"}, // a node to run against
+	"internal/packet":         {},
+	"transport":               {},
+	"transport/engineio":      {"transport/transporttest"},
+	"transport/native":        {"transport/transporttest", "transport/wire/wiretest"},
+	"transport/socketio":      {"transport/wire"},
+	"transport/wire":          {"transport/wire/wiretest"},
+	"transport/transporttest": {},
 }
 
 func TestLayering(t *testing.T) {

@@ -1,0 +1,53 @@
+package transporttest
+
+import (
+	"runtime/pprof"
+	"strings"
+	"testing"
+	"time"
+)
+
+// GoroutinesIn counts the goroutines with a frame in a function whose name contains pkg: "total", and
+// per function, by the name of its topmost such frame (readLoop, run, teardown…, or func1 for a closure).
+func GoroutinesIn(pkg string) map[string]int {
+	var b strings.Builder
+	pprof.Lookup("goroutine").WriteTo(&b, 2)
+	counts := map[string]int{}
+	for g := range strings.SplitSeq(b.String(), "\n\n") {
+		for line := range strings.SplitSeq(g, "\n") {
+			i := strings.Index(line, pkg)
+			if i < 0 || strings.HasPrefix(line, "\t") || strings.HasPrefix(line, "created by") {
+				continue
+			}
+			fn := line[i+len(pkg):]
+			if j := strings.LastIndexByte(fn, '('); j > 0 {
+				fn = fn[:j] // the arguments
+			}
+			if k := strings.LastIndexByte(fn, '.'); k >= 0 {
+				fn = fn[k+1:] // the receiver
+			}
+			counts[fn]++
+			counts["total"]++
+			break
+		}
+	}
+	return counts
+}
+
+// AwaitOnlyReaders waits until pkg's goroutines are exactly n, all in readLoop — one reader per idle
+// connection and nothing else — and fails the test with what it saw if that does not happen within
+// timeout (writers that just sent something may still be on their way out).
+func AwaitOnlyReaders(t testing.TB, pkg string, n int, timeout time.Duration) {
+	t.Helper()
+	var got map[string]int
+	for deadline := time.Now().Add(timeout); ; {
+		got = GoroutinesIn(pkg)
+		if got["readLoop"] == n && got["total"] == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d idle connections: goroutines in %s %v, want %d, all in readLoop", n, pkg, got, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
