@@ -9,12 +9,11 @@ import (
 	"github.com/roomio/roomio/internal/packet"
 )
 
-// socketActor owns one socket's room set and filters the deliveries that reach it.
+// socketActor owns one socket's room set and applies the operations other than emits (joins, leaves,
+// fetches, disconnects) to the socket.
 type socketActor struct {
 	sid      string
-	outbox   Outbox
-	handle   Handle
-	ref      *sockRef // shared with the fan-outs; ref.rooms is the room set, written only here
+	ref      *sockRef // shared with the fan-outs: the outbox, the handle and the room set, written only here
 	maxRooms int
 	live     *Live
 	// gated reports the rooms that have a behaviour (nil when the engine has none); a join of one is
@@ -42,7 +41,7 @@ type pendingJoin struct {
 
 func newSocketActor(m *AddSocket, gated func(string) bool, live *Live) *socketActor {
 	ref := &sockRef{sid: m.SID, outbox: m.Outbox, handle: m.Handle, rooms: newRoomSet(m.SID)}
-	return &socketActor{sid: m.SID, outbox: m.Outbox, handle: m.Handle, ref: ref, maxRooms: m.MaxRooms,
+	return &socketActor{sid: m.SID, ref: ref, maxRooms: m.MaxRooms,
 		live: live, gated: gated}
 }
 
@@ -168,6 +167,8 @@ func (s *socketActor) roomList() []string {
 	return out
 }
 
+// deliver applies every operation but an emit: emits never reach a socket actor, the actors fanning
+// them out apply them through the socket's sockRef (room.go, namespace.go, behavior.go).
 func (s *socketActor) deliver(ctx actor.Context, d *delivery) {
 	b := d.b
 	c := b.Collector
@@ -178,11 +179,9 @@ func (s *socketActor) deliver(ctx actor.Context, d *delivery) {
 		return
 	}
 	switch b.Op {
-	case OpEmit:
-		s.ref.emit(d) // fan-outs call it themselves (sockRef); kept for a delivery sent here directly
 	case OpFetch:
 		c.Expect(nil)
-		c.Add(Result{SID: s.sid, Info: &SocketInfo{SID: s.sid, Rooms: s.roomList(), Ref: s.handle}})
+		c.Add(Result{SID: s.sid, Info: &SocketInfo{SID: s.sid, Rooms: s.roomList(), Ref: s.ref.handle}})
 	case OpJoin:
 		if c != nil {
 			c.AddLegs(1)
@@ -194,7 +193,7 @@ func (s *socketActor) deliver(ctx actor.Context, d *delivery) {
 		}
 		s.leave(ctx, b.OpRooms, c)
 	case OpDisconnect:
-		s.handle.ForceDisconnect(b.Close)
+		s.ref.handle.ForceDisconnect(b.Close)
 	}
 	if c != nil {
 		c.LegDone()
@@ -239,7 +238,7 @@ func (s *socketActor) join(ctx actor.Context, rooms []string, c *Collector, opts
 		}
 		return
 	}
-	ctx.Send(ctx.Parent(), &nsJoin{SID: s.sid, PID: ctx.Self(), Sock: s.ref, Ref: s.handle, Rooms: added, Collector: c, Options: opts})
+	ctx.Send(ctx.Parent(), &nsJoin{SID: s.sid, PID: ctx.Self(), Sock: s.ref, Ref: s.ref.handle, Rooms: added, Collector: c, Options: opts})
 }
 
 // answered applies a behaviour room's answer to a join of room.
