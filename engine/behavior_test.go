@@ -751,3 +751,85 @@ func TestBehaviorShutdownDisposes(t *testing.T) {
 		t.Fatalf("actors left: %+v", st)
 	}
 }
+
+// TestRequestRoomFunc: a socket's requests passed on without waiting reach the room in the order sent
+// and are answered once each, in that order; a request the room never answers gets ErrTimeout once,
+// when its ctx ends; an error RequestRoomFunc returns means no reply; the room's own refusal (not a
+// member) comes as the reply.
+func TestRequestRoomFunc(t *testing.T) {
+	h := start(t, engine.Config{}, func(e *engine.Engine) {
+		e.Of("/").Define("chat:", func(string) engine.Behavior {
+			return &recorder{log: make(chan string, 100), onMsg: func(r *engine.RoomContext, m *engine.RoomMessage) {
+				if m.Event != "never" {
+					m.Reply(m.Event)
+				}
+			}}
+		}, engine.WithMaxMessageBytes(100))
+		joinHandlers(e)
+	})
+	a, out := h.connect("/", nil), h.connect("/", nil)
+	if msg := askJoin(t, a, "chat:1", nil); msg != "" {
+		t.Fatal(msg)
+	}
+	s := h.server(a.ID())
+	type answer struct {
+		got string
+		err error
+	}
+	const n = 200
+	answers := make(chan answer, n+1)
+	reply := func(args []engine.Arg, err error) {
+		var got string
+		if err == nil {
+			err = args[0].Decode(&got)
+		}
+		answers <- answer{got, err}
+	}
+	for i := range n {
+		if err := s.RequestRoomFunc(ctxT(t), "chat:1", fmt.Sprint(i), reply); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range n {
+		if a := <-answers; a.err != nil || a.got != fmt.Sprint(i) {
+			t.Fatalf("answer %d = %q, %v", i, a.got, a.err)
+		}
+	}
+
+	// Unanswered: ErrTimeout when ctx ends, once (the request after it is answered, and nothing else came).
+	ctx, cancel := context.WithTimeout(ctxT(t), 20*time.Millisecond)
+	defer cancel()
+	if err := s.RequestRoomFunc(ctx, "chat:1", "never", reply); err != nil {
+		t.Fatal(err)
+	}
+	if a := <-answers; !errors.Is(a.err, engine.ErrTimeout) {
+		t.Fatalf("unanswered request = %q, %v, want ErrTimeout", a.got, a.err)
+	}
+	if err := s.RequestRoomFunc(ctxT(t), "chat:1", "after", reply); err != nil {
+		t.Fatal(err)
+	}
+	if a := <-answers; a.err != nil || a.got != "after" {
+		t.Fatalf("answer after the timeout = %q, %v", a.got, a.err)
+	}
+
+	// Errors found before the room is reached are returned, and reply is never called.
+	noReply := func([]engine.Arg, error) { t.Error("reply called after RequestRoomFunc returned an error") }
+	if err := s.RequestRoomFunc(ctxT(t), "lobby", "x", noReply); !errors.Is(err, engine.ErrNoBehavior) {
+		t.Fatalf("to a plain room = %v, want ErrNoBehavior", err)
+	}
+	if err := s.RequestRoomFunc(ctxT(t), "chat:1", "x", noReply, strings.Repeat("y", 200)); !errors.Is(err, engine.ErrRoomMessageTooBig) {
+		t.Fatalf("too big = %v, want ErrRoomMessageTooBig", err)
+	}
+	done, cancelDone := context.WithCancel(ctxT(t))
+	cancelDone()
+	if err := s.RequestRoomFunc(done, "chat:1", "x", noReply, func() {}); !errors.Is(err, engine.ErrInvalidArg) {
+		t.Fatalf("bad argument = %v, want ErrInvalidArg", err)
+	}
+	// The room's refusal is the reply.
+	if err := h.server(out.ID()).RequestRoomFunc(ctxT(t), "chat:1", "x", reply); err != nil {
+		t.Fatal(err)
+	}
+	if a := <-answers; !errors.Is(a.err, engine.ErrNotInRoom) {
+		t.Fatalf("from a non-member = %q, %v, want ErrNotInRoom", a.got, a.err)
+	}
+}

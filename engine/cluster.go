@@ -70,6 +70,7 @@ type link struct {
 	tunnels *tunnel.Tunnels // requests relayed to the node of their session (relay.go)
 
 	roomCalls map[uint64]*roomCall // room messages waiting for their owner's answer (placement.go); under mu
+	order     roomOrder            // a node's asks to a placed room keep their order across a move (roomorder.go)
 
 	calls nodeCalls // listings and matchmaking waiting for a peer's answer (listing.go, matchmaking.go)
 	// Connection state recovery across nodes (recovery_cluster.go), under mu: the handover steps this

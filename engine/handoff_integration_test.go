@@ -365,3 +365,89 @@ func TestClusterHandoff(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterRequestRoomFuncMove: a socket passes says to a room without waiting for their answers, up
+// to 64 in flight, while a node joins and the room moves to it: the room handles them in the order
+// sent (its count grows with the payload), and each is answered once.
+func TestClusterRequestRoomFuncMove(t *testing.T) {
+	events := make(chan string, 1000)
+	setup := handoffSetup(events)
+	a := startNamed(t, "node-a", "", setup)
+	seed := a.e.ClusterMembers()[0].GossipAddr
+	b := startNamed(t, "node-b", seed, setup)
+	converged(t, a, b)
+	room := movingRoom(t, "snap:", "node-a", "node-b", "node-c")
+	u := a.connect("/", nil)
+	if msg := askJoin(t, u, room, nil); msg != "" {
+		t.Fatal(msg)
+	}
+	s := a.server(u.ID())
+	type answer struct {
+		p   int
+		ack sayAck
+		err error
+	}
+	answers := make(chan answer, 64)
+	slots := make(chan struct{}, 64)
+	stop := make(chan struct{})
+	sent := make(chan int, 1)
+	go func() {
+		p := 0
+		defer func() { sent <- p }()
+		for ; ; p++ {
+			select {
+			case <-stop:
+				return
+			case slots <- struct{}{}:
+			}
+			p := p
+			err := s.RequestRoomFunc(ctxT(t), room, "say", func(args []engine.Arg, err error) {
+				var ack sayAck
+				if err == nil {
+					err = args[0].Decode(&ack)
+				}
+				answers <- answer{p, ack, err}
+			}, p)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	var c *harness
+	started := make(chan struct{})
+	go func() {
+		defer close(started)
+		c = startNamed(t, "node-c", seed, setup)
+	}()
+	seqs := map[int]int{}
+	fromC := 0
+	for fromC < 300 {
+		an := <-answers
+		<-slots
+		if an.err != nil || an.ack.Error != "" {
+			t.Fatalf("say %d: %+v %v", an.p, an.ack, an.err)
+		}
+		seqs[an.p] = an.ack.Seq
+		if an.ack.Node == "node-c" {
+			fromC++
+		}
+	}
+	close(stop)
+	n := <-sent
+	for len(seqs) < n {
+		an := <-answers
+		if an.err != nil || an.ack.Error != "" {
+			t.Fatalf("say %d: %+v %v", an.p, an.ack, an.err)
+		}
+		seqs[an.p] = an.ack.Seq
+	}
+	<-started
+	converged(t, a, b, c)
+	for p := 1; p < n; p++ {
+		if seqs[p] <= seqs[p-1] {
+			t.Fatalf("say %d handled as #%d, after say %d (#%d): out of order", p, seqs[p], p-1, seqs[p-1])
+		}
+	}
+	t.Logf("%d says, %d answered by node-c", n, fromC)
+}

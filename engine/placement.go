@@ -135,8 +135,8 @@ type roomCall struct {
 }
 
 // sendRoomMessage sends a room message to the room's owner, node. With ask, reply gets the owner's
-// answer, or ErrRoomUnavailable when the owner cannot be reached or leaves first; past deadline the call
-// is forgotten (its caller stopped waiting).
+// answer, or ErrRoomUnavailable when the owner cannot be reached or leaves first, or an error wrapping
+// ErrTimeout past deadline (an answer after that is dropped).
 func (l *link) sendRoomMessage(node, ns, room, sid, event string, args []packet.Arg, ask bool, reply func([]packet.Arg, error), deadline time.Time) {
 	l.sendRoomMessageVia(node, ns, room, sid, event, args, ask, reply, deadline, 0)
 }
@@ -153,7 +153,11 @@ func (l *link) sendRoomMessageVia(node, ns, room, sid, event string, args []pack
 		}
 		id := m.RequestId
 		l.mu.Lock()
-		l.roomCalls[id] = &roomCall{node: node, reply: reply, timer: time.AfterFunc(time.Until(deadline), func() { l.takeRoomCall(id) })}
+		l.roomCalls[id] = &roomCall{node: node, reply: reply, timer: time.AfterFunc(time.Until(deadline), func() {
+			if c := l.takeRoomCall(id); c != nil {
+				c.reply(nil, fmt.Errorf("%w: no answer from room %s on node %s", ErrTimeout, room, node))
+			}
+		})}
 		l.mu.Unlock()
 	}
 	env := &clusterv1.Envelope{Body: &clusterv1.Envelope_RoomMessage{RoomMessage: m}}

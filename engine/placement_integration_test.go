@@ -217,3 +217,55 @@ func trySay(t *testing.T, u *user, room string, payload int) (map[string]any, er
 	var res map[string]any
 	return res, client.DecodeArgs(args, &res)
 }
+
+// TestClusterRequestRoomFunc: a socket on one node passes requests to a room another node owns without
+// waiting for them; they reach the room in the order sent (numbered 1, 2, 3… there) and the answers
+// come back once each, in that order.
+func TestClusterRequestRoomFunc(t *testing.T) {
+	hs := startNodes(t, 2, placedSetup(make(chan string, 100)))
+	room := placedRoomName(t, hs)
+	u := hs[0].connect("/", nil)
+	if msg := askJoin(t, u, room, nil); msg != "" {
+		t.Fatalf("join: %s", msg)
+	}
+	s := hs[0].server(u.ID())
+	const n = 300
+	type answer struct {
+		seq int
+		err error
+	}
+	answers := make(chan answer, n)
+	for i := range n {
+		err := s.RequestRoomFunc(ctxT(t), room, "say", func(args []engine.Arg, err error) {
+			var seq int
+			if err == nil {
+				err = args[0].Decode(&seq)
+			}
+			answers <- answer{seq, err}
+		}, i)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range n {
+		if a := <-answers; a.err != nil || a.seq != i+1 {
+			t.Fatalf("answer %d = seq %d, %v", i, a.seq, a.err)
+		}
+	}
+	// The members' said events carry the same order.
+	for i := range n {
+		var s saidEv
+		for {
+			ev := u.next(t)
+			if ev.Name == "said" {
+				if err := ev.Decode(&s); err != nil {
+					t.Fatal(err)
+				}
+				break
+			}
+		}
+		if s.Seq != i+1 || s.Payload != i {
+			t.Fatalf("said #%d = %+v", i, s)
+		}
+	}
+}

@@ -105,7 +105,7 @@ func (s *Socket) SendToRoom(room, event string, args ...any) error {
 
 // RequestRoom passes an event from this socket to a behaviour room it is a member of and waits for the
 // room's Reply, or for ctx (an error wrapping ErrTimeout). It returns SendToRoom's errors and
-// ErrNotInRoom, ErrRoomBusy, ErrRoomInternal.
+// ErrNotInRoom, ErrRoomBusy, ErrRoomInternal. RequestRoomFunc is the same without the wait.
 func (s *Socket) RequestRoom(ctx context.Context, room, event string, args ...any) ([]Arg, error) {
 	a, err := toArgs(args)
 	if err != nil {
@@ -117,29 +117,80 @@ func (s *Socket) RequestRoom(ctx context.Context, room, event string, args ...an
 	return s.ns.request(ctx, room, s.id, event, a)
 }
 
+// RequestRoomFunc is RequestRoom without the wait: it passes the event to the room and returns, and
+// reply is called once, on another goroutine, with the room's Reply or its error (RequestRoom's), or
+// with an error wrapping ErrTimeout when ctx ends first (a room on another node that has not answered
+// within 30 s counts as ctx's end when ctx has no deadline). When RequestRoomFunc returns an error,
+// reply is not called.
+//
+// An event handler that passes its event on this way returns at once, and the socket's next event is
+// handled meanwhile: a client's events reach the room in the order sent all the same (whichever of
+// SendToRoom, RequestRoom and RequestRoomFunc passed them), and their answers come back in that order
+// from a room that replies within its hook.
+func (s *Socket) RequestRoomFunc(ctx context.Context, room, event string, reply func([]Arg, error), args ...any) error {
+	a, err := toArgs(args)
+	if err != nil {
+		return err
+	}
+	if !s.Connected() {
+		return ErrDisconnected
+	}
+	return s.ns.requestFunc(ctx, room, s.id, event, a, reply)
+}
+
 // request sends one room message and waits for its answer.
 func (n *Namespace) request(ctx context.Context, room, sid, event string, a []packet.Arg) ([]Arg, error) {
 	type answer struct {
-		args []packet.Arg
+		args []Arg
 		err  error
 	}
-	ch := make(chan answer, 1) // the room never waits for a caller that stopped waiting
-	deadline, _ := ctx.Deadline()
-	if err := n.roomMessage(room, sid, event, a, true, func(args []packet.Arg, err error) { ch <- answer{args, err} }, deadline); err != nil {
+	ch := make(chan answer, 1)
+	if err := n.requestFunc(ctx, room, sid, event, a, func(args []Arg, err error) { ch <- answer{args, err} }); err != nil {
 		return nil, err
 	}
-	select {
-	case r := <-ch:
-		return argsOut(r.args), r.err
-	case <-ctx.Done():
-		return nil, fmt.Errorf("%w: no answer from room %s: %v", ErrTimeout, room, ctx.Err())
+	r := <-ch
+	return r.args, r.err
+}
+
+// pendingRequest is one RequestRoomFunc call: answered once, by the room or by its ctx.
+type pendingRequest struct {
+	reply func([]Arg, error)
+	done  atomic.Bool
+	stop  func() bool // ends the ctx watch
+}
+
+func (p *pendingRequest) answer(args []packet.Arg, err error) {
+	if p.done.CompareAndSwap(false, true) {
+		p.stop()
+		p.reply(argsOut(args), err)
 	}
+}
+
+// requestFunc sends one room message that asks for an answer, and calls reply with it (RequestRoomFunc).
+func (n *Namespace) requestFunc(ctx context.Context, room, sid, event string, a []packet.Arg, reply func([]Arg, error)) error {
+	p := &pendingRequest{reply: reply}
+	p.stop = context.AfterFunc(ctx, func() {
+		if p.done.CompareAndSwap(false, true) {
+			p.reply(nil, fmt.Errorf("%w: no answer from room %s: %v", ErrTimeout, room, ctx.Err()))
+		}
+	})
+	deadline, _ := ctx.Deadline()
+	if err := n.roomMessage(room, sid, event, a, true, p.answer, deadline); err != nil {
+		if !p.done.CompareAndSwap(false, true) {
+			return nil // ctx ended first: reply has had its ErrTimeout
+		}
+		p.stop()
+		return err
+	}
+	return nil
 }
 
 // roomMessage checks a room message and hands it to the namespace actor, which forwards it to the room
 // or answers it; in a cluster, a room owned by another node gets it over the cluster link. reply is
-// called at most once when roomMessage returns nil: exactly once, unless the message went to another
-// node and deadline (zero: a default of 30 s) passed first.
+// called at most once when roomMessage returns nil: with the room's answer, or, for a message that went
+// to another node, an error wrapping ErrTimeout once deadline (zero: a default of 30 s) passed first. A
+// local room that never answers an ask leaves reply uncalled (requestFunc watches its ctx). In a
+// cluster the message may wait behind this node's asks to the room's previous owner (roomorder.go).
 func (n *Namespace) roomMessage(room, sid, event string, a []packet.Arg, ask bool, reply func([]packet.Arg, error), deadline time.Time) error {
 	if event == "" {
 		return fmt.Errorf("%w: %q", ErrReservedEvent, event)
@@ -160,23 +211,26 @@ func (n *Namespace) roomMessage(room, sid, event string, a []packet.Arg, ask boo
 	}
 	// Answer once: the room's Reply and a failure (a panic after a late Reply, say) must not both
 	// reach the caller.
-	var answered atomic.Bool
-	if l := n.e.link; l != nil {
-		if owner, local := l.owner(n.name, room); !local {
-			l.sendRoomMessage(owner, n.name, room, sid, event, a, ask, func(args []packet.Arg, err error) {
-				if answered.CompareAndSwap(false, true) {
-					reply(args, err)
-				}
-			}, deadline)
-			return nil
-		}
-	}
-	n.e.system.Root.Send(n.pid, &actors.RoomMessage{Room: room, SID: sid, Event: event, Args: a, Ask: ask,
-		Reply: func(args []packet.Arg, err error) {
+	send := func(owner string, local bool, done func()) {
+		var answered atomic.Bool
+		once := func(args []packet.Arg, err error) {
 			if answered.CompareAndSwap(false, true) {
 				reply(args, err)
+				if done != nil {
+					done()
+				}
 			}
-		}})
+		}
+		if !local {
+			n.e.link.sendRoomMessage(owner, n.name, room, sid, event, a, ask, once, deadline)
+			return
+		}
+		n.e.system.Root.Send(n.pid, &actors.RoomMessage{Room: room, SID: sid, Event: event, Args: a, Ask: ask, Reply: once})
+	}
+	if l := n.e.link; l != nil {
+		return l.order.send(func() (string, bool) { return l.owner(n.name, room) }, roomKey{n.name, room}, ask, send)
+	}
+	send("", true, nil)
 	return nil
 }
 

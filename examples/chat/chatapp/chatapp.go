@@ -53,14 +53,19 @@ func Register(ns *engine.Namespace) {
 				ackIf(ev, fail(err.Error()))
 				return
 			}
-			res, err := s.RequestRoom(ev.Context(), room, "say", json.RawMessage(p))
-			switch {
-			case errors.Is(err, engine.ErrNotInRoom):
-				ackIf(ev, fail("not in room"))
-			case err != nil:
+			// Without waiting for the answer: the socket's next say goes to the room meanwhile (in order).
+			err = s.RequestRoomFunc(ev.Context(), room, "say", func(res []engine.Arg, err error) {
+				switch {
+				case errors.Is(err, engine.ErrNotInRoom):
+					ackIf(ev, fail("not in room"))
+				case err != nil:
+					ackIf(ev, fail(err.Error()))
+				default:
+					ackIf(ev, res[0])
+				}
+			}, json.RawMessage(p))
+			if err != nil {
 				ackIf(ev, fail(err.Error()))
-			default:
-				ackIf(ev, res[0])
 			}
 		})
 		s.On("whisper", func(ev *engine.Event) {

@@ -16,7 +16,9 @@
 //   - say(room, payload): said {"room","from","payload","seq"} to every member, sender included; ack
 //     {"ok":true,"seq":N}. seq numbers the room's messages from 1, one more per message; a room that
 //     empties is disposed and starts again at 1. A non-member is acked "not in room". The payload is
-//     relayed as it came: JSON as is, binary as a base64 string.
+//     relayed as it came: JSON as is, binary as a base64 string. A client may send says without waiting
+//     for their acks: the handler passes each to the room without waiting (engine.Socket.RequestRoomFunc),
+//     the room numbers them in the order sent, and the acks come back in that order.
 //   - find(topic): joins the fullest chat room whose metadata holds every key of topic (an object of at
 //     most 8 string keys and values, each at most 64 bytes; absent: any room) with the same value, or
 //     creates a room named "chat-" and 16 random characters with topic as its metadata (Colyseus'
@@ -32,8 +34,9 @@
 // in the room named by its id, which is where whispers go, so a member of that room would read another
 // user's whispers; the room refuses such a join ("invalid room name").
 //
-// In a cluster, until behaviour rooms are placed on one node, each node runs its own copy of a room:
-// said reaches the members on every node, but seq and history count what was said through that node.
+// In a cluster a chat room runs on one node (its placement owner) and is replicated to another: every
+// member on every node sees the same seq order, and the count and history survive a move or the loss of
+// the owner (docs/behaviors.md).
 //
 // # Page
 //
