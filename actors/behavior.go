@@ -174,7 +174,8 @@ type Room struct {
 	version    uint64 // changes (replicated rooms)
 	acked      uint64 // the version the replica node acknowledged
 	lastSnap   []byte
-	hookOut    []func() // outputs of the current hook (replicated rooms)
+	hookOut    []func() // outputs of the hooks since the last commit (replicated rooms)
+	committing bool     // a roomCommit is in the mailbox
 	outbox     []outItem
 	retryTimer *time.Timer
 
@@ -467,7 +468,10 @@ func (b *behaviorRoom) handle(ctx actor.Context, msg any) {
 		for _, o := range r.outbox {
 			o.f() // the replica node may not have them: nothing better is left
 		}
-		r.outbox = nil
+		for _, f := range r.hookOut {
+			f()
+		}
+		r.outbox, r.hookOut = nil, nil
 		for _, h := range r.held {
 			switch h := h.(type) {
 			case *roomAdd:

@@ -79,6 +79,7 @@ type (
 	roomFenced       struct{}
 	roomMembersCheck struct{} // the membership changed: drop members of lost nodes, refresh the replica
 	roomReplicaRetry struct{ version uint64 }
+	roomCommit       struct{} // replicate what the hooks since the last commit changed (afterHook)
 	// nsMoved (room → namespace): the room handed itself over and relays to To from now on.
 	nsMoved struct {
 		Room string
@@ -136,6 +137,10 @@ func (b *behaviorRoom) placedReceive(ctx actor.Context, m any) bool {
 			r.acked = m.Version
 		}
 		r.flush()
+		return true
+	case *roomCommit:
+		r.committing = false
+		r.commit()
 		return true
 	case *roomReplicaRetry:
 		if r.phase == phaseLive && m.version == r.version && r.acked < r.version {
@@ -243,11 +248,31 @@ func (r *Room) runHeld() {
 	}
 }
 
+// maxCommitBatch bounds the outputs a live replicated room gathers before it commits without waiting
+// for its roomCommit.
+const maxCommitBatch = 64
+
 // afterHook replicates the state a hook may have changed and releases the outputs already replicated.
+// A live room commits in groups: the hooks of the messages already in its mailbox run first, then one
+// snapshot and one push to the replica node cover them all (roomCommit, queued behind them), so a busy
+// room pays a snapshot per batch rather than per message, and its outputs wait at most for the batch.
 func (r *Room) afterHook() {
 	if !r.replicating() {
 		return
 	}
+	if r.created && r.phase == phaseLive && len(r.hookOut) < maxCommitBatch {
+		if !r.committing {
+			r.committing = true
+			r.system.Root.Send(r.self, &roomCommit{})
+		}
+		return
+	}
+	r.commit()
+}
+
+// commit takes the snapshot (when live), pushes it to the replica node when it changed, and queues the
+// outputs gathered since the last commit behind that version.
+func (r *Room) commit() {
 	if r.created && r.phase == phaseLive {
 		data, ok, err := r.hooks().Snapshot(r)
 		if err == nil && ok && !bytes.Equal(data, r.lastSnap) {
@@ -299,6 +324,9 @@ func (r *Room) flush() {
 
 // handoff starts handing the room to m.to.
 func (r *Room) handoff(m *roomHandoff) {
+	if r.replicating() {
+		r.commit() // what the hooks did since the last commit leaves before the room does
+	}
 	r.leaving = m
 	r.phase = phaseDraining
 	if len(r.outbox) == 0 {

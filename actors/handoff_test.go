@@ -179,3 +179,98 @@ func TestPlacedRoomNodeLost(t *testing.T) {
 		}
 	}
 }
+
+// replPlace is a fakePlace with a replica node: it records each replica push.
+type replPlace struct {
+	fakePlace
+	pushes chan uint64 // the versions pushed
+}
+
+func (p *replPlace) Replicate(_ string, st *actors.RoomState) bool {
+	p.pushes <- st.Version
+	return true
+}
+
+// gateHooks is logHooks whose first message's hook waits for release.
+type gateHooks struct {
+	logHooks
+	entered chan struct{}
+	release chan struct{}
+	once    sync.Once
+}
+
+func (g *gateHooks) Message(r *actors.Room, m *actors.RoomMessage) {
+	g.once.Do(func() {
+		g.entered <- struct{}{}
+		<-g.release
+	})
+	g.logHooks.Message(r, m)
+}
+
+// TestReplicatedRoomGroupCommit: a replicated room whose mailbox holds many messages replicates once per
+// batch of them (at most maxCommitBatch outputs each), not once per message, and still answers none of
+// them before the replica node acknowledged a version that includes it; the answers keep their order.
+func TestReplicatedRoomGroupCommit(t *testing.T) {
+	p := &replPlace{fakePlace: fakePlace{lost: map[string]bool{}, pulled: make(chan func(*actors.RoomState), 4)},
+		pushes: make(chan uint64, 1000)}
+	g := &gateHooks{entered: make(chan struct{}), release: make(chan struct{})}
+	h := newHarness(t, func(hk *actors.Hooks) {
+		hk.Placement = p
+		hk.Behavior = func(string) *actors.RoomSpec { return &actors.RoomSpec{Hooks: g, Replicate: true} }
+		hk.IsBehavior = func(string) bool { return true }
+	})
+	joined := h.ownerJoin("r", "n2.a")
+	(<-p.pulled)(nil) // a new room
+	v := <-p.pushes   // the join's change
+	h.sys.Root.Send(h.ns, &actors.ReplicaAck{Room: "r", Version: v})
+	if err := <-joined; err != nil {
+		t.Fatal(err)
+	}
+
+	const n = 100
+	replies := make(chan int, n)
+	send := func(i int) {
+		h.sys.Root.Send(h.ns, &actors.RoomMessage{Room: "r", SID: "n2.a", Event: fmt.Sprint(i), Ask: true,
+			Reply: func(_ []packet.Arg, err error) {
+				if err != nil {
+					t.Errorf("message %d: %v", i, err)
+				}
+				replies <- i
+			}})
+	}
+	send(0)
+	<-g.entered // the first hook holds the room while the others queue up behind it
+	for i := 1; i < n; i++ {
+		send(i)
+	}
+	close(g.release)
+	// Nothing is answered before the replica node acknowledged; acknowledge each push as it comes.
+	pushes, answered := 0, 0
+	for answered < n {
+		select {
+		case v := <-p.pushes:
+			if pushes == 0 {
+				select {
+				case i := <-replies:
+					t.Fatalf("message %d answered before the replica acknowledged anything", i)
+				default:
+				}
+			}
+			pushes++
+			h.sys.Root.Send(h.ns, &actors.ReplicaAck{Room: "r", Version: v})
+		case i := <-replies:
+			if i != answered {
+				t.Fatalf("answer #%d is message %d", answered, i)
+			}
+			answered++
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%d of %d answered after %d replica pushes", answered, n, pushes)
+		}
+	}
+	// One push per message would be n; the messages queued behind the first are committed in batches of
+	// at most maxCommitBatch (64) outputs: the first message alone or with the batch, then the rest.
+	if pushes > 4 {
+		t.Fatalf("%d replica pushes for %d messages, want a few batches", pushes, n)
+	}
+	t.Logf("%d messages, %d replica pushes", n, pushes)
+}
