@@ -73,8 +73,9 @@ type RoomSpec struct {
 	MaxClients int
 	// Status, when set, gets the room's state after each message the room handles (listing.go).
 	Status *RoomStatus
-	// Replicate (placed rooms): after each hook that changed the room's snapshot, the state goes to the
-	// replica node, and the hook's outputs wait until that node has it (handoff.go).
+	// Replicate (placed rooms): after the hooks that changed the room's snapshot (committed in groups:
+	// afterHook), the state goes to the replica node, and the hooks' outputs wait until that node has it
+	// (handoff.go).
 	Replicate bool
 }
 
@@ -98,7 +99,7 @@ type RoomHooks interface {
 	// Dispose runs once when a created room stops: empty (after DisposeDelay), disposed by Room.Dispose,
 	// or at shutdown; not when it was handed over with its state to another node.
 	Dispose(r *Room)
-	// Snapshot returns the room's state as bytes (placed rooms: at handoff, and after each hook of a
+	// Snapshot returns the room's state as bytes (placed rooms: at handoff, and at each commit of a
 	// replicated room); ok is false when the behaviour keeps none (the room is then re-created on its
 	// new owner).
 	Snapshot(r *Room) (data []byte, ok bool, err error)

@@ -296,13 +296,14 @@ func WithDisposeDelay(d time.Duration) BehaviorOption {
 }
 
 // WithReplication makes each room of the behaviour survive the loss of its node (kill -9) in a cluster:
-// after every hook that changed the room's snapshot (Snapshotter, required: a room without it is not
-// replicated, and says so in the log)
-// the state goes to the node that would own the room without this one, and the emits, join answers and
-// replies the hook made (through the RoomContext and RoomMessage.Reply) wait until that node has it. When
-// the owner dies, that node runs the room from the copy: nothing a member or sender was told is lost.
-// Each change costs a snapshot and a round trip to the replica before its outputs leave; a reply given
-// after OnMessage returned is not held. On a single node it changes nothing.
+// after the hooks that changed the room's snapshot (Snapshotter, required: a room without it is not
+// replicated, and says so in the log) the state goes to the node that would own the room without this
+// one, and the emits, join answers and replies the hooks made (through the RoomContext and
+// RoomMessage.Reply) wait until that node has it. When the owner dies, that node runs the room from the
+// copy: nothing a member or sender was told is lost. Changes cost a snapshot and a round trip to the
+// replica before their outputs leave, one per batch of the messages waiting in the room's mailbox (at
+// most 64 outputs a batch); a reply given after OnMessage returned is not held. On a single node it
+// changes nothing.
 func WithReplication() BehaviorOption { return func(b *behaviorDef) { b.replicate = true } }
 
 // WithMaxClients sets each room's initial member limit (RoomContext.SetMaxClients). Zero means none.
