@@ -34,19 +34,23 @@ func GoroutinesIn(pkg string) map[string]int {
 	return counts
 }
 
-// AwaitOnlyReaders waits until pkg's goroutines are exactly n, all in readLoop — one reader per idle
-// connection and nothing else — and fails the test with what it saw if that does not happen within
-// timeout (writers that just sent something may still be on their way out).
-func AwaitOnlyReaders(t testing.TB, pkg string, n int, timeout time.Duration) {
+// PollerPkg is the package of the poller that holds idle connections, for GoroutinesIn.
+const PollerPkg = "roomio/transport/netpoll."
+
+// AwaitParked waits until pkg has exactly readers goroutines, all in readLoop, and the poller
+// (PollerPkg) exactly pollers — with readers 0, every idle connection parked and none holding a
+// goroutine — and fails the test with what it saw if that does not happen within timeout (writers that
+// just sent something may still be on their way out, readers on their way to park).
+func AwaitParked(t testing.TB, pkg string, readers, pollers int, timeout time.Duration) {
 	t.Helper()
-	var got map[string]int
+	var got, poll map[string]int
 	for deadline := time.Now().Add(timeout); ; {
-		got = GoroutinesIn(pkg)
-		if got["readLoop"] == n && got["total"] == n {
+		got, poll = GoroutinesIn(pkg), GoroutinesIn(PollerPkg)
+		if got["readLoop"] == readers && got["total"] == readers && poll["total"] == pollers {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d idle connections: goroutines in %s %v, want %d, all in readLoop", n, pkg, got, n)
+			t.Fatalf("goroutines in %s %v, want %d, all in readLoop; in the poller %v, want %d", pkg, got, readers, poll, pollers)
 		}
 		time.Sleep(time.Millisecond)
 	}
