@@ -88,7 +88,7 @@ var testLayers = map[string][]string{
 	"transport/socketio":      {"transport/wire"},
 	"transport/wire":          {"transport/wire/wiretest"},
 	"transport/transporttest": {},
-	"transport/netpoll":       {},
+	"transport/netpoll":       {"transport/transporttest"},
 }
 
 func TestLayering(t *testing.T) {

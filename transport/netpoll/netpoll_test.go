@@ -1,21 +1,34 @@
+//go:build linux
+
 package netpoll_test
 
 import (
 	"net"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/roomio/roomio/transport/netpoll"
+	"github.com/roomio/roomio/transport/transporttest"
 )
 
-func tcpPair(t *testing.T) (client, server net.Conn) {
+const testTimeout = 10 * time.Second
+
+// listen returns a loopback listener closed with the test.
+func listen(t *testing.T) net.Listener {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
+	t.Cleanup(func() { ln.Close() })
+	return ln
+}
+
+// tcpPair returns both ends of a loopback TCP connection, closed with the test.
+func tcpPair(t *testing.T, ln net.Listener) (client, server *net.TCPConn) {
+	t.Helper()
 	ch := make(chan net.Conn, 1)
 	go func() {
 		c, err := ln.Accept()
@@ -24,39 +37,238 @@ func tcpPair(t *testing.T) (client, server net.Conn) {
 		}
 		ch <- c
 	}()
-	client, err = net.Dial("tcp", ln.Addr().String())
+	c, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	server = <-ch
-	t.Cleanup(func() { client.Close(); server.Close() })
-	return client, server
+	s := <-ch
+	if s == nil {
+		t.FailNow()
+	}
+	t.Cleanup(func() { c.Close(); s.Close() })
+	return c.(*net.TCPConn), s.(*net.TCPConn)
 }
 
-func rawConn(t *testing.T, c net.Conn) syscall.RawConn {
-	rc, err := c.(syscall.Conn).SyscallConn()
+func rawConn(t *testing.T, c syscall.Conn) syscall.RawConn {
+	t.Helper()
+	rc, err := c.SyscallConn()
 	if err != nil {
 		t.Fatal(err)
 	}
 	return rc
 }
 
-func TestParkResume(t *testing.T) {
-	p := netpoll.New(nil)
-	client, server := tcpPair(t)
+// newPoller returns a Poller whose goroutine is counted in wg.
+func newPoller(wg *sync.WaitGroup) *netpoll.Poller { return netpoll.New(wg.Go) }
+
+func wait(t *testing.T, ch <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(testTimeout):
+		t.Fatalf("%s: not resumed", what)
+	}
+}
+
+// TestParkedResumedByData: a parked connection is resumed when bytes arrive, once per park, over many
+// rounds and many connections at once; the poller's goroutine ends with the last registration.
+func TestParkedResumedByData(t *testing.T) {
+	var wg sync.WaitGroup
+	p := newPoller(&wg)
+	ln := listen(t)
+	const conns, rounds = 50, 20
+	type conn struct {
+		client, server *net.TCPConn
+		pc             *netpoll.Conn
+		woke           chan struct{}
+	}
+	cs := make([]*conn, conns)
+	for i := range cs {
+		c := &conn{woke: make(chan struct{}, 2)}
+		c.client, c.server = tcpPair(t, ln)
+		c.pc = p.Register(rawConn(t, c.server), func() { c.woke <- struct{}{} })
+		if c.pc == nil {
+			t.Fatal("Register: nil on Linux")
+		}
+		cs[i] = c
+	}
+	buf := make([]byte, 16)
+	for r := range rounds {
+		for _, c := range cs {
+			if !c.pc.Park() {
+				t.Fatal("Park failed on an open connection")
+			}
+		}
+		for _, c := range cs {
+			c.client.Write([]byte{byte(r)})
+		}
+		for _, c := range cs {
+			wait(t, c.woke, "data")
+			if n, err := c.server.Read(buf); n != 1 || buf[0] != byte(r) || err != nil {
+				t.Fatalf("round %d: read %d %v", r, n, err)
+			}
+		}
+	}
+	for _, c := range cs {
+		if len(c.woke) != 0 {
+			t.Fatal("resumed twice for one park")
+		}
+	}
+	if got := transporttest.GoroutinesIn(transporttest.PollerPkg)["total"]; got != 1 {
+		t.Fatalf("%d poller goroutines, want 1", got)
+	}
+	for _, c := range cs {
+		c.pc.Close()
+	}
+	wg.Wait() // the poller's goroutine ends with the last registration
+}
+
+// TestParkedArmedWithPendingBytes: bytes that arrived before the park (between the reader's last look
+// and the arming) resume the connection at once.
+func TestParkedArmedWithPendingBytes(t *testing.T) {
+	var wg sync.WaitGroup
+	p := newPoller(&wg)
+	client, server := tcpPair(t, listen(t))
 	woke := make(chan struct{}, 1)
 	pc := p.Register(rawConn(t, server), func() { woke <- struct{}{} })
-	if pc == nil {
-		t.Fatal("nil")
-	}
-	if !pc.Park() {
-		t.Fatal("park")
-	}
 	client.Write([]byte("x"))
-	select {
-	case <-woke:
-	case <-time.After(5 * time.Second):
-		t.Fatal("not woken")
+	// The byte may not have arrived yet: a park is armed level-triggered, so either way it resumes.
+	if !pc.Park() {
+		t.Fatal("Park failed")
+	}
+	wait(t, woke, "pending bytes")
+	pc.Close()
+	wg.Wait()
+}
+
+// TestParkedResumedByPeerEnd: the peer's end of stream (FIN) and reset (RST) resume a parked connection,
+// whose read then sees the end.
+func TestParkedResumedByPeerEnd(t *testing.T) {
+	for _, rst := range []bool{false, true} {
+		var wg sync.WaitGroup
+		p := newPoller(&wg)
+		client, server := tcpPair(t, listen(t))
+		woke := make(chan struct{}, 1)
+		pc := p.Register(rawConn(t, server), func() { woke <- struct{}{} })
+		if !pc.Park() {
+			t.Fatal("Park failed")
+		}
+		if rst {
+			client.SetLinger(0)
+		}
+		client.Close()
+		wait(t, woke, "peer end")
+		if _, err := server.Read(make([]byte, 1)); err == nil {
+			t.Fatal("read after the peer's end: no error")
+		}
+		pc.Close()
+		wg.Wait()
+	}
+}
+
+// TestCloseResumesParked: Close resumes a parked connection (a closed descriptor leaves epoll without an
+// event), once; Close on a running connection resumes nothing, and Park after Close fails.
+func TestCloseResumesParked(t *testing.T) {
+	var wg sync.WaitGroup
+	p := newPoller(&wg)
+	_, server := tcpPair(t, listen(t))
+	woke := make(chan struct{}, 2)
+	pc := p.Register(rawConn(t, server), func() { woke <- struct{}{} })
+	if !pc.Park() {
+		t.Fatal("Park failed")
 	}
 	pc.Close()
+	server.Close()
+	wait(t, woke, "Close")
+	pc.Close()
+	if pc.Park() {
+		t.Fatal("Park after Close succeeded")
+	}
+	wg.Wait()
+	if len(woke) != 0 {
+		t.Fatal("resumed twice")
+	}
+
+	_, server2 := tcpPair(t, listen(t))
+	pc2 := p.Register(rawConn(t, server2), func() { t.Error("a running connection was resumed by Close") })
+	pc2.Close()
+	wg.Wait()
+}
+
+// TestParkFailsOnClosedSocket: a connection whose socket is closed cannot park (its reader goes on, and
+// its read fails); the registration is still released by Close.
+func TestParkFailsOnClosedSocket(t *testing.T) {
+	var wg sync.WaitGroup
+	p := newPoller(&wg)
+	_, server := tcpPair(t, listen(t))
+	pc := p.Register(rawConn(t, server), func() { t.Error("resumed") })
+	server.Close()
+	if pc.Park() {
+		t.Fatal("Park succeeded on a closed socket")
+	}
+	pc.Close()
+	wg.Wait()
+}
+
+// TestParkWakeCloseRace hammers a park crossed by bytes arriving and by Close at the same instant: each
+// park is resumed exactly once, by whichever comes first (a WaitGroup counts the resumes: a second one
+// would take it below zero and panic).
+func TestParkWakeCloseRace(t *testing.T) {
+	var wg sync.WaitGroup
+	p := newPoller(&wg)
+	ln := listen(t)
+	const iterations = 300
+	var resumes sync.WaitGroup
+	for range iterations {
+		client, server := tcpPair(t, ln)
+		pc := p.Register(rawConn(t, server), resumes.Done)
+		resumes.Add(1)
+		if !pc.Park() {
+			t.Fatal("Park failed")
+		}
+		var start sync.WaitGroup
+		start.Add(1)
+		var both sync.WaitGroup
+		both.Go(func() { start.Wait(); client.Write([]byte("x")) })
+		both.Go(func() {
+			start.Wait()
+			pc.Close()
+			server.Close()
+		})
+		start.Done()
+		both.Wait()
+		client.Close()
+	}
+	resumes.Wait()
+	wg.Wait()
+}
+
+// TestRegisterWithoutDescriptor: a connection without a descriptor cannot park.
+func TestRegisterWithoutDescriptor(t *testing.T) {
+	if pc := netpoll.New(nil).Register(nil, func() {}); pc != nil {
+		t.Fatal("Register(nil) returned a Conn")
+	}
+}
+
+// TestPollerRestarts: after the last registration is gone the poller has no goroutine; the next
+// registration starts a new one, and parking works again.
+func TestPollerRestarts(t *testing.T) {
+	var wg sync.WaitGroup
+	p := newPoller(&wg)
+	ln := listen(t)
+	for range 3 {
+		client, server := tcpPair(t, ln)
+		woke := make(chan struct{}, 1)
+		pc := p.Register(rawConn(t, server), func() { woke <- struct{}{} })
+		if !pc.Park() {
+			t.Fatal("Park failed")
+		}
+		client.Write([]byte("x"))
+		wait(t, woke, "data")
+		pc.Close()
+		wg.Wait()
+		if got := transporttest.GoroutinesIn(transporttest.PollerPkg)["total"]; got != 0 {
+			t.Fatalf("%d poller goroutines after the last registration, want 0", got)
+		}
+	}
 }
