@@ -188,14 +188,14 @@ func (s *Session) runWebSocket(ws *websocket.Conn, uw *transport.UpgradeWriter, 
 	r.resumeFn = r.resume
 	// Every close of the socket (BatchConn.Close) takes the connection out of the poller first, and
 	// resumes its reader if it is parked.
-	if pc := s.srv.poller.Register(bc.RawConn(), r.resumeFn); pc != nil {
+	if pc := s.srv.poller.Register(bc.RawConn(), r.resumeFn, r.idle); pc != nil {
 		if bc.OnClose(pc.Close) {
 			r.pc = pc
 		} else {
 			pc.Close() // already closed: read until the read fails
 		}
 	}
-	w := &wsWriter{s: s, ws: ws, bc: bc, done: make(chan struct{})}
+	w := &wsWriter{s: s, ws: ws, bc: bc, pc: r.pc, done: make(chan struct{})}
 	r.w = w
 	w.runDone = func() {
 		defer s.srv.wg.Done()
@@ -244,11 +244,14 @@ type wsReader struct {
 	resumeFn func()      // resume, built once: starting the reader allocates nothing
 }
 
-// park parks the connection when the reader has taken every byte that came off the socket; it reports
-// whether it did (the caller's goroutine must then return without touching the connection).
-func (r *wsReader) park() bool {
-	return r.pc != nil && !r.carried && r.br.Buffered() == 0 && r.pc.Park()
-}
+// park parks the connection when the reader has taken every byte that came off the socket (idle); it
+// reports whether it did (the caller's goroutine must then return without touching the connection).
+func (r *wsReader) park() bool { return r.pc != nil && r.pc.Park() }
+
+// idle reports whether the reader has taken every byte that came off the socket. netpoll.Conn.Park calls
+// it under its lock: the writer's close handshake, which reads the connection too, starts only after
+// netpoll.Conn.Close.
+func (r *wsReader) idle() bool { return !r.carried && r.br.Buffered() == 0 }
 
 // resume runs the reader, which reads at once (the socket is readable, or closed), until it parks the
 // connection (the goroutine returns) or sees its end (this goroutine runs the end path).
@@ -327,6 +330,7 @@ type wsWriter struct {
 	s    *Session
 	ws   *websocket.Conn
 	bc   *transport.BatchConn
+	pc   *netpoll.Conn // the connection's registration in the poller (nil: none)
 	done chan struct{}
 	// runDone is run, counted in the server's WaitGroup: built once, so that starting the writer
 	// allocates nothing (a go statement of a func value without arguments needs no closure).
@@ -426,6 +430,11 @@ func (w *wsWriter) run() {
 			// coder/websocket allows 5s for the close frame and 5s more for the answer: a client that does
 			// not read gets WriteTimeout, like any write. Closing the socket ends the handshake and the reader.
 			timer := time.AfterFunc(s.srv.opts.WriteTimeout, func() { w.bc.Close() })
+			if w.pc != nil {
+				// The close handshake reads the client's answer on this goroutine: the reader must not
+				// look at the buffers meanwhile, nor stay parked. It reads on until the socket closes.
+				w.pc.Close()
+			}
 			w.ws.Close(code, transport.CloseReason(reason))
 			timer.Stop()
 			close(w.done)

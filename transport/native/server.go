@@ -336,7 +336,7 @@ func (c *Conn) serve() {
 	// The connection parks in the poller; every close of its socket (BatchConn.Close) takes it out of
 	// the poller first, and resumes its reader if it is parked.
 	c.resumeFn = c.resume
-	if pc := c.srv.poller.Register(c.bc.RawConn(), c.resumeFn); pc != nil {
+	if pc := c.srv.poller.Register(c.bc.RawConn(), c.resumeFn, c.idle); pc != nil {
 		if c.bc.OnClose(pc.Close) {
 			c.pc = pc
 		} else {
@@ -362,11 +362,14 @@ func (c *Conn) serve() {
 	c.resume()
 }
 
-// park parks the connection when the reader has taken every byte that came off the socket; it reports
-// whether it did (the caller's goroutine must then return without touching the connection).
-func (c *Conn) park() bool {
-	return c.pc != nil && !c.carried && c.br.Buffered() == 0 && c.pc.Park()
-}
+// park parks the connection when the reader has taken every byte that came off the socket (idle); it
+// reports whether it did (the caller's goroutine must then return without touching the connection).
+func (c *Conn) park() bool { return c.pc != nil && c.pc.Park() }
+
+// idle reports whether the reader has taken every byte that came off the socket. netpoll.Conn.Park calls
+// it under its lock: the writer's close handshake, which reads the connection too, starts only after
+// netpoll.Conn.Close.
+func (c *Conn) idle() bool { return !c.carried && c.br.Buffered() == 0 }
 
 // resume runs the reader, which reads at once (the socket is readable, or closed): it reads until the
 // connection parks (the goroutine returns; the poller calls resume again on a new one) or ends (this
@@ -635,6 +638,11 @@ func (c *Conn) writeBatches() {
 				// that does not take frames (a slow client) would hold the connection that long; bound it
 				// by WriteTimeout like any other write. Dropping the socket ends the reader's Read too.
 				t := time.AfterFunc(c.srv.opts.WriteTimeout, c.drop)
+				if c.pc != nil {
+					// The close handshake reads the client's answer on this goroutine: the reader must not
+					// look at the buffers meanwhile, nor stay parked. It reads on until the socket closes.
+					c.pc.Close()
+				}
 				c.ws.Close(websocket.StatusCode(c.closeCode), c.closeReason)
 				t.Stop()
 			}

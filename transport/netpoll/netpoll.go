@@ -40,6 +40,7 @@ type Conn struct {
 	p      *Poller
 	rc     syscall.RawConn
 	resume func()
+	idle   func() bool
 	idx    uint32
 	gen    uint32
 	ep     *epoll // valid while registered (the poller keeps it open while n > 0)
@@ -55,16 +56,18 @@ type Conn struct {
 	ctlErr error
 }
 
-// Register prepares the connection whose descriptor is rc: Park will park it, and the poller calls
-// resume on a new goroutine when a parked connection becomes readable (or Close on a parked one).
-// It returns nil when the connection cannot be parked (rc is nil, or no poller on this OS): its reader
+// Register prepares the connection whose descriptor is rc: Park will park it when idle reports true (the
+// reader's buffers hold no unread byte), and the poller calls resume on a new goroutine when a parked
+// connection becomes readable (or Close on a parked one). idle runs under the Conn's lock, so that
+// nothing that calls Close first (a close handshake that reads the connection itself) can read the
+// buffers while idle looks at them. It returns nil when the connection cannot be parked (rc is nil, or no poller on this OS): its reader
 // then blocks in its reads. The caller must eventually call Close on a non-nil Conn, before the
 // socket closes where it can (an idempotent Close on the connection's end path covers the rest).
-func (p *Poller) Register(rc syscall.RawConn, resume func()) *Conn {
+func (p *Poller) Register(rc syscall.RawConn, resume func(), idle func() bool) *Conn {
 	if rc == nil || !supported {
 		return nil
 	}
-	c := &Conn{p: p, rc: rc, resume: resume}
+	c := &Conn{p: p, rc: rc, resume: resume, idle: idle}
 	c.ctl = c.control
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -91,15 +94,16 @@ func (p *Poller) Register(rc syscall.RawConn, resume func()) *Conn {
 	return c
 }
 
-// Park parks the connection: it arms it in the poller and reports true, and the caller's goroutine
-// must then return without touching the connection (resume runs when it becomes readable, or when
-// Close is called, possibly before Park has returned). It reports false when the connection cannot be
-// parked (it is closed or closing): the caller keeps reading, and its read fails. Only the goroutine
-// that owns the connection (the reader) may call it, and only when its buffers hold no unread byte.
+// Park parks the connection if it is idle (Register's idle reports true): it arms it in the poller and
+// reports true, and the caller's goroutine must then return without touching the connection (resume
+// runs when it becomes readable, or when Close is called, possibly before Park has returned). It
+// reports false when the connection is not idle (the caller reads on), or cannot be parked: Close was
+// called (the caller reads on; its read fails once the socket is closed). Only the goroutine that owns
+// the connection (the reader) may call it.
 func (c *Conn) Park() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.state != running {
+	if c.state != running || !c.idle() {
 		return false
 	}
 	c.op = opMod
@@ -116,9 +120,10 @@ func (c *Conn) Park() bool {
 }
 
 // Close ends the registration: the connection leaves the poller, and when it was parked its reader is
-// started (resume, on a new goroutine), so that it finds the end of the connection. Call it before the
-// socket is closed (a closed descriptor leaves epoll without an event); it is idempotent and safe for
-// concurrent use.
+// started (resume, on a new goroutine), so that it finds the end of the connection; it never parks
+// again. Call it before the socket is closed (a closed descriptor leaves epoll without an event), and
+// before anything other than the reader reads the connection (a close handshake); it is idempotent and
+// safe for concurrent use.
 func (c *Conn) Close() {
 	c.mu.Lock()
 	if c.state == closed {

@@ -58,6 +58,9 @@ func rawConn(t *testing.T, c syscall.Conn) syscall.RawConn {
 	return rc
 }
 
+// idle is Register's idle for tests that read nothing through a buffer.
+func idle() bool { return true }
+
 // newPoller returns a Poller whose goroutine is counted in wg.
 func newPoller(wg *sync.WaitGroup) *netpoll.Poller { return netpoll.New(wg.Go) }
 
@@ -86,7 +89,7 @@ func TestParkedResumedByData(t *testing.T) {
 	for i := range cs {
 		c := &conn{woke: make(chan struct{}, 2)}
 		c.client, c.server = tcpPair(t, ln)
-		c.pc = p.Register(rawConn(t, c.server), func() { c.woke <- struct{}{} })
+		c.pc = p.Register(rawConn(t, c.server), func() { c.woke <- struct{}{} }, idle)
 		if c.pc == nil {
 			t.Fatal("Register: nil on Linux")
 		}
@@ -130,7 +133,7 @@ func TestParkedArmedWithPendingBytes(t *testing.T) {
 	p := newPoller(&wg)
 	client, server := tcpPair(t, listen(t))
 	woke := make(chan struct{}, 1)
-	pc := p.Register(rawConn(t, server), func() { woke <- struct{}{} })
+	pc := p.Register(rawConn(t, server), func() { woke <- struct{}{} }, idle)
 	client.Write([]byte("x"))
 	// The byte may not have arrived yet: a park is armed level-triggered, so either way it resumes.
 	if !pc.Park() {
@@ -149,7 +152,7 @@ func TestParkedResumedByPeerEnd(t *testing.T) {
 		p := newPoller(&wg)
 		client, server := tcpPair(t, listen(t))
 		woke := make(chan struct{}, 1)
-		pc := p.Register(rawConn(t, server), func() { woke <- struct{}{} })
+		pc := p.Register(rawConn(t, server), func() { woke <- struct{}{} }, idle)
 		if !pc.Park() {
 			t.Fatal("Park failed")
 		}
@@ -173,7 +176,7 @@ func TestCloseResumesParked(t *testing.T) {
 	p := newPoller(&wg)
 	_, server := tcpPair(t, listen(t))
 	woke := make(chan struct{}, 2)
-	pc := p.Register(rawConn(t, server), func() { woke <- struct{}{} })
+	pc := p.Register(rawConn(t, server), func() { woke <- struct{}{} }, idle)
 	if !pc.Park() {
 		t.Fatal("Park failed")
 	}
@@ -190,7 +193,7 @@ func TestCloseResumesParked(t *testing.T) {
 	}
 
 	_, server2 := tcpPair(t, listen(t))
-	pc2 := p.Register(rawConn(t, server2), func() { t.Error("a running connection was resumed by Close") })
+	pc2 := p.Register(rawConn(t, server2), func() { t.Error("a running connection was resumed by Close") }, idle)
 	pc2.Close()
 	wg.Wait()
 }
@@ -201,7 +204,7 @@ func TestParkFailsOnClosedSocket(t *testing.T) {
 	var wg sync.WaitGroup
 	p := newPoller(&wg)
 	_, server := tcpPair(t, listen(t))
-	pc := p.Register(rawConn(t, server), func() { t.Error("resumed") })
+	pc := p.Register(rawConn(t, server), func() { t.Error("resumed") }, idle)
 	server.Close()
 	if pc.Park() {
 		t.Fatal("Park succeeded on a closed socket")
@@ -221,7 +224,7 @@ func TestParkWakeCloseRace(t *testing.T) {
 	var resumes sync.WaitGroup
 	for range iterations {
 		client, server := tcpPair(t, ln)
-		pc := p.Register(rawConn(t, server), resumes.Done)
+		pc := p.Register(rawConn(t, server), resumes.Done, idle)
 		resumes.Add(1)
 		if !pc.Park() {
 			t.Fatal("Park failed")
@@ -243,9 +246,31 @@ func TestParkWakeCloseRace(t *testing.T) {
 	wg.Wait()
 }
 
+// TestParkNotIdle: a connection whose reader has bytes left in its buffers does not park.
+func TestParkNotIdle(t *testing.T) {
+	var wg sync.WaitGroup
+	p := newPoller(&wg)
+	_, server := tcpPair(t, listen(t))
+	buffered := true
+	pc := p.Register(rawConn(t, server), func() { t.Error("resumed") }, func() bool { return !buffered })
+	if pc.Park() {
+		t.Fatal("parked with bytes buffered")
+	}
+	buffered = false
+	woke := make(chan struct{}, 1)
+	pc2 := p.Register(rawConn(t, server), func() { woke <- struct{}{} }, func() bool { return !buffered })
+	if !pc2.Park() {
+		t.Fatal("did not park once idle")
+	}
+	pc.Close()
+	pc2.Close()
+	wait(t, woke, "Close")
+	wg.Wait()
+}
+
 // TestRegisterWithoutDescriptor: a connection without a descriptor cannot park.
 func TestRegisterWithoutDescriptor(t *testing.T) {
-	if pc := netpoll.New(nil).Register(nil, func() {}); pc != nil {
+	if pc := netpoll.New(nil).Register(nil, func() {}, idle); pc != nil {
 		t.Fatal("Register(nil) returned a Conn")
 	}
 }
@@ -259,7 +284,7 @@ func TestPollerRestarts(t *testing.T) {
 	for range 3 {
 		client, server := tcpPair(t, ln)
 		woke := make(chan struct{}, 1)
-		pc := p.Register(rawConn(t, server), func() { woke <- struct{}{} })
+		pc := p.Register(rawConn(t, server), func() { woke <- struct{}{} }, idle)
 		if !pc.Park() {
 			t.Fatal("Park failed")
 		}
