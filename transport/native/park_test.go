@@ -1,8 +1,11 @@
 package native_test
 
 import (
+	"bufio"
 	"context"
+	"io"
 	"net"
+	"net/http"
 	"runtime"
 	"strconv"
 	"strings"
@@ -262,4 +265,51 @@ func TestParkRacesClose(t *testing.T) {
 		senders.Wait()
 	}
 	awaitParked(t, 0)
+}
+
+// TestPipelinedFrameNotParked: a frame sent in the same packet as the upgrade request reaches the server
+// with the request (transport.UpgradeWriter.Carried): the reader reads it before it parks, and answers.
+func TestPipelinedFrameNotParked(t *testing.T) {
+	ts := newTestServer(t, nil)
+	conn, err := net.Dial("tcp", ts.http.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	req := "GET / HTTP/1.1\r\nHost: roomio\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" +
+		"Sec-WebSocket-Protocol: " + wire.SubprotocolJSON + "\r\n\r\n"
+	frame := maskedFrame(0x1, wire.EncodeFrame(wire.FormatJSON, event("early", `"x"`)))
+	if _, err := conn.Write(append([]byte(req), frame...)); err != nil {
+		t.Fatal(err)
+	}
+	conn.SetReadDeadline(time.Now().Add(testTimeout))
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade: %v %v", resp, err)
+	}
+	// One unmasked text frame from the server: the echo.
+	var h [2]byte
+	if _, err := io.ReadFull(br, h[:]); err != nil {
+		t.Fatal(err)
+	}
+	n := int(h[1] & 0x7f)
+	if n == 126 {
+		var ext [2]byte
+		io.ReadFull(br, ext[:])
+		n = int(ext[0])<<8 | int(ext[1])
+	}
+	payload := make([]byte, n)
+	if _, err := io.ReadFull(br, payload); err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := wire.DecodeFrame(wire.FormatJSON, payload)
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("server frame %q: %v", payload, err)
+	}
+	if p, err := wire.FromMessage(msgs[0]); err != nil || p.Name != "early" {
+		t.Fatalf("got %+v (%v), want the echo of event early", p, err)
+	}
+	awaitParked(t, 1)
 }
