@@ -1,19 +1,24 @@
 package netpoll
 
 import (
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 )
 
 // Poller watches the parked connections of one server; see the package documentation. The zero value
 // is not usable: create it with New.
 type Poller struct {
-	start func(func()) // starts the poller's goroutine
+	start   func(func()) // starts the poller's goroutine and the workers
+	maxIdle int32        // how many workers may wait for a connection to resume
+	idle    atomic.Int32 // workers waiting
 
 	mu    sync.Mutex
-	n     int     // registered connections: the goroutine runs while n > 0
-	ep    *epoll  // the instance in use, nil while n == 0
-	slots []*Conn // by token index; nil: free
+	n     int         // registered connections: the goroutine and the workers run while n > 0
+	ep    *epoll      // the instance in use, nil while n == 0
+	work  chan func() // idle workers wait here for a resume; closed with ep
+	slots []*Conn     // by token index; nil: free
 	free  []uint32
 	seq   uint32 // the last generation given out: a token names one registration, never a later one
 }
@@ -25,7 +30,7 @@ func New(start func(func())) *Poller {
 	if start == nil {
 		start = func(f func()) { go f() }
 	}
-	return &Poller{start: start}
+	return &Poller{start: start, maxIdle: int32(max(2, 2*runtime.GOMAXPROCS(0)))}
 }
 
 // Conn states.
@@ -43,7 +48,8 @@ type Conn struct {
 	idle   func() bool
 	idx    uint32
 	gen    uint32
-	ep     *epoll // valid while registered (the poller keeps it open while n > 0)
+	ep     *epoll      // valid while registered (the poller keeps it open while n > 0)
+	work   chan func() // the poller's work channel, open while registered
 
 	mu    sync.Mutex
 	state uint8
@@ -77,6 +83,7 @@ func (p *Poller) Register(rc syscall.RawConn, resume func(), idle func() bool) *
 			return nil
 		}
 		p.ep = ep
+		p.work = make(chan func())
 		p.start(func() { p.run(ep) })
 	}
 	if k := len(p.free); k > 0 {
@@ -89,7 +96,7 @@ func (p *Poller) Register(rc syscall.RawConn, resume func(), idle func() bool) *
 	p.slots[c.idx] = c
 	p.seq++
 	c.gen = p.seq
-	c.ep = p.ep
+	c.ep, c.work = p.ep, p.work
 	p.n++
 	return c
 }
@@ -138,10 +145,41 @@ func (c *Conn) Close() {
 		c.rc.Control(c.ctl)
 		c.added = false
 	}
+	if wasParked {
+		c.dispatch() // before release: the work channel stays open while c is registered
+	}
 	c.mu.Unlock()
 	c.p.release(c)
-	if wasParked {
-		go c.resume()
+}
+
+// dispatch runs resume on a worker: one waiting for work if there is one, else a new one. A worker
+// keeps its goroutine (and the stack it grew reading) for the next resume while no more than maxIdle
+// wait: a new goroutine per resume would start with a small stack and grow it again each time. The
+// caller holds c.mu, and c is registered.
+func (c *Conn) dispatch() {
+	select {
+	case c.work <- c.resume:
+	default:
+		p, work, f := c.p, c.work, c.resume
+		p.start(func() { p.worker(work, f) })
+	}
+}
+
+// worker runs f, then the resumes handed to it on work, until more than maxIdle workers would wait or
+// work is closed (the last registration is gone).
+func (p *Poller) worker(work chan func(), f func()) {
+	for {
+		f()
+		if p.idle.Add(1) > p.maxIdle {
+			p.idle.Add(-1)
+			return
+		}
+		var ok bool
+		f, ok = <-work
+		p.idle.Add(-1)
+		if !ok {
+			return
+		}
 	}
 }
 
@@ -163,8 +201,8 @@ func (p *Poller) fire(idx, gen uint32) {
 		return
 	}
 	c.state = running
+	c.dispatch()
 	c.mu.Unlock()
-	go c.resume()
 }
 
 // release frees c's slot; the last registration closes the epoll instance, which ends the goroutine.
@@ -176,7 +214,8 @@ func (p *Poller) release(c *Conn) {
 	p.n--
 	if p.n == 0 {
 		p.ep.close()
-		p.ep = nil
+		close(p.work) // the idle workers end
+		p.ep, p.work = nil, nil
 		if len(p.slots) > 1024 {
 			// A burst of connections is over: do not keep its table.
 			p.slots, p.free = nil, nil

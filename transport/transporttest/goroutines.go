@@ -38,15 +38,17 @@ func GoroutinesIn(pkg string) map[string]int {
 const PollerPkg = "roomio/transport/netpoll."
 
 // AwaitParked waits until pkg has exactly readers goroutines, all in readLoop, and the poller
-// (PollerPkg) exactly pollers — with readers 0, every idle connection parked and none holding a
-// goroutine — and fails the test with what it saw if that does not happen within timeout (writers that
-// just sent something may still be on their way out, readers on their way to park).
+// (PollerPkg) exactly pollers waiting for events ("run"), besides its idle workers (a bounded number,
+// kept for the next resumes; none when pollers is 0) — with readers 0, every idle connection parked
+// and none holding a goroutine — and fails the test with what it saw if that does not happen within
+// timeout (writers that just sent something may still be on their way out, readers on their way to
+// park).
 func AwaitParked(t testing.TB, pkg string, readers, pollers int, timeout time.Duration) {
 	t.Helper()
 	var got, poll map[string]int
 	for deadline := time.Now().Add(timeout); ; {
 		got, poll = GoroutinesIn(pkg), GoroutinesIn(PollerPkg)
-		if got["readLoop"] == readers && got["total"] == readers && poll["total"] == pollers {
+		if got["readLoop"] == readers && got["total"] == readers && poll["run"] == pollers && (pollers > 0 || poll["total"] == 0) {
 			return
 		}
 		if time.Now().After(deadline) {
