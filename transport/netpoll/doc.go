@@ -1,8 +1,9 @@
 // Package netpoll lets an idle connection hold no goroutine. A connection's reader that has consumed
 // everything the client sent parks the connection here ([Conn.Park]) and returns; when the socket
-// becomes readable again (bytes, end of stream, reset), the poller starts the reader again, on a new
-// goroutine, with the connection's resume function. Go's own network poller keeps its registration of
-// the socket: the reader reads through net.Conn as usual, and this package only tells it when to start.
+// becomes readable again (bytes, end of stream, reset), the poller starts the reader again, on a
+// worker goroutine, with the connection's resume function. Go's own network poller keeps its
+// registration of the socket: the reader reads through net.Conn as usual, and this package only tells
+// it when to start.
 //
 // # Entry points
 //
@@ -24,17 +25,26 @@
 // through Go's network poller (it is readable when an event is ready), so the poller's goroutine is
 // parked like any reader rather than held in a blocking system call.
 //
-// The poller's goroutine exists while at least one connection is registered: the first Register
-// creates the epoll instance and starts it (through the start function given to New, so the server
-// counts it in its WaitGroup), and the last Close closes the instance, which ends it.
+// A resume runs on a worker: a goroutine that, once its connection has parked again (or ended), waits
+// for the next resume instead of ending, as long as no more than 2×GOMAXPROCS workers wait. A new
+// goroutine per resume would start with a small stack and grow it again through the read path each
+// time; a worker keeps the stack it grew.
+//
+// The poller's goroutine and its workers exist while at least one connection is registered: the first
+// Register creates the epoll instance and starts the goroutine (through the start function given to
+// New, which starts the workers too, so the server counts them in its WaitGroup), and the last Close
+// closes the instance and the workers' channel, which ends them all.
 //
 // # Concurrency
 //
 // A Conn is in one of three states: running (a reader goroutine owns it), parked (no goroutine; armed
 // in epoll) or closed. Park, the poller's event and Close change the state under the Conn's lock, so
 // that exactly one of them starts a reader: a parked connection is resumed once, by its event or by
-// Close, and never while a reader runs. Park and resume are called by the connection's reader only;
-// Close may be called from any goroutine, any number of times.
+// Close, and never while a reader runs. Park looks at the reader's buffers (Register's idle) under that
+// lock too, so a close handshake that reads the connection on another goroutine (coder/websocket's
+// Close) must call Close first: from then on the reader never parks, and never looks at the buffers
+// again. Park and resume are called by the connection's reader only; Close may be called from any
+// goroutine, any number of times.
 //
 // # Imports
 //
