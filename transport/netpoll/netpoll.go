@@ -51,9 +51,10 @@ type Conn struct {
 	ep     *epoll      // valid while registered (the poller keeps it open while n > 0)
 	work   chan func() // the poller's work channel, open while registered
 
-	mu    sync.Mutex
-	state uint8
-	added bool // the descriptor is in ep's set (EPOLL_CTL_ADD done, no DEL since)
+	mu     sync.Mutex
+	state  uint8
+	added  bool // the descriptor is in ep's set (EPOLL_CTL_ADD done, no DEL since)
+	failed bool // epoll refused the descriptor: the reader blocks in its reads from then on
 
 	// ctl is the function RawConn.Control runs for epoll_ctl, built once (a closure passed to Control
 	// would be allocated per park); op and err are its argument and result, guarded by mu.
@@ -110,7 +111,7 @@ func (p *Poller) Register(rc syscall.RawConn, resume func(), idle func() bool) *
 func (c *Conn) Park() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.state != running || !c.idle() {
+	if c.state != running || c.failed || !c.idle() {
 		return false
 	}
 	c.op = opMod
@@ -118,7 +119,11 @@ func (c *Conn) Park() bool {
 		c.op = opAdd
 	}
 	c.ctlErr = nil
-	if err := c.rc.Control(c.ctl); err != nil || c.ctlErr != nil {
+	if err := c.rc.Control(c.ctl); err != nil {
+		return false // the socket is closing
+	}
+	if c.ctlErr != nil {
+		c.failed = true // not worth a failing system call per message
 		return false
 	}
 	c.added = true

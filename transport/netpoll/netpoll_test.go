@@ -4,6 +4,7 @@ package netpoll_test
 
 import (
 	"net"
+	"os"
 	"runtime"
 	"sync"
 	"syscall"
@@ -300,4 +301,24 @@ func TestPollerRestarts(t *testing.T) {
 			t.Fatalf("%d poller goroutines after the last registration, want 0", got)
 		}
 	}
+}
+
+// TestParkRefusedByEpoll: a descriptor epoll does not take (a regular file) never parks: its reader
+// reads on, blocking; Close still releases the registration.
+func TestParkRefusedByEpoll(t *testing.T) {
+	var wg sync.WaitGroup
+	p := newPoller(&wg)
+	f, err := os.CreateTemp(t.TempDir(), "regular")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	pc := p.Register(rawConn(t, f), func() { t.Error("resumed") }, idle)
+	for range 2 {
+		if pc.Park() {
+			t.Fatal("a regular file parked")
+		}
+	}
+	pc.Close()
+	wg.Wait()
 }
