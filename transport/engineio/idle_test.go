@@ -31,5 +31,5 @@ func TestIdleWebSocketGoroutines(t *testing.T) {
 		e.nextSession()
 	}
 	// The writers that sent the open packets end once they have (they may still be on their way out).
-	transporttest.AwaitParked(t, "roomio/transport/engineio.", 0, 1, testTimeout)
+	transporttest.AwaitIdle(t, "roomio/transport/engineio.", n, testTimeout)
 }

@@ -27,6 +27,9 @@ const pkg = "roomio/transport/engineio."
 // package, and pollers goroutines in the poller (one per server with WebSockets).
 func awaitParked(t *testing.T, pollers int) {
 	t.Helper()
+	if !transporttest.Parks {
+		t.Skip("WebSockets park only on Linux")
+	}
 	transporttest.AwaitParked(t, pkg, 0, pollers, testTimeout)
 }
 

@@ -15,5 +15,5 @@ func TestIdleConnGoroutines(t *testing.T) {
 	for range n {
 		ts.dial(t, dialOptions{subprotocols: protoDial.subprotocols, noRead: true})
 	}
-	transporttest.AwaitParked(t, "roomio/transport/native.", 0, 1, testTimeout)
+	transporttest.AwaitIdle(t, "roomio/transport/native.", n, testTimeout)
 }

@@ -1,6 +1,7 @@
 package transporttest
 
 import (
+	"runtime"
 	"runtime/pprof"
 	"strings"
 	"testing"
@@ -36,6 +37,21 @@ func GoroutinesIn(pkg string) map[string]int {
 
 // PollerPkg is the package of the poller that holds idle connections, for GoroutinesIn.
 const PollerPkg = "roomio/transport/netpoll."
+
+// Parks reports whether idle connections park in the poller on this OS (Linux: epoll); elsewhere each
+// keeps a reader blocked in its reads.
+const Parks = runtime.GOOS == "linux"
+
+// AwaitIdle waits until n idle connections of pkg hold what they should: no goroutine and one poller
+// where connections park (Parks), one reader each elsewhere.
+func AwaitIdle(t testing.TB, pkg string, n int, timeout time.Duration) {
+	t.Helper()
+	if Parks {
+		AwaitParked(t, pkg, 0, 1, timeout)
+	} else {
+		AwaitParked(t, pkg, n, 0, timeout)
+	}
+}
 
 // AwaitParked waits until pkg has exactly readers goroutines, all in readLoop, and the poller
 // (PollerPkg) exactly pollers waiting for events ("run"), besides its idle workers (a bounded number,
