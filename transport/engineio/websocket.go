@@ -230,7 +230,7 @@ func (s *Session) runWebSocket(ws *websocket.Conn, uw *transport.UpgradeWriter, 
 // wsReader reads a WebSocket session's connection. It runs only while there is something to read: once
 // it has taken every byte that came off the socket (br holds none, and no carried bytes wait ahead of
 // it), it parks the connection in the server's poller (pc) and its goroutine returns; the poller starts
-// it again (resume) on a new goroutine when the socket is readable or closed. pc is nil when the
+// it again (resume) on a worker goroutine when the socket is readable or closed. pc is nil when the
 // connection cannot park (no descriptor: TLS): the reader then blocks in its reads. Its fields are owned
 // by whichever goroutine runs it (one at a time: the poller hands it over).
 type wsReader struct {

@@ -42,6 +42,6 @@
 // # Imports
 //
 // native imports package transport (the seam, the queue, the close codes), transport/netpoll (the
-// poller), transport/wire and internal/packet. It must not import engine, actors, cluster, the client or its sibling front-ends
-// (transport/engineio, transport/socketio).
+// poller), transport/wire and internal/packet. It must not import engine, actors, cluster, the client
+// or its sibling front-ends (transport/engineio, transport/socketio).
 package native

@@ -372,8 +372,8 @@ func (c *Conn) park() bool { return c.pc != nil && c.pc.Park() }
 func (c *Conn) idle() bool { return !c.carried && c.br.Buffered() == 0 }
 
 // resume runs the reader, which reads at once (the socket is readable, or closed): it reads until the
-// connection parks (the goroutine returns; the poller calls resume again on a new one) or ends (this
-// goroutine runs the end path).
+// connection parks (the goroutine returns; the poller calls resume again on a worker goroutine) or
+// ends (this goroutine runs the end path).
 func (c *Conn) resume() {
 	reason, parked := c.readLoop()
 	if parked {

@@ -63,13 +63,14 @@ type Conn struct {
 	ctlErr error
 }
 
-// Register prepares the connection whose descriptor is rc: Park will park it when idle reports true (the
-// reader's buffers hold no unread byte), and the poller calls resume on a new goroutine when a parked
-// connection becomes readable (or Close on a parked one). idle runs under the Conn's lock, so that
-// nothing that calls Close first (a close handshake that reads the connection itself) can read the
-// buffers while idle looks at them. It returns nil when the connection cannot be parked (rc is nil, or no poller on this OS): its reader
-// then blocks in its reads. The caller must eventually call Close on a non-nil Conn, before the
-// socket closes where it can (an idempotent Close on the connection's end path covers the rest).
+// Register prepares the connection whose descriptor is rc: Park will park it when idle reports true
+// (the reader's buffers hold no unread byte), and the poller calls resume on a worker goroutine when a
+// parked connection becomes readable (or Close on a parked one). idle runs under the Conn's lock, so
+// that nothing that calls Close first (a close handshake that reads the connection itself) can read the
+// buffers while idle looks at them. It returns nil when the connection cannot be parked (rc is nil, or
+// no poller on this OS): its reader then blocks in its reads. The caller must eventually call Close on
+// a non-nil Conn, before the socket closes where it can (an idempotent Close on the connection's end
+// path covers the rest).
 func (p *Poller) Register(rc syscall.RawConn, resume func(), idle func() bool) *Conn {
 	if rc == nil || !supported {
 		return nil
@@ -132,7 +133,7 @@ func (c *Conn) Park() bool {
 }
 
 // Close ends the registration: the connection leaves the poller, and when it was parked its reader is
-// started (resume, on a new goroutine), so that it finds the end of the connection; it never parks
+// started (resume, on a worker goroutine), so that it finds the end of the connection; it never parks
 // again. Call it before the socket is closed (a closed descriptor leaves epoll without an event), and
 // before anything other than the reader reads the connection (a close handshake); it is idempotent and
 // safe for concurrent use.
