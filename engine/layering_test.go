@@ -25,9 +25,11 @@ var layers = map[string][]string{
 	"transport/wire":          {"internal/packet", "proto/roomio/wire/v1"},
 	"transport/wire/wiretest": {"internal/packet", "transport/wire"},
 	"transport/transporttest": {},
-	"transport/native":        {"internal/packet", "proto/roomio/wire/v1", "transport", "transport/wire"},
-	"transport/engineio":      {"transport"},
-	"transport/socketio":      {"internal/packet", "transport", "transport/engineio"},
+	// netpoll parks idle connections for the front-ends; it knows nothing of them.
+	"transport/netpoll":  {},
+	"transport/native":   {"internal/packet", "proto/roomio/wire/v1", "transport", "transport/netpoll", "transport/wire"},
+	"transport/engineio": {"transport", "transport/netpoll"},
+	"transport/socketio": {"internal/packet", "transport", "transport/engineio"},
 	// cluster knows nothing of actors or engine: it carries envelopes between nodes.
 	"cluster":             {"proto/roomio/cluster/v1"},
 	"cluster/clustertest": {"cluster", "proto/roomio/cluster/v1"},
@@ -86,6 +88,7 @@ var testLayers = map[string][]string{
 	"transport/socketio":      {"transport/wire"},
 	"transport/wire":          {"transport/wire/wiretest"},
 	"transport/transporttest": {},
+	"transport/netpoll":       {"transport/transporttest"},
 }
 
 func TestLayering(t *testing.T) {

@@ -14,15 +14,20 @@
 // the writer corks it, frames a batch of messages into it, and uncorks it, one write to the socket per
 // batch. The push that finds a connection idle writes instead, on its own goroutine, with one
 // non-blocking write ([Queue.SetInline], [BatchConn.TryUncork]); what the socket does not take is left
-// to the writer. Inline writes are bounded process-wide ([InlineShare]). The engine answers by calling [Conn.Send]; it never touches the socket. The
-// native protocol's codec and its per-message error codes live in package transport/wire, which the Go
-// client imports without this package.
+// to the writer. Inline writes are bounded process-wide ([InlineShare]). The reader runs only while there
+// is something to read: [UpgradeWriter.Reader] tells when it has taken every byte that came off the
+// socket, and the front-end then parks the connection in package transport/netpoll; every close of the
+// socket goes through [BatchConn.Close], whose [BatchConn.OnClose] takes the connection out of the
+// poller first. The engine answers by calling [Conn.Send]; it never touches the socket. The native
+// protocol's codec and its per-message error codes live in package transport/wire, which the Go client
+// imports without this package.
 //
 // # Concurrency
 //
 // Conn methods are safe for concurrent use. Session methods are called from the connection's reader
-// goroutine only, one at a time, in the order the frames arrived; Session implementations must not block
-// for long (they hand work to the engine's actors and executors).
+// only, one at a time (a resumed reader follows the one that parked), in the order the frames arrived;
+// Session implementations must not block for long (they hand work to the engine's actors and
+// executors).
 //
 // # Imports
 //

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -35,6 +36,16 @@ type UpgradeWriter struct {
 	WriteTimeout time.Duration
 	// Conn is the connection handed to coder/websocket, set by a successful Hijack.
 	Conn *BatchConn
+	// Reader is the buffered reader coder/websocket reads the connection through, set by a successful
+	// Hijack. Between messages, Reader.Buffered() == 0 means the reader has taken every byte that came
+	// off the socket (see Carried), so the connection can wait for the next one without a goroutine
+	// (package transport/netpoll).
+	Reader *bufio.Reader
+	// Carried is how many bytes the client sent after its request, already read by net/http at the
+	// hijack. websocket.Accept moves them from Reader's buffer to a reader ahead of the socket, where
+	// Reader.Buffered() does not count them, until the first read of a message takes them all (they
+	// fit in Reader's buffer): a reader parks only after that read.
+	Carried int
 }
 
 // Hijack implements http.Hijacker.
@@ -58,6 +69,7 @@ func (w *UpgradeWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if n > 0 {
 		br.Peek(n) // into br's buffer: websocket.Accept keeps what is buffered and resets the reader
 	}
+	w.Reader, w.Carried = br, n
 	return bc, bufio.NewReadWriter(br, bufio.NewWriterSize(bc, hijackWriteBuffer)), nil
 }
 
@@ -82,7 +94,8 @@ func (w *UpgradeWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 type BatchConn struct {
 	net.Conn
 	timeout time.Duration
-	rc      syscall.RawConn // the socket's descriptor, for TryUncork; nil: TryUncork never writes
+	rc      syscall.RawConn        // the socket's descriptor, for TryUncork; nil: TryUncork never writes
+	onClose atomic.Pointer[func()] // run by the first Close (OnClose); closedHook once Close ran
 
 	mu       sync.Mutex // held across the connection's Write: keeps batches and direct writes in order
 	corked   bool
@@ -115,6 +128,27 @@ func NewBatchConn(c net.Conn, timeout time.Duration) *BatchConn {
 
 // CanTryWrite reports whether TryUncork can write (the connection exposes its descriptor).
 func (c *BatchConn) CanTryWrite() bool { return c.rc != nil }
+
+// RawConn returns the socket's descriptor (syscall.RawConn), or nil when the connection does not
+// expose it (TLS, a wrapper that hides it, a platform without write(2) on descriptors).
+func (c *BatchConn) RawConn() syscall.RawConn { return c.rc }
+
+// closedHook marks a BatchConn whose Close has run.
+var closedHook = new(func())
+
+// OnClose makes f run once, by the first Close, before the connection closes (to take the socket out
+// of a poller: a closed descriptor leaves epoll without an event). It reports false, and f will not
+// run, when Close has run already or a function was set before.
+func (c *BatchConn) OnClose(f func()) bool { return c.onClose.CompareAndSwap(nil, &f) }
+
+// Close closes the connection, after running what OnClose set (the first time). Every close of a
+// connection a reader may park must go through it rather than through the net.Conn under it.
+func (c *BatchConn) Close() error {
+	if f := c.onClose.Swap(closedHook); f != nil && f != closedHook {
+		(*f)()
+	}
+	return c.Conn.Close()
+}
 
 // batchPool recycles batch buffers between connections: an idle connection holds none.
 var batchPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}

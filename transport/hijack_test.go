@@ -211,3 +211,36 @@ func TestBatchConnWriteMessage(t *testing.T) {
 		}
 	}
 }
+
+// TestBatchConnOnClose: the function OnClose sets runs once, at the first Close, before the connection
+// closes; it cannot be set twice, nor once the connection is closed.
+func TestBatchConnOnClose(t *testing.T) {
+	a, b := net.Pipe()
+	defer b.Close()
+	bc := transport.NewBatchConn(a, 0)
+	runs := 0
+	if !bc.OnClose(func() {
+		runs++
+		// Still open: a write reaches the peer.
+		go io.Copy(io.Discard, b)
+		if _, err := a.Write([]byte("x")); err != nil {
+			t.Errorf("write in the close hook: %v", err)
+		}
+	}) {
+		t.Fatal("OnClose refused on an open connection")
+	}
+	if bc.OnClose(func() { t.Error("second hook ran") }) {
+		t.Fatal("OnClose accepted a second function")
+	}
+	bc.Close()
+	bc.Close()
+	if runs != 1 {
+		t.Fatalf("hook ran %d times, want 1", runs)
+	}
+	if _, err := a.Write([]byte("x")); err == nil {
+		t.Fatal("connection still open after Close")
+	}
+	if bc.OnClose(func() { t.Error("hook set after Close ran") }) {
+		t.Fatal("OnClose accepted a function after Close")
+	}
+}

@@ -15,9 +15,16 @@
 //
 // A long-polling session is served by its requests: a GET waits until frames are queued and answers
 // with all of them; a POST carries packets, which are handled before the POST is answered, so the
-// replies they cause are queued when the client polls again. A WebSocket session has one goroutine
-// while it is idle, its reader, started for it so that the request's goroutine and net/http's state for
-// the connection end after the handshake; coder/websocket gets small buffers ([transport.UpgradeWriter]).
+// replies they cause are queued when the client polls again. A WebSocket session has no goroutine while
+// it is idle. Its reader is started for it so that the request's goroutine and net/http's state for the
+// connection end after the handshake (coder/websocket gets small buffers, [transport.UpgradeWriter]),
+// and runs only while there is something to read: once it has taken every byte that came off the
+// socket, it parks the connection in the server's poller (package transport/netpoll) and its goroutine
+// ends; the poller starts it again when the socket is readable or closed, and the reader that sees the
+// end runs the WebSocket's end path. Every close of the socket goes through [transport.BatchConn.Close],
+// which takes the connection out of the poller first. A session upgraded from long-polling parks the
+// same way once upgraded (its connection exposes its descriptor through the upgrade's wrapper); a
+// connection without a descriptor (TLS) keeps a reader blocked in its reads.
 // Its writer is started by the push that finds the queue idle and ends when the queue is empty: it writes
 // everything queued as one batch, one write to the socket with one deadline (Options.WriteTimeout),
 // framing the messages itself ([transport.BatchConn]); below saturation the push that finds the queue
@@ -65,7 +72,8 @@
 // # Imports
 //
 // engineio knows nothing of Socket.IO packets: it imports only package transport (the bounded Queue, the
-// Handshake, the close codes and disconnect reasons, ErrSlowClient and ErrClosed). It must not import
+// Handshake, the close codes and disconnect reasons, ErrSlowClient and ErrClosed) and transport/netpoll
+// (the poller that holds idle WebSockets). It must not import
 // transport/socketio (which builds on it), transport/native, transport/wire, internal/packet, engine,
 // actors, cluster or the client.
 package engineio

@@ -10,9 +10,9 @@ import (
 	"github.com/roomio/roomio/transport/transporttest"
 )
 
-// TestIdleWebSocketGoroutines pins what an idle WebSocket session costs in goroutines: exactly one, its
-// reader. The heartbeat is a timer, the writer exists only while there is something to write, and the
-// request's goroutine has ended.
+// TestIdleWebSocketGoroutines pins what an idle WebSocket session costs in goroutines: none. Its reader
+// parks it in the server's poller (one goroutine for all of them), the heartbeat is a timer, the writer
+// exists only while there is something to write, and the request's goroutine has ended.
 func TestIdleWebSocketGoroutines(t *testing.T) {
 	e := newEnv(t, nil)
 	const n = 20
@@ -31,5 +31,5 @@ func TestIdleWebSocketGoroutines(t *testing.T) {
 		e.nextSession()
 	}
 	// The writers that sent the open packets end once they have (they may still be on their way out).
-	transporttest.AwaitOnlyReaders(t, "roomio/transport/engineio.", n, testTimeout)
+	transporttest.AwaitIdle(t, "roomio/transport/engineio.", n, testTimeout)
 }

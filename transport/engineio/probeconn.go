@@ -1,8 +1,10 @@
 package engineio
 
 import (
+	"errors"
 	"net"
 	"sync/atomic"
+	"syscall"
 )
 
 // A poll that reaches the server while a WebSocket upgrades its session may have crossed packets the
@@ -59,6 +61,19 @@ func (c *probeConn) Read(p []byte) (int, error) {
 	}
 	return c.raw.read(p, c.setIdle)
 }
+
+// SyscallConn exposes the descriptor of the connection under c (syscall.Conn), when it has one: once
+// upgraded, the session's WebSocket parks in the server's poller and is written inline like one opened
+// directly (transport.BatchConn). Reads through the descriptor bypass c's bookkeeping, which only
+// matters while the upgrade is under way, when nothing reads that way.
+func (c *probeConn) SyscallConn() (syscall.RawConn, error) {
+	if sc, ok := c.Conn.(syscall.Conn); ok {
+		return sc.SyscallConn()
+	}
+	return nil, errNoDescriptor
+}
+
+var errNoDescriptor = errors.New("engineio: connection has no descriptor")
 
 func (c *probeConn) setIdle(idle bool) {
 	c.s.mu.Lock()

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/roomio/roomio/transport"
+	"github.com/roomio/roomio/transport/netpoll"
 )
 
 // Transport names, as in the "transport" query parameter.
@@ -145,7 +146,9 @@ type Server struct {
 	mu       sync.Mutex
 	closing  bool
 	sessions map[string]*Session // every session not yet torn down, addressable or not
-	wg       sync.WaitGroup      // sessions (open to teardown), request handlers, WebSocket readers and writers
+	wg       sync.WaitGroup      // sessions (open to teardown), request handlers, WebSockets (accept to end), writers, the poller
+	// poller holds the idle WebSockets, which have no reader goroutine (package transport/netpoll).
+	poller *netpoll.Poller
 
 	// afterPollAnswer, when set (by tests only), runs once a poll has written its answer, before its
 	// handler decides anything else: a test holds the handler there to reproduce a slow server.
@@ -162,6 +165,7 @@ func NewServer(opts Options) *Server {
 	}
 	srv := &Server{opts: opts.withDefaults(), sessions: make(map[string]*Session)}
 	srv.hard, srv.cancelHard = context.WithCancel(context.Background())
+	srv.poller = netpoll.New(srv.wg.Go)
 	return srv
 }
 

@@ -1,6 +1,7 @@
 package engineio
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/roomio/roomio/transport"
+	"github.com/roomio/roomio/transport/netpoll"
 )
 
 // serveWebSocket accepts a WebSocket and runs it: as a new session when s is nil, otherwise as an upgrade
@@ -60,7 +62,7 @@ func (srv *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, s *Ses
 		}
 		// The connection runs on a goroutine of its own, so that the request's goroutine, with net/http's
 		// connection state, request and buffers, ends here (see runWebSocket).
-		srv.wg.Go(func() { s.upgrade(ws, uw.Conn) })
+		srv.wg.Go(func() { s.upgrade(ws, uw) })
 		return
 	}
 	s = srv.newSession(r, TransportWebSocket, adm)
@@ -68,7 +70,7 @@ func (srv *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, s *Ses
 	// The open packet goes first; frames the handler sends from OnSession follow it.
 	s.queue.Push(Frame{Data: srv.openPacket(s, false)}, false)
 	srv.open(s)
-	srv.wg.Go(func() { s.runWebSocket(ws, uw.Conn, nil) })
+	srv.wg.Go(func() { s.runWebSocket(ws, uw, uw.Carried > 0, nil) })
 }
 
 // beginUpgrade marks s as upgrading; it reports false when s cannot upgrade: it is not on long-polling
@@ -99,7 +101,7 @@ func (s *Session) endUpgrade(ok bool) {
 // upgrade runs the upgrade of s to ws ("Upgrade"): the client probes with "2probe", the server answers
 // "3probe" and ends the pending poll with a noop, the client confirms with "5". Until then the session
 // stays on long-polling; an upgrade that fails leaves it there. beginUpgrade was called.
-func (s *Session) upgrade(ws *websocket.Conn, bc *transport.BatchConn) {
+func (s *Session) upgrade(ws *websocket.Conn, uw *transport.UpgradeWriter) {
 	waitPoll, ok := s.probe(ws)
 	s.endUpgrade(ok)
 	if !ok {
@@ -109,7 +111,7 @@ func (s *Session) upgrade(ws *websocket.Conn, bc *transport.BatchConn) {
 	if s.srv.opts.Logger.Enabled(context.Background(), slog.LevelDebug) {
 		s.logger().Debug("upgraded to websocket")
 	}
-	s.runWebSocket(ws, bc, waitPoll)
+	s.runWebSocket(ws, uw, false, waitPoll) // the probe's reads took any bytes carried over
 }
 
 // probe reads the upgrade's packets. On success the session's transport is ws, and waitPoll (when not
@@ -170,15 +172,31 @@ func (s *Session) probe(ws *websocket.Conn) (waitPoll chan struct{}, ok bool) {
 	}
 }
 
-// runWebSocket serves ws (over bc) as the session's transport: this goroutine reads; a writer (wsWriter)
-// runs whenever the queue has something to write. It returns when the reader has ended and the writer has
-// closed the connection.
+// runWebSocket serves ws (over uw's connection) as the session's transport: this goroutine becomes its
+// first reader (wsReader); a writer (wsWriter) runs whenever the queue has something to write. It
+// returns when the reader parks the connection or has ended it. carried: bytes the client sent with
+// its request wait ahead of the connection's buffered reader (transport.UpgradeWriter.Carried).
 //
 // The reader runs on a goroutine started for it rather than on the request's: an idle connection then
-// holds no net/http state (the request, its headers, the server's connection and buffers), and its
-// stack holds only what reading needs.
-func (s *Session) runWebSocket(ws *websocket.Conn, bc *transport.BatchConn, waitPoll chan struct{}) {
-	w := &wsWriter{s: s, ws: ws, bc: bc, done: make(chan struct{})}
+// holds no net/http state (the request, its headers, the server's connection and buffers), and no
+// goroutine at all once its reader has parked it.
+func (s *Session) runWebSocket(ws *websocket.Conn, uw *transport.UpgradeWriter, carried bool, waitPoll chan struct{}) {
+	bc := uw.Conn
+	// The connection is counted in the server's WaitGroup until its reader's end path (end) has run.
+	s.srv.wg.Add(1)
+	r := &wsReader{s: s, ws: ws, br: uw.Reader, carried: carried}
+	r.resumeFn = r.resume
+	// Every close of the socket (BatchConn.Close) takes the connection out of the poller first, and
+	// resumes its reader if it is parked.
+	if pc := s.srv.poller.Register(bc.RawConn(), r.resumeFn, r.idle); pc != nil {
+		if bc.OnClose(pc.Close) {
+			r.pc = pc
+		} else {
+			pc.Close() // already closed: read until the read fails
+		}
+	}
+	w := &wsWriter{s: s, ws: ws, bc: bc, pc: r.pc, done: make(chan struct{})}
+	r.w = w
 	w.runDone = func() {
 		defer s.srv.wg.Done()
 		w.run()
@@ -200,27 +218,81 @@ func (s *Session) runWebSocket(ws *websocket.Conn, bc *transport.BatchConn, wait
 		})
 	}
 	// Reads take no context (a context with a Done channel costs a timer registration per read): a
-	// dropped session's socket is closed instead, which fails the pending read.
-	stop := context.AfterFunc(s.ctx, func() { bc.Conn.Close() })
-	s.readLoop(ws)
-	stop()
-	// The reader returns once the session is closing: the queue is shut, so the writer runs (or is about
-	// to) and ends by closing the connection.
-	<-w.done
-	ws.CloseNow()
+	// dropped session's socket is closed instead, which fails the pending read (or resumes the parked
+	// reader, whose read fails).
+	r.stop = context.AfterFunc(s.ctx, func() { bc.Close() })
+	if r.park() {
+		return // nothing to read yet
+	}
+	r.resume()
+}
+
+// wsReader reads a WebSocket session's connection. It runs only while there is something to read: once
+// it has taken every byte that came off the socket (br holds none, and no carried bytes wait ahead of
+// it), it parks the connection in the server's poller (pc) and its goroutine returns; the poller starts
+// it again (resume) on a worker goroutine when the socket is readable or closed. pc is nil when the
+// connection cannot park (no descriptor: TLS): the reader then blocks in its reads. Its fields are owned
+// by whichever goroutine runs it (one at a time: the poller hands it over).
+type wsReader struct {
+	s        *Session
+	ws       *websocket.Conn
+	w        *wsWriter
+	br       *bufio.Reader
+	pc       *netpoll.Conn
+	carried  bool
+	stop     func() bool // stops the AfterFunc that closes the socket when the session is dropped
+	resumeFn func()      // resume, built once: starting the reader allocates nothing
+}
+
+// park parks the connection when the reader has taken every byte that came off the socket (idle); it
+// reports whether it did (the caller's goroutine must then return without touching the connection).
+func (r *wsReader) park() bool { return r.pc != nil && r.pc.Park() }
+
+// idle reports whether the reader has taken every byte that came off the socket. netpoll.Conn.Park calls
+// it under its lock: the writer's close handshake, which reads the connection too, starts only after
+// netpoll.Conn.Close.
+func (r *wsReader) idle() bool { return !r.carried && r.br.Buffered() == 0 }
+
+// resume runs the reader, which reads at once (the socket is readable, or closed), until it parks the
+// connection (the goroutine returns) or sees its end (this goroutine runs the end path).
+func (r *wsReader) resume() {
+	if r.s.readLoop(r) {
+		r.end()
+	}
+}
+
+// end runs once the reader has ended: the session is closing and its queue is shut, so the writer runs
+// (or is about to) and ends by closing the connection; end waits for it, marks the WebSocket done and
+// releases the connection's count in the server's WaitGroup.
+func (r *wsReader) end() {
+	s := r.s
+	r.stop()
+	<-r.w.done
+	r.ws.CloseNow()
+	if r.pc != nil {
+		r.pc.Close() // done by the socket's close already; here for a connection that never closed it
+	}
 	s.mu.Lock()
 	done := s.wsDone
 	s.mu.Unlock()
 	close(done)
+	s.srv.wg.Done()
 }
 
-// readLoop reads the client's packets until the connection ends.
-func (s *Session) readLoop(ws *websocket.Conn) {
-	for {
-		typ, data, err := ws.Read(context.Background())
+// readLoop reads the client's packets until the connection parks (it returns false: the goroutine must
+// return without touching the connection) or ends (true). After each message it parks the connection
+// when every byte that came off the socket has been taken; a frame that arrives in pieces is read
+// whole, the read waiting for the rest.
+func (s *Session) readLoop(r *wsReader) (ended bool) {
+	for first := true; ; first = false {
+		if !first && r.park() {
+			return false
+		}
+		typ, data, err := r.ws.Read(context.Background())
+		r.carried = false // the first read took them (they fit in br's buffer)
 		if err != nil {
 			if s.isClosing() {
-				return
+				return true
 			}
 			reason, code := transport.ReasonTransportError, transport.CloseProtocolError
 			switch {
@@ -231,7 +303,7 @@ func (s *Session) readLoop(ws *websocket.Conn) {
 				reason, code = transport.ReasonTransportClose, transport.CloseNormal
 			}
 			s.closeWith(reason, closeAbort, code)
-			return
+			return true
 		}
 		s.meter.Received(len(data))
 		if s.isClosing() {
@@ -258,14 +330,16 @@ type wsWriter struct {
 	s    *Session
 	ws   *websocket.Conn
 	bc   *transport.BatchConn
+	pc   *netpoll.Conn // the connection's registration in the poller (nil: none)
 	done chan struct{}
 	// runDone is run, counted in the server's WaitGroup: built once, so that starting the writer
 	// allocates nothing (a go statement of a func value without arguments needs no closure).
 	runDone func()
 }
 
-// start starts the writer (transport.Queue.SetDrain). The session's reader holds the server's
-// WaitGroup above zero until the writer has closed done, so this Add cannot race with Shutdown's Wait.
+// start starts the writer (transport.Queue.SetDrain). The connection holds the server's WaitGroup above
+// zero until its reader's end path, which waits for the writer to close done, so this Add cannot race
+// with Shutdown's Wait.
 func (w *wsWriter) start() {
 	w.s.srv.wg.Add(1)
 	go w.runDone()
@@ -355,7 +429,12 @@ func (w *wsWriter) run() {
 			s.mu.Unlock()
 			// coder/websocket allows 5s for the close frame and 5s more for the answer: a client that does
 			// not read gets WriteTimeout, like any write. Closing the socket ends the handshake and the reader.
-			timer := time.AfterFunc(s.srv.opts.WriteTimeout, func() { w.bc.Conn.Close() })
+			timer := time.AfterFunc(s.srv.opts.WriteTimeout, func() { w.bc.Close() })
+			if w.pc != nil {
+				// The close handshake reads the client's answer on this goroutine: the reader must not
+				// look at the buffers meanwhile, nor stay parked. It reads on until the socket closes.
+				w.pc.Close()
+			}
 			w.ws.Close(code, transport.CloseReason(reason))
 			timer.Stop()
 			close(w.done)

@@ -1,6 +1,7 @@
 package native
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -18,6 +19,7 @@ import (
 	"github.com/roomio/roomio/internal/packet"
 	wirev1 "github.com/roomio/roomio/proto/roomio/wire/v1"
 	"github.com/roomio/roomio/transport"
+	"github.com/roomio/roomio/transport/netpoll"
 	"github.com/roomio/roomio/transport/wire"
 )
 
@@ -99,6 +101,8 @@ type Server struct {
 	dropping bool
 	conns    map[*Conn]struct{}
 	wg       sync.WaitGroup
+	// poller holds the idle connections, which have no reader goroutine (package transport/netpoll).
+	poller *netpoll.Poller
 }
 
 // NewServer returns a Server for opts.
@@ -106,7 +110,9 @@ func NewServer(opts Options) *Server {
 	if opts.Acceptor == nil {
 		panic("native: Options.Acceptor is required")
 	}
-	return &Server{opts: opts.withDefaults(), conns: make(map[*Conn]struct{})}
+	s := &Server{opts: opts.withDefaults(), conns: make(map[*Conn]struct{})}
+	s.poller = netpoll.New(s.wg.Go)
+	return s
 }
 
 // ServeHTTP upgrades r to a WebSocket and serves it until the connection ends. The subprotocol selects
@@ -162,14 +168,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		format = wire.FormatProto
 	}
 	c := &Conn{
-		id:     newID(),
-		srv:    s,
-		ws:     ws,
-		bc:     uw.Conn,
-		done:   make(chan struct{}),
-		format: format,
-		queue:  transport.NewQueue(s.opts.QueueBytes),
-		meter:  s.opts.Meter.Shard(),
+		id:      newID(),
+		srv:     s,
+		ws:      ws,
+		bc:      uw.Conn,
+		br:      uw.Reader,
+		carried: uw.Carried > 0,
+		done:    make(chan struct{}),
+		format:  format,
+		queue:   transport.NewQueue(s.opts.QueueBytes),
+		meter:   s.opts.Meter.Shard(),
 		hs: transport.Handshake{
 			URL:        r.URL.String(),
 			Query:      r.URL.Query(),
@@ -196,17 +204,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.Close(transport.CloseGoingAway, transport.ReasonShuttingDown)
 	}
 	// The connection runs on a goroutine of its own, so that the request's goroutine, with net/http's
-	// connection state, request and buffers, ends here: an idle connection holds only its reader.
+	// connection state, request and buffers, ends here: an idle connection holds no goroutine at all
+	// (its reader parks it in the server's poller). The connection is counted in the WaitGroup until
+	// its end path (end) has run.
 	served = true
-	s.wg.Go(func() {
-		defer release()
-		defer func() {
-			s.mu.Lock()
-			delete(s.conns, c)
-			s.mu.Unlock()
-		}()
-		c.serve()
-	})
+	c.release = release
+	s.wg.Add(1)
+	go c.serve()
 }
 
 // Shutdown stops accepting connections, closes every open one with transport.CloseGoingAway after its
@@ -252,6 +256,18 @@ type Conn struct {
 	hs      transport.Handshake
 	session transport.Session
 	bc      *transport.BatchConn // the socket under ws
+	release func()               // the connection's count against its address (AddrLimit)
+
+	// The reader runs only while there is something to read: once it has taken every byte that came
+	// off the socket (br holds none, and no carried bytes wait ahead of it), it parks the connection in
+	// the server's poller (pc) and its goroutine returns; the poller starts it again (resume) when the
+	// socket is readable or closed. pc is nil when the connection cannot park (no descriptor): the
+	// reader then blocks in its reads. carried: bytes sent with the upgrade request wait ahead of br
+	// until the first read (transport.UpgradeWriter.Carried). Owned by the reader.
+	br       *bufio.Reader
+	pc       *netpoll.Conn
+	carried  bool
+	resumeFn func() // resume, built once: starting the reader allocates nothing
 
 	// The writer (writeBatches) runs only while the queue has something to write. buf is its encoding
 	// buffer, kept between runs while small; dropped tells it that the reader has ended, so a shut queue
@@ -315,9 +331,18 @@ func (c *Conn) closeWith(code int, reason, cause string, abort bool) {
 	})
 }
 
-// serve runs the connection on its goroutine: it reads until the connection ends, then waits for the
-// writer and reports the end to the session.
+// serve starts the connection on its goroutine, which becomes its first reader (resume).
 func (c *Conn) serve() {
+	// The connection parks in the poller; every close of its socket (BatchConn.Close) takes it out of
+	// the poller first, and resumes its reader if it is parked.
+	c.resumeFn = c.resume
+	if pc := c.srv.poller.Register(c.bc.RawConn(), c.resumeFn, c.idle); pc != nil {
+		if c.bc.OnClose(pc.Close) {
+			c.pc = pc
+		} else {
+			pc.Close() // already closed (Shutdown dropped it): read until the read fails
+		}
+	}
 	c.runWriter = func() {
 		defer c.srv.wg.Done()
 		c.writeBatches()
@@ -331,9 +356,35 @@ func (c *Conn) serve() {
 	c.hbMu.Lock()
 	c.timer = time.AfterFunc(c.srv.opts.PingInterval, c.heartbeat)
 	c.hbMu.Unlock()
+	if c.park() {
+		return // nothing to read yet
+	}
+	c.resume()
+}
 
-	reason := c.readLoop()
+// park parks the connection when the reader has taken every byte that came off the socket (idle); it
+// reports whether it did (the caller's goroutine must then return without touching the connection).
+func (c *Conn) park() bool { return c.pc != nil && c.pc.Park() }
 
+// idle reports whether the reader has taken every byte that came off the socket. netpoll.Conn.Park calls
+// it under its lock: the writer's close handshake, which reads the connection too, starts only after
+// netpoll.Conn.Close.
+func (c *Conn) idle() bool { return !c.carried && c.br.Buffered() == 0 }
+
+// resume runs the reader, which reads at once (the socket is readable, or closed): it reads until the
+// connection parks (the goroutine returns; the poller calls resume again on a worker goroutine) or
+// ends (this goroutine runs the end path).
+func (c *Conn) resume() {
+	reason, parked := c.readLoop()
+	if parked {
+		return
+	}
+	c.end(reason)
+}
+
+// end runs once the reader has seen the end of the connection: it stops the heartbeat, drops the
+// socket, waits for the writer, reports the end to the session and releases the connection.
+func (c *Conn) end(reason string) {
 	c.timer.Stop()
 	c.dropped.Store(true)
 	c.drop()
@@ -341,10 +392,19 @@ func (c *Conn) serve() {
 	<-c.done
 	c.ws.CloseNow()
 	c.session.Closed(reason)
+	if c.pc != nil {
+		c.pc.Close() // done by the socket's close already; here for a connection that never closed it
+	}
+	c.srv.mu.Lock()
+	delete(c.srv.conns, c)
+	c.srv.mu.Unlock()
+	c.release()
+	c.srv.wg.Done()
 }
 
-// drop closes the socket under the WebSocket: a pending Read fails, and so does a close handshake.
-func (c *Conn) drop() { c.bc.Conn.Close() }
+// drop closes the socket under the WebSocket: a pending Read fails, and so does a close handshake; a
+// parked connection is resumed, and its reader finds the end.
+func (c *Conn) drop() { c.bc.Close() }
 
 // heartbeat runs on the timer: it alternately sends a ping and checks that the pong came back.
 func (c *Conn) heartbeat() {
@@ -364,24 +424,30 @@ func (c *Conn) heartbeat() {
 }
 
 // readLoop reads without a context: a connection is dropped by closing its socket (drop), so a read
-// needs no timer of its own.
-func (c *Conn) readLoop() (reason string) {
+// needs no timer of its own. After each message it parks the connection (parked: the goroutine must
+// return) when every byte that came off the socket has been taken; a frame that arrives in pieces is
+// read whole, the read waiting for the rest. It returns the reason of the connection's end otherwise.
+func (c *Conn) readLoop() (reason string, parked bool) {
 	wantType := websocket.MessageText
 	if c.format == wire.FormatProto {
 		wantType = websocket.MessageBinary
 	}
-	for {
+	for first := true; ; first = false {
+		if !first && c.park() {
+			return "", true
+		}
 		typ, data, err := c.ws.Read(context.Background())
+		c.carried = false // the first read took them (they fit in br's buffer)
 		if err != nil {
 			switch {
 			case c.closing.Load():
-				return c.closeCause
+				return c.closeCause, false
 			case errors.Is(err, websocket.ErrMessageTooBig):
-				return transport.ReasonTooBig
+				return transport.ReasonTooBig, false
 			case websocket.CloseStatus(err) != -1:
-				return transport.ReasonTransportClose
+				return transport.ReasonTransportClose, false
 			default:
-				return transport.ReasonTransportError
+				return transport.ReasonTransportError, false
 			}
 		}
 		c.meter.Received(len(data))
@@ -460,8 +526,9 @@ func (c *Conn) answer(answered *bool, p *packet.Packet) {
 	c.Send(p)
 }
 
-// startWriter starts the writer (transport.Queue.SetDrain). The connection's reader holds the server's
-// WaitGroup above zero until the writer has closed done, so this Add cannot race with Shutdown's Wait.
+// startWriter starts the writer (transport.Queue.SetDrain). The connection holds the server's WaitGroup
+// above zero until its end path, which waits for the writer to close done, so this Add cannot race with
+// Shutdown's Wait.
 func (c *Conn) startWriter() {
 	c.srv.wg.Add(1)
 	go c.runWriter()
@@ -571,6 +638,11 @@ func (c *Conn) writeBatches() {
 				// that does not take frames (a slow client) would hold the connection that long; bound it
 				// by WriteTimeout like any other write. Dropping the socket ends the reader's Read too.
 				t := time.AfterFunc(c.srv.opts.WriteTimeout, c.drop)
+				if c.pc != nil {
+					// The close handshake reads the client's answer on this goroutine: the reader must not
+					// look at the buffers meanwhile, nor stay parked. It reads on until the socket closes.
+					c.pc.Close()
+				}
 				c.ws.Close(websocket.StatusCode(c.closeCode), c.closeReason)
 				t.Stop()
 			}

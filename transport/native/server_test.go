@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -124,8 +125,9 @@ type dialOptions struct {
 	subprotocols []string
 	header       http.Header
 	query        string
-	noRead       bool // never read: a client that stalls its socket
-	noPong       bool // read, but never answer the server's pings
+	noRead       bool      // never read: a client that stalls its socket
+	noPong       bool      // read, but never answer the server's pings
+	raw          *net.Conn // when set, receives the client's TCP connection (to write raw bytes)
 }
 
 // proto and json are the dial options for the two subprotocols.
@@ -152,10 +154,18 @@ func msgType(f wire.Format) websocket.MessageType {
 func (ts *testServer) dialErr(o dialOptions) (*websocket.Conn, *http.Response, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
+	client := ts.http.Client() // closed with the server, so refused handshakes leave no idle conns
+	if o.raw != nil {
+		client = &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+			*o.raw = c
+			return c, err
+		}}}
+	}
 	return websocket.Dial(ctx, ts.url()+o.query, &websocket.DialOptions{
 		Subprotocols: o.subprotocols,
 		HTTPHeader:   o.header,
-		HTTPClient:   ts.http.Client(), // closed with the server, so refused handshakes leave no idle conns
+		HTTPClient:   client,
 	})
 }
 

@@ -1,6 +1,7 @@
 package transporttest
 
 import (
+	"runtime"
 	"runtime/pprof"
 	"strings"
 	"testing"
@@ -34,19 +35,40 @@ func GoroutinesIn(pkg string) map[string]int {
 	return counts
 }
 
-// AwaitOnlyReaders waits until pkg's goroutines are exactly n, all in readLoop — one reader per idle
-// connection and nothing else — and fails the test with what it saw if that does not happen within
-// timeout (writers that just sent something may still be on their way out).
-func AwaitOnlyReaders(t testing.TB, pkg string, n int, timeout time.Duration) {
+// PollerPkg is the package of the poller that holds idle connections, for GoroutinesIn.
+const PollerPkg = "roomio/transport/netpoll."
+
+// Parks reports whether idle connections park in the poller on this OS (Linux: epoll); elsewhere each
+// keeps a reader blocked in its reads.
+const Parks = runtime.GOOS == "linux"
+
+// AwaitIdle waits until n idle connections of pkg hold what they should: no goroutine and one poller
+// where connections park (Parks), one reader each elsewhere.
+func AwaitIdle(t testing.TB, pkg string, n int, timeout time.Duration) {
 	t.Helper()
-	var got map[string]int
+	if Parks {
+		AwaitParked(t, pkg, 0, 1, timeout)
+	} else {
+		AwaitParked(t, pkg, n, 0, timeout)
+	}
+}
+
+// AwaitParked waits until pkg has exactly readers goroutines, all in readLoop, and the poller
+// (PollerPkg) exactly pollers waiting for events ("run"), besides its idle workers (a bounded number,
+// kept for the next resumes; none when pollers is 0) — with readers 0, every idle connection parked
+// and none holding a goroutine — and fails the test with what it saw if that does not happen within
+// timeout (writers that just sent something may still be on their way out, readers on their way to
+// park).
+func AwaitParked(t testing.TB, pkg string, readers, pollers int, timeout time.Duration) {
+	t.Helper()
+	var got, poll map[string]int
 	for deadline := time.Now().Add(timeout); ; {
-		got = GoroutinesIn(pkg)
-		if got["readLoop"] == n && got["total"] == n {
+		got, poll = GoroutinesIn(pkg), GoroutinesIn(PollerPkg)
+		if got["readLoop"] == readers && got["total"] == readers && poll["run"] == pollers && (pollers > 0 || poll["total"] == 0) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d idle connections: goroutines in %s %v, want %d, all in readLoop", n, pkg, got, n)
+			t.Fatalf("goroutines in %s %v, want %d, all in readLoop; in the poller %v, want %d", pkg, got, readers, poll, pollers)
 		}
 		time.Sleep(time.Millisecond)
 	}

@@ -1,0 +1,324 @@
+//go:build linux
+
+package netpoll_test
+
+import (
+	"net"
+	"os"
+	"runtime"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/roomio/roomio/transport/netpoll"
+	"github.com/roomio/roomio/transport/transporttest"
+)
+
+const testTimeout = 10 * time.Second
+
+// listen returns a loopback listener closed with the test.
+func listen(t *testing.T) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return ln
+}
+
+// tcpPair returns both ends of a loopback TCP connection, closed with the test.
+func tcpPair(t *testing.T, ln net.Listener) (client, server *net.TCPConn) {
+	t.Helper()
+	ch := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			t.Error(err)
+		}
+		ch <- c
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := <-ch
+	if s == nil {
+		t.FailNow()
+	}
+	t.Cleanup(func() { c.Close(); s.Close() })
+	return c.(*net.TCPConn), s.(*net.TCPConn)
+}
+
+func rawConn(t *testing.T, c syscall.Conn) syscall.RawConn {
+	t.Helper()
+	rc, err := c.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rc
+}
+
+// idle is Register's idle for tests that read nothing through a buffer.
+func idle() bool { return true }
+
+// newPoller returns a Poller whose goroutine is counted in wg.
+func newPoller(wg *sync.WaitGroup) *netpoll.Poller { return netpoll.New(wg.Go) }
+
+func wait(t *testing.T, ch <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(testTimeout):
+		t.Fatalf("%s: not resumed", what)
+	}
+}
+
+// TestParkedResumedByData: a parked connection is resumed when bytes arrive, once per park, over many
+// rounds and many connections at once; the poller's goroutine ends with the last registration.
+func TestParkedResumedByData(t *testing.T) {
+	var wg sync.WaitGroup
+	p := newPoller(&wg)
+	ln := listen(t)
+	const conns, rounds = 50, 20
+	type conn struct {
+		client, server *net.TCPConn
+		pc             *netpoll.Conn
+		woke           chan struct{}
+	}
+	cs := make([]*conn, conns)
+	for i := range cs {
+		c := &conn{woke: make(chan struct{}, 2)}
+		c.client, c.server = tcpPair(t, ln)
+		c.pc = p.Register(rawConn(t, c.server), func() { c.woke <- struct{}{} }, idle)
+		if c.pc == nil {
+			t.Fatal("Register: nil on Linux")
+		}
+		cs[i] = c
+	}
+	buf := make([]byte, 16)
+	for r := range rounds {
+		for _, c := range cs {
+			if !c.pc.Park() {
+				t.Fatal("Park failed on an open connection")
+			}
+		}
+		for _, c := range cs {
+			c.client.Write([]byte{byte(r)})
+		}
+		for _, c := range cs {
+			wait(t, c.woke, "data")
+			if n, err := c.server.Read(buf); n != 1 || buf[0] != byte(r) || err != nil {
+				t.Fatalf("round %d: read %d %v", r, n, err)
+			}
+		}
+	}
+	for _, c := range cs {
+		if len(c.woke) != 0 {
+			t.Fatal("resumed twice for one park")
+		}
+	}
+	// One poller goroutine, and workers: those that resumed the connections end once their
+	// connections parked, but for a few kept for the next resumes.
+	maxIdle := max(2, 2*runtime.GOMAXPROCS(0))
+	if got := transporttest.GoroutinesIn(transporttest.PollerPkg); got["run"] != 1 || got["worker"] > maxIdle {
+		t.Fatalf("poller goroutines %v, want 1 run and at most %d workers", got, maxIdle)
+	}
+	for _, c := range cs {
+		c.pc.Close()
+	}
+	wg.Wait() // the poller's goroutine ends with the last registration
+}
+
+// TestParkedArmedWithPendingBytes: bytes that arrived before the park (between the reader's last look
+// and the arming) resume the connection at once.
+func TestParkedArmedWithPendingBytes(t *testing.T) {
+	var wg sync.WaitGroup
+	p := newPoller(&wg)
+	client, server := tcpPair(t, listen(t))
+	woke := make(chan struct{}, 1)
+	pc := p.Register(rawConn(t, server), func() { woke <- struct{}{} }, idle)
+	client.Write([]byte("x"))
+	// The byte may not have arrived yet: a park is armed level-triggered, so either way it resumes.
+	if !pc.Park() {
+		t.Fatal("Park failed")
+	}
+	wait(t, woke, "pending bytes")
+	pc.Close()
+	wg.Wait()
+}
+
+// TestParkedResumedByPeerEnd: the peer's end of stream (FIN) and reset (RST) resume a parked connection,
+// whose read then sees the end.
+func TestParkedResumedByPeerEnd(t *testing.T) {
+	for _, rst := range []bool{false, true} {
+		var wg sync.WaitGroup
+		p := newPoller(&wg)
+		client, server := tcpPair(t, listen(t))
+		woke := make(chan struct{}, 1)
+		pc := p.Register(rawConn(t, server), func() { woke <- struct{}{} }, idle)
+		if !pc.Park() {
+			t.Fatal("Park failed")
+		}
+		if rst {
+			client.SetLinger(0)
+		}
+		client.Close()
+		wait(t, woke, "peer end")
+		if _, err := server.Read(make([]byte, 1)); err == nil {
+			t.Fatal("read after the peer's end: no error")
+		}
+		pc.Close()
+		wg.Wait()
+	}
+}
+
+// TestCloseResumesParked: Close resumes a parked connection (a closed descriptor leaves epoll without an
+// event), once; Close on a running connection resumes nothing, and Park after Close fails.
+func TestCloseResumesParked(t *testing.T) {
+	var wg sync.WaitGroup
+	p := newPoller(&wg)
+	_, server := tcpPair(t, listen(t))
+	woke := make(chan struct{}, 2)
+	pc := p.Register(rawConn(t, server), func() { woke <- struct{}{} }, idle)
+	if !pc.Park() {
+		t.Fatal("Park failed")
+	}
+	pc.Close()
+	server.Close()
+	wait(t, woke, "Close")
+	pc.Close()
+	if pc.Park() {
+		t.Fatal("Park after Close succeeded")
+	}
+	wg.Wait()
+	if len(woke) != 0 {
+		t.Fatal("resumed twice")
+	}
+
+	_, server2 := tcpPair(t, listen(t))
+	pc2 := p.Register(rawConn(t, server2), func() { t.Error("a running connection was resumed by Close") }, idle)
+	pc2.Close()
+	wg.Wait()
+}
+
+// TestParkFailsOnClosedSocket: a connection whose socket is closed cannot park (its reader goes on, and
+// its read fails); the registration is still released by Close.
+func TestParkFailsOnClosedSocket(t *testing.T) {
+	var wg sync.WaitGroup
+	p := newPoller(&wg)
+	_, server := tcpPair(t, listen(t))
+	pc := p.Register(rawConn(t, server), func() { t.Error("resumed") }, idle)
+	server.Close()
+	if pc.Park() {
+		t.Fatal("Park succeeded on a closed socket")
+	}
+	pc.Close()
+	wg.Wait()
+}
+
+// TestParkWakeCloseRace hammers a park crossed by bytes arriving and by Close at the same instant: each
+// park is resumed exactly once, by whichever comes first (a WaitGroup counts the resumes: a second one
+// would take it below zero and panic).
+func TestParkWakeCloseRace(t *testing.T) {
+	var wg sync.WaitGroup
+	p := newPoller(&wg)
+	ln := listen(t)
+	const iterations = 300
+	var resumes sync.WaitGroup
+	for range iterations {
+		client, server := tcpPair(t, ln)
+		pc := p.Register(rawConn(t, server), resumes.Done, idle)
+		resumes.Add(1)
+		if !pc.Park() {
+			t.Fatal("Park failed")
+		}
+		var start sync.WaitGroup
+		start.Add(1)
+		var both sync.WaitGroup
+		both.Go(func() { start.Wait(); client.Write([]byte("x")) })
+		both.Go(func() {
+			start.Wait()
+			pc.Close()
+			server.Close()
+		})
+		start.Done()
+		both.Wait()
+		client.Close()
+	}
+	resumes.Wait()
+	wg.Wait()
+}
+
+// TestParkNotIdle: a connection whose reader has bytes left in its buffers does not park.
+func TestParkNotIdle(t *testing.T) {
+	var wg sync.WaitGroup
+	p := newPoller(&wg)
+	_, server := tcpPair(t, listen(t))
+	buffered := true
+	pc := p.Register(rawConn(t, server), func() { t.Error("resumed") }, func() bool { return !buffered })
+	if pc.Park() {
+		t.Fatal("parked with bytes buffered")
+	}
+	buffered = false
+	woke := make(chan struct{}, 1)
+	pc2 := p.Register(rawConn(t, server), func() { woke <- struct{}{} }, func() bool { return !buffered })
+	if !pc2.Park() {
+		t.Fatal("did not park once idle")
+	}
+	pc.Close()
+	pc2.Close()
+	wait(t, woke, "Close")
+	wg.Wait()
+}
+
+// TestRegisterWithoutDescriptor: a connection without a descriptor cannot park.
+func TestRegisterWithoutDescriptor(t *testing.T) {
+	if pc := netpoll.New(nil).Register(nil, func() {}, idle); pc != nil {
+		t.Fatal("Register(nil) returned a Conn")
+	}
+}
+
+// TestPollerRestarts: after the last registration is gone the poller has no goroutine; the next
+// registration starts a new one, and parking works again.
+func TestPollerRestarts(t *testing.T) {
+	var wg sync.WaitGroup
+	p := newPoller(&wg)
+	ln := listen(t)
+	for range 3 {
+		client, server := tcpPair(t, ln)
+		woke := make(chan struct{}, 1)
+		pc := p.Register(rawConn(t, server), func() { woke <- struct{}{} }, idle)
+		if !pc.Park() {
+			t.Fatal("Park failed")
+		}
+		client.Write([]byte("x"))
+		wait(t, woke, "data")
+		pc.Close()
+		wg.Wait()
+		if got := transporttest.GoroutinesIn(transporttest.PollerPkg)["total"]; got != 0 {
+			t.Fatalf("%d poller goroutines after the last registration, want 0", got)
+		}
+	}
+}
+
+// TestParkRefusedByEpoll: a descriptor epoll does not take (a regular file) never parks: its reader
+// reads on, blocking; Close still releases the registration.
+func TestParkRefusedByEpoll(t *testing.T) {
+	var wg sync.WaitGroup
+	p := newPoller(&wg)
+	f, err := os.CreateTemp(t.TempDir(), "regular")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	pc := p.Register(rawConn(t, f), func() { t.Error("resumed") }, idle)
+	for range 2 {
+		if pc.Park() {
+			t.Fatal("a regular file parked")
+		}
+	}
+	pc.Close()
+	wg.Wait()
+}
