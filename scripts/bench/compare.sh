@@ -47,7 +47,10 @@
 #
 # Knobs (env): REPS=2 DURATION=10s HOLD=10s RATE=30 WINDOW=64 PAYLOAD=64 FANOUT_CLIENTS=1000
 #   IDLE_CLIENTS=5000 IDLE_ROOMS=500 ROOMS_CLIENTS=2000 ROOMS=200 CLUSTER_CLIENTS=999 CONCURRENCY=100
-#   PROTOCOL=socketio (socketio-polling: HTTP long-polling without upgrade, for both sides) A_PORT=4201
+#   PROTOCOL=socketio (socketio-polling: HTTP long-polling without upgrade, for both sides)
+#   RECOVERY_S (unset: each side's default, Node without connection state recovery, roomio with 2 min;
+#   a number of seconds: both sides recover that long, 0: neither; the cluster scenario keeps defaults)
+#   A_PORT=4201
 #   B_PORT=4202 START_TIMEOUT=60 (seconds) WORK_DIR=${TMPDIR:-/tmp}/roomio-compare A_CMD B_CMD
 # Results: one JSON document per run in $WORK_DIR/results/compare-<stamp>.json (labels A:<scenario>,
 # B:<scenario>; `roomio-bench compare FILE` prints the table again), server output in
@@ -80,8 +83,15 @@ A_PORT=${A_PORT:-4201}
 B_PORT=${B_PORT:-4202}
 START_TIMEOUT=${START_TIMEOUT:-60}
 
-REF_CMD="exec node $REF_DIR/chat-server.mjs"
-ROOMIO_CMD="exec $BIN_DIR/roomio -addr 127.0.0.1:\$PORT -log-level error -max-conns-per-ip -1 -event-rate 0 -api-addr ''"
+# RECOVERY_S unset: each side's default (Node: no connection state recovery; roomio: 2 min). Set, both
+# sides recover for that many seconds (0: neither), so that the two do the same work per packet.
+REF_ENV="" ROOMIO_RECOVERY=""
+if [ -n "${RECOVERY_S:-}" ]; then
+  case $RECOVERY_S in *[!0-9]*) echo "compare.sh: RECOVERY_S must be a number of seconds" >&2; exit 2 ;; esac
+  REF_ENV="RECOVERY_MS=$((RECOVERY_S * 1000)) " ROOMIO_RECOVERY=" -recovery ${RECOVERY_S}s"
+fi
+REF_CMD="${REF_ENV}exec node $REF_DIR/chat-server.mjs"
+ROOMIO_CMD="exec $BIN_DIR/roomio -addr 127.0.0.1:\$PORT -log-level error -max-conns-per-ip -1 -event-rate 0 -api-addr ''$ROOMIO_RECOVERY"
 A_CMD=${A_CMD:-$REF_CMD}
 B_CMD=${B_CMD:-$ROOMIO_CMD}
 # The cluster scenario's sides: one session holding every process; node i on port PORT+100*i.
@@ -238,7 +248,7 @@ rm -f "$RUN_JSON"
 
 echo "A: $A_CMD (port $A_PORT)"
 echo "B: $B_CMD (port $B_PORT)"
-echo "scenarios ${SCENARIOS[*]}; PROTOCOL=$PROTOCOL REPS=$REPS DURATION=$DURATION HOLD=$HOLD RATE=$RATE WINDOW=$WINDOW PAYLOAD=$PAYLOAD" \
+echo "scenarios ${SCENARIOS[*]}; PROTOCOL=$PROTOCOL RECOVERY_S=${RECOVERY_S:-default} REPS=$REPS DURATION=$DURATION HOLD=$HOLD RATE=$RATE WINDOW=$WINDOW PAYLOAD=$PAYLOAD" \
   "FANOUT_CLIENTS=$FANOUT_CLIENTS IDLE_CLIENTS=$IDLE_CLIENTS IDLE_ROOMS=$IDLE_ROOMS ROOMS_CLIENTS=$ROOMS_CLIENTS ROOMS=$ROOMS"
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ //'), $(date -u +%F)"
 echo "results: $RESULTS"

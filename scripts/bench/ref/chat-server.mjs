@@ -21,8 +21,12 @@ const srv = http.createServer((req, res) => {
   res.writeHead(404);
   res.end();
 });
-const io = new Server(srv);
-// REDIS_URL: several processes share their rooms through @socket.io/redis-adapter (scripts/bench/cluster.sh).
+// RECOVERY_MS: connection state recovery for that long after a disconnection (Socket.IO's default is
+// none; compare.sh's RECOVERY_S knob sets it). Not with REDIS_URL: the Redis adapter does not recover.
+const recoveryMs = Number(process.env.RECOVERY_MS || 0);
+const io = new Server(srv, recoveryMs > 0 && !process.env.REDIS_URL ? { connectionStateRecovery: { maxDisconnectionDuration: recoveryMs } } : {});
+// REDIS_URL: several processes share their rooms through @socket.io/redis-adapter (compare.sh's cluster
+// scenario).
 if (process.env.REDIS_URL) {
   const { createAdapter } = await import("@socket.io/redis-adapter");
   const { createClient } = await import("redis");
