@@ -289,10 +289,22 @@ func (l *link) remoteStateAck(from string, m *clusterv1.RoomStateAck) {
 	ns, room := roomOf(m.Room)
 	key := stateKey(ns, room)
 	l.mu.Lock()
-	var done []func()
+	done := l.takePushesLocked(key, nil, func(p push) bool { return p.node == from && p.version <= m.Version })
+	l.mu.Unlock()
+	for _, f := range done {
+		f()
+	}
+	if n := l.e.Lookup(ns); n != nil && n.pid != nil {
+		l.e.system.Root.Send(n.pid, &actors.ReplicaAck{Room: room, Version: m.Version})
+	}
+}
+
+// takePushesLocked removes the pushes of key that match and appends their done functions to done.
+// Called with l.mu held.
+func (l *link) takePushesLocked(key string, done []func(), match func(push) bool) []func() {
 	keep := l.pushes[key][:0]
 	for _, p := range l.pushes[key] {
-		if p.node == from && p.version <= m.Version {
+		if match(p) {
 			done = append(done, p.done)
 		} else {
 			keep = append(keep, p)
@@ -303,13 +315,7 @@ func (l *link) remoteStateAck(from string, m *clusterv1.RoomStateAck) {
 	} else {
 		l.pushes[key] = keep
 	}
-	l.mu.Unlock()
-	for _, f := range done {
-		f()
-	}
-	if n := l.e.Lookup(ns); n != nil && n.pid != nil {
-		l.e.system.Root.Send(n.pid, &actors.ReplicaAck{Room: room, Version: m.Version})
-	}
+	return done
 }
 
 // handoffDown ends what waited for node, which left: its pull answers and the pushes to it.
@@ -322,20 +328,8 @@ func (l *link) handoffDown(node string) {
 		}
 	}
 	var done []func()
-	for key, ps := range l.pushes {
-		keep := ps[:0]
-		for _, p := range ps {
-			if p.node == node {
-				done = append(done, p.done)
-			} else {
-				keep = append(keep, p)
-			}
-		}
-		if len(keep) == 0 {
-			delete(l.pushes, key)
-		} else {
-			l.pushes[key] = keep
-		}
+	for key := range l.pushes {
+		done = l.takePushesLocked(key, done, func(p push) bool { return p.node == node })
 	}
 	l.mu.Unlock()
 	for _, id := range ids {

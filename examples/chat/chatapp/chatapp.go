@@ -134,17 +134,26 @@ func chatJoin(ev *engine.Event, reserved func(string) bool) {
 		ackIf(ev, fail(err.Error()))
 		return
 	}
-	res, err := s.RequestRoom(ctx, room, "history")
+	history, err := roomHistory(ctx, s, room)
 	if err != nil {
 		ackIf(ev, fail(err.Error()))
 		return
 	}
+	ackRooms(ev, ctx, map[string]any{"ok": true, "history": history})
+}
+
+// roomHistory asks a room the socket just joined for what was said in it before (the join acks'
+// "history").
+func roomHistory(ctx context.Context, s *engine.Socket, room string) ([]json.RawMessage, error) {
+	res, err := s.RequestRoom(ctx, room, "history")
+	if err != nil {
+		return nil, err
+	}
 	var history []json.RawMessage
 	if err := res[0].Decode(&history); err != nil {
-		ackIf(ev, fail(err.Error()))
-		return
+		return nil, err
 	}
-	ackRooms(ev, ctx, map[string]any{"ok": true, "history": history})
+	return history, nil
 }
 
 func chatLeave(ev *engine.Event, reserved func(string) bool) {

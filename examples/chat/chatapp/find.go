@@ -2,7 +2,6 @@ package chatapp
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"time"
 	"unicode/utf8"
@@ -56,13 +55,8 @@ func chatFind(ev *engine.Event) {
 		ackIf(ev, fail(err.Error()))
 		return
 	}
-	res, err := s.RequestRoom(ctx, room, "history")
+	history, err := roomHistory(ctx, s, room)
 	if err != nil {
-		ackIf(ev, fail(err.Error()))
-		return
-	}
-	var history []json.RawMessage
-	if err := res[0].Decode(&history); err != nil {
 		ackIf(ev, fail(err.Error()))
 		return
 	}
