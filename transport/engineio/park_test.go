@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -23,14 +22,10 @@ import (
 
 const pkg = "roomio/transport/engineio."
 
-// awaitParked waits until every WebSocket of the package's servers is parked: no goroutine in the
-// package, and pollers goroutines in the poller (one per server with WebSockets).
+// awaitParked waits until every connection of the package's servers is parked (transporttest.AwaitAllParked).
 func awaitParked(t *testing.T, pollers int) {
 	t.Helper()
-	if !transporttest.Parks {
-		t.Skip("WebSockets park only on Linux")
-	}
-	transporttest.AwaitParked(t, pkg, 0, pollers, testTimeout)
+	transporttest.AwaitAllParked(t, pkg, pollers, testTimeout)
 }
 
 // dialRaw opens a WebSocket session and returns the client's TCP connection too (to write raw bytes).
@@ -285,19 +280,7 @@ func TestParkRacesClose(t *testing.T) {
 		var clients sync.WaitGroup
 		for _, c := range cs {
 			clients.Go(func() { readClose(t, c.ws) }) // drains the echoes until the connection ends
-			clients.Go(func() {
-				for i := 0; ; i++ {
-					ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-					err := c.ws.Write(ctx, websocket.MessageText, []byte("4burst"))
-					cancel()
-					if err != nil {
-						return // the server closed the WebSocket
-					}
-					if i%8 == 7 {
-						runtime.Gosched() // let the server catch up: park, and wake
-					}
-				}
-			})
+			clients.Go(func() { transporttest.WriteUntilClosed(c.ws, websocket.MessageText, []byte("4burst"), testTimeout) })
 		}
 		for _, s := range ss {
 			s.Close("forced close")

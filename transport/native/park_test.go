@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,14 +26,10 @@ import (
 
 const pkg = "roomio/transport/native."
 
-// awaitParked waits until every connection of the package's servers is parked: no reader goroutine,
-// and the poller's pollers goroutines (one per server with connections).
+// awaitParked waits until every connection of the package's servers is parked (transporttest.AwaitAllParked).
 func awaitParked(t *testing.T, pollers int) {
 	t.Helper()
-	if !transporttest.Parks {
-		t.Skip("connections park only on Linux")
-	}
-	transporttest.AwaitParked(t, pkg, 0, pollers, testTimeout)
+	transporttest.AwaitAllParked(t, pkg, pollers, testTimeout)
 }
 
 // TestParkedConnsAnswer: a message that reaches a parked connection is read and answered, for many
@@ -233,19 +228,7 @@ func TestParkRacesClose(t *testing.T) {
 		var senders sync.WaitGroup
 		for _, c := range cs {
 			frame := wire.EncodeFrame(c.f, event("burst", `"x"`))
-			senders.Go(func() {
-				for i := 0; ; i++ {
-					ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-					err := c.ws.Write(ctx, websocket.MessageBinary, frame)
-					cancel()
-					if err != nil {
-						return // the server closed the connection
-					}
-					if i%8 == 7 {
-						runtime.Gosched() // let the server catch up: park, and wake
-					}
-				}
-			})
+			senders.Go(func() { transporttest.WriteUntilClosed(c.ws, websocket.MessageBinary, frame, testTimeout) })
 		}
 		for i, c := range cs {
 			if i%2 == 0 {

@@ -53,6 +53,17 @@ func AwaitIdle(t testing.TB, pkg string, n int, timeout time.Duration) {
 	}
 }
 
+// AwaitAllParked waits until every idle connection of pkg's servers is parked: no goroutine in pkg, and
+// pollers goroutines waiting in the poller (one per server with connections). It skips the test where
+// connections do not park (Parks is false).
+func AwaitAllParked(t testing.TB, pkg string, pollers int, timeout time.Duration) {
+	t.Helper()
+	if !Parks {
+		t.Skip("connections park only on Linux")
+	}
+	AwaitParked(t, pkg, 0, pollers, timeout)
+}
+
 // AwaitParked waits until pkg has exactly readers goroutines, all in readLoop, and the poller
 // (PollerPkg) exactly pollers waiting for events ("run"), besides its idle workers (a bounded number,
 // kept for the next resumes; none when pollers is 0) — with readers 0, every idle connection parked
