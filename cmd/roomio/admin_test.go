@@ -21,23 +21,10 @@ import (
 //
 //	scripts/e2e-setup.sh && ROOMIO_E2E=1 go test -run Admin -v ./cmd/roomio/
 func TestBrowserAdmin(t *testing.T) {
-	if os.Getenv("ROOMIO_E2E") != "1" {
-		t.Skip("real-browser test: run scripts/e2e-setup.sh, then ROOMIO_E2E=1 go test -run Admin -v ./cmd/roomio/")
-	}
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
-	nodeJS, err := exec.LookPath("node")
-	if err != nil {
-		t.Fatalf("ROOMIO_E2E=1 but Node.js is not on PATH: %v", err)
-	}
+	root, nodeJS := browserEnv(t)
 	uiDir := filepath.Join(root, "e2e", "node_modules", "@socket.io", "admin-ui", "ui", "dist")
 	if _, err := os.Stat(filepath.Join(uiDir, "index.html")); err != nil {
 		t.Fatalf("the Admin UI is not installed (run scripts/e2e-setup.sh): %v", err)
-	}
-	if _, err := os.Stat("/usr/bin/chromium"); err != nil && os.Getenv("CHROMIUM") == "" {
-		t.Fatalf("/usr/bin/chromium missing (run scripts/e2e-setup.sh): %v", err)
 	}
 
 	const user, password = "ops", "changeit"

@@ -19,13 +19,11 @@ import (
 	"time"
 )
 
-// TestBrowserChat is the real-browser end-to-end test: it builds and starts the node, then runs
-// e2e/chat.mjs, which opens the chat demo in two headless Chromium pages, joins both to one room and checks
-// that a message sent by one appears in both. It needs Node.js, /usr/bin/chromium and e2e/node_modules,
-// which scripts/e2e-setup.sh installs, so it only runs with ROOMIO_E2E=1:
-//
-//	scripts/e2e-setup.sh && ROOMIO_E2E=1 go test -run Browser -v ./cmd/roomio/
-func TestBrowserChat(t *testing.T) {
+// browserEnv skips the test without ROOMIO_E2E=1 and otherwise returns the repository's root (where
+// the e2e scripts run) and Node.js, failing the test when what scripts/e2e-setup.sh installs for the
+// headless-Chromium scripts is missing.
+func browserEnv(t *testing.T) (root, nodeJS string) {
+	t.Helper()
 	if os.Getenv("ROOMIO_E2E") != "1" {
 		t.Skip("real-browser test: run scripts/e2e-setup.sh, then ROOMIO_E2E=1 go test -run Browser -v ./cmd/roomio/")
 	}
@@ -33,7 +31,7 @@ func TestBrowserChat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nodeJS, err := exec.LookPath("node")
+	nodeJS, err = exec.LookPath("node")
 	if err != nil {
 		t.Fatalf("ROOMIO_E2E=1 but Node.js is not on PATH: %v", err)
 	}
@@ -43,7 +41,17 @@ func TestBrowserChat(t *testing.T) {
 	if _, err := os.Stat("/usr/bin/chromium"); err != nil && os.Getenv("CHROMIUM") == "" {
 		t.Fatalf("/usr/bin/chromium missing (run scripts/e2e-setup.sh): %v", err)
 	}
+	return root, nodeJS
+}
 
+// TestBrowserChat is the real-browser end-to-end test: it builds and starts the node, then runs
+// e2e/chat.mjs, which opens the chat demo in two headless Chromium pages, joins both to one room and checks
+// that a message sent by one appears in both. It needs Node.js, /usr/bin/chromium and e2e/node_modules,
+// which scripts/e2e-setup.sh installs, so it only runs with ROOMIO_E2E=1:
+//
+//	scripts/e2e-setup.sh && ROOMIO_E2E=1 go test -run Browser -v ./cmd/roomio/
+func TestBrowserChat(t *testing.T) {
+	root, nodeJS := browserEnv(t)
 	trackInputs(t, root)
 	bin := buildNode(t)
 	addr := startNode(t, bin)

@@ -12,7 +12,6 @@ package main_test
 // /api/v1/cluster and /api/v1/sockets under a deadline (eventually); nothing sleeps.
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -941,65 +940,19 @@ func TestClusterProcessesWrongKey(t *testing.T) {
 //
 //	scripts/e2e-setup.sh && ROOMIO_E2E=1 go test -race -run ClusterProcessesSocketIO -v ./cmd/roomio/
 func TestClusterProcessesSocketIO(t *testing.T) {
-	e2e, nodeJS := sioClientEnv(t)
 	c := newTestCluster(t)
 	nodes := c.startNodes(3)
 	u1 := nodes[0].user(t, "u1")
 	u1.call(t, joined("r"), "join", "r")
 
-	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, nodeJS, "sio.mjs", "cluster-chat", "http://"+nodes[1].p.addr)
-	cmd.Dir = e2e
-	cmd.WaitDelay = 5 * time.Second
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stdin.Close()
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var out strings.Builder
-	steps := make(chan string, 4)
-	scanned := make(chan struct{})
-	go func() {
-		defer close(scanned)
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			out.WriteString(sc.Text() + "\n")
-			if step, ok := strings.CutPrefix(sc.Text(), "step "); ok {
-				steps <- step
-			}
-		}
-	}()
-	finish := sync.OnceValue(func() error {
-		<-scanned
-		return cmd.Wait()
-	})
-	defer func() {
-		cancel() // ends the scenario if the test failed first
-		finish()
-	}()
-	select {
-	case s := <-steps:
-		if s != "joined" {
-			t.Fatalf("step %q, want joined", s)
-		}
-	case <-scanned:
-		t.Fatalf("scenario ended before joining (%v):\n%s", finish(), out.String())
+	run := runSIO(t, "cluster-chat", "http://"+nodes[1].p.addr)
+	if s := run.step(t); s != "joined" {
+		t.Fatalf("step %q, want joined", s)
 	}
 	// The scenario gets the expected sender on stdin, then waits for the said event.
 	u1.call(t, ok, "say", "r", map[string]any{"n": 1, "text": "from node 1"})
-	fmt.Fprintln(stdin, u1.ID())
-	if err := finish(); err != nil || !strings.HasSuffix(out.String(), "ok\n") {
-		t.Fatalf("node sio.mjs cluster-chat: %v\n%s", err, out.String())
-	}
+	fmt.Fprintln(run.stdin, u1.ID())
+	run.wait(t)
 }
 
 // TestClusterProcessesProbeInterval: -probe-interval shortens failure detection: with 200 ms probes a

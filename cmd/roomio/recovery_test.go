@@ -13,7 +13,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -338,17 +337,25 @@ func TestClusterProcessesRecoveryNative(t *testing.T) {
 type sioRun struct {
 	steps  chan string
 	stdin  io.WriteCloser
-	out    *strings.Builder
+	mu     sync.Mutex
+	out    strings.Builder // under mu
 	finish func() error
 }
 
-// runSIO starts scenario against base; it needs ROOMIO_E2E=1, Node.js and e2e/node_modules (the test
-// is skipped without ROOMIO_E2E).
-func runSIO(t *testing.T, scenario, base string) *sioRun {
+// output returns what the scenario printed so far.
+func (r *sioRun) output() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.out.String()
+}
+
+// runSIO starts scenario with args (the servers' base URLs); it needs ROOMIO_E2E=1, Node.js and
+// e2e/node_modules (the test is skipped without ROOMIO_E2E).
+func runSIO(t *testing.T, scenario string, args ...string) *sioRun {
 	t.Helper()
 	e2e, nodeJS := sioClientEnv(t)
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-	cmd := exec.CommandContext(ctx, nodeJS, "sio.mjs", scenario, base)
+	cmd := exec.CommandContext(ctx, nodeJS, append([]string{"sio.mjs", scenario}, args...)...)
 	cmd.Dir = e2e
 	cmd.WaitDelay = 5 * time.Second
 	stdin, err := cmd.StdinPipe()
@@ -363,16 +370,15 @@ func runSIO(t *testing.T, scenario, base string) *sioRun {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	r := &sioRun{steps: make(chan string, 8), stdin: stdin, out: &strings.Builder{}}
-	var mu sync.Mutex
+	r := &sioRun{steps: make(chan string, 8), stdin: stdin}
 	scanned := make(chan struct{})
 	go func() {
 		defer close(scanned)
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
-			mu.Lock()
+			r.mu.Lock()
 			r.out.WriteString(sc.Text() + "\n")
-			mu.Unlock()
+			r.mu.Unlock()
 			if step, ok := strings.CutPrefix(sc.Text(), "step "); ok {
 				r.steps <- step
 			}
@@ -396,18 +402,19 @@ func (r *sioRun) step(t *testing.T) string {
 	case s := <-r.steps:
 		return s
 	case <-time.After(clusterWait):
-		t.Fatalf("no step from the scenario:\n%s", r.out)
+		t.Fatalf("no step from the scenario:\n%s", r.output())
 		return ""
 	}
 }
 
 func (r *sioRun) proceed() { fmt.Fprintln(r.stdin, "go") }
 
+// wait ends the scenario's input and waits for it to end with "ok".
 func (r *sioRun) wait(t *testing.T) {
 	t.Helper()
 	r.stdin.Close()
-	if err := r.finish(); err != nil {
-		t.Fatalf("scenario failed (%v):\n%s", err, r.out)
+	if err := r.finish(); err != nil || !strings.HasSuffix(r.output(), "ok\n") {
+		t.Fatalf("scenario failed (%v):\n%s", err, r.output())
 	}
 }
 
@@ -421,7 +428,7 @@ func TestClusterProcessesRecoverySocketIO(t *testing.T) {
 	run := runSIO(t, "recover-proxy", "http://"+p.addr)
 	id, ok := strings.CutPrefix(run.step(t), "joined ")
 	if !ok {
-		t.Fatalf("scenario:\n%s", run.out)
+		t.Fatalf("scenario:\n%s", run.output())
 	}
 	nodes[2].emit(t, "m", "warm", id)
 	if st := run.step(t); st != "away" {
@@ -502,17 +509,7 @@ func checkMissed(t *testing.T, missed []int) {
 // round-robin proxy over three node processes, the proxy sending A's new connection to another node
 // than the one it lost: the browser client (roomio.js) recovered across nodes.
 func TestBrowserChatRecoveryAcrossNodes(t *testing.T) {
-	if os.Getenv("ROOMIO_E2E") != "1" {
-		t.Skip("real-browser test: run scripts/e2e-setup.sh, then ROOMIO_E2E=1 go test -run Browser -v ./cmd/roomio/")
-	}
-	nodeJS, err := exec.LookPath("node")
-	if err != nil {
-		t.Fatalf("ROOMIO_E2E=1 but Node.js is not on PATH: %v", err)
-	}
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
+	root, nodeJS := browserEnv(t)
 	c := newTestCluster(t)
 	nodes := c.startNodes(3)
 	p := newRRProxy(t, nodes)
@@ -543,17 +540,7 @@ func TestBrowserChatRecoveryAcrossNodes(t *testing.T) {
 // the chat page loses its connection, the node that held its socket is killed (SIGKILL), and the page
 // (roomio.js) gets a fresh socket at once, not recovered.
 func TestBrowserChatRecoveryNodeGone(t *testing.T) {
-	if os.Getenv("ROOMIO_E2E") != "1" {
-		t.Skip("real-browser test: run scripts/e2e-setup.sh, then ROOMIO_E2E=1 go test -run Browser -v ./cmd/roomio/")
-	}
-	nodeJS, err := exec.LookPath("node")
-	if err != nil {
-		t.Fatalf("ROOMIO_E2E=1 but Node.js is not on PATH: %v", err)
-	}
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
+	root, nodeJS := browserEnv(t)
 	c := newTestCluster(t)
 	nodes := c.startNodes(3)
 	p := newRRProxy(t, nodes)

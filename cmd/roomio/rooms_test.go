@@ -1,12 +1,10 @@
 package main_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"net/http"
 	"net/url"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -140,51 +138,20 @@ func TestClusterProcessesRoomsAndFind(t *testing.T) {
 // TestClusterProcessesFindSocketIO: the official socket.io-client, eight sockets on each of three node
 // processes, asks the chat's find at once: one room, created once, holding all 24 (GET /api/v1/rooms).
 func TestClusterProcessesFindSocketIO(t *testing.T) {
-	e2e, nodeJS := sioClientEnv(t)
 	c := newTestCluster(t)
 	nodes := c.startNodes(3)
-	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, nodeJS, "sio.mjs", "cluster-find",
-		"http://"+nodes[0].p.addr, "http://"+nodes[1].p.addr, "http://"+nodes[2].p.addr)
-	cmd.Dir = e2e
-	cmd.WaitDelay = 5 * time.Second
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stdin.Close()
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var out strings.Builder
-	sc := bufio.NewScanner(stdout)
-	room := ""
-	for room == "" && sc.Scan() {
-		out.WriteString(sc.Text() + "\n")
-		room, _ = strings.CutPrefix(sc.Text(), "step found ")
-	}
-	if room == "" {
-		cancel()
-		t.Fatalf("node sio.mjs cluster-find ended before finding (%v):\n%s", cmd.Wait(), out.String())
+	run := runSIO(t, "cluster-find", "http://"+nodes[0].p.addr, "http://"+nodes[1].p.addr, "http://"+nodes[2].p.addr)
+	room, found := strings.CutPrefix(run.step(t), "found ")
+	if !found {
+		t.Fatalf("node sio.mjs cluster-find: no room found:\n%s", run.output())
 	}
 	var list roomsAnswer
 	if code := nodes[1].getJSON("/api/v1/rooms?behavior=chat", &list); code != http.StatusOK || len(list.Rooms) != 1 ||
 		list.Rooms[0].Name != room || list.Rooms[0].Metadata["topic"] != "ts" || list.Rooms[0].Clients != 24 {
 		t.Errorf("GET /api/v1/rooms = %d %+v, want room %s with 24 members", code, list, room)
 	}
-	fmt.Fprintln(stdin, "listed")
-	for sc.Scan() {
-		out.WriteString(sc.Text() + "\n")
-	}
-	if err := cmd.Wait(); err != nil || !strings.HasSuffix(out.String(), "ok\n") {
-		t.Fatalf("node sio.mjs cluster-find: %v\n%s", err, out.String())
-	}
+	fmt.Fprintln(run.stdin, "listed")
+	run.wait(t)
 }
 
 // TestClusterProcessesRoomsPartial: a node killed with SIGKILL does not answer a listing: until the
