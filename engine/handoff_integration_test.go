@@ -59,21 +59,7 @@ func handoffSetup(events chan string) func(e *engine.Engine) {
 		e.Of("/").Define("snap:", func(string) engine.Behavior { return &snapRoom{plainRoom{node: e.NodeID(), events: events}} })
 		e.Of("/").Define("plain:", func(string) engine.Behavior { return &plainRoom{node: e.NodeID(), events: events} })
 		joinHandlers(e)
-		e.OnConnection(func(s *engine.Socket) {
-			s.On("say", func(ev *engine.Event) {
-				var req struct {
-					Room    string `json:"room"`
-					Payload any    `json:"payload"`
-				}
-				ev.Bind(0, &req)
-				res, err := s.RequestRoom(ev.Context(), req.Room, "say", req.Payload)
-				if err != nil {
-					ev.Ack(map[string]any{"error": err.Error()})
-					return
-				}
-				ev.Ack(json.RawMessage(res[0].Data))
-			})
-		})
+		roomSayHandler(e, func(res json.RawMessage) any { return res })
 	}
 }
 

@@ -51,22 +51,28 @@ func placedSetup(created chan string) func(e *engine.Engine) {
 			return &seqRoom{node: e.NodeID(), created: created}
 		})
 		joinHandlers(e)
-		e.OnConnection(func(s *engine.Socket) {
-			s.On("say", func(ev *engine.Event) {
-				var req struct {
-					Room    string `json:"room"`
-					Payload any    `json:"payload"`
-				}
-				ev.Bind(0, &req)
-				res, err := s.RequestRoom(ev.Context(), req.Room, "say", req.Payload)
-				if err != nil {
-					ev.Ack(map[string]any{"error": err.Error()})
-					return
-				}
-				ev.Ack(map[string]any{"seq": json.RawMessage(res[0].Data)})
-			})
-		})
+		roomSayHandler(e, func(res json.RawMessage) any { return map[string]any{"seq": res} })
 	}
+}
+
+// roomSayHandler handles say {room, payload}: the room's "say", acked with answer(the room's reply) or
+// {"error"}.
+func roomSayHandler(e *engine.Engine, answer func(json.RawMessage) any) {
+	e.OnConnection(func(s *engine.Socket) {
+		s.On("say", func(ev *engine.Event) {
+			var req struct {
+				Room    string `json:"room"`
+				Payload any    `json:"payload"`
+			}
+			ev.Bind(0, &req)
+			res, err := s.RequestRoom(ev.Context(), req.Room, "say", req.Payload)
+			if err != nil {
+				ev.Ack(map[string]any{"error": err.Error()})
+				return
+			}
+			ev.Ack(answer(json.RawMessage(res[0].Data)))
+		})
+	})
 }
 
 // placedRoomName returns a seq room that node hs[0] does not own.
