@@ -71,7 +71,13 @@ func newBehaviorBenchEngine(b *testing.B, cfg engine.Config, setup func(e *engin
 	if err := e.Start(context.Background()); err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { e.Close() })
+	b.Cleanup(func() {
+		// Shutdown, not Close: Close does not wait for the engine's goroutines (a handoff's fence, say),
+		// which goleak would then find.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		e.Shutdown(ctx)
+	})
 	return e
 }
 

@@ -74,31 +74,44 @@ func BenchmarkClusterBehaviorRoom(b *testing.B) {
 	}
 }
 
-func benchClusterBehaviorRoom(b *testing.B, window int) {
-	const (
-		nodes, perNode = 3, 10
-		room           = "br:1"
-	)
+// newBenchCluster starts nodes in-process nodes of one cluster, each with cfg (its Cluster addresses
+// set here) and setup, and waits (at most 30 s) until every node sees all of them.
+func newBenchCluster(b *testing.B, nodes int, cfg engine.Config, setup func(e *engine.Engine)) []*engine.Engine {
+	b.Helper()
 	var es []*engine.Engine
 	var seed string
 	for i := range nodes {
-		cfg := engine.Config{Cluster: engine.ClusterConfig{GossipAddr: "127.0.0.1:0", RemoteAddr: "127.0.0.1:0"}}
+		c := cfg
+		c.Cluster = engine.ClusterConfig{GossipAddr: "127.0.0.1:0", RemoteAddr: "127.0.0.1:0"}
 		if i > 0 {
-			cfg.Cluster.Seeds = []string{seed}
+			c.Cluster.Seeds = []string{seed}
 		}
-		e := newBehaviorBenchEngine(b, cfg, func(e *engine.Engine) {
-			e.Of("/").Define("br:", func(string) engine.Behavior { return &stampRoom{} }, engine.WithMaxPending(1<<20))
-		})
+		e := newBehaviorBenchEngine(b, c, setup)
 		if i == 0 {
 			seed = e.ClusterMembers()[0].GossipAddr
 		}
 		es = append(es, e)
 	}
+	deadline := time.Now().Add(30 * time.Second)
 	for _, e := range es {
 		for len(e.ClusterMembers()) != nodes {
+			if time.Now().After(deadline) {
+				b.Fatalf("the cluster did not form: a node sees %d of %d", len(e.ClusterMembers()), nodes)
+			}
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
+	return es
+}
+
+func benchClusterBehaviorRoom(b *testing.B, window int) {
+	const (
+		nodes, perNode = 3, 10
+		room           = "br:1"
+	)
+	es := newBenchCluster(b, nodes, engine.Config{}, func(e *engine.Engine) {
+		e.Of("/").Define("br:", func(string) engine.Behavior { return &stampRoom{} }, engine.WithMaxPending(1<<20))
+	})
 	var delivered atomic.Int64
 	var sinks []*latSink
 	var senders []*engine.Socket
@@ -171,26 +184,9 @@ func benchClusterBehaviorRoom(b *testing.B, window int) {
 // cluster-wide listing of all of them, and one filtered to half.
 func BenchmarkClusterRoomsListing(b *testing.B) {
 	const nodes, rooms = 3, 3000
-	var es []*engine.Engine
-	var seed string
-	for i := range nodes {
-		cfg := engine.Config{MaxRoomsPerSocket: rooms, Cluster: engine.ClusterConfig{GossipAddr: "127.0.0.1:0", RemoteAddr: "127.0.0.1:0"}}
-		if i > 0 {
-			cfg.Cluster.Seeds = []string{seed}
-		}
-		e := newBehaviorBenchEngine(b, cfg, func(e *engine.Engine) {
-			e.Of("/").Define("l:", func(room string) engine.Behavior { return &metaRoom{} })
-		})
-		if i == 0 {
-			seed = e.ClusterMembers()[0].GossipAddr
-		}
-		es = append(es, e)
-	}
-	for _, e := range es {
-		for len(e.ClusterMembers()) != nodes {
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
+	es := newBenchCluster(b, nodes, engine.Config{MaxRoomsPerSocket: rooms}, func(e *engine.Engine) {
+		e.Of("/").Define("l:", func(room string) engine.Behavior { return &metaRoom{} })
+	})
 	var delivered atomic.Int64
 	socks, _ := benchSockets(b, es[0], 1, &delivered)
 	for i := 0; i < rooms; i += 100 {
