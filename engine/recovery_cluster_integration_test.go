@@ -25,24 +25,7 @@ import (
 // startRecoveryNodes starts n clustered nodes with recovery on and recoveryApp.
 func startRecoveryNodes(t *testing.T, n int) []*sioServer {
 	t.Helper()
-	var ss []*sioServer
-	var seed string
-	for range n {
-		cfg := recoveryConfig(time.Minute)
-		cfg.Cluster = engine.ClusterConfig{GossipAddr: "127.0.0.1:0", RemoteAddr: "127.0.0.1:0"}
-		if seed != "" {
-			cfg.Cluster.Seeds = []string{seed}
-		}
-		s := serveSIO(t, "127.0.0.1:0", cfg, recoveryApp)
-		if seed == "" {
-			seed = s.e.ClusterMembers()[0].GossipAddr
-		}
-		ss = append(ss, s)
-	}
-	for _, s := range ss {
-		waitUntil(t, "the cluster to converge", func() bool { return len(s.e.ClusterMembers()) == n })
-	}
-	return ss
+	return startSIONodes(t, n, recoveryConfig(time.Minute), recoveryApp)
 }
 
 // TestRecoverAcrossNodesSocketIO: the official client, in rooms a and b on node 0, loses its engine; 20

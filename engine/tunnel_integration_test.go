@@ -22,14 +22,15 @@ import (
 	"github.com/roomio/roomio/engine"
 )
 
-// startSIONodes starts n engines that form one cluster, each serving Socket.IO on its own listener, and
-// waits until every node sees all the others.
-func startSIONodes(t *testing.T, n int, setup func(e *engine.Engine)) []*sioServer {
+// startSIONodes starts n engines with base (its Cluster addresses set here) that form one cluster, each
+// serving Socket.IO on its own listener, and waits until every node sees all the others.
+func startSIONodes(t *testing.T, n int, base engine.Config, setup func(e *engine.Engine)) []*sioServer {
 	t.Helper()
 	var ss []*sioServer
 	var seed string
 	for range n {
-		cfg := engine.Config{Cluster: engine.ClusterConfig{GossipAddr: "127.0.0.1:0", RemoteAddr: "127.0.0.1:0"}}
+		cfg := base
+		cfg.Cluster = engine.ClusterConfig{GossipAddr: "127.0.0.1:0", RemoteAddr: "127.0.0.1:0"}
 		if seed != "" {
 			cfg.Cluster.Seeds = []string{seed}
 		}
@@ -192,7 +193,7 @@ func (c *eioClient) get() string {
 // WebSocket upgrade included.
 func TestTunnelEngineIOThroughProxy(t *testing.T) {
 	p := newLBProxy(t, false)
-	ns := startSIONodes(t, 3, sioApp(nil))
+	ns := startSIONodes(t, 3, engine.Config{}, sioApp(nil))
 	p.setNodes(ns)
 	// Requests go to nodes 0, 1, 2, 0, 1, 2 in turn: the handshake to node 0, which owns the session,
 	// and two requests in three to the other nodes.
@@ -283,7 +284,7 @@ func TestTunnelEngineIOThroughProxy(t *testing.T) {
 // request to its session's node.
 func TestTunnelManyPollingClients(t *testing.T) {
 	p := newLBProxy(t, true)
-	ns := startSIONodes(t, 3, sioApp(nil))
+	ns := startSIONodes(t, 3, engine.Config{}, sioApp(nil))
 	p.setNodes(ns)
 	const clients, acks = 20, 10
 	var wg sync.WaitGroup
@@ -330,7 +331,7 @@ func TestTunnelManyPollingClients(t *testing.T) {
 // TestTunnelOwnerLeaves checks that a relayed request ends when the session's node shuts down.
 func TestTunnelOwnerLeaves(t *testing.T) {
 	p := newLBProxy(t, true)
-	ns := startSIONodes(t, 3, sioApp(nil))
+	ns := startSIONodes(t, 3, engine.Config{}, sioApp(nil))
 	p.setNodes(ns)
 	p.setNext(0)
 	c := newEIOClient(t, p.url)
@@ -372,7 +373,7 @@ func TestTunnelSocketIOClientThroughProxy(t *testing.T) {
 		for _, sc := range []string{"polling-only", "default-transports", "acks", "binary", "namespaces"} {
 			t.Run(mode.name+"/"+sc, func(t *testing.T) {
 				p := newLBProxy(t, mode.avoidOwner)
-				p.setNodes(startSIONodes(t, 3, sioApp(nil)))
+				p.setNodes(startSIONodes(t, 3, engine.Config{}, sioApp(nil)))
 				runScenario(t, sc, p.url).wait(t)
 			})
 		}
