@@ -16,7 +16,8 @@
 // non-blocking write ([Queue.SetInline], [BatchConn.TryUncork]); what the socket does not take is left
 // to the writer. Inline writes are bounded process-wide ([InlineShare]). The reader runs only while there
 // is something to read: [UpgradeWriter.Reader] tells when it has taken every byte that came off the
-// socket, and the front-end then parks the connection in package transport/netpoll; every close of the
+// socket, and the front-end then parks the connection in package transport/netpoll once no more bytes
+// came for [QuietBeforePark]; every close of the
 // socket goes through [BatchConn.Close], whose [BatchConn.OnClose] takes the connection out of the
 // poller first. The engine answers by calling [Conn.Send]; it never touches the socket. The native
 // protocol's codec and its per-message error codes live in package transport/wire, which the Go client

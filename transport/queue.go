@@ -117,6 +117,14 @@ const InlineShare = 250
 
 const inlineWindow = 100 * time.Millisecond
 
+// QuietBeforePark is how long a WebSocket's reader waits for the client's next bytes, once it has read
+// everything that came, before it parks the connection in the server's poller (transport/netpoll) and
+// its goroutine ends. A client that talks more often than that (request and response, a game's inputs)
+// is read on by the same goroutine, as a blocking reader would: parking it after every message would
+// cost an epoll re-arm and a hand-over to a worker per message. An idle connection holds its reader
+// that much longer after its last message.
+const QuietBeforePark = 100 * time.Millisecond
+
 // inlineBudget meters the inline writes' time (InlineShare per inlineWindow), process-wide.
 var inlineBudget budget
 

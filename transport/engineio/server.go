@@ -165,7 +165,7 @@ func NewServer(opts Options) *Server {
 	}
 	srv := &Server{opts: opts.withDefaults(), sessions: make(map[string]*Session)}
 	srv.hard, srv.cancelHard = context.WithCancel(context.Background())
-	srv.poller = netpoll.New(srv.wg.Go)
+	srv.poller = netpoll.New(srv.wg.Go, transport.QuietBeforePark)
 	return srv
 }
 

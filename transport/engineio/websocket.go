@@ -188,7 +188,7 @@ func (s *Session) runWebSocket(ws *websocket.Conn, uw *transport.UpgradeWriter, 
 	r.resumeFn = r.resume
 	// Every close of the socket (BatchConn.Close) takes the connection out of the poller first, and
 	// resumes its reader if it is parked.
-	if pc := s.srv.poller.Register(bc.RawConn(), r.resumeFn, r.idle); pc != nil {
+	if pc := s.srv.poller.Register(bc.RawConn(), bc, r.resumeFn, r.idle); pc != nil {
 		if bc.OnClose(pc.Close) {
 			r.pc = pc
 		} else {

@@ -111,7 +111,7 @@ func NewServer(opts Options) *Server {
 		panic("native: Options.Acceptor is required")
 	}
 	s := &Server{opts: opts.withDefaults(), conns: make(map[*Conn]struct{})}
-	s.poller = netpoll.New(s.wg.Go)
+	s.poller = netpoll.New(s.wg.Go, transport.QuietBeforePark)
 	return s
 }
 
@@ -336,7 +336,7 @@ func (c *Conn) serve() {
 	// The connection parks in the poller; every close of its socket (BatchConn.Close) takes it out of
 	// the poller first, and resumes its reader if it is parked.
 	c.resumeFn = c.resume
-	if pc := c.srv.poller.Register(c.bc.RawConn(), c.resumeFn, c.idle); pc != nil {
+	if pc := c.srv.poller.Register(c.bc.RawConn(), c.bc, c.resumeFn, c.idle); pc != nil {
 		if c.bc.OnClose(pc.Close) {
 			c.pc = pc
 		} else {

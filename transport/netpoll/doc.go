@@ -14,6 +14,13 @@
 // called before the socket is closed: closing a descriptor removes it from the poller silently, so
 // Close itself starts the reader of a parked connection (whose read then fails on the closed socket).
 //
+// A poller may have a quiet period (New): Park then parks a connection only once no byte came for that
+// long. It waits the way a blocking read would, in Go's network poller under a read deadline (Register's
+// ReadDeadliner), and when bytes come it reports false and the reader reads on, on its own goroutine: a
+// connection that talks more often than the quiet period pays neither an epoll re-arm nor a hand-over
+// to a worker per message. The deadline is cleared after the wait; nothing else may set a read deadline
+// on a registered connection.
+//
 // # How
 //
 // On Linux the poller is an epoll instance: each parked connection is armed with EPOLLIN, EPOLLRDHUP

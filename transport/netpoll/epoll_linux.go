@@ -5,6 +5,7 @@ package netpoll
 import (
 	"os"
 	"syscall"
+	"unsafe"
 )
 
 // supported: connections park in epoll.
@@ -55,6 +56,20 @@ func (ep *epoll) close() { ep.f.Close() }
 func (c *Conn) control(fd uintptr) {
 	ev := syscall.EpollEvent{Events: armEvents, Fd: int32(c.idx), Pad: int32(c.gen)}
 	c.ctlErr = syscall.EpollCtl(c.ep.fd, c.op, int(fd), &ev)
+}
+
+// peekFD is the quiet wait's function for RawConn.Read: the first call looks whether a read would
+// return at once (a peek at one byte, without taking it); when it would block, it reports false and Go
+// waits for the socket's readiness; the call after that wake-up (bytes or end of stream came) reports
+// true. A raw recvfrom: syscall.Recvfrom allocates the sender's address it has no use for here.
+func (c *Conn) peekFD(fd uintptr) bool {
+	if c.woke {
+		return true
+	}
+	c.woke = true
+	_, _, errno := syscall.Syscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&c.one[0])), 1,
+		syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
+	return errno != syscall.EAGAIN
 }
 
 // maxEvents is how many events one epoll_wait takes.

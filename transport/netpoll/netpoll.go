@@ -1,18 +1,22 @@
 package netpoll
 
 import (
+	"errors"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 )
 
 // Poller watches the parked connections of one server; see the package documentation. The zero value
 // is not usable: create it with New.
 type Poller struct {
-	start   func(func()) // starts the poller's goroutine and the workers
-	maxIdle int32        // how many workers may wait for a connection to resume
-	idle    atomic.Int32 // workers waiting
+	start   func(func())  // starts the poller's goroutine and the workers
+	quiet   time.Duration // how long Park waits for more bytes before it parks (zero: it parks at once)
+	maxIdle int32         // how many workers may wait for a connection to resume
+	idle    atomic.Int32  // workers waiting
 
 	mu    sync.Mutex
 	n     int         // registered connections: the goroutine and the workers run while n > 0
@@ -25,12 +29,19 @@ type Poller struct {
 
 // New returns a Poller that starts its goroutine with start (a server passes its WaitGroup's Go, so
 // that its Shutdown waits for the goroutine too); nil means a plain go statement. Nothing is started
-// before the first Register.
-func New(start func(func())) *Poller {
+// before the first Register. quiet is how long a connection must stay quiet before Park parks it
+// (zero: Park parks an idle connection at once); see Conn.Park.
+func New(start func(func()), quiet time.Duration) *Poller {
 	if start == nil {
 		start = func(f func()) { go f() }
 	}
-	return &Poller{start: start, maxIdle: int32(max(2, 2*runtime.GOMAXPROCS(0)))}
+	return &Poller{start: start, quiet: quiet, maxIdle: int32(max(2, 2*runtime.GOMAXPROCS(0)))}
+}
+
+// ReadDeadliner sets a connection's read deadline (net.Conn's SetReadDeadline): Park's quiet wait is
+// bounded by it.
+type ReadDeadliner interface {
+	SetReadDeadline(t time.Time) error
 }
 
 // Conn states.
@@ -44,6 +55,7 @@ const (
 type Conn struct {
 	p      *Poller
 	rc     syscall.RawConn
+	rd     ReadDeadliner // nil: no quiet wait
 	resume func()
 	idle   func() bool
 	idx    uint32
@@ -61,22 +73,34 @@ type Conn struct {
 	ctl    func(fd uintptr)
 	op     int
 	ctlErr error
+
+	// peek is the function RawConn.Read runs for the quiet wait, built once; woke and one are its state,
+	// owned by the reader.
+	peek func(fd uintptr) bool
+	woke bool
+	one  [1]byte
 }
 
 // Register prepares the connection whose descriptor is rc: Park will park it when idle reports true
-// (the reader's buffers hold no unread byte), and the poller calls resume on a worker goroutine when a
+// (the reader's buffers hold no unread byte) and, with a quiet period (New), no byte came for that
+// long; rd sets the connection's read deadline, which bounds that wait (nil: Park parks an idle
+// connection at once). The poller calls resume on a worker goroutine when a
 // parked connection becomes readable (or Close on a parked one). idle runs under the Conn's lock, so
 // that nothing that calls Close first (a close handshake that reads the connection itself) can read the
 // buffers while idle looks at them. It returns nil when the connection cannot be parked (rc is nil, or
 // no poller on this OS): its reader then blocks in its reads. The caller must eventually call Close on
 // a non-nil Conn, before the socket closes where it can (an idempotent Close on the connection's end
 // path covers the rest).
-func (p *Poller) Register(rc syscall.RawConn, resume func(), idle func() bool) *Conn {
+func (p *Poller) Register(rc syscall.RawConn, rd ReadDeadliner, resume func(), idle func() bool) *Conn {
 	if rc == nil || !supported {
 		return nil
 	}
 	c := &Conn{p: p, rc: rc, resume: resume, idle: idle}
 	c.ctl = c.control
+	if p.quiet > 0 && rd != nil {
+		c.rd = rd
+		c.peek = c.peekFD
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.ep == nil {
@@ -103,17 +127,29 @@ func (p *Poller) Register(rc syscall.RawConn, resume func(), idle func() bool) *
 	return c
 }
 
-// Park parks the connection if it is idle (Register's idle reports true): it arms it in the poller and
-// reports true, and the caller's goroutine must then return without touching the connection (resume
-// runs when it becomes readable, or when Close is called, possibly before Park has returned). It
-// reports false when the connection is not idle (the caller reads on), or cannot be parked: Close was
-// called (the caller reads on; its read fails once the socket is closed). Only the goroutine that owns
-// the connection (the reader) may call it.
+// Park parks the connection if it is idle (Register's idle reports true) and stays quiet: with a quiet
+// period (New), Park first waits up to that long for the socket to become readable, and reports false
+// as soon as it does (the caller reads on, on the same goroutine: a connection that keeps talking is
+// read without a hand-over through the poller). A parked connection is armed in the poller, and Park
+// reports true: the caller's goroutine must then return without touching the connection (resume runs
+// when it becomes readable, or when Close is called, possibly before Park has returned). It reports
+// false when the connection is not idle (the caller reads on), or cannot be parked: Close was called
+// (the caller reads on; its read fails once the socket is closed). Only the goroutine that owns the
+// connection (the reader) may call it.
 func (c *Conn) Park() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.state != running || c.failed || !c.idle() {
+	if !c.parkable() {
 		return false
+	}
+	if c.rd != nil {
+		// Wait without the lock: Close may run meanwhile (it closes the socket, which ends the wait).
+		c.mu.Unlock()
+		readable := c.readable()
+		c.mu.Lock()
+		if readable || !c.parkable() {
+			return false
+		}
 	}
 	c.op = opMod
 	if !c.added {
@@ -130,6 +166,25 @@ func (c *Conn) Park() bool {
 	c.added = true
 	c.state = parked
 	return true
+}
+
+// parkable reports whether the connection may park now: the reader owns it, epoll takes it, and the
+// reader's buffers hold no unread byte. The caller holds c.mu.
+func (c *Conn) parkable() bool { return c.state == running && !c.failed && c.idle() }
+
+// readable waits up to the quiet period for the socket to become readable (bytes, end of stream, an
+// error: anything a read would return at once) and reports whether it did. The wait is Go's own: the
+// reader's goroutine waits in the network poller under a read deadline, which is cleared afterwards
+// (only this wait sets one). The connection's reads are the reader's, so nothing else reads meanwhile;
+// a close handshake on another goroutine (Close first) waits for the end of this wait.
+func (c *Conn) readable() bool {
+	if c.rd.SetReadDeadline(time.Now().Add(c.p.quiet)) != nil {
+		return true // the socket is closing: let the read find it
+	}
+	c.woke = false
+	err := c.rc.Read(c.peek)
+	c.rd.SetReadDeadline(time.Time{})
+	return !errors.Is(err, os.ErrDeadlineExceeded)
 }
 
 // Close ends the registration: the connection leaves the poller, and when it was parked its reader is

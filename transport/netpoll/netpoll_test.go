@@ -64,7 +64,7 @@ func rawConn(t *testing.T, c syscall.Conn) syscall.RawConn {
 func idle() bool { return true }
 
 // newPoller returns a Poller whose goroutine is counted in wg.
-func newPoller(wg *sync.WaitGroup) *netpoll.Poller { return netpoll.New(wg.Go) }
+func newPoller(wg *sync.WaitGroup) *netpoll.Poller { return netpoll.New(wg.Go, 0) }
 
 func wait(t *testing.T, ch <-chan struct{}, what string) {
 	t.Helper()
@@ -91,7 +91,7 @@ func TestParkedResumedByData(t *testing.T) {
 	for i := range cs {
 		c := &conn{woke: make(chan struct{}, 2)}
 		c.client, c.server = tcpPair(t, ln)
-		c.pc = p.Register(rawConn(t, c.server), func() { c.woke <- struct{}{} }, idle)
+		c.pc = p.Register(rawConn(t, c.server), nil, func() { c.woke <- struct{}{} }, idle)
 		if c.pc == nil {
 			t.Fatal("Register: nil on Linux")
 		}
@@ -138,7 +138,7 @@ func TestParkedArmedWithPendingBytes(t *testing.T) {
 	p := newPoller(&wg)
 	client, server := tcpPair(t, listen(t))
 	woke := make(chan struct{}, 1)
-	pc := p.Register(rawConn(t, server), func() { woke <- struct{}{} }, idle)
+	pc := p.Register(rawConn(t, server), nil, func() { woke <- struct{}{} }, idle)
 	client.Write([]byte("x"))
 	// The byte may not have arrived yet: a park is armed level-triggered, so either way it resumes.
 	if !pc.Park() {
@@ -157,7 +157,7 @@ func TestParkedResumedByPeerEnd(t *testing.T) {
 		p := newPoller(&wg)
 		client, server := tcpPair(t, listen(t))
 		woke := make(chan struct{}, 1)
-		pc := p.Register(rawConn(t, server), func() { woke <- struct{}{} }, idle)
+		pc := p.Register(rawConn(t, server), nil, func() { woke <- struct{}{} }, idle)
 		if !pc.Park() {
 			t.Fatal("Park failed")
 		}
@@ -181,7 +181,7 @@ func TestCloseResumesParked(t *testing.T) {
 	p := newPoller(&wg)
 	_, server := tcpPair(t, listen(t))
 	woke := make(chan struct{}, 2)
-	pc := p.Register(rawConn(t, server), func() { woke <- struct{}{} }, idle)
+	pc := p.Register(rawConn(t, server), nil, func() { woke <- struct{}{} }, idle)
 	if !pc.Park() {
 		t.Fatal("Park failed")
 	}
@@ -198,7 +198,7 @@ func TestCloseResumesParked(t *testing.T) {
 	}
 
 	_, server2 := tcpPair(t, listen(t))
-	pc2 := p.Register(rawConn(t, server2), func() { t.Error("a running connection was resumed by Close") }, idle)
+	pc2 := p.Register(rawConn(t, server2), nil, func() { t.Error("a running connection was resumed by Close") }, idle)
 	pc2.Close()
 	wg.Wait()
 }
@@ -209,7 +209,7 @@ func TestParkFailsOnClosedSocket(t *testing.T) {
 	var wg sync.WaitGroup
 	p := newPoller(&wg)
 	_, server := tcpPair(t, listen(t))
-	pc := p.Register(rawConn(t, server), func() { t.Error("resumed") }, idle)
+	pc := p.Register(rawConn(t, server), nil, func() { t.Error("resumed") }, idle)
 	server.Close()
 	if pc.Park() {
 		t.Fatal("Park succeeded on a closed socket")
@@ -229,7 +229,7 @@ func TestParkWakeCloseRace(t *testing.T) {
 	var resumes sync.WaitGroup
 	for range iterations {
 		client, server := tcpPair(t, ln)
-		pc := p.Register(rawConn(t, server), resumes.Done, idle)
+		pc := p.Register(rawConn(t, server), nil, resumes.Done, idle)
 		resumes.Add(1)
 		if !pc.Park() {
 			t.Fatal("Park failed")
@@ -257,13 +257,13 @@ func TestParkNotIdle(t *testing.T) {
 	p := newPoller(&wg)
 	_, server := tcpPair(t, listen(t))
 	buffered := true
-	pc := p.Register(rawConn(t, server), func() { t.Error("resumed") }, func() bool { return !buffered })
+	pc := p.Register(rawConn(t, server), nil, func() { t.Error("resumed") }, func() bool { return !buffered })
 	if pc.Park() {
 		t.Fatal("parked with bytes buffered")
 	}
 	buffered = false
 	woke := make(chan struct{}, 1)
-	pc2 := p.Register(rawConn(t, server), func() { woke <- struct{}{} }, func() bool { return !buffered })
+	pc2 := p.Register(rawConn(t, server), nil, func() { woke <- struct{}{} }, func() bool { return !buffered })
 	if !pc2.Park() {
 		t.Fatal("did not park once idle")
 	}
@@ -275,7 +275,7 @@ func TestParkNotIdle(t *testing.T) {
 
 // TestRegisterWithoutDescriptor: a connection without a descriptor cannot park.
 func TestRegisterWithoutDescriptor(t *testing.T) {
-	if pc := netpoll.New(nil).Register(nil, func() {}, idle); pc != nil {
+	if pc := netpoll.New(nil, 0).Register(nil, nil, func() {}, idle); pc != nil {
 		t.Fatal("Register(nil) returned a Conn")
 	}
 }
@@ -289,7 +289,7 @@ func TestPollerRestarts(t *testing.T) {
 	for range 3 {
 		client, server := tcpPair(t, ln)
 		woke := make(chan struct{}, 1)
-		pc := p.Register(rawConn(t, server), func() { woke <- struct{}{} }, idle)
+		pc := p.Register(rawConn(t, server), nil, func() { woke <- struct{}{} }, idle)
 		if !pc.Park() {
 			t.Fatal("Park failed")
 		}
@@ -313,7 +313,7 @@ func TestParkRefusedByEpoll(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	pc := p.Register(rawConn(t, f), func() { t.Error("resumed") }, idle)
+	pc := p.Register(rawConn(t, f), nil, func() { t.Error("resumed") }, idle)
 	for range 2 {
 		if pc.Park() {
 			t.Fatal("a regular file parked")
@@ -321,4 +321,115 @@ func TestParkRefusedByEpoll(t *testing.T) {
 	}
 	pc.Close()
 	wg.Wait()
+}
+
+// parkAsync runs Park on its own goroutine (as the reader would) and delivers its result.
+func parkAsync(pc *netpoll.Conn) <-chan bool {
+	ch := make(chan bool, 1)
+	go func() { ch <- pc.Park() }()
+	return ch
+}
+
+func parkResult(t *testing.T, ch <-chan bool, what string) bool {
+	t.Helper()
+	select {
+	case ok := <-ch:
+		return ok
+	case <-time.After(testTimeout):
+		t.Fatalf("%s: Park did not return", what)
+		return false
+	}
+}
+
+// awaitBytes waits until bytes are in c's socket, without taking them.
+func awaitBytes(t *testing.T, c *net.TCPConn) {
+	t.Helper()
+	var one [1]byte
+	err := rawConn(t, c).Read(func(fd uintptr) bool {
+		n, _, err := syscall.Recvfrom(int(fd), one[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		return n > 0 || err != nil && err != syscall.EAGAIN
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestQuietWaitReadsOn: with a quiet period, a connection whose next bytes come within it is not parked:
+// Park reports false as the bytes arrive, nothing is resumed, and the read takes them (the wait left no
+// read deadline behind). Bytes already there when Park is called end the wait at once. The quiet period
+// is longer than the test's timeout, so only the bytes can end the wait.
+func TestQuietWaitReadsOn(t *testing.T) {
+	var wg sync.WaitGroup
+	p := netpoll.New(wg.Go, time.Hour)
+	client, server := tcpPair(t, listen(t))
+	pc := p.Register(rawConn(t, server), server, func() { t.Error("resumed") }, idle)
+	buf := make([]byte, 8)
+	for round := range 3 {
+		parked := parkAsync(pc)
+		client.Write([]byte{byte(round)})
+		if parkResult(t, parked, "bytes during the wait") {
+			t.Fatal("parked although bytes came during the quiet period")
+		}
+		if n, err := server.Read(buf); n != 1 || buf[0] != byte(round) || err != nil {
+			t.Fatalf("round %d: read %d %v", round, n, err)
+		}
+	}
+	client.Write([]byte("x"))
+	awaitBytes(t, server)
+	if parkResult(t, parkAsync(pc), "bytes already there") {
+		t.Fatal("parked with bytes waiting")
+	}
+	if n, err := server.Read(buf); n != 1 || err != nil {
+		t.Fatalf("read %d %v", n, err)
+	}
+	pc.Close()
+	wg.Wait()
+}
+
+// TestQuietWaitThenParks: a connection that stays quiet for the quiet period parks; bytes then resume it
+// through the poller, and its read succeeds (the wait's deadline is cleared: an expired one would fail
+// the read even with bytes there).
+func TestQuietWaitThenParks(t *testing.T) {
+	var wg sync.WaitGroup
+	p := netpoll.New(wg.Go, 10*time.Millisecond)
+	client, server := tcpPair(t, listen(t))
+	woke := make(chan struct{}, 1)
+	pc := p.Register(rawConn(t, server), server, func() { woke <- struct{}{} }, idle)
+	for round := range 3 {
+		if !parkResult(t, parkAsync(pc), "quiet connection") {
+			t.Fatal("a quiet connection did not park")
+		}
+		client.Write([]byte{byte(round)})
+		wait(t, woke, "data")
+		buf := make([]byte, 8)
+		if n, err := server.Read(buf); n != 1 || buf[0] != byte(round) || err != nil {
+			t.Fatalf("round %d: read %d %v", round, n, err)
+		}
+	}
+	pc.Close()
+	wg.Wait()
+}
+
+// TestQuietWaitEnds: the peer's end of stream, and Close with the socket's close, end a quiet wait at
+// once (the quiet period is longer than the test's timeout); the connection is not parked, and nothing
+// is resumed.
+func TestQuietWaitEnds(t *testing.T) {
+	for _, how := range []string{"peer end", "close"} {
+		var wg sync.WaitGroup
+		p := netpoll.New(wg.Go, time.Hour)
+		client, server := tcpPair(t, listen(t))
+		pc := p.Register(rawConn(t, server), server, func() { t.Error("resumed") }, idle)
+		parked := parkAsync(pc)
+		if how == "peer end" {
+			client.Close()
+		} else {
+			pc.Close()
+			server.Close()
+		}
+		if parkResult(t, parked, how) {
+			t.Fatalf("%s: parked", how)
+		}
+		pc.Close()
+		wg.Wait()
+	}
 }
