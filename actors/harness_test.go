@@ -106,7 +106,9 @@ type harness struct {
 
 func newHarness(t *testing.T, configure ...func(*actors.Hooks)) *harness {
 	t.Helper()
-	h := &harness{t: t, sys: actors.NewSystem(slog.New(slog.DiscardHandler)), live: new(actors.Live)}
+	// The engine's dispatcher: the actors run on Workers, as in a node.
+	h := &harness{t: t, sys: actors.NewSystem(slog.New(slog.DiscardHandler)),
+		live: &actors.Live{Workers: actors.NewWorkers()}}
 	hooks := actors.Hooks{
 		Created: func(room string) { h.record("created " + room) },
 		Deleted: func(room string) { h.record("deleted " + room) },
@@ -124,6 +126,7 @@ func newHarness(t *testing.T, configure ...func(*actors.Hooks)) *harness {
 		// Stopping the namespace stopped its rooms and sockets first.
 		h.assertLive(0, 0, 0)
 		h.sys.Shutdown()
+		h.live.Workers.Stop()
 	})
 	return h
 }

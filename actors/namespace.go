@@ -11,6 +11,16 @@ import (
 // zero after a shutdown.
 type Live struct {
 	Namespaces, Rooms, Sockets atomic.Int64
+	// Workers runs the mailboxes of the engine's actors (nil: protoactor's default, a goroutine per pass).
+	Workers *Workers
+}
+
+// props returns the props of an actor the engine spawns: run by live's Workers when it has them.
+func props(live *Live, produce actor.Producer) *actor.Props {
+	if live.Workers == nil {
+		return actor.PropsFromProducer(produce)
+	}
+	return actor.PropsFromProducer(produce, actor.WithDispatcher(live.Workers))
 }
 
 // Hooks are the room lifecycle callbacks of a namespace, given to NamespaceProps. They are called from
@@ -91,14 +101,14 @@ type namespaceActor struct {
 // system's root; the namespace spawns the socket actors (AddSocket) and room actors as its children, so
 // poisoning it stops them all first. live is shared by every actor of the engine.
 func NamespaceProps(hooks Hooks, live *Live) *actor.Props {
-	return actor.PropsFromProducer(func() actor.Actor {
+	return props(live, func() actor.Actor {
 		n := &namespaceActor{
 			sockets: make(map[string]*sockRef),
 			rooms:   make(map[string]*roomEntry),
 			hooks:   hooks,
 			live:    live,
 		}
-		n.socketProps = actor.PropsFromProducer(n.produceSocket)
+		n.socketProps = props(live, n.produceSocket)
 		return n
 	})
 }
@@ -271,9 +281,9 @@ func (n *namespaceActor) spawnRoom(ctx actor.Context, r string, c *Collector) *r
 			e.maxPending = 1024
 		}
 		br := newBehaviorRoom(r, e.spec, e.pending, n.live)
-		e.pid = ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return br }))
+		e.pid = ctx.Spawn(props(n.live, func() actor.Actor { return br }))
 	} else {
-		e.pid = ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return newRoomActor(n.live) }))
+		e.pid = ctx.Spawn(props(n.live, func() actor.Actor { return newRoomActor(n.live) }))
 	}
 	n.rooms[r] = e
 	if n.hooks.Interest != nil {

@@ -194,7 +194,7 @@ func (n *namespaceActor) ownedRoom(ctx actor.Context, r string) *roomEntry {
 	}
 	br := newBehaviorRoom(r, spec, o.pending, n.live)
 	br.r.out = n.hooks.Placement
-	o.pid = ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return br }))
+	o.pid = ctx.Spawn(props(n.live, func() actor.Actor { return br }))
 	if n.owned == nil {
 		n.owned = make(map[string]*roomEntry)
 	}

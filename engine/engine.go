@@ -252,6 +252,7 @@ func New(cfg Config) (*Engine, error) {
 	e.rooms.Max = int64(cfg.MaxRooms)
 	e.flow.latency = &e.ctr.latency
 	e.system = actors.NewSystem(cfg.Logger)
+	e.live.Workers = actors.NewWorkers()
 	e.rec = newRecovery(e, cfg.Recovery)
 	e.native = native.NewServer(native.Options{
 		Acceptor:         (*acceptor)(e),
@@ -393,6 +394,7 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 		}
 	}
 	e.system.Shutdown()
+	e.live.Workers.Stop()
 	e.log.Info("engine stopped")
 	return err
 }
