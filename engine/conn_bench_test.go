@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/roomio/roomio/client"
 	"github.com/roomio/roomio/engine"
 )
 
@@ -277,4 +278,36 @@ func syscw() int64 {
 		}
 	}
 	return 0
+}
+
+// BenchmarkEventRoundTrip measures a client event that the server's handler acknowledges, one at a time
+// over one native connection (the Go client in the same process): the reader, the socket's executor and
+// the handler run once per event, each finding the one before it done. CPU per round trip covers
+// both ends.
+func BenchmarkEventRoundTrip(b *testing.B) {
+	e := newBenchEngine(b, engine.Config{RateLimit: engine.RateLimit{Disabled: true}})
+	e.OnConnection(func(s *engine.Socket) {
+		s.On("echo", func(ev *engine.Event) { ev.Ack("ok") })
+	})
+	srv := httptest.NewServer(e.Handler())
+	b.Cleanup(srv.Close)
+	ctx := context.Background()
+	c, err := client.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), client.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { c.Close() })
+	s, err := c.Connect(ctx, "/", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu := cpuTime()
+	for b.Loop() {
+		if _, err := s.EmitWithAck(ctx, "echo", 1); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
 }

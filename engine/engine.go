@@ -253,6 +253,7 @@ func New(cfg Config) (*Engine, error) {
 	e.flow.latency = &e.ctr.latency
 	e.system = actors.NewSystem(cfg.Logger)
 	e.live.Workers = actors.NewWorkers()
+	e.wg.pool = e.live.Workers
 	e.rec = newRecovery(e, cfg.Recovery)
 	e.native = native.NewServer(native.Options{
 		Acceptor:         (*acceptor)(e),

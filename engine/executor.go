@@ -1,6 +1,10 @@
 package engine
 
-import "sync"
+import (
+	"sync"
+
+	"github.com/roomio/roomio/actors"
+)
 
 // workers counts the engine's goroutines (executors, remote-call waits) so that Shutdown can wait for
 // them. Once Shutdown waits it starts no more: a WaitGroup's Add must not race with its Wait, and actors
@@ -9,6 +13,10 @@ type workers struct {
 	mu     sync.Mutex
 	closed bool
 	wg     sync.WaitGroup
+	// pool runs the executors: the engine's actors' Workers, whose goroutines keep the stack they grew
+	// (an executor starts at each event after a quiet spell; a new goroutine would grow its stack
+	// through the handler each time). nil: a goroutine per start.
+	pool *actors.Workers
 }
 
 // add counts one more goroutine, or reports false once closed.
@@ -52,6 +60,7 @@ type executor struct {
 	head    int       // index of the oldest pending function
 	n       int       // pending functions
 	running bool
+	runFn   func() // run, built once: starting the executor allocates nothing
 }
 
 // minRing is the ring's first allocation: events of one socket usually come one or two at a time.
@@ -60,6 +69,7 @@ const minRing = 4
 func newExecutor(size int, w *workers) *executor {
 	x := &executor{size: max(size, 1), w: w}
 	x.space.L = &x.mu
+	x.runFn = x.run
 	return x
 }
 
@@ -103,7 +113,11 @@ func (x *executor) push(f func()) {
 func (x *executor) startLocked() {
 	if !x.running && x.w.add() {
 		x.running = true
-		go x.run()
+		if x.w.pool != nil {
+			x.w.pool.Schedule(x.runFn)
+		} else {
+			go x.run()
+		}
 	}
 }
 
