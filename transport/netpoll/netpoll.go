@@ -143,7 +143,13 @@ func (c *Conn) Park() bool {
 		return false
 	}
 	if c.rd != nil {
-		// Wait without the lock: Close may run meanwhile (it closes the socket, which ends the wait).
+		// The deadline is set under the lock, so that Close, which clears it under the lock, always
+		// comes after: a close handshake's reads never run under it. The wait runs without the lock:
+		// Close may run meanwhile (the socket's close ends the wait; a close handshake's read waits
+		// for the bytes that end it).
+		if c.rd.SetReadDeadline(time.Now().Add(c.p.quiet)) != nil {
+			return false // the socket is closing: let the read find it
+		}
 		c.mu.Unlock()
 		readable := c.readable()
 		c.mu.Lock()
@@ -172,15 +178,13 @@ func (c *Conn) Park() bool {
 // reader's buffers hold no unread byte. The caller holds c.mu.
 func (c *Conn) parkable() bool { return c.state == running && !c.failed && c.idle() }
 
-// readable waits up to the quiet period for the socket to become readable (bytes, end of stream, an
-// error: anything a read would return at once) and reports whether it did. The wait is Go's own: the
-// reader's goroutine waits in the network poller under a read deadline, which is cleared afterwards
-// (only this wait sets one). The connection's reads are the reader's, so nothing else reads meanwhile;
-// a close handshake on another goroutine (Close first) waits for the end of this wait.
+// readable waits until the read deadline Park set (the quiet period) for the socket to become readable
+// (bytes, end of stream, an error: anything a read would return at once) and reports whether it did.
+// The wait is Go's own: the reader's goroutine waits in the network poller under that deadline, which
+// is cleared afterwards (only this wait sets one). The connection's reads are the reader's, so nothing
+// else reads meanwhile; a close handshake on another goroutine (Close first, which clears the deadline)
+// waits for the end of this wait.
 func (c *Conn) readable() bool {
-	if c.rd.SetReadDeadline(time.Now().Add(c.p.quiet)) != nil {
-		return true // the socket is closing: let the read find it
-	}
 	c.woke = false
 	err := c.rc.Read(c.peek)
 	c.rd.SetReadDeadline(time.Time{})
@@ -200,6 +204,10 @@ func (c *Conn) Close() {
 	}
 	wasParked := c.state == parked
 	c.state = closed
+	if c.rd != nil {
+		// A quiet wait's deadline must not cut the reads of a close handshake that follows.
+		c.rd.SetReadDeadline(time.Time{})
+	}
 	if c.added {
 		// Control fails once the socket is closing: then its last close removes it from the set.
 		c.op, c.ctlErr = opDel, nil
