@@ -510,6 +510,11 @@ func (r *Room) runAfter() {
 		f()
 	}
 	r.after = nil
+	r.publishStatus()
+}
+
+// publishStatus publishes the room's status for listings, when it has one.
+func (r *Room) publishStatus() {
 	if s := r.spec.Status; s != nil {
 		s.publish(r)
 	}
@@ -518,10 +523,14 @@ func (r *Room) runAfter() {
 // join decides a join: create first if needed, then the limits, then the Join hook. The answer goes to
 // the socket and carries the collector's leg.
 func (r *Room) join(ctx actor.Context, m *roomAdd) {
+	// The room's status (listings: open, clients) is published before the answer leaves, so that a
+	// listing made once the joiner has its answer counts it; runAfter publishes it again after the
+	// hooks' later work.
 	refuse := func(err error) {
 		if m.Answer != nil {
 			r.output(func() { m.Answer(err) })
 		} else {
+			r.publishStatus()
 			ctx.Send(m.PID, &roomRefused{Room: r.name, Err: err, Collector: m.Collector})
 		}
 		r.maybeEmpty()
@@ -530,6 +539,7 @@ func (r *Room) join(ctx actor.Context, m *roomAdd) {
 		if m.Answer != nil {
 			r.output(func() { m.Answer(nil) })
 		} else {
+			r.publishStatus()
 			ctx.Send(m.PID, &roomJoined{Room: r.name, Collector: m.Collector})
 		}
 	}

@@ -18,8 +18,9 @@
 // long. It waits the way a blocking read would, in Go's network poller under a read deadline (Register's
 // ReadDeadliner), and when bytes come it reports false and the reader reads on, on its own goroutine: a
 // connection that talks more often than the quiet period pays neither an epoll re-arm nor a hand-over
-// to a worker per message. The deadline is cleared after the wait; nothing else may set a read deadline
-// on a registered connection.
+// to a worker per message. The deadline is cleared after the wait, and by Close (so that a close
+// handshake's reads never run under it); nothing else may set a read deadline on a registered
+// connection.
 //
 // # How
 //
