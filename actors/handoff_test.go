@@ -243,6 +243,9 @@ func TestReplicatedRoomGroupCommit(t *testing.T) {
 	for i := 1; i < n; i++ {
 		send(i)
 	}
+	// The namespace forwards the messages to the room: once it has handled a flush sent after them, they
+	// are all in the room's mailbox, behind the held hook.
+	h.flush()
 	close(g.release)
 	// Nothing is answered before the replica node acknowledged; acknowledge each push as it comes.
 	pushes, answered := 0, 0
