@@ -1,14 +1,13 @@
 package actors
 
 import (
-	"runtime"
 	"sync"
 	"sync/atomic"
 )
 
 // Workers is the dispatcher of an engine's actors (actor.Dispatcher): it runs a mailbox's pass over its
 // messages on a worker goroutine that, once the pass is over, waits for the next mailbox to run instead
-// of ending, while no more than 2×GOMAXPROCS workers wait. protoactor's default dispatcher starts a
+// of ending, while no more than MaxIdleWorkers wait. protoactor's default dispatcher starts a
 // goroutine per pass: that goroutine starts with a small stack and grows it again, by copying, through
 // the room's handler each time (a behaviour room's hook, a fan-out): 7–8 % of a busy node's CPU. A worker
 // keeps the stack it grew. Stop ends the waiting workers; a mailbox scheduled after Stop runs on a
@@ -21,6 +20,13 @@ type Workers struct {
 	maxIdle  int32
 }
 
+// MaxIdleWorkers is how many workers may wait for the next pass. A burst of passes (a broadcast to
+// many rooms, a say to each of 200 rooms in turn) schedules more at once than there are cores; with
+// only 2×GOMAXPROCS kept, most of a burst started new workers, whose stacks grew again (under `rooms`
+// of the side-by-side comparison, `runtime.copystack` stayed at 4–6 % of the node's CPU; with 64 it
+// is under 0.5 %). An idle worker holds its stack, tens of KiB: 64 cost about 2 MiB at most.
+const MaxIdleWorkers = 64
+
 // WorkersThroughput is how many messages a mailbox handles before it yields its goroutine to others
 // (runtime.Gosched) within one pass: protoactor's default.
 const WorkersThroughput = 300
@@ -30,7 +36,7 @@ func NewWorkers() *Workers {
 	return &Workers{
 		work:    make(chan func()),
 		quit:    make(chan struct{}),
-		maxIdle: int32(max(2, 2*runtime.GOMAXPROCS(0))),
+		maxIdle: MaxIdleWorkers,
 	}
 }
 
