@@ -197,18 +197,25 @@ func (l *lifeline) abandon(s *Socket) {
 
 // resume connects s, which claimed its lifeline, as the recovered socket: the replay and the connect
 // reply, then the connection handlers. It reports false when the lifeline was dropped meanwhile.
+//
+// The socket's lock is held from before the replay until the socket is connected: the client may have
+// its connect reply, and close its connection, before resume returns, and the teardown that follows
+// (which takes the lock) must find the socket connected, so that it detaches it again for the client
+// rather than dropping it.
 func (s *Socket) resume(hs []func(*Socket), from int) bool {
 	l := s.life
-	data, ok := l.resume(s, from)
-	if !ok {
-		return false
-	}
 	s.mu.Lock()
-	if !s.state.CompareAndSwap(sockConnecting, sockConnected) {
+	if s.state.Load() != sockConnecting {
 		s.mu.Unlock()
 		l.abandon(s) // the connection went away while connecting
 		return true
 	}
+	data, ok := l.resume(s, from)
+	if !ok {
+		s.mu.Unlock()
+		return false
+	}
+	s.state.Store(sockConnected) // teardown, the only other writer, waits for s.mu
 	s.pid = l.actor
 	s.data = data
 	s.mu.Unlock()
