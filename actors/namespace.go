@@ -11,15 +11,12 @@ import (
 // zero after a shutdown.
 type Live struct {
 	Namespaces, Rooms, Sockets atomic.Int64
-	// Workers runs the mailboxes of the engine's actors (nil: protoactor's default, a goroutine per pass).
+	// Workers runs the mailboxes of the engine's actors. Required by NamespaceProps.
 	Workers *Workers
 }
 
-// props returns the props of an actor the engine spawns: run by live's Workers when it has them.
+// props returns the props of an actor the engine spawns: run by live's Workers.
 func props(live *Live, produce actor.Producer) *actor.Props {
-	if live.Workers == nil {
-		return actor.PropsFromProducer(produce)
-	}
 	return actor.PropsFromProducer(produce, actor.WithDispatcher(live.Workers))
 }
 

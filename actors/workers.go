@@ -17,7 +17,6 @@ type Workers struct {
 	quit     chan struct{}
 	stopOnce sync.Once
 	idle     atomic.Int32 // workers waiting for work
-	maxIdle  int32
 }
 
 // MaxIdleWorkers is how many workers may wait for the next pass. A burst of passes (a broadcast to
@@ -33,11 +32,7 @@ const WorkersThroughput = 300
 
 // NewWorkers returns a dispatcher; nothing runs before the first Schedule.
 func NewWorkers() *Workers {
-	return &Workers{
-		work:    make(chan func()),
-		quit:    make(chan struct{}),
-		maxIdle: MaxIdleWorkers,
-	}
+	return &Workers{work: make(chan func()), quit: make(chan struct{})}
 }
 
 // Schedule runs fn on a waiting worker, or on a new one when none waits.
@@ -55,11 +50,11 @@ func (w *Workers) Throughput() int { return WorkersThroughput }
 // Stop ends the workers that wait, and those that finish their pass from now on. Idempotent.
 func (w *Workers) Stop() { w.stopOnce.Do(func() { close(w.quit) }) }
 
-// run runs fn, then the passes handed to it, until more than maxIdle workers would wait or Stop.
+// run runs fn, then the passes handed to it, until more than MaxIdleWorkers would wait or Stop.
 func (w *Workers) run(fn func()) {
 	for {
 		fn()
-		if w.idle.Add(1) > w.maxIdle {
+		if w.idle.Add(1) > MaxIdleWorkers {
 			w.idle.Add(-1)
 			return
 		}

@@ -19,9 +19,9 @@ func workerGoroutines() int {
 }
 
 // TestWorkers: every scheduled function runs exactly once, also when many are scheduled at once from
-// many goroutines; once they are done at most MaxIdleWorkers wait for more (a worker that ran one
-// runs the next: fewer goroutines than functions); Stop ends the waiting workers, and a function
-// scheduled after Stop still runs.
+// many goroutines; when more workers than MaxIdleWorkers were busy at once, exactly MaxIdleWorkers stay
+// to wait once they are done, the others end; Stop ends the waiting workers, and a function scheduled
+// after Stop still runs.
 func TestWorkers(t *testing.T) {
 	w := actors.NewWorkers()
 	const producers, each = 8, 2000
@@ -44,12 +44,26 @@ func TestWorkers(t *testing.T) {
 			t.Fatalf("function %d ran %d times", k, n)
 		}
 	}
-	maxIdle := actors.MaxIdleWorkers
-	// The last workers may still be between their function and their wait: poll, bounded.
+
+	// More functions busy at once than MaxIdleWorkers: one worker each, and once released only
+	// MaxIdleWorkers of them wait for more.
+	const busy = actors.MaxIdleWorkers + 36
+	var started sync.WaitGroup
+	started.Add(busy)
+	release := make(chan struct{})
+	for range busy {
+		w.Schedule(func() { started.Done(); <-release })
+	}
+	started.Wait()
+	if n := workerGoroutines(); n < busy {
+		t.Fatalf("%d workers for %d blocked functions", n, busy)
+	}
+	close(release)
+	// The released workers end or settle into their wait one by one: poll, bounded.
 	deadline := time.Now().Add(10 * time.Second)
-	for workerGoroutines() > maxIdle {
+	for workerGoroutines() != actors.MaxIdleWorkers {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d workers wait after the work is done, want at most %d", workerGoroutines(), maxIdle)
+			t.Fatalf("%d workers after the work is done, want %d waiting", workerGoroutines(), actors.MaxIdleWorkers)
 		}
 		runtime.Gosched()
 	}

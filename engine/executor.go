@@ -15,7 +15,7 @@ type workers struct {
 	wg     sync.WaitGroup
 	// pool runs the executors: the engine's actors' Workers, whose goroutines keep the stack they grew
 	// (an executor starts at each event after a quiet spell; a new goroutine would grow its stack
-	// through the handler each time). nil: a goroutine per start.
+	// through the handler each time). Required.
 	pool *actors.Workers
 }
 
@@ -113,11 +113,7 @@ func (x *executor) push(f func()) {
 func (x *executor) startLocked() {
 	if !x.running && x.w.add() {
 		x.running = true
-		if x.w.pool != nil {
-			x.w.pool.Schedule(x.runFn)
-		} else {
-			go x.run()
-		}
+		x.w.pool.Schedule(x.runFn)
 	}
 }
 

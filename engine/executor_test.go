@@ -4,13 +4,16 @@ import (
 	"slices"
 	"sync"
 	"testing"
+
+	"github.com/roomio/roomio/actors"
 )
 
 // TestExecutorQueueIsBounded: an executor holds at most its size of pending functions (offer refuses
 // beyond, submit waits for a slot), runs them in submission order, and its ring grows from nothing as it
 // fills and is let go once drained (but for its first few slots).
 func TestExecutorQueueIsBounded(t *testing.T) {
-	var w workers
+	w := workers{pool: actors.NewWorkers()}
+	defer w.pool.Stop()
 	const size = 10
 	x := newExecutor(size, &w)
 	if n, c := x.pending(); n != 0 || c != 0 {
