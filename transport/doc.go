@@ -2,7 +2,7 @@
 // engine ([Conn], [Acceptor], [Session]), the bounded outbound [Queue] with its overflow policy, the
 // documented close codes and disconnect reasons, the request [Handshake], and the per-connection bounds
 // both front-ends apply at the handshake: [AddrLimit] (connections per remote IP address, 429 beyond)
-// and [CopyHeaders] (the bounded copy of the request headers a connection keeps); and the [Meter] both
+// and [KeepHandshake] (the opening request's details as a connection keeps them, its headers bounded); and the [Meter] both
 // front-ends count on (messages and bytes each way, volatile drops, refused handshakes), sharded so that
 // counting on the fan-out path costs an uncontended atomic add.
 //

@@ -75,7 +75,7 @@ func (s *Session) poll(w http.ResponseWriter, r *http.Request) {
 		cancel(pollEndNoop)
 	}
 	s.mu.Unlock()
-	stop := context.AfterFunc(s.ctx, func() { cancel(errDropped) })
+	stop := context.AfterFunc(s.srv.hard, func() { cancel(errDropped) })
 	defer stop()
 
 	frames, shut, _ := s.queue.Take(ctx, nil)

@@ -69,7 +69,7 @@ type Options struct {
 	// upgrade that takes longer is abandoned (the session stays on long-polling). Zero means 10s.
 	UpgradeTimeout time.Duration
 	// HeaderBytes bounds the request header bytes a session keeps for its Handshake (see
-	// transport.CopyHeaders). Zero means transport.DefaultHeaderBytes (8 KiB).
+	// transport.KeepHandshake). Zero means transport.DefaultHeaderBytes (8 KiB).
 	HeaderBytes int
 	// AddrLimit, when set, counts each session against its remote IP address from its handshake until it
 	// ends; a handshake (polling or WebSocket) from an address at its limit is answered 429 Too Many
@@ -139,7 +139,9 @@ func (o Options) withDefaults() Options {
 type Server struct {
 	opts Options
 
-	// hard is the parent of every session's context: cancelling it drops every session at once.
+	// hard ends when Shutdown's deadline passes: it drops every session at once (their waits end, their
+	// WebSockets are closed). Sessions have no context of their own: one per session kept a cancelCtx,
+	// and the children map the WebSocket's AfterFunc put in it, for the session's whole life.
 	hard       context.Context
 	cancelHard context.CancelFunc
 
@@ -454,16 +456,8 @@ func (srv *Server) newSession(r *http.Request, tr string, adm *admission) *Sessi
 		queue:   transport.NewQueueOf(srv.opts.QueueBytes, Frame.size),
 		meter:   srv.opts.Meter.Shard(),
 		release: adm.release,
-		hs: transport.Handshake{
-			URL:        r.URL.String(),
-			Query:      r.URL.Query(),
-			Headers:    transport.CopyHeaders(r.Header, srv.opts.HeaderBytes),
-			RemoteAddr: r.RemoteAddr,
-			Time:       time.Now(),
-			Secure:     r.TLS != nil,
-		},
+		hs:      transport.KeepHandshake(r, srv.opts.HeaderBytes),
 	}
-	s.ctx, s.cancel = context.WithCancel(srv.hard)
 	s.queue.SetMeter(s.meter)
 	s.arm(time.Now())
 	return s

@@ -48,7 +48,7 @@ const (
 type Session struct {
 	id    string
 	srv   *Server
-	hs    transport.Handshake
+	hs    transport.KeptHandshake
 	queue *transport.Queue[Frame]
 	meter *transport.MeterShard // nil without Options.Meter
 	// release uncounts the session from its address's connections (Options.AddrLimit), once.
@@ -57,10 +57,6 @@ type Session struct {
 	handler    Handler
 	dispatchMu sync.Mutex // serialises Handler calls
 	ended      bool       // OnClose was called; guarded by dispatchMu
-
-	// ctx ends when the session is dropped (Shutdown's deadline).
-	ctx    context.Context
-	cancel context.CancelFunc
 
 	closeOnce sync.Once
 	closed    chan struct{} // closed by closeWith
@@ -111,7 +107,7 @@ func (s *Session) logger() *slog.Logger {
 func (s *Session) ID() string { return s.id }
 
 // Handshake returns the opening request's details.
-func (s *Session) Handshake() transport.Handshake { return s.hs }
+func (s *Session) Handshake() transport.Handshake { return s.hs.Handshake() }
 
 // Transport returns the current transport: "polling" or "websocket".
 func (s *Session) Transport() string {
@@ -160,7 +156,7 @@ func (s *Session) Close(reason string) {
 // overflowed closes the session after its queue overflowed (the queue has already refused everything).
 func (s *Session) overflowed() {
 	if !s.closing.Load() {
-		s.logger().Warn("slow client disconnected", "remote_addr", s.hs.RemoteAddr)
+		s.logger().Warn("slow client disconnected", "remote_addr", s.hs.RemoteAddr())
 	}
 	s.closeWith(transport.ReasonSlowClient, closeAbort, transport.CloseSlowClient)
 }
@@ -364,9 +360,6 @@ func (s *Session) teardown() {
 		s.gone.Store(true)
 		s.remove()
 	}
-	// The WebSocket's goroutines use s.ctx until they end; cancelling it would cut the close handshake.
-	s.wait(wsDone)
-	s.cancel()
 }
 
 // wait waits until every non-nil channel in chans is closed, or until the session is dropped.
@@ -375,7 +368,7 @@ func (s *Session) wait(chans ...chan struct{}) {
 		if c != nil {
 			select {
 			case <-c:
-			case <-s.ctx.Done():
+			case <-s.srv.hard.Done():
 			}
 		}
 	}
@@ -392,7 +385,7 @@ func (s *Session) waitDrained(d time.Duration) {
 	select {
 	case <-s.drained:
 	case <-t.C:
-	case <-s.ctx.Done():
+	case <-s.srv.hard.Done():
 	}
 }
 

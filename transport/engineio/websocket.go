@@ -118,7 +118,7 @@ func (s *Session) upgrade(ws *websocket.Conn, uw *transport.UpgradeWriter) {
 // nil) is closed once the poll that was pending has answered: the writer must not start before.
 func (s *Session) probe(ws *websocket.Conn) (waitPoll chan struct{}, ok bool) {
 	// The upgrade is abandoned when it takes too long or the session closes meanwhile (probeStop).
-	ctx, cancel := context.WithTimeout(s.ctx, s.srv.opts.UpgradeTimeout)
+	ctx, cancel := context.WithTimeout(s.srv.hard, s.srv.opts.UpgradeTimeout)
 	defer cancel()
 	s.mu.Lock()
 	if s.closeKind != 0 {
@@ -212,7 +212,7 @@ func (s *Session) runWebSocket(ws *websocket.Conn, uw *transport.UpgradeWriter, 
 		s.srv.wg.Go(func() {
 			select {
 			case <-waitPoll:
-			case <-s.ctx.Done():
+			case <-s.srv.hard.Done():
 			}
 			s.queue.SetDrain(w.start)
 		})
@@ -220,7 +220,7 @@ func (s *Session) runWebSocket(ws *websocket.Conn, uw *transport.UpgradeWriter, 
 	// Reads take no context (a context with a Done channel costs a timer registration per read): a
 	// dropped session's socket is closed instead, which fails the pending read (or resumes the parked
 	// reader, whose read fails).
-	r.stop = context.AfterFunc(s.ctx, func() { bc.Close() })
+	r.stop = context.AfterFunc(s.srv.hard, func() { bc.Close() })
 	if r.park() {
 		return // nothing to read yet
 	}

@@ -51,7 +51,7 @@ type Options struct {
 	// wire.DefaultMaxFrameMessages (1024).
 	MaxFrameMessages int
 	// HeaderBytes bounds the request header bytes a connection keeps for its Handshake (see
-	// transport.CopyHeaders). Zero means transport.DefaultHeaderBytes (8 KiB).
+	// transport.KeepHandshake). Zero means transport.DefaultHeaderBytes (8 KiB).
 	HeaderBytes int
 	// AddrLimit, when set, counts each connection against its remote IP address; an upgrade request from
 	// an address at its limit is answered 429 Too Many Requests.
@@ -178,14 +178,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		format:  format,
 		queue:   transport.NewQueue(s.opts.QueueBytes),
 		meter:   s.opts.Meter.Shard(),
-		hs: transport.Handshake{
-			URL:        r.URL.String(),
-			Query:      r.URL.Query(),
-			Headers:    transport.CopyHeaders(r.Header, s.opts.HeaderBytes),
-			RemoteAddr: r.RemoteAddr,
-			Time:       time.Now(),
-			Secure:     r.TLS != nil,
-		},
+		hs:      transport.KeepHandshake(r, s.opts.HeaderBytes),
 	}
 	c.queue.SetMeter(c.meter)
 	// A connection accepted while Shutdown runs is registered all the same, so that Shutdown's deadline
@@ -253,7 +246,7 @@ type Conn struct {
 	format  wire.Format
 	queue   *transport.Queue[[]byte]
 	meter   *transport.MeterShard // nil without Options.Meter
-	hs      transport.Handshake
+	hs      transport.KeptHandshake
 	session transport.Session
 	bc      *transport.BatchConn // the socket under ws
 	release func()               // the connection's count against its address (AddrLimit)
@@ -298,7 +291,7 @@ type Conn struct {
 func (c *Conn) ID() string { return c.id }
 
 // Handshake implements transport.Conn.
-func (c *Conn) Handshake() transport.Handshake { return c.hs }
+func (c *Conn) Handshake() transport.Handshake { return c.hs.Handshake() }
 
 // Format returns the connection's wire format.
 func (c *Conn) Format() wire.Format { return c.format }
@@ -307,7 +300,7 @@ func (c *Conn) Format() wire.Format { return c.format }
 func (c *Conn) Send(p *packet.Packet) error {
 	ok, overflow := c.queue.Push(p.Encode(c.format.Encoder()), p.Volatile)
 	if overflow {
-		c.srv.opts.Logger.Warn("slow client disconnected", "conn", c.id, "remote_addr", c.hs.RemoteAddr)
+		c.srv.opts.Logger.Warn("slow client disconnected", "conn", c.id, "remote_addr", c.hs.RemoteAddr())
 		c.closeWith(transport.CloseSlowClient, transport.ReasonSlowClient, transport.ReasonSlowClient, true)
 		return transport.ErrSlowClient
 	}
