@@ -240,7 +240,7 @@ func (s *Socket) authenticate() ([]string, *AuthError) {
 func (s *Socket) refuse(why connectRefusal, msg string, data []byte) {
 	s.ns.e.ctr.connectErrors[why].Add(1)
 	s.state.Store(sockDisconnected)
-	s.cancel()
+	s.ctx.end()
 	s.sess.remove(s)
 	s.sess.conn.Send(&packet.Packet{Kind: packet.KindConnectError, Namespace: s.ns.name, Message: msg, Data: data})
 }

@@ -601,7 +601,11 @@ func (a *acceptor) Open(c transport.Conn) transport.Session {
 			}
 		}
 	}
-	s.connectTimer = time.AfterFunc(e.cfg.ConnectTimeout, s.connectTimeout)
+	s.mu.Lock()
+	if !s.closed && !s.everConnected {
+		s.connectTimer = time.AfterFunc(e.cfg.ConnectTimeout, s.connectTimeout)
+	}
+	s.mu.Unlock()
 	return s
 }
 

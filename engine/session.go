@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"context"
 	"slices"
 	"sync"
 	"time"
@@ -15,9 +14,8 @@ import (
 
 // session is the engine's side of one connection: its sockets, one per connected namespace.
 type session struct {
-	e            *Engine
-	conn         transport.Conn
-	connectTimer *time.Timer
+	e    *Engine
+	conn transport.Conn
 
 	// Rate limits (nil when disabled), used by the reader only.
 	events, bytes  *rate.Limiter
@@ -30,6 +28,9 @@ type session struct {
 	sockets       []*Socket
 	closed        bool
 	everConnected bool
+	// connectTimer closes the connection if no namespace is connected in time; nil once one is, or
+	// once the session has closed (a stopped timer still holds ~0.1 KB).
+	connectTimer *time.Timer
 }
 
 func (s *session) errorPacket(ns string, code uint32, msg string) {
@@ -159,7 +160,6 @@ func (s *session) connect(p *packet.Packet) {
 		// A native Connect's resume token and offset (Socket.IO's travel inside Auth).
 		presented: presentedSession{pid: p.PID, offset: p.Offset, hasOffset: p.Offset != ""},
 	}
-	sock.ctx, sock.cancel = context.WithCancel(context.Background())
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -186,8 +186,16 @@ func (s *session) remove(sock *Socket) {
 func (s *session) connected() {
 	s.mu.Lock()
 	s.everConnected = true
+	s.stopConnectTimerLocked()
 	s.mu.Unlock()
-	s.connectTimer.Stop()
+}
+
+// stopConnectTimerLocked stops the connect timer and lets it go. The caller holds s.mu.
+func (s *session) stopConnectTimerLocked() {
+	if s.connectTimer != nil {
+		s.connectTimer.Stop()
+		s.connectTimer = nil
+	}
 }
 
 func (s *session) connectTimeout() {
@@ -201,8 +209,8 @@ func (s *session) connectTimeout() {
 
 // Closed implements transport.Session.
 func (s *session) Closed(reason string) {
-	s.connectTimer.Stop()
 	s.mu.Lock()
+	s.stopConnectTimerLocked()
 	s.closed = true
 	socks := slices.Clone(s.sockets)
 	s.mu.Unlock()

@@ -48,11 +48,10 @@ type Socket struct {
 
 	state atomic.Int32
 
-	mu sync.Mutex
-	// ctx is the socket's context, cancelled when the socket disconnects; made by the first Context call
-	// (most sockets never need one), under mu.
-	ctx             context.Context
-	cancel          context.CancelFunc
+	// ctx is the socket's context, ended when the socket disconnects.
+	ctx socketContext
+
+	mu              sync.Mutex
 	pid             *actor.PID
 	closeSent       bool           // CloseSocket was sent to pid: its rooms are gone
 	observed        bool           // observers were told of the connect, and will be of the disconnect
@@ -149,17 +148,7 @@ func (s *Socket) Connected() bool { return s.state.Load() == sockConnected }
 
 // Context returns a context that is cancelled when the socket disconnects (already cancelled once it
 // has).
-func (s *Socket) Context() context.Context {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.ctx == nil {
-		s.ctx, s.cancel = context.WithCancel(context.Background())
-		if s.state.Load() == sockDisconnected {
-			s.cancel()
-		}
-	}
-	return s.ctx
-}
+func (s *Socket) Context() context.Context { return &s.ctx }
 
 // Rooms returns the rooms the socket is in, its own-id room included, sorted. It asks the socket's actor,
 // which owns the set, and waits for the answer or for ctx. Once the socket has disconnected it returns
@@ -420,11 +409,8 @@ func (s *Socket) teardown(reason string) {
 		s.observed = false
 		s.observeDisconnected(reason)
 	}
-	cancel := s.cancel // nil when no one asked for the context: a later Context call makes a cancelled one
 	s.mu.Unlock()
-	if cancel != nil {
-		cancel()
-	}
+	s.ctx.end()
 
 	s.sess.remove(s)
 	for _, fn := range acks {
