@@ -244,3 +244,39 @@ func TestBatchConnOnClose(t *testing.T) {
 		t.Fatal("OnClose accepted a function after Close")
 	}
 }
+
+// TestParkReader: a reader parked and unparked reads on from its source, with a buffer of its own again
+// (a parked one's or a new one), however many readers park and unpark in turn.
+func TestParkReader(t *testing.T) {
+	pr, pw := io.Pipe()
+	br := bufio.NewReaderSize(pr, 512)
+	other := bufio.NewReaderSize(strings.NewReader("other"), 512)
+	go func() {
+		for _, s := range []string{"one", "two", "three"} {
+			pw.Write([]byte(s))
+		}
+		pw.Close()
+	}()
+	for _, want := range []string{"one", "two", "three"} {
+		got := make([]byte, len(want))
+		if _, err := io.ReadFull(br, got); err != nil || string(got) != want {
+			t.Fatalf("read %q, %v; want %q", got, err, want)
+		}
+		transport.ParkReader(br)
+		if br.Buffered() != 0 || br.Size() != 0 {
+			t.Fatalf("parked reader: %d buffered, size %d", br.Buffered(), br.Size())
+		}
+		transport.ParkReader(other) // another connection's buffer joins the pool
+		transport.UnparkReader(other, strings.NewReader("other"))
+		transport.UnparkReader(br, pr)
+		if br.Size() < 512 {
+			t.Fatalf("unparked reader's buffer: %d bytes", br.Size())
+		}
+	}
+	if b, err := io.ReadAll(other); err != nil || string(b) != "other" {
+		t.Fatalf("the other reader read %q, %v", b, err)
+	}
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Fatalf("after the source's end: %v, want EOF", err)
+	}
+}

@@ -58,6 +58,7 @@ type Conn struct {
 	rd     ReadDeadliner // nil: no quiet wait
 	resume func()
 	idle   func() bool
+	parked func(bool) // nil, or set by OnPark
 	idx    uint32
 	gen    uint32
 	ep     *epoll      // valid while registered (the poller keeps it open while n > 0)
@@ -171,8 +172,18 @@ func (c *Conn) Park() bool {
 	}
 	c.added = true
 	c.state = parked
+	if c.parked != nil {
+		c.parked(true)
+	}
 	return true
 }
+
+// OnPark sets f, which the poller calls under the Conn's lock: with true when the connection parks (its
+// reader's goroutine is about to return), with false when it stops being parked (it became readable, or
+// Close was called), before its reader is resumed and before Close returns, so before anything else
+// may read the connection. A reader lets its buffers go while parked with it. Call it after Register,
+// before the connection can be parked or closed.
+func (c *Conn) OnPark(f func(parked bool)) { c.parked = f }
 
 // parkable reports whether the connection may park now: the reader owns it, epoll takes it, and the
 // reader's buffers hold no unread byte. The caller holds c.mu.
@@ -215,6 +226,9 @@ func (c *Conn) Close() {
 		c.added = false
 	}
 	if wasParked {
+		if c.parked != nil {
+			c.parked(false)
+		}
 		c.dispatch() // before release: the work channel stays open while c is registered
 	}
 	c.mu.Unlock()
@@ -270,6 +284,9 @@ func (p *Poller) fire(idx, gen uint32) {
 		return
 	}
 	c.state = running
+	if c.parked != nil {
+		c.parked(false)
+	}
 	c.dispatch()
 	c.mu.Unlock()
 }

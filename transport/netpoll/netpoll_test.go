@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"slices"
 	"sync"
 	"syscall"
 	"testing"
@@ -432,4 +433,60 @@ func TestQuietWaitEnds(t *testing.T) {
 		pc.Close()
 		wg.Wait()
 	}
+}
+
+// TestOnPark: the OnPark function hears of each park (true) and of each end of one (false) before the
+// resume runs, by readability or by Close; a Park that does not park (bytes in the quiet wait, or a
+// connection that is not idle) and a Close of a running connection call nothing.
+func TestOnPark(t *testing.T) {
+	var wg sync.WaitGroup
+	p := netpoll.New(wg.Go, 20*time.Millisecond)
+	client, server := tcpPair(t, listen(t))
+	var mu sync.Mutex
+	var calls []bool
+	woke := make(chan []bool, 1)
+	busy := false
+	pc := p.Register(rawConn(t, server), server, func() {
+		mu.Lock()
+		woke <- slices.Clone(calls) // what the resume finds: the false already called
+		mu.Unlock()
+	}, func() bool { return !busy })
+	pc.OnPark(func(parked bool) {
+		mu.Lock()
+		calls = append(calls, parked)
+		mu.Unlock()
+	})
+
+	busy = true
+	if pc.Park() {
+		t.Fatal("parked a connection that was not idle")
+	}
+	busy = false
+	client.Write([]byte("x"))
+	if pc.Park() {
+		t.Fatal("parked with a byte in the quiet wait")
+	}
+	server.Read(make([]byte, 1))
+	if !pc.Park() {
+		t.Fatal("Park failed")
+	}
+	client.Write([]byte("y"))
+	if got := <-woke; !slices.Equal(got, []bool{true, false}) {
+		t.Fatalf("calls at the resume by readability: %v, want [true false]", got)
+	}
+	server.Read(make([]byte, 1))
+	if !pc.Park() {
+		t.Fatal("Park failed")
+	}
+	pc.Close()
+	if got := <-woke; !slices.Equal(got, []bool{true, false, true, false}) {
+		t.Fatalf("calls at the resume by Close: %v, want [true false true false]", got)
+	}
+	pc.Close()
+	mu.Lock()
+	if len(calls) != 4 {
+		t.Fatalf("calls after a second Close: %v", calls)
+	}
+	mu.Unlock()
+	wg.Wait()
 }
