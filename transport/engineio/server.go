@@ -451,8 +451,6 @@ func (srv *Server) newSession(r *http.Request, tr string, adm *admission) *Sessi
 		id:      srv.opts.NewSID(),
 		srv:     srv,
 		tr:      tr,
-		closed:  make(chan struct{}),
-		drained: make(chan struct{}),
 		queue:   transport.NewQueueOf(srv.opts.QueueBytes, Frame.size),
 		meter:   srv.opts.Meter.Shard(),
 		release: adm.release,

@@ -59,7 +59,6 @@ type Session struct {
 	ended      bool       // OnClose was called; guarded by dispatchMu
 
 	closeOnce sync.Once
-	closed    chan struct{} // closed by closeWith
 	closing   atomic.Bool
 	aborted   atomic.Bool // closing without delivering what is queued
 	gone      atomic.Bool // requests for this sid are answered "Session ID unknown"
@@ -75,7 +74,7 @@ type Session struct {
 	getCancel   context.CancelCauseFunc // ends the pending GET's wait, with a pollEnd cause
 	getDone     chan struct{}           // closed when the pending GET has answered
 	postActive  bool
-	drained     chan struct{} // closed (once: see drainedDone) when a poll delivered the close packet
+	drained     chan struct{} // made by a teardown that waits for it; closed (see drainedDone) when a poll delivered the close packet
 	drainedDone bool
 	// WebSocket state.
 	probing   bool          // a WebSocket is connected for an upgrade and not yet confirmed
@@ -193,7 +192,6 @@ func (s *Session) closeWith(reason string, kind closeKind, code int) {
 		live := s.live
 		s.mu.Unlock()
 		s.queue.Shut()
-		close(s.closed)
 		s.hbMu.Lock()
 		if s.hbTimer != nil {
 			s.hbTimer.Stop()
@@ -380,10 +378,20 @@ const crossedPollGrace = 500 * time.Millisecond
 
 // waitDrained waits until a poll has delivered the session's last packet, for at most d.
 func (s *Session) waitDrained(d time.Duration) {
+	s.mu.Lock()
+	if s.drainedDone {
+		s.mu.Unlock()
+		return
+	}
+	if s.drained == nil {
+		s.drained = make(chan struct{})
+	}
+	drained := s.drained
+	s.mu.Unlock()
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
-	case <-s.drained:
+	case <-drained:
 	case <-t.C:
 	case <-s.srv.hard.Done():
 	}
@@ -393,7 +401,9 @@ func (s *Session) waitDrained(d time.Duration) {
 func (s *Session) markDrained() {
 	if !s.drainedDone {
 		s.drainedDone = true
-		close(s.drained)
+		if s.drained != nil {
+			close(s.drained)
+		}
 	}
 }
 
