@@ -96,7 +96,7 @@ func (b BroadcastOperator) sendAnyway(n *Namespace, op actors.Op, p *packet.Pack
 	e.flow.admit(msg)
 	if e.link != nil && !b.local {
 		// Before the local send: the peers' legs must be on the collector before the local leg can end.
-		e.link.forward(e.link.targetNodes(n.name, b.rooms), n.name, msg, deadline)
+		e.link.route(n.name, b.rooms, msg, deadline)
 	}
 	e.system.Root.Send(n.pid, msg)
 }

@@ -66,6 +66,15 @@ type link struct {
 	// interest says which peers a room operation must reach (interest.go); changed only from the node
 	// router's callbacks and the namespace actors' room creation and deletion.
 	interest *clusterlink.Interest
+	// routes is held for reading by an operation from its look-up of interest to the queueing of its
+	// envelopes (route), and for writing by a peer's interest update before it is acknowledged
+	// (remoteInterest): an operation that looked up the peers before the update is on its streams
+	// before the acknowledgement, and so before anything the peer does once acknowledged (a recovery
+	// handover's barrier counts on it: recovery_cluster.go).
+	routes sync.RWMutex
+	// afterTargets and beforeRoutesWait, when set (by tests only), run in route between the look-up and
+	// the queueing, and in remoteInterest before it waits for the operations in flight.
+	afterTargets, beforeRoutesWait atomic.Pointer[func()]
 
 	tunnels *tunnel.Tunnels // requests relayed to the node of their session (relay.go)
 
@@ -130,6 +139,18 @@ func (e *Engine) startCluster(ctx context.Context) error {
 	}
 	e.link.tunnels.Start()
 	return nil
+}
+
+// route forwards b to the peers an operation on rooms of namespace ns must reach (targetNodes), under
+// routes (see link.routes).
+func (l *link) route(ns string, rooms []string, b *actors.Broadcast, deadline time.Time) {
+	l.routes.RLock()
+	defer l.routes.RUnlock()
+	nodes := l.targetNodes(ns, rooms)
+	if f := l.afterTargets.Load(); f != nil {
+		(*f)()
+	}
+	l.forward(nodes, ns, b, deadline)
 }
 
 // forward sends a broadcast to peers. With a collector, each peer is one more leg of it, settled by the

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -230,6 +231,46 @@ func TestClusterJoinThenEmitVisibility(t *testing.T) {
 		if ev.Decode(&got); got != room {
 			t.Fatalf("emit to %s right after the join: got %q %v", room, ev.Name, ev.Args)
 		}
+	}
+}
+
+// TestClusterInterestAckAfterRoutedEmits: a node acknowledges a peer's new interest only once every
+// operation that looked up its peers before the update has queued its envelopes, so nothing routed by
+// the old interest reaches a peer after what the acknowledgement lets happen (a recovery handover's
+// barrier counts on it). Node 0's emit is held between its look-up and its send while node 1's socket
+// joins the room: the join must not complete before the emit is released.
+func TestClusterInterestAckAfterRoutedEmits(t *testing.T) {
+	hs := startNodes(t, 2, nil)
+	u := hs[1].connect("/", nil)
+	held, release := make(chan struct{}), make(chan struct{})
+	releaseEmit := sync.OnceFunc(func() { close(release) })
+	t.Cleanup(releaseEmit) // a failing test still lets the emit go before the nodes stop
+	var once sync.Once
+	hs[0].e.SetAfterTargets(func() { once.Do(func() { close(held); <-release }) })
+	emitted := make(chan struct{})
+	go func() {
+		defer close(emitted)
+		hs[0].e.To("r").Emit("m", 1)
+	}()
+	<-held
+	waiting := make(chan struct{}, 1)
+	hs[0].e.SetBeforeRoutesWait(func() {
+		select {
+		case waiting <- struct{}{}:
+		default:
+		}
+	})
+	joined := make(chan error, 1)
+	go func() { joined <- hs[1].server(u.ID()).Join(ctxT(t), "r") }()
+	select {
+	case <-waiting:
+	case err := <-joined:
+		t.Fatalf("the join completed (err %v) while an emit routed before it was still unsent", err)
+	}
+	releaseEmit()
+	<-emitted
+	if err := <-joined; err != nil {
+		t.Fatal(err)
 	}
 }
 

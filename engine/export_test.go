@@ -19,3 +19,11 @@ func (e *Engine) HoldBudget() (release func()) {
 
 // IsQualifiedSID exposes isQualifiedSID.
 var IsQualifiedSID = isQualifiedSID
+
+// SetAfterTargets sets a function that runs in every cluster operation between its look-up of the peers
+// it must reach and the queueing of its envelopes (nil: none).
+func (e *Engine) SetAfterTargets(f func()) { e.link.afterTargets.Store(&f) }
+
+// SetBeforeRoutesWait sets a function that runs when a peer's interest update is about to wait for the
+// operations in flight, before it is acknowledged.
+func (e *Engine) SetBeforeRoutesWait(f func()) { e.link.beforeRoutesWait.Store(&f) }

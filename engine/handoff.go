@@ -388,7 +388,7 @@ func (l *link) fence(n *Namespace, room string, done func()) {
 	c := actors.NewCollector()
 	b := &actors.Broadcast{Rooms: []string{fenceRoom}, Op: actors.OpFetch, Collector: c}
 	deadline := time.Now().Add(fenceTimeout)
-	l.forward(l.targetNodes(n.name, []string{room}), n.name, b, deadline)
+	l.route(n.name, []string{room}, b, deadline)
 	e.system.Root.Send(n.pid, b)
 	go func() {
 		defer e.wg.done()

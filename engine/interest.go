@@ -54,6 +54,12 @@ func (l *link) peerUp(id string) {
 func (l *link) remoteInterest(from string, m *clusterv1.Interest) {
 	l.interest.Update(from, m)
 	if m.RequestId != 0 {
+		// The operations that looked up the peers before the update queue their envelopes first.
+		if f := l.beforeRoutesWait.Load(); f != nil {
+			(*f)()
+		}
+		l.routes.Lock()
+		l.routes.Unlock() // nothing to do under it: taking it was the wait
 		l.node.Send(from, &clusterv1.Envelope{Body: &clusterv1.Envelope_InterestAck{InterestAck: &clusterv1.InterestAck{RequestId: m.RequestId}}})
 	}
 }

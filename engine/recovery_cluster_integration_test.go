@@ -131,7 +131,7 @@ func TestRecoverAcrossNodesWhileEmitting(t *testing.T) {
 		for next(c.read()) {
 		}
 		if len(nums) != sent {
-			t.Fatalf("round %d: %d of %d numbers (first %v)", round, len(nums), sent, nums[:min(len(nums), 5)])
+			t.Fatalf("round %d: %d of %d numbers: %v", round, len(nums), sent, nums)
 		}
 		for i, n := range nums {
 			if n != i {
