@@ -25,6 +25,8 @@ type fakeSocket struct {
 	events []string // "send <name>", "expect <ack id>", "disconnect <close>"
 	sent   []string // names of the queued packets since the last take
 	acks   map[uint64]func([]packet.Arg, error)
+	// hold, when set, runs once, in the next Send, before it records (a test holds the sender there).
+	hold func()
 }
 
 func newFakeSocket() *fakeSocket {
@@ -32,6 +34,13 @@ func newFakeSocket() *fakeSocket {
 }
 
 func (f *fakeSocket) Send(p *packet.Packet) error {
+	f.mu.Lock()
+	hold := f.hold
+	f.hold = nil
+	f.mu.Unlock()
+	if hold != nil {
+		hold()
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.events = append(f.events, "send "+p.Name)

@@ -147,7 +147,11 @@ func (s *socketActor) close(ctx actor.Context) {
 		return
 	}
 	s.closed = true
-	s.ref.closed.Store(true)
+	if !s.draining {
+		// A draining socket's emits go on to its Outbox until its rooms confirm the leave: the rooms
+		// apply them through the sockRef, so it must not refuse them (CloseSocket.Drain).
+		s.ref.closed.Store(true)
+	}
 	rooms := slices.DeleteFunc(s.roomList(), func(r string) bool { return r == s.sid })
 	for r := range s.joining {
 		rooms = append(rooms, r) // the room holds it if it accepted meanwhile

@@ -9,6 +9,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/roomio/roomio/actors"
+	"github.com/roomio/roomio/internal/packet"
 )
 
 func TestCloseSocketLeavesItsRooms(t *testing.T) {
@@ -140,5 +141,40 @@ func TestCloseHandshake(t *testing.T) {
 	eventually(t, "stopped", func() bool { return live.Sockets.Load() == 0 })
 	if len(f.log()) != 0 {
 		t.Fatalf("the closed socket acted: %q", f.log())
+	}
+}
+
+// TestDrainKeepsEmitsInFlight: with CloseSocket.Drain, the emits on their way through a room when the
+// socket starts leaving still reach its Outbox, up to the room's confirmation of the leave (connection
+// state recovery hands them to another node). The room is held inside the first emit's delivery while
+// the socket handles the CloseSocket, so the two that wait behind it in the room's mailbox are applied
+// after it.
+func TestDrainKeepsEmitsInFlight(t *testing.T) {
+	h := newHarness(t)
+	s := h.addSocket("s1", 0)
+	if err := h.join(s, "r"); err != nil {
+		t.Fatal(err)
+	}
+	entered, release := make(chan struct{}), make(chan struct{})
+	s.mu.Lock()
+	s.hold = func() { close(entered); <-release }
+	s.mu.Unlock()
+	for _, name := range []string{"m1", "m2", "m3"} {
+		h.sys.Root.Send(h.ns, &actors.Broadcast{Rooms: []string{"r"}, Op: actors.OpEmit, Packet: &packet.Packet{Kind: packet.KindEvent, Name: name}})
+	}
+	<-entered
+	stopped := make(chan struct{})
+	h.sys.Root.Send(s.pid, &actors.CloseSocket{Drain: true, Stopped: func() { close(stopped) }})
+	if _, err := getRooms(h.sys, s.pid); err != nil { // answered after the CloseSocket
+		t.Fatal(err)
+	}
+	close(release)
+	select {
+	case <-stopped:
+	case <-time.After(wait):
+		t.Fatal("the socket did not stop")
+	}
+	if got := s.take(); !slices.Equal(got, []string{"m1", "m2", "m3"}) {
+		t.Fatalf("queued %v, want [m1 m2 m3]", got)
 	}
 }

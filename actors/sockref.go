@@ -23,7 +23,7 @@ type sockRef struct {
 
 	mu     sync.RWMutex
 	rooms  roomSet     // includes the socket's own id; written by the socket actor only
-	closed atomic.Bool // set when the socket starts its end: emits are no longer applied
+	closed atomic.Bool // set when the socket starts its end (unless it drains): emits are no longer applied
 }
 
 // addRoom and delRoom change the room set; only the socket actor calls them.
