@@ -14,17 +14,16 @@ import (
 // Handshake (KeepHandshake).
 const DefaultHeaderBytes = 8 << 10
 
-// KeptHandshake is the opening request's details as a connection keeps them for its whole life: the
-// query stays inside the URL and the headers are one slice of names and values, bounded. Handshake
-// builds the maps on each call; a connection's handshake is asked for rarely (at connect, to authorise
-// a join, by FetchSockets), while the maps kept for a connection's life cost ~0.8 KB each.
+// KeptHandshake is the opening request's details as a connection keeps them for its whole life, in one
+// string: the URL (the query inside it), the remote address, then the bounded headers' names and values,
+// back to back, with their lengths alongside: two allocations per connection, where keeping the
+// request's own strings kept a dozen small ones. Handshake builds the maps on each call; a connection's handshake is asked for rarely (at connect, to
+// authorise a join, by FetchSockets), while maps kept for a connection's life cost ~0.8 KB each.
 type KeptHandshake struct {
-	url        string
-	query      string   // the raw query, a substring of url
-	headers    []string // name, value, name, value, ...: names sorted, a name's values in order
-	remoteAddr string
-	time       time.Time
-	secure     bool
+	text   string
+	lens   []uint32 // len(URL), len(remote address), then len(name), len(value) of each header kept
+	time   time.Time
+	secure bool
 }
 
 // KeepHandshake keeps r's details. Of its headers it keeps at most maxHeaderBytes bytes of names and
@@ -36,58 +35,79 @@ func KeepHandshake(r *http.Request, maxHeaderBytes int) KeptHandshake {
 	if maxHeaderBytes <= 0 {
 		maxHeaderBytes = DefaultHeaderBytes
 	}
-	u := r.URL.String()
-	var query string
-	if r.URL.RawQuery != "" && strings.HasSuffix(u, r.URL.RawQuery) {
-		query = u[len(u)-len(r.URL.RawQuery):]
-	} else {
-		query = r.URL.RawQuery
-	}
 	names := make([]string, 0, len(r.Header))
-	n := 0
+	values := 0
 	for name, vs := range r.Header {
 		names = append(names, name)
-		n += len(vs)
+		values += len(vs)
 	}
 	slices.Sort(names)
-	headers := make([]string, 0, 2*n)
-	left := maxHeaderBytes
-	for _, name := range names {
-		for _, v := range r.Header[name] {
-			if len(name)+len(v) > left {
-				break
+	// The headers kept, in order: both passes below take the same ones.
+	kept := func(f func(name, v string)) {
+		left := maxHeaderBytes
+		for _, name := range names {
+			for _, v := range r.Header[name] {
+				if len(name)+len(v) > left {
+					break
+				}
+				left -= len(name) + len(v)
+				f(name, v)
 			}
-			left -= len(name) + len(v)
-			headers = append(headers, name, v)
 		}
 	}
-	return KeptHandshake{url: u, query: query, headers: slices.Clip(headers), remoteAddr: r.RemoteAddr,
-		time: time.Now(), secure: r.TLS != nil}
+	u := r.URL.String()
+	lens := make([]uint32, 2, 2+2*values)
+	lens[0], lens[1] = uint32(len(u)), uint32(len(r.RemoteAddr))
+	size := len(u) + len(r.RemoteAddr)
+	kept(func(name, v string) {
+		lens = append(lens, uint32(len(name)), uint32(len(v)))
+		size += len(name) + len(v)
+	})
+	var b strings.Builder
+	b.Grow(size)
+	b.WriteString(u)
+	b.WriteString(r.RemoteAddr)
+	kept(func(name, v string) {
+		b.WriteString(name)
+		b.WriteString(v)
+	})
+	return KeptHandshake{text: b.String(), lens: slices.Clip(lens), time: time.Now(), secure: r.TLS != nil}
 }
 
 // RemoteAddr returns the client's address (Handshake's RemoteAddr), without building the rest.
-func (k KeptHandshake) RemoteAddr() string { return k.remoteAddr }
+func (k KeptHandshake) RemoteAddr() string {
+	if len(k.lens) < 2 {
+		return ""
+	}
+	return k.text[k.lens[0] : k.lens[0]+k.lens[1]]
+}
 
 // Handshake returns the details kept, with maps of its own: the caller may change them.
 func (k KeptHandshake) Handshake() Handshake {
-	q, _ := url.ParseQuery(k.query) // what url.URL.Query keeps of a malformed query
-	var h http.Header
-	if len(k.headers) > 0 {
-		h = make(http.Header, len(k.headers)/2)
-		values := make([]string, len(k.headers)/2) // one backing array, as http.Header.Clone does
-		for i := 0; i < len(k.headers); i += 2 {
-			name := k.headers[i]
-			values[i/2] = k.headers[i+1]
-			if vs, ok := h[name]; ok {
-				h[name] = append(vs, values[i/2])
-			} else {
-				h[name] = values[i/2 : i/2+1 : i/2+1]
-			}
-		}
-	} else {
-		h = http.Header{}
+	hs := Handshake{Headers: http.Header{}, Time: k.time, Secure: k.secure}
+	if len(k.lens) < 2 {
+		hs.Query = url.Values{}
+		return hs
 	}
-	return Handshake{URL: k.url, Query: q, Headers: h, RemoteAddr: k.remoteAddr, Time: k.time, Secure: k.secure}
+	hs.URL = k.text[:k.lens[0]]
+	hs.RemoteAddr = k.RemoteAddr()
+	_, rawQuery, _ := strings.Cut(hs.URL, "?")
+	hs.Query, _ = url.ParseQuery(rawQuery) // what url.URL.Query keeps of a malformed query
+	off := int(k.lens[0] + k.lens[1])
+	values := make([]string, (len(k.lens)-2)/2) // one backing array, as http.Header.Clone does
+	for i := 2; i+1 < len(k.lens); i += 2 {
+		name := k.text[off : off+int(k.lens[i])]
+		off += int(k.lens[i])
+		j := (i - 2) / 2
+		values[j] = k.text[off : off+int(k.lens[i+1])]
+		off += int(k.lens[i+1])
+		if vs, ok := hs.Headers[name]; ok {
+			hs.Headers[name] = append(vs, values[j])
+		} else {
+			hs.Headers[name] = values[j : j+1 : j+1]
+		}
+	}
+	return hs
 }
 
 // AddrLimit counts the open connections of each remote IP address and refuses one beyond Max. Both
