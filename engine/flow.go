@@ -68,13 +68,15 @@ func (f *flow) release(b *actors.Broadcast) {
 
 func (f *flow) full() bool { return f.count.Load() >= f.maxCount || f.bytes.Load() >= f.maxBytes }
 
-// wakeIfRoom lets the oldest waiter go when the budget has room.
+// wakeIfRoom lets the oldest waiter go when the budget has room. The budget is looked at again under
+// the lock: a caller held up between a first look and the lock (a settling actor's goroutine, preempted)
+// would otherwise let a waiter go after the budget filled, one more broadcast beyond it per such caller.
 func (f *flow) wakeIfRoom() {
 	if !f.waiting.Load() || f.full() {
 		return
 	}
 	f.mu.Lock()
-	if len(f.queue) > 0 {
+	if len(f.queue) > 0 && !f.full() {
 		close(f.queue[0])
 		f.queue[0] = nil
 		f.queue = f.queue[1:]
