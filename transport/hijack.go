@@ -73,29 +73,31 @@ func (w *UpgradeWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	return bc, bufio.NewReadWriter(br, bufio.NewWriterSize(bc, hijackWriteBuffer)), nil
 }
 
-// parkedBuffers holds read buffers that parked connections let go (ParkReader): whole bufio.Readers,
-// since bufio takes no buffer of the caller's.
+// parkedBuffers holds read buffers that parked connections let go (ReleaseWhileParked): whole
+// bufio.Readers, since bufio takes no buffer of the caller's.
 var parkedBuffers sync.Pool
 
-// ParkReader lets go of br's buffer while its connection is parked (package transport/netpoll): an
-// idle connection then keeps the reader's struct (~100 B), not its buffer (hijackReadBuffer). br must
-// hold no unread byte (Buffered() == 0), and must not be read before UnparkReader.
-func ParkReader(br *bufio.Reader) {
-	held := new(bufio.Reader)
-	*held = *br
-	*br = bufio.Reader{}
-	parkedBuffers.Put(held)
-}
-
-// UnparkReader gives br, emptied by ParkReader, a buffer again (one a parked connection let go, or a
-// new one), reading from src.
-func UnparkReader(br *bufio.Reader, src io.Reader) {
-	if held, ok := parkedBuffers.Get().(*bufio.Reader); ok {
-		*br = *held // held is dropped: nothing else refers to its buffer
-		br.Reset(src)
-		return
+// ReleaseWhileParked returns the function for netpoll.Conn.OnPark that lets br's buffer go while its
+// connection is parked: an idle connection then keeps the reader's struct (~100 B), not its buffer
+// (hijackReadBuffer). When the connection stops being parked, br gets a buffer again (one a parked
+// connection let go, or a new one) and reads from src. The poller parks a connection only when br holds
+// no unread byte, and calls the function before anything may read br again.
+func ReleaseWhileParked(br *bufio.Reader, src io.Reader) func(parked bool) {
+	return func(parked bool) {
+		if parked {
+			held := new(bufio.Reader)
+			*held = *br
+			*br = bufio.Reader{}
+			parkedBuffers.Put(held)
+			return
+		}
+		if held, ok := parkedBuffers.Get().(*bufio.Reader); ok {
+			*br = *held // held is dropped: nothing else refers to its buffer
+			br.Reset(src)
+			return
+		}
+		*br = *bufio.NewReaderSize(src, hijackReadBuffer)
 	}
-	*br = *bufio.NewReaderSize(src, hijackReadBuffer)
 }
 
 // Unwrap returns the wrapped ResponseWriter (for http.ResponseController).

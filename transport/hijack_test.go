@@ -245,12 +245,14 @@ func TestBatchConnOnClose(t *testing.T) {
 	}
 }
 
-// TestParkReader: a reader parked and unparked reads on from its source, with a buffer of its own again
-// (a parked one's or a new one), however many readers park and unpark in turn.
-func TestParkReader(t *testing.T) {
+// TestReleaseWhileParked: a reader parked and unparked reads on from its source, with a buffer of its
+// own again (a parked one's or a new one), however many readers park and unpark in turn.
+func TestReleaseWhileParked(t *testing.T) {
 	pr, pw := io.Pipe()
 	br := bufio.NewReaderSize(pr, 512)
+	park := transport.ReleaseWhileParked(br, pr)
 	other := bufio.NewReaderSize(strings.NewReader("other"), 512)
+	parkOther := transport.ReleaseWhileParked(other, strings.NewReader("other"))
 	go func() {
 		for _, s := range []string{"one", "two", "three"} {
 			pw.Write([]byte(s))
@@ -262,13 +264,13 @@ func TestParkReader(t *testing.T) {
 		if _, err := io.ReadFull(br, got); err != nil || string(got) != want {
 			t.Fatalf("read %q, %v; want %q", got, err, want)
 		}
-		transport.ParkReader(br)
+		park(true)
 		if br.Buffered() != 0 || br.Size() != 0 {
 			t.Fatalf("parked reader: %d buffered, size %d", br.Buffered(), br.Size())
 		}
-		transport.ParkReader(other) // another connection's buffer joins the pool
-		transport.UnparkReader(other, strings.NewReader("other"))
-		transport.UnparkReader(br, pr)
+		parkOther(true) // another connection's buffer joins the pool
+		parkOther(false)
+		park(false)
 		if br.Size() < 512 {
 			t.Fatalf("unparked reader's buffer: %d bytes", br.Size())
 		}

@@ -189,13 +189,7 @@ func (s *Session) runWebSocket(ws *websocket.Conn, uw *transport.UpgradeWriter, 
 	// Every close of the socket (BatchConn.Close) takes the connection out of the poller first, and
 	// resumes its reader if it is parked.
 	if pc := s.srv.poller.Register(bc.RawConn(), bc, r.resumeFn, r.idle); pc != nil {
-		pc.OnPark(func(parked bool) {
-			if parked {
-				transport.ParkReader(r.br)
-			} else {
-				transport.UnparkReader(r.br, bc)
-			}
-		})
+		pc.OnPark(transport.ReleaseWhileParked(r.br, bc))
 		if bc.OnClose(pc.Close) {
 			r.pc = pc
 		} else {

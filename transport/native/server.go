@@ -330,13 +330,7 @@ func (c *Conn) serve() {
 	// the poller first, and resumes its reader if it is parked.
 	c.resumeFn = c.resume
 	if pc := c.srv.poller.Register(c.bc.RawConn(), c.bc, c.resumeFn, c.idle); pc != nil {
-		pc.OnPark(func(parked bool) {
-			if parked {
-				transport.ParkReader(c.br)
-			} else {
-				transport.UnparkReader(c.br, c.bc)
-			}
-		})
+		pc.OnPark(transport.ReleaseWhileParked(c.br, c.bc))
 		if c.bc.OnClose(pc.Close) {
 			c.pc = pc
 		} else {
