@@ -601,11 +601,8 @@ func (a *acceptor) Open(c transport.Conn) transport.Session {
 			}
 		}
 	}
-	s.mu.Lock()
-	if !s.closed && !s.everConnected {
-		s.connectTimer = time.AfterFunc(e.cfg.ConnectTimeout, s.connectTimeout)
-	}
-	s.mu.Unlock()
+	// Before the front-end has the session: nothing else reads the timer yet.
+	s.connectTimer = time.AfterFunc(e.cfg.ConnectTimeout, s.connectTimeout)
 	return s
 }
 

@@ -87,7 +87,7 @@ func (f *flow) wakeIfRoom() {
 
 // wait returns once the budget has room and every earlier waiter has gone, or errBackpressure after
 // timeout, or the error of the waiter's context (asked for only when it has to wait: a socket makes its
-// context on demand).
+// context's Done channel on demand).
 func (f *flow) wait(w interface{ Context() context.Context }, timeout time.Duration) error {
 	if !f.full() && !f.waiting.Load() {
 		return nil

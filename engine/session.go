@@ -29,7 +29,8 @@ type session struct {
 	closed        bool
 	everConnected bool
 	// connectTimer closes the connection if no namespace is connected in time; nil once one is, or
-	// once the session has closed (a stopped timer still holds ~0.1 KB).
+	// once the session has closed (a stopped timer still holds ~0.1 KB). Set by Open, before the
+	// front-end has the session.
 	connectTimer *time.Timer
 }
 
