@@ -202,7 +202,8 @@ func summary(w io.Writer, r *loadgen.Result) {
 		} else {
 			fmt.Fprintf(w, "server       pids %v: %d µs CPU over %.3f s (%.1f %% of a core)", s.PIDs, s.CPUMicros, s.WindowSec, s.CPUPct)
 			if r.Messages.Deliveries > 0 {
-				fmt.Fprintf(w, ", %.3f µs per delivery", s.CPUMicrosPerDelivery)
+				fmt.Fprintf(w, ", %.3f µs per delivery (%.3f of it system); this tool %.3f µs per delivery",
+					s.CPUMicrosPerDelivery, s.SysMicrosPerDelivery, s.ClientCPUMicrosPerDelivery)
 			}
 			fmt.Fprintf(w, "; RSS %d → %d KiB", s.RSSKiBBefore, s.RSSKiBAfter)
 			if r.Scenario == loadgen.Idle {

@@ -46,10 +46,12 @@ func serverFigure(f func(*ServerStats) float64) func(*Result) (float64, bool) {
 var (
 	messageMetrics = []compareMetric{
 		{"cpu_us_per_delivery", serverFigure(func(s *ServerStats) float64 { return s.CPUMicrosPerDelivery })},
+		{"sys_us_per_delivery", serverFigure(func(s *ServerStats) float64 { return s.SysMicrosPerDelivery })},
 		{"deliveries_per_s", func(r *Result) (float64, bool) { return r.Messages.DeliveriesPerSec, true }},
 		{"p50_ms", func(r *Result) (float64, bool) { return r.Latency.P50Ms, r.Latency.Count > 0 }},
 		{"p99_ms", func(r *Result) (float64, bool) { return r.Latency.P99Ms, r.Latency.Count > 0 }},
 		{"server_cpu_pct", serverFigure(func(s *ServerStats) float64 { return s.CPUPct })},
+		{"client_cpu_us_per_delivery", serverFigure(func(s *ServerStats) float64 { return s.ClientCPUMicrosPerDelivery })},
 	}
 	idleMetrics = []compareMetric{
 		{"rss_kib_per_conn", serverFigure(func(s *ServerStats) float64 { return s.RSSKiBPerConn })},

@@ -200,7 +200,7 @@ func (c Config) withDefaults() (Config, error) {
 		if pid <= 0 {
 			return bad("pid %d", pid)
 		}
-		if _, err := procCPUTicks(pid); err != nil {
+		if _, _, err := procCPUTicks(pid); err != nil {
 			return bad("%v", err)
 		}
 	}

@@ -473,11 +473,21 @@ func TestServerStats(t *testing.T) {
 	if want := math.Round(float64(s.CPUMicros)/float64(res.Messages.Deliveries)*1000) / 1000; s.CPUMicrosPerDelivery != want {
 		t.Errorf("cpu µs per delivery %v, want %d/%d = %v", s.CPUMicrosPerDelivery, s.CPUMicros, res.Messages.Deliveries, want)
 	}
+	if s.SysMicros < 0 || s.SysMicros > s.CPUMicros ||
+		s.SysMicrosPerDelivery != math.Round(float64(s.SysMicros)/float64(res.Messages.Deliveries)*1000)/1000 {
+		t.Errorf("system CPU %d µs (%v per delivery) of %d", s.SysMicros, s.SysMicrosPerDelivery, s.CPUMicros)
+	}
+	// The server is this process, so the tool's own CPU is the server's, read a moment apart (each
+	// reading exact to a clock tick: at most two ticks apart).
+	if d := s.ClientCPUMicros - s.CPUMicros; d < -20_000 || d > 20_000 ||
+		s.ClientCPUMicrosPerDelivery != math.Round(float64(s.ClientCPUMicros)/float64(res.Messages.Deliveries)*1000)/1000 {
+		t.Errorf("client CPU %d µs (%v per delivery), server %d µs", s.ClientCPUMicros, s.ClientCPUMicrosPerDelivery, s.CPUMicros)
+	}
 	checkJSON(t, res)
 	b, _ := json.Marshal(res)
 	var top map[string]any
 	_ = json.Unmarshal(b, &top)
-	for _, k := range []string{"server_cpu_us_per_delivery", "server_rss_kib_per_conn", "server_cpu_us", "label"} {
+	for _, k := range []string{"server_cpu_us_per_delivery", "server_sys_us_per_delivery", "client_cpu_us_per_delivery", "server_rss_kib_per_conn", "server_cpu_us", "label"} {
 		if _, ok := top[k]; !ok {
 			t.Errorf("JSON has no top-level %q", k)
 		}
@@ -528,7 +538,7 @@ func TestCompare(t *testing.T) {
 		r.Connections.Connected = 10
 		r.Messages.DeliveriesPerSec = dps
 		r.Latency = loadgen.LatencyStats{Count: 1, P50Ms: p99 / 2, P99Ms: p99}
-		r.ServerStats = &loadgen.ServerStats{CPUMicrosPerDelivery: cpu, RSSKiBPerConn: rss, CPUPct: 50}
+		r.ServerStats = &loadgen.ServerStats{CPUMicrosPerDelivery: cpu, SysMicrosPerDelivery: cpu / 2, ClientCPUMicrosPerDelivery: 10, RSSKiBPerConn: rss, CPUPct: 50}
 		return r
 	}
 	in := []*loadgen.Result{
@@ -554,9 +564,11 @@ func TestCompare(t *testing.T) {
 	}
 	for _, want := range []string{
 		"RATIO fanout.cpu_us_per_delivery B/A=0.417 (A=12.00 B=5.000)",
+		"RATIO fanout.sys_us_per_delivery B/A=0.417 (A=6.000 B=2.500)",
 		"RATIO fanout.deliveries_per_s B/A=2.000 (A=1000 B=2000)",
 		"RATIO fanout.p99_ms B/A=0.400 (A=5.000 B=2.000)",
 		"RATIO fanout.server_cpu_pct B/A=1.000 (A=50.00 B=50.00)",
+		"RATIO fanout.client_cpu_us_per_delivery B/A=1.000 (A=10.00 B=10.00)",
 		"RATIO idle.rss_kib_per_conn B/A=2.500 (A=20.00 B=50.00)",
 		"WARN B fanout run 1: 3 deliveries missing, 0 duplicated",
 		"12.00 [10.00 .. 20.00]",

@@ -27,6 +27,16 @@ type ServerStats struct {
 	CPUPct float64 `json:"server_cpu_pct"`
 	// CPUMicrosPerDelivery is CPUMicros / Messages.Deliveries (0 without deliveries).
 	CPUMicrosPerDelivery float64 `json:"server_cpu_us_per_delivery"`
+	// SysMicros is the system (kernel) part of CPUMicros: the time the processes spent in system calls
+	// and the kernel work charged to them (on loopback, a send also runs the receiving side's TCP
+	// processing and wake-up). SysMicrosPerDelivery is SysMicros / Messages.Deliveries.
+	SysMicros            int64   `json:"server_sys_us"`
+	SysMicrosPerDelivery float64 `json:"server_sys_us_per_delivery"`
+	// ClientCPUMicros is this tool's own CPU time (user + system) over the same window, and
+	// ClientCPUMicrosPerDelivery that over Messages.Deliveries: on a machine the server shares with the
+	// load generator, the two together bound how soon the last member of a fan-out can have its message.
+	ClientCPUMicros            int64   `json:"client_cpu_us"`
+	ClientCPUMicrosPerDelivery float64 `json:"client_cpu_us_per_delivery"`
 	// RSSKiBBefore and RSSKiBAfter are the processes' VmRSS summed, before the first connect and at the
 	// end of the window (every connection still open).
 	RSSKiBBefore int64 `json:"server_rss_kib_before"`
@@ -39,17 +49,19 @@ type ServerStats struct {
 	Error string `json:"server_error,omitempty"`
 }
 
-// procSample is the processes' summed CPU time (µs) and VmRSS (KiB) at one instant.
+// procSample is the processes' summed CPU time (user + system, and system alone, µs) and VmRSS (KiB) at
+// one instant.
 type procSample struct {
 	cpuMicros int64
+	sysMicros int64
 	rssKiB    int64
 }
 
-// sampleProcs reads /proc/PID/stat (utime + stime) and /proc/PID/status (VmRSS) of every pid.
+// sampleProcs reads /proc/PID/stat (utime, stime) and /proc/PID/status (VmRSS) of every pid.
 func sampleProcs(pids []int) (procSample, error) {
 	var s procSample
 	for _, pid := range pids {
-		ticks, err := procCPUTicks(pid)
+		utime, stime, err := procCPUTicks(pid)
 		if err != nil {
 			return procSample{}, err
 		}
@@ -57,38 +69,39 @@ func sampleProcs(pids []int) (procSample, error) {
 		if err != nil {
 			return procSample{}, err
 		}
-		s.cpuMicros += ticks * 1_000_000 / clockTicks()
+		s.cpuMicros += (utime + stime) * 1_000_000 / clockTicks()
+		s.sysMicros += stime * 1_000_000 / clockTicks()
 		s.rssKiB += rss
 	}
 	return s, nil
 }
 
-// procCPUTicks returns utime + stime of pid, in clock ticks.
-func procCPUTicks(pid int) (int64, error) {
+// procCPUTicks returns utime and stime of pid, in clock ticks.
+func procCPUTicks(pid int) (utime, stime int64, err error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0, fmt.Errorf("server pid %d: %w", pid, err)
+		return 0, 0, fmt.Errorf("server pid %d: %w", pid, err)
 	}
 	return parseStatTicks(b)
 }
 
 // parseStatTicks reads utime and stime (fields 14 and 15) of a /proc/PID/stat line. The command name
 // (field 2) is in parentheses and may hold spaces or parentheses, so fields are counted after the last ')'.
-func parseStatTicks(b []byte) (int64, error) {
+func parseStatTicks(b []byte) (utime, stime int64, err error) {
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
-		return 0, fmt.Errorf("malformed /proc stat %q", b)
+		return 0, 0, fmt.Errorf("malformed /proc stat %q", b)
 	}
 	f := strings.Fields(string(b[i+1:])) // f[0] is field 3 (state)
 	if len(f) < 13 {
-		return 0, fmt.Errorf("malformed /proc stat %q", b)
+		return 0, 0, fmt.Errorf("malformed /proc stat %q", b)
 	}
 	utime, err1 := strconv.ParseInt(f[11], 10, 64)
 	stime, err2 := strconv.ParseInt(f[12], 10, 64)
 	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("malformed /proc stat utime %q stime %q", f[11], f[12])
+		return 0, 0, fmt.Errorf("malformed /proc stat utime %q stime %q", f[11], f[12])
 	}
-	return utime + stime, nil
+	return utime, stime, nil
 }
 
 // procRSSKiB returns VmRSS of pid in KiB.
@@ -143,6 +156,7 @@ func auxvClockTicks(b []byte, def int64) int64 {
 type serverSampler struct {
 	stats        ServerStats
 	before, from procSample
+	self         procSample // this process at the window's start
 	start        time.Time
 }
 
@@ -165,6 +179,9 @@ func (s *serverSampler) windowStart() {
 	if s.from, err = sampleProcs(s.stats.PIDs); err != nil {
 		s.stats.Error = err.Error()
 	}
+	if s.self, err = sampleProcs([]int{os.Getpid()}); err != nil {
+		s.stats.Error = err.Error()
+	}
 	s.start = time.Now()
 }
 
@@ -179,8 +196,15 @@ func (s *serverSampler) windowEnd() {
 		s.stats.Error = err.Error()
 		return
 	}
+	self, err := sampleProcs([]int{os.Getpid()})
+	if err != nil {
+		s.stats.Error = err.Error()
+		return
+	}
+	s.stats.ClientCPUMicros = self.cpuMicros - s.self.cpuMicros
 	s.stats.WindowSec = round3(wall.Seconds())
 	s.stats.CPUMicros = to.cpuMicros - s.from.cpuMicros
+	s.stats.SysMicros = to.sysMicros - s.from.sysMicros
 	if wall > 0 {
 		s.stats.CPUPct = round3(float64(s.stats.CPUMicros) / float64(wall.Microseconds()) * 100)
 	}
@@ -194,6 +218,8 @@ func (s *serverSampler) fill(res *Result) {
 	}
 	if d := res.Messages.Deliveries; d > 0 {
 		s.stats.CPUMicrosPerDelivery = round3(float64(s.stats.CPUMicros) / float64(d))
+		s.stats.SysMicrosPerDelivery = round3(float64(s.stats.SysMicros) / float64(d))
+		s.stats.ClientCPUMicrosPerDelivery = round3(float64(s.stats.ClientCPUMicros) / float64(d))
 	}
 	if c := res.Connections.Connected; res.Scenario == Idle && c > 0 {
 		s.stats.RSSKiBPerConn = round3(float64(s.stats.RSSKiBAfter-s.stats.RSSKiBBefore) / float64(c))

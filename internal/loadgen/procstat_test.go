@@ -10,12 +10,12 @@ import (
 func TestParseStatTicks(t *testing.T) {
 	// A command name with spaces and parentheses: fields are counted after the last ')'.
 	line := "4242 (node (x) y) S 1 4242 4242 0 -1 4194560 1000 0 0 0 731 269 0 0 20 0 11 0 123 1 2 3\n"
-	got, err := parseStatTicks([]byte(line))
-	if err != nil || got != 731+269 {
-		t.Errorf("parseStatTicks = %d, %v; want 1000", got, err)
+	u, s, err := parseStatTicks([]byte(line))
+	if err != nil || u != 731 || s != 269 {
+		t.Errorf("parseStatTicks = %d, %d, %v; want 731, 269", u, s, err)
 	}
 	for _, bad := range []string{"", "4242 node S 1", "4242 (x) S 1 2 3", "1 (x) S 1 1 1 0 -1 0 0 0 0 0 u s"} {
-		if _, err := parseStatTicks([]byte(bad)); err == nil {
+		if _, _, err := parseStatTicks([]byte(bad)); err == nil {
 			t.Errorf("parseStatTicks(%q): no error", bad)
 		}
 	}
@@ -75,7 +75,8 @@ func TestSampleProcs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a.rssKiB <= 0 || a.cpuMicros < 0 || b.cpuMicros <= 0 || b.cpuMicros < 2*a.cpuMicros || b.rssKiB <= a.rssKiB {
+	if a.rssKiB <= 0 || a.cpuMicros < 0 || b.cpuMicros <= 0 || b.cpuMicros < 2*a.cpuMicros || b.rssKiB <= a.rssKiB ||
+		a.sysMicros < 0 || a.sysMicros > a.cpuMicros || b.sysMicros > b.cpuMicros {
 		t.Errorf("samples %+v then (pid twice) %+v", a, b)
 	}
 	if _, err := sampleProcs([]int{pid, 1 << 30}); err == nil {
