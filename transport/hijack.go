@@ -17,11 +17,21 @@ import (
 // Buffer sizes of a hijacked WebSocket connection. coder/websocket reads frame headers through the
 // reader and writes every frame through the writer, then flushes it into the [BatchConn] under it, which
 // gathers a batch anyway: neither needs net/http's 4 KiB. A read of a payload at least as large as the
-// reader's buffer goes straight to the socket.
+// reader's buffer goes straight to the socket. Data messages do not go through the writer at all
+// (BatchConn.WriteMessage); coder/websocket writes only control frames (pong, close) and the upgrade's
+// probe through it, and each must reach the BatchConn in one Write, which its lock keeps whole among the
+// batches: the writer holds the largest control frame, a 2-byte header and 125 bytes of payload (RFC
+// 6455 §5.5), and nothing more, since every connection keeps it for its whole life.
 const (
 	hijackReadBuffer  = 512
-	hijackWriteBuffer = 256
+	hijackWriteBuffer = 128
 )
+
+// maxControlFrame is a server's largest control frame (unmasked): hijackWriteBuffer must hold it, or the
+// constant conversion below fails to compile.
+const maxControlFrame = 2 + 125
+
+const _ = uint(hijackWriteBuffer - maxControlFrame)
 
 // UpgradeWriter is the http.ResponseWriter to give websocket.Accept: its Hijack hands coder/websocket a
 // [BatchConn] over the hijacked connection with small buffers (hijackReadBuffer, hijackWriteBuffer)
