@@ -27,7 +27,7 @@ type Queue[T any] struct {
 	max     int
 	done    bool // no more pushes accepted
 	dropped uint64
-	ready   chan struct{} // capacity 1: "something to do"
+	ready   chan struct{} // capacity 1: "something to do"; made by the first Take (drained queues never wait)
 	meter   *MeterShard   // nil: not counted
 	start   func()        // SetDrain's consumer starter; nil: consumers Take
 	running bool          // a drain consumer is running (or about to): no other is started
@@ -46,7 +46,7 @@ func NewQueue(maxBytes int) *Queue[[]byte] {
 
 // NewQueueOf returns a queue of T holding at most maxBytes, as measured by size.
 func NewQueueOf[T any](maxBytes int, size func(T) int) *Queue[T] {
-	return &Queue[T]{max: maxBytes, sizeOf: size, ready: make(chan struct{}, 1)}
+	return &Queue[T]{max: maxBytes, sizeOf: size}
 }
 
 // Push queues b. It reports false when the queue has been closed or just overflowed; overflow is true
@@ -204,9 +204,10 @@ func (q *Queue[T]) wake() {
 		}
 		return
 	}
+	ready := q.ready // nil until a Take waits: nothing to signal
 	q.mu.Unlock()
 	select {
-	case q.ready <- struct{}{}:
+	case ready <- struct{}{}:
 	default:
 	}
 }
@@ -271,9 +272,13 @@ func (q *Queue[T]) Take(ctx context.Context, dst []T) (frames []T, shut bool, er
 			q.mu.Unlock()
 			return dst, shut, nil
 		}
+		if q.ready == nil {
+			q.ready = make(chan struct{}, 1)
+		}
+		ready := q.ready
 		q.mu.Unlock()
 		select {
-		case <-q.ready:
+		case <-ready:
 		case <-ctx.Done():
 			return dst[:0], false, ctx.Err()
 		}
