@@ -916,6 +916,37 @@ func TestShutdownDeadline(t *testing.T) {
 	}
 }
 
+// TestShutdownDeadlineDropsWebSockets: a WebSocket whose client reads nothing keeps a graceful Shutdown
+// waiting for its queued frames (the writer is blocked once the socket's buffers are full, and its write
+// timeout is an hour here); at Shutdown's deadline the server closes the connection, which ends the
+// blocked write and the session, so Shutdown returns.
+func TestShutdownDeadlineDropsWebSockets(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(o *engineio.Options) { o.QueueBytes = 64 << 20; o.WriteTimeout = time.Hour })
+	_, s := e.open("websocket")
+	chunk := strings.Repeat("x", 64<<10)
+	for range 512 { // 32 MiB: far more than the loopback connection's buffers hold
+		if err := s.SendMessage([]byte(chunk), false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- e.srv.Shutdown(ctx) }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Shutdown: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Shutdown had not returned 30 s after its deadline: the blocked WebSocket was not dropped")
+	}
+	if r := s.waitClosed(t); r != transport.ReasonShuttingDown {
+		t.Fatalf("closed with %q", r)
+	}
+}
+
 func TestWebSocketTooBig(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, func(o *engineio.Options) { o.MaxPayload = 100 })

@@ -221,7 +221,7 @@ func (s *Session) runWebSocket(ws *websocket.Conn, uw *transport.UpgradeWriter, 
 	// Reads take no context (a context with a Done channel costs a timer registration per read): a
 	// dropped session's socket is closed instead, which fails the pending read (or resumes the parked
 	// reader, whose read fails).
-	r.stop = context.AfterFunc(s.srv.hard, func() { bc.Close() })
+	s.srv.closeOnDrop(bc)
 	if r.park() {
 		return // nothing to read yet
 	}
@@ -241,7 +241,6 @@ type wsReader struct {
 	br       *bufio.Reader
 	pc       *netpoll.Conn
 	carried  bool
-	stop     func() bool // stops the AfterFunc that closes the socket when the session is dropped
 	resumeFn func()      // resume, built once: starting the reader allocates nothing
 }
 
@@ -267,7 +266,7 @@ func (r *wsReader) resume() {
 // releases the connection's count in the server's WaitGroup.
 func (r *wsReader) end() {
 	s := r.s
-	r.stop()
+	s.srv.forget(r.w.bc)
 	<-r.w.done
 	r.ws.CloseNow()
 	if r.pc != nil {
