@@ -241,7 +241,7 @@ type wsReader struct {
 	br       *bufio.Reader
 	pc       *netpoll.Conn
 	carried  bool
-	resumeFn func()      // resume, built once: starting the reader allocates nothing
+	resumeFn func() // resume, built once: starting the reader allocates nothing
 }
 
 // park parks the connection when the reader has taken every byte that came off the socket (idle); it
