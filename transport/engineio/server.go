@@ -139,9 +139,9 @@ func (o Options) withDefaults() Options {
 type Server struct {
 	opts Options
 
-	// hard ends when Shutdown's deadline passes: it drops every session at once (their waits end, their
-	// WebSockets are closed). Sessions have no context of their own: one per session kept a cancelCtx,
-	// and the children map the WebSocket's AfterFunc put in it, for the session's whole life.
+	// hard ends when Shutdown's deadline passes (drop): every session is dropped at once, their waits
+	// end and drop closes their WebSockets (sockets). Sessions have no context of their own: one per
+	// session kept a cancelCtx for the session's whole life.
 	hard       context.Context
 	cancelHard context.CancelFunc
 
