@@ -32,51 +32,57 @@ func Register(ns *engine.Namespace) {
 		return &chatRoom{ns: ns, name: room, reserved: reserved}
 	}, engine.WithName(Behaviour), engine.WithRoomNames(func(id string) string { return "chat-" + id }),
 		engine.WithReplication())
+	// The handlers are made once and shared by every socket (each finds its socket in the event): an
+	// idle connection keeps no closures of its own but its disconnect handler's.
+	join := func(ev *engine.Event) { chatJoin(ev, reserved) }
+	leave := func(ev *engine.Event) { chatLeave(ev, reserved) }
+	say := func(ev *engine.Event) {
+		var room string
+		if ev.Bind(0, &room) != nil || !validRoom(room) || reserved(room) {
+			ackIf(ev, fail("invalid room name"))
+			return
+		}
+		// The room numbers the message and sends it to its members; the sender's ack carries the number.
+		p, err := json.Marshal(payload(ev, 1))
+		if err != nil {
+			ackIf(ev, fail(err.Error()))
+			return
+		}
+		// Without waiting for the answer: the socket's next say goes to the room meanwhile (in order).
+		err = ev.Socket.RequestRoomFunc(ev.Context(), room, "say", func(res []engine.Arg, err error) {
+			switch {
+			case errors.Is(err, engine.ErrNotInRoom):
+				ackIf(ev, fail("not in room"))
+			case err != nil:
+				ackIf(ev, fail(err.Error()))
+			default:
+				ackIf(ev, res[0])
+			}
+		}, json.RawMessage(p))
+		if err != nil {
+			ackIf(ev, fail(err.Error()))
+		}
+	}
+	whisper := func(ev *engine.Event) {
+		var to string
+		if ev.Bind(0, &to) != nil || !isSocket(to) && !remoteSocket(ns, to) {
+			ackIf(ev, fail("no such socket"))
+			return
+		}
+		ns.To(to).Emit("whispered", map[string]any{"from": ev.Socket.ID(), "payload": payload(ev, 1)})
+		ackIf(ev, map[string]any{"ok": true})
+	}
 	ns.OnConnection(func(s *engine.Socket) {
 		// Keyed to this *Socket: a socket recovered after a dropped connection (connection state
 		// recovery) is a new Socket with the same id, whose connection handler may run before the old
 		// one's disconnect handler; that must not forget the id.
 		ids.Store(s.ID(), s)
 		s.OnDisconnect(func(string) { ids.CompareAndDelete(s.ID(), s) })
-		s.On("join", func(ev *engine.Event) { chatJoin(ev, reserved) })
-		s.On("leave", func(ev *engine.Event) { chatLeave(ev, reserved) })
+		s.On("join", join)
+		s.On("leave", leave)
 		s.On("find", chatFind)
-		s.On("say", func(ev *engine.Event) {
-			var room string
-			if ev.Bind(0, &room) != nil || !validRoom(room) || reserved(room) {
-				ackIf(ev, fail("invalid room name"))
-				return
-			}
-			// The room numbers the message and sends it to its members; the sender's ack carries the number.
-			p, err := json.Marshal(payload(ev, 1))
-			if err != nil {
-				ackIf(ev, fail(err.Error()))
-				return
-			}
-			// Without waiting for the answer: the socket's next say goes to the room meanwhile (in order).
-			err = s.RequestRoomFunc(ev.Context(), room, "say", func(res []engine.Arg, err error) {
-				switch {
-				case errors.Is(err, engine.ErrNotInRoom):
-					ackIf(ev, fail("not in room"))
-				case err != nil:
-					ackIf(ev, fail(err.Error()))
-				default:
-					ackIf(ev, res[0])
-				}
-			}, json.RawMessage(p))
-			if err != nil {
-				ackIf(ev, fail(err.Error()))
-			}
-		})
-		s.On("whisper", func(ev *engine.Event) {
-			var to string
-			if ev.Bind(0, &to) != nil || !isSocket(to) && !remoteSocket(ns, to) {
-				ackIf(ev, fail("no such socket"))
-				return
-			}
-			ns.To(to).Emit("whispered", map[string]any{"from": s.ID(), "payload": payload(ev, 1)})
-			ackIf(ev, map[string]any{"ok": true})
-		})
+		s.On("say", say)
+		s.On("whisper", whisper)
 	})
 }
 
