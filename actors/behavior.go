@@ -239,9 +239,10 @@ func (r *Room) Emit(p *packet.Packet, except string) {
 		return
 	}
 	d := &delivery{b: &Broadcast{Rooms: []string{r.name}, Op: OpEmit, Packet: p}, via: r.name}
+	now := len(r.members.list) <= SmallFanout
 	for _, m := range r.members.list {
 		if m.sid != except && m.sock != nil {
-			m.sock.emit(d) // straight to the member's queue, as a plain room's fan-out does
+			m.sock.emit(d, now) // straight to the member's queue, as a plain room's fan-out does
 		}
 	}
 }
@@ -261,7 +262,7 @@ func (r *Room) EmitTo(sid string, p *packet.Packet) bool {
 	if k == nil {
 		return false
 	}
-	k.emit(&delivery{b: &Broadcast{Rooms: []string{sid}, Op: OpEmit, Packet: p}, via: sid})
+	k.emit(&delivery{b: &Broadcast{Rooms: []string{sid}, Op: OpEmit, Packet: p}, via: sid}, true)
 	return true
 }
 

@@ -27,6 +27,7 @@ type fakeSocket struct {
 	acks   map[uint64]func([]packet.Arg, error)
 	// hold, when set, runs once, in the next Send, before it records (a test holds the sender there).
 	hold func()
+	nows int // of the sends, those that came through SendNow (a small fan-out's)
 }
 
 func newFakeSocket() *fakeSocket {
@@ -45,6 +46,16 @@ func (f *fakeSocket) Send(p *packet.Packet) error {
 	defer f.mu.Unlock()
 	f.events = append(f.events, "send "+p.Name)
 	f.sent = append(f.sent, p.Name)
+	return nil
+}
+
+// SendNow records as Send does and counts the call: the engine's outboxes write a small fan-out's
+// packet at once.
+func (f *fakeSocket) SendNow(p *packet.Packet) error {
+	f.Send(p)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.nows++
 	return nil
 }
 

@@ -105,6 +105,20 @@ type Outbox interface {
 	Send(p *packet.Packet) error
 }
 
+// nowOutbox is an Outbox with a variant of Send for the emits of a small fan-out, at most SmallFanout
+// sockets: the packet is written at once on the fanning-out goroutine when the connection is idle,
+// whatever the process's share of such inline writes (a share that keeps a large fan-out from paying
+// every member's system call on one goroutine, when writers started for the members would spread them
+// over the cores and gather them into batches). The engine's outboxes (its connections and recovery
+// lifelines) implement it.
+type nowOutbox interface {
+	SendNow(p *packet.Packet) error
+}
+
+// SmallFanout is the largest fan-out (members of a room, sockets of a namespace) whose emits go out
+// through SendNow (nowOutbox).
+const SmallFanout = 16
+
 // ErrTooManyRooms is recorded on a join's Collector (see Collector.Fail) when the join would take a
 // socket over AddSocket.MaxRooms; the rooms before the limit are joined. The engine re-exports it.
 var ErrTooManyRooms = errors.New("actors: too many rooms for this socket")

@@ -385,8 +385,9 @@ func (n *namespaceActor) route(ctx actor.Context, b *Broadcast) {
 	} else if len(b.Rooms) == 0 {
 		d := &delivery{b: b}
 		if b.Op == OpEmit {
+			now := len(n.sockets) <= SmallFanout
 			for _, k := range n.sockets {
-				k.emit(d)
+				k.emit(d, now)
 			}
 		} else {
 			if c != nil {
@@ -407,7 +408,7 @@ func (n *namespaceActor) route(ctx actor.Context, b *Broadcast) {
 			}
 			if k := n.sockets[r]; k != nil {
 				if b.Op == OpEmit {
-					k.emit(d)
+					k.emit(d, true) // one socket
 				} else {
 					n.send(ctx, k.pid, d)
 				}

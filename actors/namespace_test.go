@@ -391,3 +391,54 @@ func TestFanOutWhileTheRoomSetChanges(t *testing.T) {
 		t.Errorf("s2 (in a) got %d packets, want %d in emit order", len(got), len(want2))
 	}
 }
+
+// TestSmallFanoutSendsNow: a room of at most SmallFanout members queues an emit on each through the
+// outbox's SendNow (written at once when the connection is idle); a larger room, and an emit to every
+// socket of a namespace larger than that, through Send. Each member gets the emit once either way.
+func TestSmallFanoutSendsNow(t *testing.T) {
+	h := newHarness(t)
+	var socks []*sock
+	for i := range actors.SmallFanout + 1 {
+		s := h.addSocket(fmt.Sprint("s", i), 0)
+		if err := h.join(s, "big"); err != nil {
+			t.Fatal(err)
+		}
+		if i < actors.SmallFanout {
+			if err := h.join(s, "small"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		socks = append(socks, s)
+	}
+	nows := func() (n int) {
+		for _, s := range socks {
+			s.mu.Lock()
+			n += s.nows
+			s.nows = 0
+			s.mu.Unlock()
+		}
+		return n
+	}
+	for _, tc := range []struct {
+		rooms           []string
+		reached, viaNow int
+	}{
+		{[]string{"small"}, actors.SmallFanout, actors.SmallFanout},
+		{[]string{"big"}, actors.SmallFanout + 1, 0},
+		{nil, actors.SmallFanout + 1, 0}, // every socket of the namespace
+		{[]string{"s3"}, 1, 1},           // one socket, by its own-id room
+	} {
+		got := reached(t, h, socks, tc.rooms, nil)
+		if len(got) != tc.reached {
+			t.Errorf("%v: %d sockets reached, want %d", tc.rooms, len(got), tc.reached)
+		}
+		for id, n := range got {
+			if n != 1 {
+				t.Errorf("%v: %s got %d copies", tc.rooms, id, n)
+			}
+		}
+		if n := nows(); n != tc.viaNow {
+			t.Errorf("%v: %d sends through SendNow, want %d", tc.rooms, n, tc.viaNow)
+		}
+	}
+}

@@ -57,9 +57,10 @@ func (s *memberSet) remove(sid string) bool {
 func (s *memberSet) fanout(ctx actor.Context, d *delivery) {
 	c := d.b.Collector
 	if d.b.Op == OpEmit {
+		now := len(s.list) <= SmallFanout
 		for _, m := range s.list {
 			if m.sock != nil {
-				m.sock.emit(d)
+				m.sock.emit(d, now)
 			}
 		}
 	} else {

@@ -72,8 +72,9 @@ func (k *sockRef) accepts(d *delivery) bool {
 // emit applies an OpEmit delivery to the socket, on the caller's goroutine (the room or namespace actor
 // fanning it out): it registers the ack first when the broadcast collects them, then queues the packet.
 // Both calls are safe for concurrent use and never block (a full queue closes the connection). The
-// caller holds the delivery's collector leg; emit adds none.
-func (k *sockRef) emit(d *delivery) {
+// caller holds the delivery's collector leg; emit adds none. now is set by a fan-out of at most
+// SmallFanout sockets: the packet goes out through the outbox's SendNow (nowOutbox).
+func (k *sockRef) emit(d *delivery, now bool) {
 	if k.closed.Load() || !k.accepts(d) {
 		return
 	}
@@ -86,7 +87,12 @@ func (k *sockRef) emit(d *delivery) {
 			c.Add(Result{SID: sid, Args: args, Err: err})
 		})
 	}
-	k.outbox.Send(b.Packet) // a full queue closes the connection; the socket then stops
+	// A full queue closes the connection; the socket then stops.
+	if o, ok := k.outbox.(nowOutbox); ok && now {
+		o.SendNow(b.Packet)
+		return
+	}
+	k.outbox.Send(b.Packet)
 }
 
 // smallRoomSet is the size up to which a roomSet is a slice: most sockets are in their own-id room and a

@@ -227,7 +227,12 @@ func (s *Socket) resume(hs []func(*Socket), from int) bool {
 // Send implements actors.Outbox: to the attached connection (recorded in the ring when recoverable), or
 // into the buffer while detached. Holding mu while sending orders every packet after a replay; Conn.Send
 // does not block and never calls back into the session.
-func (l *lifeline) Send(p *packet.Packet) error {
+func (l *lifeline) Send(p *packet.Packet) error { return l.send(p, false) }
+
+// SendNow implements actors.Outbox's variant for a small fan-out (transport.NowSender).
+func (l *lifeline) SendNow(p *packet.Packet) error { return l.send(p, true) }
+
+func (l *lifeline) send(p *packet.Packet, now bool) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.given != nil && p.Offset != "" {
@@ -250,6 +255,9 @@ func (l *lifeline) Send(p *packet.Packet) error {
 	}
 	if p.Offset != "" {
 		l.record(p)
+	}
+	if ns, ok := l.sock.sess.conn.(transport.NowSender); ok && now {
+		return ns.SendNow(p)
 	}
 	return l.sock.sess.conn.Send(p)
 }

@@ -418,3 +418,42 @@ func TestQueueInlineSlowClientOverflows(t *testing.T) {
 		t.Errorf("writer failed %v; %d messages delivered of %d pushed before the overflow", c.failed.Load(), next, pushes)
 	}
 }
+
+// TestPushNowIgnoresTheInlineShare: with the process's inline share spent, a Push onto an idle
+// connection starts its writer, while a PushNow (a small fan-out's) still writes inline, on the pushing
+// goroutine, before it returns.
+func TestPushNowIgnoresTheInlineShare(t *testing.T) {
+	server, client := tcpPair(t)
+	c := newInlineConn(transport.NewBatchConn(server, 10*time.Second), 1<<20)
+	transport.SpendInlineBudget(t)
+	r := bufio.NewReader(client)
+	expect := func(want string) {
+		t.Helper()
+		if _, p, err := readFrame(r); err != nil || string(p) != want {
+			t.Fatalf("read %q, %v; want %q", p, err, want)
+		}
+	}
+	if ok, _ := c.q.Push([]byte("pushed"), false); !ok {
+		t.Fatal("push refused")
+	}
+	expect("pushed")
+	c.wg.Wait() // the writer has seen the queue empty
+	if c.starts.Load() != 1 || c.inlined.Load() != 0 {
+		t.Fatalf("Push with the share spent: %d writer starts, %d inline", c.starts.Load(), c.inlined.Load())
+	}
+	if ok, _ := c.q.PushNow([]byte("now"), false); !ok {
+		t.Fatal("PushNow refused")
+	}
+	if c.starts.Load() != 1 || c.inlined.Load() != 1 {
+		t.Fatalf("PushNow with the share spent: %d writer starts, %d inline", c.starts.Load(), c.inlined.Load())
+	}
+	expect("now")
+	if ok, _ := c.q.PushGroupNow([][]byte{[]byte("group"), []byte("of two")}, false); !ok {
+		t.Fatal("PushGroupNow refused")
+	}
+	if c.starts.Load() != 1 || c.inlined.Load() != 3 {
+		t.Fatalf("PushGroupNow with the share spent: %d writer starts, %d inline", c.starts.Load(), c.inlined.Load())
+	}
+	expect("group")
+	expect("of two")
+}

@@ -52,12 +52,29 @@ func NewQueueOf[T any](maxBytes int, size func(T) int) *Queue[T] {
 // Push queues b. It reports false when the queue has been closed or just overflowed; overflow is true
 // only for the push that overflowed it.
 func (q *Queue[T]) Push(b T, volatile bool) (ok, overflow bool) {
-	return q.PushGroup([]T{b}, volatile)
+	return q.push([]T{b}, volatile, false)
+}
+
+// PushNow is Push for a push from a small fan-out (a room of a few members): its inline write
+// (SetInline) is not held to InlineShare, which is there to keep a large fan-out from paying all its
+// members' system calls on one goroutine; a handful of writes the pushing goroutine can afford, and it
+// saves each member's writer a start. Its time still counts in the share.
+func (q *Queue[T]) PushNow(b T, volatile bool) (ok, overflow bool) {
+	return q.push([]T{b}, volatile, true)
 }
 
 // PushGroup queues frames that must stay together (a message and its binary attachments): all of them
 // or none, under the same policy as Push.
 func (q *Queue[T]) PushGroup(frames []T, volatile bool) (ok, overflow bool) {
+	return q.push(frames, volatile, false)
+}
+
+// PushGroupNow is PushGroup for a push from a small fan-out, as PushNow.
+func (q *Queue[T]) PushGroupNow(frames []T, volatile bool) (ok, overflow bool) {
+	return q.push(frames, volatile, true)
+}
+
+func (q *Queue[T]) push(frames []T, volatile, now bool) (ok, overflow bool) {
 	n := 0
 	for _, f := range frames {
 		n += q.sizeOf(f)
@@ -83,7 +100,7 @@ func (q *Queue[T]) PushGroup(frames []T, volatile bool) (ok, overflow bool) {
 	q.size += n
 	q.meter.queued(n)
 	if q.inline != nil && q.start != nil && !q.running {
-		if t0, ok := inlineBudget.take(); ok {
+		if t0, ok := inlineBudget.take(); ok || now {
 			q.writeInline()
 			inlineBudget.spent(t0)
 			return true, false

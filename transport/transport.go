@@ -73,6 +73,13 @@ type Conn interface {
 	Handshake() Handshake
 }
 
+// NowSender is implemented by the connections of both front-ends: SendNow is Send for a packet of a
+// small fan-out (a room of a few members), which is written at once on the caller's goroutine when the
+// connection is idle, whatever the process's inline share (Queue.PushNow).
+type NowSender interface {
+	SendNow(p *packet.Packet) error
+}
+
 // Acceptor is implemented by the engine: a front-end calls Open once per new connection and feeds the
 // returned Session.
 type Acceptor interface {

@@ -123,10 +123,24 @@ func (s *Session) SetHandler(h Handler) { s.handler = h }
 // closes the session with "slow client" and returns transport.ErrSlowClient. After the session started
 // closing it returns transport.ErrClosed. It never blocks.
 func (s *Session) SendFrames(volatile bool, frames ...Frame) error {
+	return s.sendFrames(volatile, false, frames)
+}
+
+// SendFramesNow is SendFrames for the frames of a small fan-out (transport.Queue.PushGroupNow).
+func (s *Session) SendFramesNow(volatile bool, frames ...Frame) error {
+	return s.sendFrames(volatile, true, frames)
+}
+
+func (s *Session) sendFrames(volatile, now bool, frames []Frame) error {
 	if len(frames) == 0 {
 		return nil
 	}
-	ok, overflow := s.queue.PushGroup(frames, volatile)
+	var ok, overflow bool
+	if now {
+		ok, overflow = s.queue.PushGroupNow(frames, volatile)
+	} else {
+		ok, overflow = s.queue.PushGroup(frames, volatile)
+	}
 	if overflow {
 		s.overflowed()
 		return transport.ErrSlowClient

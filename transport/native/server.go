@@ -297,8 +297,18 @@ func (c *Conn) Handshake() transport.Handshake { return c.hs.Handshake() }
 func (c *Conn) Format() wire.Format { return c.format }
 
 // Send implements transport.Conn.
-func (c *Conn) Send(p *packet.Packet) error {
-	ok, overflow := c.queue.Push(p.Encode(c.format.Encoder()), p.Volatile)
+func (c *Conn) Send(p *packet.Packet) error { return c.send(p, false) }
+
+// SendNow implements transport.NowSender.
+func (c *Conn) SendNow(p *packet.Packet) error { return c.send(p, true) }
+
+func (c *Conn) send(p *packet.Packet, now bool) error {
+	var ok, overflow bool
+	if now {
+		ok, overflow = c.queue.PushNow(p.Encode(c.format.Encoder()), p.Volatile)
+	} else {
+		ok, overflow = c.queue.Push(p.Encode(c.format.Encoder()), p.Volatile)
+	}
 	if overflow {
 		c.srv.opts.Logger.Warn("slow client disconnected", "conn", c.id, "remote_addr", c.hs.RemoteAddr())
 		c.closeWith(transport.CloseSlowClient, transport.ReasonSlowClient, transport.ReasonSlowClient, true)

@@ -100,20 +100,27 @@ func (c *Conn) Handshake() transport.Handshake { return c.es.Handshake() }
 // recipient (packet cache slot packet.SlotSocketIO) and its binary attachments follow it as one group.
 // Packets without a Socket.IO form (Error, Ping, Pong) are dropped: Socket.IO reports nothing for a bad
 // client packet.
-func (c *Conn) Send(p *packet.Packet) error {
+func (c *Conn) Send(p *packet.Packet) error { return c.send(p, false) }
+
+// SendNow implements transport.NowSender.
+func (c *Conn) SendNow(p *packet.Packet) error { return c.send(p, true) }
+
+func (c *Conn) send(p *packet.Packet, now bool) error {
 	switch p.Kind {
 	case packet.KindError, packet.KindPing, packet.KindPong:
 		return nil
 	}
 	text := p.Encode(Encoder)
-	atts := Attachments(p)
-	if len(atts) == 0 {
-		return c.es.SendFrames(p.Volatile, engineio.Frame{Data: text})
+	frames := []engineio.Frame{{Data: text}}
+	if atts := Attachments(p); len(atts) > 0 {
+		frames = make([]engineio.Frame, 0, 1+len(atts))
+		frames = append(frames, engineio.Frame{Data: text})
+		for _, a := range atts {
+			frames = append(frames, engineio.Frame{Data: a, Binary: true})
+		}
 	}
-	frames := make([]engineio.Frame, 0, 1+len(atts))
-	frames = append(frames, engineio.Frame{Data: text})
-	for _, a := range atts {
-		frames = append(frames, engineio.Frame{Data: a, Binary: true})
+	if now {
+		return c.es.SendFramesNow(p.Volatile, frames...)
 	}
 	return c.es.SendFrames(p.Volatile, frames...)
 }
