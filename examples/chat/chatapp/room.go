@@ -93,7 +93,7 @@ func (c *chatRoom) OnMessage(r *engine.RoomContext, m *engine.RoomMessage) {
 		if m.Bind(0, &p) != nil {
 			p = json.RawMessage("null")
 		}
-		said, err := json.Marshal(map[string]any{"room": c.name, "from": m.From, "payload": p, "seq": c.seq})
+		said, err := json.Marshal(saidEvent{From: m.From, Payload: p, Room: c.name, Seq: c.seq})
 		if err != nil {
 			m.Reply(map[string]any{"ok": false, "error": err.Error()})
 			return
@@ -103,7 +103,7 @@ func (c *chatRoom) OnMessage(r *engine.RoomContext, m *engine.RoomMessage) {
 		}
 		c.history = append(c.history, said)
 		r.Emit("said", json.RawMessage(said))
-		m.Reply(map[string]any{"ok": true, "seq": c.seq})
+		m.Reply(sayAck{OK: true, Seq: c.seq})
 	case "history":
 		h, ok := c.missed[m.From]
 		if !ok {
@@ -115,4 +115,19 @@ func (c *chatRoom) OnMessage(r *engine.RoomContext, m *engine.RoomMessage) {
 		}
 		m.Reply(h)
 	}
+}
+
+// saidEvent is the said event's object; sayAck is the say's ack when the room took it. Structs rather
+// than maps: encoding/json writes them without sorting keys or boxing values, once per say. Their keys
+// are in the order a map's would be written (sorted).
+type saidEvent struct {
+	From    string          `json:"from"`
+	Payload json.RawMessage `json:"payload"`
+	Room    string          `json:"room"`
+	Seq     int64           `json:"seq"`
+}
+
+type sayAck struct {
+	OK  bool  `json:"ok"`
+	Seq int64 `json:"seq"`
 }
