@@ -3,6 +3,7 @@ package socketio
 import (
 	"context"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -66,7 +67,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.eio.Serve
 func (s *Server) Shutdown(ctx context.Context) error { return s.eio.Shutdown(ctx) }
 
 func (s *Server) open(es *engineio.Session) {
-	c := &Conn{es: es, srv: s, dec: &Decoder{MaxAttachments: s.max, MaxAttachmentBytes: s.maxBytes}}
+	c := &Conn{es: es, srv: s}
 	c.session = s.acc.Open(c)
 	es.SetHandler(c)
 }
@@ -74,9 +75,12 @@ func (s *Server) open(es *engineio.Session) {
 // Conn is one Socket.IO connection (an Engine.IO session). It implements transport.Conn and
 // engineio.Handler.
 type Conn struct {
-	es      *engineio.Session
-	srv     *Server
-	dec     *Decoder // touched only by OnMessage, which Engine.IO calls serially
+	es  *engineio.Session
+	srv *Server
+	// dec is the decoder of a binary packet waiting for its attachments, nil otherwise: a message is
+	// decoded with one from decoders, kept only while such a packet is pending. Touched only by
+	// OnMessage, which Engine.IO calls serially.
+	dec     *Decoder
 	session transport.Session
 
 	// A binary packet waiting for its attachments has a deadline: attGen numbers the pending packets
@@ -129,14 +133,30 @@ func (c *Conn) send(p *packet.Packet, now bool) error {
 // reaches the session's Closed.
 func (c *Conn) Close(code int, reason string) { c.es.Close(reason) }
 
+// decoders holds the decoders of connections with no binary packet pending: an idle connection keeps
+// none (a Decoder and the scanner state it reuses are a few hundred bytes). A decoder keeps nothing of
+// the packets it returned.
+var decoders = sync.Pool{New: func() any { return new(Decoder) }}
+
 // OnMessage implements engineio.Handler.
 func (c *Conn) OnMessage(data []byte, binary bool) {
+	dec := c.dec
+	if dec == nil {
+		dec = decoders.Get().(*Decoder)
+		dec.MaxAttachments, dec.MaxAttachmentBytes = c.srv.max, c.srv.maxBytes
+	}
 	var p *packet.Packet
 	var err error
 	if binary {
-		p, err = c.dec.Binary(data)
+		p, err = dec.Binary(data)
 	} else {
-		p, err = c.dec.Text(data)
+		p, err = dec.Text(data)
+	}
+	if dec.Pending() {
+		c.dec = dec
+	} else {
+		c.dec = nil
+		decoders.Put(dec)
 	}
 	if err != nil {
 		// Socket.IO closes the connection on a packet it cannot parse.

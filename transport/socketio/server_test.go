@@ -680,3 +680,29 @@ func TestServerSendVolatileQueueFull(t *testing.T) {
 	}
 	b.echo()
 }
+
+// TestServerPendingBinaryKeepsItsDecoder: connections decode with pooled decoders, and one whose binary
+// packet waits for its attachment keeps its own meanwhile: other connections' packets, decoded in
+// between, neither take it nor disturb the pending packet.
+func TestServerPendingBinaryKeepsItsDecoder(t *testing.T) {
+	run(t, func(t *testing.T, tr string) {
+		e := newEnv(t, nil)
+		a := e.connect(tr)
+		b := e.connect(tr)
+		a.send(`451-["up",` + ph(0) + `]`) // waits for its attachment
+		for i := range 20 {
+			b.send(fmt.Sprintf(`42["n",%d]`, i))
+			p := b.sess.nextPacket(t)
+			want := &packet.Packet{Kind: packet.KindEvent, Namespace: "/", Name: "n", Args: []packet.Arg{{Data: []byte(fmt.Sprint(i))}}}
+			if d := packetDiff(p, want); d != "" {
+				t.Fatalf("b's packet %d:\n%s", i, d)
+			}
+		}
+		a.send(b64(7, 8))
+		p := a.sess.nextPacket(t)
+		want := &packet.Packet{Kind: packet.KindEvent, Namespace: "/", Name: "up", Args: []packet.Arg{{Data: []byte{7, 8}, Binary: true}}}
+		if d := packetDiff(p, want); d != "" {
+			t.Fatalf("a's binary packet:\n%s", d)
+		}
+	})
+}
