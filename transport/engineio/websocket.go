@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"sync"
 	"time"
 
 	"github.com/coder/websocket"
@@ -196,7 +197,8 @@ func (s *Session) runWebSocket(ws *websocket.Conn, uw *transport.UpgradeWriter, 
 			pc.Close() // already closed: read until the read fails
 		}
 	}
-	w := &wsWriter{s: s, ws: ws, bc: bc, pc: r.pc, done: make(chan struct{})}
+	w := &wsWriter{s: s, ws: ws, bc: bc, pc: r.pc}
+	w.done.Add(1)
 	r.w = w
 	w.runDone = func() {
 		defer s.srv.wg.Done()
@@ -267,7 +269,7 @@ func (r *wsReader) resume() {
 func (r *wsReader) end() {
 	s := r.s
 	s.srv.forget(r.w.bc)
-	<-r.w.done
+	r.w.done.Wait()
 	r.ws.CloseNow()
 	if r.pc != nil {
 		r.pc.Close() // done by the socket's close already; here for a connection that never closed it
@@ -324,21 +326,21 @@ func (s *Session) readLoop(r *wsReader) (ended bool) {
 
 // wsWriter writes a WebSocket session's queue. It is started (start) by the push or close that finds the
 // queue idle, writes everything queued, and returns as soon as the queue is empty: an idle connection
-// has no writer goroutine. Once the queue is shut it closes the connection and closes done; it is not
-// started again after that.
+// has no writer goroutine. Once the queue is shut it closes the connection and marks done (a WaitGroup
+// of one, lighter than a channel kept for the connection's life); it is not started again after that.
 type wsWriter struct {
 	s    *Session
 	ws   *websocket.Conn
 	bc   *transport.BatchConn
 	pc   *netpoll.Conn // the connection's registration in the poller (nil: none)
-	done chan struct{}
+	done sync.WaitGroup
 	// runDone is run, counted in the server's WaitGroup: built once, so that starting the writer
 	// allocates nothing (a go statement of a func value without arguments needs no closure).
 	runDone func()
 }
 
 // start starts the writer (transport.Queue.SetDrain). The connection holds the server's WaitGroup above
-// zero until its reader's end path, which waits for the writer to close done, so this Add cannot race
+// zero until its reader's end path, which waits for the writer's done, so this Add cannot race
 // with Shutdown's Wait.
 func (w *wsWriter) start() {
 	w.s.srv.wg.Add(1)
@@ -389,7 +391,7 @@ func (w *wsWriter) inline(frames []Frame) (n int, flushed bool) {
 func (w *wsWriter) fail() {
 	w.s.closeWith(transport.ReasonTransportError, closeAbort, transport.CloseProtocolError)
 	w.ws.CloseNow()
-	close(w.done)
+	w.done.Done()
 }
 
 // run writes batches until the queue is empty (the writer ends) or shut (it closes the connection).
@@ -437,7 +439,7 @@ func (w *wsWriter) run() {
 			}
 			w.ws.Close(code, transport.CloseReason(reason))
 			timer.Stop()
-			close(w.done)
+			w.done.Done()
 			return
 		}
 	}
