@@ -42,6 +42,9 @@ type roomOrder struct {
 	mu     sync.Mutex
 	routes map[roomKey]*roomRoute
 	hold   time.Duration // zero: orderHold
+	// afterRelease, when set (by tests only), runs at the end of every release that sent what waited:
+	// a test awaits an expired hold's release, which runs on the timer's goroutine.
+	afterRelease func()
 }
 
 // ownerFunc tells a room's owner of the moment (link.owner).
@@ -145,4 +148,7 @@ func (o *roomOrder) release(of ownerFunc, k roomKey, expired bool) {
 		delete(o.routes, k)
 	}
 	o.mu.Unlock()
+	if o.afterRelease != nil {
+		o.afterRelease()
+	}
 }

@@ -81,7 +81,16 @@ func TestRoomOrder(t *testing.T) {
 		t.Fatalf("routes left with nothing in flight: %v", o.routes)
 	}
 
-	// An ask never answered: the wait ends after the hold.
+	// An ask never answered: the wait ends after the hold. That release runs on the hold timer's
+	// goroutine, and the answers below may come while it is still sending: it is awaited before the
+	// routes are looked at.
+	released := make(chan struct{}, 1)
+	o.afterRelease = func() {
+		select {
+		case released <- struct{}{}:
+		default:
+		}
+	}
 	o.hold = 20 * time.Millisecond
 	must(o.send(of, k, true, send(6)))
 	a6 := next("c", 6)
@@ -90,8 +99,16 @@ func TestRoomOrder(t *testing.T) {
 	a7 := next("d", 7)
 	a6.done()
 	a7.done()
-	if len(o.routes) != 0 {
-		t.Fatalf("routes left after the late answers: %v", o.routes)
+	select {
+	case <-released:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the expired hold's release did not end")
+	}
+	o.mu.Lock()
+	left := len(o.routes)
+	o.mu.Unlock()
+	if left != 0 {
+		t.Fatalf("%d routes left after the late answers", left)
 	}
 
 	// At most orderMaxHeld wait.
