@@ -40,8 +40,8 @@
 # roomio-bench samples the server's CPU time and RSS from /proc over the measured window (after every
 # client connected and joined, until the last delivery arrived or the hold ended). The table on stdout
 # gives per scenario the median [min .. max] of each side and B/A of the medians: server CPU µs per
-# delivery, deliveries/s, p50 and p99 latency (ms), server CPU % (100 = one core), RSS KiB per connection
-# (idle), connects/s (idle); then WARN lines for runs with errors, losses or missing deliveries, and one
+# delivery and its system (kernel) part, deliveries/s, p50 and p99 latency (ms), server CPU % (100 = one
+# core), the load generator's own CPU µs per delivery, RSS KiB per connection (idle), connects/s (idle); then WARN lines for runs with errors, losses or missing deliveries, and one
 #   RATIO <scenario>.<metric> B/A=<x> (A=<median> B=<median>)
 # line per metric. Progress and each run's summary go to stderr.
 #
