@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/roomio/roomio/actors"
 	"github.com/roomio/roomio/internal/packet"
@@ -439,6 +440,75 @@ func TestSmallFanoutSendsNow(t *testing.T) {
 		}
 		if n := nows(); n != tc.viaNow {
 			t.Errorf("%v: %d sends through SendNow, want %d", tc.rooms, n, tc.viaNow)
+		}
+	}
+}
+
+// emitHooks is a behaviour whose Message emits an event named after the message to every member.
+type emitHooks struct{ logHooks }
+
+func (e *emitHooks) Message(r *actors.Room, m *actors.RoomMessage) {
+	r.Emit(&packet.Packet{Kind: packet.KindEvent, Name: m.Event}, "")
+	m.Reply(nil, nil)
+}
+
+// TestSmallBehaviourRoomSendsNow: a behaviour room's Emit goes out through SendNow up to SmallFanout
+// members, through Send beyond, each member once.
+func TestSmallBehaviourRoomSendsNow(t *testing.T) {
+	h := newHarness(t, func(hk *actors.Hooks) {
+		hk.Behavior = func(string) *actors.RoomSpec { return &actors.RoomSpec{Hooks: &emitHooks{}} }
+		hk.IsBehavior = func(string) bool { return true }
+	})
+	var socks []*sock
+	for i := range actors.SmallFanout + 1 {
+		s := h.addSocket(fmt.Sprint("s", i), 0)
+		if i < actors.SmallFanout {
+			if err := h.join(s, "small"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := h.join(s, "big"); err != nil {
+			t.Fatal(err)
+		}
+		socks = append(socks, s)
+	}
+	for _, tc := range []struct {
+		room            string
+		reached, viaNow int
+	}{
+		{"small", actors.SmallFanout, actors.SmallFanout},
+		{"big", actors.SmallFanout + 1, 0},
+	} {
+		for _, s := range socks {
+			s.take()
+			s.mu.Lock()
+			s.nows = 0
+			s.mu.Unlock()
+		}
+		done := make(chan error, 1)
+		h.sys.Root.Send(h.ns, &actors.RoomMessage{Room: tc.room, Event: "hello", Ask: true,
+			Reply: func(_ []packet.Arg, err error) { done <- err }})
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("%s: %v", tc.room, err)
+			}
+		case <-time.After(wait):
+			t.Fatalf("%s: no answer", tc.room)
+		}
+		reached, nows := 0, 0
+		for _, s := range socks {
+			got := s.take()
+			if len(got) > 1 {
+				t.Errorf("%s: %s got %v", tc.room, s.id, got)
+			}
+			reached += len(got)
+			s.mu.Lock()
+			nows += s.nows
+			s.mu.Unlock()
+		}
+		if reached != tc.reached || nows != tc.viaNow {
+			t.Errorf("%s: %d sockets reached, %d through SendNow; want %d, %d", tc.room, reached, nows, tc.reached, tc.viaNow)
 		}
 	}
 }
