@@ -158,8 +158,9 @@ func (s *session) connect(p *packet.Packet) {
 		sess: s,
 		exec: newExecutor(s.e.cfg.EventQueueSize, &s.e.wg),
 		auth: p.Data,
-		// A native Connect's resume token and offset (Socket.IO's travel inside Auth).
-		presented: presentedSession{pid: p.PID, offset: p.Offset, hasOffset: p.Offset != ""},
+	}
+	if p.PID != "" { // a native Connect's resume token and offset (Socket.IO's travel inside Auth)
+		sock.presented = &presentedSession{pid: p.PID, offset: p.Offset, hasOffset: p.Offset != ""}
 	}
 	s.mu.Lock()
 	if s.closed {

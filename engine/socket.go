@@ -42,27 +42,41 @@ type Socket struct {
 	life       *lifeline
 	recovered  bool
 	resumeFrom int
-	// presented is the session a native client presents in its Connect (resume token and offset);
-	// Socket.IO clients present theirs inside the auth payload.
-	presented presentedSession
+	// presented is the session a native client presents in its Connect (resume token and offset), nil
+	// when it presents none; Socket.IO clients present theirs inside the auth payload.
+	presented *presentedSession
 
 	state atomic.Int32
 
 	// ctx is the socket's context, ended when the socket disconnects.
 	ctx socketContext
 
-	mu              sync.Mutex
-	pid             *actor.PID
-	closeSent       bool           // CloseSocket was sent to pid: its rooms are gone
-	observed        bool           // observers were told of the connect, and will be of the disconnect
-	handlers        []eventHandler // in registration order; appended to only
+	mu           sync.Mutex
+	pid          *actor.PID
+	closeSent    bool           // CloseSocket was sent to pid: its rooms are gone
+	observed     bool           // observers were told of the connect, and will be of the disconnect
+	handlers     []eventHandler // in registration order; appended to only
+	rare         *rareHandlers  // made by the first OnAny, Use or OnDisconnecting
+	onDisconnect []func(reason string)
+	acks         map[uint64]func([]Arg, error)
+	data         any
+	ident        identity // set by the Authenticator (auth.go)
+}
+
+// rareHandlers are the handlers few sockets have: a socket makes them on demand rather than keep three
+// empty slices (72 bytes) each. Guarded by the socket's mu.
+type rareHandlers struct {
 	anyHandlers     []func(*Event)
 	middlewares     []func(*Event) error
 	onDisconnecting []func(reason string)
-	onDisconnect    []func(reason string)
-	acks            map[uint64]func([]Arg, error)
-	data            any
-	ident           identity // set by the Authenticator (auth.go)
+}
+
+// rareLocked returns the socket's rare handlers, made if needed. The caller holds s.mu.
+func (s *Socket) rareLocked() *rareHandlers {
+	if s.rare == nil {
+		s.rare = new(rareHandlers)
+	}
+	return s.rare
 }
 
 // eventHandler is a handler registered with On. A socket keeps them in a slice, searched per event: an
@@ -235,7 +249,8 @@ func (s *Socket) On(event string, fn func(*Event)) {
 // OnAny adds a catch-all handler, run for every event before the event's own handlers.
 func (s *Socket) OnAny(fn func(*Event)) {
 	s.mu.Lock()
-	s.anyHandlers = append(s.anyHandlers, fn)
+	r := s.rareLocked()
+	r.anyHandlers = append(r.anyHandlers, fn)
 	s.mu.Unlock()
 }
 
@@ -243,7 +258,8 @@ func (s *Socket) OnAny(fn func(*Event)) {
 // not run and the client gets an Error packet (code 6) carrying the error's text.
 func (s *Socket) Use(fn func(*Event) error) {
 	s.mu.Lock()
-	s.middlewares = append(s.middlewares, fn)
+	r := s.rareLocked()
+	r.middlewares = append(r.middlewares, fn)
 	s.mu.Unlock()
 }
 
@@ -253,7 +269,8 @@ func (s *Socket) Use(fn func(*Event) error) {
 // run. reason is as for OnDisconnect.
 func (s *Socket) OnDisconnecting(fn func(reason string)) {
 	s.mu.Lock()
-	s.onDisconnecting = append(s.onDisconnecting, fn)
+	r := s.rareLocked()
+	r.onDisconnecting = append(r.onDisconnecting, fn)
 	s.mu.Unlock()
 }
 
@@ -401,7 +418,7 @@ func (s *Socket) teardown(reason string) {
 	s.stopExpiryLocked()
 	// A socket kept for its client (recovery) stays in its rooms: its actor is not closed.
 	detached := prev == sockConnected && s.life != nil && s.life.detach(s, reason)
-	deferClose := !detached && prev == sockConnected && len(s.onDisconnecting) > 0
+	deferClose := !detached && prev == sockConnected && s.rare != nil && len(s.rare.onDisconnecting) > 0
 	if !deferClose && !detached {
 		s.closeActorLocked()
 	}
@@ -421,7 +438,11 @@ func (s *Socket) teardown(reason string) {
 	}
 	s.exec.submit(func() {
 		s.mu.Lock()
-		ing, ed := s.onDisconnecting, s.onDisconnect
+		var ing []func(string)
+		if s.rare != nil {
+			ing = s.rare.onDisconnecting
+		}
+		ed := s.onDisconnect
 		s.mu.Unlock()
 		for _, h := range ing {
 			s.safely("disconnecting handler", func() { h(reason) })
@@ -462,8 +483,11 @@ func (s *Socket) connect() {
 	if rec := e.rec; rec != nil {
 		// The client may present a session to recover (recovery.go); the socket then takes its id.
 		var l *lifeline
-		ps, ok := s.presented, s.presented.pid != ""
-		if !ok {
+		var ps presentedSession
+		ok := s.presented != nil
+		if ok {
+			ps = *s.presented
+		} else {
 			ps, ok = rec.parse(s.auth)
 		}
 		if ok {
@@ -575,7 +599,12 @@ func (s *Socket) handleEvent(p *packet.Packet) {
 	}
 	ev := &Event{Name: p.Name, Args: argsOut(p.Args), Socket: s, ackID: p.AckID}
 	s.mu.Lock()
-	mws, anys, hs := s.middlewares, s.anyHandlers, s.handlers
+	var mws []func(*Event) error
+	var anys []func(*Event)
+	if s.rare != nil {
+		mws, anys = s.rare.middlewares, s.rare.anyHandlers
+	}
+	hs := s.handlers
 	s.mu.Unlock()
 	for _, mw := range mws {
 		var err error
