@@ -88,9 +88,11 @@ func (k *sockRef) emit(d *delivery, now bool) {
 		})
 	}
 	// A full queue closes the connection; the socket then stops.
-	if o, ok := k.outbox.(nowOutbox); ok && now {
-		o.SendNow(b.Packet)
-		return
+	if now {
+		if o, ok := k.outbox.(nowOutbox); ok {
+			o.SendNow(b.Packet)
+			return
+		}
 	}
 	k.outbox.Send(b.Packet)
 }

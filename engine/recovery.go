@@ -256,10 +256,13 @@ func (l *lifeline) send(p *packet.Packet, now bool) error {
 	if p.Offset != "" {
 		l.record(p)
 	}
-	if ns, ok := l.sock.sess.conn.(transport.NowSender); ok && now {
-		return ns.SendNow(p)
+	conn := l.sock.sess.conn
+	if now {
+		if ns, ok := conn.(transport.NowSender); ok {
+			return ns.SendNow(p)
+		}
 	}
-	return l.sock.sess.conn.Send(p)
+	return conn.Send(p)
 }
 
 // record adds p to the ring of sent packets.

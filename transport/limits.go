@@ -17,8 +17,9 @@ const DefaultHeaderBytes = 8 << 10
 // KeptHandshake is the opening request's details as a connection keeps them for its whole life, in one
 // string: the URL (the query inside it), the remote address, then the bounded headers' names and values,
 // back to back, with their lengths alongside: two allocations per connection, where keeping the
-// request's own strings kept a dozen small ones. Handshake builds the maps on each call; a connection's handshake is asked for rarely (at connect, to
-// authorise a join, by FetchSockets), while maps kept for a connection's life cost ~0.8 KB each.
+// request's own strings kept a dozen small ones. Handshake builds the maps on each call; a connection's
+// handshake is asked for rarely (at connect, to authorise a join, by FetchSockets), while maps kept for
+// a connection's life cost ~0.8 KB each.
 type KeptHandshake struct {
 	text   string
 	lens   []uint32 // len(URL), len(remote address), then len(name), len(value) of each header kept

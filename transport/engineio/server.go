@@ -151,7 +151,9 @@ type Server struct {
 	// sockets are the running WebSockets' connections, which a hard drop closes (closeOnDrop): a set
 	// entry each instead of a context.AfterFunc registration (~0.15 KB per connection).
 	sockets map[*transport.BatchConn]struct{}
-	wg      sync.WaitGroup // sessions (open to teardown), request handlers, WebSockets (accept to end), writers, the poller
+	// wg counts the sessions (open to teardown), request handlers, WebSockets (accept to end), writers
+	// and the poller.
+	wg sync.WaitGroup
 	// poller holds the idle WebSockets, which have no reader goroutine (package transport/netpoll).
 	poller *netpoll.Poller
 
@@ -168,7 +170,8 @@ func NewServer(opts Options) *Server {
 	if opts.OnSession == nil {
 		panic("engineio: Options.OnSession is required")
 	}
-	srv := &Server{opts: opts.withDefaults(), sessions: make(map[string]*Session), sockets: make(map[*transport.BatchConn]struct{})}
+	srv := &Server{opts: opts.withDefaults(), sessions: make(map[string]*Session),
+		sockets: make(map[*transport.BatchConn]struct{})}
 	srv.hard, srv.cancelHard = context.WithCancel(context.Background())
 	srv.poller = netpoll.New(srv.wg.Go, transport.QuietBeforePark)
 	return srv

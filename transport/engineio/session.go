@@ -70,11 +70,13 @@ type Session struct {
 	closeKind   closeKind
 	closeCode   websocket.StatusCode
 	// Long-polling state.
-	getActive   bool
-	getCancel   context.CancelCauseFunc // ends the pending GET's wait, with a pollEnd cause
-	getDone     chan struct{}           // closed when the pending GET has answered
-	postActive  bool
-	drained     chan struct{} // made by a teardown that waits for it; closed (see drainedDone) when a poll delivered the close packet
+	getActive  bool
+	getCancel  context.CancelCauseFunc // ends the pending GET's wait, with a pollEnd cause
+	getDone    chan struct{}           // closed when the pending GET has answered
+	postActive bool
+	// drained is made by a teardown that waits for it, and closed (see drainedDone) when a poll has
+	// delivered the close packet.
+	drained     chan struct{}
 	drainedDone bool
 	// WebSocket state.
 	probing   bool          // a WebSocket is connected for an upgrade and not yet confirmed
