@@ -185,15 +185,15 @@ func (c *testCluster) spawn(name string, p ports, extra ...string) *procNode {
 	return c.spawnArgs(name, p, append([]string{"-addr", p.addr, "-api-addr", p.api, "-cluster-addr", p.gossip, "-remote-addr", p.remote, "-app", "chat", "-log-level", "info"}, extra...))
 }
 
-// spawnArgs starts a node process on p with exactly args and returns at once; the cluster's cleanup
-// stops it.
-func (c *testCluster) spawnArgs(name string, p ports, args []string) *procNode {
+// spawnArgs starts a node process on p with exactly args (and env added to nodeEnv) and returns at
+// once; the cluster's cleanup stops it.
+func (c *testCluster) spawnArgs(name string, p ports, args []string, env ...string) *procNode {
 	t := c.t
 	t.Helper()
 	n := &procNode{c: c, name: name, p: p, exited: make(chan struct{})}
 	n.log = &nodeLog{listening: make(chan string, 1), changed: make(chan struct{}, 1)}
 	n.cmd = exec.Command(c.bin, args...)
-	n.cmd.Env = nodeEnv()
+	n.cmd.Env = append(nodeEnv(), env...)
 	n.cmd.Stdout, n.cmd.Stderr = n.log, n.log
 	if err := n.cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
@@ -206,9 +206,12 @@ func (c *testCluster) spawnArgs(name string, p ports, args []string) *procNode {
 	return n
 }
 
-// nodeEnv is the test's environment without ROOMIO_* variables, which would configure the node.
+// nodeEnv is the test's environment without ROOMIO_* variables and GOGC, which would configure the
+// node; spawnArgs adds its env after it.
 func nodeEnv() []string {
-	return slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "ROOMIO_") })
+	return slices.DeleteFunc(os.Environ(), func(kv string) bool {
+		return strings.HasPrefix(kv, "ROOMIO_") || strings.HasPrefix(kv, "GOGC=")
+	})
 }
 
 // waitLog waits until cond holds for the node's log, and reports whether it did before timeout and
@@ -227,15 +230,24 @@ func (n *procNode) waitLog(timeout time.Duration, cond func(log string) bool) bo
 	return true
 }
 
-// waitListening waits for the node's "listening" line and learns its node id; it reports the exit
-// error when the node exits first.
-func (n *procNode) waitListening() error {
+// waitListenLine waits for the node's "listening" line; it reports the exit error when the node exits
+// first.
+func (n *procNode) waitListenLine() error {
 	select {
 	case <-n.log.listening:
+		return nil
 	case <-n.exited:
 		return fmt.Errorf("%s exited before listening: %v\n%s", n.name, n.waitErr, n.log.String())
 	case <-time.After(clusterWait):
 		return fmt.Errorf("%s did not log msg=listening within %v\n%s", n.name, clusterWait, n.log.String())
+	}
+}
+
+// waitListening waits for the node's "listening" line and learns its node id; it reports the exit
+// error when the node exits first.
+func (n *procNode) waitListening() error {
+	if err := n.waitListenLine(); err != nil {
+		return err
 	}
 	var st clusterState
 	if code := n.getJSON("/api/v1/cluster", &st); code != http.StatusOK || st.Node == "" {

@@ -27,6 +27,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -68,6 +69,8 @@ type options struct {
 	maxConnsPerIP int     // connections one remote IP may hold; -1 none
 	eventRate     float64 // packets per second per connection; 0 no limit
 
+	gcPercent int // the collector's GOGC for the node; -1 off; 0: leave the runtime's (GOGC set, no flag)
+
 	http httpLimits // no flags: the defaults (zero values) unless a test sets them
 
 	auth  authOptions // auth.go
@@ -80,6 +83,13 @@ const (
 	defaultShutdown = 15 * time.Second
 	defaultRecovery = 2 * time.Minute
 )
+
+// defaultGCPercent is the node's GOGC unless configured otherwise. A node's heap is mostly long-lived
+// per-connection state, and Go's default (100) lets the heap grow to twice that before a collection, a
+// peak whose pages the runtime keeps: at 50 an idle node holds about a fifth less memory per
+// connection for about 2 % more CPU per delivery under load (docs/benchmarks.md, "The collector's
+// target").
+const defaultGCPercent = 50
 
 func main() {
 	if err := run(os.Args[1:]); err != nil {
@@ -135,6 +145,11 @@ func parseFlags(args []string) (options, error) {
 		return o, fmt.Errorf("ROOMIO_EVENT_RATE: %w", err)
 	}
 	fs.Float64Var(&o.eventRate, "event-rate", rateDefault, "packets per second each connection may send (burst: twice that); faster readers wait, and a client at twice the rate for 10s is closed with 4004; 0: no limit (env ROOMIO_EVENT_RATE)")
+	gcDefault, err := strconv.Atoi(envOr("ROOMIO_GC_PERCENT", strconv.Itoa(defaultGCPercent)))
+	if err != nil {
+		return o, fmt.Errorf("ROOMIO_GC_PERCENT: %w", err)
+	}
+	fs.IntVar(&o.gcPercent, "gc-percent", gcDefault, "the Go collector's heap growth target (GOGC) for this node; -1: off; default 50, or the GOGC environment variable when it is set (env ROOMIO_GC_PERCENT)")
 	fs.DurationVar(&o.shutdown, "shutdown-timeout", shutdownDefault, "how long SIGINT/SIGTERM may drain connections before the rest are cut (env ROOMIO_SHUTDOWN_TIMEOUT)")
 	fs.StringVar(&o.clusterAddr, "cluster-addr", envOr("ROOMIO_CLUSTER_ADDR", ""), "gossip host:port to bind and advertise; empty: single node (env ROOMIO_CLUSTER_ADDR)")
 	fs.StringVar(&o.remoteAddr, "remote-addr", envOr("ROOMIO_REMOTE_ADDR", ""), "node-to-node host:port (default: the cluster-addr host, port+1) (env ROOMIO_REMOTE_ADDR)")
@@ -168,6 +183,12 @@ func parseFlags(args []string) (options, error) {
 		// Parsing stops at the first non-flag, so a typo such as "- app none" would silently drop the
 		// flags after it.
 		return o, fmt.Errorf("unexpected argument %q (flags only)", fs.Arg(0))
+	}
+	if o.gcPercent == 0 || o.gcPercent < -1 {
+		return o, errors.New("-gc-percent must be positive, or -1 to turn the collector off")
+	}
+	if _, gogc := os.LookupEnv("GOGC"); gogc && !flagSet(fs, "gc-percent") && os.Getenv("ROOMIO_GC_PERCENT") == "" {
+		o.gcPercent = 0 // GOGC, which the runtime read at start, stays in force
 	}
 	if o.app != "chat" && o.app != "none" {
 		return o, fmt.Errorf("-app must be chat or none, not %q", o.app)
@@ -214,6 +235,13 @@ func parseFlags(args []string) (options, error) {
 		}
 	}
 	return o, nil
+}
+
+// flagSet reports whether name was given on the command line.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 // loopbackAddr reports whether a listen address (host:port) binds loopback only: its host is a loopback
@@ -305,6 +333,10 @@ func run(args []string) error {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	if _, err := o.clusterConfig(); err != nil {
 		return err // before listening
+	}
+
+	if o.gcPercent != 0 {
+		defer debug.SetGCPercent(debug.SetGCPercent(o.gcPercent))
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)

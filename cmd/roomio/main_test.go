@@ -209,12 +209,15 @@ func clearEnv(t *testing.T) {
 			os.Unsetenv(k)
 		}
 	}
+	// GOGC decides -gc-percent's default.
+	t.Setenv("GOGC", "")
+	os.Unsetenv("GOGC")
 }
 
 func TestParseFlags(t *testing.T) {
 	// with returns the defaults changed by mod.
 	with := func(mod func(*options)) options {
-		o := options{adminUser: "admin", addr: "127.0.0.1:8080", app: "chat", apiAddr: "127.0.0.1:8090", logLevel: "info", shutdown: 15 * time.Second, recovery: 2 * time.Minute, maxConnsPerIP: 100, eventRate: 50}
+		o := options{adminUser: "admin", addr: "127.0.0.1:8080", app: "chat", apiAddr: "127.0.0.1:8090", logLevel: "info", shutdown: 15 * time.Second, recovery: 2 * time.Minute, maxConnsPerIP: 100, eventRate: 50, gcPercent: 50}
 		if mod != nil {
 			mod(&o)
 		}
@@ -229,7 +232,7 @@ func TestParseFlags(t *testing.T) {
 		{name: "defaults", want: with(nil)},
 		{name: "flags", args: []string{"-addr", ":9000", "-app", "none", "-api-addr", ":9001", "-api-key", "k", "-log-level", "debug", "-allowed-origins", "a.example,b.example", "-shutdown-timeout", "3s"},
 			want: with(func(o *options) {
-				*o = options{adminUser: "admin", addr: ":9000", app: "none", apiAddr: ":9001", apiKey: "k", logLevel: "debug", origins: "a.example,b.example", shutdown: 3 * time.Second, maxConnsPerIP: 100, eventRate: 50, recovery: 2 * time.Minute}
+				*o = options{adminUser: "admin", addr: ":9000", app: "none", apiAddr: ":9001", apiKey: "k", logLevel: "debug", origins: "a.example,b.example", shutdown: 3 * time.Second, maxConnsPerIP: 100, eventRate: 50, recovery: 2 * time.Minute, gcPercent: 50}
 			})},
 		{name: "limits", args: []string{"-max-conns-per-ip", "-1", "-event-rate", "0"}, want: with(func(o *options) { o.maxConnsPerIP, o.eventRate = -1, 0 })},
 		{name: "limits from env", env: map[string]string{"ROOMIO_MAX_CONNS_PER_IP": "7", "ROOMIO_EVENT_RATE": "2.5"}, want: with(func(o *options) { o.maxConnsPerIP, o.eventRate = 7, 2.5 })},
@@ -252,6 +255,12 @@ func TestParseFlags(t *testing.T) {
 			})},
 		{name: "recovery off", args: []string{"-recovery", "0"}, want: with(func(o *options) { o.recovery = 0 })},
 		{name: "recovery env", env: map[string]string{"ROOMIO_RECOVERY": "30s"}, want: with(func(o *options) { o.recovery = 30 * time.Second })},
+		{name: "gc percent", args: []string{"-gc-percent", "120"}, want: with(func(o *options) { o.gcPercent = 120 })},
+		{name: "collector off", args: []string{"-gc-percent", "-1"}, want: with(func(o *options) { o.gcPercent = -1 })},
+		{name: "gc percent env", env: map[string]string{"ROOMIO_GC_PERCENT": "80"}, want: with(func(o *options) { o.gcPercent = 80 })},
+		{name: "GOGC stays", env: map[string]string{"GOGC": "80"}, want: with(func(o *options) { o.gcPercent = 0 })},
+		{name: "flag beats GOGC", env: map[string]string{"GOGC": "80"}, args: []string{"-gc-percent", "120"}, want: with(func(o *options) { o.gcPercent = 120 })},
+		{name: "env beats GOGC", env: map[string]string{"GOGC": "80", "ROOMIO_GC_PERCENT": "70"}, want: with(func(o *options) { o.gcPercent = 70 })},
 		{name: "admin env", env: map[string]string{"ROOMIO_ADMIN_UI": "true", "ROOMIO_ADMIN_NO_AUTH": "true"},
 			want: with(func(o *options) { o.adminUI, o.adminNoAuth = true, true })},
 	}
@@ -293,6 +302,9 @@ func TestParseFlagsErrors(t *testing.T) {
 		{name: "bad ROOMIO_EVENT_RATE", env: map[string]string{"ROOMIO_EVENT_RATE": "fast"}, want: "ROOMIO_EVENT_RATE"},
 		{name: "zero shutdown", args: []string{"-shutdown-timeout", "0s"}, want: "-shutdown-timeout"},
 		{name: "bad ROOMIO_SHUTDOWN_TIMEOUT", env: map[string]string{"ROOMIO_SHUTDOWN_TIMEOUT": "soon"}, want: "ROOMIO_SHUTDOWN_TIMEOUT"},
+		{name: "zero -gc-percent", args: []string{"-gc-percent", "0"}, want: "-gc-percent"},
+		{name: "-gc-percent below -1", args: []string{"-gc-percent", "-2"}, want: "-gc-percent"},
+		{name: "bad ROOMIO_GC_PERCENT", env: map[string]string{"ROOMIO_GC_PERCENT": "half"}, want: "ROOMIO_GC_PERCENT"},
 		{name: "negative recovery", args: []string{"-recovery", "-1s"}, want: "-recovery"},
 		{name: "bad ROOMIO_RECOVERY", env: map[string]string{"ROOMIO_RECOVERY": "long"}, want: "ROOMIO_RECOVERY"},
 		{name: "insecure without a cluster", args: []string{"-cluster-insecure"}, want: "-cluster-addr"},

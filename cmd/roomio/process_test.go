@@ -21,12 +21,8 @@ func TestProcessShutdownCutsStalledUpload(t *testing.T) {
 	c := newTestCluster(t)
 	p := freePorts(t)
 	n := c.spawnSingle("stalled", p, "-shutdown-timeout", budget.String())
-	select {
-	case <-n.log.listening:
-	case <-n.exited:
-		t.Fatalf("the node exited: %v\n%s", n.waitErr, n.log.String())
-	case <-time.After(clusterWait):
-		t.Fatalf("the node did not listen within %v", clusterWait)
+	if err := n.waitListenLine(); err != nil {
+		t.Fatal(err)
 	}
 	// An Engine.IO long-polling session, then a POST to it that sends 10 of its 100 000 body bytes.
 	res, err := c.http.Get("http://" + p.addr + "/socket.io/?EIO=4&transport=polling")
@@ -180,4 +176,30 @@ func freePortsOn(t *testing.T, ip string) ports {
 		got = append(got, ln.Addr().String())
 	}
 	return ports{addr: got[0], gossip: got[1], remote: got[2], api: freePorts(t).api}
+}
+
+// TestProcessGCPercent: the node runs its collector at -gc-percent (default 50), unless GOGC is set and
+// the flag is not; the Go runtime's own metric on /metrics says which target is in force.
+func TestProcessGCPercent(t *testing.T) {
+	c := newTestCluster(t)
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  []string
+		want float64
+	}{
+		{name: "default", want: 50},
+		{name: "gogc", env: []string{"GOGC=80"}, want: 80},
+		{name: "flag", args: []string{"-gc-percent", "120"}, env: []string{"GOGC=80"}, want: 120},
+		{name: "env", env: []string{"GOGC=80", "ROOMIO_GC_PERCENT=70"}, want: 70},
+	} {
+		p := freePorts(t)
+		n := c.spawnArgs(tc.name, p, append([]string{"-addr", p.addr, "-api-addr", p.api, "-log-level", "info"}, tc.args...), tc.env...)
+		if err := n.waitListenLine(); err != nil {
+			t.Fatal(err)
+		}
+		if got, ok := scrapeNode(t, n)["go_gc_gogc_percent"]; !ok || got != tc.want {
+			t.Errorf("%s (args %q, env %q): go_gc_gogc_percent = %v (present %v), want %v", tc.name, tc.args, tc.env, got, ok, tc.want)
+		}
+	}
 }
