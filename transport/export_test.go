@@ -16,3 +16,10 @@ func SpendInlineBudget(t interface{ Cleanup(func()) }) {
 	inlineBudget.used.Store(int64(inlineWindow) * InlineShare / 1000)
 	t.Cleanup(ResetInlineBudget)
 }
+
+// HoldsSlices reports whether q holds a frame slice (queued frames or its consumer's last batch).
+func HoldsSlices[T any](q *Queue[T]) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.cur != nil || q.spare != nil
+}

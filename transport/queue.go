@@ -20,18 +20,22 @@ import (
 // T is what the connection writes: encoded frames ([]byte) for the native protocol, or a front-end's own
 // frame type; size tells how many bytes one occupies.
 type Queue[T any] struct {
-	mu      sync.Mutex
-	frames  []T
-	sizeOf  func(T) int
-	size    int
-	max     int
-	done    bool // no more pushes accepted
-	dropped uint64
-	ready   chan struct{} // capacity 1: "something to do"; made by the first Take (drained queues never wait)
-	meter   *MeterShard   // nil: not counted
-	start   func()        // SetDrain's consumer starter; nil: consumers Take
-	running bool          // a drain consumer is running (or about to): no other is started
-	inline  func([]T) (n int, flushed bool)
+	mu sync.Mutex
+	// cur holds the queued frames, oldest first, and spare the batch the drain consumer was last given
+	// (Next); both are slices of the pool shared by the queues of T, nil while the queue has no use for
+	// them: a queue with nothing queued and no consumer running holds no slice.
+	cur, spare *[]T
+	pool       *sync.Pool
+	sizeOf     func(T) int
+	size       int
+	max        int
+	dropped    uint64
+	ready      chan struct{} // capacity 1: "something to do"; made by the first Take (drained queues never wait)
+	meter      *MeterShard   // nil: not counted
+	start      func()        // SetDrain's consumer starter; nil: consumers Take
+	inline     func([]T) (n int, flushed bool)
+	done       bool // no more pushes accepted
+	running    bool // a drain consumer is running (or about to): no other is started
 }
 
 // SetMeter makes the queue count what it accepts and drops on m (nil: nothing). Call it before the first
@@ -46,7 +50,59 @@ func NewQueue(maxBytes int) *Queue[[]byte] {
 
 // NewQueueOf returns a queue of T holding at most maxBytes, as measured by size.
 func NewQueueOf[T any](maxBytes int, size func(T) int) *Queue[T] {
-	return &Queue[T]{max: maxBytes, sizeOf: size}
+	return &Queue[T]{max: maxBytes, sizeOf: size, pool: poolOf[T]()}
+}
+
+// The frame slices of every queue of T come from one pool (framePools, keyed by framePool[T]): a push
+// to a queue without a slice takes one, a queue gives its slices back when it is drained (Next reports
+// idle, Take takes all, an inline write empties it), so under load the connections' batches reuse a
+// few slices instead of each batch growing one from nothing, and an idle connection holds none. The
+// pool holds *[]T, so that a slice goes in and out without being boxed again; each is empty, and its
+// elements up to its capacity are zero.
+type framePool[T any] struct{}
+
+var framePools sync.Map
+
+func poolOf[T any]() *sync.Pool {
+	if p, ok := framePools.Load(framePool[T]{}); ok {
+		return p.(*sync.Pool)
+	}
+	p, _ := framePools.LoadOrStore(framePool[T]{}, new(sync.Pool))
+	return p.(*sync.Pool)
+}
+
+// maxPooledFrames is the largest slice (in frames) given back to the pool; a larger one, from a rare
+// burst, is left to the collector.
+const maxPooledFrames = 1024
+
+// getFrames returns an empty slice from the pool, or a new one.
+func (q *Queue[T]) getFrames() *[]T {
+	if b, ok := q.pool.Get().(*[]T); ok {
+		return b
+	}
+	return new([]T)
+}
+
+// putFrames clears b's frames (nothing refers to their bytes through it any more) and gives it back to
+// the pool; nil is ignored.
+func (q *Queue[T]) putFrames(b *[]T) {
+	if b == nil {
+		return
+	}
+	clear(*b)
+	if cap(*b) > maxPooledFrames {
+		return
+	}
+	*b = (*b)[:0]
+	q.pool.Put(b)
+}
+
+// queued returns how many frames are queued. Called with q.mu held.
+func (q *Queue[T]) queued() int {
+	if q.cur == nil {
+		return 0
+	}
+	return len(*q.cur)
 }
 
 // Push queues b. It reports false when the queue has been closed or just overflowed; overflow is true
@@ -92,11 +148,15 @@ func (q *Queue[T]) push(frames []T, volatile, now bool) (ok, overflow bool) {
 			return true, false
 		}
 		q.done = true
-		q.frames, q.size = nil, 0
+		q.putFrames(q.cur)
+		q.cur, q.size = nil, 0
 		q.wake()
 		return false, true
 	}
-	q.frames = append(q.frames, frames...)
+	if q.cur == nil {
+		q.cur = q.getFrames()
+	}
+	*q.cur = append(*q.cur, frames...)
 	q.size += n
 	q.meter.queued(n)
 	if q.inline != nil && q.start != nil && !q.running {
@@ -174,29 +234,38 @@ func (b *budget) spent(t0 int64) {
 // held; it unlocks it.
 func (q *Queue[T]) writeInline() {
 	q.running = true
-	frames := q.frames
-	q.frames, q.size = nil, 0 // like Next: the batch in hand is the writer's, no longer the queue's
+	held := q.cur // like Next: the batch in hand is the writer's, no longer the queue's
+	q.cur, q.size = nil, 0
+	frames := *held
 	q.mu.Unlock()
 
 	n, flushed := q.inline(frames)
 
 	q.mu.Lock()
+	clear(frames[:n])
 	if n < len(frames) {
 		// Not taken: back in front of what was pushed meanwhile (even if the queue was shut meanwhile:
 		// Next still hands them to the consumer, which decides as for any queued frame).
 		for _, f := range frames[n:] {
 			q.size += q.sizeOf(f)
 		}
-		q.frames = append(frames[n:len(frames):len(frames)], q.frames...)
-	}
-	clear(frames[:n])
-	if flushed && len(q.frames) == 0 && !q.done {
-		if cap(frames) <= keptFrames {
-			q.frames = frames[:0] // the next push appends without allocating
+		k := copy(frames, frames[n:])
+		clear(frames[k:])
+		frames = frames[:k]
+		if q.cur != nil {
+			frames = append(frames, *q.cur...)
+			q.putFrames(q.cur)
 		}
-		q.running = false
-		q.mu.Unlock()
-		return
+		*held = frames
+		q.cur = held
+	} else {
+		*held = frames[:0]
+		q.putFrames(held)
+		if flushed && q.queued() == 0 && !q.done {
+			q.running = false
+			q.mu.Unlock()
+			return
+		}
 	}
 	q.mu.Unlock()
 	q.start()
@@ -237,7 +306,7 @@ func (q *Queue[T]) wake() {
 func (q *Queue[T]) SetDrain(start func()) {
 	q.mu.Lock()
 	q.start = start
-	if start != nil && (len(q.frames) > 0 || q.done) {
+	if start != nil && (q.queued() > 0 || q.done) {
 		q.wake()
 		return
 	}
@@ -245,35 +314,30 @@ func (q *Queue[T]) SetDrain(start func()) {
 }
 
 // Next is the drain consumer's Take that does not wait: it returns everything queued and whether the
-// queue is shut. dst (emptied and cleared by the caller: the batch Next returned last, once written) is
-// reused for what is pushed next, so a busy connection swaps two slices. When nothing is queued and the
-// queue is not shut it returns idle: the consumer must stop, and the next Push starts a new one; a burst's
-// large slice is let go then, so that an idle connection keeps none. After it returned shut, no consumer
-// is started again.
+// queue is shut. dst must be the batch Next returned last, once written and cleared by the caller (nil
+// at the consumer's start): its slice is reused for what is pushed next, so a busy connection swaps two
+// slices. When nothing is queued and the queue is not shut it returns idle: the consumer must stop, and
+// the next Push starts a new one; both slices go back to the pool then, so that an idle connection
+// keeps none. After it returned shut, no consumer is started again.
 func (q *Queue[T]) Next(dst []T) (frames []T, shut, idle bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if len(q.frames) == 0 && !q.done {
+	if q.spare != nil {
+		*q.spare = dst[:0]
+	}
+	if q.queued() == 0 && !q.done {
 		q.running = false
-		if cap(q.frames) > keptFrames {
-			q.frames = nil
-		}
-		if q.frames == nil && cap(dst) <= keptFrames {
-			q.frames = dst[:0] // the next push appends without allocating
-		}
+		q.putFrames(q.cur)
+		q.putFrames(q.spare)
+		q.cur, q.spare = nil, nil
 		return nil, false, true
 	}
-	frames = q.frames
-	q.frames, q.size = dst[:0], 0
-	if cap(q.frames) > keptFrames {
-		q.frames = nil
+	if q.cur != nil {
+		frames = *q.cur
 	}
+	q.cur, q.spare, q.size = q.spare, q.cur, 0
 	return frames, q.done, false
 }
-
-// keptFrames is the largest frame slice (in frames) Next keeps for the next pushes: what an idle
-// connection keeps after a burst.
-const keptFrames = 16
 
 // Take waits until frames are queued or the queue is shut, then returns all queued frames, appended to
 // dst[:0], and whether the queue is shut (no frame will follow once it returns an empty batch with shut
@@ -281,10 +345,13 @@ const keptFrames = 16
 func (q *Queue[T]) Take(ctx context.Context, dst []T) (frames []T, shut bool, err error) {
 	for {
 		q.mu.Lock()
-		if len(q.frames) > 0 || q.done {
-			dst = append(dst[:0], q.frames...)
-			clear(q.frames)
-			q.frames, q.size = q.frames[:0], 0
+		if q.queued() > 0 || q.done {
+			dst = dst[:0]
+			if q.cur != nil {
+				dst = append(dst, *q.cur...)
+				q.putFrames(q.cur)
+			}
+			q.cur, q.size = nil, 0
 			shut = q.done
 			q.mu.Unlock()
 			return dst, shut, nil

@@ -574,3 +574,89 @@ func TestQueueDrainOverflow(t *testing.T) {
 		t.Fatalf("Next after overflow = %d frames, shut=%v, idle=%v; want none, shut", len(frames), shut, idle)
 	}
 }
+
+// TestQueueDrainedHoldsNoSlice: a queue holds a frame slice only while it has frames or a consumer
+// running: once a drain consumer is told idle, a Take took everything or an inline write wrote it all,
+// the slices are back in the pool, and the frames pushed next are all delivered, in order.
+func TestQueueDrainedHoldsNoSlice(t *testing.T) {
+	t.Run("drain", func(t *testing.T) {
+		q := transport.NewQueueOf(1<<20, func(v int) int { return 1 })
+		q.SetDrain(func() {})
+		var frames []int
+		for round := range 3 {
+			for i := range 40 {
+				q.Push(round*100+i, false)
+			}
+			var idle bool
+			if frames, _, idle = q.Next(frames); idle || len(frames) != 40 || frames[0] != round*100 || frames[39] != round*100+39 {
+				t.Fatalf("round %d: Next = %v (idle %v), want %d..%d", round, frames, idle, round*100, round*100+39)
+			}
+			if !transport.HoldsSlices(q) {
+				t.Fatal("the queue lets go of the batch its consumer holds")
+			}
+			clear(frames)
+			if frames, _, idle = q.Next(frames); !idle || len(frames) != 0 {
+				t.Fatalf("round %d: Next after the batch = %v (idle %v), want idle", round, frames, idle)
+			}
+			if transport.HoldsSlices(q) {
+				t.Fatalf("round %d: an idle queue holds a slice", round)
+			}
+			frames = nil // the consumer ended
+		}
+	})
+	t.Run("take", func(t *testing.T) {
+		q := transport.NewQueue(1 << 20)
+		q.Push([]byte("a"), false)
+		q.Push([]byte("b"), false)
+		got, _, err := q.Take(context.Background(), nil)
+		if err != nil || len(got) != 2 || string(got[0]) != "a" || string(got[1]) != "b" {
+			t.Fatalf("Take = %q, %v", got, err)
+		}
+		if transport.HoldsSlices(q) {
+			t.Fatal("a queue Take emptied holds a slice")
+		}
+	})
+	t.Run("inline", func(t *testing.T) {
+		q := transport.NewQueue(1 << 20)
+		var wrote []string
+		q.SetInline(func(frames [][]byte) (int, bool) {
+			for _, f := range frames {
+				wrote = append(wrote, string(f))
+			}
+			return len(frames), true
+		})
+		q.SetDrain(func() { t.Error("the consumer started though the inline write wrote everything") })
+		if ok, _ := q.PushNow([]byte("x"), false); !ok {
+			t.Fatal("push refused")
+		}
+		if len(wrote) != 1 || wrote[0] != "x" {
+			t.Fatalf("inline write wrote %q", wrote)
+		}
+		if transport.HoldsSlices(q) {
+			t.Fatal("a queue its inline write emptied holds a slice")
+		}
+	})
+}
+
+// BenchmarkQueueBurst: a drain consumer's cycle under a sustained load, bursts of 64 frames (more than a
+// queue keeps for itself when idle) pushed, taken by Next and written; allocations per burst are the
+// frame slices the queue grows.
+func BenchmarkQueueBurst(b *testing.B) {
+	q := transport.NewQueueOf(1<<20, func(v [2]int) int { return 1 })
+	q.SetDrain(func() {})
+	var frames [][2]int
+	b.ReportAllocs()
+	for b.Loop() {
+		for i := range 64 {
+			q.Push([2]int{0, i}, false)
+		}
+		var idle bool
+		if frames, _, idle = q.Next(frames); idle || len(frames) != 64 {
+			b.Fatalf("Next: %d frames, idle %v", len(frames), idle)
+		}
+		clear(frames)
+		if frames, _, idle = q.Next(frames); !idle {
+			b.Fatal("Next after the burst is not idle")
+		}
+	}
+}
