@@ -86,9 +86,9 @@ const (
 
 // defaultGCPercent is the node's GOGC unless configured otherwise. A node's heap is mostly long-lived
 // per-connection state, and Go's default (100) lets the heap grow to twice that before a collection, a
-// peak whose pages the runtime keeps: at 50 an idle node holds about a fifth less memory per
-// connection for about 2 % more CPU per delivery under load (docs/benchmarks.md, "The collector's
-// target").
+// peak whose pages the runtime keeps: at 50 an idle node holds 15-18 % less memory per connection, and
+// a burst of connects runs 4-20 % slower (docs/benchmarks.md, "The collector's target and pooled frame
+// slices").
 const defaultGCPercent = 50
 
 func main() {
