@@ -134,7 +134,7 @@ func (s *Session) probe(ws *websocket.Conn) (waitPoll chan struct{}, ok bool) {
 		s.mu.Unlock()
 	}()
 	for {
-		typ, data, err := ws.Read(ctx)
+		typ, data, err := transport.ReadMessage(ctx, ws)
 		if err != nil {
 			return nil, false
 		}
@@ -290,7 +290,7 @@ func (s *Session) readLoop(r *wsReader) (ended bool) {
 		if !first && r.park() {
 			return false
 		}
-		typ, data, err := r.ws.Read(context.Background())
+		typ, data, err := transport.ReadMessage(context.Background(), r.ws)
 		r.carried = false // the first read took them (they fit in br's buffer)
 		if err != nil {
 			if s.isClosing() {

@@ -440,7 +440,7 @@ func (c *Conn) readLoop() (reason string, parked bool) {
 		if !first && c.park() {
 			return "", true
 		}
-		typ, data, err := c.ws.Read(context.Background())
+		typ, data, err := transport.ReadMessage(context.Background(), c.ws)
 		c.carried = false // the first read took them (they fit in br's buffer)
 		if err != nil {
 			switch {
