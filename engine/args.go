@@ -3,6 +3,7 @@ package engine
 import (
 	"encoding/json"
 	"fmt"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/roomio/roomio/internal/packet"
@@ -26,9 +27,22 @@ type Arg struct {
 // Decode unmarshals a JSON argument into v (encoding/json). A binary argument decodes only into *[]byte
 // (the bytes, not copied) or *Arg; anything else gets ErrBinaryArg.
 func (a Arg) Decode(v any) error {
-	if p, ok := v.(*Arg); ok {
+	switch p := v.(type) {
+	case *Arg:
 		*p = a
 		return nil
+	case *json.RawMessage:
+		// What json.Unmarshal does for a RawMessage (validate, then copy the value), without its decoder.
+		if d := a.Data; !a.Binary && len(d) > 0 && !isJSONSpace(d[0]) && !isJSONSpace(d[len(d)-1]) && json.Valid(d) {
+			*p = append((*p)[:0], d...)
+			return nil
+		}
+	case *string:
+		// A string without escapes, as most event names, room names and ids are.
+		if s, ok := plainJSONString(a.Data); ok && !a.Binary {
+			*p = s
+			return nil
+		}
 	}
 	if a.Binary {
 		p, ok := v.(*[]byte)
@@ -39,6 +53,27 @@ func (a Arg) Decode(v any) error {
 		return nil
 	}
 	return json.Unmarshal(a.Data, v)
+}
+
+func isJSONSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
+
+// plainJSONString returns the string a JSON string literal without escapes denotes: quotes around
+// valid UTF-8 with no quote, backslash or control character inside. Anything else (escapes, other
+// values, invalid text) reports false and is left to encoding/json.
+func plainJSONString(d []byte) (string, bool) {
+	if len(d) < 2 || d[0] != '"' || d[len(d)-1] != '"' {
+		return "", false
+	}
+	in := d[1 : len(d)-1]
+	for _, c := range in {
+		if c < 0x20 || c == '"' || c == '\\' {
+			return "", false
+		}
+	}
+	if !utf8.Valid(in) {
+		return "", false
+	}
+	return string(in), true
 }
 
 // String returns the JSON text, or a short description of a binary argument.
