@@ -104,6 +104,31 @@ func BenchmarkBehaviorRoom(b *testing.B) {
 		}
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "requests/s")
 	})
+	// A socket's request on its own context, answered through a callback, as a handler passes one on
+	// (Event.Context, RequestRoomFunc).
+	b.Run("request-func", func(b *testing.B) {
+		e := newBehaviorBenchEngine(b, engine.Config{}, func(e *engine.Engine) {
+			e.Of("/").Define("r:", func(string) engine.Behavior { return &relay{} })
+		})
+		var delivered atomic.Int64
+		socks, _ := benchSockets(b, e, 1, &delivered)
+		s := socks[0]
+		if err := s.Join(context.Background(), "r:1"); err != nil {
+			b.Fatal(err)
+		}
+		answered := make(chan error, 1)
+		reply := func(_ []engine.Arg, err error) { answered <- err }
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := s.RequestRoomFunc(s.Context(), "r:1", "q", reply); err != nil {
+				b.Fatal(err)
+			}
+			if err := <-answered; err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "requests/s")
+	})
 	for _, n := range []int{1, 100} {
 		b.Run(fmt.Sprintf("send-emit/members=%d", n), func(b *testing.B) {
 			e := newBehaviorBenchEngine(b, engine.Config{}, func(e *engine.Engine) {

@@ -832,4 +832,20 @@ func TestRequestRoomFunc(t *testing.T) {
 	if a := <-answers; !errors.Is(a.err, engine.ErrNotInRoom) {
 		t.Fatalf("from a non-member = %q, %v, want ErrNotInRoom", a.got, a.err)
 	}
+
+	// On the socket's own context (a handler's Event.Context, registered with it directly): answered as
+	// any other, and one the room never answers gets ErrTimeout when the socket disconnects.
+	if err := s.RequestRoomFunc(s.Context(), "chat:1", "own", reply); err != nil {
+		t.Fatal(err)
+	}
+	if a := <-answers; a.err != nil || a.got != "own" {
+		t.Fatalf("answer on the socket's context = %q, %v", a.got, a.err)
+	}
+	if err := s.RequestRoomFunc(s.Context(), "chat:1", "never", reply); err != nil {
+		t.Fatal(err)
+	}
+	a.c.Close()
+	if a := <-answers; !errors.Is(a.err, engine.ErrTimeout) || !strings.Contains(a.err.Error(), context.Canceled.Error()) {
+		t.Fatalf("unanswered request on the socket's context after its disconnect = %q, %v, want ErrTimeout (context canceled)", a.got, a.err)
+	}
 }

@@ -169,11 +169,19 @@ func (p *pendingRequest) answer(args []packet.Arg, err error) {
 // requestFunc sends one room message that asks for an answer, and calls reply with it (RequestRoomFunc).
 func (n *Namespace) requestFunc(ctx context.Context, room, sid, event string, a []packet.Arg, reply func([]Arg, error)) error {
 	p := &pendingRequest{reply: reply}
-	p.stop = context.AfterFunc(ctx, func() {
+	expired := func() {
 		if p.done.CompareAndSwap(false, true) {
 			p.reply(nil, fmt.Errorf("%w: no answer from room %s: %v", ErrTimeout, room, ctx.Err()))
 		}
-	})
+	}
+	if sc, ok := ctx.(*socketContext); ok {
+		// A handler's own context (Event.Context), the common case: registered with it directly, as
+		// context.AfterFunc would, without the context it makes per call. expired runs on its own
+		// goroutine, as context.AfterFunc runs it.
+		p.stop = sc.AfterFunc(func() { go expired() })
+	} else {
+		p.stop = context.AfterFunc(ctx, expired)
+	}
 	deadline, _ := ctx.Deadline()
 	if err := n.roomMessage(room, sid, event, a, true, p.answer, deadline); err != nil {
 		if !p.done.CompareAndSwap(false, true) {
