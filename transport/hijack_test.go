@@ -57,21 +57,30 @@ func acceptServer(t *testing.T, got chan<- *transport.UpgradeWriter, conns chan<
 	return srv
 }
 
-// TestBatchConnOneWritePerBatch: messages written while corked reach the client in order with one
-// write to the socket; a control frame written outside a batch goes straight out.
-func TestBatchConnOneWritePerBatch(t *testing.T) {
+// wsPair upgrades one connection through acceptServer and returns its UpgradeWriter, the server's and
+// the client's WebSocket, the counting connection under the server's, and a context that bounds the
+// test's waits; the test's cleanup closes the client.
+func wsPair(t *testing.T) (context.Context, *transport.UpgradeWriter, *websocket.Conn, *websocket.Conn, *countingConn) {
+	t.Helper()
 	got := make(chan *transport.UpgradeWriter, 1)
 	conns := make(chan *websocket.Conn, 1)
 	var counter *countingConn
 	srv := acceptServer(t, got, conns, &counter)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	t.Cleanup(cancel)
 	client, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer client.CloseNow()
+	t.Cleanup(func() { client.CloseNow() })
 	uw, ws := <-got, <-conns
+	return ctx, uw, ws, client, counter
+}
+
+// TestBatchConnOneWritePerBatch: messages written while corked reach the client in order with one
+// write to the socket; a control frame written outside a batch goes straight out.
+func TestBatchConnOneWritePerBatch(t *testing.T) {
+	ctx, uw, ws, client, counter := wsPair(t)
 	counter.mu.Lock()
 	before := counter.writes
 	counter.mu.Unlock()
@@ -170,20 +179,8 @@ func maskedFrame(p string) []byte {
 // TestBatchConnWriteMessage: messages framed by WriteMessage, at every length encoding (7-bit, 16-bit,
 // 64-bit), text and binary, read back by coder/websocket's client in order; outside a batch it refuses.
 func TestBatchConnWriteMessage(t *testing.T) {
-	got := make(chan *transport.UpgradeWriter, 1)
-	conns := make(chan *websocket.Conn, 1)
-	var counter *countingConn
-	srv := acceptServer(t, got, conns, &counter)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	client, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.CloseNow()
+	ctx, uw, _, client, _ := wsPair(t)
 	client.SetReadLimit(-1)
-	uw := <-got
-	<-conns
 	if err := uw.Conn.WriteMessage(false, []byte("x")); err == nil {
 		t.Fatal("WriteMessage outside a batch succeeded")
 	}

@@ -2,11 +2,8 @@ package transport_test
 
 import (
 	"bytes"
-	"context"
 	"errors"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/coder/websocket"
 
@@ -17,18 +14,7 @@ import (
 // type, in a slice of its length (up to the allocator's size class; also after a message larger than the pooled buffers), and a
 // message over the connection's read limit fails with websocket.ErrMessageTooBig.
 func TestReadMessage(t *testing.T) {
-	var counter *countingConn
-	got, conns := make(chan *transport.UpgradeWriter, 1), make(chan *websocket.Conn, 1)
-	srv := acceptServer(t, got, conns, &counter)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	client, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.CloseNow()
-	<-got
-	server := <-conns
+	ctx, _, server, client, _ := wsPair(t)
 	server.SetReadLimit(200 << 10)
 
 	msgs := []struct {
