@@ -187,7 +187,8 @@ func (c *BatchConn) Close() error {
 	return c.Conn.Close()
 }
 
-// batchPool recycles batch buffers between connections: an idle connection holds none.
+// batchPool recycles batch buffers between connections (and ReadMessage's read buffers): an idle
+// connection holds none.
 var batchPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
 // maxPooledBatch is the largest buffer put back in batchPool; a larger one (a burst of big messages) is
