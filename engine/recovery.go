@@ -132,8 +132,11 @@ type lifeline struct {
 	id  string
 	pid string // private session id
 
-	mu    sync.Mutex
-	sock  *Socket    // the attached socket; nil while detached
+	mu   sync.Mutex
+	sock *Socket // the attached socket; nil while detached
+	// conn is sock's connection (sock.sess.conn), nil while detached: a fan-out's send reads it here,
+	// where it would otherwise follow two more pointers, each a cache miss in a large room.
+	conn  transport.Conn
 	actor *actor.PID // set once the socket actor exists
 	// While attached, log is a ring of the last MaxBuffered recoverable packets sent (next is the
 	// oldest's index once it is full); while detached it is in order, the first attachedN of them sent
@@ -142,20 +145,24 @@ type lifeline struct {
 	next       int
 	attachedN  int
 	complete   bool
+	dropped    bool
 	detachedAt time.Time
 	timer      *time.Timer
-	dropped    bool
 	data       any // the detached socket's data
-	// given holds, until givenUntil, the offsets of the packets another node handed over with the
-	// socket (recovery_cluster.go): a copy of one of them may still reach this node afterwards, and is
-	// dropped.
-	given      map[string]struct{}
-	givenUntil time.Time
+	// given is set for a socket another node handed over (recovery_cluster.go), nil otherwise.
+	given *handedOver
+}
+
+// handedOver holds, until until, the offsets of the packets another node handed over with a socket: a
+// copy of one of them may still reach this node afterwards, and is dropped.
+type handedOver struct {
+	offsets map[string]struct{}
+	until   time.Time
 }
 
 // newLifeline returns the lifeline of a new socket s (not yet connected: attached, without an actor).
 func (r *recovery) newLifeline(ns *Namespace, id string, s *Socket) *lifeline {
-	return &lifeline{r: r, ns: ns, id: id, pid: r.newPID(), sock: s, complete: true}
+	return &lifeline{r: r, ns: ns, id: id, pid: r.newPID(), sock: s, conn: s.sess.conn, complete: true}
 }
 
 // setActor records the socket actor, once spawned: from then on the socket can be detached.
@@ -189,7 +196,7 @@ func (s *Socket) lifePID() string {
 func (l *lifeline) abandon(s *Socket) {
 	l.mu.Lock()
 	if l.sock == nil || l.sock == s {
-		l.sock = nil
+		l.sock, l.conn = nil, nil
 		l.dropLocked(nil)
 	}
 	l.mu.Unlock()
@@ -236,9 +243,9 @@ func (l *lifeline) send(p *packet.Packet, now bool) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.given != nil && p.Offset != "" {
-		if time.Now().After(l.givenUntil) {
+		if time.Now().After(l.given.until) {
 			l.given = nil
-		} else if _, dup := l.given[p.Offset]; dup {
+		} else if _, dup := l.given.offsets[p.Offset]; dup {
 			return nil
 		}
 	}
@@ -256,7 +263,7 @@ func (l *lifeline) send(p *packet.Packet, now bool) error {
 	if p.Offset != "" {
 		l.record(p)
 	}
-	conn := l.sock.sess.conn
+	conn := l.conn
 	if now {
 		if ns, ok := conn.(transport.NowSender); ok {
 			return ns.SendNow(p)
@@ -349,7 +356,7 @@ func (l *lifeline) detach(s *Socket, reason string) bool {
 	}
 	r.detached[l.pid] = l
 	r.mu.Unlock()
-	l.sock = nil
+	l.sock, l.conn = nil, nil
 	l.data = s.data
 	l.detachedAt = time.Now()
 	// The ring, oldest first, becomes the start of the buffer.
@@ -503,7 +510,7 @@ func (l *lifeline) resume(s *Socket, from int) (any, bool) {
 		l.complete = false
 	}
 	l.next, l.attachedN = 0, 0
-	l.sock = s
+	l.sock, l.conn = s, conn
 	data := l.data
 	l.data = nil
 	r := l.r

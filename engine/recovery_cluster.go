@@ -316,7 +316,7 @@ func (r *recovery) claimRemote(ns *Namespace, ps presentedSession) (*lifeline, i
 	}
 	l.log = given
 	l.complete = buf.Complete
-	l.given, l.givenUntil = seen, time.Now().Add(handoverTimeout)
+	l.given = &handedOver{offsets: seen, until: time.Now().Add(handoverTimeout)}
 	return l, int(buf.From)
 }
 

@@ -209,7 +209,7 @@ type inlineConn struct {
 
 func newInlineConn(bc *transport.BatchConn, maxBytes int) *inlineConn {
 	c := &inlineConn{q: transport.NewQueue(maxBytes), bc: bc, done: make(chan struct{})}
-	c.q.SetInline(func(frames [][]byte) (int, bool) {
+	c.q.SetInline(transport.InlineFunc[[]byte](func(frames [][]byte) (int, bool) {
 		if !c.bc.TryCork() {
 			return 0, true
 		}
@@ -228,7 +228,7 @@ func newInlineConn(bc *transport.BatchConn, maxBytes int) *inlineConn {
 			c.shorts.Add(1)
 		}
 		return n, flushed
-	})
+	}))
 	c.q.SetDrain(func() { c.starts.Add(1); c.wg.Add(1); go c.write() })
 	return c
 }

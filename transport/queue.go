@@ -33,7 +33,7 @@ type Queue[T any] struct {
 	ready      chan struct{} // capacity 1: "something to do"; made by the first Take (drained queues never wait)
 	meter      *MeterShard   // nil: not counted
 	start      func()        // SetDrain's consumer starter; nil: consumers Take
-	inline     func([]T) (n int, flushed bool)
+	inline     InlineWriter[T]
 	done       bool // no more pushes accepted
 	running    bool // a drain consumer is running (or about to): no other is started
 }
@@ -170,17 +170,31 @@ func (q *Queue[T]) push(frames []T, volatile, now bool) (ok, overflow bool) {
 	return true, false
 }
 
+// InlineWriter writes what a push found queued on an idle connection (Queue.SetInline). An interface,
+// not a func value: the connection's writer implements it, where a method value would be one more
+// object per connection for every delivery to reach (a cache miss each, in a large room's fan-out).
+type InlineWriter[T any] interface {
+	// WriteInline is given the queued frames and returns how many of them it took (from the front) and
+	// whether they are all written.
+	WriteInline(frames []T) (n int, flushed bool)
+}
+
+// InlineFunc adapts a function to InlineWriter.
+type InlineFunc[T any] func(frames []T) (n int, flushed bool)
+
+// WriteInline calls f.
+func (f InlineFunc[T]) WriteInline(frames []T) (int, bool) { return f(frames) }
+
 // SetInline lets the push that finds an idle drained queue (SetDrain: no consumer running, nothing
-// queued before it) write what is queued itself, on its own goroutine, instead of starting the consumer:
-// write is given the queued frames and returns how many of them it took (from the front) and whether
-// they are all written. It must not block (one non-blocking write attempt), and must keep what it took
-// but did not write for the consumer to write first (flushed false). Frames it did not take go back to
-// the front of the queue. Unless everything was taken and written and nothing was pushed meanwhile, the
-// consumer is started as usual; while write runs, other pushes queue behind it, so the order holds.
+// queued before it) write what is queued itself, on its own goroutine, instead of starting the consumer
+// (w.WriteInline). It must not block (one non-blocking write attempt), and must keep what it took but
+// did not write for the consumer to write first (flushed false). Frames it did not take go back to the
+// front of the queue. Unless everything was taken and written and nothing was pushed meanwhile, the
+// consumer is started as usual; while it writes, other pushes queue behind it, so the order holds.
 // nil turns it off. Call it before SetDrain.
-func (q *Queue[T]) SetInline(write func(frames []T) (n int, flushed bool)) {
+func (q *Queue[T]) SetInline(w InlineWriter[T]) {
 	q.mu.Lock()
-	q.inline = write
+	q.inline = w
 	q.mu.Unlock()
 }
 
@@ -239,7 +253,7 @@ func (q *Queue[T]) writeInline() {
 	frames := *held
 	q.mu.Unlock()
 
-	n, flushed := q.inline(frames)
+	n, flushed := q.inline.WriteInline(frames)
 
 	q.mu.Lock()
 	clear(frames[:n])

@@ -619,12 +619,12 @@ func TestQueueDrainedHoldsNoSlice(t *testing.T) {
 	t.Run("inline", func(t *testing.T) {
 		q := transport.NewQueue(1 << 20)
 		var wrote []string
-		q.SetInline(func(frames [][]byte) (int, bool) {
+		q.SetInline(transport.InlineFunc[[]byte](func(frames [][]byte) (int, bool) {
 			for _, f := range frames {
 				wrote = append(wrote, string(f))
 			}
 			return len(frames), true
-		})
+		}))
 		q.SetDrain(func() { t.Error("the consumer started though the inline write wrote everything") })
 		if ok, _ := q.PushNow([]byte("x"), false); !ok {
 			t.Fatal("push refused")

@@ -205,7 +205,7 @@ func (s *Session) runWebSocket(ws *websocket.Conn, uw *transport.UpgradeWriter, 
 		w.run()
 	}
 	if bc.CanTryWrite() {
-		s.queue.SetInline(w.inline)
+		s.queue.SetInline(w)
 	}
 	if waitPoll == nil {
 		s.queue.SetDrain(w.start)
@@ -367,12 +367,12 @@ func (w *wsWriter) writeBatch(frames []Frame) error {
 	return w.bc.Uncork()
 }
 
-// inline is the queue's inline writer (transport.Queue.SetInline): the push that finds the connection
+// WriteInline is the queue's inline writer (transport.Queue.SetInline): the push that finds the connection
 // idle frames what is queued and writes it itself with one non-blocking write, without starting the
 // writer or setting a deadline. It declines (takes nothing) when the connection is busy (a control frame
 // being written) or closing; what the socket does not take is left pending in the BatchConn, and the
 // writer, started then, sends it first under the deadline.
-func (w *wsWriter) inline(frames []Frame) (n int, flushed bool) {
+func (w *wsWriter) WriteInline(frames []Frame) (n int, flushed bool) {
 	if w.s.aborted.Load() || !w.bc.TryCork() {
 		return 0, true
 	}

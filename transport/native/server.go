@@ -353,7 +353,7 @@ func (c *Conn) serve() {
 	}
 	// Frames sent from Open start the writer (or are written inline).
 	if c.bc.CanTryWrite() {
-		c.queue.SetInline(c.writeInline)
+		c.queue.SetInline((*inlineWriter)(c))
 	}
 	c.queue.SetDrain(c.startWriter)
 	c.session = c.srv.opts.Acceptor.Open(c)
@@ -538,12 +538,17 @@ func (c *Conn) startWriter() {
 	go c.runWriter()
 }
 
-// writeInline is the queue's inline writer (transport.Queue.SetInline): the push that finds the
-// connection idle encodes what is queued and writes it itself with one non-blocking write, without
-// starting the writer or setting a deadline. It declines (takes nothing) when the connection is busy (a
-// control frame being written) or closing; what the socket does not take is left pending in the
-// BatchConn, and the writer, started then, sends it first under the deadline.
-func (c *Conn) writeInline(frames [][]byte) (n int, flushed bool) {
+// inlineWriter is a Conn as its queue's inline writer (transport.Queue.SetInline), without WriteInline
+// in Conn's own methods.
+type inlineWriter Conn
+
+// WriteInline: the push that finds the connection idle encodes what is queued and writes it itself
+// with one non-blocking write, without starting the writer or setting a deadline. It declines (takes
+// nothing) when the connection is busy (a control frame being written) or closing; what the socket
+// does not take is left pending in the BatchConn, and the writer, started then, sends it first under
+// the deadline.
+func (w *inlineWriter) WriteInline(frames [][]byte) (n int, flushed bool) {
+	c := (*Conn)(w)
 	if c.abort.Load() || c.dropped.Load() || !c.bc.TryCork() {
 		return 0, true
 	}
