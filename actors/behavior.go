@@ -266,6 +266,18 @@ func (r *Room) EmitTo(sid string, p *packet.Packet) bool {
 	return true
 }
 
+// Outbox returns the outbox of member sid (the joiner's during Join); nil for anyone else, and for a
+// room whose outputs leave through a replica (its emits do not write from this goroutine).
+func (r *Room) Outbox(sid string) Outbox {
+	if r.out != nil {
+		return nil
+	}
+	if k := r.sockOf(sid); k != nil {
+		return k.outbox
+	}
+	return nil
+}
+
 // sockOf returns the sockRef of member sid, or of the joiner during Join; nil for anyone else.
 func (r *Room) sockOf(sid string) *sockRef {
 	if i, ok := r.members.index[sid]; ok {

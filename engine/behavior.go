@@ -9,6 +9,7 @@ import (
 
 	"github.com/roomio/roomio/actors"
 	"github.com/roomio/roomio/internal/packet"
+	"github.com/roomio/roomio/transport"
 )
 
 // Behavior is the code of a behaviour room: a room that holds state and decides who joins, in the spirit
@@ -475,11 +476,36 @@ func (a *roomAdapter) Left(r *actors.Room, sid string, why actors.LeaveReason) {
 }
 
 func (a *roomAdapter) Message(r *actors.Room, m *actors.RoomMessage) {
+	if m.Ask {
+		if h := holdSender(r, m.SID); h != nil {
+			defer h.Release()
+		}
+	}
 	c := a.ctx(r)
 	msg := &RoomMessage{From: m.SID, Event: m.Event, Args: argsOut(m.Args), ask: m.Ask, reply: m.Reply}
 	if err := a.safely("OnMessage", func() error { a.b.OnMessage(c, msg); return nil }); err != nil && msg.ask {
 		msg.fail(err)
 	}
+}
+
+// holdSender holds the writes to the connection of sid, a member asking the room, until the returned
+// Holder's Release (nil: not a member of this node's room, or detached). A hook that emits to the room,
+// the asker included, and answers it (a chat's say) then sends the asker both in one write, not one
+// each: a write is most of what a delivery costs.
+func holdSender(r *actors.Room, sid string) transport.Holder {
+	var conn transport.Conn
+	switch o := r.Outbox(sid).(type) {
+	case *lifeline:
+		conn = o.attachedConn()
+	case transport.Conn:
+		conn = o
+	}
+	h, ok := conn.(transport.Holder)
+	if !ok {
+		return nil
+	}
+	h.Hold()
+	return h
 }
 
 func (a *roomAdapter) Tick(r *actors.Room, dt time.Duration) {

@@ -316,6 +316,13 @@ func (l *lifeline) ForceDisconnect(close bool) {
 	l.mu.Unlock()
 }
 
+// attachedConn returns the attached socket's connection; nil while detached.
+func (l *lifeline) attachedConn() transport.Conn {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.conn
+}
+
 func (l *lifeline) attached() *Socket {
 	l.mu.Lock()
 	defer l.mu.Unlock()

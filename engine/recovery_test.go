@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -144,17 +146,26 @@ type rawSIO struct {
 	t   testing.TB
 	ctx context.Context
 	ws  *websocket.Conn
+	tcp net.Conn // the connection under ws
 }
 
 func dialRawSIO(t testing.TB, addr string) *rawSIO {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
-	ws, _, err := websocket.Dial(ctx, "ws://"+addr+"/socket.io/?EIO=4&transport=websocket", nil)
+	c := &rawSIO{t: t, ctx: ctx}
+	var d net.Dialer
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := d.DialContext(ctx, network, addr)
+		c.tcp = conn
+		return conn, err
+	}
+	opts := &websocket.DialOptions{HTTPClient: &http.Client{Transport: &http.Transport{DialContext: dial}}}
+	ws, _, err := websocket.Dial(ctx, "ws://"+addr+"/socket.io/?EIO=4&transport=websocket", opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ws.CloseNow(); cancel() })
-	c := &rawSIO{t: t, ctx: ctx, ws: ws}
+	c.ws = ws
 	if open := c.read(); !strings.HasPrefix(open, "0{") {
 		t.Fatalf("open packet %q", open)
 	}

@@ -34,6 +34,7 @@ type Queue[T any] struct {
 	meter      *MeterShard   // nil: not counted
 	start      func()        // SetDrain's consumer starter; nil: consumers Take
 	inline     InlineWriter[T]
+	held       int  // Hold calls not yet released: pushes queue without writing or waking the consumer
 	done       bool // no more pushes accepted
 	running    bool // a drain consumer is running (or about to): no other is started
 }
@@ -159,6 +160,10 @@ func (q *Queue[T]) push(frames []T, volatile, now bool) (ok, overflow bool) {
 	*q.cur = append(*q.cur, frames...)
 	q.size += n
 	q.meter.queued(n)
+	if q.held > 0 {
+		q.mu.Unlock() // Release writes it, or hands it over
+		return true, false
+	}
 	if q.inline != nil && q.start != nil && !q.running {
 		if t0, ok := inlineBudget.take(); ok || now {
 			q.writeInline()
@@ -184,6 +189,35 @@ type InlineFunc[T any] func(frames []T) (n int, flushed bool)
 
 // WriteInline calls f.
 func (f InlineFunc[T]) WriteInline(frames []T) (int, bool) { return f(frames) }
+
+// Hold makes pushes queue without being written or handed to the consumer until the matching Release,
+// so that several frames pushed from one goroutine in a moment (a room hook that emits to the room,
+// its sender included, and answers the sender) go out in one write instead of one each. Holds nest. A
+// consumer already running still takes what is pushed; Shut and an overflow are not held.
+func (q *Queue[T]) Hold() {
+	q.mu.Lock()
+	q.held++
+	q.mu.Unlock()
+}
+
+// Release ends a Hold. Once no hold is left, what was pushed meanwhile is written at once on the
+// calling goroutine when the connection is idle (as PushNow would: a hold covers a moment's pushes to
+// one connection), or handed to the consumer.
+func (q *Queue[T]) Release() {
+	q.mu.Lock()
+	q.held--
+	if q.held > 0 || q.queued() == 0 {
+		q.mu.Unlock()
+		return
+	}
+	if q.inline != nil && q.start != nil && !q.running {
+		t0, _ := inlineBudget.take()
+		q.writeInline()
+		inlineBudget.spent(t0)
+		return
+	}
+	q.wake()
+}
 
 // SetInline lets the push that finds an idle drained queue (SetDrain: no consumer running, nothing
 // queued before it) write what is queued itself, on its own goroutine, instead of starting the consumer

@@ -638,6 +638,88 @@ func TestQueueDrainedHoldsNoSlice(t *testing.T) {
 	})
 }
 
+// TestQueueHold: pushes between Hold and Release are neither written inline nor handed to the consumer;
+// the last Release writes them together (one inline write), or starts the consumer, or wakes a Take.
+func TestQueueHold(t *testing.T) {
+	t.Run("inline", func(t *testing.T) {
+		q := transport.NewQueue(1 << 20)
+		var writes [][]string
+		q.SetInline(transport.InlineFunc[[]byte](func(frames [][]byte) (int, bool) {
+			var w []string
+			for _, f := range frames {
+				w = append(w, string(f))
+			}
+			writes = append(writes, w)
+			return len(frames), true
+		}))
+		q.SetDrain(func() { t.Error("the consumer started though the inline write wrote everything") })
+		q.Hold()
+		q.PushNow([]byte("a"), false)
+		q.Hold() // nested
+		q.Push([]byte("b"), false)
+		q.Release()
+		if len(writes) != 0 {
+			t.Fatalf("written while held: %q", writes)
+		}
+		q.PushGroupNow([][]byte{[]byte("c"), []byte("d")}, false)
+		q.Release()
+		if len(writes) != 1 || strings.Join(writes[0], "") != "abcd" {
+			t.Fatalf("writes after the last Release = %q, want one of abcd", writes)
+		}
+		q.Hold()
+		q.Release() // nothing pushed: nothing written
+		q.PushNow([]byte("e"), false)
+		if len(writes) != 2 || strings.Join(writes[1], "") != "e" {
+			t.Fatalf("writes after the hold = %q, want e written at once", writes)
+		}
+	})
+	t.Run("drain", func(t *testing.T) {
+		q := transport.NewQueue(1 << 20)
+		var starts int
+		q.SetDrain(func() { starts++ })
+		q.Hold()
+		q.Push([]byte("a"), false)
+		if starts != 0 {
+			t.Fatal("the consumer started while held")
+		}
+		q.Release()
+		if starts != 1 {
+			t.Fatalf("%d consumer starts after Release, want 1", starts)
+		}
+		if frames, _, idle := q.Next(nil); idle || len(frames) != 1 || string(frames[0]) != "a" {
+			t.Fatalf("Next = %q, idle %v", frames, idle)
+		}
+	})
+	t.Run("take", func(t *testing.T) {
+		q := transport.NewQueue(1 << 20)
+		q.Hold()
+		took := make(chan [][]byte)
+		go func() {
+			got, _, _ := q.Take(context.Background(), nil)
+			took <- got
+		}()
+		q.Push([]byte("a"), false)
+		q.Release()
+		if got := <-took; len(got) != 1 || string(got[0]) != "a" {
+			t.Fatalf("Take = %q", got)
+		}
+	})
+	t.Run("overflow", func(t *testing.T) {
+		q := transport.NewQueue(4)
+		var starts int
+		q.SetDrain(func() { starts++ })
+		q.Hold()
+		q.Push([]byte("abc"), false)
+		if ok, overflow := q.Push([]byte("de"), false); ok || !overflow {
+			t.Fatalf("push over the bound while held = %v, %v; want refused, overflow", ok, overflow)
+		}
+		if starts != 1 {
+			t.Fatalf("an overflow while held started the consumer %d times, want 1 (to close)", starts)
+		}
+		q.Release()
+	})
+}
+
 // BenchmarkQueueBurst: a drain consumer's cycle under a sustained load, bursts of 64 frames (more than a
 // queue keeps for itself when idle) pushed, taken by Next and written; allocations per burst are the
 // frame slices the queue grows.

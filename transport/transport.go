@@ -80,6 +80,14 @@ type NowSender interface {
 	SendNow(p *packet.Packet) error
 }
 
+// Holder is implemented by the connections of both front-ends: between Hold and Release, packets sent
+// are queued but not written, and Release writes them together (Queue.Hold). Each Hold must be
+// released, on any goroutine.
+type Holder interface {
+	Hold()
+	Release()
+}
+
 // Acceptor is implemented by the engine: a front-end calls Open once per new connection and feeds the
 // returned Session.
 type Acceptor interface {

@@ -130,6 +130,12 @@ func (s *Session) SendFrames(volatile bool, frames ...Frame) error {
 	return s.sendFrames(volatile, false, frames)
 }
 
+// Hold holds the session's writes until Release (transport.Queue.Hold).
+func (s *Session) Hold() { s.queue.Hold() }
+
+// Release ends a Hold (transport.Queue.Release).
+func (s *Session) Release() { s.queue.Release() }
+
 // SendFramesNow is SendFrames for the frames of a small fan-out (transport.Queue.PushGroupNow).
 func (s *Session) SendFramesNow(volatile bool, frames ...Frame) error {
 	return s.sendFrames(volatile, true, frames)

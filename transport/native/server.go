@@ -302,6 +302,12 @@ func (c *Conn) Send(p *packet.Packet) error { return c.send(p, false) }
 // SendNow implements transport.NowSender.
 func (c *Conn) SendNow(p *packet.Packet) error { return c.send(p, true) }
 
+// Hold implements transport.Holder.
+func (c *Conn) Hold() { c.queue.Hold() }
+
+// Release implements transport.Holder.
+func (c *Conn) Release() { c.queue.Release() }
+
 func (c *Conn) send(p *packet.Packet, now bool) error {
 	var ok, overflow bool
 	if now {

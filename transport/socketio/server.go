@@ -109,6 +109,12 @@ func (c *Conn) Send(p *packet.Packet) error { return c.send(p, false) }
 // SendNow implements transport.NowSender.
 func (c *Conn) SendNow(p *packet.Packet) error { return c.send(p, true) }
 
+// Hold implements transport.Holder.
+func (c *Conn) Hold() { c.es.Hold() }
+
+// Release implements transport.Holder.
+func (c *Conn) Release() { c.es.Release() }
+
 func (c *Conn) send(p *packet.Packet, now bool) error {
 	switch p.Kind {
 	case packet.KindError, packet.KindPing, packet.KindPong:
