@@ -367,11 +367,11 @@ func (w *wsWriter) writeBatch(frames []Frame) error {
 	return w.bc.Uncork()
 }
 
-// WriteInline is the queue's inline writer (transport.Queue.SetInline): the push that finds the connection
-// idle frames what is queued and writes it itself with one non-blocking write, without starting the
-// writer or setting a deadline. It declines (takes nothing) when the connection is busy (a control frame
-// being written) or closing; what the socket does not take is left pending in the BatchConn, and the
-// writer, started then, sends it first under the deadline.
+// WriteInline is the queue's inline writer (transport.Queue.SetInline): the push that finds the
+// connection idle frames what is queued and writes it itself with one non-blocking write, without
+// starting the writer or setting a deadline. It declines (takes nothing) when the connection is busy (a
+// control frame being written) or closing; what the socket does not take is left pending in the
+// BatchConn, and the writer, started then, sends it first under the deadline.
 func (w *wsWriter) WriteInline(frames []Frame) (n int, flushed bool) {
 	if w.s.aborted.Load() || !w.bc.TryCork() {
 		return 0, true
