@@ -209,9 +209,14 @@ type rawNative struct {
 
 func dialRawNative(t testing.TB, addr string) *rawNative {
 	t.Helper()
+	return dialRawNativeWith(t, addr, &websocket.DialOptions{Subprotocols: []string{wire.FormatProto.Subprotocol()}})
+}
+
+func dialRawNativeWith(t testing.TB, addr string, opts *websocket.DialOptions) *rawNative {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	t.Cleanup(cancel)
-	ws, _, err := websocket.Dial(ctx, "ws://"+addr+"/ws", &websocket.DialOptions{Subprotocols: []string{wire.FormatProto.Subprotocol()}})
+	ws, _, err := websocket.Dial(ctx, "ws://"+addr+"/ws", opts)
 	if err != nil {
 		t.Fatal(err)
 	}

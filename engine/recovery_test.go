@@ -153,14 +153,7 @@ func dialRawSIO(t testing.TB, addr string) *rawSIO {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	c := &rawSIO{t: t, ctx: ctx}
-	var d net.Dialer
-	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
-		conn, err := d.DialContext(ctx, network, addr)
-		c.tcp = conn
-		return conn, err
-	}
-	opts := &websocket.DialOptions{HTTPClient: &http.Client{Transport: &http.Transport{DialContext: dial}}}
-	ws, _, err := websocket.Dial(ctx, "ws://"+addr+"/socket.io/?EIO=4&transport=websocket", opts)
+	ws, _, err := websocket.Dial(ctx, "ws://"+addr+"/socket.io/?EIO=4&transport=websocket", dialCapture(&c.tcp))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,6 +163,20 @@ func dialRawSIO(t testing.TB, addr string) *rawSIO {
 		t.Fatalf("open packet %q", open)
 	}
 	return c
+}
+
+// dialCapture is a websocket.DialOptions whose connection is stored in *conn.
+func dialCapture(conn *net.Conn, subprotocols ...string) *websocket.DialOptions {
+	var d net.Dialer
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := d.DialContext(ctx, network, addr)
+		*conn = c
+		return c, err
+	}
+	return &websocket.DialOptions{
+		Subprotocols: subprotocols,
+		HTTPClient:   &http.Client{Transport: &http.Transport{DialContext: dial}},
+	}
 }
 
 // read returns the next Engine.IO message, answering pings.
