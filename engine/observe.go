@@ -11,8 +11,9 @@ import (
 //
 // Callbacks must not block: SocketConnected, SocketDisconnected, RoomJoined and RoomLeft run on the
 // namespace's serial hook goroutine (the one OnJoinRoom hooks run on), in the order the events happened
-// in that namespace, so a socket's SocketConnected comes before its RoomJoined calls and a join before
-// the matching leave; ConnOpened and ConnClosed run on the connection's own goroutine.
+// in that namespace, so a socket's SocketConnected comes before its RoomJoined calls, a join before the
+// matching leave, and SocketDisconnected before the RoomLeft calls its disconnect causes; ConnOpened and
+// ConnClosed run on the connection's own goroutine.
 type Observer struct {
 	// SocketConnected runs when a socket has connected a namespace, before the namespace's connection
 	// handlers have run: the socket is in its own-id room only.

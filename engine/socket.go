@@ -419,12 +419,14 @@ func (s *Socket) teardown(reason string) {
 	// A socket kept for its client (recovery) stays in its rooms: its actor is not closed.
 	detached := prev == sockConnected && s.life != nil && s.life.detach(s, reason)
 	deferClose := !detached && prev == sockConnected && s.rare != nil && len(s.rare.onDisconnecting) > 0
-	if !deferClose && !detached {
-		s.closeActorLocked()
-	}
+	// The observers hear of the disconnect before the actor is told to leave its rooms: the leaves it
+	// causes are offered to the same hook executor after it.
 	if s.observed {
 		s.observed = false
 		s.observeDisconnected(reason)
+	}
+	if !deferClose && !detached {
+		s.closeActorLocked()
 	}
 	s.mu.Unlock()
 	s.ctx.end()
