@@ -34,9 +34,9 @@ type Queue[T any] struct {
 	meter      *MeterShard   // nil: not counted
 	start      func()        // SetDrain's consumer starter; nil: consumers Take
 	inline     InlineWriter[T]
-	held       int  // Hold calls not yet released: pushes queue without writing or waking the consumer
-	done       bool // no more pushes accepted
-	running    bool // a drain consumer is running (or about to): no other is started
+	held       int32 // Hold calls not yet released: pushes queue without writing or waking the consumer
+	done       bool  // no more pushes accepted
+	running    bool  // a drain consumer is running (or about to): no other is started
 }
 
 // SetMeter makes the queue count what it accepts and drops on m (nil: nothing). Call it before the first
