@@ -3,8 +3,8 @@
 // documented close codes and disconnect reasons, the request [Handshake], and the per-connection bounds
 // both front-ends apply at the handshake: [AddrLimit] (connections per remote IP address, 429 beyond)
 // and [KeepHandshake] (the opening request's details as a connection keeps them, its headers
-// bounded); and the [Meter] both front-ends count on (messages and bytes each way, volatile drops, refused handshakes), sharded so that
-// counting on the fan-out path costs an uncontended atomic add.
+// bounded); and the [Meter] both front-ends count on (messages and bytes each way, volatile drops,
+// refused handshakes), sharded so that counting on the fan-out path costs an uncontended atomic add.
 //
 // A front-end (package transport/native for roomio's own protocol, transport/engineio with
 // transport/socketio for Socket.IO) owns one connection: it runs one reader, which decodes frames and

@@ -23,3 +23,11 @@ func HoldsSlices[T any](q *Queue[T]) bool {
 	defer q.mu.Unlock()
 	return q.cur != nil || q.spare != nil
 }
+
+// TakeWaiting reports whether a Take has started waiting on q (its wake-up channel exists): from then on
+// a Take that finds nothing queued waits for a signal, which only a push or a Release can give.
+func TakeWaiting[T any](q *Queue[T]) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.ready != nil
+}
