@@ -29,6 +29,9 @@
 #               server's RSS growth per connection
 #   rooms       ROOMS_CLIENTS (2000) clients over ROOMS (200) rooms, one of them a publisher in every room
 #               emitting into them in turn, flat out, DURATION
+#   roomsrate   the same rooms with the publisher at a fixed ROOMS_RATE (3000) emits/s, ~11 deliveries
+#               each: cost and latency below saturation, at the same load on both sides (rooms measures
+#               each side at its own throughput). Not in the default list.
 #   cluster     three server processes as one: CLUSTER_CLIENTS (999) in one room spread round-robin over
 #               the three, the first (on the first process) publishing flat out, DURATION. Not in the
 #               default list. A = three Node reference processes sharing a redis-server through
@@ -46,7 +49,8 @@
 # line per metric. Progress and each run's summary go to stderr.
 #
 # Knobs (env): REPS=2 DURATION=10s HOLD=10s RATE=30 WINDOW=64 PAYLOAD=64 FANOUT_CLIENTS=1000
-#   IDLE_CLIENTS=5000 IDLE_ROOMS=500 ROOMS_CLIENTS=2000 ROOMS=200 CLUSTER_CLIENTS=999 CONCURRENCY=100
+#   IDLE_CLIENTS=5000 IDLE_ROOMS=500 ROOMS_CLIENTS=2000 ROOMS=200 ROOMS_RATE=3000 CLUSTER_CLIENTS=999
+#   CONCURRENCY=100
 #   PROTOCOL=socketio (socketio-polling: HTTP long-polling without upgrade, for both sides)
 #   RECOVERY_S (unset: each side's default, Node without connection state recovery, roomio with 2 min;
 #   a number of seconds: both sides recover that long, 0: neither; the cluster scenario keeps defaults)
@@ -69,6 +73,7 @@ REPS=${REPS:-2}
 DURATION=${DURATION:-10s}
 HOLD=${HOLD:-10s}
 RATE=${RATE:-30}
+ROOMS_RATE=${ROOMS_RATE:-3000}
 WINDOW=${WINDOW:-64}
 PAYLOAD=${PAYLOAD:-64}
 FANOUT_CLIENTS=${FANOUT_CLIENTS:-1000}
@@ -111,7 +116,7 @@ log() { echo "== $*" >&2; }
 SCENARIOS=("$@")
 [ ${#SCENARIOS[@]} -gt 0 ] || SCENARIOS=(fanout fanoutrate idle rooms)
 for s in "${SCENARIOS[@]}"; do
-  case $s in fanout | fanoutrate | idle | rooms | cluster) ;; *) die "unknown scenario '$s' (fanout, fanoutrate, idle, rooms, cluster)" ;; esac
+  case $s in fanout | fanoutrate | idle | rooms | roomsrate | cluster) ;; *) die "unknown scenario '$s' (fanout, fanoutrate, idle, rooms, roomsrate, cluster)" ;; esac
 done
 [[ $REPS =~ ^[1-9][0-9]*$ ]] || die "REPS=$REPS: want a positive integer"
 for tool in go curl ps ss; do command -v $tool >/dev/null || die "$tool not found"; done
@@ -213,6 +218,7 @@ scenario_args() { # scenario -> roomio-bench arguments
     fanoutrate) echo -scenario fanout -clients "$FANOUT_CLIENTS" -publishers 1 -rate "$RATE" -payload "$PAYLOAD" -duration "$DURATION" ;;
     idle) echo -scenario idle -clients "$IDLE_CLIENTS" -rooms "$IDLE_ROOMS" -duration "$HOLD" ;;
     rooms) echo -scenario rooms -clients "$ROOMS_CLIENTS" -rooms "$ROOMS" -publishers 1 -rate 0 -window "$WINDOW" -payload "$PAYLOAD" -duration "$DURATION" ;;
+    roomsrate) echo -scenario rooms -clients "$ROOMS_CLIENTS" -rooms "$ROOMS" -publishers 1 -rate "$ROOMS_RATE" -payload "$PAYLOAD" -duration "$DURATION" ;;
     cluster) echo -scenario fanout -clients "$CLUSTER_CLIENTS" -publishers 1 -rate 0 -window "$WINDOW" -payload "$PAYLOAD" -duration "$DURATION" ;;
   esac
 }
@@ -248,7 +254,7 @@ rm -f "$RUN_JSON"
 
 echo "A: $A_CMD (port $A_PORT)"
 echo "B: $B_CMD (port $B_PORT)"
-echo "scenarios ${SCENARIOS[*]}; PROTOCOL=$PROTOCOL RECOVERY_S=${RECOVERY_S:-default} REPS=$REPS DURATION=$DURATION HOLD=$HOLD RATE=$RATE WINDOW=$WINDOW PAYLOAD=$PAYLOAD" \
+echo "scenarios ${SCENARIOS[*]}; PROTOCOL=$PROTOCOL RECOVERY_S=${RECOVERY_S:-default} REPS=$REPS DURATION=$DURATION HOLD=$HOLD RATE=$RATE ROOMS_RATE=$ROOMS_RATE WINDOW=$WINDOW PAYLOAD=$PAYLOAD" \
   "FANOUT_CLIENTS=$FANOUT_CLIENTS IDLE_CLIENTS=$IDLE_CLIENTS IDLE_ROOMS=$IDLE_ROOMS ROOMS_CLIENTS=$ROOMS_CLIENTS ROOMS=$ROOMS"
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ //'), $(date -u +%F)"
 echo "results: $RESULTS"
