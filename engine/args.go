@@ -38,10 +38,13 @@ func (a Arg) Decode(v any) error {
 			return nil
 		}
 	case *string:
-		// A string without escapes, as most event names, room names and ids are.
-		if s, ok := plainJSONString(a.Data); ok && !a.Binary {
-			*p = s
-			return nil
+		// A string without escapes, as most event names, room names and ids are; a binary argument is
+		// refused below, without its bytes being scanned first.
+		if !a.Binary {
+			if s, ok := plainJSONString(a.Data); ok {
+				*p = s
+				return nil
+			}
 		}
 	}
 	if a.Binary {

@@ -3,11 +3,13 @@ package engine
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"testing"
 )
 
 // FuzzArgDecode: Decode's own paths for *string and *json.RawMessage give what encoding/json gives for
-// any argument text: the same value, and an error exactly when json.Unmarshal has one.
+// any argument text: the same value, and an error exactly when json.Unmarshal has one; the same bytes as
+// a binary argument are refused into either with ErrBinaryArg, even when they read as JSON.
 func FuzzArgDecode(f *testing.F) {
 	for _, s := range []string{`"room-1"`, `"caf\u00e9"`, `"a\"b"`, `"tab	in"`, "\"\xff\"", "\"a\xc3\"", `""`, `"`, `null`, `12`,
 		`{"a":[1,2]}`, ` "pad" `, `"pad" `, ` {}`, `[1,`, `"é"`, `"\u0000"`, "\"\x7f\"", `true`} {
@@ -29,6 +31,14 @@ func FuzzArgDecode(f *testing.F) {
 		}
 		if errGot == nil && len(gotR) > 0 && len(data) > 0 && &gotR[0] == &data[0] {
 			t.Fatalf("RawMessage from %q shares the argument's bytes", data)
+		}
+
+		bin := Arg{Data: data, Binary: true}
+		if err := bin.Decode(&gotS); !errors.Is(err, ErrBinaryArg) {
+			t.Fatalf("binary %q into a string: %v, want ErrBinaryArg", data, err)
+		}
+		if err := bin.Decode(&gotR); !errors.Is(err, ErrBinaryArg) {
+			t.Fatalf("binary %q into a RawMessage: %v, want ErrBinaryArg", data, err)
 		}
 	})
 }

@@ -11,8 +11,9 @@ import (
 )
 
 // TestReadMessage: over a real WebSocket, ReadMessage returns each message whole, in order, with its
-// type, in a slice of its length (up to the allocator's size class; also after a message larger than the pooled buffers), and a
-// message over the connection's read limit fails with websocket.ErrMessageTooBig.
+// type, in a slice of its length (up to the allocator's size class; also after a message larger than
+// the pooled buffers), and a message over the connection's read limit fails with
+// websocket.ErrMessageTooBig.
 func TestReadMessage(t *testing.T) {
 	ctx, _, server, client, _ := wsPair(t)
 	server.SetReadLimit(200 << 10)
